@@ -1,0 +1,47 @@
+# One command to run the main job, one to run the tests; each sets itself up.
+#   make demo   virtual environment + install + synthetic cases + all notebooks (smoke profile)
+#   make test   virtual environment + install + the whole test suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= data/synthetic
+CASES ?= 24
+SEED ?= 0
+
+.PHONY: setup demo test test-quick lint format bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/brats synth --out $(DATA) --cases $(CASES) --seed $(SEED)
+	$(BIN)/brats check $(DATA)
+	@if $(BIN)/brats --help | grep -q ' notebooks'; then \
+		$(BIN)/brats notebooks --profile smoke --data $(DATA) --out outputs/smoke; fi
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-quick: setup
+	$(BIN)/python -m pytest -m "not slow and not notebooks"
+
+lint: setup
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_train.py
+
+clean:
+	rm -rf $(VENV) outputs runs .pytest_cache

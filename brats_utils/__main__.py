@@ -1,0 +1,7 @@
+"""``python -m brats_utils`` runs the command line."""
+
+import sys
+
+from brats_utils.cli import main
+
+sys.exit(main())

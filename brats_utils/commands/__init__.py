@@ -1,0 +1,1 @@
+"""Sub-commands of the ``brats`` command line; each module is light (no TensorFlow at import)."""

@@ -1,0 +1,148 @@
+"""The one place that defines modality order, label conventions, classes and regions.
+
+Everything else imports these names; nothing re-types them.
+
+Internal conventions used throughout the library:
+
+* Images are ``(240, 240, 155, C)`` float32 with channels in :data:`MODALITIES` order.
+* Segmentations are uint8 *classes* ``0..3`` (:data:`CLASS_NAMES`), whatever the release:
+  0 background, 1 necrotic / non-enhancing core (NCR), 2 peritumoral edema (ED),
+  3 GD-enhancing tumour (ET). Each release's own labels are mapped to these on reading and
+  back on writing (:func:`labels_to_classes`, :func:`classes_to_labels`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "MODALITIES",
+    "MODALITY_NAMES",
+    "CLASS_NAMES",
+    "NUM_CLASSES",
+    "TUMOUR_CLASSES",
+    "REGIONS",
+    "VOLUME_SHAPE",
+    "HD95_MAX_MM",
+    "Release",
+    "RELEASES",
+    "LEGACY",
+    "GLI2023",
+    "get_release",
+    "labels_to_classes",
+    "classes_to_labels",
+]
+
+#: Canonical modality order of the channel axis (the seed's "T1, T1ce, T2, FLAIR").
+MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
+#: Human-readable names for plots.
+MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
+
+#: Internal contiguous classes, index = class value.
+CLASS_NAMES: tuple[str, ...] = ("background", "necrotic", "edema", "enhancing")
+NUM_CLASSES: int = len(CLASS_NAMES)
+#: The three tumour classes (everything but background).
+TUMOUR_CLASSES: tuple[int, ...] = (1, 2, 3)
+
+#: BraTS evaluation regions as sets of internal classes.
+#: WT whole tumour = NCR + ED + ET; TC tumour core = NCR + ET; ET enhancing tumour = ET.
+REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
+
+#: Geometry shared by every BraTS release (1 mm isotropic, SRI24 space).
+VOLUME_SHAPE: tuple[int, int, int] = (240, 240, 155)
+#: HD95 assigned when exactly one of prediction/reference is empty (volume diagonal in mm).
+HD95_MAX_MM: float = 373.13
+
+
+@dataclass(frozen=True)
+class Release:
+    """File naming and label convention of one family of BraTS releases.
+
+    Attributes:
+        name: short identifier, e.g. ``"legacy"`` (2018-2021) or ``"gli2023"``.
+        separator: character between case id and file suffix (``_`` or ``-``).
+        suffixes: file suffix for each modality in :data:`MODALITIES` and for ``"seg"``.
+        labels: source label value for each internal class 0..3.
+    """
+
+    name: str
+    separator: str
+    suffixes: dict[str, str]
+    labels: tuple[int, int, int, int]
+
+    def file_name(self, case_id: str, kind: str, ext: str = ".nii.gz") -> str:
+        """File name of ``kind`` (a modality or ``"seg"``) for ``case_id``."""
+        return f"{case_id}{self.separator}{self.suffixes[kind]}{ext}"
+
+    @property
+    def valid_labels(self) -> frozenset[int]:
+        """Label values allowed in this release's segmentation files."""
+        return frozenset(self.labels)
+
+
+#: BraTS 2018, 2019, 2020 and 2021: ``<case>_{flair,t1,t1ce,t2,seg}``, ET label 4.
+LEGACY = Release(
+    name="legacy",
+    separator="_",
+    suffixes={"t1": "t1", "t1ce": "t1ce", "t2": "t2", "flair": "flair", "seg": "seg"},
+    labels=(0, 1, 2, 4),
+)
+#: BraTS 2023+ (GLI): ``<case>-{t1n,t1c,t2w,t2f,seg}``, ET label 3.
+GLI2023 = Release(
+    name="gli2023",
+    separator="-",
+    suffixes={"t1": "t1n", "t1ce": "t1c", "t2": "t2w", "flair": "t2f", "seg": "seg"},
+    labels=(0, 1, 2, 3),
+)
+RELEASES: dict[str, Release] = {r.name: r for r in (LEGACY, GLI2023)}
+
+
+def get_release(name: str) -> Release:
+    """Look up a release by name; raises ``ValueError`` naming the known ones."""
+    try:
+        return RELEASES[name]
+    except KeyError:
+        raise ValueError(f"unknown release {name!r}; expected one of {sorted(RELEASES)}") from None
+
+
+def _lookup_table(release: Release) -> np.ndarray:
+    table = np.full(256, 255, dtype=np.uint8)
+    for cls, label in enumerate(release.labels):
+        table[label] = cls
+    return table
+
+
+def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
+    """Map a release's segmentation labels to internal classes 0..3.
+
+    Args:
+        seg: integer array of the release's labels, any shape.
+        release: the release whose labels ``seg`` uses.
+
+    Returns:
+        uint8 array of the same shape with classes 0..3.
+
+    Raises:
+        ValueError: if ``seg`` holds a value that is not one of ``release.labels``.
+    """
+    seg = np.asarray(seg)
+    values = np.unique(seg)
+    bad = [int(v) for v in values if int(v) not in release.valid_labels]
+    if bad:
+        raise ValueError(
+            f"labels {bad} are not valid for release {release.name!r} "
+            f"(expected a subset of {sorted(release.valid_labels)})"
+        )
+    return _lookup_table(release)[seg.astype(np.int64)]
+
+
+def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndarray:
+    """Map internal classes 0..3 back to a release's labels (uint8, same shape)."""
+    classes = np.asarray(classes)
+    if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
+        raise ValueError(
+            f"classes must lie in 0..{NUM_CLASSES - 1}, got {classes.min()}..{classes.max()}"
+        )
+    return np.asarray(release.labels, dtype=np.uint8)[classes.astype(np.int64)]

@@ -114,35 +114,76 @@ def _lookup_table(release: Release) -> np.ndarray:
     return table
 
 
+def _as_integer_labels(values: np.ndarray, what: str) -> np.ndarray:
+    """Return ``values`` as an integer array; floats must be finite whole numbers."""
+    if values.dtype.kind in "ui":
+        return values
+    if values.dtype.kind == "b":
+        return values.astype(np.uint8)
+    if values.dtype.kind != "f":
+        raise ValueError(f"{what} must hold integers, found dtype {values.dtype}")
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise ValueError(f"{what} holds {values.size - np.count_nonzero(finite)} NaN/inf values")
+    whole = np.rint(values)
+    fractional = whole != values
+    if fractional.any():
+        examples = sorted({float(v) for v in values[fractional][:5]})
+        raise ValueError(f"{what} holds non-integer values, e.g. {examples}")
+    return whole.astype(np.int64)
+
+
+def _unique_integers(values: np.ndarray) -> list[int]:
+    """Sorted distinct values of an integer array (a bincount when small and non-negative)."""
+    if values.size == 0:
+        return []
+    low, high = int(values.min()), int(values.max())
+    if low >= 0 and high < 65536 and values.dtype.itemsize <= 4:
+        return np.flatnonzero(np.bincount(values.ravel(order="K"), minlength=high + 1)).tolist()
+    return [int(v) for v in np.unique(values)]
+
+
 def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
     """Map a release's segmentation labels to internal classes 0..3.
 
     Args:
-        seg: integer array of the release's labels, any shape.
+        seg: array of the release's labels, any shape: any integer dtype, or floats that are
+            whole numbers (some releases store int16 or float segmentations).
         release: the release whose labels ``seg`` uses.
 
     Returns:
         uint8 array of the same shape with classes 0..3.
 
     Raises:
-        ValueError: if ``seg`` holds a value that is not one of ``release.labels``.
+        ValueError: if ``seg`` holds a value that is not one of ``release.labels``, a
+            non-integer, NaN or infinite value, or is not numeric.
     """
-    seg = np.asarray(seg)
-    values = np.unique(seg)
-    bad = [int(v) for v in values if int(v) not in release.valid_labels]
+    seg = _as_integer_labels(np.asarray(seg), "segmentation")
+    bad = [v for v in _unique_integers(seg) if v not in release.valid_labels]
     if bad:
         raise ValueError(
             f"labels {bad} are not valid for release {release.name!r} "
             f"(expected a subset of {sorted(release.valid_labels)})"
         )
-    return _lookup_table(release)[seg.astype(np.int64)]
+    return _lookup_table(release)[seg]
 
 
 def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndarray:
-    """Map internal classes 0..3 back to a release's labels (uint8, same shape)."""
-    classes = np.asarray(classes)
+    """Map internal classes 0..3 back to a release's labels.
+
+    Args:
+        classes: integer array (or whole-number floats) of classes 0..3, any shape.
+        release: the release whose labels to write.
+
+    Returns:
+        uint8 array of the same shape with the release's labels.
+
+    Raises:
+        ValueError: if a value is outside 0..3 or not a whole number.
+    """
+    classes = _as_integer_labels(np.asarray(classes), "classes")
     if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
         raise ValueError(
             f"classes must lie in 0..{NUM_CLASSES - 1}, got {classes.min()}..{classes.max()}"
         )
-    return np.asarray(release.labels, dtype=np.uint8)[classes.astype(np.int64)]
+    return np.asarray(release.labels, dtype=np.uint8)[classes]

@@ -9,6 +9,7 @@ leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import tempfile
 import zlib
@@ -44,6 +45,10 @@ def read_nifti(
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
     """Read a NIfTI file's voxels.
 
+    A ``.nii.gz`` file is decompressed whole and its gzip checksum and length are verified,
+    so a download cut anywhere (even in the 8-byte trailer) or a flipped bit is reported
+    instead of read silently.
+
     Args:
         path: ``.nii`` or ``.nii.gz`` file.
         case_id: the case the file belongs to, for error messages.
@@ -56,14 +61,36 @@ def read_nifti(
     Raises:
         CaseError: missing file, truncated or corrupt gzip, unreadable NIfTI.
     """
-    image = read_nifti_header(path, case_id)
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        image = _read_gzipped_image(path, case_id)
+    else:
+        image = read_nifti_header(path, case_id)
     try:
         data = np.asanyarray(image.dataobj)
         if dtype is not None:
             data = data.astype(dtype, copy=False)
     except (EOFError, OSError, zlib.error, ValueError) as exc:
-        raise CaseError(case_id, f"truncated or corrupt file: {exc}", path) from exc
+        message = " ".join(str(exc).split())  # nibabel's messages span several lines
+        raise CaseError(case_id, f"truncated or corrupt file: {message}", path) from exc
     return data, image
+
+
+def _read_gzipped_image(path: Path, case_id: str) -> nib.Nifti1Image:
+    """Decompress a whole ``.nii.gz`` (checksum verified) into an in-memory NIfTI image."""
+    if not path.is_file():
+        raise CaseError(case_id, "file not found", path)
+    try:
+        payload = gzip.decompress(path.read_bytes())
+    except (EOFError, OSError, zlib.error) as exc:
+        raise CaseError(case_id, f"truncated or corrupt gzip file: {exc}", path) from exc
+    # sizeof_hdr (first 4 bytes, either byte order) tells NIfTI-1 (348) from NIfTI-2 (540).
+    sizes = {int.from_bytes(payload[:4], order) for order in ("little", "big")}
+    image_class = nib.Nifti2Image if 540 in sizes else nib.Nifti1Image
+    try:
+        return image_class.from_bytes(payload)
+    except Exception as exc:  # nibabel raises many types for corrupt headers
+        raise CaseError(case_id, f"not a readable NIfTI file: {exc}", path) from exc
 
 
 @contextlib.contextmanager
@@ -81,10 +108,18 @@ def atomic_path(path: Path | str, suffix: str = ""):
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates the file private (0600); give it the permissions of a normal write.
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_nifti(

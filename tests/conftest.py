@@ -18,7 +18,9 @@ REAL_SAMPLE_DIR = Path(
 def real_sample_dir() -> Path:
     """Folder of real BraTS cases; skips the test with a reason when it is absent."""
     if not REAL_SAMPLE_DIR.is_dir():
-        pytest.skip(f"real BraTS sample cases not found at {REAL_SAMPLE_DIR} (set BRATS_SAMPLE_DIR)")
+        pytest.skip(
+            f"real BraTS sample cases not found at {REAL_SAMPLE_DIR} (set BRATS_SAMPLE_DIR)"
+        )
     return REAL_SAMPLE_DIR
 
 

@@ -1,0 +1,75 @@
+"""Training losses: categorical cross-entropy (the seed's) and soft Dice + cross-entropy.
+
+``keras.ops`` only, so they run on every Keras backend. The functions are registered with
+``keras.saving.register_keras_serializable`` so a saved ``.keras`` model compiled with them
+reloads (import this module before ``keras.saving.load_model``).
+
+All losses take ``y_true`` ``(B, H, W, C)`` one-hot float32 and ``y_pred`` ``(B, H, W, C)``
+softmax probabilities float32 (classes in
+:data:`~brats_utils.conventions.CLASS_NAMES` order) and return per-voxel values ``(B, H, W)``
+that Keras averages.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from brats_utils.conventions import TUMOUR_CLASSES
+
+__all__ = ["LOSSES", "categorical_crossentropy", "soft_dice_loss", "dice_ce", "get_loss"]
+
+#: Names accepted by :func:`get_loss` and ``brats train --loss``.
+LOSSES: tuple[str, ...] = ("ce", "dice_ce")
+
+
+@keras.saving.register_keras_serializable(package="brats_utils")
+def categorical_crossentropy(y_true, y_pred):
+    """Per-voxel categorical cross-entropy of probabilities: ``(B, H, W)`` float32."""
+    return keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=False)
+
+
+def soft_dice_loss(y_true, y_pred, classes: tuple[int, ...] = TUMOUR_CLASSES, smooth: float = 1.0):
+    """``1 - mean soft Dice`` over ``classes``, with sums over the whole batch.
+
+    For each class ``c``: ``dice_c = (2 * sum(p_c * t_c) + smooth) / (sum(p_c) + sum(t_c) +
+    smooth)``, sums over batch, height and width (so slices without tumour do not each
+    contribute a noisy ratio). A class absent from both truth and prediction scores ~1.
+
+    Returns:
+        Scalar float32 in ``[0, 1]``.
+    """
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    index = list(classes)
+    t = ops.take(y_true, index, axis=-1)
+    p = ops.take(y_pred, index, axis=-1)
+    axes = tuple(range(len(t.shape) - 1))
+    intersection = ops.sum(t * p, axis=axes)
+    total = ops.sum(t, axis=axes) + ops.sum(p, axis=axes)
+    dice = (2.0 * intersection + smooth) / (total + smooth)
+    return 1.0 - ops.mean(dice)
+
+
+@keras.saving.register_keras_serializable(package="brats_utils")
+def dice_ce(y_true, y_pred):
+    """Soft Dice over the 3 tumour classes (batch-wise) + per-voxel categorical cross-entropy.
+
+    Returns:
+        ``(B, H, W)`` float32: cross-entropy per voxel plus the batch's Dice loss, so that the
+        Keras mean equals ``mean CE + (1 - mean tumour soft Dice)``.
+    """
+    return categorical_crossentropy(y_true, y_pred) + soft_dice_loss(y_true, y_pred)
+
+
+def get_loss(name: str):
+    """The loss function called ``name`` (one of :data:`LOSSES`).
+
+    Raises:
+        ValueError: for an unknown name (the message lists the known ones).
+    """
+    losses = {"ce": categorical_crossentropy, "dice_ce": dice_ce}
+    try:
+        return losses[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; expected one of {LOSSES}") from None

@@ -1,0 +1,584 @@
+"""Training runs: compile, fit, run folders, resume.
+
+:func:`fit` trains a compiled model on any data Keras accepts (a ``PyDataset`` such as
+:class:`~brats_utils.loader.SliceDataset`, or in-memory ``(x, y)`` arrays) and keeps a run
+folder up to date after every epoch:
+
+* ``model.keras``: the model with the best validation loss so far;
+* ``model_last.keras``: the model after the last finished epoch, with its optimizer state;
+* ``history.csv`` / ``history.json``: every logged value (loss and metrics on training and
+  ``val_`` validation data) per epoch, plus the epoch's wall time in seconds;
+* ``state.json``: the number of finished epochs and the best validation loss, written last
+  (atomically) so ``--resume`` continues from the last finished epoch.
+
+:func:`train` is ``brats train``: it reads the slice cache and the split, builds the
+experiment's model, writes ``config.json`` (everything inference needs to re-apply the same
+preprocessing, plus training settings, seed and versions) and calls :func:`fit`.
+
+Every file is written to a temporary name and renamed, so an interrupted run never leaves a
+half-written file. ``tf.*`` is used here only for the data-parallel option on TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import keras
+
+from brats_utils.conventions import NUM_CLASSES
+from brats_utils.errors import BratsError
+from brats_utils.experiments import get_experiment
+from brats_utils.keras_metrics import default_metrics
+from brats_utils.losses import get_loss
+from brats_utils.nifti import atomic_path
+
+__all__ = [
+    "RUN_FILES",
+    "compile_model",
+    "RunCheckpoint",
+    "fit",
+    "train",
+    "resolve_split",
+    "prepare_run_dir",
+    "load_state",
+    "load_history",
+    "precision_policy",
+    "distribution",
+]
+
+#: Files a run folder holds (``--force`` removes exactly these before a new run).
+RUN_FILES: tuple[str, ...] = (
+    "model.keras",
+    "model_last.keras",
+    "history.csv",
+    "history.json",
+    "config.json",
+    "state.json",
+)
+
+
+def write_json(path: Path, obj) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BratsError(f"{what} not found: {path}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BratsError(f"{what} is not readable JSON ({exc}): {path}") from exc
+
+
+def load_state(run_dir: Path | str) -> dict:
+    """``state.json`` of a run: ``epoch`` (finished epochs), ``best``, ``best_epoch``, ..."""
+    return _read_json(Path(run_dir) / "state.json", "run state (nothing to resume)")
+
+
+def load_history(run_dir: Path | str) -> list[dict]:
+    """``history.json`` of a run: one dict per finished epoch (``[]`` if absent)."""
+    path = Path(run_dir) / "history.json"
+    return _read_json(path, "history") if path.exists() else []
+
+
+def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
+    """Check that ``run_dir`` may be used and create it.
+
+    * missing or empty: created;
+    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run;
+    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
+    * otherwise a non-empty folder is refused: a run is never overwritten silently.
+
+    Raises:
+        BratsError: if the folder is not empty (without ``resume``/``force``), if there is
+            nothing to resume, if both flags are given, or if ``run_dir`` is a file.
+    """
+    run_dir = Path(run_dir)
+    if resume and force:
+        raise BratsError("choose either --resume (continue a run) or --force (start over)")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BratsError(f"run folder {run_dir} is a file, expected a folder")
+    if resume:
+        missing = [n for n in ("state.json", "model_last.keras") if not (run_dir / n).is_file()]
+        if missing:
+            raise BratsError(
+                f"cannot resume {run_dir}: missing {', '.join(missing)} (expected a run "
+                "interrupted after at least one finished epoch)"
+            )
+        return run_dir
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not force:
+            raise BratsError(
+                f"run folder {run_dir} is not empty; pass --resume to continue that run, "
+                "--force to start over in it, or choose another --out"
+            )
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def compile_model(
+    model: keras.Model,
+    loss: str = "ce",
+    learning_rate: float = 1e-3,
+    metrics: Sequence[keras.metrics.Metric] | None = None,
+) -> keras.Model:
+    """Compile with Adam, the named loss (``"ce"`` or ``"dice_ce"``) and the label metrics.
+
+    Returns:
+        The same model, compiled; it logs ``loss`` and the :func:`default_metrics`.
+    """
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=get_loss(loss),
+        metrics=list(metrics) if metrics is not None else default_metrics(),
+    )
+    return model
+
+
+def _save_model(model: keras.Model, path: Path) -> None:
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+def _write_history(run_dir: Path, records: list[dict]) -> None:
+    columns: list[str] = []
+    for record in records:
+        columns += [key for key in record if key not in columns]
+    with atomic_path(run_dir / "history.csv", suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(records)
+    write_json(run_dir / "history.json", records)
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Write the run folder's models, history and state at the end of every epoch.
+
+    Args:
+        run_dir: the run folder.
+        monitor: the logged value that picks ``model.keras`` (lower is better).
+        best: the best monitored value so far (``inf`` for a new run).
+        best_epoch: the epoch (1-based) that reached ``best``, 0 if none.
+        history: records of the epochs already finished (for a resumed run).
+        target_epochs: the run's total number of epochs, recorded in ``state.json``.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path | str,
+        monitor: str = "val_loss",
+        best: float = math.inf,
+        best_epoch: int = 0,
+        history: list[dict] | None = None,
+        target_epochs: int | None = None,
+    ):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.monitor = monitor
+        self.best = best
+        self.best_epoch = best_epoch
+        self.history = list(history or [])
+        self.target_epochs = target_epochs
+        self._started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        record = {"epoch": epoch + 1}
+        record.update({key: float(value) for key, value in logs.items()})
+        record["seconds"] = round(time.perf_counter() - self._started, 3)
+        self.history.append(record)
+        _save_model(self.model, self.run_dir / "model_last.keras")
+        value = record.get(self.monitor)
+        if value is None:
+            raise BratsError(
+                f"cannot pick the best model: {self.monitor!r} is not logged "
+                f"(logged: {sorted(logs)})"
+            )
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch + 1
+            _save_model(self.model, self.run_dir / "model.keras")
+        _write_history(self.run_dir, self.history)
+        state = {
+            "epoch": epoch + 1,
+            "epochs": self.target_epochs,
+            "monitor": self.monitor,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+        }
+        write_json(self.run_dir / "state.json", state)
+
+
+def fit(
+    model: keras.Model,
+    train_data,
+    val_data,
+    run_dir: Path | str,
+    *,
+    epochs: int = 15,
+    batch_size: int | None = 32,
+    resume: bool = False,
+    verbose: str | int = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> list[dict]:
+    """Train a compiled model and keep ``run_dir`` up to date after every epoch.
+
+    Args:
+        model: a compiled model (see :func:`compile_model`).
+        train_data: a ``keras.utils.PyDataset`` yielding ``(x, y)`` batches, or an ``(x, y)``
+            tuple of arrays ``(N, H, W, C)`` float32 and ``(N, H, W, 4)`` one-hot float32.
+        val_data: the same kinds for validation, or ``None`` (the best model is then picked
+            by the training loss).
+        run_dir: run folder (created if missing).
+        epochs: total number of epochs of the run (a resumed run stops there too).
+        batch_size: batch size for in-memory arrays (ignored for a ``PyDataset``).
+        resume: continue from ``run_dir/state.json``: start after its last finished epoch
+            and keep its history and best value. ``model`` must then be the reloaded
+            ``model_last.keras`` (with its optimizer state).
+        verbose: Keras' progress display (``"auto"``: a progress bar).
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        The history: one dict per epoch (``epoch`` 1-based, every logged value, ``seconds``).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    monitor = "val_loss" if val_data is not None else "loss"
+    initial_epoch, best, best_epoch, history = 0, math.inf, 0, []
+    if resume:
+        state = load_state(run_dir)
+        initial_epoch, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
+        history = load_history(run_dir)[:initial_epoch]
+    if initial_epoch >= epochs:
+        return history
+    if hasattr(train_data, "set_epoch"):  # SliceDataset: the resumed epoch's draw and order
+        train_data.set_epoch(initial_epoch)
+    checkpoint = RunCheckpoint(run_dir, monitor, best, best_epoch, history, epochs)
+    fit_kwargs = dict(
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        verbose=verbose,
+        callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint, *callbacks],
+    )
+    if isinstance(val_data, tuple):
+        fit_kwargs["validation_data"] = val_data
+        fit_kwargs["validation_batch_size"] = batch_size
+    elif val_data is not None:
+        fit_kwargs["validation_data"] = val_data
+    if isinstance(train_data, tuple):
+        x, y = train_data
+        model.fit(x, y, batch_size=batch_size, shuffle=True, **fit_kwargs)
+    else:
+        model.fit(train_data, **fit_kwargs)
+    return checkpoint.history
+
+
+@contextlib.contextmanager
+def precision_policy(mixed: bool) -> Iterator[None]:
+    """Use the ``mixed_float16`` dtype policy inside the block (no-op if ``mixed`` is False)."""
+    if not mixed:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@contextlib.contextmanager
+def distribution(data_parallel: bool, batch_size: int) -> Iterator[int]:
+    """Data-parallel training over all local devices with Keras' own distribution support.
+
+    JAX: ``keras.distribution.DataParallel``; TensorFlow: a ``tf.distribute.MirroredStrategy``
+    scope. With one device (e.g. a CPU) this is a no-op that still takes the same path.
+    Yields the number of devices (1 when ``data_parallel`` is False).
+
+    Raises:
+        BratsError: on another backend, or if ``batch_size`` is not a multiple of the number
+            of devices.
+    """
+    if not data_parallel:
+        yield 1
+        return
+    backend = keras.backend.backend()
+    if backend == "jax":
+        devices = keras.distribution.list_devices()
+        _check_divisible(batch_size, len(devices))
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+        _check_divisible(batch_size, strategy.num_replicas_in_sync)
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    else:
+        raise BratsError(
+            f"--data-parallel supports the jax and tensorflow backends, not {backend!r}"
+        )
+
+
+def _check_divisible(batch_size: int, devices: int) -> None:
+    if batch_size % devices:
+        raise BratsError(
+            f"batch size {batch_size} must be a multiple of the {devices} devices for "
+            "data-parallel training"
+        )
+
+
+def resolve_split(cache, split: Path | str | None = None) -> tuple[Path, str]:
+    """Find the split CSV of a training run.
+
+    Order: ``split`` if given; else ``split.csv`` in the data folder the cache was built from
+    (``data_dir`` recorded in the cache manifest), if that file exists; else
+    ``CACHE_DIR/split.csv``.
+
+    Returns:
+        ``(path, how)``, ``how`` saying where the path came from (for the log).
+
+    Raises:
+        BratsError: if the chosen file does not exist (the message lists what was tried).
+    """
+    if split is not None:
+        path = Path(split)
+        if not path.is_file():
+            raise BratsError(f"split file not found: {path}")
+        return path, "--split"
+    data_dir = (getattr(cache, "manifest", None) or {}).get("data_dir")
+    candidates = [(Path(cache.cache_dir) / "split.csv", "the cache folder")]
+    if data_dir:
+        candidates.insert(0, (Path(data_dir) / "split.csv", "the data folder of the cache"))
+    for path, where in candidates:
+        if path.is_file():
+            return path, f"default: split.csv in {where}"
+    tried = [path for path, _ in candidates]
+    raise BratsError(
+        f"no split file given and none found at {' or '.join(map(str, tried))}; "
+        "run `brats split DATA_DIR` or pass --split CSV"
+    )
+
+
+def _split_cases(cache, split: dict[str, str], max_cases: int | None) -> dict[str, list[str]]:
+    """Case ids per subset (sorted), restricted to ``max_cases`` per subset if given."""
+    cached = set(cache.case_ids)
+    missing = sorted(
+        case for case, subset in split.items() if subset != "test" and case not in cached
+    )
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise BratsError(
+            f"{len(missing)} train/validation cases of the split are not in the cache "
+            f"{cache.cache_dir}: {shown} (rebuild the cache with `brats preprocess`, or use the "
+            "split of the data this cache was built from)"
+        )
+    cases = {
+        s: sorted(c for c, v in split.items() if v == s) for s in ("train", "validation", "test")
+    }
+    if max_cases is not None:
+        cases = {s: ids[:max_cases] for s, ids in cases.items()}
+    if not cases["train"]:
+        raise BratsError("the split has no training cases")
+    return cases
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, Keras, the Keras backend, numpy and brats_utils."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import numpy as np
+
+    from brats_utils import __version__
+
+    backend = keras.backend.backend()
+    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
+    try:
+        backend_version = version(package)
+    except PackageNotFoundError:
+        backend_version = "unknown"
+    return {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        backend: backend_version,
+        "numpy": np.__version__,
+        "brats_utils": __version__,
+    }
+
+
+def train(
+    experiment,
+    cache_dir: Path | str,
+    run_dir: Path | str,
+    *,
+    split: Path | str | None = None,
+    epochs: int = 15,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    loss: str = "ce",
+    seed: int = 0,
+    empty_slice_fraction: float = 1.0,
+    augment: bool = False,
+    base_filters: int = 32,
+    batch_norm: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    mixed_precision: bool = False,
+    data_parallel: bool = False,
+    max_cases: int | None = None,
+    workers: int = 1,
+    verbose: str | int = "auto",
+) -> dict:
+    """Train one experiment on a slice cache (``brats train``).
+
+    Args:
+        experiment: an experiment name (``early4``, ``mean4``, ``early2``) or object.
+        cache_dir: slice cache from ``brats preprocess``.
+        run_dir: run folder; must be empty or missing unless ``resume`` or ``force``.
+        split: split CSV (``case,split``); default see :func:`resolve_split`.
+        epochs: total epochs (the seed: 15). With ``resume``, training continues up to it.
+        batch_size: slices per batch.
+        learning_rate: Adam learning rate (the seed: 1e-3).
+        loss: ``"ce"`` (categorical cross-entropy, the seed's) or ``"dice_ce"``.
+        seed: seeds Keras/numpy/Python (``keras.utils.set_random_seed``) and the loader.
+        empty_slice_fraction: fraction of tumour-free training slices kept (validation
+            always uses every slice).
+        augment: random left-right/up-down flips of training slices (done by the loader).
+        base_filters: filters of the U-Net's first level (32 in the seed).
+        batch_norm: batch normalisation after each convolution (not in the seed).
+        resume: continue an interrupted run from its last finished epoch.
+        force: start over in a non-empty ``run_dir`` (its run files are removed first).
+        mixed_precision: ``mixed_float16`` policy (for GPUs; slow on CPUs).
+        data_parallel: data-parallel training over all local devices (see
+            :func:`distribution`).
+        max_cases: use at most this many cases of each subset (smoke runs).
+        workers: loader worker threads (``keras.utils.PyDataset`` ``workers``).
+        verbose: Keras' progress display; 0 also silences the lines this function prints.
+
+    Returns:
+        ``{"run_dir", "config", "history", "best_epoch", "best_val_loss"}``.
+
+    Raises:
+        BratsError: unknown experiment, missing cache/split, split cases missing from the
+            cache, a non-empty run folder, a resume of a different experiment.
+    """
+    from brats_utils.loader import SliceDataset
+    from brats_utils.models import build_model
+    from brats_utils.preprocess import open_cache
+    from brats_utils.split import load_split
+
+    experiment = get_experiment(experiment)
+    run_dir, cache_dir = Path(run_dir), Path(cache_dir)
+    say = print if verbose != 0 else (lambda *a, **k: None)
+    cache = open_cache(cache_dir)
+    split_path, how = resolve_split(cache, split)
+    cases = _split_cases(cache, load_split(split_path), max_cases)
+    prepare_run_dir(run_dir, resume=resume, force=force)
+    settings = cache.settings
+    config = {
+        "experiment": experiment.name,
+        "title": experiment.title,
+        "channels": list(experiment.channels),
+        "fusion": experiment.fusion,
+        "image_size": settings.size,
+        "num_classes": NUM_CLASSES,
+        "preprocessing": settings.to_dict(),
+        "training": {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimizer": "adam",
+            "learning_rate": learning_rate,
+            "loss": loss,
+            "empty_slice_fraction": empty_slice_fraction,
+            "augment": augment,
+            "mixed_precision": mixed_precision,
+            "data_parallel": data_parallel,
+            "max_cases": max_cases,
+        },
+        "model": {
+            "depth": 4,
+            "base_filters": base_filters,
+            "dropout": 0.2,
+            "batch_norm": batch_norm,
+        },
+        "seed": seed,
+        "backend": keras.backend.backend(),
+        "versions": versions(),
+        "data_dir": (cache.manifest or {}).get("data_dir"),
+        "cache_dir": str(cache_dir.resolve()),
+        "split_file": str(split_path.resolve()),
+        "cases": {subset: len(ids) for subset, ids in cases.items()},
+        "case_ids": {subset: cases[subset] for subset in ("train", "validation")},
+    }
+    if resume:
+        previous = _read_json(run_dir / "config.json", "run config")
+        if previous.get("experiment") != experiment.name:
+            raise BratsError(
+                f"cannot resume {run_dir}: it trains {previous.get('experiment')!r}, "
+                f"not {experiment.name!r}"
+            )
+        previous["training"]["epochs"] = epochs
+        config = previous
+    say(f"experiment {experiment.name}: {experiment.description}")
+    say(f"split {split_path} ({how}); cases {config['cases']}")
+    keras.utils.set_random_seed(seed)
+    loader_kwargs = dict(channels=experiment.channels, batch_size=batch_size, seed=seed)
+    train_data = SliceDataset(
+        cache,
+        cases["train"],
+        shuffle=True,
+        augment=augment,
+        empty_slice_fraction=empty_slice_fraction,
+        workers=workers,
+        **loader_kwargs,
+    )
+    val_data = None
+    if cases["validation"]:
+        val_data = SliceDataset(
+            cache,
+            cases["validation"],
+            shuffle=False,
+            augment=False,
+            workers=workers,
+            **loader_kwargs,
+        )
+    with precision_policy(mixed_precision), distribution(data_parallel, batch_size):
+        if resume:
+            model = keras.saving.load_model(run_dir / "model_last.keras")
+        else:
+            model = build_model(
+                experiment, settings.size, base_filters=base_filters, batch_norm=batch_norm
+            )
+            compile_model(model, loss, learning_rate)
+        write_json(run_dir / "config.json", config)
+        history = fit(
+            model, train_data, val_data, run_dir, epochs=epochs, resume=resume, verbose=verbose
+        )
+    state = load_state(run_dir) if (run_dir / "state.json").exists() else {}
+    say(f"best epoch {state.get('best_epoch')} ({state.get('monitor')} {state.get('best')})")
+    return {
+        "run_dir": str(run_dir),
+        "config": config,
+        "history": history,
+        "best_epoch": state.get("best_epoch"),
+        "best_val_loss": state.get("best"),
+    }

@@ -7,27 +7,34 @@ A *case folder* is a folder holding at least one file named
 recursively, so BraTS 2018's ``HGG/`` and ``LGG/`` subfolders work, and the root may itself
 be one case folder. The case id is the folder name.
 
-Discovery only looks at file names; :func:`validate_case` reads every file once and reports
-every problem it finds; :func:`load_case` returns the arrays the rest of the library uses and
-raises :class:`~brats_utils.errors.CaseError` on the first problem that would make them wrong.
+Discovery only looks at file names; :func:`load_case` returns the arrays the rest of the
+library uses and raises :class:`~brats_utils.errors.CaseError` on the first problem that would
+make them wrong (its checks live in :func:`read_case_volumes`, which the cache builder also
+uses); :func:`validate_case` (:mod:`brats_utils.validation`, whose names are re-exported
+here) reads every file once and reports every problem it finds.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from tqdm.auto import tqdm
 
 from brats_utils.conventions import MODALITIES, RELEASES, VOLUME_SHAPE, Release, labels_to_classes
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.nifti import NIFTI_EXTS, read_nifti
+from brats_utils.validation import (
+    AFFINE_TOLERANCE_MM,
+    Problem,
+    check_dataset,
+    has_errors,
+    validate_case,
+    validate_cases,
+)
 
 __all__ = [
     "KINDS",
@@ -37,7 +44,11 @@ __all__ = [
     "discover_cases",
     "find_case",
     "case_files_in",
+    "CaseVolumes",
+    "read_case_volumes",
     "load_case",
+    # validation, from brats_utils.validation
+    "AFFINE_TOLERANCE_MM",
     "validate_case",
     "validate_cases",
     "check_dataset",
@@ -46,8 +57,6 @@ __all__ = [
 
 #: File kinds of a case: the modalities in channel order, then the segmentation.
 KINDS: tuple[str, ...] = (*MODALITIES, "seg")
-#: Largest difference (mm) tolerated between two files' affines.
-AFFINE_TOLERANCE_MM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -97,28 +106,6 @@ class Case:
     header: nib.Nifti1Header
     release: Release
     files: CaseFiles
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem found by :func:`validate_case`; ``str()`` gives ``case: message (file)``.
-
-    ``warning`` problems (a stray NIfTI file, a duplicate) do not make the case invalid.
-    """
-
-    case_id: str
-    path: Path | None
-    message: str
-    warning: bool = False
-
-    def __str__(self) -> str:
-        file_part = f" ({self.path})" if self.path is not None else ""
-        return f"{self.case_id}: {self.message}{file_part}"
-
-
-def has_errors(problems: Iterable[Problem]) -> bool:
-    """True if any problem is an error (not a warning): the case is invalid."""
-    return any(not p.warning for p in problems)
 
 
 def _nifti_stem(name: str) -> str | None:
@@ -253,160 +240,92 @@ def _shape_problem(
     return f"{kind} has shape {shape}, expected {expected}{like}"
 
 
-def _affine_problem(kind: str, affine: np.ndarray, reference: _Reference | None) -> str | None:
-    if reference is None or np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM):
-        return None
-    difference = float(np.max(np.abs(affine - reference.affine)))
-    return f"{kind} affine differs from {reference.kind}'s by up to {difference:.3g} mm"
+@dataclass
+class CaseVolumes:
+    """A case's voxels as stored on disk, checked (see :func:`read_case_volumes`).
+
+    Attributes:
+        channels: four (x, y, z) arrays in :data:`MODALITIES` order, in the on-disk dtype
+            (int16 for BraTS) as nibabel returns them (Fortran-ordered), scanner units.
+        seg: (x, y, z) uint8 internal classes 0..3, or ``None`` without segmentation.
+        image: the nibabel image of the first modality (its ``affine`` and ``header``).
+    """
+
+    channels: tuple[np.ndarray, ...]
+    seg: np.ndarray | None
+    image: nib.Nifti1Image
 
 
-def _bare_message(exc: CaseError) -> str:
-    """A CaseError's message without the ``case: `` prefix and `` (path)`` suffix."""
-    text = str(exc)
-    prefix, suffix = f"{exc.case_id}: ", f" ({exc.path})"
-    text = text[len(prefix) :] if exc.case_id and text.startswith(prefix) else text
-    return text[: -len(suffix)] if exc.path is not None and text.endswith(suffix) else text
+def _checked_volume(
+    case_id: str,
+    kind: str,
+    path: Path,
+    reference: _Reference | None,
+    expected_shape: Sequence[int] | None,
+) -> tuple[np.ndarray, nib.Nifti1Image]:
+    """One file's voxels (on-disk dtype) and image; raises CaseError on a wrong shape or NaN."""
+    data, image = read_nifti(path, case_id)
+    message = _shape_problem(kind, data.shape, reference, expected_shape)
+    if message is None and data.ndim != 3:
+        message = f"{kind} has shape {data.shape}, expected a 3D volume"
+    if message is not None:
+        raise CaseError(case_id, message, path)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise CaseError(case_id, f"{kind} has NaN or infinite voxels", path)
+    return data, image
 
 
-def validate_case(
+def read_case_volumes(
     files: CaseFiles,
     *,
-    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
     require_seg: bool = False,
-) -> list[Problem]:
-    """Read every file of a case once and report every problem (never stops at the first).
+    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
+) -> CaseVolumes:
+    """Read a case's files once, in their on-disk dtype, and check them.
 
-    Checks: missing modality (and segmentation if ``require_seg``), unreadable or truncated
-    files, shape different from ``expected_shape`` or from the first modality, affines that
-    differ between files, NaN/inf voxels, an all-zero modality, segmentation labels outside
-    the release's set or not whole numbers. Stray NIfTI files are reported as warnings only
-    when the segmentation is missing (e.g. BraTS 2020 case 355's misnamed segmentation);
-    a ``.nii`` duplicate of a ``.nii.gz`` file always is.
+    The one place that checks what :func:`load_case` (float32 image) and the cache builder
+    (:func:`brats_utils.preprocess.preprocess_files`, straight from the int16 volumes) read.
 
     Args:
-        files: the case, from :func:`discover_cases`.
-        expected_shape: shape every file must have; ``None`` only requires all to agree.
-        require_seg: report a missing segmentation (training data).
+        files: the case, from :func:`discover_cases` or :func:`case_files_in`.
+        require_seg: raise if the case has no segmentation.
+        expected_shape: shape every file must have; ``None`` only requires all to agree
+            (and to be 3D).
 
     Returns:
-        The problems found, in file order; empty if the case is clean.
-    """
-    problems: list[Problem] = []
-
-    def report(message: str, path: Path | None, warning: bool = False) -> None:
-        problems.append(Problem(files.case_id, path, message, warning))
-
-    reference: _Reference | None = None
-    for kind in KINDS:
-        path = files.path(kind)
-        if path is None:
-            if kind != "seg" or require_seg:
-                expected_name = files.release.file_name(files.case_id, kind)
-                report(f"{kind} file missing (expected {expected_name})", files.folder)
-            continue
-        try:
-            data, image = read_nifti(path, files.case_id)
-        except CaseError as exc:
-            report(f"{kind}: {_bare_message(exc)}", path)
-            continue
-        geometry = [
-            _shape_problem(kind, data.shape, reference, expected_shape),
-            _affine_problem(kind, image.affine, reference),
-        ]
-        for message in geometry:
-            if message is not None:
-                report(message, path)
-        if reference is None:
-            reference = _Reference(kind, data.shape, image.affine)
-        if kind == "seg":
-            try:
-                labels_to_classes(data, files.release)
-            except ValueError as exc:
-                report(f"seg: {exc}", path)
-            continue
-        if data.dtype.kind == "f":
-            n_bad = data.size - np.count_nonzero(np.isfinite(data))
-            if n_bad:
-                report(f"{kind} has {n_bad} NaN or infinite voxels", path)
-        if not np.any(data):
-            report(f"{kind} is all zeros", path)
-
-    by_stem = {files.release.file_name(files.case_id, k, ext=""): k for k in KINDS}
-    for path in files.extra:
-        kind = by_stem.get(_nifti_stem(path.name) or "")
-        if kind is not None:
-            report(f"duplicate {kind} file, using {files.path(kind)}", path, warning=True)
-        elif files.seg is None:
-            expected_name = files.release.file_name(files.case_id, "seg")
-            report(
-                f"unrecognised NIfTI file; a misnamed segmentation? (expected {expected_name})",
-                path,
-                warning=True,
-            )
-    return problems
-
-
-def validate_cases(
-    cases: Sequence[CaseFiles],
-    *,
-    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
-    require_seg: bool = False,
-    workers: int = 1,
-) -> Iterator[tuple[CaseFiles, list[Problem]]]:
-    """:func:`validate_case` over many cases, in order, optionally in ``workers`` processes.
-
-    Yields:
-        ``(files, problems)`` per case, as soon as it is checked.
-    """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    check = partial(validate_case, expected_shape=expected_shape, require_seg=require_seg)
-    if workers == 1 or len(cases) < 2:
-        for files in cases:
-            yield files, check(files)
-        return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(cases)))
-    try:
-        yield from zip(cases, pool.map(check, cases), strict=True)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def check_dataset(
-    root: Path | str,
-    *,
-    require_seg: bool = False,
-    progress: bool = True,
-    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
-    workers: int = 1,
-) -> dict[str, list[Problem]]:
-    """Validate every case under ``root``.
-
-    Args:
-        root: data folder (or one case folder).
-        require_seg: a missing segmentation is a problem (training data).
-        progress: show a progress bar.
-        expected_shape: shape every file must have (``None``: only consistency).
-        workers: number of processes reading files.
-
-    Returns:
-        ``{case_id: problems}`` for every case, sorted by case id; use :func:`has_errors`
-        to tell invalid cases from clean ones or ones with warnings only.
+        The :class:`CaseVolumes`: four modality arrays as stored, seg as classes 0..3.
 
     Raises:
-        BratsError: if ``root`` is missing or holds no case folder.
+        CaseError: naming case and file, for a missing modality (or segmentation with
+            ``require_seg``), an unreadable file, a wrong shape, NaN/inf intensities or
+            invalid labels, whichever comes first.
     """
-    cases = discover_cases(root)
-    if not cases:
-        raise BratsError(
-            f"no case folders found under {root} (expected folders like "
-            f"BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
-        )
-    results = validate_cases(
-        cases, expected_shape=expected_shape, require_seg=require_seg, workers=workers
-    )
-    bar = tqdm(results, total=len(cases), unit="case", desc="checking", disable=not progress)
-    return {files.case_id: problems for files, problems in bar}
+    case_id, release = files.case_id, files.release
+    missing = [m for m in MODALITIES if files.modalities[m] is None]
+    if missing:
+        names = ", ".join(release.file_name(case_id, m) for m in missing)
+        raise CaseError(case_id, f"missing modality {', '.join(missing)} ({names})", files.folder)
+    if require_seg and files.seg is None:
+        name = release.file_name(case_id, "seg")
+        raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
+
+    channels: list[np.ndarray] = []
+    reference = first_image = None
+    for modality in MODALITIES:
+        path = files.modalities[modality]
+        data, image = _checked_volume(case_id, modality, path, reference, expected_shape)
+        if reference is None:
+            reference, first_image = _Reference(modality, data.shape, image.affine), image
+        channels.append(data)
+
+    seg = None
+    if files.seg is not None:
+        data, _ = _checked_volume(case_id, "seg", files.seg, reference, expected_shape)
+        try:
+            seg = labels_to_classes(data, release)
+        except ValueError as exc:
+            raise CaseError(case_id, f"seg: {exc}", files.seg) from exc
+    return CaseVolumes(channels=tuple(channels), seg=seg, image=first_image)
 
 
 def load_case(
@@ -429,49 +348,20 @@ def load_case(
     Raises:
         CaseError: naming case and file, for a missing modality (or segmentation with
             ``require_seg``), an unreadable file, a wrong shape, NaN/inf intensities or
-            invalid labels. Use :func:`validate_case` for the full list of problems.
+            invalid labels (see :func:`read_case_volumes`). Use :func:`validate_case` for the
+            full list of problems.
     """
     files = case if isinstance(case, CaseFiles) else case_files_in(case)
-    case_id, release = files.case_id, files.release
-    missing = [m for m in MODALITIES if files.modalities[m] is None]
-    if missing:
-        names = ", ".join(release.file_name(case_id, m) for m in missing)
-        raise CaseError(case_id, f"missing modality {', '.join(missing)} ({names})", files.folder)
-    if require_seg and files.seg is None:
-        name = release.file_name(case_id, "seg")
-        raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
-
-    image = first_image = reference = None
-    for channel, modality in enumerate(MODALITIES):
-        path = files.modalities[modality]
-        data, nii = read_nifti(path, case_id)
-        message = _shape_problem(modality, data.shape, reference, expected_shape)
-        if message is not None:
-            raise CaseError(case_id, message, path)
-        if reference is None:
-            image = np.empty((*data.shape, len(MODALITIES)), dtype=np.float32)
-            reference, first_image = _Reference(modality, data.shape, nii.affine), nii
+    volumes = read_case_volumes(files, require_seg=require_seg, expected_shape=expected_shape)
+    image = np.empty((*volumes.channels[0].shape, len(MODALITIES)), dtype=np.float32)
+    for channel, data in enumerate(volumes.channels):
         image[..., channel] = data
-        if data.dtype.kind == "f" and not np.isfinite(image[..., channel]).all():
-            raise CaseError(case_id, f"{modality} has NaN or infinite voxels", path)
-
-    seg = None
-    if files.seg is not None:
-        data, _ = read_nifti(files.seg, case_id)
-        message = _shape_problem("seg", data.shape, reference, expected_shape)
-        if message is not None:
-            raise CaseError(case_id, message, files.seg)
-        try:
-            seg = labels_to_classes(data, release)
-        except ValueError as exc:
-            raise CaseError(case_id, f"seg: {exc}", files.seg) from exc
-
     return Case(
-        case_id=case_id,
+        case_id=files.case_id,
         image=image,
-        seg=seg,
-        affine=np.asarray(first_image.affine, dtype=np.float64),
-        header=first_image.header,
-        release=release,
+        seg=volumes.seg,
+        affine=np.asarray(volumes.image.affine, dtype=np.float64),
+        header=volumes.image.header,
+        release=files.release,
         files=files,
     )

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from brats_utils.cache import CacheReport, SliceCache, build_cache, open_cache
-from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE, labels_to_classes
+from brats_utils.cases import CaseFiles, read_case_volumes
+from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.errors import CaseError
-from brats_utils.nifti import read_nifti
 from brats_utils.resize import resize_channel_slab, resize_images, resize_labels
 
 __all__ = [
@@ -316,27 +315,8 @@ def preprocess_case(
     return preprocess_channels(channels, case.seg, settings, case_id)
 
 
-def _read_volume(
-    case_id: str,
-    kind: str,
-    path: Path,
-    reference: tuple[int, ...] | None,
-    expected_shape: Sequence[int] | None,
-) -> np.ndarray:
-    """One file's voxels in the on-disk dtype, with the checks :func:`load_case` makes."""
-    data, _ = read_nifti(path, case_id)
-    expected = tuple(expected_shape) if expected_shape is not None else reference
-    if data.ndim != 3 or (expected is not None and data.shape != expected):
-        raise CaseError(
-            case_id, f"{kind} has shape {data.shape}, expected {expected or '3D'}", path
-        )
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        raise CaseError(case_id, f"{kind} has NaN or infinite voxels", path)
-    return data
-
-
 def preprocess_files(
-    files: Any,
+    files: CaseFiles,
     settings: PreprocessSettings | None = None,
     *,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
@@ -346,7 +326,8 @@ def preprocess_files(
     Gives the same arrays as ``preprocess_case(load_case(files), settings)`` but works on
     the on-disk int16 volumes as nibabel returns them, without the float32 copy of the
     whole case that :func:`brats_utils.cases.load_case` makes (the cache builder spends
-    most of its time decompressing; this keeps the rest small).
+    most of its time decompressing; this keeps the rest small). Files are read and checked
+    by :func:`brats_utils.cases.read_case_volumes`, as for ``load_case``.
 
     Args:
         files: a :class:`brats_utils.cases.CaseFiles` from ``discover_cases``.
@@ -360,21 +341,5 @@ def preprocess_files(
         CaseError: naming case and file: a missing modality, an unreadable file, a wrong
             shape, NaN/inf, invalid labels, a constant modality, too few slices.
     """
-    case_id, release = files.case_id, files.release
-    missing = [m for m in MODALITIES if files.modalities[m] is None]
-    if missing:
-        names = ", ".join(release.file_name(case_id, m) for m in missing)
-        raise CaseError(case_id, f"missing modality {', '.join(missing)} ({names})", files.folder)
-    channels: list[np.ndarray] = []
-    for modality in MODALITIES:
-        reference = channels[0].shape if channels else None
-        path = files.modalities[modality]
-        channels.append(_read_volume(case_id, modality, path, reference, expected_shape))
-    seg = None
-    if files.seg is not None:
-        data = _read_volume(case_id, "seg", files.seg, channels[0].shape, expected_shape)
-        try:
-            seg = labels_to_classes(data, release)
-        except ValueError as exc:
-            raise CaseError(case_id, f"seg: {exc}", files.seg) from exc
-    return preprocess_channels(channels, seg, settings, case_id)
+    volumes = read_case_volumes(files, expected_shape=expected_shape)
+    return preprocess_channels(volumes.channels, volumes.seg, settings, files.case_id)

@@ -15,6 +15,7 @@ from brats_utils.cases import (
     find_case,
     has_errors,
     load_case,
+    read_case_volumes,
     validate_case,
     validate_cases,
 )
@@ -323,6 +324,27 @@ def test_load_case_errors_name_case_and_problem(tmp_path):
         load_case(folder, expected_shape=None)
     with pytest.raises(CaseError, match="not a case folder"):
         load_case(tmp_path)
+
+
+def test_read_case_volumes_keeps_disk_dtype_and_load_case_converts_it(tmp_path):
+    folder = write_case(tmp_path)
+    (files,) = discover_cases(tmp_path)
+    volumes = read_case_volumes(files, expected_shape=None)
+    assert [v.dtype for v in volumes.channels] == [np.dtype(np.int16)] * len(MODALITIES)
+    case = load_case(files, expected_shape=None)
+    assert case.image.dtype == np.float32
+    for channel, volume in enumerate(volumes.channels):
+        np.testing.assert_array_equal(case.image[..., channel], volume)
+    np.testing.assert_array_equal(case.seg, volumes.seg)
+    np.testing.assert_array_equal(case.affine, volumes.image.affine)
+    t1 = np.ones(SHAPE, np.float32)
+    t1[0, 0, 0] = np.nan
+    save(folder / "BraTS2021_00001_t1.nii.gz", t1)
+    with pytest.raises(CaseError, match=r"BraTS2021_00001: t1 has NaN or infinite voxels \("):
+        read_case_volumes(files, expected_shape=None)
+    save(folder / "BraTS2021_00001_t1.nii.gz", np.ones((*SHAPE, 1), np.int16))
+    with pytest.raises(CaseError, match=r"t1 has shape \(6, 5, 4, 1\), expected a 3D volume"):
+        load_case(files, expected_shape=None)  # even without an expected shape
 
 
 # --- real data ---------------------------------------------------------------------------

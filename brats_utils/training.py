@@ -1,29 +1,21 @@
-"""Training runs: compile, fit, run folders, resume.
+"""Training runs: compile, fit, resume.
 
 :func:`fit` trains a compiled model on any data Keras accepts (a ``PyDataset`` such as
 :class:`~brats_utils.loader.SliceDataset`, or in-memory ``(x, y)`` arrays) and keeps a run
-folder up to date after every epoch:
-
-* ``model.keras``: the model with the best validation loss so far;
-* ``model_last.keras``: the model after the last finished epoch, with its optimizer state;
-* ``history.csv`` / ``history.json``: every logged value (loss and metrics on training and
-  ``val_`` validation data) per epoch, plus the epoch's wall time in seconds;
-* ``state.json``: the number of finished epochs and the best validation loss, written last
-  (atomically) so ``--resume`` continues from the last finished epoch.
+folder up to date after every epoch (``model.keras``, ``model_last.keras``, ``history.csv``,
+``history.json``, ``state.json``; see :mod:`brats_utils.run_folder`, which reads and writes
+these files without Keras and whose names used here are re-exported).
 
 :func:`train` is ``brats train``: it reads the slice cache and the split, builds the
 experiment's model, writes ``config.json`` (everything inference needs to re-apply the same
 preprocessing, plus training settings, seed and versions) and calls :func:`fit`.
 
-Every file is written to a temporary name and renamed, so an interrupted run never leaves a
-half-written file. ``tf.*`` is used here only for the data-parallel option on TensorFlow.
+``tf.*`` is used here only for the data-parallel option on TensorFlow.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -36,94 +28,31 @@ from brats_utils.errors import BratsError
 from brats_utils.experiments import get_experiment
 from brats_utils.keras_metrics import default_metrics
 from brats_utils.losses import get_loss
-from brats_utils.nifti import atomic_path
+from brats_utils.run_folder import (
+    RUN_FILES,
+    RunLog,
+    load_config,
+    load_history,
+    load_state,
+    prepare_run_dir,
+    write_json,
+)
 
 __all__ = [
-    "RUN_FILES",
     "compile_model",
     "RunCheckpoint",
     "fit",
     "train",
     "resolve_split",
+    "precision_policy",
+    "distribution",
+    # the run folder, from brats_utils.run_folder
+    "RUN_FILES",
     "prepare_run_dir",
     "load_state",
     "load_history",
-    "precision_policy",
-    "distribution",
+    "write_json",
 ]
-
-#: Files a run folder holds (``--force`` removes exactly these before a new run).
-RUN_FILES: tuple[str, ...] = (
-    "model.keras",
-    "model_last.keras",
-    "history.csv",
-    "history.json",
-    "config.json",
-    "state.json",
-)
-
-
-def write_json(path: Path, obj) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-
-
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BratsError(f"{what} not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BratsError(f"{what} is not readable JSON ({exc}): {path}") from exc
-
-
-def load_state(run_dir: Path | str) -> dict:
-    """``state.json`` of a run: ``epoch`` (finished epochs), ``best``, ``best_epoch``, ..."""
-    return _read_json(Path(run_dir) / "state.json", "run state (nothing to resume)")
-
-
-def load_history(run_dir: Path | str) -> list[dict]:
-    """``history.json`` of a run: one dict per finished epoch (``[]`` if absent)."""
-    path = Path(run_dir) / "history.json"
-    return _read_json(path, "history") if path.exists() else []
-
-
-def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
-    """Check that ``run_dir`` may be used and create it.
-
-    * missing or empty: created;
-    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run;
-    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
-    * otherwise a non-empty folder is refused: a run is never overwritten silently.
-
-    Raises:
-        BratsError: if the folder is not empty (without ``resume``/``force``), if there is
-            nothing to resume, if both flags are given, or if ``run_dir`` is a file.
-    """
-    run_dir = Path(run_dir)
-    if resume and force:
-        raise BratsError("choose either --resume (continue a run) or --force (start over)")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise BratsError(f"run folder {run_dir} is a file, expected a folder")
-    if resume:
-        missing = [n for n in ("state.json", "model_last.keras") if not (run_dir / n).is_file()]
-        if missing:
-            raise BratsError(
-                f"cannot resume {run_dir}: missing {', '.join(missing)} (expected a run "
-                "interrupted after at least one finished epoch)"
-            )
-        return run_dir
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not force:
-            raise BratsError(
-                f"run folder {run_dir} is not empty; pass --resume to continue that run, "
-                "--force to start over in it, or choose another --out"
-            )
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
 
 
 def compile_model(
@@ -145,25 +74,8 @@ def compile_model(
     return model
 
 
-def _save_model(model: keras.Model, path: Path) -> None:
-    with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
-
-
-def _write_history(run_dir: Path, records: list[dict]) -> None:
-    columns: list[str] = []
-    for record in records:
-        columns += [key for key in record if key not in columns]
-    with atomic_path(run_dir / "history.csv", suffix=".csv") as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(records)
-    write_json(run_dir / "history.json", records)
-
-
 class RunCheckpoint(keras.callbacks.Callback):
-    """Write the run folder's models, history and state at the end of every epoch.
+    """Keras callback writing the run folder at the end of every epoch (via :class:`RunLog`).
 
     Args:
         run_dir: the run folder.
@@ -172,6 +84,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         best_epoch: the epoch (1-based) that reached ``best``, 0 if none.
         history: records of the epochs already finished (for a resumed run).
         target_epochs: the run's total number of epochs, recorded in ``state.json``.
+
+    Attributes:
+        log: the :class:`RunLog`; ``history``, ``best`` and ``best_epoch`` read from it.
     """
 
     def __init__(
@@ -184,42 +99,30 @@ class RunCheckpoint(keras.callbacks.Callback):
         target_epochs: int | None = None,
     ):
         super().__init__()
-        self.run_dir = Path(run_dir)
-        self.monitor = monitor
-        self.best = best
-        self.best_epoch = best_epoch
-        self.history = list(history or [])
-        self.target_epochs = target_epochs
+        self.log = RunLog(run_dir, monitor, best, best_epoch, history, target_epochs)
         self._started = time.perf_counter()
+
+    @property
+    def history(self) -> list[dict]:
+        """One record per finished epoch (see :meth:`RunLog.end_epoch`)."""
+        return self.log.history
+
+    @property
+    def best(self) -> float:
+        """The best monitored value so far."""
+        return self.log.best
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch (1-based) that reached :attr:`best`, 0 if none."""
+        return self.log.best_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        record = {"epoch": epoch + 1}
-        record.update({key: float(value) for key, value in logs.items()})
-        record["seconds"] = round(time.perf_counter() - self._started, 3)
-        self.history.append(record)
-        _save_model(self.model, self.run_dir / "model_last.keras")
-        value = record.get(self.monitor)
-        if value is None:
-            raise BratsError(
-                f"cannot pick the best model: {self.monitor!r} is not logged "
-                f"(logged: {sorted(logs)})"
-            )
-        if value < self.best:
-            self.best, self.best_epoch = value, epoch + 1
-            _save_model(self.model, self.run_dir / "model.keras")
-        _write_history(self.run_dir, self.history)
-        state = {
-            "epoch": epoch + 1,
-            "epochs": self.target_epochs,
-            "monitor": self.monitor,
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-        }
-        write_json(self.run_dir / "state.json", state)
+        seconds = time.perf_counter() - self._started
+        self.log.end_epoch(self.model, epoch, logs or {}, seconds)
 
 
 def fit(
@@ -530,7 +433,7 @@ def train(
         "case_ids": {subset: cases[subset] for subset in ("train", "validation")},
     }
     if resume:
-        previous = _read_json(run_dir / "config.json", "run config")
+        previous = load_config(run_dir)
         if previous.get("experiment") != experiment.name:
             raise BratsError(
                 f"cannot resume {run_dir}: it trains {previous.get('experiment')!r}, "

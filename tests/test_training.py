@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,6 +24,8 @@ from brats_utils.training import (
     precision_policy,
     prepare_run_dir,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SIZE = 16
 
@@ -77,6 +83,46 @@ def test_fit_writes_run_files(tmp_path):
     assert state["best_epoch"] == best + 1
     assert state["best"] == pytest.approx(history[best]["val_loss"])
     assert not list(tmp_path.glob("*.tmp*"))  # no temporary files left behind
+
+
+class _SavesItsName:
+    """Stands in for a Keras model: ``save(path)`` writes a small file."""
+
+    def save(self, path):
+        Path(path).write_text("model")
+
+
+def test_run_log_writes_best_and_last_model_history_and_state(tmp_path):
+    from brats_utils.run_folder import RunLog, load_history
+
+    log = RunLog(tmp_path, monitor="val_loss", target_epochs=3)
+    log.end_epoch(_SavesItsName(), 0, {"loss": 1.0, "val_loss": 0.5}, seconds=1.23456)
+    (tmp_path / "model.keras").write_text("epoch 1")  # must survive a worse epoch
+    record = log.end_epoch(_SavesItsName(), 1, {"loss": 0.9, "val_loss": 0.7}, seconds=2.0)
+    assert record == {"epoch": 2, "loss": 0.9, "val_loss": 0.7, "seconds": 2.0}
+    assert (tmp_path / "model.keras").read_text() == "epoch 1"
+    assert (tmp_path / "model_last.keras").read_text() == "model"
+    assert load_state(tmp_path) == {
+        "epoch": 2,
+        "epochs": 3,
+        "monitor": "val_loss",
+        "best": 0.5,
+        "best_epoch": 1,
+    }
+    assert [r["seconds"] for r in load_history(tmp_path)] == [1.235, 2.0]
+    with pytest.raises(BratsError, match="'val_loss' is not logged"):
+        log.end_epoch(_SavesItsName(), 2, {"loss": 0.8}, seconds=1.0)
+
+
+def test_run_folder_does_not_import_keras():
+    code = (
+        "import sys, brats_utils.run_folder; "
+        "heavy = {'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules); "
+        "sys.exit(f'imported {heavy}' if heavy else 0)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
 
 
 def test_used_run_folder_is_refused(tmp_path):

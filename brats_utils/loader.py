@@ -150,7 +150,8 @@ class SliceDataset(keras.utils.PyDataset):
 
     def _draw(self, epoch: int) -> None:
         self.epoch = epoch
-        self._used = False
+        self._read = False  # a batch of this draw was read
+        self._begun = False  # Keras began an epoch on this draw
         rng = np.random.default_rng(self.seed + epoch)
         empty = self._empty_rows
         if self._n_empty_kept < len(empty):
@@ -161,23 +162,34 @@ class SliceDataset(keras.utils.PyDataset):
     def on_epoch_begin(self) -> None:
         """Called by Keras when an epoch starts.
 
-        Before ``fit`` trains, Keras reads a couple of batches to learn their shapes and
-        then calls :meth:`on_epoch_end`; the first call here undoes that advance, so the
-        first epoch of ``fit`` is the start epoch (0, or the one given to :meth:`set_epoch`).
+        Before its first epoch, every ``fit`` (``evaluate``, ``predict``) may read a couple of
+        batches to learn their shapes (TensorFlow) and then calls :meth:`on_epoch_end`. The
+        first call here after construction or :meth:`set_epoch` undoes a draw made by such a
+        call, so the first epoch Keras trains is the start epoch (0, or the one given to
+        :meth:`set_epoch`).
         """
         if not self._keras_started:
             self._keras_started = True
             if self.epoch != self._start_epoch:
                 self._draw(self._start_epoch)
-        self._used = True
+        self._begun = True
 
     def on_epoch_end(self) -> None:
         """Advance to the next epoch (new empty-slice draw, new order) if this one was used.
 
-        Used means a batch was read or Keras began the epoch; a call without either (Keras
-        makes one before training) changes nothing.
+        Until Keras has called :meth:`on_epoch_begin`, used means a batch was read (a loop
+        over the batches by hand, then ``on_epoch_end()``). From then on, only an epoch
+        Keras began counts: the call each later ``fit`` makes before its first epoch changes
+        nothing, so ``fit(epochs=1)`` then ``fit(epochs=2)`` trains epochs 0, 1, 2.
+
+        Known limit: when Keras builds a model from the data before its first epoch (the
+        first ``fit`` of a model not built yet on the JAX and PyTorch backends, or under a
+        TensorFlow distribution strategy), it begins an epoch of its own and reads one batch
+        (indistinguishable here from a one-batch epoch), so that ``fit``'s epochs are drawn
+        from the start epoch + 1 on. Runs stay reproducible under a seed.
         """
-        if self._used:
+        used = self._begun if self._keras_started else self._read
+        if used:
             self._draw(self.epoch + 1)
 
     @property
@@ -207,7 +219,7 @@ class SliceDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self._batch_rows(index)
-        self._used = True
+        self._read = True
         x, y = _gather(
             self.cache,
             self.case_ids,

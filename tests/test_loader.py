@@ -176,3 +176,17 @@ def test_keras_fit_runs_epochs_over_the_dataset(cache):
     dataset.set_epoch(5)  # resuming a run at epoch 5
     model.fit(dataset, epochs=1, verbose=0)
     assert dataset.epoch == 6
+
+
+def test_a_second_fit_trains_the_next_epoch_without_skipping_one(cache):
+    dataset = SliceDataset(cache, LABELLED, ["flair"], batch_size=16, seed=0)
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(4, 1)])
+    model.compile(optimizer="adam", loss="mse")
+    trained: list[set[int]] = []  # the draws each Keras epoch's batches came from
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: trained.append(set()),
+        on_train_batch_end=lambda batch, logs: trained[-1].add(dataset.epoch),
+    )
+    model.fit(dataset, epochs=1, verbose=0, callbacks=[record])
+    model.fit(dataset, epochs=2, verbose=0, callbacks=[record])
+    assert trained == [{0}, {1}, {2}] and dataset.epoch == 3

@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from brats_utils.conventions import CLASS_NAMES, NUM_CLASSES, REGIONS, TUMOUR_CLASSES
+from brats_utils.metrics import LABEL_METRICS
 
 __all__ = [
     "CONFUSION_METRICS",
@@ -31,17 +32,7 @@ __all__ = [
 #: meaning of :func:`brats_utils.metrics.label_metrics`; ``dice_wt``, ``dice_tc``, ``dice_et``
 #: are the region Dice of :func:`brats_utils.metrics.region_dice_from_cm`.
 CONFUSION_METRICS: tuple[str, ...] = (
-    "mean_iou",
-    "dice",
-    "dice_all",
-    "precision",
-    "sensitivity",
-    "specificity",
-    "dice_tumour",
-    "precision_tumour",
-    "sensitivity_tumour",
-    "specificity_tumour",
-    *(f"dice_{name}" for name in CLASS_NAMES[1:]),
+    *LABEL_METRICS,
     *(f"dice_{region.lower()}" for region in REGIONS),
 )
 #: Metrics logged per epoch by ``brats train`` (train and ``val_`` validation).

@@ -305,3 +305,18 @@ def test_train_predict_evaluate_end_to_end(tmp_path):
     assert list(df.columns[: len(METRIC_COLUMNS)]) == list(METRIC_COLUMNS)
     assert df["status"].tolist() == ["ok"]
     assert df[list(METRIC_COLUMNS[1:])].notna().all(axis=None)
+
+
+def test_predict_cli_refuses_missing_model_without_importing_keras(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from brats_utils.cli import main; "
+        f"rc = main(['predict', '--model', {str(tmp_path / 'nope.keras')!r}, "
+        f"'--input', {str(tmp_path)!r}, '--out', {str(tmp_path / 'out')!r}]); "
+        "assert rc == 2, rc; assert 'keras' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "model file not found" in result.stderr

@@ -64,10 +64,15 @@ def split_case_ids(args: argparse.Namespace) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict; 0 if every case was written or skipped, 1 if any case failed."""
-    from brats_utils.inference import predict_cases
-
     if args.batch_size < 1:
         raise BratsError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # Checked before importing Keras, so a mistyped path fails at once, without its start-up.
+    if not Path(args.model).is_file():
+        raise BratsError(f"model file not found: {args.model}")
+    if not Path(args.input).exists():
+        raise BratsError(f"input folder not found: {args.input}")
+    from brats_utils.inference import predict_cases
+
     report = predict_cases(
         args.model,
         args.input,

@@ -328,6 +328,26 @@ def versions() -> dict[str, str]:
     }
 
 
+def _changed_settings(saved: dict, now: dict) -> list[str]:
+    """``"name: saved -> now"`` for every setting a resumed run would silently change.
+
+    Everything that shapes the model, the data it sees or the optimisation must match the run
+    being resumed; only the number of epochs may grow.
+    """
+    changed = []
+    for section in ("training", "model", "preprocessing"):
+        for key, value in now.get(section, {}).items():
+            if section == "training" and key == "epochs":
+                continue
+            old = saved.get(section, {}).get(key)
+            if old != value:
+                changed.append(f"{key}: {old!r} -> {value!r}")
+    for key in ("seed", "channels", "image_size"):
+        if saved.get(key) != now.get(key):
+            changed.append(f"{key}: {saved.get(key)!r} -> {now.get(key)!r}")
+    return changed
+
+
 def train(
     experiment,
     cache_dir: Path | str,
@@ -438,6 +458,13 @@ def train(
             raise BratsError(
                 f"cannot resume {run_dir}: it trains {previous.get('experiment')!r}, "
                 f"not {experiment.name!r}"
+            )
+        changed = _changed_settings(previous, config)
+        if changed:
+            raise BratsError(
+                f"cannot resume {run_dir}: it was started with other settings ("
+                + "; ".join(changed)
+                + "). Pass the saved values again (config.json), or start a new run folder"
             )
         previous["training"]["epochs"] = epochs
         config = previous

@@ -236,6 +236,10 @@ def test_train_end_to_end_and_resume(tiny_cache, tmp_path, capsys):
 
     with pytest.raises(BratsError, match="trains 'early2', not 'mean4'"):
         train("mean4", tiny_cache, run_dir, resume=True, **common)
+    # A resume never silently trains on with other settings than the run was started with.
+    with pytest.raises(BratsError, match=r"batch_size: 8 -> 16; loss: 'ce' -> 'dice_ce'"):
+        train("early2", tiny_cache, run_dir, resume=True, **{**common, "batch_size": 16},
+              loss="dice_ce")  # fmt: skip
     resumed = train("early2", tiny_cache, run_dir, resume=True, **{**common, "epochs": 2})
     assert [record["epoch"] for record in resumed["history"]] == [1, 2]
     assert json.loads((run_dir / "config.json").read_text())["training"]["epochs"] == 2

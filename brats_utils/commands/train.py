@@ -65,7 +65,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--augment", action="store_true", help="random flips of training slices")
     parser.add_argument("--base-filters", type=_positive_int, default=32, help="default 32")
     parser.add_argument("--batch-norm", action="store_true", help="batch norm after convs")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its last saved epoch (same settings; "
+        "--epochs may grow)",
+    )
     parser.add_argument("--force", action="store_true", help="start over in a non-empty RUN_DIR")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 policy")
     parser.add_argument(

@@ -157,7 +157,10 @@ def ensure_split(
             return load_split(path), path
     case_ids = [c.case_id for c in discover_cases(data_dir)]
     if not case_ids:
-        raise BratsError(f"no BraTS cases in {data_dir} to split")
+        raise BratsError(
+            f"no BraTS cases in {data_dir} to split: point data_dir at a BraTS folder, or "
+            f"generate synthetic cases with `brats synth --out {data_dir} --cases 24`"
+        )
     path = save_split(make_split(case_ids, seed=seed), Path(out_dir) / "split.csv")
     return load_split(path), path
 

@@ -13,11 +13,11 @@ Tissue codes used here (not the segmentation classes of
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from threadpoolctl import threadpool_limits
 
 from brats_utils.conventions import VOLUME_SHAPE
 
@@ -142,46 +142,16 @@ def smooth_noise(rng: np.random.Generator, box: Box, spacing_mm: float) -> np.nd
     return np.ascontiguousarray(field @ az.T)  # (X, Y, Z)
 
 
-def _openblas_thread_functions() -> tuple | None:
-    """numpy's OpenBLAS ``(get_num_threads, set_num_threads)`` via ctypes, or ``None``."""
-    import ctypes
-    import glob
-
-    libs_dir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libs_dir, "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and put is not None:
-                    return get, put
-    return None
-
-
 @contextlib.contextmanager
 def one_blas_thread():
-    """Run the block with one OpenBLAS thread, then restore the previous count.
+    """Run the block with one BLAS thread (threadpoolctl), then restore the previous count.
 
-    The matrix products of :func:`smooth_noise` are small; extra
-    OpenBLAS threads only spin-wait, which made a case 2-5 times slower on a busy machine
-    (measured: 1.5 s instead of 2.7-7.1 s wall per full-size case at load 6 on 2 cores). A no-op
-    where numpy does not bundle OpenBLAS.
+    The matrix products of :func:`smooth_noise` are small; extra BLAS threads only spin-wait,
+    which made a case 2-5 times slower on a busy machine (measured: 1.5 s instead of 2.7-7.1 s
+    wall per full-size case at load 6 on 2 cores).
     """
-    functions = _openblas_thread_functions()
-    if functions is None:
+    with threadpool_limits(limits=1, user_api="blas"):
         yield
-        return
-    get, put = functions
-    previous = int(get())
-    put(1)
-    try:
-        yield
-    finally:
-        put(previous)
 
 
 def brain_tissues(rng: np.random.Generator, box: Box) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from brats_utils.commands import positive_int
 from brats_utils.errors import BratsError
 
 __all__ = ["add_parser", "run", "parse_slices"]
@@ -34,16 +35,6 @@ def parse_slices(text: str) -> tuple[int, int | None]:
     return start, stop
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``brats preprocess``."""
     parser = subparsers.add_parser(
@@ -60,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--out", type=Path, required=True, metavar="CACHE_DIR", help="cache folder to write"
     )
     parser.add_argument(
-        "--size", type=_positive_int, default=128, help="slice size in pixels (default 128)"
+        "--size", type=positive_int, default=128, help="slice size in pixels (default 128)"
     )
     parser.add_argument(
         "--slices",
@@ -76,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="per case and modality over the brain: zscore (default) or divide by max",
     )
     parser.add_argument(
-        "--workers", type=_positive_int, default=1, help="parallel processes (default 1)"
+        "--workers", type=positive_int, default=1, help="parallel processes (default 1)"
     )
     parser.add_argument(
         "--overwrite",

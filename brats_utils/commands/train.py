@@ -11,19 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from brats_utils.commands import positive_int
 from brats_utils.errors import BratsError
 from brats_utils.experiments import EXPERIMENTS
 
 __all__ = ["add_parser", "run"]
 
 LOSS_CHOICES = ("ce", "dice_ce")  # brats_utils.losses.LOSSES (not imported: it loads Keras)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def _fraction(text: str) -> float:
@@ -51,8 +45,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="split CSV (case,split). Default: split.csv in the data folder the cache was "
         "built from (recorded in the cache manifest), else CACHE_DIR/split.csv",
     )
-    parser.add_argument("--epochs", type=_positive_int, default=15, help="default 15")
-    parser.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
+    parser.add_argument("--epochs", type=positive_int, default=15, help="default 15")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, 1e-3")
     parser.add_argument("--loss", choices=LOSS_CHOICES, default="ce", help="default ce")
     parser.add_argument("--seed", type=int, default=0, help="random seed, default 0")
@@ -63,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="fraction of tumour-free training slices kept each epoch (default 1.0)",
     )
     parser.add_argument("--augment", action="store_true", help="random flips of training slices")
-    parser.add_argument("--base-filters", type=_positive_int, default=32, help="default 32")
+    parser.add_argument("--base-filters", type=positive_int, default=32, help="default 32")
     parser.add_argument("--batch-norm", action="store_true", help="batch norm after convs")
     parser.add_argument(
         "--resume",
@@ -77,9 +71,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--data-parallel", action="store_true", help="data parallel over all local devices"
     )
     parser.add_argument(
-        "--max-cases", type=_positive_int, help="use at most N cases per subset (smoke runs)"
+        "--max-cases", type=positive_int, help="use at most N cases per subset (smoke runs)"
     )
-    parser.add_argument("--workers", type=_positive_int, default=1, help="loader threads")
+    parser.add_argument("--workers", type=positive_int, default=1, help="loader threads")
     return parser
 
 

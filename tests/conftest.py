@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,20 @@ def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
     write_synthetic_dataset(root, n_cases=4, seed=0)
     return root
+
+
+#: Packages a light import (CLI help, check, synth, preprocessing, run folders) must not load.
+ML_FRAMEWORKS = ("keras", "tensorflow", "jax", "torch")
+
+
+def ml_frameworks_loaded_by(*modules: str) -> list[str]:
+    """Import ``modules`` in a fresh interpreter; return the ML frameworks that got loaded."""
+    code = (
+        f"import sys, {', '.join(modules)}; "
+        f"print(','.join(m for m in {ML_FRAMEWORKS!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return [m for m in result.stdout.strip().split(",") if m]

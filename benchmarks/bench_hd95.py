@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from brats_utils.cases import discover_cases
 from brats_utils.conventions import labels_to_classes
-from brats_utils.evaluation import evaluate_case, region_mask
-from brats_utils.nifti import read_nifti
-from brats_utils.surface import hd95, mask_surface
+from brats_utils.data.cases import discover_cases
+from brats_utils.data.nifti import read_nifti
+from brats_utils.evaluation.surface import hd95, mask_surface
+from brats_utils.evaluation.volumes import evaluate_case, region_mask
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats2018_sample"
 

@@ -7,10 +7,10 @@ Both sides see the same cases (default: synthetic ones written to a temporary fo
   case (the notebook's ``batch_size=1`` case = 100 slices): read its four modalities and its
   segmentation with nibabel (``get_fdata()``, float64), keep slices 22..121, divide by the
   maximum, resize every slice to SIZE x SIZE with linear interpolation (our
-  :func:`~brats_utils.preprocess.resize_images`, the same sampling as ``cv2.resize`` and at
+  :func:`~brats_utils.preprocessing.slices.resize_images`, the same sampling as ``cv2.resize`` and at
   least as fast, so the naive side is not slowed down by a slow resizer), labels by nearest
   neighbour, one-hot.
-* cached: :class:`~brats_utils.loader.SliceDataset` over the slice cache, shuffled, batch
+* cached: :class:`~brats_utils.training.loader.SliceDataset` over the slice cache, shuffled, batch
   32, one epoch to warm up, then ``--epochs`` timed epochs, in this process (one core).
 
 Preprocessing is ``build_cache`` for one case at a time (read + normalise + resize + write),
@@ -39,10 +39,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from brats_utils.cases import KINDS, CaseFiles, discover_cases, load_case
 from brats_utils.conventions import NUM_CLASSES, labels_to_classes
-from brats_utils.loader import SliceDataset
-from brats_utils.preprocess import (
+from brats_utils.data.cases import KINDS, CaseFiles, discover_cases, load_case
+from brats_utils.preprocessing.slices import (
     PreprocessSettings,
     build_cache,
     open_cache,
@@ -52,6 +51,7 @@ from brats_utils.preprocess import (
     resize_images,
     resize_labels,
 )
+from brats_utils.training.loader import SliceDataset
 
 
 def naive_batch(files: CaseFiles, settings: PreprocessSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +143,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as tmp:
         data = args.data
         if data is None:
-            from brats_utils.synth import write_synthetic_dataset
+            from brats_utils.data.synth import write_synthetic_dataset
 
             data = Path(tmp) / "data"
             print(f"writing {args.cases} synthetic cases to {data} ...", flush=True)

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import keras
 
-from brats_utils.cache import build_cache
-from brats_utils.experiments import EXPERIMENTS, get_experiment
-from brats_utils.loader import SliceDataset, load_arrays
-from brats_utils.models import build_model
-from brats_utils.preprocess import PreprocessSettings
-from brats_utils.synth import write_synthetic_dataset
-from brats_utils.training import compile_model
+from brats_utils.data.synth import write_synthetic_dataset
+from brats_utils.model.experiments import EXPERIMENTS, get_experiment
+from brats_utils.model.unet import build_model
+from brats_utils.preprocessing.cache import build_cache
+from brats_utils.preprocessing.slices import PreprocessSettings
+from brats_utils.training.fit import compile_model
+from brats_utils.training.loader import SliceDataset, load_arrays
 
 
 class EpochTimer(keras.callbacks.Callback):

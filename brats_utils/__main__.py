@@ -2,6 +2,6 @@
 
 import sys
 
-from brats_utils.cli import main
+from brats_utils.cli.main import main
 
 sys.exit(main())

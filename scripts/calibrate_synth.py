@@ -2,8 +2,8 @@
 
 For every case, the mean intensity of each tumour label (NCR, ED, ET) and of CSF-like voxels
 is divided by the mean of normal-appearing brain (nonzero voxels labelled 0), per modality
-(see :func:`brats_utils.synth.label_intensity_ratios` and
-:func:`brats_utils.synth.csf_intensity_ratios`). The script averages these ratios over the
+(see :func:`brats_utils.data.synth.label_intensity_ratios` and
+:func:`brats_utils.data.synth.csf_intensity_ratios`). The script averages these ratios over the
 real cases and over N synthetic cases and prints a markdown table with the relative
 difference. It exits with status 1 if a tumour label differs by more than the tolerance.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from brats_utils.cases import discover_cases, load_case
 from brats_utils.conventions import CLASS_NAMES, MODALITIES, MODALITY_NAMES, VOLUME_SHAPE
-from brats_utils.synth import (
+from brats_utils.data.cases import discover_cases, load_case
+from brats_utils.data.synth import (
     RATIO_LABELS,
     REAL_LABEL_RATIOS,
     csf_intensity_ratios,

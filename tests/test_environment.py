@@ -6,7 +6,7 @@ import re
 import tomllib
 
 import yaml
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def _name(requirement: str) -> str:

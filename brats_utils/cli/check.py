@@ -1,0 +1,73 @@
+"""``brats check``: validate every case of a data folder (no TensorFlow import)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from brats_utils.errors import BratsError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats check``."""
+    parser = subparsers.add_parser(
+        "check",
+        help="validate a data folder: every case, every file",
+        description="Find every case folder under DATA_DIR (any BraTS release, nested folders "
+        "too), read each file once and report every problem: missing or unreadable files, "
+        "wrong shapes, mismatched affines, NaN/inf, all-zero modalities, invalid labels. "
+        "Prints one line per case and a summary; exits 1 if any case is invalid.",
+    )
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="data folder")
+    parser.add_argument(
+        "--require-seg", action="store_true", help="a missing segmentation is an error"
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="print only problems and the summary"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes reading files (default 1)"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the folder; 0 if every case is valid, 1 otherwise (warnings allowed)."""
+    from tqdm import tqdm
+
+    from brats_utils.data.cases import discover_cases, has_errors, validate_cases
+
+    if args.workers < 1:
+        raise BratsError(f"--workers must be at least 1, got {args.workers}")
+    cases = discover_cases(args.data_dir)
+    if not cases:
+        raise BratsError(
+            f"no case folders found under {args.data_dir} (expected folders like "
+            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
+        )
+    n_invalid = n_warned = 0
+    results = validate_cases(cases, require_seg=args.require_seg, workers=args.workers)
+    # The bar goes to stderr and only on a terminal (disable=None); lines go to stdout.
+    bar = tqdm(
+        results,
+        total=len(cases),
+        unit="case",
+        desc="checking",
+        file=sys.stderr,
+        disable=True if args.quiet else None,
+    )
+    for files, problems in bar:
+        invalid = has_errors(problems)
+        n_invalid += invalid
+        n_warned += bool(problems) and not invalid
+        if not problems and not args.quiet:
+            tqdm.write(f"ok    {files.case_id}", file=sys.stdout)
+        for problem in problems:
+            tqdm.write(f"{'warn ' if problem.warning else 'error'} {problem}", file=sys.stdout)
+    n_ok = len(cases) - n_invalid
+    warned = f" ({n_warned} with warnings)" if n_warned else ""
+    print(f"{len(cases)} cases, {n_ok} ok{warned}, {n_invalid} invalid")
+    return 1 if n_invalid else 0

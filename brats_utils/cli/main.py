@@ -1,0 +1,68 @@
+"""The ``brats`` command line (also ``python -m brats_utils``).
+
+Each sub-command lives in its own light module under :mod:`brats_utils.cli` that
+defines ``add_parser(subparsers)`` and ``run(args) -> int``. Those modules import nothing
+heavy at module level: TensorFlow/Keras are imported inside ``run`` only by the commands
+that need a model, so ``brats --help``, ``brats check`` and ``brats synth`` start at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from brats_utils import __version__
+from brats_utils.errors import BratsError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+#: Sub-commands in the order ``--help`` lists them (module names under brats_utils.cli).
+COMMANDS: tuple[str, ...] = (
+    "synth",
+    "check",
+    "split",
+    "preprocess",
+    "train",
+    "predict",
+    "evaluate",
+    "notebooks",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="brats",
+        description="Brain tumour segmentation on BraTS with 2D U-Nets: data checks, "
+        "synthetic cases, preprocessing, training, inference, evaluation, notebooks.",
+    )
+    parser.add_argument("--version", action="version", version=f"brats-unet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"brats_utils.cli.{name}")
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 checks failed, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except BratsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""``brats notebooks``: run the six numbered notebooks headless with a parameter profile."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats notebooks``."""
+    parser = subparsers.add_parser(
+        "notebooks",
+        help="run the numbered notebooks with papermill (profiles tiny, smoke, full)",
+        description="Execute notebooks/01..06 in order with papermill and a parameter profile "
+        "(notebooks/params/<profile>.yaml). Executed copies go to OUT/notebooks/, figures to "
+        "OUT/figures/, tables to OUT/tables/; the source notebooks are never modified. An "
+        "empty data folder is filled with synthetic cases (tiny, smoke); full needs real data.",
+    )
+    parser.add_argument(
+        "--profile", default="smoke", help="tiny | smoke | full, or a YAML file (default smoke)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/synthetic"),
+        help="folder of BraTS cases (default data/synthetic)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default outputs/<profile>)"
+    )
+    parser.add_argument(
+        "--only", default=None, help="comma-separated notebook numbers to run, e.g. 01,03"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a notebook parameter (repeatable), e.g. --param epochs=3",
+    )
+    parser.add_argument(
+        "--log-output", action="store_true", help="stream the notebooks' output to the log"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the notebooks; print where the figures and tables are."""
+    from brats_utils.notebooks.runner import parse_param, run_notebooks
+
+    overrides = dict(parse_param(p) for p in args.param)
+    result = run_notebooks(
+        args.profile,
+        args.data,
+        args.out,
+        only=args.only,
+        overrides=overrides,
+        log_output=args.log_output,
+    )
+    total = sum(result.seconds.values())
+    print(f"{len(result.executed)} notebooks in {total:.0f} s ({result.profile} profile)")
+    print(f"executed notebooks: {result.out_dir / 'notebooks'}")
+    print(f"figures ({len(result.figures)}): {result.out_dir / 'figures'}")
+    print(f"tables ({len(result.tables)}): {result.out_dir / 'tables'}")
+    return 0

@@ -1,0 +1,96 @@
+"""``brats predict``: whole-volume predictions of a trained run, written as NIfTI files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from brats_utils.errors import BratsError
+
+__all__ = ["add_parser", "run", "split_case_ids"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats predict``."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict every case of a data folder with a trained run",
+        description="Predict every axial slice of every case under INPUT (a data folder or "
+        "one case folder; cases without segmentation are fine) with RUN_DIR/model.keras and "
+        "the preprocessing in RUN_DIR/config.json, and write OUT_DIR/<case>.nii.gz (uint8, "
+        "the source release's labels, the source affine and header). Existing predictions "
+        "are kept unless --overwrite. Exits 1 if any case failed (the others are written).",
+    )
+    parser.add_argument(
+        "--model", type=Path, required=True, help="RUN_DIR/model.keras (config.json beside it)"
+    )
+    parser.add_argument("--input", type=Path, required=True, help="data folder or one case folder")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="slices per forward pass (default 32)"
+    )
+    parser.add_argument(
+        "--tta", action="store_true", help="average over flips along X and Y (3x slower)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="predict existing outputs again")
+    add_split_arguments(parser, "predict")
+    return parser
+
+
+def add_split_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--split CSV --subset NAME``: restrict a command to one part of a split."""
+    parser.add_argument(
+        "--split", type=Path, default=None,
+        help=f"split CSV (case,split); {verb} only the cases of --subset",
+    )  # fmt: skip
+    parser.add_argument(
+        "--subset", default="test", choices=("train", "validation", "test"),
+        help="part of --split to use (default test)",
+    )  # fmt: skip
+
+
+def split_case_ids(args: argparse.Namespace) -> list[str] | None:
+    """Case ids of ``args.subset`` in ``args.split``, or ``None`` without ``--split``."""
+    if args.split is None:
+        return None
+    from brats_utils.data.split import cases_in, load_split
+
+    ids = cases_in(load_split(args.split), args.subset)
+    if not ids:
+        raise BratsError(f"{args.split} has no {args.subset} cases")
+    return ids
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict; 0 if every case was written or skipped, 1 if any case failed."""
+    if args.batch_size < 1:
+        raise BratsError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # Checked before importing Keras, so a mistyped path fails at once, without its start-up.
+    if not Path(args.model).is_file():
+        raise BratsError(f"model file not found: {args.model}")
+    if not Path(args.input).exists():
+        raise BratsError(f"input folder not found: {args.input}")
+    from brats_utils.inference.predict import predict_cases
+
+    report = predict_cases(
+        args.model,
+        args.input,
+        args.out,
+        batch_size=args.batch_size,
+        tta=args.tta,
+        overwrite=args.overwrite,
+        case_ids=split_case_ids(args),
+    )
+    if report.skipped:
+        print(
+            f"skipped {len(report.skipped)} cases with an existing prediction "
+            "(--overwrite to predict them again)"
+        )
+    for case_id, message in report.failed.items():
+        print(f"failed {case_id}: {message}", file=sys.stderr)
+    print(
+        f"{len(report.written)} written, {len(report.skipped)} skipped, "
+        f"{len(report.failed)} failed -> {args.out}"
+    )
+    return 0 if report.ok else 1

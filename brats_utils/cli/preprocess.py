@@ -1,0 +1,104 @@
+"""``brats preprocess``: build the slice cache of a data folder (no TensorFlow import)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from brats_utils.cli.args import positive_int
+from brats_utils.errors import BratsError
+
+__all__ = ["add_parser", "run", "parse_slices"]
+
+
+def parse_slices(text: str) -> tuple[int, int | None]:
+    """Parse ``--slices``: ``"START:STOP"`` (STOP exclusive) or ``"all"``.
+
+    Returns:
+        ``(start, stop)``; ``stop`` is ``None`` for ``"all"``.
+
+    Raises:
+        argparse.ArgumentTypeError: for anything else, saying what was expected.
+    """
+    if text.strip().lower() == "all":
+        return 0, None
+    parts = text.split(":")
+    try:
+        start, stop = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:STOP (e.g. 22:122, stop exclusive) or 'all', got {text!r}"
+        ) from None
+    if start < 0 or stop <= start:
+        raise argparse.ArgumentTypeError(f"expected 0 <= START < STOP in START:STOP, got {text!r}")
+    return start, stop
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats preprocess``."""
+    parser = subparsers.add_parser(
+        "preprocess",
+        help="build the slice cache (normalised, resized axial slices) of a data folder",
+        description="Read every case of DATA_DIR once, normalise each modality over the brain, "
+        "keep the chosen axial slices, resize them and store them uncompressed in CACHE_DIR "
+        "(manifest.json + cases/<case>.{image,label}.npy) for fast training. Resumable: "
+        "finished cases are skipped. Unreadable cases are reported and skipped; the exit "
+        "status is then 1.",
+    )
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="data folder")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="CACHE_DIR", help="cache folder to write"
+    )
+    parser.add_argument(
+        "--size", type=positive_int, default=128, help="slice size in pixels (default 128)"
+    )
+    parser.add_argument(
+        "--slices",
+        type=parse_slices,
+        default=(22, 122),
+        metavar="START:STOP|all",
+        help="axial slices kept, STOP exclusive (default 22:122, the seed's 100 slices)",
+    )
+    parser.add_argument(
+        "--normalization",
+        choices=("zscore", "max"),
+        default="zscore",
+        help="per case and modality over the brain: zscore (default) or divide by max",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, help="parallel processes (default 1)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete an existing cache in CACHE_DIR built with other settings",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the cache; 0 if every case was cached, 1 if some failed."""
+    from brats_utils.preprocessing.cache import build_cache
+    from brats_utils.preprocessing.slices import PreprocessSettings
+
+    start, stop = args.slices
+    try:
+        settings = PreprocessSettings(
+            size=args.size, slice_start=start, slice_stop=stop, normalization=args.normalization
+        )
+    except ValueError as exc:
+        raise BratsError(str(exc)) from exc
+    report = build_cache(
+        args.data_dir,
+        args.out,
+        settings,
+        workers=args.workers,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    for case_id, reason in report.failed:
+        print(f"failed {case_id}: {reason}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.failed else 0

@@ -1,0 +1,62 @@
+"""``brats split``: write the train/validation/test split CSV of a data folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from brats_utils.errors import BratsError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats split``."""
+    parser = subparsers.add_parser(
+        "split",
+        help="write the train/validation/test split CSV",
+        description="Split the labelled cases of DATA_DIR into train/validation/test in the "
+        "proportions 1012/126/113 (the BraTS 2021 split; exactly those counts for 1251 "
+        "cases), reproducibly from the seed, and write the CSV (columns case,split). Cases "
+        "without segmentation are left out. An existing different split is kept unless "
+        "--force.",
+    )
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="data folder")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="CSV to write (default DATA_DIR/split.csv)"
+    )
+    parser.add_argument("--seed", type=int, default=2021, help="random seed (default 2021)")
+    parser.add_argument("--force", action="store_true", help="replace an existing, different split")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the split; refuses to replace a different one without ``--force``."""
+    from brats_utils.data.cases import discover_cases
+    from brats_utils.data.split import count_splits, load_split, make_split, save_split
+
+    if args.seed < 0:
+        raise BratsError(f"--seed must be >= 0, got {args.seed}")
+    cases = discover_cases(args.data_dir)
+    if not cases:
+        raise BratsError(f"no case folders found under {args.data_dir}")
+    labelled = [files.case_id for files in cases if files.seg is not None]
+    if not labelled:
+        raise BratsError(
+            f"none of the {len(cases)} cases under {args.data_dir} has a segmentation; "
+            "a split is made of labelled cases"
+        )
+    split = make_split(labelled, seed=args.seed)
+    out = args.out if args.out is not None else args.data_dir / "split.csv"
+    if out.exists() and not args.force:
+        if load_split(out) == split:
+            print(f"{out} already holds this split (seed {args.seed}); unchanged")
+            return 0
+        raise BratsError(f"{out} already holds a different split; pass --force to replace it")
+    save_split(split, out)
+    counts = ", ".join(f"{part} {n}" for part, n in count_splits(split).items())
+    print(f"{counts} ({len(split)} cases, seed {args.seed}) -> {out}")
+    unlabelled = len(cases) - len(labelled)
+    if unlabelled:
+        print(f"left out {unlabelled} cases without segmentation")
+    return 0

@@ -1,0 +1,71 @@
+"""``brats synth``: write realistic synthetic BraTS 2021 case folders (no TensorFlow import)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from brats_utils.conventions import VOLUME_SHAPE
+from brats_utils.errors import BratsError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats synth``."""
+    parser = subparsers.add_parser(
+        "synth",
+        help="write synthetic BraTS 2021-like cases (NIfTI, 240x240x155)",
+        description="Write N synthetic BraTS-like cases as BraTS 2021 case folders "
+        "(BraTS2021_XXXXX/BraTS2021_XXXXX_{flair,t1,t1ce,t2,seg}.nii.gz). Cases already "
+        "complete are skipped unless --overwrite. Case i is identical for a given seed "
+        "whatever the number of cases.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="data folder to write into")
+    parser.add_argument("--cases", type=int, required=True, help="number of cases")
+    parser.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
+    parser.add_argument("--start", type=int, default=0, help="index of the first case")
+    parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="regenerate cases that already exist"
+    )
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=list(VOLUME_SHAPE),
+        metavar=("X", "Y", "Z"),
+        help="volume size in voxels (default 240 240 155; smaller sizes scale the brain down)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the cases; user mistakes raise :class:`BratsError`."""
+    from brats_utils.data.synth import write_synthetic_dataset
+
+    if args.cases < 1:
+        raise BratsError(f"--cases must be at least 1, got {args.cases}")
+    if args.workers < 1:
+        raise BratsError(f"--workers must be at least 1, got {args.workers}")
+    if args.start < 0 or args.start + args.cases > 100000:
+        raise BratsError(
+            f"case indices must lie in 0..99999, got {args.start}..{args.start + args.cases - 1}"
+        )
+    if min(args.shape) < 16:
+        raise BratsError(f"--shape sizes must be at least 16 voxels, got {args.shape}")
+    if args.out.exists() and not args.out.is_dir():
+        raise BratsError(f"--out must be a folder, found a file at {args.out}")
+    folders = write_synthetic_dataset(
+        args.out,
+        args.cases,
+        args.seed,
+        start=args.start,
+        workers=args.workers,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+        shape=tuple(args.shape),
+    )
+    print(f"{len(folders)} synthetic cases in {args.out}")
+    return 0

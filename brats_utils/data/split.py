@@ -1,0 +1,215 @@
+"""The train/validation/test split of a data set, and its ``split.csv`` file.
+
+The split is a pure function of the sorted case ids and a seed. Its sizes follow the
+proportions of the mission's BraTS 2021 split (1012 train, 126 validation, 113 test of 1251
+cases; exactly those for 1251 cases), with at least one validation and one test case as soon
+as there are three cases. An optional per-case stratum (e.g. tumour grade or source
+institution) spreads every stratum over the three parts in the same proportions.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from brats_utils.data.nifti import atomic_path
+from brats_utils.errors import BratsError
+
+__all__ = [
+    "SPLITS",
+    "BRATS2021_COUNTS",
+    "split_sizes",
+    "make_split",
+    "save_split",
+    "load_split",
+    "cases_in",
+    "count_splits",
+]
+
+#: The parts of a split, in file and report order.
+SPLITS: tuple[str, str, str] = ("train", "validation", "test")
+#: Train/validation/test sizes of the mission's split of the 1251 BraTS 2021 training cases.
+BRATS2021_COUNTS: tuple[int, int, int] = (1012, 126, 113)
+_HEADER = ["case", "split"]
+
+
+def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
+    """Sizes of train/validation/test for ``n_cases`` in the proportions of ``counts``.
+
+    Largest-remainder rounding, so ``n_cases == sum(counts)`` gives exactly ``counts``. With
+    three or more cases every part whose count is non-zero gets at least one case (taken from
+    the largest part).
+
+    Raises:
+        ValueError: if ``n_cases`` is negative or ``counts`` is not three non-negative
+            integers with a positive sum.
+    """
+    counts = tuple(int(c) for c in counts)
+    if len(counts) != len(SPLITS) or min(counts) < 0 or sum(counts) == 0:
+        raise ValueError(f"counts must be 3 non-negative integers, not all 0; got {counts}")
+    if n_cases < 0:
+        raise ValueError(f"n_cases must be >= 0, got {n_cases}")
+    total = sum(counts)
+    sizes = [n_cases * c // total for c in counts]
+    remainders = [n_cases * c % total for c in counts]
+    for i in sorted(range(len(counts)), key=lambda i: -remainders[i])[: n_cases - sum(sizes)]:
+        sizes[i] += 1
+    if n_cases >= len(SPLITS):
+        for i, count in enumerate(counts):
+            if count > 0 and sizes[i] == 0:
+                sizes[int(np.argmax(sizes))] -= 1
+                sizes[i] = 1
+    return sizes[0], sizes[1], sizes[2]
+
+
+def _interleaved(sizes: Sequence[int]) -> list[int]:
+    """Part indices, ``sizes[k]`` times each, spread evenly (largest deficit first).
+
+    Any run of consecutive positions holds each part in proportion to its size, to within
+    one, so consecutive strata each get their share.
+    """
+    n = sum(sizes)
+    assigned = [0] * len(sizes)
+    order = []
+    for position in range(1, n + 1):
+        part = max(range(len(sizes)), key=lambda k: (sizes[k] * position - assigned[k] * n, -k))
+        assigned[part] += 1
+        order.append(part)
+    return order
+
+
+def make_split(
+    case_ids: Iterable[str],
+    seed: int = 2021,
+    counts: Sequence[int] = BRATS2021_COUNTS,
+    strata: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Assign every case to ``"train"``, ``"validation"`` or ``"test"``.
+
+    Args:
+        case_ids: the cases (any order; the result depends only on the sorted ids).
+        seed: random seed (non-negative).
+        counts: train/validation/test proportions (see :func:`split_sizes`).
+        strata: optional group of every case (e.g. ``{"Brats18_2013_2_1": "HGG"}``): each
+            group is spread over the parts in the proportions of ``counts`` (to within one).
+
+    Returns:
+        ``{case_id: part}`` sorted by case id, with exactly :func:`split_sizes` cases per part.
+
+    Raises:
+        ValueError: no case, a duplicate or empty case id, a negative seed, or a case
+            missing from ``strata``.
+    """
+    ids = list(case_ids)
+    if not ids:
+        raise ValueError("no case ids to split")
+    if any(not isinstance(c, str) or not c for c in ids):
+        raise ValueError("case ids must be non-empty strings")
+    duplicates = sorted(c for c, k in Counter(ids).items() if k > 1)
+    if duplicates:
+        raise ValueError(f"case ids must be unique; repeated: {duplicates[:5]}")
+    ids.sort()
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        order = [ids[i] for i in rng.permutation(len(ids))]
+        offset = 0
+    else:
+        missing = [c for c in ids if c not in strata]
+        if missing:
+            raise ValueError(f"{len(missing)} cases have no stratum, e.g. {missing[:5]}")
+        groups: dict[str, list[str]] = defaultdict(list)
+        for case_id in ids:
+            groups[str(strata[case_id])].append(case_id)
+        keys = sorted(groups)
+        order = []
+        for k in rng.permutation(len(keys)):
+            group = groups[keys[k]]
+            order += [group[i] for i in rng.permutation(len(group))]
+        offset = int(rng.integers(len(ids)))
+    parts = _interleaved(split_sizes(len(ids), counts))
+    parts = parts[offset:] + parts[:offset]
+    assignment = {case_id: SPLITS[part] for case_id, part in zip(order, parts, strict=True)}
+    return {case_id: assignment[case_id] for case_id in ids}
+
+
+def _check_parts(split: Mapping[str, str]) -> None:
+    bad = sorted({part for part in split.values() if part not in SPLITS})
+    if bad:
+        raise ValueError(f"split parts must be one of {SPLITS}, found {bad}")
+
+
+def count_splits(split: Mapping[str, str]) -> dict[str, int]:
+    """Number of cases per part, ``{"train": n, "validation": n, "test": n}``."""
+    counter = Counter(split.values())
+    return {part: counter.get(part, 0) for part in SPLITS}
+
+
+def cases_in(split: Mapping[str, str], part: str) -> list[str]:
+    """Sorted case ids of one part (``"train"``, ``"validation"`` or ``"test"``)."""
+    if part not in SPLITS:
+        raise ValueError(f"part must be one of {SPLITS}, got {part!r}")
+    return sorted(case_id for case_id, p in split.items() if p == part)
+
+
+def save_split(split: Mapping[str, str], path: Path | str) -> Path:
+    """Write ``split`` as CSV (header ``case,split``, rows sorted by case), atomically.
+
+    Raises:
+        ValueError: if a part is not one of :data:`SPLITS` or a case id is empty.
+    """
+    _check_parts(split)
+    if any(not case_id for case_id in split):
+        raise ValueError("case ids must be non-empty")
+    path = Path(path)
+    with atomic_path(path, suffix=".csv") as tmp:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(_HEADER)
+            writer.writerows((case_id, split[case_id]) for case_id in sorted(split))
+    return path
+
+
+def load_split(path: Path | str) -> dict[str, str]:
+    """Read a split CSV written by :func:`save_split` (or by hand).
+
+    Returns:
+        ``{case_id: part}`` in file order.
+
+    Raises:
+        BratsError: the file is missing or malformed (wrong header, a row without two
+            fields, an unknown part, a repeated or empty case, no rows); the message names
+            the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BratsError(f"split file not found: {path} (write one with `brats split DATA_DIR`)")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = [(n, [field.strip() for field in row]) for n, row in enumerate(csv.reader(f), 1)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BratsError(f"{path}: not a readable CSV file: {exc}") from exc
+    rows = [(n, row) for n, row in rows if any(row)]
+    if not rows or rows[0][1] != _HEADER:
+        found = ",".join(rows[0][1]) if rows else "an empty file"
+        raise BratsError(f"{path}: expected the header 'case,split', found {found!r}")
+    split: dict[str, str] = {}
+    for line, row in rows[1:]:
+        if len(row) != 2 or not row[0]:
+            raise BratsError(f"{path} line {line}: expected 'case,split', found {','.join(row)!r}")
+        case_id, part = row
+        if part not in SPLITS:
+            raise BratsError(
+                f"{path} line {line}: unknown split {part!r}, expected one of {SPLITS}"
+            )
+        if case_id in split:
+            raise BratsError(f"{path} line {line}: case {case_id} is listed twice")
+        split[case_id] = part
+    if not split:
+        raise BratsError(f"{path}: no cases listed")
+    return split

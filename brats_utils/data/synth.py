@@ -1,0 +1,405 @@
+"""Realistic synthetic BraTS-like cases, written as real BraTS 2021 NIfTI case folders.
+
+A case is a skull-stripped brain (irregular ellipsoid, white matter, folded grey-matter
+cortex, sulci, fissure, ventricles, deep grey nuclei; see :mod:`brats_utils.data.synth_anatomy`)
+holding one glioma: edema around a tumour core that is a necrotic centre with an enhancing
+rim, a solid enhancing core, or a non-enhancing core. Four MRI contrasts are rendered from
+per-tissue intensities, a smooth multiplicative bias field, Rician noise and a per-case,
+per-modality scanner scale. Tumour intensities relative to normal-appearing brain follow the
+ratios measured on the 16 real BraTS 2018 cases (:data:`REAL_LABEL_RATIOS`).
+
+Every case draws its random numbers from ``np.random.default_rng([seed, index])``, so case
+``index`` has the same voxels whatever the number of cases asked for.
+
+This module imports no TensorFlow/Keras.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from brats_utils.conventions import LEGACY, MODALITIES, VOLUME_SHAPE, classes_to_labels
+from brats_utils.data.nifti import write_nifti
+from brats_utils.data.synth_anatomy import (
+    OUTSIDE,
+    Box,
+    brain_box,
+    brain_tissues,
+    one_blas_thread,
+    plan_tumour,
+    smooth_noise,
+    tumour_fields,
+)
+
+__all__ = [
+    "SyntheticCase",
+    "REAL_LABEL_RATIOS",
+    "RATIO_LABELS",
+    "TISSUE_INTENSITY",
+    "case_id_for",
+    "generate_case",
+    "write_case",
+    "case_is_complete",
+    "write_synthetic_dataset",
+    "label_intensity_ratios",
+    "csf_intensity_ratios",
+    "CSF_T2_FACTOR",
+]
+
+#: Labels whose intensity ratios are calibrated, as internal classes (NCR, ED, ET).
+RATIO_LABELS: tuple[int, ...] = (1, 2, 3)
+
+#: Mean intensity of each tumour label divided by the mean of normal-appearing brain
+#: (nonzero voxels labelled 0), per modality, averaged over the 16 real BraTS 2018 sample
+#: cases; per modality the ratios of NCR, ED and ET (in that order). Measured with
+#: ``.venv/bin/python scripts/calibrate_synth.py --real-only``.
+REAL_LABEL_RATIOS: dict[str, tuple[float, float, float]] = {
+    "t1": (0.874, 1.063, 1.003),
+    "t1ce": (0.846, 0.998, 1.450),
+    "t2": (1.810, 1.312, 1.478),
+    "flair": (1.884, 1.766, 1.885),
+}
+
+#: Relative intensity of each tissue code (index) per modality, before scanner scale.
+#: WM brighter than GM on T1; CSF dark on T1/T1ce/FLAIR and bright on T2.
+TISSUE_INTENSITY: dict[str, tuple[float, ...]] = {
+    #        outside, CSF, GM, WM, deep grey
+    "t1": (0.0, 0.45, 0.82, 1.12, 0.95),
+    "t1ce": (0.0, 0.50, 0.88, 1.05, 0.95),
+    "t2": (0.0, 2.90, 1.12, 0.78, 0.95),
+    "flair": (0.0, 0.35, 1.12, 0.88, 1.00),
+}
+# Median normal-brain intensity per modality in scanner units (log-normal across cases).
+_SCANNER_MEDIAN = {"t1": 400.0, "t1ce": 400.0, "t2": 400.0, "flair": 250.0}
+_INT16_MAX = 32767
+# Log-normal spread of the tumour/brain ratios between cases (real cases spread ~0.1-0.25).
+_RATIO_SPREAD = 0.14
+# Gaussian partial-volume blur, in voxels.
+_BLUR_VOXELS = 0.6
+
+
+@dataclass
+class SyntheticCase:
+    """One generated case.
+
+    Attributes:
+        case_id: BraTS 2021 style id, e.g. ``"BraTS2021_00003"``.
+        image: (X, Y, Z, 4) int16 scanner-like intensities, channels in MODALITIES order,
+            0 outside the brain.
+        classes: (X, Y, Z) uint8 internal classes 0..3.
+        affine: (4, 4) float64 voxel-to-world matrix: 1 mm voxels, axes flipped like BraTS
+            (``diag(-1, -1, 1)``, y offset ``Y - 1``), the real sample's affine at full size.
+        tissue: (X, Y, Z) uint8 normal tissue codes of :mod:`brats_utils.data.synth_anatomy`
+            (0 outside, 1 CSF, 2 grey matter, 3 white matter, 4 deep grey), as they would be
+            without the tumour; not written to disk.
+    """
+
+    case_id: str
+    image: np.ndarray
+    classes: np.ndarray
+    affine: np.ndarray
+    tissue: np.ndarray | None = None
+
+
+def case_id_for(index: int) -> str:
+    """BraTS 2021 case id of synthetic case ``index`` (``"BraTS2021_00042"``)."""
+    if index < 0 or index > 99999:
+        raise ValueError(f"case index must lie in 0..99999, got {index}")
+    return f"BraTS2021_{index:05d}"
+
+
+def _affine(shape: tuple[int, int, int]) -> np.ndarray:
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    affine[1, 3] = shape[1] - 1
+    return affine
+
+
+def _check_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 3 or min(shape) < 16:
+        raise ValueError(f"shape must be 3 sizes of at least 16 voxels, got {shape}")
+    return shape  # type: ignore[return-value]
+
+
+def generate_case(
+    seed: int, index: int, shape: tuple[int, int, int] = VOLUME_SHAPE
+) -> SyntheticCase:
+    """Generate synthetic case ``index`` of the data set drawn with ``seed``.
+
+    Args:
+        seed: data-set seed.
+        index: case number (0..99999); the case's generator is
+            ``np.random.default_rng([seed, index])``.
+        shape: volume size in voxels (each >= 16); the whole brain is scaled to fit, so a
+            small shape is a coarse view of the same kind of anatomy.
+
+    Returns:
+        The case: int16 image (X, Y, Z, 4) in MODALITIES order, uint8 classes (X, Y, Z).
+    """
+    shape = _check_shape(shape)
+    case_id = case_id_for(index)
+    with one_blas_thread():
+        return _render_case(case_id, np.random.default_rng([seed, index]), shape)
+
+
+def _restore_ratios(
+    values: np.ndarray, local: tuple[slice, ...], masks: dict[int, np.ndarray], means: np.ndarray
+) -> None:
+    """Scale each tumour label (``masks`` within ``values[local]``) to its target mean, in place.
+
+    The partial-volume blur mixes a thin enhancing rim with its neighbours; this puts every
+    label's mean back on its calibrated value.
+    """
+    tumour = values[local]
+    for cls, mean in zip(RATIO_LABELS, means, strict=True):
+        mask = masks[cls]
+        if mask.any():
+            tumour[mask] *= mean / float(tumour[mask].mean())
+    values[local] = tumour
+
+
+def _acquire(
+    rng: np.random.Generator,
+    values: np.ndarray,
+    box: Box,
+    brain_index: np.ndarray,
+    normal_mean: float,
+    scanner_median: float,
+) -> np.ndarray:
+    """Bias field, Rician noise and scanner scale for the brain voxels of one modality.
+
+    Args:
+        rng: random generator.
+        values: clean relative intensities over ``box`` (float32, modified in place).
+        box: the brain box.
+        brain_index: flat indices of the brain voxels in ``values``.
+        normal_mean: mean relative intensity of normal-appearing brain.
+        scanner_median: median normal-brain intensity of this modality across cases.
+
+    Returns:
+        int16 intensities of the brain voxels, at least 1 (background stays exactly 0).
+    """
+    values *= np.exp(0.1 * smooth_noise(rng, box, 70.0))
+    inside = values.reshape(-1)[brain_index]
+    sigma = float(rng.uniform(0.02, 0.045)) * normal_mean
+    real = inside + rng.standard_normal(inside.shape, dtype=np.float32) * sigma
+    imag = rng.standard_normal(inside.shape, dtype=np.float32) * sigma
+    inside = np.sqrt(real * real + imag * imag)
+    scale = float(np.clip(scanner_median * np.exp(rng.normal(0.0, 0.7)), 40.0, 8000.0))
+    return np.clip(np.rint(inside * (scale / normal_mean)), 1, _INT16_MAX).astype(np.int16)
+
+
+def _render_case(
+    case_id: str, rng: np.random.Generator, shape: tuple[int, int, int]
+) -> SyntheticCase:
+    """Anatomy, glioma and the four contrasts of one case (see :func:`generate_case`)."""
+    box = brain_box(shape)
+    tissue, depth = brain_tissues(rng, box)
+    plan = plan_tumour(rng, depth, box)
+    tbox, local, tumour_classes, edema_weight = tumour_fields(rng, plan, box, tissue)
+
+    classes_box = np.zeros(box.shape, dtype=np.uint8)
+    classes_box[local] = tumour_classes
+    brain = tissue != OUTSIDE
+    normal = brain & (classes_box == 0)
+    texture = smooth_noise(rng, box, 3.0)
+    heterogeneity = smooth_noise(rng, tbox, 3.5)
+    masks = {cls: tumour_classes == cls for cls in RATIO_LABELS}
+    brain_index = np.flatnonzero(brain)
+
+    image = np.zeros((*shape, len(MODALITIES)), dtype=np.int16)
+    for channel, modality in enumerate(MODALITIES):
+        ratios = np.asarray(REAL_LABEL_RATIOS[modality]) * np.exp(
+            np.clip(rng.normal(0.0, _RATIO_SPREAD, len(RATIO_LABELS)), -0.3, 0.3)
+        )
+        values = np.asarray(TISSUE_INTENSITY[modality], dtype=np.float32)[tissue]
+        values *= 1.0 + 0.025 * texture
+        normal_mean = float(values[normal].mean())
+        tumour = values[local]  # a copy: written back below
+        for cls, ratio in zip(RATIO_LABELS, ratios, strict=True):
+            mask = masks[cls]
+            signal = ratio * normal_mean * (1.0 + 0.12 * heterogeneity[mask])
+            if cls == 2:  # edema fades into the tissue beneath it
+                signal = tumour[mask] + edema_weight[mask] * (signal - tumour[mask])
+            tumour[mask] = signal
+        values[local] = tumour
+        values = ndimage.gaussian_filter(values, _BLUR_VOXELS, truncate=2.5, output=np.float32)
+        _restore_ratios(values, local, masks, ratios * float(values[normal].mean()))
+        channel_box = np.zeros(box.shape, dtype=np.int16)
+        channel_box.reshape(-1)[brain_index] = _acquire(
+            rng, values, box, brain_index, normal_mean, _SCANNER_MEDIAN[modality]
+        )
+        image[(*box.slices, channel)] = channel_box
+
+    classes = np.zeros(shape, dtype=np.uint8)
+    classes[box.slices] = classes_box
+    tissue_full = np.zeros(shape, dtype=np.uint8)
+    tissue_full[box.slices] = tissue
+    return SyntheticCase(case_id, image, classes, _affine(shape), tissue_full)
+
+
+def _case_paths(case_id: str, out_dir: Path) -> dict[str, Path]:
+    folder = out_dir / case_id
+    return {kind: folder / LEGACY.file_name(case_id, kind) for kind in (*MODALITIES, "seg")}
+
+
+def case_is_complete(case_id: str, out_dir: Path | str) -> bool:
+    """True if ``out_dir/<case_id>/`` holds all five files of the case."""
+    return all(p.is_file() for p in _case_paths(case_id, Path(out_dir)).values())
+
+
+def write_case(case: SyntheticCase, out_dir: Path | str) -> Path:
+    """Write ``case`` as a BraTS 2021 case folder of five ``.nii.gz`` files.
+
+    Images are int16, the segmentation uint8 with the legacy labels {0, 1, 2, 4}. Each file
+    is written atomically (temporary name, then rename); the segmentation goes last.
+
+    Returns:
+        The case folder ``out_dir/<case_id>``.
+    """
+    paths = _case_paths(case.case_id, Path(out_dir))
+    header = nib.Nifti1Header()
+    header.set_xyzt_units("mm")
+    header.set_qform(case.affine, code=2)  # codes as in the real BraTS files
+    header.set_sform(case.affine, code=1)
+    for channel, modality in enumerate(MODALITIES):
+        write_nifti(paths[modality], case.image[..., channel], case.affine, header)
+    labels = classes_to_labels(case.classes, LEGACY).astype(np.uint8)
+    write_nifti(paths["seg"], labels, case.affine, header)
+    return paths["seg"].parent
+
+
+def _generate_and_write(seed: int, index: int, out_dir: Path, shape: tuple[int, int, int]) -> Path:
+    return write_case(generate_case(seed, index, shape), out_dir)
+
+
+def write_synthetic_dataset(
+    out_dir: Path | str,
+    n_cases: int,
+    seed: int = 0,
+    *,
+    start: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+    overwrite: bool = False,
+    shape: tuple[int, int, int] = VOLUME_SHAPE,
+) -> list[Path]:
+    """Write cases ``start .. start + n_cases - 1`` of the data set drawn with ``seed``.
+
+    Cases whose five files already exist are skipped unless ``overwrite``.
+
+    Args:
+        out_dir: data folder; one sub-folder per case is created.
+        n_cases: number of cases (>= 1).
+        seed: data-set seed.
+        start: index of the first case.
+        workers: processes to use (1 = in this process).
+        progress: show a tqdm progress bar.
+        overwrite: regenerate cases that are already complete.
+        shape: volume size in voxels.
+
+    Returns:
+        The case folders, in index order (written or already present).
+    """
+    if n_cases < 1:
+        raise ValueError(f"n_cases must be at least 1, got {n_cases}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shape = _check_shape(shape)
+    indices = range(start, start + n_cases)
+    folders = [out_dir / case_id_for(i) for i in indices]
+    todo = [i for i in indices if overwrite or not case_is_complete(case_id_for(i), out_dir)]
+    bar = tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case")
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for index in todo:
+                _generate_and_write(seed, index, out_dir, shape)
+                bar.update()
+        else:
+            n_workers = min(workers, len(todo), os.cpu_count() or 1)
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=n_workers, mp_context=spawn) as pool:
+                futures = [pool.submit(_generate_and_write, seed, i, out_dir, shape) for i in todo]
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update()
+    finally:
+        bar.close()
+    return folders
+
+
+def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
+    expected = (*classes.shape, len(MODALITIES))
+    if classes.ndim != 3 or image.shape != expected:
+        raise ValueError(
+            f"image must be (X, Y, Z, {len(MODALITIES)}) matching classes {classes.shape}, "
+            f"got {image.shape}"
+        )
+
+
+def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Mean intensity of each tumour label relative to normal-appearing brain, per modality.
+
+    Normal-appearing brain is every voxel that is nonzero in some modality and labelled 0.
+
+    Args:
+        image: (X, Y, Z, 4) intensities, channels in MODALITIES order.
+        classes: (X, Y, Z) internal classes 0..3.
+
+    Returns:
+        (4, 3) float64: rows MODALITIES, columns :data:`RATIO_LABELS` (NCR, ED, ET); NaN
+        where the label is absent.
+    """
+    _check_image_and_classes(image, classes)
+    brain = (image != 0).any(axis=-1)
+    normal = brain & (classes == 0)
+    ratios = np.full((len(MODALITIES), len(RATIO_LABELS)), np.nan)
+    label_masks = [classes == cls for cls in RATIO_LABELS]
+    for channel in range(len(MODALITIES)):
+        values = image[..., channel]
+        reference = float(values[normal].mean(dtype=np.float64))
+        for column, mask in enumerate(label_masks):
+            if mask.any():
+                ratios[channel, column] = float(values[mask].mean(dtype=np.float64)) / reference
+    return ratios
+
+
+#: CSF-like voxels: normal-appearing brain whose T2 exceeds this many times its median T2.
+CSF_T2_FACTOR = 2.0
+
+
+def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Mean intensity of CSF-like voxels relative to normal-appearing brain, per modality.
+
+    CSF-like voxels are normal-appearing brain voxels (nonzero, label 0) whose T2 exceeds
+    :data:`CSF_T2_FACTOR` times the median T2 of normal-appearing brain: ventricles and
+    sulci, which are far brighter than any brain tissue on T2.
+
+    Args:
+        image: (X, Y, Z, 4) intensities, channels in MODALITIES order.
+        classes: (X, Y, Z) internal classes 0..3.
+
+    Returns:
+        (4,) float64 ratios in MODALITIES order; NaN if there are no CSF-like voxels.
+    """
+    _check_image_and_classes(image, classes)
+    normal = (image != 0).any(axis=-1) & (classes == 0)
+    t2 = image[..., MODALITIES.index("t2")][normal]
+    csf = t2 > CSF_T2_FACTOR * np.median(t2)
+    ratios = np.full(len(MODALITIES), np.nan)
+    if csf.any():
+        for channel in range(len(MODALITIES)):
+            values = image[..., channel][normal]
+            ratios[channel] = values[csf].mean(dtype=np.float64) / values.mean(dtype=np.float64)
+    return ratios

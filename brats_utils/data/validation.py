@@ -1,0 +1,214 @@
+"""Validating BraTS cases: every problem of every file, reported rather than raised.
+
+:func:`validate_case` reads every file of one case once and lists every problem it finds
+(:class:`Problem`); :func:`validate_cases` and :func:`check_dataset` (``brats check``) do so
+for many cases. :func:`brats_utils.data.cases.load_case` instead raises on the first problem that
+would make its arrays wrong. :mod:`brats_utils.data.cases` re-exports this module's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from brats_utils.conventions import VOLUME_SHAPE, labels_to_classes
+from brats_utils.data.nifti import read_nifti
+from brats_utils.errors import BratsError, CaseError
+
+if TYPE_CHECKING:
+    from brats_utils.data.cases import CaseFiles, _Reference
+
+# brats_utils.data.cases re-exports this module's API, so its names are imported inside functions.
+
+__all__ = [
+    "AFFINE_TOLERANCE_MM",
+    "Problem",
+    "validate_case",
+    "validate_cases",
+    "check_dataset",
+    "has_errors",
+]
+
+#: Largest difference (mm) tolerated between two files' affines.
+AFFINE_TOLERANCE_MM = 1e-3
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found by :func:`validate_case`; ``str()`` gives ``case: message (file)``.
+
+    ``warning`` problems (a stray NIfTI file, a duplicate) do not make the case invalid.
+    """
+
+    case_id: str
+    path: Path | None
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        file_part = f" ({self.path})" if self.path is not None else ""
+        return f"{self.case_id}: {self.message}{file_part}"
+
+
+def has_errors(problems: Iterable[Problem]) -> bool:
+    """True if any problem is an error (not a warning): the case is invalid."""
+    return any(not p.warning for p in problems)
+
+
+def _affine_problem(kind: str, affine: np.ndarray, reference: _Reference | None) -> str | None:
+    if reference is None or np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM):
+        return None
+    difference = float(np.max(np.abs(affine - reference.affine)))
+    return f"{kind} affine differs from {reference.kind}'s by up to {difference:.3g} mm"
+
+
+def validate_case(
+    files: CaseFiles,
+    *,
+    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
+    require_seg: bool = False,
+) -> list[Problem]:
+    """Read every file of a case once and report every problem (never stops at the first).
+
+    Checks: missing modality (and segmentation if ``require_seg``), unreadable or truncated
+    files, shape different from ``expected_shape`` or from the first modality, affines that
+    differ between files, NaN/inf voxels, an all-zero modality, segmentation labels outside
+    the release's set or not whole numbers. Stray NIfTI files are reported as warnings only
+    when the segmentation is missing (e.g. BraTS 2020 case 355's misnamed segmentation);
+    a ``.nii`` duplicate of a ``.nii.gz`` file always is.
+
+    Args:
+        files: the case, from :func:`~brats_utils.data.cases.discover_cases`.
+        expected_shape: shape every file must have; ``None`` only requires all to agree.
+        require_seg: report a missing segmentation (training data).
+
+    Returns:
+        The problems found, in file order; empty if the case is clean.
+    """
+    from brats_utils.data.cases import KINDS, _nifti_stem, _Reference, _shape_problem
+
+    problems: list[Problem] = []
+
+    def report(message: str, path: Path | None, warning: bool = False) -> None:
+        problems.append(Problem(files.case_id, path, message, warning))
+
+    reference: _Reference | None = None
+    for kind in KINDS:
+        path = files.path(kind)
+        if path is None:
+            if kind != "seg" or require_seg:
+                expected_name = files.release.file_name(files.case_id, kind)
+                report(f"{kind} file missing (expected {expected_name})", files.folder)
+            continue
+        try:
+            data, image = read_nifti(path, files.case_id)
+        except CaseError as exc:
+            report(f"{kind}: {exc.message}", path)
+            continue
+        geometry = [
+            _shape_problem(kind, data.shape, reference, expected_shape),
+            _affine_problem(kind, image.affine, reference),
+        ]
+        for message in geometry:
+            if message is not None:
+                report(message, path)
+        if reference is None:
+            reference = _Reference(kind, data.shape, image.affine)
+        if kind == "seg":
+            try:
+                labels_to_classes(data, files.release)
+            except ValueError as exc:
+                report(f"seg: {exc}", path)
+            continue
+        if data.dtype.kind == "f":
+            n_bad = data.size - np.count_nonzero(np.isfinite(data))
+            if n_bad:
+                report(f"{kind} has {n_bad} NaN or infinite voxels", path)
+        if not np.any(data):
+            report(f"{kind} is all zeros", path)
+
+    by_stem = {files.release.file_name(files.case_id, k, ext=""): k for k in KINDS}
+    for path in files.extra:
+        kind = by_stem.get(_nifti_stem(path.name) or "")
+        if kind is not None:
+            report(f"duplicate {kind} file, using {files.path(kind)}", path, warning=True)
+        elif files.seg is None:
+            expected_name = files.release.file_name(files.case_id, "seg")
+            report(
+                f"unrecognised NIfTI file; a misnamed segmentation? (expected {expected_name})",
+                path,
+                warning=True,
+            )
+    return problems
+
+
+def validate_cases(
+    cases: Sequence[CaseFiles],
+    *,
+    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
+    require_seg: bool = False,
+    workers: int = 1,
+) -> Iterator[tuple[CaseFiles, list[Problem]]]:
+    """:func:`validate_case` over many cases, in order, optionally in ``workers`` processes.
+
+    Yields:
+        ``(files, problems)`` per case, as soon as it is checked.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    check = partial(validate_case, expected_shape=expected_shape, require_seg=require_seg)
+    if workers == 1 or len(cases) < 2:
+        for files in cases:
+            yield files, check(files)
+        return
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(cases)))
+    try:
+        yield from zip(cases, pool.map(check, cases), strict=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def check_dataset(
+    root: Path | str,
+    *,
+    require_seg: bool = False,
+    progress: bool = True,
+    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
+    workers: int = 1,
+) -> dict[str, list[Problem]]:
+    """Validate every case under ``root``.
+
+    Args:
+        root: data folder (or one case folder).
+        require_seg: a missing segmentation is a problem (training data).
+        progress: show a progress bar.
+        expected_shape: shape every file must have (``None``: only consistency).
+        workers: number of processes reading files.
+
+    Returns:
+        ``{case_id: problems}`` for every case, sorted by case id; use :func:`has_errors`
+        to tell invalid cases from clean ones or ones with warnings only.
+
+    Raises:
+        BratsError: if ``root`` is missing or holds no case folder.
+    """
+    from brats_utils.data.cases import discover_cases
+
+    cases = discover_cases(root)
+    if not cases:
+        raise BratsError(
+            f"no case folders found under {root} (expected folders like "
+            f"BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
+        )
+    results = validate_cases(
+        cases, expected_shape=expected_shape, require_seg=require_seg, workers=workers
+    )
+    bar = tqdm(results, total=len(cases), unit="case", desc="checking", disable=not progress)
+    return {files.case_id: problems for files, problems in bar}

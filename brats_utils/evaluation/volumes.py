@@ -1,0 +1,353 @@
+"""BraTS-standard per-case evaluation: region Dice, HD95, sensitivity, specificity, label Dice.
+
+Everything is computed per case on the full 3D volume, on internal classes 0..3, for the
+regions of :data:`~brats_utils.conventions.REGIONS` (WT, TC, ET) and for the labels NCR and
+ED (label Dice of the enhancing tumour is region ET). Conventions for empty masks follow the
+legacy BraTS (2021-era) evaluation and are the same for regions and labels:
+
+* Dice: both empty -> 1; exactly one empty -> 0.
+* HD95 (mm): both empty -> 0; exactly one empty -> 373.13
+  (:data:`~brats_utils.conventions.HD95_MAX_MM`). Variant: see :mod:`brats_utils.evaluation.surface`.
+* Sensitivity TP / (TP + FN): empty reference -> 1 if the prediction is empty too, else 0.
+* Specificity TN / (TN + FP) over the **whole volume** (all 240 x 240 x 155 voxels, not only
+  the brain; so it is close to 1 by construction, as in the BraTS tables): no negative voxel in
+  the reference -> 1 (no false positive is possible).
+* A **missing prediction** counts as a failure for every region and label: Dice 0, HD95
+  373.13, sensitivity 0, specificity 1 (the portal's rule; even where the reference region is
+  empty). Such rows have ``status == "missing"``.
+
+This module does not import Keras.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from brats_utils.conventions import (
+    CLASS_NAMES,
+    HD95_MAX_MM,
+    REGIONS,
+    Release,
+    labels_to_classes,
+)
+from brats_utils.data.nifti import NIFTI_EXTS, atomic_path, read_nifti
+from brats_utils.errors import BratsError, CaseError
+from brats_utils.evaluation.surface import hd95  # re-exported: evaluation.hd95
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "LABEL_CLASSES",
+    "dice",
+    "hd95",
+    "sensitivity",
+    "specificity",
+    "region_mask",
+    "evaluate_case",
+    "failure_metrics",
+    "read_prediction",
+    "find_predictions",
+    "evaluate_folder",
+    "summarize",
+    "write_csv",
+]
+
+#: Labels scored on their own besides the regions (enhancing is region ET).
+LABEL_CLASSES: dict[str, int] = {
+    "NCR": CLASS_NAMES.index("necrotic"),
+    "ED": CLASS_NAMES.index("edema"),
+}
+_REGION_NAMES: tuple[str, ...] = ("WT", "TC", "ET")
+#: The leading columns of the per-case CSV, in this order.
+METRIC_COLUMNS: tuple[str, ...] = (
+    "case",
+    *(f"dice_{r}" for r in _REGION_NAMES),
+    *(f"hd95_{r}" for r in _REGION_NAMES),
+    *(f"sensitivity_{r}" for r in _REGION_NAMES),
+    *(f"specificity_{r}" for r in _REGION_NAMES),
+    *(f"dice_{name}" for name in LABEL_CLASSES),
+)
+
+
+def _counts(pred: np.ndarray, ref: np.ndarray) -> tuple[int, int, int, int]:
+    pred = np.asarray(pred, dtype=bool)
+    ref = np.asarray(ref, dtype=bool)
+    if pred.shape != ref.shape:
+        raise ValueError(
+            f"prediction has shape {pred.shape}, expected {ref.shape} like the reference"
+        )
+    tp = int(np.count_nonzero(pred & ref))
+    n_pred = int(np.count_nonzero(pred))
+    n_ref = int(np.count_nonzero(ref))
+    return tp, n_pred - tp, n_ref - tp, ref.size - n_pred - n_ref + tp  # tp, fp, fn, tn
+
+
+def dice(pred: np.ndarray, ref: np.ndarray) -> float:
+    """Dice 2|P∩R| / (|P| + |R|) of two boolean masks; both empty -> 1, one empty -> 0."""
+    tp, fp, fn, _ = _counts(pred, ref)
+    if tp + fp + fn == 0:
+        return 1.0
+    return 2.0 * tp / (2 * tp + fp + fn)
+
+
+def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
+    """TP / (TP + FN); empty reference -> 1 if ``pred`` is empty too, else 0."""
+    tp, fp, fn, _ = _counts(pred, ref)
+    if tp + fn == 0:
+        return 1.0 if fp == 0 else 0.0
+    return tp / (tp + fn)
+
+
+def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
+    """TN / (TN + FP) over every voxel of the arrays; no reference negative -> 1."""
+    _, fp, _, tn = _counts(pred, ref)
+    if tn + fp == 0:
+        return 1.0
+    return tn / (tn + fp)
+
+
+def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
+    """Boolean mask of a BraTS region (``"WT"``, ``"TC"`` or ``"ET"``) in a class array."""
+    if region not in REGIONS:
+        raise ValueError(f"unknown region {region!r}; expected one of {sorted(REGIONS)}")
+    return np.isin(classes, REGIONS[region])
+
+
+def evaluate_case(
+    pred_classes: np.ndarray, ref_classes: np.ndarray, spacing: Sequence[float]
+) -> dict[str, float]:
+    """All metrics of one case.
+
+    Args:
+        pred_classes: (X, Y, Z) integer array of internal classes 0..3 (the prediction).
+        ref_classes: (X, Y, Z) integer array of internal classes 0..3 (the ground truth).
+        spacing: voxel size in mm per axis (the reference header's zooms).
+
+    Returns:
+        ``{column: value}`` for every column of :data:`METRIC_COLUMNS` except ``case``: Dice,
+        HD95 (mm), sensitivity and specificity per region, then Dice of NCR and ED. Empty
+        masks follow the conventions in the module docstring.
+
+    Raises:
+        ValueError: if the shapes differ or a class lies outside 0..3.
+    """
+    pred_classes = np.asarray(pred_classes)
+    ref_classes = np.asarray(ref_classes)
+    if pred_classes.shape != ref_classes.shape:
+        raise ValueError(
+            f"prediction has shape {pred_classes.shape}, expected {ref_classes.shape} "
+            "like the reference"
+        )
+    for name, array in (("prediction", pred_classes), ("reference", ref_classes)):
+        if array.size and (array.min() < 0 or array.max() >= len(CLASS_NAMES)):
+            raise ValueError(
+                f"{name} classes must lie in 0..{len(CLASS_NAMES) - 1}, "
+                f"found {array.min()}..{array.max()}"
+            )
+    result: dict[str, float] = {}
+    masks = {r: (region_mask(pred_classes, r), region_mask(ref_classes, r)) for r in _REGION_NAMES}
+    for region, (pred, ref) in masks.items():
+        result[f"dice_{region}"] = dice(pred, ref)
+    for region, (pred, ref) in masks.items():
+        result[f"hd95_{region}"] = hd95(pred, ref, spacing)
+    for region, (pred, ref) in masks.items():
+        result[f"sensitivity_{region}"] = sensitivity(pred, ref)
+    for region, (pred, ref) in masks.items():
+        result[f"specificity_{region}"] = specificity(pred, ref)
+    for name, cls in LABEL_CLASSES.items():
+        result[f"dice_{name}"] = dice(pred_classes == cls, ref_classes == cls)
+    return result
+
+
+def failure_metrics() -> dict[str, float]:
+    """Metrics of a case without prediction: Dice 0, HD95 373.13, sensitivity 0, specificity 1."""
+    values = {"dice": 0.0, "hd95": float(HD95_MAX_MM), "sensitivity": 0.0, "specificity": 1.0}
+    return {col: values[col.split("_")[0]] for col in METRIC_COLUMNS[1:]}
+
+
+def read_prediction(
+    path: Path | str, case_id: str, release: Release, expected_shape: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a predicted segmentation in a release's labels and map it to classes 0..3.
+
+    Args:
+        path: ``<case_id>.nii.gz`` or ``.nii``.
+        case_id: the case, for error messages.
+        release: the release whose labels the file must use (that of the reference case).
+        expected_shape: the reference segmentation's shape (X, Y, Z).
+
+    Returns:
+        ``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine.
+
+    Raises:
+        CaseError: unreadable file, wrong shape, non-integer values or labels that are not
+            the release's; the message names the case and the file.
+    """
+    data, image = read_nifti(path, case_id)
+    if tuple(data.shape) != tuple(expected_shape):
+        raise CaseError(
+            case_id,
+            f"prediction has shape {tuple(data.shape)}, expected {tuple(expected_shape)} "
+            "like the reference segmentation",
+            path,
+        )
+    if not np.issubdtype(data.dtype, np.integer) and not np.array_equal(data, np.round(data)):
+        raise CaseError(case_id, f"prediction holds non-integer values (dtype {data.dtype})", path)
+    try:
+        classes = labels_to_classes(data.astype(np.int64), release)
+    except ValueError as exc:
+        raise CaseError(case_id, f"prediction: {exc}", path) from exc
+    return classes, np.asarray(image.affine)
+
+
+def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
+    """Prediction files ``<case_id>.nii.gz`` / ``<case_id>.nii`` in a folder, by case id.
+
+    Raises:
+        BratsError: if the folder does not exist or a case has both a .nii and a .nii.gz file.
+    """
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise BratsError(f"prediction folder {pred_dir} does not exist")
+    found: dict[str, Path] = {}
+    for path in sorted(pred_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue  # temporary files of atomic writes, sub-folders
+        ext = next((e for e in NIFTI_EXTS if path.name.endswith(e)), None)
+        if ext is None:
+            continue
+        case_id = path.name[: -len(ext)]
+        if case_id in found:
+            raise BratsError(
+                f"{case_id}: two predictions, {found[case_id].name} and {path.name}; keep one"
+            )
+        found[case_id] = path
+    return found
+
+
+def _say(message: str) -> None:
+    """Report a problem on stderr without breaking a progress bar."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def _reference_cases(ref_dir: Path | str) -> list:
+    """Cases of a data folder (``brats_utils.data.cases.CaseFiles``), or a BratsError."""
+    from brats_utils.data.cases import discover_cases
+
+    ref_dir = Path(ref_dir)
+    if not ref_dir.is_dir():
+        raise BratsError(f"reference folder {ref_dir} does not exist")
+    return discover_cases(ref_dir)
+
+
+def evaluate_folder(
+    pred_dir: Path | str,
+    ref_dir: Path | str,
+    progress: bool = True,
+    case_ids: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Score every reference case against its prediction.
+
+    Args:
+        pred_dir: folder of ``<case_id>.nii.gz`` (or ``.nii``) predictions in the release's
+            own labels (what ``brats predict`` writes).
+        ref_dir: data folder with one folder per case (labels in ``<case>_seg.nii.gz``).
+        progress: show a progress bar over cases.
+        case_ids: score only these reference cases (e.g. the test split); default all cases
+            that have a segmentation.
+
+    Returns:
+        One row per reference case: the :data:`METRIC_COLUMNS`, then ``status`` (``"ok"`` or
+        ``"missing"``). Missing predictions are rows of :func:`failure_metrics`; they, extra
+        predictions and unlabelled reference cases are also reported on stderr.
+        ``df.attrs`` holds ``missing`` (case ids without prediction), ``extra`` (predictions
+        without a reference case), ``unlabelled`` (reference cases without segmentation,
+        skipped) and ``warnings`` (e.g. an affine that differs from the reference's).
+
+    Raises:
+        BratsError: no reference case to score, an unknown id in ``case_ids``.
+        CaseError: an unreadable file, a shape mismatch, labels outside the release's.
+    """
+    predictions = find_predictions(pred_dir)
+    references = _reference_cases(ref_dir)
+    by_id = {case.case_id: case for case in references}
+    unlabelled = sorted(c.case_id for c in references if c.seg is None)
+    if case_ids is not None:
+        case_ids = list(case_ids)
+        unknown = sorted(set(case_ids) - set(by_id))
+        if unknown:
+            raise BratsError(f"cases {unknown} are not in the reference folder {ref_dir}")
+        unlabelled = [c for c in unlabelled if c in set(case_ids)]
+    else:
+        case_ids = sorted(by_id)
+    scored = [c for c in case_ids if c not in set(unlabelled)]
+    if not scored:
+        raise BratsError(f"no reference case with a segmentation to score in {ref_dir}")
+    extra = sorted(set(predictions) - set(by_id))
+    rows, missing, warnings = [], [], []
+    for case_id in tqdm(scored, desc="evaluate", unit="case", disable=not progress):
+        case = by_id[case_id]
+        seg_path = case.seg
+        ref_labels, ref_image = read_nifti(seg_path, case_id)
+        try:
+            ref_classes = labels_to_classes(ref_labels, case.release)
+        except ValueError as exc:
+            raise CaseError(case_id, f"reference segmentation: {exc}", seg_path) from exc
+        if case_id not in predictions:
+            missing.append(case_id)
+            _say(f"{case_id}: no prediction in {pred_dir}; counted as a failure")
+            rows.append({"case": case_id, **failure_metrics(), "status": "missing"})
+            continue
+        pred_classes, pred_affine = read_prediction(
+            predictions[case_id], case_id, case.release, ref_classes.shape
+        )
+        if not np.allclose(pred_affine, ref_image.affine, atol=1e-3):
+            warnings.append(f"{case_id}: prediction affine differs from the reference's")
+        spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
+        metrics = evaluate_case(pred_classes, ref_classes, spacing)
+        rows.append({"case": case_id, **metrics, "status": "ok"})
+    for message in warnings:
+        _say(f"warning: {message}")
+    if unlabelled:
+        _say(f"reference cases without segmentation, not scored: {', '.join(unlabelled)}")
+    if extra:
+        _say(f"predictions without a reference case, ignored: {', '.join(extra)}")
+    df = pd.DataFrame(rows, columns=[*METRIC_COLUMNS, "status"])
+    df.attrs.update(missing=missing, extra=extra, unlabelled=unlabelled, warnings=warnings)
+    return df
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std (ddof 1), median, 25th and 75th percentiles of every metric over cases.
+
+    Args:
+        df: per-case table from :func:`evaluate_folder` (missing cases included as failures).
+
+    Returns:
+        One row per metric column (index = column name), columns
+        ``mean, std, median, q25, q75, n``.
+    """
+    metrics = df[[c for c in METRIC_COLUMNS[1:] if c in df.columns]].astype(float)
+    return pd.DataFrame(
+        {
+            "mean": metrics.mean(),
+            "std": metrics.std(ddof=1),
+            "median": metrics.median(),
+            "q25": metrics.quantile(0.25),
+            "q75": metrics.quantile(0.75),
+            "n": metrics.count(),
+        }
+    )
+
+
+def write_csv(df: pd.DataFrame, path: Path | str, index: bool = False) -> Path:
+    """Write a table as CSV atomically (temporary name, then rename); returns the path."""
+    path = Path(path)
+    with atomic_path(path, suffix=".csv") as tmp:
+        df.to_csv(tmp, index=index)
+    return path

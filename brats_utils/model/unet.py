@@ -1,0 +1,195 @@
+"""The seed's 2D U-Net and the fusion front ends of the three experiments.
+
+Keras layers and ``keras.ops`` only (no ``tf.*``), so the same models build and train on the
+TensorFlow, JAX and PyTorch backends of Keras 3.
+
+The U-Net follows the seed (the Kaggle "BraTS 2020 2D U-Net" notebook): blocks of two 3x3
+convolutions with ReLU (``he_normal``), 2x2 max pooling, 32-64-128-256 filters on the
+contracting path, a 512-filter bottleneck followed by dropout 0.2, a symmetric expanding path
+(2x2 up-sampling then a 2x2 convolution, or a 2x2 transposed convolution) with skip
+connections, and a 1x1 convolution with a softmax over the 4 classes. The softmax is computed
+in float32 so that a ``mixed_float16`` policy is safe.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from brats_utils.conventions import NUM_CLASSES
+from brats_utils.model.experiments import Experiment, get_experiment
+
+__all__ = ["ChannelMean", "build_unet", "build_model", "CUSTOM_OBJECTS"]
+
+UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
+
+
+@keras.saving.register_keras_serializable(package="brats_utils")
+class ChannelMean(layers.Layer):
+    """Average the channels voxel-wise: ``(B, H, W, C) -> (B, H, W, 1)`` (mean fusion)."""
+
+    def call(self, inputs):
+        return ops.mean(inputs, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+
+def _conv_block(x, filters: int, batch_norm: bool, name: str):
+    """Two 3x3 convolutions, each followed by (optional batch norm and) ReLU."""
+    for i in (1, 2):
+        x = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            kernel_initializer="he_normal",
+            use_bias=not batch_norm,
+            name=f"{name}_conv{i}",
+        )(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    return x
+
+
+def _up(x, filters: int, mode: str, name: str):
+    """Double the spatial size: 2x2 up-sampling + 2x2 conv (the seed's) or a transposed conv."""
+    if mode == "transpose":
+        return layers.Conv2DTranspose(
+            filters, 2, strides=2, padding="same", kernel_initializer="he_normal", name=name
+        )(x)
+    x = layers.UpSampling2D(size=2, name=f"{name}_upsample")(x)
+    return layers.Conv2D(
+        filters,
+        2,
+        padding="same",
+        activation="relu",
+        kernel_initializer="he_normal",
+        name=f"{name}_conv",
+    )(x)
+
+
+def _check_unet_args(
+    input_shape, num_classes, depth, base_filters, dropout, upsampling, batch_norm=False
+):
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
+    height, width, channels = input_shape
+    factor = 2**depth
+    for label, size in (("height", height), ("width", width)):
+        if size is not None and size % factor:
+            raise ValueError(
+                f"input {label} must be a multiple of 2**depth = {factor} for a U-Net of depth "
+                f"{depth}, got {size}"
+            )
+    if channels is None or channels < 1:
+        raise ValueError(f"input_shape must give a positive channel count, got {input_shape}")
+    if num_classes < 2 or depth < 1 or base_filters < 1:
+        raise ValueError(
+            f"expected num_classes >= 2, depth >= 1, base_filters >= 1; got {num_classes}, "
+            f"{depth}, {base_filters}"
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    if upsampling not in UPSAMPLING_MODES:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {upsampling!r}")
+
+
+def _unet_body(inputs, num_classes, depth, base_filters, dropout, batch_norm, upsampling):
+    """Contracting path, bottleneck, expanding path and softmax head; returns the output."""
+    x = inputs
+    skips = []
+    for level in range(depth):
+        x = _conv_block(x, base_filters * 2**level, batch_norm, name=f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(pool_size=2, name=f"down{level}_pool")(x)
+    x = _conv_block(x, base_filters * 2**depth, batch_norm, name="bottleneck")
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
+    for level in reversed(range(depth)):
+        filters = base_filters * 2**level
+        x = _up(x, filters, upsampling, name=f"up{level}")
+        x = layers.Concatenate(axis=-1, name=f"up{level}_skip")([skips[level], x])
+        x = _conv_block(x, filters, batch_norm, name=f"up{level}")
+    x = layers.Conv2D(num_classes, 1, name="logits")(x)
+    # float32 softmax: safe under a mixed_float16 policy.
+    return layers.Activation("softmax", dtype="float32", name="softmax")(x)
+
+
+def build_unet(
+    input_shape: tuple[int | None, int | None, int],
+    num_classes: int = NUM_CLASSES,
+    depth: int = 4,
+    base_filters: int = 32,
+    dropout: float = 0.2,
+    batch_norm: bool = False,
+    upsampling: str = "upsampling",
+    name: str = "unet",
+) -> keras.Model:
+    """The seed's 2D U-Net.
+
+    Args:
+        input_shape: ``(height, width, channels)``; height and width multiples of
+            ``2**depth`` (or ``None``).
+        num_classes: output classes (4: background, necrotic, edema, enhancing).
+        depth: number of 2x2 poolings; filters are ``base_filters * 2**level`` on level
+            ``0..depth-1`` and ``base_filters * 2**depth`` in the bottleneck (32-64-128-256
+            and 512 with the defaults, as in the seed).
+        base_filters: filters of the first level.
+        dropout: dropout rate after the bottleneck (0 disables it).
+        batch_norm: add batch normalisation after every 3x3 convolution (not in the seed).
+        upsampling: ``"upsampling"`` (2x2 up-sampling + 2x2 conv + ReLU, the seed's) or
+            ``"transpose"`` (2x2 transposed convolution).
+        name: model name.
+
+    Returns:
+        Uncompiled model mapping ``(B, H, W, channels)`` float32 to ``(B, H, W, num_classes)``
+        float32 class probabilities (softmax over the last axis).
+
+    Raises:
+        ValueError: for sizes not divisible by ``2**depth`` or invalid arguments.
+    """
+    _check_unet_args(input_shape, num_classes, depth, base_filters, dropout, upsampling)
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    outputs = _unet_body(inputs, num_classes, depth, base_filters, dropout, batch_norm, upsampling)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_model(
+    experiment: str | Experiment,
+    image_size: int = 128,
+    num_classes: int = NUM_CLASSES,
+    **unet_kwargs,
+) -> keras.Model:
+    """Build the network of one experiment: fusion front end + U-Net.
+
+    Args:
+        experiment: an :class:`~brats_utils.model.experiments.Experiment` or its name.
+        image_size: height and width of the input slices (a multiple of ``2**depth``).
+        num_classes: output classes.
+        **unet_kwargs: passed to :func:`build_unet` (``depth``, ``base_filters``, ``dropout``,
+            ``batch_norm``, ``upsampling``).
+
+    Returns:
+        Model taking ``(B, image_size, image_size, len(experiment.channels))`` float32 in
+        ``experiment.channels`` order and returning ``(B, image_size, image_size,
+        num_classes)`` float32 probabilities. For ``mean`` fusion the input channels are
+        averaged voxel-wise into one channel (:class:`ChannelMean`) before the U-Net.
+    """
+    experiment = get_experiment(experiment)
+    unet_kwargs.setdefault("depth", 4)
+    unet_kwargs.setdefault("base_filters", 32)
+    unet_kwargs.setdefault("dropout", 0.2)
+    unet_kwargs.setdefault("batch_norm", False)
+    unet_kwargs.setdefault("upsampling", "upsampling")
+    input_shape = (image_size, image_size, experiment.input_channels)
+    _check_unet_args(input_shape, num_classes, **unet_kwargs)
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = ChannelMean(name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
+    outputs = _unet_body(x, num_classes, **unet_kwargs)
+    return keras.Model(inputs, outputs, name=f"unet_{experiment.name}")
+
+
+#: Objects to pass to ``keras.saving.load_model(..., custom_objects=CUSTOM_OBJECTS)`` (they are
+#: also registered, so importing this module is enough).
+CUSTOM_OBJECTS: dict[str, type] = {"ChannelMean": ChannelMean}

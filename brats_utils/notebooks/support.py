@@ -1,0 +1,406 @@
+"""Small helpers the numbered notebooks share: output folders, the split, result tables.
+
+The notebooks share state only through files under one output folder
+(:class:`OutputPaths`): ``figures/NN_*.png``, ``tables/NN_*.{csv,json}``, ``cache/``,
+``runs/<experiment>/``, ``predictions/<experiment>/<split>/``. Notebooks 03-05 write
+``tables/NN_metrics.json`` (:func:`variant_record`), which 06 reads back
+(:func:`load_variant_metrics`). Nothing here imports Keras; functions that need a model take
+one.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from brats_utils.conventions import MODALITIES, labels_to_classes
+from brats_utils.data.nifti import atomic_path, read_nifti
+from brats_utils.errors import BratsError
+
+__all__ = [
+    "OutputPaths",
+    "versions",
+    "save_json",
+    "save_csv",
+    "ensure_split",
+    "label_volume_table",
+    "channel_indices",
+    "evaluate_slices",
+    "example_slices",
+    "volume_examples",
+    "variant_record",
+    "load_variant_metrics",
+    "load_per_case",
+    "rank_cases",
+]
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """The folders of one notebook series under ``root`` (created on first use).
+
+    Attributes:
+        root: the output folder (``out_dir`` parameter).
+    """
+
+    root: Path
+
+    def __init__(self, root: Path | str):
+        object.__setattr__(self, "root", Path(root).resolve())
+
+    def _folder(self, *parts: str) -> Path:
+        folder = self.root.joinpath(*parts)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
+    def figures(self) -> Path:
+        """``ROOT/figures``."""
+        return self._folder("figures")
+
+    @property
+    def tables(self) -> Path:
+        """``ROOT/tables``."""
+        return self._folder("tables")
+
+    @property
+    def cache(self) -> Path:
+        """``ROOT/cache``: the slice cache notebook 02 builds (the folder is not created)."""
+        return self.root / "cache"
+
+    def figure(self, name: str) -> Path:
+        """Path of figure ``name`` (e.g. ``"05_training_curves.png"``)."""
+        return self.figures / name
+
+    def table(self, name: str) -> Path:
+        """Path of table ``name`` (e.g. ``"05_metrics.json"``)."""
+        return self.tables / name
+
+    def run(self, experiment: str) -> Path:
+        """Training run folder of an experiment, ``ROOT/runs/<experiment>`` (not created)."""
+        return self.root / "runs" / experiment
+
+    def predictions(self, experiment: str, split: str) -> Path:
+        """Whole-volume predictions, ``ROOT/predictions/<experiment>/<split>`` (not created)."""
+        return self.root / "predictions" / experiment / split
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the main libraries (without importing Keras)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from brats_utils import __version__
+
+    found = {"python": platform.python_version(), "brats_utils": __version__}
+    for package in ("numpy", "keras", "tensorflow", "jax", "nibabel", "matplotlib", "papermill"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def save_json(obj: Any, path: Path | str) -> Path:
+    """Write ``obj`` as indented JSON atomically (numpy scalars become Python numbers)."""
+    path = Path(path)
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_plain))
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def save_csv(frame: pd.DataFrame, path: Path | str, index: bool = False) -> Path:
+    """Write a DataFrame as CSV atomically."""
+    path = Path(path)
+    with atomic_path(path, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=index)
+    return path
+
+
+def ensure_split(
+    data_dir: Path | str, out_dir: Path | str, split_csv: str | Path = "", seed: int = 2021
+) -> tuple[dict[str, str], Path]:
+    """The train/validation/test split of the data, made and saved if there is none yet.
+
+    Order: ``split_csv`` if given (must exist); else ``DATA_DIR/split.csv`` if present; else
+    ``OUT_DIR/split.csv``, written with :func:`brats_utils.data.split.make_split` over the cases
+    of ``data_dir`` when missing.
+
+    Returns:
+        ``({case_id: "train"|"validation"|"test"}, path of the CSV)``.
+
+    Raises:
+        BratsError: a given ``split_csv`` that does not exist, or no case in ``data_dir``.
+    """
+    from brats_utils.data.cases import discover_cases
+    from brats_utils.data.split import load_split, make_split, save_split
+
+    if split_csv:
+        return load_split(split_csv), Path(split_csv)
+    for path in (Path(data_dir) / "split.csv", Path(out_dir) / "split.csv"):
+        if path.is_file():
+            return load_split(path), path
+    case_ids = [c.case_id for c in discover_cases(data_dir)]
+    if not case_ids:
+        raise BratsError(
+            f"no BraTS cases in {data_dir} to split: point data_dir at a BraTS folder, or "
+            f"generate synthetic cases with `brats synth --out {data_dir} --cases 24`"
+        )
+    path = save_split(make_split(case_ids, seed=seed), Path(out_dir) / "split.csv")
+    return load_split(path), path
+
+
+def label_volume_table(cases: Sequence, *, progress: bool = True) -> pd.DataFrame:
+    """Tumour label volumes of every case that has a segmentation, read from its seg file.
+
+    Args:
+        cases: :class:`~brats_utils.data.cases.CaseFiles` (from ``discover_cases``).
+        progress: show a progress bar.
+
+    Returns:
+        DataFrame indexed by case id with columns ``NCR``, ``ED``, ``ET`` and ``WT`` in mL
+        (voxel volume from the header), cases without segmentation left out.
+    """
+    from brats_utils.viz.data_figures import label_volumes
+
+    rows = {}
+    for files in tqdm(cases, desc="label volumes", unit="case", disable=not progress):
+        if files.seg is None:
+            continue
+        labels, image = read_nifti(files.seg, files.case_id)
+        voxel_ml = float(np.prod(image.header.get_zooms()[:3])) / 1000.0
+        rows[files.case_id] = label_volumes(labels_to_classes(labels, files.release), voxel_ml)
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["NCR", "ED", "ET"])
+    table["WT"] = table.sum(axis=1)
+    table.index.name = "case"
+    return table
+
+
+def channel_indices(channels: Iterable[str]) -> list[int]:
+    """Positions of ``channels`` in :data:`MODALITIES` (the cache's channel order)."""
+    channels = list(channels)
+    unknown = [c for c in channels if c not in MODALITIES]
+    if unknown:
+        raise ValueError(f"unknown channels {unknown}; expected names from {MODALITIES}")
+    return [MODALITIES.index(c) for c in channels]
+
+
+def evaluate_slices(
+    model,
+    cache,
+    case_ids: Sequence[str],
+    channels: Sequence[str],
+    *,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Slice label metrics of a model over cached cases, from one accumulated confusion matrix.
+
+    Args:
+        model: a Keras model taking ``(B, size, size, len(channels))`` and returning softmax
+            ``(B, size, size, 4)``.
+        cache: an open :class:`~brats_utils.preprocessing.slices.SliceCache`.
+        case_ids: cases to evaluate (each must have labels in the cache).
+        channels: the model's input channels, in order (``experiment.channels``).
+        batch_size: slices per prediction batch.
+        progress: show a progress bar over cases.
+
+    Returns:
+        :func:`brats_utils.evaluation.slice_metrics.label_metrics` of the summed confusion matrix, plus
+        ``region_dice_WT/TC/ET`` from :func:`brats_utils.evaluation.slice_metrics.region_dice_from_cm` and
+        ``n_slices``.
+    """
+    from brats_utils.evaluation.slice_metrics import (
+        confusion_matrix,
+        label_metrics,
+        region_dice_from_cm,
+    )
+
+    if not case_ids:
+        raise ValueError("evaluate_slices needs at least one case id, got none")
+    index = channel_indices(channels)
+    cm = np.zeros((4, 4), dtype=np.int64)
+    n_slices = 0
+    for case_id in tqdm(case_ids, desc="slice metrics", unit="case", disable=not progress):
+        x = np.asarray(cache.images(case_id)[..., index], dtype=np.float32)
+        y = np.asarray(cache.labels(case_id))
+        probs = model.predict(x, batch_size=batch_size, verbose=0)
+        cm += confusion_matrix(y, np.argmax(probs, axis=-1))
+        n_slices += len(x)
+    metrics = {k: float(v) for k, v in label_metrics(cm).items()}
+    metrics.update({f"region_dice_{k}": float(v) for k, v in region_dice_from_cm(cm).items()})
+    metrics["n_slices"] = n_slices
+    return metrics
+
+
+def example_slices(
+    cache, case_ids: Sequence[str], n: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The ``n`` cached slices with the most tumour, taking cases in turn (one each first).
+
+    Args:
+        cache: an open :class:`~brats_utils.preprocessing.slices.SliceCache`.
+        case_ids: cases to choose from (each with labels in the cache).
+        n: number of slices.
+
+    Returns:
+        ``(images, labels, titles)``: ``(n, size, size, 4)`` float32 in :data:`MODALITIES`
+        order, ``(n, size, size)`` uint8 classes, and ``"case, axial z"`` per row (``"case,
+        slice s"``, the position in the cache, for a cache without ``slice_indices``).
+    """
+    if n < 1 or not case_ids:
+        raise ValueError(f"need n >= 1 and at least one case, got n={n}, {len(case_ids)} cases")
+    ranked = []
+    for case_id in case_ids:
+        area = np.count_nonzero(np.asarray(cache.labels(case_id)), axis=(1, 2))
+        ranked.append([(case_id, int(s)) for s in np.argsort(-area, kind="stable")])
+    order = []  # each case's best slice, then each case's second best, ...
+    for rank in range(max(len(r) for r in ranked)):
+        order += [r[rank] for r in ranked if rank < len(r)]
+    chosen = order[:n]
+    images = np.stack([np.asarray(cache.images(c)[s], dtype=np.float32) for c, s in chosen])
+    labels = np.stack([np.asarray(cache.labels(c)[s]) for c, s in chosen])
+    axial = getattr(cache, "slice_indices", None)  # position in the cache -> axial index
+    titles = [f"{c}, axial {axial(c)[s]}" if axial else f"{c}, slice {s}" for c, s in chosen]
+    return images, labels, titles
+
+
+def volume_examples(
+    data_dir: Path | str, pred_dir: Path | str, case_ids: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """For each case the axial slice with most tumour: normalised image, truth, prediction.
+
+    Args:
+        data_dir: data folder holding the cases (with segmentations).
+        pred_dir: folder of ``<case_id>.nii.gz`` predictions (``brats predict``).
+        case_ids: the cases, one row each.
+
+    Returns:
+        ``(images, truth, pred, titles)``: ``(N, X, Y, 4)`` float32 z-scored over the brain,
+        ``(N, X, Y)`` uint8 classes twice, ``"case, axial z"`` per row.
+
+    Raises:
+        CaseError: a case without segmentation or prediction.
+    """
+    from brats_utils.data.cases import find_case, load_case
+    from brats_utils.errors import CaseError
+    from brats_utils.preprocessing.slices import normalize_image
+    from brats_utils.viz.widgets import load_prediction
+
+    rows = []
+    for case_id in case_ids:
+        case = load_case(find_case(data_dir, case_id), require_seg=True)
+        pred = load_prediction(pred_dir, case_id, case.release)
+        if pred is None:
+            raise CaseError(case_id, "no prediction", Path(pred_dir) / f"{case_id}.nii.gz")
+        z = int(np.argmax(np.count_nonzero(case.seg, axis=(0, 1))))
+        image = normalize_image(case.image, "zscore", case_id)[:, :, z]  # as in training
+        rows.append((image, case.seg[:, :, z], pred[:, :, z], f"{case_id}, axial {z}"))
+    images, truth, pred, titles = zip(*rows, strict=True)
+    return np.stack(images), np.stack(truth), np.stack(pred), list(titles)
+
+
+def variant_record(
+    experiment,
+    notebook: str,
+    slice_metrics: Mapping[str, Mapping[str, float]],
+    region_metrics: Mapping[str, pd.DataFrame],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``NN_metrics.json`` record of one fusion variant (read by notebook 06).
+
+    Args:
+        experiment: the :class:`~brats_utils.model.experiments.Experiment`.
+        notebook: its notebook number, e.g. ``"05"``.
+        slice_metrics: ``{split: evaluate_slices(...)}``.
+        region_metrics: ``{split: evaluate_folder(...) per-case DataFrame}``; the record keeps
+            the mean of every numeric column and the number of cases.
+        **extra: more fields (training time, epochs, ...).
+    """
+    regions = {}
+    for split, frame in region_metrics.items():
+        numeric = frame.select_dtypes("number")
+        regions[split] = {"n_cases": len(frame), **numeric.mean().astype(float).to_dict()}
+    return {
+        "experiment": experiment.name,
+        "title": experiment.title,
+        "channels": list(experiment.channels),
+        "notebook": notebook,
+        "slice_metrics": {s: dict(m) for s, m in slice_metrics.items()},
+        "region_metrics": regions,
+        **extra,
+    }
+
+
+def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") -> pd.DataFrame:
+    """Metrics of every variant found in ``tables_dir/*_metrics.json``, side by side.
+
+    Args:
+        tables_dir: the ``tables`` folder of an output folder.
+        kind: ``"slice_metrics"`` (label metrics on cached slices) or ``"region_metrics"``
+            (means of the whole-volume per-case metrics).
+
+    Returns:
+        DataFrame with a ``(split, experiment)`` MultiIndex and one column per metric.
+
+    Raises:
+        BratsError: no metrics file in ``tables_dir``.
+    """
+    if kind not in ("slice_metrics", "region_metrics"):
+        raise ValueError(f"kind must be 'slice_metrics' or 'region_metrics', got {kind!r}")
+    paths = sorted(Path(tables_dir).glob("*_metrics.json"))
+    if not paths:
+        raise BratsError(f"no NN_metrics.json in {tables_dir}: run notebooks 03-05 first")
+    rows = {}
+    for path in paths:
+        record = json.loads(path.read_text())
+        for split, metrics in record[kind].items():
+            rows[(split, record["experiment"])] = metrics
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
+    return frame
+
+
+def load_per_case(tables_dir: Path | str, split: str) -> dict[str, pd.DataFrame]:
+    """Per-case whole-volume metrics of every variant, ``{experiment: DataFrame}``.
+
+    Reads ``NN_cases_<split>.csv`` for each ``NN_metrics.json`` in ``tables_dir``; variants
+    without that file are left out.
+    """
+    found = {}
+    for path in sorted(Path(tables_dir).glob("*_metrics.json")):
+        record = json.loads(path.read_text())
+        cases = Path(tables_dir) / f"{record['notebook']}_cases_{split}.csv"
+        if cases.is_file():
+            found[record["experiment"]] = pd.read_csv(cases)
+    return found
+
+
+def rank_cases(per_case: pd.DataFrame, regions: Sequence[str] = ("WT", "TC", "ET")) -> pd.DataFrame:
+    """Per-case metrics sorted best first by the mean region Dice (column ``mean_dice``).
+
+    Args:
+        per_case: a per-case table of :func:`brats_utils.evaluation.volumes.evaluate_folder`.
+        regions: regions averaged (columns ``dice_<region>``).
+    """
+    columns = [f"dice_{r}" for r in regions]
+    missing = [c for c in columns if c not in per_case.columns]
+    if missing:
+        raise ValueError(f"per-case table lacks columns {missing}")
+    ranked = per_case.assign(mean_dice=per_case[columns].mean(axis=1))
+    return ranked.sort_values("mean_dice", ascending=False, kind="stable").reset_index(drop=True)

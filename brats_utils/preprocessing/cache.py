@@ -1,0 +1,198 @@
+"""The slice cache on disk and read access to it (:class:`SliceCache`, :func:`open_cache`).
+
+Layout of ``CACHE_DIR``::
+
+    manifest.json               settings, CACHE_VERSION, modality order, data folder and,
+                                per case: n_slices, slice_indices, tumour_slices, label_counts
+    cases/<case>.image.npy      (S, size, size, 4) float32, channels in MODALITIES order
+    cases/<case>.label.npy      (S, size, size) uint8 classes 0..3 (absent without seg)
+    cases/<case>.json           completion marker: the case's manifest entry, written last
+
+:mod:`brats_utils.preprocessing.cache_build` writes it (``brats preprocess``; its :func:`build_cache` and
+:class:`CacheReport` are re-exported here). After a run killed with ``kill -9`` the
+manifest may list fewer cases than are finished; the next build fixes it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brats_utils.conventions import MODALITIES
+from brats_utils.errors import BratsError, CaseError
+from brats_utils.preprocessing.cache_build import (
+    CACHE_VERSION,
+    CASES_DIR,
+    MANIFEST_NAME,
+    CacheReport,
+    build_cache,
+    image_path,
+    label_path,
+)
+
+# brats_utils.preprocessing.slices re-exports this module's API, so it is imported inside functions.
+
+__all__ = [
+    "CACHE_VERSION",
+    "MAX_OPEN_CASES",
+    "SliceCache",
+    "open_cache",
+    # writing the cache, defined in brats_utils.preprocessing.cache_build
+    "CacheReport",
+    "build_cache",
+]
+
+#: Most cases whose memory maps a SliceCache keeps open at once (each holds a file handle).
+MAX_OPEN_CASES = 256
+
+
+class SliceCache:
+    """Read access to a slice cache built by :func:`build_cache` (see :func:`open_cache`).
+
+    Arrays are returned as read-only memory maps, opened once per case and kept open (at
+    most :data:`MAX_OPEN_CASES` cases at a time), so reading a few slices touches only
+    those slices on disk. Pickling (e.g. to a loader worker process) drops the open maps.
+
+    Attributes:
+        cache_dir: the cache folder.
+        manifest: the parsed ``manifest.json``.
+        settings: the :class:`PreprocessSettings` the cache was built with.
+        case_ids: the cached cases, sorted.
+    """
+
+    def __init__(self, cache_dir: Path | str):
+        from brats_utils.preprocessing.slices import PreprocessSettings
+
+        self.cache_dir = Path(cache_dir)
+        manifest_path = self.cache_dir / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise BratsError(
+                f"no slice cache at {self.cache_dir} ({MANIFEST_NAME} not found); build one "
+                f"with `brats preprocess DATA_DIR --out {self.cache_dir}`"
+            )
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise BratsError(f"unreadable cache manifest {manifest_path}: {exc}") from exc
+        version = self.manifest.get("cache_version")
+        if version != CACHE_VERSION:
+            raise BratsError(
+                f"cache {self.cache_dir} has version {version!r}, this code reads version "
+                f"{CACHE_VERSION}; rebuild it with `brats preprocess ... --overwrite`"
+            )
+        if tuple(self.manifest.get("modalities", ())) != MODALITIES:
+            raise BratsError(
+                f"cache {self.cache_dir} stores channels {self.manifest.get('modalities')}, "
+                f"expected {list(MODALITIES)}"
+            )
+        self.settings = PreprocessSettings.from_dict(self.manifest["settings"])
+        self._entries: dict[str, dict[str, Any]] = self.manifest.get("cases", {})
+        self.case_ids: tuple[str, ...] = tuple(sorted(self._entries))
+        self._open: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # loader worker threads share the open maps
+
+    def __len__(self) -> int:
+        return len(self.case_ids)
+
+    def __contains__(self, case_id: object) -> bool:
+        return case_id in self._entries
+
+    def __repr__(self) -> str:
+        return f"SliceCache({str(self.cache_dir)!r}, {len(self)} cases, {self.settings})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_open"], state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._open = OrderedDict()
+        self._lock = threading.Lock()
+
+    def entry(self, case_id: str) -> dict[str, Any]:
+        """The manifest entry of ``case_id``; raises ``KeyError`` naming the cache."""
+        try:
+            return self._entries[case_id]
+        except KeyError:
+            raise KeyError(f"case {case_id!r} is not in the cache {self.cache_dir}") from None
+
+    def has_labels(self, case_id: str) -> bool:
+        """True if the case was cached with a segmentation."""
+        return bool(self.entry(case_id)["has_labels"])
+
+    def n_slices(self, case_id: str) -> int:
+        """Number of cached slices ``S`` of the case."""
+        return int(self.entry(case_id)["n_slices"])
+
+    def slice_indices(self, case_id: str) -> np.ndarray:
+        """``(S,)`` int64 axial index (Z in the source volume) of each cached slice."""
+        return np.asarray(self.entry(case_id)["slice_indices"], dtype=np.int64)
+
+    def tumour_slices(self, case_id: str) -> np.ndarray:
+        """Positions (0..S-1 in the cached arrays) of slices whose labels hold any tumour.
+
+        Empty for a case without labels.
+        """
+        return np.asarray(self.entry(case_id)["tumour_slices"], dtype=np.int64)
+
+    def _map(self, case_id: str, kind: str) -> np.memmap:
+        key = (case_id, kind)
+        with self._lock:
+            array = self._open.get(key)
+            if array is not None:
+                self._open.move_to_end(key)
+                return array
+        size, n_slices = self.settings.size, self.n_slices(case_id)
+        cases_dir = self.cache_dir / CASES_DIR
+        if kind == "image":
+            path = image_path(cases_dir, case_id)
+            shape, dtype = (n_slices, size, size, len(MODALITIES)), np.dtype(np.float32)
+        else:
+            path = label_path(cases_dir, case_id)
+            shape, dtype = (n_slices, size, size), np.dtype(np.uint8)
+        try:
+            array = np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise CaseError(case_id, f"cannot read cached {kind}s: {exc}", path) from exc
+        if array.shape != shape or array.dtype != dtype:
+            raise CaseError(
+                case_id,
+                f"cached {kind}s are {array.shape} {array.dtype}, the manifest says {shape} "
+                f"{dtype}; the cache is damaged, rebuild it with --overwrite",
+                path,
+            )
+        with self._lock:
+            self._open[key] = array
+            while len(self._open) > 2 * MAX_OPEN_CASES:
+                self._open.popitem(last=False)
+        return array
+
+    def images(self, case_id: str) -> np.memmap:
+        """``(S, size, size, 4)`` float32 read-only memory map, channels in MODALITIES order."""
+        return self._map(case_id, "image")
+
+    def labels(self, case_id: str) -> np.memmap:
+        """``(S, size, size)`` uint8 read-only memory map of classes 0..3.
+
+        Raises:
+            CaseError: if the case was cached without a segmentation.
+        """
+        if not self.has_labels(case_id):
+            raise CaseError(case_id, "was cached without a segmentation (no labels)")
+        return self._map(case_id, "label")
+
+    def close(self) -> None:
+        """Drop the open memory maps (they close when no array refers to them)."""
+        with self._lock:
+            self._open.clear()
+
+
+def open_cache(cache_dir: Path | str) -> SliceCache:
+    """Open the slice cache in ``cache_dir``; raises ``BratsError`` if there is none."""
+    return SliceCache(cache_dir)

@@ -1,0 +1,336 @@
+"""Building the slice cache (``brats preprocess``): every case preprocessed once.
+
+The layout is described in :mod:`brats_utils.preprocessing.cache` and defined here (:data:`CACHE_VERSION`
+and the file names). Every file is written to a temporary name and renamed into place
+(:func:`brats_utils.data.nifti.atomic_path`), and a case's marker is written only after its
+arrays, so an interrupted build (Ctrl-C, ``kill -9``) never leaves a half-written case that
+looks finished: a rerun removes stale temporary files, skips the cases that have a marker
+and redoes the others. The manifest is rebuilt from the markers during (every 30 s) and at
+the end of every build.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from brats_utils import __version__
+from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
+from brats_utils.data.nifti import atomic_path
+from brats_utils.errors import BratsError, CaseError
+
+if TYPE_CHECKING:
+    from brats_utils.preprocessing.slices import PreprocessSettings
+
+# brats_utils.preprocessing.slices re-exports this module's API, so it is imported inside functions.
+
+__all__ = [
+    "CACHE_VERSION",
+    "MANIFEST_NAME",
+    "CASES_DIR",
+    "CacheReport",
+    "build_cache",
+    "image_path",
+    "label_path",
+    "marker_path",
+]
+
+#: Format version of the cache; a cache of another version must be rebuilt.
+CACHE_VERSION: int = 1
+MANIFEST_NAME = "manifest.json"
+CASES_DIR = "cases"
+
+
+def image_path(cases_dir: Path, case_id: str) -> Path:
+    """``cases/<case>.image.npy``."""
+    return cases_dir / f"{case_id}.image.npy"
+
+
+def label_path(cases_dir: Path, case_id: str) -> Path:
+    """``cases/<case>.label.npy``."""
+    return cases_dir / f"{case_id}.label.npy"
+
+
+def marker_path(cases_dir: Path, case_id: str) -> Path:
+    """``cases/<case>.json``, the completion marker."""
+    return cases_dir / f"{case_id}.json"
+
+
+_MANIFEST_EVERY_S = 30.0
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(data))
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
+
+
+@dataclass
+class CacheReport:
+    """What :func:`build_cache` did.
+
+    Attributes:
+        cache_dir: the cache folder.
+        done: cases preprocessed by this run.
+        skipped: cases already in the cache (finished by an earlier run).
+        failed: ``(case_id, reason)`` of cases that could not be read; the reason names
+            the file.
+    """
+
+    cache_dir: Path
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True if no case failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """One line: counts of done, skipped and failed cases."""
+        return (
+            f"{len(self.done)} cases preprocessed, {len(self.skipped)} already cached, "
+            f"{len(self.failed)} failed -> {self.cache_dir}"
+        )
+
+
+def _cache_one_case(
+    files: Any, cases_dir: Path, settings: PreprocessSettings, expected_shape: Any
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    """Preprocess and write one case; returns ``(case_id, entry, None)`` or ``(id, None, why)``.
+
+    Runs in a worker process; only :class:`CaseError` is turned into a failure, anything
+    else is a bug and propagates.
+    """
+    from brats_utils.preprocessing.slices import preprocess_files
+
+    case_id = files.case_id
+    try:
+        images, labels, kept = preprocess_files(files, settings, expected_shape=expected_shape)
+    except CaseError as exc:
+        return case_id, None, str(exc)
+    _write_npy(image_path(cases_dir, case_id), images)
+    tumour: list[int] = []
+    counts = None
+    if labels is not None:
+        _write_npy(label_path(cases_dir, case_id), labels)
+        tumour = np.flatnonzero(labels.reshape(len(labels), -1).max(axis=1) > 0).tolist()
+        counts = np.bincount(labels.ravel(), minlength=NUM_CLASSES).tolist()
+    entry = {
+        "case_id": case_id,
+        "n_slices": len(kept),
+        "slice_indices": kept.tolist(),
+        "has_labels": labels is not None,
+        "tumour_slices": tumour,
+        "label_counts": counts,
+        "source": str(files.folder),
+    }
+    _write_json(marker_path(cases_dir, case_id), entry)
+    return case_id, entry, None
+
+
+def _finished_entries(cases_dir: Path) -> dict[str, dict[str, Any]]:
+    """Entries of every case whose marker and arrays are all present."""
+    entries = {}
+    if not cases_dir.is_dir():
+        return entries
+    for marker in sorted(cases_dir.glob("*.json")):
+        if marker.name.startswith("."):
+            continue
+        try:
+            entry = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            continue  # unreadable marker: the case is redone
+        case_id = entry.get("case_id")
+        if case_id is None or not image_path(cases_dir, case_id).is_file():
+            continue
+        if entry.get("has_labels") and not label_path(cases_dir, case_id).is_file():
+            continue
+        entries[case_id] = entry
+    return entries
+
+
+def _remove_stale_temporaries(cases_dir: Path) -> None:
+    """Delete temporary files an interrupted run left behind (``.<name>.<random>.tmp.*``)."""
+    for path in cases_dir.glob(".*.tmp*"):
+        path.unlink(missing_ok=True)
+
+
+def _manifest(
+    settings: PreprocessSettings, data_dir: Path, entries: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "cache_version": CACHE_VERSION,
+        "created_by": f"brats-unet {__version__}",
+        "settings": settings.to_dict(),
+        "modalities": list(MODALITIES),
+        "num_classes": NUM_CLASSES,
+        "data_dir": str(data_dir.resolve()),
+        "cases": {case_id: entries[case_id] for case_id in sorted(entries)},
+    }
+
+
+def _settings_difference(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    keys = sorted(set(found) | set(wanted))
+    return [
+        f"{k}={found.get(k)!r} (this run: {wanted.get(k)!r})"
+        for k in keys
+        if found.get(k) != wanted.get(k)
+    ]
+
+
+def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite: bool) -> None:
+    """Check an existing cache matches ``settings`` (or wipe it with ``overwrite``)."""
+    manifest_path = cache_dir / MANIFEST_NAME
+    cases_dir = cache_dir / CASES_DIR
+    if manifest_path.is_file():
+        if overwrite:
+            manifest_path.unlink()
+            if cases_dir.is_dir():
+                for path in cases_dir.iterdir():
+                    if path.is_file() and (path.suffix in (".npy", ".json") or ".tmp" in path.name):
+                        path.unlink()
+            return
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise BratsError(f"unreadable cache manifest {manifest_path}: {exc}") from exc
+        differences = _settings_difference(manifest.get("settings", {}), settings.to_dict())
+        if manifest.get("cache_version") != CACHE_VERSION:
+            differences.insert(
+                0, f"cache_version={manifest.get('cache_version')!r} (this run: {CACHE_VERSION})"
+            )
+        if differences:
+            raise BratsError(
+                f"the cache at {cache_dir} was built with different settings: "
+                f"{'; '.join(differences)}. Use another --out folder, or --overwrite to "
+                "delete this cache and rebuild it"
+            )
+    elif cache_dir.is_dir() and any(cache_dir.iterdir()):
+        raise BratsError(
+            f"{cache_dir} is not empty and holds no {MANIFEST_NAME}, so it is not a slice "
+            "cache; choose a new or empty --out folder"
+        )
+
+
+def _select_cases(all_cases: list[Any], case_ids: Iterable[str] | None, data_dir: Path):
+    if not all_cases:
+        raise BratsError(
+            f"no case folders found under {data_dir} (expected folders like "
+            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
+        )
+    if case_ids is None:
+        return all_cases
+    wanted = list(dict.fromkeys(case_ids))
+    by_id = {files.case_id: files for files in all_cases}
+    unknown = [c for c in wanted if c not in by_id]
+    if unknown:
+        raise BratsError(f"cases not found under {data_dir}: {', '.join(unknown[:10])}")
+    return [by_id[c] for c in wanted]
+
+
+def build_cache(
+    data_dir: Path | str,
+    cache_dir: Path | str,
+    settings: PreprocessSettings | None = None,
+    *,
+    case_ids: Sequence[str] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    overwrite: bool = False,
+    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
+) -> CacheReport:
+    """Preprocess every case of ``data_dir`` once into the slice cache ``cache_dir``.
+
+    Resumable: cases finished by an earlier run with the same settings are skipped.
+
+    Args:
+        data_dir: data folder (any BraTS release; see :func:`brats_utils.data.cases.discover_cases`).
+        cache_dir: cache folder, created if needed.
+        settings: preprocessing settings (default :class:`PreprocessSettings()`).
+        case_ids: only these cases (default: every case found).
+        workers: processes preprocessing cases in parallel (1 = in this process).
+        progress: show a progress bar.
+        overwrite: delete an existing cache in ``cache_dir`` (its manifest and ``cases/``
+            files) instead of refusing when its settings differ.
+        expected_shape: volume shape every file must have (``None``: any, as long as the
+            files of a case agree), checked by :func:`brats_utils.preprocessing.slices.preprocess_files`.
+
+    Returns:
+        The :class:`CacheReport`; unreadable cases are listed in ``failed`` and skipped.
+
+    Raises:
+        BratsError: missing data folder, no cases, unknown ``case_ids``, an existing cache
+            with different settings (without ``overwrite``), a non-cache folder.
+    """
+    from brats_utils.data.cases import discover_cases
+    from brats_utils.preprocessing.slices import PreprocessSettings
+
+    settings = settings or PreprocessSettings()
+    data_dir, cache_dir = Path(data_dir), Path(cache_dir)
+    if workers < 1:
+        raise BratsError(f"workers must be at least 1, got {workers}")
+    selected = _select_cases(discover_cases(data_dir), case_ids, data_dir)
+    _prepare_cache_dir(cache_dir, settings, overwrite)
+    cases_dir = cache_dir / CASES_DIR
+    cases_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(cases_dir)
+    entries = _finished_entries(cases_dir)
+    manifest_path = cache_dir / MANIFEST_NAME
+    _write_json(manifest_path, _manifest(settings, data_dir, entries))
+
+    report = CacheReport(cache_dir=cache_dir)
+    report.skipped = [f.case_id for f in selected if f.case_id in entries]
+    todo = [f for f in selected if f.case_id not in entries]
+    bar = tqdm(total=len(todo), unit="case", desc="preprocessing", disable=not progress)
+    last_write = time.monotonic()
+
+    def record(case_id: str, entry: dict[str, Any] | None, reason: str | None) -> None:
+        nonlocal last_write
+        if entry is None:
+            report.failed.append((case_id, reason or "unknown error"))
+            if progress:
+                bar.write(f"failed {reason}")
+        else:
+            report.done.append(case_id)
+            entries[case_id] = entry
+        bar.update(1)
+        if time.monotonic() - last_write > _MANIFEST_EVERY_S:
+            _write_json(manifest_path, _manifest(settings, data_dir, entries))
+            last_write = time.monotonic()
+
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for files in todo:
+                record(*_cache_one_case(files, cases_dir, settings, expected_shape))
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+                pending = {
+                    pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape)
+                    for f in todo
+                }
+                try:
+                    while pending:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            record(*future.result())
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+        _write_json(manifest_path, _manifest(settings, data_dir, _finished_entries(cases_dir)))
+    return report

@@ -1,0 +1,196 @@
+"""Keras metrics mirroring :mod:`brats_utils.evaluation.slice_metrics`, from an accumulated confusion matrix.
+
+Each metric keeps a ``(4, 4)`` confusion matrix of hard (argmax) predictions as state and
+adds every batch to it, so the value Keras logs at the end of an epoch (train) or of an
+evaluation (validation) is computed from all voxels seen, exactly like
+:func:`brats_utils.evaluation.slice_metrics.label_metrics` on the same data - not a mean of per-batch values.
+``keras.ops`` only: the metrics run on every Keras backend.
+
+Counting: a batch's matrix is the product of one-hot argmax arrays in float32 (exact while a
+batch holds fewer than 2**24 voxels); batches are added with compensated (Kahan) summation so
+totals of billions of voxels stay exact to float32 rounding of the final value.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from brats_utils.conventions import CLASS_NAMES, NUM_CLASSES, REGIONS, TUMOUR_CLASSES
+from brats_utils.evaluation.slice_metrics import LABEL_METRICS
+
+__all__ = [
+    "CONFUSION_METRICS",
+    "DEFAULT_METRICS",
+    "ConfusionMatrixMetric",
+    "batch_confusion_matrix",
+    "metric_from_confusion",
+    "default_metrics",
+]
+
+#: Names a :class:`ConfusionMatrixMetric` can compute (``metric=``). The label metrics have the
+#: meaning of :func:`brats_utils.evaluation.slice_metrics.label_metrics`; ``dice_wt``, ``dice_tc``, ``dice_et``
+#: are the region Dice of :func:`brats_utils.evaluation.slice_metrics.region_dice_from_cm`.
+CONFUSION_METRICS: tuple[str, ...] = (
+    *LABEL_METRICS,
+    *(f"dice_{region.lower()}" for region in REGIONS),
+)
+#: Metrics logged per epoch by ``brats train`` (train and ``val_`` validation).
+DEFAULT_METRICS: tuple[str, ...] = (
+    "mean_iou",
+    "dice",
+    "precision",
+    "sensitivity",
+    "specificity",
+    "dice_necrotic",
+    "dice_edema",
+    "dice_enhancing",
+)
+
+
+def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sample_weight=None):
+    """Confusion matrix of one batch, as a float32 tensor ``(num_classes, num_classes)``.
+
+    Args:
+        y_true: ``(B, H, W, C)`` one-hot (or ``(B, H, W)`` integer classes).
+        y_pred: ``(B, H, W, C)`` probabilities; the argmax over the last axis is the class.
+        num_classes: ``C``.
+        sample_weight: optional weights broadcastable to ``(B, H, W)``.
+
+    Returns:
+        Rows = true class, columns = predicted class.
+    """
+    if len(y_true.shape) == len(y_pred.shape):
+        true_class = ops.argmax(y_true, axis=-1)
+    else:
+        true_class = ops.cast(y_true, "int32")
+    pred_class = ops.argmax(y_pred, axis=-1)
+    true_onehot = ops.reshape(
+        ops.one_hot(true_class, num_classes, dtype="float32"), (-1, num_classes)
+    )
+    pred_onehot = ops.reshape(
+        ops.one_hot(pred_class, num_classes, dtype="float32"), (-1, num_classes)
+    )
+    if sample_weight is not None:
+        weight = ops.broadcast_to(ops.cast(sample_weight, "float32"), ops.shape(true_class))
+        true_onehot = true_onehot * ops.reshape(weight, (-1, 1))
+    return ops.matmul(ops.transpose(true_onehot), pred_onehot)
+
+
+def _safe_ratio(numerator, denominator):
+    """``numerator / denominator``, 1.0 where the denominator is 0 (as in metrics.safe_ratio)."""
+    positive = denominator > 0
+    return ops.where(positive, numerator / ops.where(positive, denominator, 1.0), 1.0)
+
+
+def _binary(cm, positive: tuple[int, ...]):
+    """``(tp, fp, fn, tn)`` of "class in positive" vs the rest, scalars."""
+    mask = ops.convert_to_tensor([1.0 if c in positive else 0.0 for c in range(cm.shape[0])])
+    rest = 1.0 - mask
+    tp = ops.sum(cm * mask[:, None] * mask[None, :])
+    fp = ops.sum(cm * rest[:, None] * mask[None, :])
+    fn = ops.sum(cm * mask[:, None] * rest[None, :])
+    tn = ops.sum(cm * rest[:, None] * rest[None, :])
+    return tp, fp, fn, tn
+
+
+def metric_from_confusion(cm, metric: str):
+    """One of :data:`CONFUSION_METRICS` from a ``(4, 4)`` float confusion matrix tensor."""
+    tp = ops.diagonal(cm)
+    fp = ops.sum(cm, axis=0) - tp
+    fn = ops.sum(cm, axis=1) - tp
+    tn = ops.sum(cm) - tp - fp - fn
+    tumour = list(TUMOUR_CLASSES)
+    per_class = {
+        "dice": lambda: _safe_ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": lambda: _safe_ratio(tp, tp + fp),
+        "sensitivity": lambda: _safe_ratio(tp, tp + fn),
+        "specificity": lambda: _safe_ratio(tn, tn + fp),
+    }
+    if metric == "mean_iou":
+        return ops.mean(_safe_ratio(tp, tp + fp + fn))
+    if metric == "dice_all":
+        return ops.mean(per_class["dice"]())
+    if metric in per_class:
+        return ops.mean(ops.take(per_class[metric](), tumour))
+    if metric.endswith("_tumour"):
+        btp, bfp, bfn, btn = _binary(cm, TUMOUR_CLASSES)
+        binary = {
+            "dice_tumour": (2 * btp, 2 * btp + bfp + bfn),
+            "precision_tumour": (btp, btp + bfp),
+            "sensitivity_tumour": (btp, btp + bfn),
+            "specificity_tumour": (btn, btn + bfp),
+        }
+        return _safe_ratio(*binary[metric])
+    for cls in TUMOUR_CLASSES:
+        if metric == f"dice_{CLASS_NAMES[cls]}":
+            return per_class["dice"]()[cls]
+    for region, classes in REGIONS.items():
+        if metric == f"dice_{region.lower()}":
+            rtp, rfp, rfn, _ = _binary(cm, classes)
+            return _safe_ratio(2 * rtp, 2 * rtp + rfp + rfn)
+    raise ValueError(f"unknown metric {metric!r}; expected one of {CONFUSION_METRICS}")
+
+
+@keras.saving.register_keras_serializable(package="brats_utils")
+class ConfusionMatrixMetric(keras.metrics.Metric):
+    """A segmentation score computed from a confusion matrix accumulated over an evaluation.
+
+    Args:
+        metric: which score, one of :data:`CONFUSION_METRICS` (default: the metric's name).
+        name: the name Keras logs (``val_`` is prefixed on validation data).
+        num_classes: number of classes (4).
+
+    ``update_state(y_true, y_pred)`` takes ``y_true`` ``(B, H, W, C)`` one-hot (or
+    ``(B, H, W)`` classes) and ``y_pred`` ``(B, H, W, C)`` softmax probabilities.
+    """
+
+    def __init__(
+        self,
+        metric: str | None = None,
+        name: str | None = None,
+        num_classes: int = NUM_CLASSES,
+        dtype=None,
+    ):
+        metric = metric or name
+        if metric not in CONFUSION_METRICS:
+            raise ValueError(f"unknown metric {metric!r}; expected one of {CONFUSION_METRICS}")
+        super().__init__(name=name or metric, dtype=dtype)
+        self.metric = metric
+        self.num_classes = num_classes
+        shape = (num_classes, num_classes)
+        self.confusion = self.add_variable(
+            shape=shape, initializer="zeros", dtype="float32", name="confusion"
+        )
+        # Kahan compensation: the low-order part lost when adding a batch to the total.
+        self.compensation = self.add_variable(
+            shape=shape, initializer="zeros", dtype="float32", name="compensation"
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        batch = batch_confusion_matrix(y_true, y_pred, self.num_classes, sample_weight)
+        corrected = batch - self.compensation
+        total = self.confusion + corrected
+        self.compensation.assign((total - self.confusion) - corrected)
+        self.confusion.assign(total)
+
+    def result(self):
+        return metric_from_confusion(ops.convert_to_tensor(self.confusion), self.metric)
+
+    def reset_state(self):
+        shape = (self.num_classes, self.num_classes)
+        # Separate arrays: JAX refuses to donate one buffer shared by two variables.
+        self.confusion.assign(ops.zeros(shape, dtype="float32"))
+        self.compensation.assign(ops.zeros(shape, dtype="float32"))
+
+    def get_config(self):
+        return {"metric": self.metric, "num_classes": self.num_classes, **super().get_config()}
+
+
+def default_metrics(names: tuple[str, ...] = DEFAULT_METRICS) -> list[ConfusionMatrixMetric]:
+    """Fresh metric objects for ``model.compile(metrics=default_metrics())``.
+
+    Keras then logs ``mean_iou, dice, precision, sensitivity, specificity, dice_necrotic,
+    dice_edema, dice_enhancing`` per epoch on training and (``val_``) validation data.
+    """
+    return [ConfusionMatrixMetric(name) for name in names]

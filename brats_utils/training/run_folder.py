@@ -1,0 +1,219 @@
+"""The run folder of a training run (``brats train --out RUN_DIR``): its files, read and written.
+
+A run folder holds:
+
+* ``model.keras``: the model with the best monitored value (validation loss) so far;
+* ``model_last.keras``: the model after the last finished epoch, with its optimizer state;
+* ``history.csv`` / ``history.json``: every logged value (loss and metrics on training and
+  ``val_`` validation data) per epoch, plus the epoch's wall time in seconds;
+* ``config.json``: experiment, preprocessing settings, training settings, seed, versions
+  (written by :func:`brats_utils.training.fit.train`);
+* ``state.json``: the number of finished epochs and the best monitored value, written last
+  (atomically) so ``--resume`` continues from the last finished epoch.
+
+Every file is written to a temporary name and renamed, so an interrupted run never leaves a
+half-written file. This module does not import Keras: the files can be read (and a run
+folder checked) without a deep-learning backend. :class:`RunLog` keeps the folder up to date
+epoch after epoch; :class:`brats_utils.training.fit.RunCheckpoint` is the Keras callback that
+drives it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from brats_utils.data.nifti import atomic_path
+from brats_utils.errors import BratsError
+
+__all__ = [
+    "RUN_FILES",
+    "RunLog",
+    "write_json",
+    "read_json",
+    "load_state",
+    "load_history",
+    "load_config",
+    "prepare_run_dir",
+    "write_history",
+    "save_model",
+]
+
+#: Files a run folder holds (``--force`` removes exactly these before a new run).
+RUN_FILES: tuple[str, ...] = (
+    "model.keras",
+    "model_last.keras",
+    "history.csv",
+    "history.json",
+    "config.json",
+    "state.json",
+)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parse the JSON file ``path``; ``what`` names it in the error.
+
+    Raises:
+        BratsError: if the file is missing or is not readable JSON.
+    """
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BratsError(f"{what} not found: {path}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BratsError(f"{what} is not readable JSON ({exc}): {path}") from exc
+
+
+def load_state(run_dir: Path | str) -> dict:
+    """``state.json`` of a run: ``epoch`` (finished epochs), ``best``, ``best_epoch``, ..."""
+    return read_json(Path(run_dir) / "state.json", "run state (nothing to resume)")
+
+
+def load_history(run_dir: Path | str) -> list[dict]:
+    """``history.json`` of a run: one dict per finished epoch (``[]`` if absent)."""
+    path = Path(run_dir) / "history.json"
+    return read_json(path, "history") if path.exists() else []
+
+
+def load_config(run_dir: Path | str) -> dict:
+    """``config.json`` of a run (see :func:`brats_utils.training.fit.train`)."""
+    return read_json(Path(run_dir) / "config.json", "run config")
+
+
+def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
+    """Check that ``run_dir`` may be used and create it.
+
+    * missing or empty: created;
+    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run;
+    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
+    * otherwise a non-empty folder is refused: a run is never overwritten silently.
+
+    Raises:
+        BratsError: if the folder is not empty (without ``resume``/``force``), if there is
+            nothing to resume, if both flags are given, or if ``run_dir`` is a file.
+    """
+    run_dir = Path(run_dir)
+    if resume and force:
+        raise BratsError("choose either --resume (continue a run) or --force (start over)")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BratsError(f"run folder {run_dir} is a file, expected a folder")
+    if resume:
+        missing = [n for n in ("state.json", "model_last.keras") if not (run_dir / n).is_file()]
+        if missing:
+            raise BratsError(
+                f"cannot resume {run_dir}: missing {', '.join(missing)} (expected a run "
+                "interrupted after at least one finished epoch)"
+            )
+        return run_dir
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not force:
+            raise BratsError(
+                f"run folder {run_dir} is not empty; pass --resume to continue that run, "
+                "--force to start over in it, or choose another --out"
+            )
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def write_history(run_dir: Path, records: list[dict]) -> None:
+    """Write ``history.csv`` (columns in order of first appearance) and ``history.json``."""
+    columns: list[str] = []
+    for record in records:
+        columns += [key for key in record if key not in columns]
+    with atomic_path(run_dir / "history.csv", suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(records)
+    write_json(run_dir / "history.json", records)
+
+
+def save_model(model: Any, path: Path) -> None:
+    """``model.save(path)`` atomically (``model``: a Keras model; ``path``: ``*.keras``)."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+class RunLog:
+    """Keep a run folder's models, history and state up to date, one epoch at a time.
+
+    Args:
+        run_dir: the run folder.
+        monitor: the logged value that picks ``model.keras`` (lower is better).
+        best: the best monitored value so far (``inf`` for a new run).
+        best_epoch: the epoch (1-based) that reached ``best``, 0 if none.
+        history: records of the epochs already finished (for a resumed run).
+        target_epochs: the run's total number of epochs, recorded in ``state.json``.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path | str,
+        monitor: str = "val_loss",
+        best: float = math.inf,
+        best_epoch: int = 0,
+        history: list[dict] | None = None,
+        target_epochs: int | None = None,
+    ):
+        self.run_dir = Path(run_dir)
+        self.monitor = monitor
+        self.best = best
+        self.best_epoch = best_epoch
+        self.history = list(history or [])
+        self.target_epochs = target_epochs
+
+    def end_epoch(
+        self, model: Any, epoch: int, logs: Mapping[str, Any], seconds: float
+    ) -> dict[str, Any]:
+        """Record a finished epoch: write ``model_last.keras``, ``model.keras`` if it is the
+        best so far, the history, then ``state.json``.
+
+        Args:
+            model: the Keras model (anything with ``.save(path)``).
+            epoch: the finished epoch, 0-based as Keras counts (recorded 1-based).
+            logs: the values Keras logged for the epoch.
+            seconds: the epoch's wall time.
+
+        Returns:
+            The epoch's history record: ``epoch`` (1-based), every logged value as a float,
+            ``seconds`` rounded to ms.
+
+        Raises:
+            BratsError: if the monitored value is not among the logged ones.
+        """
+        record: dict[str, Any] = {"epoch": epoch + 1}
+        record.update({key: float(value) for key, value in logs.items()})
+        record["seconds"] = round(seconds, 3)
+        self.history.append(record)
+        save_model(model, self.run_dir / "model_last.keras")
+        value = record.get(self.monitor)
+        if value is None:
+            raise BratsError(
+                f"cannot pick the best model: {self.monitor!r} is not logged "
+                f"(logged: {sorted(logs)})"
+            )
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch + 1
+            save_model(model, self.run_dir / "model.keras")
+        write_history(self.run_dir, self.history)
+        state = {
+            "epoch": epoch + 1,
+            "epochs": self.target_epochs,
+            "monitor": self.monitor,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+        }
+        write_json(self.run_dir / "state.json", state)
+        return record

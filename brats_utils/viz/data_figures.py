@@ -1,0 +1,325 @@
+"""Figures of the data set: intensity histograms, label volumes, splits, preprocessing.
+
+Same conventions as :mod:`brats_utils.viz.drawing`: ``ax=None``, ``out_path=None``, the figure is
+returned and saved atomically when ``out_path`` is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
+from brats_utils.viz.drawing import (
+    LABEL_ABBREVIATIONS,
+    LABEL_COLORS,
+    finish_figure,
+    label_legend_handles,
+    label_overlay,
+    new_axes,
+)
+
+__all__ = [
+    "IntensityHistograms",
+    "intensity_histograms",
+    "plot_intensity_histograms",
+    "label_volumes",
+    "plot_label_volumes",
+    "plot_split_counts",
+    "plot_preprocessing",
+    "slice_label_stats",
+    "plot_slice_label_stats",
+]
+
+
+@dataclass
+class IntensityHistograms:
+    """Voxel counts of intensity per modality and tissue, accumulated over cases.
+
+    Attributes:
+        edges: ``(bins + 1,)`` bin edges (z-score units when normalised).
+        counts: ``{modality: {tissue: (bins,) int64}}``; tissue ``"brain"`` is brain voxels
+            of class 0, then ``"NCR"``, ``"ED"``, ``"ET"``.
+        n_cases: cases accumulated.
+    """
+
+    edges: np.ndarray
+    counts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    n_cases: int = 0
+
+
+def intensity_histograms(
+    cases: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    *,
+    bins: int = 100,
+    value_range: tuple[float, float] = (-4.0, 6.0),
+    normalize: bool = True,
+    channel_names: Sequence[str] = MODALITIES,
+) -> IntensityHistograms:
+    """Histogram brain-voxel intensities per modality and label over many cases.
+
+    Args:
+        cases: ``(image, seg)`` pairs: image ``(X, Y, Z, C)`` float, seg ``(X, Y, Z)`` classes
+            0..3 or ``None`` (then only ``"brain"`` is counted). Brain = any channel non-zero.
+        bins: number of bins over ``value_range``.
+        value_range: histogram range; values outside are clipped into the end bins.
+        normalize: z-score each case and channel over its brain first
+            (:func:`brats_utils.preprocessing.slices.normalize_image`); pass ``False`` for images that
+            are already normalised (e.g. read from the slice cache).
+        channel_names: name of each channel.
+
+    Returns:
+        The accumulated :class:`IntensityHistograms`.
+    """
+    edges = np.linspace(value_range[0], value_range[1], bins + 1)
+    tissues = {"brain": 0, **{LABEL_ABBREVIATIONS[c]: c for c in TUMOUR_CLASSES}}
+    result = IntensityHistograms(
+        edges=edges,
+        counts={m: {t: np.zeros(bins, np.int64) for t in tissues} for m in channel_names},
+    )
+    for image, seg in cases:
+        if normalize:
+            from brats_utils.preprocessing.slices import normalize_image
+
+            image = normalize_image(image, "zscore")
+        brain = np.any(image != 0, axis=-1)
+        classes = seg[brain] if seg is not None else np.zeros(int(brain.sum()), np.uint8)
+        clipped = np.clip(image[brain], edges[0], edges[-1])
+        for c, name in enumerate(channel_names):
+            for tissue, cls in tissues.items():
+                values = clipped[classes == cls, c]
+                result.counts[name][tissue] += np.histogram(values, bins=edges)[0]
+        result.n_cases += 1
+    return result
+
+
+def plot_intensity_histograms(
+    histograms: IntensityHistograms,
+    *,
+    log: bool = False,
+    ax: Axes | Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """One panel per modality: the intensity density of normal brain, NCR, ED and ET."""
+    modalities = list(histograms.counts)
+    fig, axes = new_axes(ax, len(modalities), panel_size=(3.6, 2.8))
+    centres = (histograms.edges[:-1] + histograms.edges[1:]) / 2
+    width = np.diff(histograms.edges)
+    colors = {"brain": "0.4", **{LABEL_ABBREVIATIONS[c]: LABEL_COLORS[c] for c in TUMOUR_CLASSES}}
+    for axis, modality in zip(axes, modalities, strict=True):
+        for tissue, counts in histograms.counts[modality].items():
+            total = counts.sum()
+            if total == 0:
+                continue
+            axis.plot(centres, counts / (total * width), color=colors[tissue], label=tissue)
+        axis.set_title(MODALITY_NAMES.get(modality, modality))
+        axis.set_xlabel("intensity (z-score over brain)")
+        if log:
+            axis.set_yscale("log")
+    axes[0].set_ylabel("density")
+    axes[-1].legend(fontsize="small")
+    fig.suptitle(f"Intensity by label, {histograms.n_cases} cases")
+    return finish_figure(fig, out_path)
+
+
+def label_volumes(seg: np.ndarray, voxel_volume_ml: float = 0.001) -> dict[str, float]:
+    """Volume of each tumour label in millilitres.
+
+    Args:
+        seg: classes 0..3, any shape.
+        voxel_volume_ml: volume of one voxel in mL (BraTS: 1 mm^3 = 0.001 mL).
+
+    Returns:
+        ``{"NCR": mL, "ED": mL, "ET": mL}``.
+    """
+    counts = np.bincount(np.asarray(seg, dtype=np.int64).ravel(), minlength=4)
+    return {LABEL_ABBREVIATIONS[c]: float(counts[c] * voxel_volume_ml) for c in TUMOUR_CLASSES}
+
+
+def plot_label_volumes(
+    volumes,
+    *,
+    ax: Axes | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Stacked bars of NCR, ED and ET volume per case, sorted by whole-tumour volume.
+
+    Args:
+        volumes: pandas DataFrame indexed by case id with columns ``NCR``, ``ED``, ``ET`` (mL),
+            e.g. rows of :func:`label_volumes`.
+        ax: Axes to draw on; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
+    missing = [n for n in names if n not in volumes.columns]
+    if missing:
+        raise ValueError(f"volumes lacks columns {missing}; expected {names}")
+    order = volumes[names].sum(axis=1).sort_values(ascending=False).index
+    table = volumes.loc[order, names]
+    fig, (axis,) = new_axes(ax, 1, panel_size=(max(5.0, 0.25 * len(table)), 3.2))
+    x = np.arange(len(table))
+    bottom = np.zeros(len(table))
+    for cls, name in zip(TUMOUR_CLASSES, names, strict=True):
+        axis.bar(x, table[name], bottom=bottom, color=LABEL_COLORS[cls], label=name, width=0.85)
+        bottom += table[name].to_numpy()
+    if len(table) <= 60:
+        axis.set_xticks(x, [str(c) for c in table.index], rotation=90, fontsize="x-small")
+    else:
+        axis.set_xticks([])
+        axis.set_xlabel(f"{len(table)} cases, sorted by tumour volume")
+    axis.set_ylim(0, 1.08 * max(float(bottom.max(initial=0.0)), 1e-3))
+    axis.set_ylabel("volume (mL)")
+    axis.set_title("Tumour label volumes per case")
+    axis.legend()
+    return finish_figure(fig, out_path)
+
+
+def plot_split_counts(
+    split: Mapping[str, str], *, ax: Axes | None = None, out_path: Path | str | None = None
+) -> Figure:
+    """Bar chart of the number of cases per split (``{case: "train"|"validation"|"test"}``)."""
+    names = [s for s in ("train", "validation", "test") if s in split.values()]
+    names += sorted(set(split.values()) - set(names))
+    counts = [sum(1 for v in split.values() if v == s) for s in names]
+    fig, (axis,) = new_axes(ax, 1, panel_size=(4.0, 3.0))
+    bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868", "0.5"][: len(names)])
+    axis.bar_label(bars)
+    axis.set_ylabel("cases")
+    axis.set_title(f"Cases per split ({len(split)} in all)")
+    return finish_figure(fig, out_path)
+
+
+def plot_preprocessing(
+    raw_image: np.ndarray,
+    raw_seg: np.ndarray | None,
+    cached_image: np.ndarray,
+    cached_labels: np.ndarray | None,
+    *,
+    raw_index: int,
+    cached_index: int,
+    channel_names: Sequence[str] = MODALITIES,
+    case_id: str = "",
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """One axial slice before (raw, scanner units) and after preprocessing (normalised, resized).
+
+    Args:
+        raw_image: ``(X, Y, Z, C)`` volume as read from NIfTI.
+        raw_seg: ``(X, Y, Z)`` classes 0..3 or ``None``.
+        cached_image: ``(S, size, size, C)`` cached slices (axial slices first).
+        cached_labels: ``(S, size, size)`` cached labels or ``None``.
+        raw_index: axial index ``z`` in the raw volume.
+        cached_index: position of the same slice in the cache (``z - slice_start``).
+        channel_names: channel names of both images.
+        case_id: shown in the title.
+        ax: ``2 * (C + 1)`` Axes (two rows: modalities then labels); default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    n = len(channel_names)
+    if raw_image.shape[-1] != n or cached_image.shape[-1] != n:
+        raise ValueError(
+            f"both images need {n} channels, got {raw_image.shape} and {cached_image.shape}"
+        )
+    fig, axes = new_axes(ax, 2 * (n + 1), ncols=n + 1, panel_size=(2.9, 2.8))
+    rows = [
+        ("raw", raw_image[:, :, raw_index], None if raw_seg is None else raw_seg[:, :, raw_index]),
+        (
+            "preprocessed",
+            cached_image[cached_index],
+            None if cached_labels is None else cached_labels[cached_index],
+        ),
+    ]
+    for r, (row_name, image, labels) in enumerate(rows):
+        view = np.swapaxes(image, 0, 1)  # the axial display orientation of slice_2d
+        for c, name in enumerate(channel_names):
+            axis = axes[r * (n + 1) + c]
+            shown = axis.imshow(view[..., c], cmap="gray", interpolation="nearest")
+            fig.colorbar(shown, ax=axis, shrink=0.75)
+            axis.set_title(
+                f"{MODALITY_NAMES.get(name, name)}, {row_name} {view.shape[:2]}", fontsize="small"
+            )
+            axis.set_axis_off()
+        axis = axes[r * (n + 1) + n]
+        axis.imshow(np.zeros(view.shape[:2]), cmap="gray")
+        if labels is not None:
+            axis.imshow(label_overlay(np.swapaxes(labels, 0, 1), alpha=1.0))
+        axis.set_title(f"labels, {row_name}", fontsize="small")
+        axis.set_axis_off()
+    axes[-1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")
+    fig.suptitle(f"{case_id + ': ' if case_id else ''}axial slice {raw_index}, before and after")
+    return finish_figure(fig, out_path)
+
+
+def slice_label_stats(cache, case_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Label pixels per axial slice position, summed over the cached cases.
+
+    Args:
+        cache: an open :class:`~brats_utils.preprocessing.slices.SliceCache` (labels ``(S, size,
+            size)`` per case, slice ``s`` = axial index ``settings.slice_start + s``).
+        case_ids: cases to count (default every cached case with labels).
+
+    Returns:
+        DataFrame indexed by axial slice index (``axial_slice``) with pixel counts (at the
+        cache's size) ``background``, ``NCR``, ``ED``, ``ET`` and ``tumour_cases``, the
+        fraction of cases whose slice holds any tumour.
+    """
+    if case_ids is None:
+        case_ids = [c for c in cache.case_ids if cache.has_labels(c)]
+    counts, with_tumour, n_cases = None, None, 0
+    for case_id in case_ids:
+        labels = np.asarray(cache.labels(case_id))
+        per_slice = np.stack([np.count_nonzero(labels == c, axis=(1, 2)) for c in range(4)], 1)
+        if counts is None:
+            counts, with_tumour = np.zeros_like(per_slice), np.zeros(len(labels))
+        if per_slice.shape != counts.shape:
+            raise ValueError(f"{case_id}: {len(labels)} cached slices, expected {len(counts)}")
+        counts += per_slice
+        with_tumour += per_slice[:, 1:].sum(axis=1) > 0
+        n_cases += 1
+    if counts is None:
+        raise ValueError("slice_label_stats needs at least one cached case, got none")
+    columns = ["background", *(LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES)]
+    index = pd.Index(cache.settings.slice_start + np.arange(len(counts)), name="axial_slice")
+    table = pd.DataFrame(counts, index=index, columns=columns)
+    table["tumour_cases"] = with_tumour / n_cases
+    return table
+
+
+def plot_slice_label_stats(
+    stats: pd.DataFrame,
+    *,
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Tumour label pixels per axial slice (stacked) and the share of cases with tumour there.
+
+    Args:
+        stats: the table of :func:`slice_label_stats`.
+        ax: two Axes; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    fig, (left, right) = new_axes(ax, 2, panel_size=(4.6, 3.0))
+    names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
+    left.stackplot(
+        stats.index,
+        *(stats[n] for n in names),
+        labels=names,
+        colors=[LABEL_COLORS[c] for c in TUMOUR_CLASSES],
+    )
+    left.set_xlabel("axial slice index")
+    left.set_ylabel("pixels (all cases)")
+    left.set_title("Tumour labels per slice")
+    left.legend(fontsize="small")
+    right.plot(stats.index, 100 * stats["tumour_cases"], color="black")
+    right.set_xlabel("axial slice index")
+    right.set_ylabel("% of cases")
+    right.set_ylim(0, 100)
+    right.set_title("Cases with tumour on the slice")
+    return finish_figure(fig, out_path)

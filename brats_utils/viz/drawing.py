@@ -1,0 +1,348 @@
+"""Shared figure helpers (label colours, atomic saving) and slices with label overlays.
+
+Every ``plot_*`` function takes ``ax=None`` (an Axes, or a sequence of Axes for multi-panel
+figures) and ``out_path=None``, draws, saves the figure atomically when ``out_path`` is given
+(:func:`save_figure`) and returns the :class:`~matplotlib.figure.Figure`. Figures are built
+with the object-oriented API (no ``pyplot`` state), so they work headless (Agg) and display
+in Jupyter as the value of a cell. Figures of the data set (histograms, label volumes, splits,
+preprocessing) live in :mod:`brats_utils.viz.data_figures`, figures of results (training curves,
+metric bars, box plots, prediction examples) in :mod:`brats_utils.viz.result_figures`.
+
+Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order (affine ``diag(-1, -1, 1)``: x runs from
+the patient's right to left, y from anterior to posterior, z from inferior to superior).
+:func:`slice_2d` turns a plane into display orientation: anterior (axial) or superior
+(coronal, sagittal) at the top, the patient's right on the image's left (radiological view).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
+from brats_utils.data.nifti import atomic_path
+
+__all__ = [
+    "LABEL_ABBREVIATIONS",
+    "LABEL_COLORS",
+    "REGION_COLORS",
+    "PLANES",
+    "GREY",
+    "save_figure",
+    "finish_figure",
+    "new_axes",
+    "slice_2d",
+    "default_slice_index",
+    "display_ranges",
+    "label_overlay",
+    "label_legend_handles",
+    "draw_slice",
+    "plot_modality_grid",
+]
+
+#: Short names of the tumour classes, as the BraTS papers write them.
+LABEL_ABBREVIATIONS: dict[int, str] = dict(zip(TUMOUR_CLASSES, ("NCR", "ED", "ET"), strict=True))
+#: One colour per tumour class, used by every figure (necrosis red, edema green, ET yellow).
+LABEL_COLORS: dict[int, str] = dict(
+    zip(TUMOUR_CLASSES, ("#e41a1c", "#4daf4a", "#ffd92f"), strict=True)
+)
+#: One colour per evaluation region (WT, TC, ET); ET shares the enhancing label's hue family.
+REGION_COLORS: dict[str, str] = {"WT": "#377eb8", "TC": "#984ea3", "ET": "#ff7f00"}
+#: Grey levels with masked (background) pixels drawn black.
+GREY = colormaps["gray"].with_extremes(bad="black")
+#: Plane name -> the volume axis that is fixed on that plane.
+PLANES: dict[str, int] = {"sagittal": 0, "coronal": 1, "axial": 2}
+
+
+def save_figure(fig: Figure, out_path: Path | str, dpi: int = 110) -> Path:
+    """Save ``fig`` atomically (temporary name, then rename); the format follows the suffix."""
+    out_path = Path(out_path)
+    with atomic_path(out_path, suffix=out_path.suffix) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    return out_path
+
+
+def new_axes(
+    ax: Axes | Sequence[Axes] | np.ndarray | None,
+    n_panels: int,
+    *,
+    ncols: int | None = None,
+    panel_size: tuple[float, float] = (3.0, 3.0),
+) -> tuple[Figure, list[Axes]]:
+    """Axes to draw ``n_panels`` panels on: the given ones, or a new figure's grid.
+
+    Args:
+        ax: ``None`` (make a figure), one Axes (only when ``n_panels == 1``) or a sequence of
+            exactly ``n_panels`` Axes.
+        n_panels: panels the caller will draw.
+        ncols: columns of a new grid (default: all panels on one row).
+        panel_size: (width, height) in inches of one panel of a new grid.
+
+    Raises:
+        ValueError: if the given Axes are not exactly ``n_panels``.
+    """
+    if ax is not None:
+        axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
+        if len(axes) != n_panels:
+            raise ValueError(f"this figure needs {n_panels} Axes, got {len(axes)}")
+        return axes[0].figure, axes
+    ncols = max(1, min(ncols or n_panels, n_panels))
+    nrows = -(-n_panels // ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False)
+    axes = list(grid.ravel())
+    for extra in axes[n_panels:]:
+        extra.remove()
+    return fig, axes[:n_panels]
+
+
+def finish_figure(fig: Figure, out_path: Path | str | None) -> Figure:
+    """Save ``fig`` to ``out_path`` when given (see :func:`save_figure`); return ``fig``."""
+    if out_path is not None:
+        save_figure(fig, out_path)
+    return fig
+
+
+def _check_plane(plane: str) -> int:
+    if plane not in PLANES:
+        raise ValueError(f"plane must be one of {tuple(PLANES)}, got {plane!r}")
+    return PLANES[plane]
+
+
+def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
+    """One plane of a volume in display orientation.
+
+    Args:
+        volume: ``(X, Y, Z)`` or ``(X, Y, Z, C)`` array in BraTS voxel order.
+        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+        index: slice index along the plane's fixed axis.
+
+    Returns:
+        ``(rows, cols[, C])`` view: axial ``(Y, X)``, coronal ``(Z, X)``, sagittal ``(Z, Y)``,
+        with anterior / superior at the top.
+
+    Raises:
+        ValueError: unknown plane, volume not 3D/4D, or index out of range.
+    """
+    axis = _check_plane(plane)
+    if volume.ndim not in (3, 4):
+        raise ValueError(f"volume must be (X, Y, Z) or (X, Y, Z, C), got shape {volume.shape}")
+    if not 0 <= index < volume.shape[axis]:
+        raise ValueError(
+            f"{plane} slice index must lie in 0..{volume.shape[axis] - 1}, got {index}"
+        )
+    plane_view = np.take(volume, index, axis=axis)
+    plane_view = np.swapaxes(plane_view, 0, 1)
+    return plane_view if plane == "axial" else plane_view[::-1]
+
+
+def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]) -> int:
+    """Slice with the most tumour voxels on ``plane``; the middle slice without a tumour.
+
+    Args:
+        seg: ``(X, Y, Z)`` classes 0..3, or ``None``.
+        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+        shape: the volume's shape (used when ``seg`` is ``None`` or empty).
+    """
+    axis = _check_plane(plane)
+    if seg is not None and np.any(seg):
+        other = tuple(a for a in range(3) if a != axis)
+        return int(np.argmax(np.count_nonzero(seg, axis=other)))
+    return int(shape[axis]) // 2
+
+
+def display_ranges(
+    image: np.ndarray, channel_names: Sequence[str] = MODALITIES, percentiles=(0.5, 99.5)
+) -> dict[str, tuple[float, float]]:
+    """Grey-level window per channel from percentiles of its brain voxels (non-zero voxels).
+
+    Args:
+        image: ``(X, Y, Z, C)`` (or ``(N, H, W, C)``) array, channels named by ``channel_names``.
+        channel_names: name of each channel.
+        percentiles: lower and upper percentile, in percent.
+
+    Returns:
+        ``{channel name: (low, high)}``; ``(0, 1)`` for an all-zero channel.
+    """
+    if image.shape[-1] != len(channel_names):
+        raise ValueError(
+            f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
+            f"({', '.join(channel_names)})"
+        )
+    ranges = {}
+    for c, name in enumerate(channel_names):
+        values = np.asarray(image[..., c]).ravel()[::7]  # a sample is plenty for percentiles
+        values = values[values != 0]
+        if values.size == 0:
+            ranges[name] = (0.0, 1.0)
+            continue
+        low, high = np.percentile(values, percentiles)
+        ranges[name] = (float(low), float(high if high > low else low + 1.0))
+    return ranges
+
+
+def label_overlay(
+    seg: np.ndarray, labels_shown: Iterable[int] = TUMOUR_CLASSES, alpha: float = 0.4
+) -> np.ndarray:
+    """RGBA image colouring each shown class with :data:`LABEL_COLORS`.
+
+    Args:
+        seg: ``(H, W)`` classes 0..3.
+        labels_shown: classes to colour (others transparent).
+        alpha: opacity of coloured pixels, in [0, 1].
+
+    Returns:
+        ``(H, W, 4)`` float32 RGBA in [0, 1].
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    rgba = np.zeros((*seg.shape, 4), dtype=np.float32)
+    for cls in labels_shown:
+        if cls not in LABEL_COLORS:
+            raise ValueError(f"labels_shown holds {cls}; tumour classes are {TUMOUR_CLASSES}")
+        rgba[seg == cls] = (*to_rgba(LABEL_COLORS[cls])[:3], alpha)
+    return rgba
+
+
+def label_legend_handles(labels_shown: Iterable[int] = TUMOUR_CLASSES) -> list[Patch]:
+    """Legend patches for the given tumour classes (colour and short name)."""
+    return [Patch(color=LABEL_COLORS[c], label=LABEL_ABBREVIATIONS[c]) for c in labels_shown]
+
+
+def draw_slice(
+    image: np.ndarray,
+    seg: np.ndarray | None = None,
+    pred: np.ndarray | None = None,
+    *,
+    plane: str = "axial",
+    index: int | None = None,
+    modality: str = "flair",
+    labels_shown: Iterable[int] = TUMOUR_CLASSES,
+    alpha: float = 0.4,
+    channel_names: Sequence[str] = MODALITIES,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    title: str | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Draw one slice of a case: modality panel(s), ground truth and/or prediction overlaid.
+
+    Panels: one per shown modality (``modality="all"``: every channel side by side) and per
+    label source (ground truth, prediction; a single panel row without either). With one
+    modality the sources sit side by side; with all, one row per source.
+
+    Args:
+        image: ``(X, Y, Z, C)`` float volume, channels named by ``channel_names``.
+        seg: ``(X, Y, Z)`` ground-truth classes 0..3, or ``None``.
+        pred: ``(X, Y, Z)`` predicted classes 0..3, or ``None``.
+        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+        index: slice index on that plane; default the slice with most tumour.
+        modality: a name in ``channel_names`` or ``"all"``.
+        labels_shown: tumour classes to overlay (subset of 1, 2, 3).
+        alpha: overlay opacity in [0, 1].
+        channel_names: name of each channel of ``image`` (default :data:`MODALITIES`).
+        ranges: grey-level window per channel name (see :func:`display_ranges`); default
+            percentiles of the slice itself.
+        title: figure title (default: plane and index).
+        ax: Axes to draw on, one per panel; default a new figure.
+        out_path: if given, the figure is saved there (atomically).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: shapes that disagree, unknown plane/modality, index out of range.
+    """
+    if image.ndim != 4 or image.shape[-1] != len(channel_names):
+        raise ValueError(
+            f"image must be (X, Y, Z, {len(channel_names)}) for channels {tuple(channel_names)}, "
+            f"got shape {image.shape}"
+        )
+    for name, labels in (("seg", seg), ("pred", pred)):
+        if labels is not None and labels.shape != image.shape[:3]:
+            raise ValueError(f"{name} has shape {labels.shape}, expected {image.shape[:3]}")
+    if modality != "all" and modality not in channel_names:
+        raise ValueError(
+            f"modality must be 'all' or one of {tuple(channel_names)}, got {modality!r}"
+        )
+    labels_shown = tuple(labels_shown)
+    if index is None:
+        index = default_slice_index(seg if seg is not None else pred, plane, image.shape)
+    view = slice_2d(image, plane, index)
+    background = ~np.any(view != 0, axis=-1)
+    modalities = list(channel_names) if modality == "all" else [modality]
+    sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
+    sources = sources or [("", None)]
+    ncols = len(sources) if len(modalities) == 1 else len(modalities)
+    fig, axes = new_axes(ax, len(modalities) * len(sources), ncols=ncols)
+    for panel, (axis, (mod, (source, labels))) in enumerate(
+        zip(axes, [(m, s) for s in sources for m in modalities], strict=True)
+    ):
+        channel = view[..., list(channel_names).index(mod)]
+        low, high = ranges[mod] if ranges else _slice_range(channel, background)
+        axis.imshow(
+            np.ma.masked_array(channel, background),
+            cmap=GREY,
+            vmin=low,
+            vmax=high,
+            interpolation="nearest",
+        )
+        if labels is not None:
+            axis.imshow(label_overlay(slice_2d(labels, plane, index), labels_shown, alpha))
+        name = MODALITY_NAMES.get(mod, mod)
+        axis.set_title(f"{name} + {source}" if source else name, fontsize="medium")
+        axis.set_axis_off()
+        if labels is not None and labels_shown and panel == len(axes) - 1:
+            axis.legend(
+                handles=label_legend_handles(labels_shown),
+                loc="lower right",
+                fontsize="small",
+                framealpha=0.6,
+            )
+    fig.suptitle(title if title is not None else f"{plane} slice {index}")
+    return finish_figure(fig, out_path)
+
+
+def _slice_range(channel: np.ndarray, background: np.ndarray) -> tuple[float, float]:
+    values = channel[~background]
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(values, (0.5, 99.5))
+    return float(low), float(high if high > low else low + 1.0)
+
+
+def plot_modality_grid(
+    image: np.ndarray,
+    seg: np.ndarray | None = None,
+    *,
+    case_id: str = "",
+    plane: str = "axial",
+    index: int | None = None,
+    alpha: float = 0.4,
+    channel_names: Sequence[str] = MODALITIES,
+    ax: Axes | Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """All modalities of one slice side by side with the labels overlaid (see draw_slice)."""
+    if index is None:
+        index = default_slice_index(seg, plane, image.shape)
+    title = f"{case_id + ': ' if case_id else ''}{plane} slice {index}"
+    return draw_slice(
+        image,
+        seg,
+        plane=plane,
+        index=index,
+        modality="all",
+        alpha=alpha,
+        channel_names=channel_names,
+        title=title,
+        ax=ax,
+        out_path=out_path,
+    )

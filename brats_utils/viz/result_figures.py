@@ -1,0 +1,332 @@
+"""Figures of results: training curves, metric bars against the seed, Dice box plots, examples.
+
+Same conventions as :mod:`brats_utils.viz.drawing`: ``ax=None``, ``out_path=None``, the figure is
+returned and saved atomically when ``out_path`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
+from brats_utils.viz.drawing import (
+    GREY,
+    REGION_COLORS,
+    display_ranges,
+    finish_figure,
+    label_legend_handles,
+    label_overlay,
+    new_axes,
+)
+
+__all__ = [
+    "SEED_LABEL_DICE",
+    "LABEL_DICE_METRICS",
+    "seed_table",
+    "read_history",
+    "plot_training_curves",
+    "plot_metric_bars",
+    "plot_region_dice_boxes",
+    "plot_prediction_examples",
+]
+
+#: Label Dice on 128 x 128 slices reported by the seed notebook, per experiment and split
+#: (keys as in :func:`brats_utils.evaluation.slice_metrics.label_metrics`). Not comparable with region Dice
+#: on whole volumes.
+SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
+    "early2": {
+        "validation": {"dice_necrotic": 0.69, "dice_edema": 0.73, "dice_enhancing": 0.80},
+        "test": {"dice_necrotic": 0.65, "dice_edema": 0.72, "dice_enhancing": 0.76},
+    },
+    "early4": {
+        "validation": {"dice_necrotic": 0.61, "dice_edema": 0.76, "dice_enhancing": 0.77},
+    },
+}
+#: The per-label slice Dice metrics, in class order (NCR, ED, ET).
+LABEL_DICE_METRICS: tuple[str, ...] = ("dice_necrotic", "dice_edema", "dice_enhancing")
+
+
+def seed_table() -> pd.DataFrame:
+    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")`` for result tables."""
+    rows = {
+        (split, f"seed {experiment}"): values
+        for experiment, by_split in SEED_LABEL_DICE.items()
+        for split, values in by_split.items()
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
+    return frame
+
+
+_SPLIT_STYLES = {"train": "-", "validation": "--"}
+
+
+def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
+    """A training history as a DataFrame, one row per epoch.
+
+    Args:
+        history: a DataFrame, a ``{metric: [values per epoch]}`` mapping (Keras
+            ``History.history``, ``history.json``), or a path to ``history.csv`` /
+            ``history.json`` / a run folder holding ``history.csv``.
+
+    Returns:
+        DataFrame with an ``epoch`` column (1-based) and one column per logged metric
+        (``loss``, ``val_loss``, ``dice``, ``val_dice``, ...).
+    """
+    if isinstance(history, (str, Path)):
+        path = Path(history)
+        if path.is_dir():
+            path = path / "history.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"training history not found: {path}")
+        if path.suffix == ".json":
+            history = json.loads(path.read_text())
+        else:
+            history = pd.read_csv(path)
+    frame = history.copy() if isinstance(history, pd.DataFrame) else pd.DataFrame(dict(history))
+    if "epoch" not in frame.columns:
+        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    elif len(frame) and frame["epoch"].min() == 0:
+        frame["epoch"] = frame["epoch"] + 1
+    return frame
+
+
+def plot_training_curves(
+    history: pd.DataFrame | Mapping | Path | str,
+    *,
+    metrics: Sequence[str] | None = None,
+    title: str = "Training curves",
+    ncols: int = 3,
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Loss and every metric per epoch, training (solid) vs validation (dashed).
+
+    Args:
+        history: see :func:`read_history`.
+        metrics: metric names without the ``val_`` prefix; default ``loss`` then every other
+            metric logged for both training and validation (every logged column but the
+            learning rate when there is no validation).
+        title: figure title.
+        ncols: panels per row of a new figure.
+        ax: one Axes per metric; default a new figure.
+        out_path: if given, the figure is saved there.
+
+    Raises:
+        ValueError: a requested metric is not in the history.
+    """
+    frame = read_history(history)
+    logged = [c for c in frame.columns if not c.startswith("val_")]
+    logged = [c for c in logged if c not in ("epoch", "lr", "learning_rate")]
+    if metrics is None and any(f"val_{m}" in frame.columns for m in logged):
+        logged = [m for m in logged if f"val_{m}" in frame.columns]  # drops e.g. timings
+    if metrics is None:
+        metrics = (["loss"] if "loss" in logged else []) + [m for m in logged if m != "loss"]
+    unknown = [m for m in metrics if m not in frame.columns and f"val_{m}" not in frame.columns]
+    if unknown or not metrics:
+        raise ValueError(f"metrics {unknown or metrics} not in the history; logged: {logged}")
+    fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(3.4, 2.6))
+    for axis, metric in zip(axes, metrics, strict=True):
+        for split, column in (("train", metric), ("validation", f"val_{metric}")):
+            if column in frame.columns:
+                axis.plot(
+                    frame["epoch"], frame[column], _SPLIT_STYLES[split], marker=".", label=split
+                )
+        axis.set_title(metric.replace("_", " "))
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.suptitle(title)
+    return finish_figure(fig, out_path)
+
+
+def plot_metric_bars(
+    table: pd.DataFrame,
+    *,
+    metrics: Sequence[str] | None = None,
+    reference: Mapping[str, Mapping[str, float]] | None = None,
+    reference_label: str = "seed (reported)",
+    title: str = "",
+    ncols: int = 4,
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """One panel per metric, one bar per variant; reference values drawn as black ticks.
+
+    Args:
+        table: DataFrame indexed by variant (e.g. ``"early2"``), one column per metric, values
+            in the metric's units (Dice in [0, 1]).
+        metrics: columns to plot; default every numeric column.
+        reference: ``{variant: {metric: value}}`` to mark on the bars (e.g. one split of
+            :data:`SEED_LABEL_DICE`); variants or metrics it lacks get no mark.
+        reference_label: legend label of the reference marks.
+        title: figure title.
+        ncols: panels per row of a new figure.
+        ax: one Axes per metric; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    if metrics is None:
+        metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
+    missing = [m for m in metrics if m not in table.columns]
+    if missing or not metrics:
+        raise ValueError(f"metrics {missing or metrics} not in the table: {list(table.columns)}")
+    variants = [str(v) for v in table.index]
+    colors = [f"C{i}" for i in range(len(variants))]
+    fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(2.2 + 0.5 * len(variants), 2.8))
+    x = np.arange(len(variants))
+    marked = False
+    for axis, metric in zip(axes, metrics, strict=True):
+        values = table[metric].to_numpy(dtype=float)
+        bars = axis.bar(x, values, color=colors, width=0.7)
+        axis.bar_label(bars, fmt="%.2f", fontsize="x-small")
+        marks = [
+            (i, reference[v][metric])
+            for i, v in enumerate(variants)
+            if reference and metric in reference.get(v, {})
+        ]
+        for n, (i, value) in enumerate(marks):
+            axis.hlines(
+                value,
+                i - 0.4,
+                i + 0.4,
+                colors="black",
+                linewidth=2.5,
+                label=reference_label if n == 0 else None,
+            )
+        axis.set_xticks(x, variants, rotation=30, fontsize="small")
+        axis.set_title(metric.replace("_", " "), fontsize="medium")
+        if np.nanmax(np.append(values, 0)) <= 1.0:
+            axis.set_ylim(0, 1.05)
+        marked = marked or bool(marks)
+    if marked:
+        mark = Line2D([], [], color="black", linewidth=2.5, label=reference_label)
+        fig.legend(handles=[mark], loc="outside lower center", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return finish_figure(fig, out_path)
+
+
+def plot_region_dice_boxes(
+    per_case: Mapping[str, pd.DataFrame],
+    *,
+    regions: Sequence[str] = ("WT", "TC", "ET"),
+    prefix: str = "dice_",
+    title: str = "Region Dice per case",
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Box plots of per-case region Dice, one panel per region, one box per variant.
+
+    Args:
+        per_case: ``{variant: per-case DataFrame}`` as written by
+            :func:`brats_utils.evaluation.volumes.evaluate_folder` (columns ``dice_WT`` ...).
+        regions: regions to show (columns ``prefix + region``).
+        prefix: column prefix, ``"dice_"`` or e.g. ``"hd95_"``.
+        title: figure title.
+        ax: one Axes per region; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    for variant, frame in per_case.items():
+        missing = [f"{prefix}{r}" for r in regions if f"{prefix}{r}" not in frame.columns]
+        if missing:
+            raise ValueError(f"{variant}: per-case table lacks columns {missing}")
+    variants = list(per_case)
+    rng = np.random.default_rng(0)
+    fig, axes = new_axes(ax, len(regions), panel_size=(1.6 + 0.8 * len(variants), 3.2))
+    for axis, region in zip(axes, regions, strict=True):
+        data = [per_case[v][f"{prefix}{region}"].dropna().to_numpy(float) for v in variants]
+        boxes = axis.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
+        for patch in boxes["boxes"]:
+            patch.set(facecolor=REGION_COLORS.get(region, "C0"), alpha=0.35)
+        for i, values in enumerate(data, start=1):
+            axis.scatter(
+                i + rng.uniform(-0.12, 0.12, len(values)), values, s=10, color="black", zorder=3
+            )
+        axis.set_xticks(np.arange(1, len(variants) + 1), variants, rotation=30, fontsize="small")
+        axis.set_title(f"{prefix.rstrip('_')} {region}")
+        if prefix == "dice_":
+            axis.set_ylim(-0.02, 1.02)
+    fig.suptitle(title)
+    return finish_figure(fig, out_path)
+
+
+def plot_prediction_examples(
+    images: np.ndarray,
+    truth: np.ndarray,
+    pred: np.ndarray,
+    *,
+    channel_names: Sequence[str] = MODALITIES,
+    row_titles: Sequence[str] | None = None,
+    background: str | None = None,
+    alpha: float = 0.5,
+    title: str = "Examples: modalities | ground truth | prediction",
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Rows of axial slices: each modality, then ground truth and prediction overlays.
+
+    Args:
+        images: ``(N, X, Y, C)`` slices in cache orientation (axial slice of a volume
+            ``image[:, :, z]``, or ``cache.images(case)[s]``), channels named by
+            ``channel_names``.
+        truth: ``(N, X, Y)`` ground-truth classes 0..3.
+        pred: ``(N, X, Y)`` predicted classes 0..3.
+        channel_names: name of each channel.
+        row_titles: one title per row (e.g. ``"case, slice"``).
+        background: channel under the overlays (default FLAIR if present, else the first).
+        alpha: overlay opacity.
+        title: figure title.
+        ax: ``N * (C + 2)`` Axes; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    if images.ndim != 4 or images.shape[-1] != len(channel_names):
+        raise ValueError(
+            f"images must be (N, X, Y, {len(channel_names)}), got shape {images.shape}"
+        )
+    if truth.shape != images.shape[:3] or pred.shape != images.shape[:3]:
+        raise ValueError(
+            f"truth {truth.shape} and pred {pred.shape} must both be {images.shape[:3]}"
+        )
+    if row_titles is not None and len(row_titles) != len(images):
+        raise ValueError(f"{len(row_titles)} row titles for {len(images)} rows")
+    names = list(channel_names)
+    under = names.index(background or ("flair" if "flair" in names else names[0]))
+    ncols = len(names) + 2
+    fig, axes = new_axes(ax, len(images) * ncols, ncols=ncols, panel_size=(2.2, 2.2))
+    ranges = display_ranges(images, names)
+    for r in range(len(images)):
+        view = np.swapaxes(images[r], 0, 1)
+        background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black
+        panels = [(MODALITY_NAMES.get(n, n), c, None) for c, n in enumerate(names)]
+        panels += [("ground truth", under, truth[r]), ("prediction", under, pred[r])]
+        for c, (name, channel, labels) in enumerate(panels):
+            axis = axes[r * ncols + c]
+            low, high = ranges[names[channel]]
+            shown = np.ma.masked_array(view[..., channel], background)
+            axis.imshow(shown, cmap=GREY, vmin=low, vmax=high, interpolation="nearest")
+            if labels is not None:
+                axis.imshow(label_overlay(np.swapaxes(labels, 0, 1), TUMOUR_CLASSES, alpha))
+            axis.set_title(name if r == 0 else "", fontsize="small")
+            axis.set_axis_off()
+        if row_titles is not None:
+            axes[r * ncols].text(
+                -0.08,
+                0.5,
+                row_titles[r],
+                transform=axes[r * ncols].transAxes,
+                rotation=90,
+                va="center",
+                ha="right",
+                fontsize="small",
+            )
+    axes[ncols - 1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")
+    fig.suptitle(title)
+    return finish_figure(fig, out_path)

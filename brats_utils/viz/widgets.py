@@ -1,0 +1,252 @@
+"""An ipywidgets slice viewer wired to the plain drawing function :func:`draw_slice`.
+
+The drawing itself is :func:`brats_utils.viz.drawing.draw_slice` (tested headless); the widget
+only holds controls (case, plane, slice, modality, per-label toggles, opacity, prediction on
+or off) and redraws into an ``Output`` when one changes. In a headless run (papermill) call
+:meth:`SliceViewer.save` to keep a static figure of what the viewer shows.
+
+Example::
+
+    viewer = SliceViewer(discover_cases("data/synthetic")[:5],
+                         predictions="outputs/smoke/predictions/early2/test")
+    viewer.widget          # display in Jupyter
+    viewer.save("outputs/smoke/figures/viewer.png")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brats_utils.conventions import LEGACY, MODALITIES, TUMOUR_CLASSES, labels_to_classes
+from brats_utils.data.nifti import read_nifti
+from brats_utils.errors import CaseError
+from brats_utils.viz.drawing import (
+    LABEL_ABBREVIATIONS,
+    PLANES,
+    default_slice_index,
+    display_ranges,
+    draw_slice,
+    save_figure,
+)
+
+__all__ = ["draw_slice", "SliceViewer", "load_prediction"]
+
+#: What a case may be given as: a Case-like object (``.image``, ``.seg``), an
+#: ``(image, seg)`` pair, a bare image, or a zero-argument callable returning one of those.
+CaseSource = Any
+_Loaded = tuple[str, np.ndarray, "np.ndarray | None", "np.ndarray | None", dict]
+
+
+def load_prediction(folder: Path | str, case_id: str, release=LEGACY) -> np.ndarray | None:
+    """Read ``folder/<case_id>.nii.gz`` (or ``.nii``) as written by ``brats predict``.
+
+    Returns:
+        ``(X, Y, Z)`` uint8 internal classes 0..3, or ``None`` when there is no such file.
+
+    Raises:
+        CaseError: unreadable file or labels that are not the release's.
+    """
+    for ext in (".nii.gz", ".nii"):
+        path = Path(folder) / f"{case_id}{ext}"
+        if path.is_file():
+            data, _ = read_nifti(path, case_id)
+            try:
+                return labels_to_classes(data, release)
+            except ValueError as exc:
+                raise CaseError(case_id, str(exc), path) from exc
+    return None
+
+
+def _case_id(item: Any, position: int) -> str:
+    if hasattr(item, "case_id"):
+        return str(item.case_id)
+    if isinstance(item, (str, Path)):
+        return Path(item).name
+    return f"case {position}"
+
+
+def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
+    """(image, seg, release) of a case source; loads CaseFiles and folders with load_case."""
+    if callable(item) and not hasattr(item, "image"):
+        item = item()
+    if isinstance(item, (str, Path)) or (hasattr(item, "modalities") and hasattr(item, "seg")):
+        from brats_utils.data.cases import load_case
+
+        item = load_case(item)
+    if hasattr(item, "image"):
+        return np.asarray(item.image), item.seg, getattr(item, "release", LEGACY)
+    if isinstance(item, tuple) and len(item) == 2:
+        return np.asarray(item[0]), item[1], LEGACY
+    if isinstance(item, np.ndarray):
+        return item, None, LEGACY
+    raise TypeError(
+        f"a case must be a Case, CaseFiles, case folder, (image, seg) pair, image array or a "
+        f"callable returning one; got {type(item).__name__}"
+    )
+
+
+class SliceViewer:
+    """Interactive viewer: case, plane, slice, modality, label toggles, opacity, prediction.
+
+    Args:
+        cases: a mapping ``{case_id: source}`` or a sequence of sources, where a source is a
+            :class:`~brats_utils.data.cases.Case` (or anything with ``.image`` ``(X, Y, Z, C)`` and
+            ``.seg`` ``(X, Y, Z)`` classes), a :class:`~brats_utils.data.cases.CaseFiles` or case
+            folder (loaded lazily with :func:`~brats_utils.data.cases.load_case`), an
+            ``(image, seg)`` pair, or a callable returning one of those. Only the case shown is
+            held in memory.
+        predictions: ``{case_id: (X, Y, Z) classes or callable}`` or a folder of
+            ``<case_id>.nii.gz`` written by ``brats predict``; ``None`` for none.
+        channel_names: channel names of the images (default :data:`MODALITIES`).
+        plane, modality, alpha: initial controls (see :func:`draw_slice`).
+    """
+
+    def __init__(
+        self,
+        cases: Mapping[str, CaseSource] | Sequence[CaseSource],
+        *,
+        predictions: Mapping[str, Any] | Path | str | None = None,
+        channel_names: Sequence[str] = MODALITIES,
+        plane: str = "axial",
+        modality: str = "flair",
+        alpha: float = 0.4,
+    ):
+        import ipywidgets as w
+
+        if isinstance(cases, Mapping):
+            self._sources = dict(cases)
+        else:
+            self._sources = {_case_id(c, i): c for i, c in enumerate(cases)}
+        if not self._sources:
+            raise ValueError("SliceViewer needs at least one case, got none")
+        if plane not in PLANES:
+            raise ValueError(f"plane must be one of {tuple(PLANES)}, got {plane!r}")
+        self.channel_names = tuple(channel_names)
+        if modality != "all" and modality not in self.channel_names:
+            raise ValueError(f"modality must be 'all' or one of {self.channel_names}")
+        self.predictions = predictions
+        self.figure = None
+        self.n_draws = 0
+        self._loaded: _Loaded | None = None  # the case shown: id, image, seg, pred, ranges
+        self._quiet = False
+
+        self.case = w.Dropdown(options=list(self._sources), description="case")
+        self.plane = w.ToggleButtons(options=list(PLANES)[::-1], value=plane, description="plane")
+        self.modality = w.Dropdown(
+            options=[*self.channel_names, "all"], value=modality, description="modality"
+        )
+        self.index = w.IntSlider(
+            min=0, max=1, value=0, description="slice", continuous_update=False
+        )
+        self.alpha = w.FloatSlider(
+            min=0.0, max=1.0, step=0.05, value=alpha, description="opacity", continuous_update=False
+        )
+        self.labels = {
+            c: w.Checkbox(value=True, description=LABEL_ABBREVIATIONS[c], indent=False)
+            for c in TUMOUR_CLASSES
+        }
+        self.show_prediction = w.Checkbox(
+            value=predictions is not None,
+            indent=False,
+            description="prediction",
+            disabled=predictions is None,
+        )
+        self.output = w.Output()
+        self.widget = w.VBox(
+            [
+                w.HBox([self.case, self.modality]),
+                self.plane,
+                w.HBox([self.index, self.alpha]),
+                w.HBox([*self.labels.values(), self.show_prediction]),
+                self.output,
+            ]
+        )
+        self.case.observe(self._on_case, names="value")
+        self.plane.observe(self._on_plane, names="value")
+        for control in (
+            self.index,
+            self.modality,
+            self.alpha,
+            self.show_prediction,
+            *self.labels.values(),
+        ):
+            control.observe(lambda _change: self.redraw(), names="value")
+        self._on_case()
+
+    def _load(self, case_id: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        if self._loaded is None or self._loaded[0] != case_id:
+            image, seg, release = _unpack(self._sources[case_id])
+            pred = None
+            if isinstance(self.predictions, (str, Path)):
+                pred = load_prediction(self.predictions, case_id, release)
+            elif self.predictions is not None and case_id in self.predictions:
+                pred = self.predictions[case_id]
+                pred = np.asarray(pred() if callable(pred) else pred)
+            ranges = display_ranges(image, self.channel_names)
+            self._loaded = (case_id, image, seg, pred, ranges)
+        return self._loaded[1:4]
+
+    def _reset_index(self) -> None:
+        image, seg, pred = self._load(self.case.value)
+        axis = PLANES[self.plane.value]
+        self._quiet = True
+        try:
+            self.index.max = image.shape[axis] - 1
+            labels = seg if seg is not None else pred
+            self.index.value = default_slice_index(labels, self.plane.value, image.shape)
+        finally:
+            self._quiet = False
+
+    def _on_case(self, _change=None) -> None:
+        self._reset_index()
+        self.redraw()
+
+    def _on_plane(self, _change=None) -> None:
+        self._reset_index()
+        self.redraw()
+
+    def draw(self):
+        """Draw what the controls select on a new figure and return it (no display)."""
+        image, seg, pred = self._load(self.case.value)
+        shown = [c for c, box in self.labels.items() if box.value]
+        return draw_slice(
+            image,
+            seg,
+            pred if self.show_prediction.value else None,
+            plane=self.plane.value,
+            index=self.index.value,
+            modality=self.modality.value,
+            labels_shown=shown,
+            alpha=self.alpha.value,
+            channel_names=self.channel_names,
+            ranges=self._loaded[4],
+            title=f"{self.case.value}: {self.plane.value} slice {self.index.value}",
+        )
+
+    def redraw(self) -> None:
+        """Redraw into the output area (called on every control change)."""
+        if self._quiet:
+            return
+        from IPython import get_ipython
+        from IPython.display import clear_output, display
+
+        self.figure = self.draw()
+        self.n_draws += 1
+        if get_ipython() is None:  # plain Python (tests, scripts): nothing to display into
+            return
+        with self.output:
+            clear_output(wait=True)
+            display(self.figure)
+
+    def save(self, out_path: Path | str) -> Path:
+        """Save the figure the viewer shows now (atomically) - the static copy for reports."""
+        return save_figure(self.figure if self.figure is not None else self.draw(), out_path)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)

@@ -1,0 +1,356 @@
+"""The numbered notebooks: structure, parameter profiles, the runner, and a tiny papermill run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill
+import pytest
+
+from brats_utils.cli.main import main
+from brats_utils.errors import BratsError
+from brats_utils.model.experiments import EXPERIMENTS
+from brats_utils.notebooks.runner import (
+    NOTEBOOK_DIR,
+    NOTEBOOKS,
+    PROFILES,
+    Profile,
+    ensure_data,
+    ensure_kernel,
+    load_profile,
+    parse_param,
+    run_notebooks,
+    select_notebooks,
+)
+from brats_utils.notebooks.support import (
+    OutputPaths,
+    ensure_split,
+    evaluate_slices,
+    example_slices,
+    load_per_case,
+    load_variant_metrics,
+    rank_cases,
+    save_csv,
+    save_json,
+    variant_record,
+)
+
+SOURCES = [NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS]
+
+
+def _parameter_cells(nb) -> list:
+    return [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_notebook_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    params = _parameter_cells(nb)
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    assert nb.cells.index(params[0]) == 1  # right after the title
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "outputs committed"
+    # every line of the parameters cell is a typed, commented default papermill can read
+    lines = [ln for ln in params[0].source.splitlines() if ln.strip()]
+    declared = papermill.inspect_notebook(str(path))
+    assert len(declared) == len(lines)
+    for name, info in declared.items():
+        assert info["inferred_type_name"] in {"str", "int", "float", "bool"}, name
+        assert info["help"], f"{name} has no comment"
+    assert {"data_dir", "out_dir"} <= set(declared)
+
+
+def test_variant_notebooks_match_the_experiments():
+    names = {}
+    for path in SOURCES[2:5]:
+        setup = nbformat.read(path, as_version=4).cells[2].source
+        names[path.stem[:2]] = next(e for e in EXPERIMENTS if f'get_experiment("{e}")' in setup)
+    assert names == {"03": "early4", "04": "mean4", "05": "early2"}
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profiles_only_set_declared_parameters(name):
+    profile = load_profile(name)
+    declared = set().union(*(papermill.inspect_notebook(str(p)) for p in SOURCES))
+    assert set(profile.parameters) <= declared
+    assert profile.description
+
+
+def test_profile_settings():
+    full, smoke, tiny = (load_profile(n) for n in ("full", "smoke", "tiny"))
+    assert full.synthetic_cases is None  # real data only
+    assert full.parameters["image_size"] == 128 and full.parameters["epochs"] == 15
+    assert (full.parameters["slice_start"], full.parameters["slice_stop"]) == (22, 122)
+    assert smoke.synthetic_cases == 24
+    assert tiny.parameters["epochs"] <= smoke.parameters["epochs"] <= full.parameters["epochs"]
+    assert tiny.parameters["image_size"] <= 64
+
+
+def test_load_profile_errors(tmp_path):
+    with pytest.raises(BratsError, match="known profiles"):
+        load_profile("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("parameters: [1, 2]\nsurprise: 1\n")
+    with pytest.raises(BratsError, match="surprise"):
+        load_profile(bad)
+    bad.write_text("parameters: {a: [\n")
+    with pytest.raises(BratsError, match="not valid YAML"):
+        load_profile(bad)
+
+
+def test_parse_param_types():
+    assert parse_param("epochs=3") == ("epochs", 3)
+    assert parse_param("learning_rate=1e-4") == ("learning_rate", 1e-4)
+    assert parse_param("tta=true") == ("tta", True)
+    assert parse_param("loss=dice_ce") == ("loss", "dice_ce")
+    assert parse_param("split_csv=") == ("split_csv", "")
+    with pytest.raises(BratsError, match="key=value"):
+        parse_param("epochs")
+
+
+def test_select_notebooks():
+    assert select_notebooks(None) == list(NOTEBOOKS)
+    assert select_notebooks("3,1") == ["01_exploration", "03_unet_early_fusion_4mod"]
+    assert select_notebooks(["06_results"]) == ["06_results"]
+    with pytest.raises(BratsError, match="matches no notebook"):
+        select_notebooks("07")
+
+
+def test_ensure_kernel_runs_this_python():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    name = ensure_kernel()
+    command = KernelSpecManager().get_kernel_spec(name).argv[0]
+    assert (
+        command in {"python", "python3"}
+        or Path(command).resolve() == Path(sys.executable).resolve()
+    )
+
+
+def test_run_refuses_unknown_parameters_and_missing_data(tmp_path):
+    with pytest.raises(BratsError, match=r"parameters \['epochz'\]"):
+        run_notebooks("tiny", tmp_path / "data", tmp_path / "out", overrides={"epochz": 1})
+    full = Profile("full", "", None, 0, {})
+    with pytest.raises(BratsError, match="needs real data"):
+        ensure_data(tmp_path / "empty", full)
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_cli_reports_user_errors(capsys):
+    assert main(["notebooks", "--profile", "nope"]) == 2
+    assert "known profiles" in capsys.readouterr().err
+
+
+def test_cli_help_does_not_import_keras():
+    code = (
+        "import sys; from brats_utils.cli.main import main\n"
+        "try:\n    main(['notebooks', '--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+# --- notebook_support ---------------------------------------------------------------------
+
+
+def test_output_paths_and_atomic_tables(tmp_path):
+    paths = OutputPaths(tmp_path / "out")
+    assert paths.figure("01_x.png") == tmp_path / "out" / "figures" / "01_x.png"
+    assert paths.figures.is_dir() and paths.tables.is_dir()
+    assert paths.run("early2") == tmp_path / "out" / "runs" / "early2"
+    save_json({"a": np.float32(0.5), "b": tmp_path}, paths.table("t.json"))
+    assert json.loads(paths.table("t.json").read_text()) == {"a": 0.5, "b": str(tmp_path)}
+    save_csv(pd.DataFrame({"x": [1]}), paths.table("t.csv"))
+    assert paths.table("t.csv").read_text() == "x\n1\n"
+    assert sorted(p.name for p in paths.tables.iterdir()) == ["t.csv", "t.json"]
+
+
+def test_ensure_split_makes_then_reuses(tmp_path):
+    data = tmp_path / "data"
+    for i in range(5):
+        case = data / f"BraTS2021_{i:05d}"
+        case.mkdir(parents=True)
+        (case / f"{case.name}_flair.nii.gz").write_bytes(b"")
+    split, path = ensure_split(data, tmp_path / "out", seed=1)
+    assert path == tmp_path / "out" / "split.csv" and len(split) == 5
+    assert set(split.values()) == {"train", "validation", "test"}
+    assert ensure_split(data, tmp_path / "out", seed=99)[0] == split  # reused, not remade
+    (data / "split.csv").write_text("case,split\nBraTS2021_00000,test\n")
+    assert ensure_split(data, tmp_path / "out")[0] == {"BraTS2021_00000": "test"}
+
+
+class _Cache:
+    """The part of SliceCache that evaluate_slices and example_slices read."""
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self._images = {c: rng.normal(size=(3, 4, 4, 4)).astype(np.float32) for c in "ab"}
+        self._labels = {c: np.zeros((3, 4, 4), np.uint8) for c in "ab"}
+        self._labels["a"][1, :2, :2] = 2  # 4 pixels of edema on slice 1
+        self._labels["b"][2, :1, :3] = 3  # 3 pixels of ET on slice 2
+        self._labels["b"][0, 0, 0] = 1
+
+    def images(self, case_id):
+        return self._images[case_id]
+
+    def labels(self, case_id):
+        return self._labels[case_id]
+
+
+class _Oracle:
+    """A 'model' that predicts the labels a channel-0 fingerprint points to."""
+
+    def __init__(self, cache, wrong: bool = False):
+        self.table = [
+            (img[..., 0], lab)
+            for c in "ab"
+            for img, lab in zip(cache._images[c], cache._labels[c], strict=True)
+        ]
+        self.wrong = wrong
+
+    def predict(self, x, batch_size=32, verbose=0):
+        out = []
+        for image in x:
+            labels = next(lab for key, lab in self.table if np.array_equal(key, image[..., 0]))
+            labels = np.zeros_like(labels) if self.wrong else labels
+            out.append(np.eye(4, dtype=np.float32)[labels])
+        return np.stack(out)
+
+
+def test_evaluate_slices_perfect_and_empty_predictions():
+    cache = _Cache()
+    perfect = evaluate_slices(_Oracle(cache), cache, ["a", "b"], ("t1", "flair"), progress=False)
+    assert perfect["dice"] == 1.0 and perfect["region_dice_WT"] == 1.0
+    assert perfect["n_slices"] == 6
+    empty = evaluate_slices(_Oracle(cache, wrong=True), cache, ["a", "b"], ("t1",), progress=False)
+    assert empty["dice_edema"] == 0.0 and empty["dice_enhancing"] == 0.0
+    with pytest.raises(ValueError, match="unknown channels"):
+        evaluate_slices(_Oracle(cache), cache, ["a"], ("pd",))
+
+
+def test_example_slices_take_each_case_in_turn():
+    images, labels, titles = example_slices(_Cache(), ["a", "b"], 3)
+    assert titles == ["a, slice 1", "b, slice 2", "a, slice 0"]
+    assert images.shape == (3, 4, 4, 4) and labels.shape == (3, 4, 4)
+    assert np.count_nonzero(labels[0] == 2) == 4
+
+
+def test_variant_records_round_trip(tmp_path):
+    per_case = pd.DataFrame({"case": ["x", "y"], "dice_WT": [0.5, 1.0], "hd95_WT": [2.0, 4.0]})
+    for number, name in (("03", "early4"), ("05", "early2")):
+        record = variant_record(
+            EXPERIMENTS[name], number, {"test": {"dice": 0.25}}, {"test": per_case}, epochs=2
+        )
+        save_json(record, tmp_path / f"{number}_metrics.json")
+        save_csv(per_case, tmp_path / f"{number}_cases_test.csv")
+    assert record["region_metrics"]["test"] == {"n_cases": 2, "dice_WT": 0.75, "hd95_WT": 3.0}
+    slices = load_variant_metrics(tmp_path)
+    assert slices.loc[("test", "early2"), "dice"] == 0.25
+    regions = load_variant_metrics(tmp_path, "region_metrics")
+    assert regions.loc[("test", "early4"), "hd95_WT"] == 3.0
+    assert sorted(load_per_case(tmp_path, "test")) == ["early2", "early4"]
+    assert load_per_case(tmp_path, "validation") == {}
+    with pytest.raises(BratsError, match="run notebooks 03-05"):
+        load_variant_metrics(tmp_path / "none")
+
+
+def test_rank_cases_best_first():
+    per_case = pd.DataFrame(
+        {
+            "case": ["a", "b", "c"],
+            "dice_WT": [0.9, 1.0, 0.0],
+            "dice_TC": [0.3, 1.0, 0.0],
+            "dice_ET": [0.0, 0.7, 0.3],
+        }
+    )
+    ranked = rank_cases(per_case)
+    assert ranked["case"].tolist() == ["b", "a", "c"]
+    assert ranked["mean_dice"].tolist() == pytest.approx([0.9, 0.4, 0.1])
+    with pytest.raises(ValueError, match="dice_ET"):
+        rank_cases(per_case.drop(columns="dice_ET"))
+
+
+# --- the real thing ----------------------------------------------------------------------
+
+EXPECTED_FIGURES = [
+    "01_split_counts.png",
+    "01_label_volumes.png",
+    "01_intensity_histograms.png",
+    "01_modalities.png",
+    "01_viewer.png",
+    "02_before_after.png",
+    "02_intensity_after.png",
+    "02_slice_label_stats.png",
+    "06_slice_metrics_validation.png",
+    "06_slice_metrics_test.png",
+    "06_region_metrics_test.png",
+    "06_hd95_test.png",
+    "06_region_dice_boxes.png",
+    "06_best_worst.png",
+    "06_viewer.png",
+    *(f"{n}_{kind}.png" for n in ("03", "04", "05") for kind in ("training_curves", "examples")),
+]
+
+
+def _digest(paths) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_all_notebooks_run_with_the_tiny_profile(tmp_path):
+    before = _digest(SOURCES)
+    run = run_notebooks("tiny", tmp_path / "data", tmp_path / "out", progress=False)
+    assert _digest(SOURCES) == before, "source notebooks must never be modified"
+    out = tmp_path / "out"
+    assert list(run.executed) == list(NOTEBOOKS)
+    for path in run.executed.values():
+        nb = nbformat.read(path, as_version=4)
+        errors = [
+            o
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if o.output_type == "error"
+        ]
+        assert not errors
+    missing = [f for f in EXPECTED_FIGURES if not (out / "figures" / f).is_file()]
+    assert not missing
+    assert len(list((tmp_path / "data").iterdir())) >= 6  # synthetic cases were generated
+
+    volumes = pd.read_csv(out / "tables" / "01_label_volumes.csv")
+    assert (volumes[["NCR", "ED", "ET"]] >= 0).all().all() and len(volumes) == 6
+    for number, experiment in (("03", "early4"), ("04", "mean4"), ("05", "early2")):
+        record = json.loads((out / "tables" / f"{number}_metrics.json").read_text())
+        assert record["experiment"] == experiment
+        for split in ("validation", "test"):
+            slices = record["slice_metrics"][split]
+            for key, value in slices.items():
+                if key != "n_slices":
+                    assert 0.0 <= value <= 1.0, (number, split, key, value)
+            regions = record["region_metrics"][split]
+            for key, value in regions.items():
+                assert math.isfinite(value), (number, split, key)
+                if key.startswith(("dice", "sensitivity", "specificity")):
+                    assert 0.0 <= value <= 1.0, (number, split, key, value)
+                if key.startswith("hd95"):
+                    assert 0.0 <= value <= 373.13, (number, split, key, value)
+        cases = pd.read_csv(out / "tables" / f"{number}_cases_test.csv")
+        assert cases["dice_WT"].between(0, 1).all() and (cases["status"] == "ok").all()
+        assert (out / "runs" / experiment / "model.keras").is_file()
+    results = pd.read_csv(out / "tables" / "06_slice_metrics.csv")
+    assert {"early4", "mean4", "early2", "seed early2"} <= set(results["experiment"])
+    summary = json.loads((out / "notebooks" / "run_summary.json").read_text())
+    assert set(summary["seconds"]) == set(NOTEBOOKS) and summary["profile"] == "tiny"

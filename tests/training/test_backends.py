@@ -1,0 +1,62 @@
+"""The models, losses and metrics run on the JAX backend too (keras.ops only, no tf.*)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import json
+    import keras
+    import numpy as np
+    from brats_utils.model.experiments import EXPERIMENTS
+    from brats_utils.training.keras_metrics import CONFUSION_METRICS, ConfusionMatrixMetric
+    from brats_utils.evaluation.slice_metrics import confusion_matrix, label_metrics
+    from brats_utils.model.unet import build_model
+    from brats_utils.training.fit import compile_model, distribution
+
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    result = {}
+    for name, experiment in EXPERIMENTS.items():
+        x = rng.normal(size=(2, 32, 32, experiment.input_channels)).astype("float32")
+        y = np.eye(4, dtype="float32")[rng.integers(0, 4, (2, 32, 32))]
+        with distribution(name == "early2", batch_size=2):
+            model = compile_model(build_model(name, 32, base_filters=4, depth=2), "dice_ce")
+            logs = model.train_on_batch(x, y, return_dict=True)
+            shape = keras.ops.shape(model(x))
+        result[name] = {"loss": float(logs["loss"]), "shape": list(shape)}
+    truth = rng.integers(0, 4, (3, 8, 8))
+    probs = rng.random((3, 8, 8, 4)).astype("float32")
+    reference = label_metrics(confusion_matrix(truth, probs.argmax(-1)))
+    for metric_name in ("mean_iou", "dice", "specificity", "dice_edema"):
+        metric = ConfusionMatrixMetric(metric_name)
+        metric.update_state(np.eye(4, dtype="float32")[truth], probs)
+        result[metric_name] = [float(metric.result()), reference[metric_name]]
+    print(json.dumps(result))
+    """
+)
+
+
+@pytest.mark.slow
+def test_experiments_train_one_step_on_jax():
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in ("early4", "mean4", "early2"):
+        assert result[name]["shape"] == [2, 32, 32, 4], name
+        assert 0.0 < result[name]["loss"] < 1e3, name  # finite
+    for metric_name in ("mean_iou", "dice", "specificity", "dice_edema"):
+        keras_value, numpy_value = result[metric_name]
+        assert keras_value == pytest.approx(numpy_value, abs=1e-6), metric_name

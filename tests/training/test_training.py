@@ -1,0 +1,257 @@
+"""fit() on in-memory data: run files, refusal of used run folders, resume, flags."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from helpers import ml_frameworks_loaded_by
+
+from brats_utils.errors import BratsError
+from brats_utils.model.unet import build_model
+from brats_utils.training.fit import (
+    _check_divisible,
+    compile_model,
+    distribution,
+    fit,
+    load_state,
+    precision_policy,
+    prepare_run_dir,
+)
+
+SIZE = 16
+
+
+def _toy_data(n: int, channels: int = 2, seed: int = 0):
+    """Slices whose class is a threshold of channel 0: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, SIZE, SIZE, channels)).astype("float32")
+    classes = np.digitize(x[..., 0], [0.0, 0.7, 1.4])
+    y = np.eye(4, dtype="float32")[classes]
+    return x, y
+
+
+def _tiny_model(name: str = "early2", loss: str = "ce"):
+    keras.utils.set_random_seed(0)
+    return compile_model(build_model(name, SIZE, base_filters=4, depth=2), loss, 1e-2)
+
+
+@pytest.mark.parametrize("loss", ["ce", "dice_ce"])
+def test_a_few_steps_lower_the_loss(loss):
+    model = _tiny_model(loss=loss)
+    x, y = _toy_data(8)
+    first = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+    for _ in range(30):
+        last = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+    assert np.isfinite(last) and last < 0.75 * first
+
+
+def test_fit_writes_run_files(tmp_path):
+    model = _tiny_model()
+    history = fit(
+        model, _toy_data(8), _toy_data(4, seed=1), tmp_path, epochs=2, batch_size=4, verbose=0
+    )
+    for name in ("model.keras", "model_last.keras", "history.csv", "history.json", "state.json"):
+        assert (tmp_path / name).is_file(), name
+    assert [record["epoch"] for record in history] == [1, 2]
+    rows = list(csv.DictReader((tmp_path / "history.csv").open()))
+    assert len(rows) == 2
+    for key in (
+        "loss",
+        "dice",
+        "mean_iou",
+        "dice_enhancing",
+        "val_loss",
+        "val_dice",
+        "val_sensitivity",
+        "val_specificity",
+        "seconds",
+    ):
+        assert key in rows[0], key
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+    state = load_state(tmp_path)
+    assert state["epoch"] == 2
+    best = min(range(2), key=lambda i: history[i]["val_loss"])
+    assert state["best_epoch"] == best + 1
+    assert state["best"] == pytest.approx(history[best]["val_loss"])
+    assert not list(tmp_path.glob("*.tmp*"))  # no temporary files left behind
+
+
+class _SavesItsName:
+    """Stands in for a Keras model: ``save(path)`` writes a small file."""
+
+    def save(self, path):
+        Path(path).write_text("model")
+
+
+def test_run_log_writes_best_and_last_model_history_and_state(tmp_path):
+    from brats_utils.training.run_folder import RunLog, load_history
+
+    log = RunLog(tmp_path, monitor="val_loss", target_epochs=3)
+    log.end_epoch(_SavesItsName(), 0, {"loss": 1.0, "val_loss": 0.5}, seconds=1.23456)
+    (tmp_path / "model.keras").write_text("epoch 1")  # must survive a worse epoch
+    record = log.end_epoch(_SavesItsName(), 1, {"loss": 0.9, "val_loss": 0.7}, seconds=2.0)
+    assert record == {"epoch": 2, "loss": 0.9, "val_loss": 0.7, "seconds": 2.0}
+    assert (tmp_path / "model.keras").read_text() == "epoch 1"
+    assert (tmp_path / "model_last.keras").read_text() == "model"
+    assert load_state(tmp_path) == {
+        "epoch": 2,
+        "epochs": 3,
+        "monitor": "val_loss",
+        "best": 0.5,
+        "best_epoch": 1,
+    }
+    assert [r["seconds"] for r in load_history(tmp_path)] == [1.235, 2.0]
+    with pytest.raises(BratsError, match="'val_loss' is not logged"):
+        log.end_epoch(_SavesItsName(), 2, {"loss": 0.8}, seconds=1.0)
+
+
+def test_run_folder_does_not_import_keras():
+    assert ml_frameworks_loaded_by("brats_utils.training.run_folder") == []
+
+
+def test_used_run_folder_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("someone's run")
+    with pytest.raises(BratsError, match="not empty"):
+        prepare_run_dir(tmp_path)
+    with pytest.raises(BratsError, match="cannot resume"):
+        prepare_run_dir(tmp_path, resume=True)
+    with pytest.raises(BratsError, match="either --resume"):
+        prepare_run_dir(tmp_path, resume=True, force=True)
+    (tmp_path / "history.csv").write_text("old")
+    prepare_run_dir(tmp_path, force=True)
+    assert not (tmp_path / "history.csv").exists()
+    assert (tmp_path / "notes.txt").exists()  # --force removes only run files
+    prepare_run_dir(tmp_path / "new" / "run")
+    assert (tmp_path / "new" / "run").is_dir()
+
+
+def test_resume_continues_from_saved_epoch(tmp_path):
+    train, val = _toy_data(8), _toy_data(4, seed=1)
+    model = _tiny_model()
+    fit(model, train, val, tmp_path, epochs=1, batch_size=4, verbose=0)  # "interrupted"
+    steps_per_epoch = 2
+    reloaded = keras.saving.load_model(tmp_path / "model_last.keras")
+    assert int(reloaded.optimizer.iterations) == steps_per_epoch  # optimizer state restored
+    history = fit(reloaded, train, val, tmp_path, epochs=2, batch_size=4, resume=True, verbose=0)
+    assert [record["epoch"] for record in history] == [1, 2]
+    assert load_state(tmp_path)["epoch"] == 2
+    assert int(reloaded.optimizer.iterations) == 2 * steps_per_epoch
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert [record["epoch"] for record in saved] == [1, 2]
+    # Nothing left to do: a resumed run that reached its epochs returns its history.
+    again = fit(reloaded, train, val, tmp_path, epochs=2, resume=True, verbose=0)
+    assert len(again) == 2 and int(reloaded.optimizer.iterations) == 2 * steps_per_epoch
+
+
+def test_mixed_precision_and_data_parallel_flag_paths(tmp_path):
+    x, y = _toy_data(4)
+    with precision_policy(True), distribution(True, batch_size=4) as devices:
+        assert devices >= 1
+        model = _tiny_model()
+        logs = model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(float(logs["loss"]))
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(BratsError, match="multiple of the 2 devices"):
+        _check_divisible(3, 2)
+
+
+# --- end to end: synthetic cases -> cache -> split -> brats train ------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    """Three small synthetic cases (48 x 48 x 24) cached at 16 x 16, split 1/1/1."""
+    from brats_utils.data.split import save_split
+    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.preprocessing.cache import build_cache
+    from brats_utils.preprocessing.slices import PreprocessSettings
+
+    root = tmp_path_factory.mktemp("tiny")
+    data, cache = root / "data", root / "cache"
+    write_synthetic_dataset(data, 3, seed=0, shape=(48, 48, 24), progress=False)
+    settings = PreprocessSettings(size=16, slice_start=4, slice_stop=20)
+    build_cache(data, cache, settings, progress=False, expected_shape=None)
+    cases = sorted(p.name for p in data.iterdir() if p.is_dir())
+    save_split(dict(zip(cases, ["train", "validation", "test"], strict=True)), data / "split.csv")
+    return cache
+
+
+@pytest.mark.slow
+def test_train_end_to_end_and_resume(tiny_cache, tmp_path, capsys):
+    from brats_utils.cli.main import main
+    from brats_utils.training.fit import train
+
+    run_dir = tmp_path / "run"
+    common = dict(epochs=1, batch_size=8, base_filters=4, verbose=0)
+    result = train("early2", tiny_cache, run_dir, **common)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["experiment"] == "early2"
+    assert config["channels"] == ["flair", "t1ce"]
+    assert config["image_size"] == 16 and config["num_classes"] == 4
+    assert config["preprocessing"] == {
+        "size": 16,
+        "slice_start": 4,
+        "slice_stop": 20,
+        "normalization": "zscore",
+    }
+    assert config["split_file"].endswith("data/split.csv")  # found through the manifest
+    assert config["cases"] == {"train": 1, "validation": 1, "test": 1}
+    assert config["backend"] in config["versions"]
+    assert result["history"][0]["epoch"] == 1 and "val_dice_edema" in result["history"][0]
+
+    # An existing run is never overwritten silently, at the command line neither.
+    args = ["train", "--experiment", "early2", "--cache", str(tiny_cache), "--out", str(run_dir)]
+    assert main(args) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "--experiment",
+                "early2",
+                "--cache",
+                str(tmp_path / "nope"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+
+    with pytest.raises(BratsError, match="trains 'early2', not 'mean4'"):
+        train("mean4", tiny_cache, run_dir, resume=True, **common)
+    # A resume never silently trains on with other settings than the run was started with.
+    with pytest.raises(BratsError, match=r"batch_size: 8 -> 16; loss: 'ce' -> 'dice_ce'"):
+        train("early2", tiny_cache, run_dir, resume=True, **{**common, "batch_size": 16},
+              loss="dice_ce")  # fmt: skip
+    resumed = train("early2", tiny_cache, run_dir, resume=True, **{**common, "epochs": 2})
+    assert [record["epoch"] for record in resumed["history"]] == [1, 2]
+    assert json.loads((run_dir / "config.json").read_text())["training"]["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_train_with_mixed_precision_and_data_parallel_flags(tiny_cache, tmp_path):
+    from brats_utils.training.fit import train
+
+    result = train(
+        "mean4",
+        tiny_cache,
+        tmp_path / "run",
+        epochs=1,
+        batch_size=8,
+        base_filters=4,
+        mixed_precision=True,
+        data_parallel=True,
+        verbose=0,
+    )
+    assert np.isfinite(result["history"][0]["val_loss"])
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["training"]["mixed_precision"] and config["training"]["data_parallel"]
+    assert keras.config.dtype_policy().name == "float32"
+    reloaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert reloaded.output_shape == (None, 16, 16, 4)

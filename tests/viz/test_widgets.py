@@ -1,0 +1,118 @@
+"""The slice viewer builds without a frontend and every control change redraws."""
+
+from __future__ import annotations
+
+import matplotlib
+import nibabel as nib
+import numpy as np
+import pytest
+
+from brats_utils.conventions import LEGACY, classes_to_labels
+from brats_utils.errors import CaseError
+from brats_utils.viz.widgets import SliceViewer, load_prediction
+
+matplotlib.use("Agg")
+SHAPE = (20, 18, 12)
+
+
+def _case(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(1.0, 2.0, (*SHAPE, 4)).astype(np.float32)
+    seg = np.zeros(SHAPE, np.uint8)
+    seg[5:10, 4:9, 2 + seed : 5 + seed] = 2
+    seg[6:8, 5:7, 3 + seed] = 3
+    return image, seg
+
+
+@pytest.fixture
+def viewer() -> SliceViewer:
+    return SliceViewer({"a": _case(0), "b": _case(4)}, predictions={"a": _case(1)[1]})
+
+
+def test_viewer_builds_and_draws_once(viewer):
+    assert viewer.n_draws == 1
+    assert viewer.case.options == ("a", "b")
+    assert viewer.index.max == SHAPE[2] - 1
+    assert viewer.index.value == 2  # first axial slice with the most tumour of case a
+    assert len(viewer.figure.axes) == 2  # FLAIR with ground truth | with prediction
+    assert viewer.widget.children[-1] is viewer.output
+
+
+def test_every_control_redraws(viewer):
+    changes = [
+        (viewer.index, 5),
+        (viewer.modality, "all"),
+        (viewer.alpha, 0.8),
+        (viewer.labels[2], False),
+        (viewer.show_prediction, False),
+    ]
+    for count, (control, value) in enumerate(changes, start=2):
+        control.value = value
+        assert viewer.n_draws == count, control.description
+    assert len(viewer.figure.axes) == 4  # all modalities, prediction hidden
+    assert viewer.figure._suptitle.get_text() == "a: axial slice 5"
+
+
+def test_plane_change_resets_the_slider_and_draws_once(viewer):
+    viewer.plane.value = "sagittal"
+    assert viewer.n_draws == 2
+    assert viewer.index.max == SHAPE[0] - 1
+    assert viewer.index.value == 5  # first sagittal slice with the most tumour
+    assert "sagittal slice 5" in viewer.figure._suptitle.get_text()
+
+
+def test_case_change_loads_the_case(viewer):
+    viewer.case.value = "b"
+    assert viewer.n_draws == 2
+    assert viewer.index.value == 6
+    assert len(viewer.figure.axes) == 1  # no prediction for case b
+
+
+def test_hidden_labels_are_not_drawn(viewer):
+    viewer.show_prediction.value = False
+    viewer.labels[3].value = False
+    overlay = viewer.figure.axes[0].images[1].get_array()
+    assert overlay[..., 3].max() > 0  # edema still shown
+    colours = {tuple(np.round(px[:3], 3)) for px in overlay.reshape(-1, 4) if px[3] > 0}
+    assert len(colours) == 1
+
+
+def test_lazy_sources_and_save(tmp_path):
+    calls = []
+
+    def load():
+        calls.append(1)
+        return _case(2)
+
+    viewer = SliceViewer({"lazy": load, "bare": _case(3)[0]}, modality="t1ce", plane="coronal")
+    assert calls == [1]
+    viewer.index.value = 3
+    assert calls == [1]  # the shown case stays in memory
+    out = viewer.save(tmp_path / "viewer.png")
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    viewer.case.value = "bare"
+    assert len(viewer.figure.axes) == 1
+
+
+def test_viewer_rejects_bad_input():
+    with pytest.raises(ValueError, match="at least one case"):
+        SliceViewer({})
+    with pytest.raises(ValueError, match="plane must be"):
+        SliceViewer({"a": _case(0)}, plane="oblique")
+    with pytest.raises(ValueError, match="modality must be"):
+        SliceViewer({"a": _case(0)}, modality="pd")
+    with pytest.raises(TypeError, match="a case must be"):
+        SliceViewer({"a": 3})
+
+
+def test_predictions_from_a_folder(tmp_path):
+    image, seg = _case(0)
+    labels = classes_to_labels(seg, LEGACY)
+    nib.save(nib.Nifti1Image(labels, np.eye(4)), str(tmp_path / "a.nii.gz"))
+    np.testing.assert_array_equal(load_prediction(tmp_path, "a"), seg)
+    assert load_prediction(tmp_path, "missing") is None
+    viewer = SliceViewer({"a": (image, seg)}, predictions=tmp_path)
+    assert len(viewer.figure.axes) == 2
+    nib.save(nib.Nifti1Image(np.full(SHAPE, 7, np.uint8), np.eye(4)), str(tmp_path / "b.nii"))
+    with pytest.raises(CaseError, match="b: labels"):
+        load_prediction(tmp_path, "b")

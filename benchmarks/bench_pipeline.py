@@ -40,16 +40,16 @@ import nibabel as nib
 import numpy as np
 
 from brats_utils.conventions import NUM_CLASSES, labels_to_classes
-from brats_utils.data.cases import KINDS, CaseFiles, discover_cases, load_case
+from brats_utils.data.cases import CaseFiles, discover_cases, load_case
+from brats_utils.data.checks import KINDS
+from brats_utils.preprocessing.cache import open_cache
+from brats_utils.preprocessing.cache_build import build_cache
+from brats_utils.preprocessing.resize import resize_images, resize_labels
+from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.preprocessing.slices import (
-    PreprocessSettings,
-    build_cache,
-    open_cache,
     preprocess_case,
     preprocess_channels,
     preprocess_files,
-    resize_images,
-    resize_labels,
 )
 from brats_utils.training.loader import SliceDataset
 

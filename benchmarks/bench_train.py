@@ -32,8 +32,8 @@ import keras
 from brats_utils.data.synth import write_synthetic_dataset
 from brats_utils.model.experiments import EXPERIMENTS, get_experiment
 from brats_utils.model.unet import build_model
-from brats_utils.preprocessing.cache import build_cache
-from brats_utils.preprocessing.slices import PreprocessSettings
+from brats_utils.preprocessing.cache_build import build_cache
+from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.training.fit import compile_model
 from brats_utils.training.loader import SliceDataset, load_arrays
 

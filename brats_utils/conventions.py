@@ -13,6 +13,7 @@ Internal conventions used throughout the library:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ __all__ = [
     "REGIONS",
     "VOLUME_SHAPE",
     "HD95_MAX_MM",
+    "AFFINE_TOLERANCE_MM",
+    "channel_indices",
     "Release",
     "RELEASES",
     "LEGACY",
@@ -54,6 +57,21 @@ REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)
 VOLUME_SHAPE: tuple[int, int, int] = (240, 240, 155)
 #: HD95 assigned when exactly one of prediction/reference is empty (volume diagonal in mm).
 HD95_MAX_MM: float = 373.13
+#: Largest difference (mm) tolerated between the affines of two files of one case.
+AFFINE_TOLERANCE_MM: float = 1e-3
+
+
+def channel_indices(channels: Sequence[str]) -> list[int]:
+    """Positions of ``channels`` (modality names) in :data:`MODALITIES`, the cache's order.
+
+    Raises:
+        ValueError: a name that is not one of :data:`MODALITIES`, or no name.
+    """
+    channels = list(channels)
+    unknown = [c for c in channels if c not in MODALITIES]
+    if unknown or not channels:
+        raise ValueError(f"channels must be a non-empty list of {MODALITIES}, got {channels}")
+    return [MODALITIES.index(c) for c in channels]
 
 
 @dataclass(frozen=True)

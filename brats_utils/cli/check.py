@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     """Check the folder; 0 if every case is valid, 1 otherwise (warnings allowed)."""
     from tqdm import tqdm
 
-    from brats_utils.data.cases import discover_cases, has_errors, validate_cases
+    from brats_utils.data.cases import discover_cases
+    from brats_utils.data.validation import has_errors, validate_cases
 
     if args.workers < 1:
         raise BratsError(f"--workers must be at least 1, got {args.workers}")

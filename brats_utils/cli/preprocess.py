@@ -80,8 +80,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Build the cache; 0 if every case was cached, 1 if some failed."""
-    from brats_utils.preprocessing.cache import build_cache
-    from brats_utils.preprocessing.slices import PreprocessSettings
+    from brats_utils.preprocessing.cache_build import build_cache
+    from brats_utils.preprocessing.settings import PreprocessSettings
 
     start, stop = args.slices
     try:

@@ -32,22 +32,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the split; refuses to replace a different one without ``--force``."""
-    from brats_utils.data.cases import discover_cases
-    from brats_utils.data.split import count_splits, load_split, make_split, save_split
+    from brats_utils.data.split import (
+        SPLIT_FILE,
+        count_splits,
+        load_split,
+        save_split,
+        split_data_folder,
+    )
 
     if args.seed < 0:
         raise BratsError(f"--seed must be >= 0, got {args.seed}")
-    cases = discover_cases(args.data_dir)
-    if not cases:
-        raise BratsError(f"no case folders found under {args.data_dir}")
-    labelled = [files.case_id for files in cases if files.seg is not None]
-    if not labelled:
-        raise BratsError(
-            f"none of the {len(cases)} cases under {args.data_dir} has a segmentation; "
-            "a split is made of labelled cases"
-        )
-    split = make_split(labelled, seed=args.seed)
-    out = args.out if args.out is not None else args.data_dir / "split.csv"
+    split, unlabelled = split_data_folder(args.data_dir, seed=args.seed)
+    out = args.out if args.out is not None else args.data_dir / SPLIT_FILE
     if out.exists() and not args.force:
         if load_split(out) == split:
             print(f"{out} already holds this split (seed {args.seed}); unchanged")
@@ -56,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     save_split(split, out)
     counts = ", ".join(f"{part} {n}" for part, n in count_splits(split).items())
     print(f"{counts} ({len(split)} cases, seed {args.seed}) -> {out}")
-    unlabelled = len(cases) - len(labelled)
     if unlabelled:
-        print(f"left out {unlabelled} cases without segmentation")
+        print(f"left out {len(unlabelled)} cases without segmentation")
     return 0

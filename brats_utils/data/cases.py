@@ -9,9 +9,9 @@ be one case folder. The case id is the folder name.
 
 Discovery only looks at file names; :func:`load_case` returns the arrays the rest of the
 library uses and raises :class:`~brats_utils.errors.CaseError` on the first problem that would
-make them wrong (its checks live in :func:`read_case_volumes`, which the cache builder also
-uses); :func:`validate_case` (:mod:`brats_utils.data.validation`, whose names are re-exported
-here) reads every file once and reports every problem it finds.
+make them wrong (its checks live in :func:`read_case_volumes`, which the cache builder and
+inference also use); :func:`brats_utils.data.validation.validate_case` reads every file once
+and reports every problem it finds. Both use the checks of :mod:`brats_utils.data.checks`.
 """
 
 from __future__ import annotations
@@ -25,38 +25,20 @@ import nibabel as nib
 import numpy as np
 
 from brats_utils.conventions import MODALITIES, RELEASES, VOLUME_SHAPE, Release, labels_to_classes
-from brats_utils.data.nifti import NIFTI_EXTS, read_nifti
-from brats_utils.data.validation import (
-    AFFINE_TOLERANCE_MM,
-    Problem,
-    check_dataset,
-    has_errors,
-    validate_case,
-    validate_cases,
-)
+from brats_utils.data.checks import KINDS, Reference, nifti_stem, shape_problem
+from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import BratsError, CaseError
 
 __all__ = [
-    "KINDS",
     "CaseFiles",
     "Case",
-    "Problem",
     "discover_cases",
     "find_case",
     "case_files_in",
     "CaseVolumes",
     "read_case_volumes",
     "load_case",
-    # validation, from brats_utils.data.validation
-    "AFFINE_TOLERANCE_MM",
-    "validate_case",
-    "validate_cases",
-    "check_dataset",
-    "has_errors",
 ]
-
-#: File kinds of a case: the modalities in channel order, then the segmentation.
-KINDS: tuple[str, ...] = (*MODALITIES, "seg")
 
 
 @dataclass(frozen=True)
@@ -108,19 +90,12 @@ class Case:
     files: CaseFiles
 
 
-def _nifti_stem(name: str) -> str | None:
-    for ext in NIFTI_EXTS:
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return None
-
-
 def _match_folder(folder: Path, names: Iterable[str]) -> CaseFiles | None:
     """CaseFiles for ``folder`` if its files follow a release's naming, else ``None``."""
     case_id = folder.name
     # .nii.gz before .nii, so the compressed file wins when both exist.
     niftis = sorted(
-        (n for n in names if not n.startswith(".") and _nifti_stem(n) is not None),
+        (n for n in names if not n.startswith(".") and nifti_stem(n) is not None),
         key=lambda n: (not n.endswith(".nii.gz"), n),
     )
     best: tuple[Release, dict[str, Path], list[Path]] | None = None
@@ -129,7 +104,7 @@ def _match_folder(folder: Path, names: Iterable[str]) -> CaseFiles | None:
         found: dict[str, Path] = {}
         others: list[Path] = []
         for name in niftis:
-            kind = kind_of.get(_nifti_stem(name) or "")
+            kind = kind_of.get(nifti_stem(name) or "")
             if kind is not None and kind not in found:
                 found[kind] = folder / name
             else:
@@ -217,29 +192,6 @@ def find_case(root: Path | str, case_id: str) -> CaseFiles:
     raise CaseError(case_id, "no case folder of that name", root)
 
 
-@dataclass(frozen=True)
-class _Reference:
-    kind: str
-    shape: tuple[int, ...]
-    affine: np.ndarray
-
-
-def _shape_problem(
-    kind: str,
-    shape: tuple[int, ...],
-    reference: _Reference | None,
-    expected_shape: Sequence[int] | None,
-) -> str | None:
-    """Message if ``shape`` is not ``expected_shape`` (or the reference's shape), else None."""
-    expected = tuple(expected_shape) if expected_shape is not None else None
-    if expected is None and reference is not None:
-        expected = reference.shape
-    if expected is None or shape == expected:
-        return None
-    like = f" like {reference.kind}" if reference and reference.shape == expected else ""
-    return f"{kind} has shape {shape}, expected {expected}{like}"
-
-
 @dataclass
 class CaseVolumes:
     """A case's voxels as stored on disk, checked (see :func:`read_case_volumes`).
@@ -260,12 +212,12 @@ def _checked_volume(
     case_id: str,
     kind: str,
     path: Path,
-    reference: _Reference | None,
+    reference: Reference | None,
     expected_shape: Sequence[int] | None,
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
     """One file's voxels (on-disk dtype) and image; raises CaseError on a wrong shape or NaN."""
     data, image = read_nifti(path, case_id)
-    message = _shape_problem(kind, data.shape, reference, expected_shape)
+    message = shape_problem(kind, data.shape, reference, expected_shape)
     if message is None and data.ndim != 3:
         message = f"{kind} has shape {data.shape}, expected a 3D volume"
     if message is not None:
@@ -284,7 +236,7 @@ def read_case_volumes(
     """Read a case's files once, in their on-disk dtype, and check them.
 
     The one place that checks what :func:`load_case` (float32 image) and the cache builder
-    (:func:`brats_utils.preprocessing.slices.preprocess_files`, straight from the int16 volumes) read.
+    (:func:`brats_utils.preprocessing.slices.preprocess_files`, from the int16 volumes) read.
 
     Args:
         files: the case, from :func:`discover_cases` or :func:`case_files_in`.
@@ -315,7 +267,7 @@ def read_case_volumes(
         path = files.modalities[modality]
         data, image = _checked_volume(case_id, modality, path, reference, expected_shape)
         if reference is None:
-            reference, first_image = _Reference(modality, data.shape, image.affine), image
+            reference, first_image = Reference(modality, data.shape, image.affine), image
         channels.append(data)
 
     seg = None

@@ -2,16 +2,14 @@
 
 Reading turns every failure (missing file, truncated gzip, not a NIfTI) into a
 :class:`~brats_utils.errors.CaseError` naming the case and the file. Writing goes to a
-temporary name in the same folder and is renamed into place, so an interrupted run never
-leaves a half-written file behind.
+temporary name in the same folder and is renamed into place
+(:func:`brats_utils.files.atomic_path`), so an interrupted run never leaves a half-written
+file behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -19,8 +17,9 @@ import nibabel as nib
 import numpy as np
 
 from brats_utils.errors import CaseError
+from brats_utils.files import atomic_path
 
-__all__ = ["read_nifti", "read_nifti_header", "write_nifti", "atomic_path", "NIFTI_EXTS"]
+__all__ = ["read_nifti", "read_nifti_header", "write_nifti", "NIFTI_EXTS"]
 
 NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
 
@@ -91,35 +90,6 @@ def _read_gzipped_image(path: Path, case_id: str) -> nib.Nifti1Image:
         return image_class.from_bytes(payload)
     except Exception as exc:  # nibabel raises many types for corrupt headers
         raise CaseError(case_id, f"not a readable NIfTI file: {exc}", path) from exc
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path | str, suffix: str = ""):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
-
-    The temporary file is removed if the block raises (including ``KeyboardInterrupt``).
-    ``suffix`` is kept at the end of the temporary name (e.g. ``".nii.gz"`` or ``".npy"``) so
-    libraries that choose a format from the extension still do the right thing.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        # mkstemp creates the file private (0600); give it the permissions of a normal write.
-        os.chmod(tmp_path, 0o666 & ~_current_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def write_nifti(

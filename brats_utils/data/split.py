@@ -1,4 +1,11 @@
-"""The train/validation/test split of a data set, and its ``split.csv`` file.
+"""The train/validation/test split of a data set, its ``split.csv`` file, and where it is found.
+
+**Where the split comes from** (:func:`resolve_split`, the one rule every command and
+notebook follows): the file given explicitly (``--split`` / ``split_csv``), else
+``DATA_DIR/split.csv`` beside the cases (what ``brats split DATA_DIR`` writes). ``brats
+train`` knows DATA_DIR from the cache manifest; the notebooks from ``data_dir``. Notebook 01
+writes ``DATA_DIR/split.csv`` when there is none yet (:func:`resolve_split` with
+``create=True``), as ``brats split`` would.
 
 The split is a pure function of the sorted case ids and a seed. Its sizes follow the
 proportions of the mission's BraTS 2021 split (1012 train, 126 validation, 113 test of 1251
@@ -16,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_utils.data.nifti import atomic_path
 from brats_utils.errors import BratsError
+from brats_utils.files import write_csv
 
 __all__ = [
     "SPLITS",
@@ -28,6 +35,9 @@ __all__ = [
     "load_split",
     "cases_in",
     "count_splits",
+    "SPLIT_FILE",
+    "split_data_folder",
+    "resolve_split",
 ]
 
 #: The parts of a split, in file and report order.
@@ -35,6 +45,8 @@ SPLITS: tuple[str, str, str] = ("train", "validation", "test")
 #: Train/validation/test sizes of the mission's split of the 1251 BraTS 2021 training cases.
 BRATS2021_COUNTS: tuple[int, int, int] = (1012, 126, 113)
 _HEADER = ["case", "split"]
+#: File name of a data folder's split, ``DATA_DIR/split.csv``.
+SPLIT_FILE = "split.csv"
 
 
 def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
@@ -166,13 +178,8 @@ def save_split(split: Mapping[str, str], path: Path | str) -> Path:
     _check_parts(split)
     if any(not case_id for case_id in split):
         raise ValueError("case ids must be non-empty")
-    path = Path(path)
-    with atomic_path(path, suffix=".csv") as tmp:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(_HEADER)
-            writer.writerows((case_id, split[case_id]) for case_id in sorted(split))
-    return path
+    records = [{"case": case_id, "split": split[case_id]} for case_id in sorted(split)]
+    return write_csv(records, path, columns=_HEADER)
 
 
 def load_split(path: Path | str) -> dict[str, str]:
@@ -213,3 +220,81 @@ def load_split(path: Path | str) -> dict[str, str]:
     if not split:
         raise BratsError(f"{path}: no cases listed")
     return split
+
+
+def split_data_folder(data_dir: Path | str, seed: int = 2021) -> tuple[dict[str, str], list[str]]:
+    """The split of a data folder's labelled cases (what ``brats split`` writes).
+
+    Returns:
+        ``(split, unlabelled)``: :func:`make_split` of the cases that have a segmentation,
+        and the sorted ids of the cases left out because they have none.
+
+    Raises:
+        BratsError: no case folder, or no case with a segmentation.
+    """
+    from brats_utils.data.cases import discover_cases
+
+    cases = discover_cases(data_dir)
+    if not cases:
+        raise BratsError(
+            f"no case folders found under {data_dir} (expected folders like "
+            f"BraTS2021_00000/BraTS2021_00000_flair.nii.gz; synthetic ones: "
+            f"`brats synth --out {data_dir} --cases 24`)"
+        )
+    labelled = [files.case_id for files in cases if files.seg is not None]
+    if not labelled:
+        raise BratsError(
+            f"none of the {len(cases)} cases under {data_dir} has a segmentation; "
+            "a split is made of labelled cases"
+        )
+    unlabelled = sorted(files.case_id for files in cases if files.seg is None)
+    return make_split(labelled, seed=seed), unlabelled
+
+
+def resolve_split(
+    split: Path | str | None = None,
+    data_dir: Path | str | None = None,
+    *,
+    create: bool = False,
+    seed: int = 2021,
+) -> tuple[Path, str]:
+    """Find the split CSV: ``split`` if given, else ``DATA_DIR/split.csv``.
+
+    Args:
+        split: an explicit split file (``--split``, ``split_csv``); ``None`` or ``""``: none.
+        data_dir: the data folder whose ``split.csv`` is the default.
+        create: write ``DATA_DIR/split.csv`` (:func:`split_data_folder` with ``seed``) when
+            neither exists.
+        seed: seed of a created split.
+
+    Returns:
+        ``(path, how)``: the file and where it came from, for logs.
+
+    Raises:
+        BratsError: a given file that does not exist; no default and nothing to create
+            from; a data folder where the split cannot be written.
+    """
+    if split:
+        path = Path(split)
+        if not path.is_file():
+            raise BratsError(f"split file not found: {path}")
+        return path, "given"
+    if data_dir is None:
+        raise BratsError("no split file given and no data folder to find DATA_DIR/split.csv in")
+    path = Path(data_dir) / SPLIT_FILE
+    if path.is_file():
+        return path, f"{SPLIT_FILE} of the data folder"
+    if not create:
+        raise BratsError(
+            f"no split file given and none at {path}; run `brats split {data_dir}` "
+            "or pass a split CSV (--split)"
+        )
+    new_split, _ = split_data_folder(data_dir, seed)
+    try:
+        save_split(new_split, path)
+    except OSError as exc:
+        raise BratsError(
+            f"cannot write the split {path} ({exc.strerror}); write it elsewhere with "
+            f"`brats split {data_dir} --out FILE` and pass that file as the split"
+        ) from exc
+    return path, f"new {SPLIT_FILE} of the data folder (seed {seed})"

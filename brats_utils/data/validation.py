@@ -3,7 +3,7 @@
 :func:`validate_case` reads every file of one case once and lists every problem it finds
 (:class:`Problem`); :func:`validate_cases` and :func:`check_dataset` (``brats check``) do so
 for many cases. :func:`brats_utils.data.cases.load_case` instead raises on the first problem that
-would make its arrays wrong. :mod:`brats_utils.data.cases` re-exports this module's names.
+would make its arrays wrong.
 """
 
 from __future__ import annotations
@@ -13,31 +13,23 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from brats_utils.conventions import VOLUME_SHAPE, labels_to_classes
+from brats_utils.data.cases import CaseFiles, discover_cases
+from brats_utils.data.checks import KINDS, Reference, affine_problem, nifti_stem, shape_problem
 from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import BratsError, CaseError
 
-if TYPE_CHECKING:
-    from brats_utils.data.cases import CaseFiles, _Reference
-
-# brats_utils.data.cases re-exports this module's API, so its names are imported inside functions.
-
 __all__ = [
-    "AFFINE_TOLERANCE_MM",
     "Problem",
     "validate_case",
     "validate_cases",
     "check_dataset",
     "has_errors",
 ]
-
-#: Largest difference (mm) tolerated between two files' affines.
-AFFINE_TOLERANCE_MM = 1e-3
 
 
 @dataclass(frozen=True)
@@ -60,13 +52,6 @@ class Problem:
 def has_errors(problems: Iterable[Problem]) -> bool:
     """True if any problem is an error (not a warning): the case is invalid."""
     return any(not p.warning for p in problems)
-
-
-def _affine_problem(kind: str, affine: np.ndarray, reference: _Reference | None) -> str | None:
-    if reference is None or np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM):
-        return None
-    difference = float(np.max(np.abs(affine - reference.affine)))
-    return f"{kind} affine differs from {reference.kind}'s by up to {difference:.3g} mm"
 
 
 def validate_case(
@@ -92,14 +77,12 @@ def validate_case(
     Returns:
         The problems found, in file order; empty if the case is clean.
     """
-    from brats_utils.data.cases import KINDS, _nifti_stem, _Reference, _shape_problem
-
     problems: list[Problem] = []
 
     def report(message: str, path: Path | None, warning: bool = False) -> None:
         problems.append(Problem(files.case_id, path, message, warning))
 
-    reference: _Reference | None = None
+    reference: Reference | None = None
     for kind in KINDS:
         path = files.path(kind)
         if path is None:
@@ -113,14 +96,14 @@ def validate_case(
             report(f"{kind}: {exc.message}", path)
             continue
         geometry = [
-            _shape_problem(kind, data.shape, reference, expected_shape),
-            _affine_problem(kind, image.affine, reference),
+            shape_problem(kind, data.shape, reference, expected_shape),
+            affine_problem(kind, image.affine, reference),
         ]
         for message in geometry:
             if message is not None:
                 report(message, path)
         if reference is None:
-            reference = _Reference(kind, data.shape, image.affine)
+            reference = Reference(kind, data.shape, image.affine)
         if kind == "seg":
             try:
                 labels_to_classes(data, files.release)
@@ -136,7 +119,7 @@ def validate_case(
 
     by_stem = {files.release.file_name(files.case_id, k, ext=""): k for k in KINDS}
     for path in files.extra:
-        kind = by_stem.get(_nifti_stem(path.name) or "")
+        kind = by_stem.get(nifti_stem(path.name) or "")
         if kind is not None:
             report(f"duplicate {kind} file, using {files.path(kind)}", path, warning=True)
         elif files.seg is None:
@@ -199,8 +182,6 @@ def check_dataset(
     Raises:
         BratsError: if ``root`` is missing or holds no case folder.
     """
-    from brats_utils.data.cases import discover_cases
-
     cases = discover_cases(root)
     if not cases:
         raise BratsError(

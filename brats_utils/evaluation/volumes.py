@@ -36,9 +36,10 @@ from brats_utils.conventions import (
     Release,
     labels_to_classes,
 )
-from brats_utils.data.nifti import NIFTI_EXTS, atomic_path, read_nifti
+from brats_utils.data.nifti import NIFTI_EXTS, read_nifti
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.evaluation.surface import hd95  # re-exported: evaluation.hd95
+from brats_utils.files import atomic_path
 
 __all__ = [
     "METRIC_COLUMNS",

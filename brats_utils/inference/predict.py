@@ -30,12 +30,9 @@ from brats_utils.conventions import MODALITIES, NUM_CLASSES, classes_to_labels
 from brats_utils.data.cases import CaseFiles, discover_cases, load_case
 from brats_utils.data.nifti import write_nifti
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.preprocessing.slices import (
-    PreprocessSettings,
-    normalize_image,
-    resize_images,
-    to_slices,
-)
+from brats_utils.preprocessing.normalize import normalize_image, to_slices
+from brats_utils.preprocessing.resize import resize_images
+from brats_utils.preprocessing.settings import PreprocessSettings
 
 __all__ = [
     "PredictionReport",

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from brats_utils.data.nifti import atomic_path
 from brats_utils.errors import BratsError
+from brats_utils.files import atomic_path
 
 __all__ = [
     "NOTEBOOK_DIR",

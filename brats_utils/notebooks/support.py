@@ -22,8 +22,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from brats_utils.conventions import MODALITIES, labels_to_classes
-from brats_utils.data.nifti import atomic_path, read_nifti
+from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import BratsError
+from brats_utils.files import atomic_path
 
 __all__ = [
     "OutputPaths",
@@ -299,7 +300,7 @@ def volume_examples(
     """
     from brats_utils.data.cases import find_case, load_case
     from brats_utils.errors import CaseError
-    from brats_utils.preprocessing.slices import normalize_image
+    from brats_utils.preprocessing.normalize import normalize_image
     from brats_utils.viz.widgets import load_prediction
 
     rows = []

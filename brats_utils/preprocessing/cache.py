@@ -8,8 +8,8 @@ Layout of ``CACHE_DIR``::
     cases/<case>.label.npy      (S, size, size) uint8 classes 0..3 (absent without seg)
     cases/<case>.json           completion marker: the case's manifest entry, written last
 
-:mod:`brats_utils.preprocessing.cache_build` writes it (``brats preprocess``; its :func:`build_cache` and
-:class:`CacheReport` are re-exported here). After a run killed with ``kill -9`` the
+:func:`brats_utils.preprocessing.cache_build.build_cache` writes it (``brats preprocess``);
+this module defines the layout and reads it. After a run killed with ``kill -9`` the
 manifest may list fewer cases than are finished; the next build fixes it.
 """
 
@@ -25,27 +25,40 @@ import numpy as np
 
 from brats_utils.conventions import MODALITIES
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.preprocessing.cache_build import (
-    CACHE_VERSION,
-    CASES_DIR,
-    MANIFEST_NAME,
-    CacheReport,
-    build_cache,
-    image_path,
-    label_path,
-)
-
-# brats_utils.preprocessing.slices re-exports this module's API, so it is imported inside functions.
+from brats_utils.preprocessing.settings import PreprocessSettings
 
 __all__ = [
     "CACHE_VERSION",
+    "MANIFEST_NAME",
+    "CASES_DIR",
     "MAX_OPEN_CASES",
+    "image_path",
+    "label_path",
+    "marker_path",
     "SliceCache",
     "open_cache",
-    # writing the cache, defined in brats_utils.preprocessing.cache_build
-    "CacheReport",
-    "build_cache",
 ]
+
+#: Format version of the cache; a cache of another version must be rebuilt.
+CACHE_VERSION: int = 1
+MANIFEST_NAME = "manifest.json"
+CASES_DIR = "cases"
+
+
+def image_path(cases_dir: Path, case_id: str) -> Path:
+    """``cases/<case>.image.npy``."""
+    return cases_dir / f"{case_id}.image.npy"
+
+
+def label_path(cases_dir: Path, case_id: str) -> Path:
+    """``cases/<case>.label.npy``."""
+    return cases_dir / f"{case_id}.label.npy"
+
+
+def marker_path(cases_dir: Path, case_id: str) -> Path:
+    """``cases/<case>.json``, the completion marker."""
+    return cases_dir / f"{case_id}.json"
+
 
 #: Most cases whose memory maps a SliceCache keeps open at once (each holds a file handle).
 MAX_OPEN_CASES = 256
@@ -66,8 +79,6 @@ class SliceCache:
     """
 
     def __init__(self, cache_dir: Path | str):
-        from brats_utils.preprocessing.slices import PreprocessSettings
-
         self.cache_dir = Path(cache_dir)
         manifest_path = self.cache_dir / MANIFEST_NAME
         if not manifest_path.is_file():

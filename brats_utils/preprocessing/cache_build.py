@@ -1,8 +1,9 @@
 """Building the slice cache (``brats preprocess``): every case preprocessed once.
 
-The layout is described in :mod:`brats_utils.preprocessing.cache` and defined here (:data:`CACHE_VERSION`
-and the file names). Every file is written to a temporary name and renamed into place
-(:func:`brats_utils.data.nifti.atomic_path`), and a case's marker is written only after its
+The layout is defined in :mod:`brats_utils.preprocessing.cache`. Each case goes through
+:func:`brats_utils.preprocessing.slices.preprocess_files`, the same function inference uses.
+Every file is written to a temporary name and renamed into place
+(:mod:`brats_utils.files`), and a case's marker is written only after its
 arrays, so an interrupted build (Ctrl-C, ``kill -9``) never leaves a half-written case that
 looks finished: a rerun removes stale temporary files, skips the cases that have a marker
 and redoes the others. The manifest is rebuilt from the markers during (every 30 s) and at
@@ -17,64 +18,34 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
-from brats_utils.data.nifti import atomic_path
+from brats_utils.data.cases import CaseFiles, discover_cases
 from brats_utils.errors import BratsError, CaseError
+from brats_utils.files import write_json, write_npy
+from brats_utils.preprocessing.cache import (
+    CACHE_VERSION,
+    CASES_DIR,
+    MANIFEST_NAME,
+    image_path,
+    label_path,
+    marker_path,
+)
+from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.preprocessing.slices import preprocess_files
 
-if TYPE_CHECKING:
-    from brats_utils.preprocessing.slices import PreprocessSettings
-
-# brats_utils.preprocessing.slices re-exports this module's API, so it is imported inside functions.
-
-__all__ = [
-    "CACHE_VERSION",
-    "MANIFEST_NAME",
-    "CASES_DIR",
-    "CacheReport",
-    "build_cache",
-    "image_path",
-    "label_path",
-    "marker_path",
-]
-
-#: Format version of the cache; a cache of another version must be rebuilt.
-CACHE_VERSION: int = 1
-MANIFEST_NAME = "manifest.json"
-CASES_DIR = "cases"
-
-
-def image_path(cases_dir: Path, case_id: str) -> Path:
-    """``cases/<case>.image.npy``."""
-    return cases_dir / f"{case_id}.image.npy"
-
-
-def label_path(cases_dir: Path, case_id: str) -> Path:
-    """``cases/<case>.label.npy``."""
-    return cases_dir / f"{case_id}.label.npy"
-
-
-def marker_path(cases_dir: Path, case_id: str) -> Path:
-    """``cases/<case>.json``, the completion marker."""
-    return cases_dir / f"{case_id}.json"
-
+__all__ = ["CacheReport", "build_cache"]
 
 _MANIFEST_EVERY_S = 30.0
 
 
-def _write_json(path: Path, data: Any) -> None:
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(data))
-
-
-def _write_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, array)
+def _write_compact_json(path: Path, data: Any) -> None:
+    write_json(path, data, indent=None)
 
 
 @dataclass
@@ -108,25 +79,23 @@ class CacheReport:
 
 
 def _cache_one_case(
-    files: Any, cases_dir: Path, settings: PreprocessSettings, expected_shape: Any
+    files: CaseFiles, cases_dir: Path, settings: PreprocessSettings, expected_shape: Any
 ) -> tuple[str, dict[str, Any] | None, str | None]:
     """Preprocess and write one case; returns ``(case_id, entry, None)`` or ``(id, None, why)``.
 
     Runs in a worker process; only :class:`CaseError` is turned into a failure, anything
     else is a bug and propagates.
     """
-    from brats_utils.preprocessing.slices import preprocess_files
-
     case_id = files.case_id
     try:
         images, labels, kept = preprocess_files(files, settings, expected_shape=expected_shape)
     except CaseError as exc:
         return case_id, None, str(exc)
-    _write_npy(image_path(cases_dir, case_id), images)
+    write_npy(image_path(cases_dir, case_id), images)
     tumour: list[int] = []
     counts = None
     if labels is not None:
-        _write_npy(label_path(cases_dir, case_id), labels)
+        write_npy(label_path(cases_dir, case_id), labels)
         tumour = np.flatnonzero(labels.reshape(len(labels), -1).max(axis=1) > 0).tolist()
         counts = np.bincount(labels.ravel(), minlength=NUM_CLASSES).tolist()
     entry = {
@@ -138,7 +107,7 @@ def _cache_one_case(
         "label_counts": counts,
         "source": str(files.folder),
     }
-    _write_json(marker_path(cases_dir, case_id), entry)
+    _write_compact_json(marker_path(cases_dir, case_id), entry)
     return case_id, entry, None
 
 
@@ -276,9 +245,6 @@ def build_cache(
         BratsError: missing data folder, no cases, unknown ``case_ids``, an existing cache
             with different settings (without ``overwrite``), a non-cache folder.
     """
-    from brats_utils.data.cases import discover_cases
-    from brats_utils.preprocessing.slices import PreprocessSettings
-
     settings = settings or PreprocessSettings()
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     if workers < 1:
@@ -290,7 +256,7 @@ def build_cache(
     _remove_stale_temporaries(cases_dir)
     entries = _finished_entries(cases_dir)
     manifest_path = cache_dir / MANIFEST_NAME
-    _write_json(manifest_path, _manifest(settings, data_dir, entries))
+    _write_compact_json(manifest_path, _manifest(settings, data_dir, entries))
 
     report = CacheReport(cache_dir=cache_dir)
     report.skipped = [f.case_id for f in selected if f.case_id in entries]
@@ -309,7 +275,7 @@ def build_cache(
             entries[case_id] = entry
         bar.update(1)
         if time.monotonic() - last_write > _MANIFEST_EVERY_S:
-            _write_json(manifest_path, _manifest(settings, data_dir, entries))
+            _write_compact_json(manifest_path, _manifest(settings, data_dir, entries))
             last_write = time.monotonic()
 
     try:
@@ -332,5 +298,7 @@ def build_cache(
                     raise
     finally:
         bar.close()
-        _write_json(manifest_path, _manifest(settings, data_dir, _finished_entries(cases_dir)))
+        _write_compact_json(
+            manifest_path, _manifest(settings, data_dir, _finished_entries(cases_dir))
+        )
     return report

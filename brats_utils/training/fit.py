@@ -406,7 +406,7 @@ def train(
     """
     from brats_utils.data.split import load_split
     from brats_utils.model.unet import build_model
-    from brats_utils.preprocessing.slices import open_cache
+    from brats_utils.preprocessing.cache import open_cache
     from brats_utils.training.loader import SliceDataset
 
     experiment = get_experiment(experiment)

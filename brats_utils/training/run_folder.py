@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from brats_utils.data.nifti import atomic_path
 from brats_utils.errors import BratsError
+from brats_utils.files import atomic_path
 
 __all__ = [
     "RUN_FILES",

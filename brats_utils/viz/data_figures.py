@@ -85,7 +85,7 @@ def intensity_histograms(
     )
     for image, seg in cases:
         if normalize:
-            from brats_utils.preprocessing.slices import normalize_image
+            from brats_utils.preprocessing.normalize import normalize_image
 
             image = normalize_image(image, "zscore")
         brain = np.any(image != 0, axis=-1)

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
-from brats_utils.data.nifti import atomic_path
+from brats_utils.files import atomic_path
 
 __all__ = [
     "LABEL_ABBREVIATIONS",

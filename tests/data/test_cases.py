@@ -9,14 +9,11 @@ import numpy as np
 import pytest
 
 from brats_utils.conventions import GLI2023, LEGACY, MODALITIES, VOLUME_SHAPE
-from brats_utils.data.cases import (
+from brats_utils.data.cases import discover_cases, find_case, load_case, read_case_volumes
+from brats_utils.data.validation import (
     Problem,
     check_dataset,
-    discover_cases,
-    find_case,
     has_errors,
-    load_case,
-    read_case_volumes,
     validate_case,
     validate_cases,
 )

@@ -9,8 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brats_utils.data.nifti import atomic_path, read_nifti, read_nifti_header, write_nifti
+from brats_utils.data.nifti import read_nifti, read_nifti_header, write_nifti
 from brats_utils.errors import CaseError
+from brats_utils.files import atomic_path
 
 AFFINE = np.array([[-1.0, 0, 0, 0], [0, -1.0, 0, 239.0], [0, 0, 1.0, 0], [0, 0, 0, 1]])
 

@@ -20,7 +20,8 @@ from brats_utils.data.nifti import read_nifti, write_nifti
 from brats_utils.data.synth import generate_case
 from brats_utils.errors import BratsError
 from brats_utils.inference.predict import load_run, predict_cases, predict_classes, predict_volume
-from brats_utils.preprocessing.slices import PreprocessSettings, normalize_image
+from brats_utils.preprocessing.normalize import normalize_image
+from brats_utils.preprocessing.settings import PreprocessSettings
 
 SHAPE = (32, 32, 16)  # small volumes; every slice is predicted
 SHARPNESS = 20.0
@@ -282,7 +283,7 @@ def test_train_predict_evaluate_end_to_end(tmp_path):
     from brats_utils.data.split import save_split
     from brats_utils.data.synth import write_synthetic_dataset
     from brats_utils.evaluation.volumes import METRIC_COLUMNS, evaluate_folder
-    from brats_utils.preprocessing.cache import build_cache
+    from brats_utils.preprocessing.cache_build import build_cache
     from brats_utils.training.fit import train
 
     data = tmp_path / "data"

@@ -15,17 +15,12 @@ from brats_utils.cli.main import main
 from brats_utils.data.cases import case_files_in, load_case
 from brats_utils.data.nifti import write_nifti
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.preprocessing.slices import (
-    PreprocessSettings,
-    build_cache,
-    normalize_image,
-    open_cache,
-    preprocess_case,
-    preprocess_files,
-    resize_images,
-    resize_labels,
-    to_slices,
-)
+from brats_utils.preprocessing.cache import open_cache
+from brats_utils.preprocessing.cache_build import build_cache
+from brats_utils.preprocessing.normalize import normalize_image, to_slices
+from brats_utils.preprocessing.resize import resize_images, resize_labels
+from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.preprocessing.slices import preprocess_case, preprocess_files
 
 #: Small settings for the tiny test cases (Z = 12): slices 2..9, 16 x 16.
 TINY = PreprocessSettings(size=16, slice_start=2, slice_stop=10)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from helpers import write_tiny_case
 
-from brats_utils.preprocessing.slices import PreprocessSettings, SliceCache, build_cache, open_cache
+from brats_utils.preprocessing.cache import SliceCache, open_cache
+from brats_utils.preprocessing.cache_build import build_cache
+from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.training.loader import SliceDataset, load_arrays
 
 SETTINGS = PreprocessSettings(size=16, slice_start=0, slice_stop=None)  # all 12 slices

@@ -18,10 +18,9 @@ from brats_utils.training.fit import (
     compile_model,
     distribution,
     fit,
-    load_state,
     precision_policy,
-    prepare_run_dir,
 )
+from brats_utils.training.run_folder import load_state, prepare_run_dir
 
 SIZE = 16
 
@@ -168,8 +167,8 @@ def tiny_cache(tmp_path_factory):
     """Three small synthetic cases (48 x 48 x 24) cached at 16 x 16, split 1/1/1."""
     from brats_utils.data.split import save_split
     from brats_utils.data.synth import write_synthetic_dataset
-    from brats_utils.preprocessing.cache import build_cache
-    from brats_utils.preprocessing.slices import PreprocessSettings
+    from brats_utils.preprocessing.cache_build import build_cache
+    from brats_utils.preprocessing.settings import PreprocessSettings
 
     root = tmp_path_factory.mktemp("tiny")
     data, cache = root / "data", root / "cache"

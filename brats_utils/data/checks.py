@@ -1,0 +1,60 @@
+"""Checks shared by reading a case (:mod:`.cases`: raises) and validating it (:mod:`.validation`).
+
+Each check returns a message naming the file kind and what was expected, or ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from brats_utils.conventions import AFFINE_TOLERANCE_MM, MODALITIES
+from brats_utils.data.nifti import NIFTI_EXTS
+
+__all__ = ["KINDS", "Reference", "nifti_stem", "shape_problem", "affine_problem"]
+
+#: File kinds of a case: the modalities in channel order, then the segmentation.
+KINDS: tuple[str, ...] = (*MODALITIES, "seg")
+
+
+def nifti_stem(name: str) -> str | None:
+    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; ``None`` for other names."""
+    for ext in NIFTI_EXTS:
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The first file read of a case: the shape and affine the others must match."""
+
+    kind: str
+    shape: tuple[int, ...]
+    affine: np.ndarray
+
+
+def shape_problem(
+    kind: str,
+    shape: tuple[int, ...],
+    reference: Reference | None,
+    expected_shape: Sequence[int] | None,
+) -> str | None:
+    """Message if ``shape`` is not ``expected_shape`` (or the reference's shape), else None."""
+    expected = tuple(expected_shape) if expected_shape is not None else None
+    if expected is None and reference is not None:
+        expected = reference.shape
+    if expected is None or shape == expected:
+        return None
+    like = f" like {reference.kind}" if reference and reference.shape == expected else ""
+    return f"{kind} has shape {shape}, expected {expected}{like}"
+
+
+def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -> str | None:
+    """Message if ``affine`` differs from the reference's by more than the tolerance, else None."""
+    if reference is None or np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM):
+        return None
+    difference = float(np.max(np.abs(affine - reference.affine)))
+    return f"{kind} affine differs from {reference.kind}'s by up to {difference:.3g} mm"

@@ -1,0 +1,128 @@
+"""Atomic writes of every file the project produces: JSON, CSV, ``.npy`` (NIfTI in data.nifti).
+
+Every writer goes to a temporary name in the destination folder and renames it into place
+(:func:`atomic_path`), so an interrupted run (Ctrl-C, ``kill -9``, a full disk) never leaves a
+half-written file that looks finished, and an existing file is replaced in one step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brats_utils.errors import BratsError
+
+__all__ = ["atomic_path", "write_json", "read_json", "write_csv", "write_npy"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary file is removed if the block raises (including ``KeyboardInterrupt``).
+    ``suffix`` is kept at the end of the temporary name (e.g. ``".nii.gz"`` or ``".npy"``) so
+    libraries that choose a format from the extension still do the right thing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        # mkstemp creates the file private (0600); give it the permissions of a normal write.
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback: numpy scalars and arrays become Python numbers and lists, paths strings."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def write_json(path: Path | str, obj: Any, *, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON atomically; returns the path.
+
+    Args:
+        path: destination ``.json`` file (folders are created).
+        obj: JSON-serialisable data; numpy scalars/arrays and paths are converted.
+        indent: ``2`` (readable, a trailing newline) or ``None`` (one compact line).
+    """
+    path = Path(path)
+    text = json.dumps(obj, indent=indent, default=_plain)
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(text + ("\n" if indent is not None else ""), encoding="utf-8")
+    return path
+
+
+def read_json(path: Path | str, what: str = "JSON file") -> Any:
+    """Parse the JSON file ``path``; ``what`` names it in the error.
+
+    Raises:
+        BratsError: if the file is missing or is not readable JSON.
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BratsError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BratsError(f"{what} is not readable JSON ({exc}): {path}") from exc
+
+
+def write_csv(
+    table: Any, path: Path | str, *, index: bool = False, columns: Sequence[str] | None = None
+) -> Path:
+    """Write a table as CSV atomically; returns the path.
+
+    Args:
+        table: a pandas ``DataFrame``, or a sequence of records (mappings; columns in order
+            of first appearance, a missing value is an empty field).
+        path: destination ``.csv`` file (folders are created).
+        index: write a DataFrame's index as the first column.
+        columns: column order for records (default: order of first appearance).
+    """
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        records = list(table)
+        if columns is None:
+            order: dict[str, None] = {}
+            for record in records:
+                order.update(dict.fromkeys(record if isinstance(record, Mapping) else ()))
+            columns = list(order)
+        table = pd.DataFrame.from_records(records, columns=list(columns))
+    path = Path(path)
+    with atomic_path(path, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=index, lineterminator="\n")
+    return path
+
+
+def write_npy(path: Path | str, array: np.ndarray) -> Path:
+    """``np.save`` atomically (the file is memory-mappable: no pickling); returns the path."""
+    path = Path(path)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array, allow_pickle=False)
+    return path

@@ -1,0 +1,97 @@
+"""How volumes become model input: :class:`PreprocessSettings`, the one settings object of
+preprocessing.
+
+The CLI (``brats preprocess``), the notebooks' profiles, the cache manifest and every run's
+``config.json`` hold these settings; inference re-applies the run's settings to whole
+volumes. **To add a preprocessing option**: add a field here (with its default and a check in
+``__post_init__``), use it in :func:`brats_utils.preprocessing.slices.preprocess_channels`
+(the one function that turns a case into model input, for the cache and for inference),
+add the ``brats preprocess`` flag in :mod:`brats_utils.cli.preprocess` and the notebook
+parameter in ``02_preprocessing``. A cache or run whose recorded settings lack the field gets
+its default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+
+from brats_utils.errors import CaseError
+
+__all__ = ["NORMALIZATIONS", "PreprocessSettings"]
+
+#: Intensity normalisations, per case and modality over the brain mask.
+#: ``"zscore"``: (x - mean) / std; ``"max"``: x / max (the seed notebook's choice).
+NORMALIZATIONS: tuple[str, ...] = ("zscore", "max")
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """How volumes become training slices; stored in the cache manifest and run configs.
+
+    Attributes:
+        size: output slice size in pixels (``size x size``).
+        slice_start: first axial slice kept (index into Z).
+        slice_stop: one past the last axial slice kept; ``None`` keeps every slice to the end.
+            The default 22..121 (100 slices) is the seed notebook's range.
+        normalization: one of :data:`NORMALIZATIONS`, per case and modality.
+    """
+
+    size: int = 128
+    slice_start: int = 22
+    slice_stop: int | None = 122
+    normalization: str = "zscore"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"size must be a positive integer, got {self.size!r}")
+        if not isinstance(self.slice_start, int) or self.slice_start < 0:
+            raise ValueError(f"slice_start must be an integer >= 0, got {self.slice_start!r}")
+        if self.slice_stop is not None and (
+            not isinstance(self.slice_stop, int) or self.slice_stop <= self.slice_start
+        ):
+            raise ValueError(
+                f"slice_stop must be None or an integer > slice_start={self.slice_start}, "
+                f"got {self.slice_stop!r}"
+            )
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict of the settings."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessSettings:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown preprocessing settings {unknown}; expected {sorted(known)}")
+        return cls(**d)
+
+    def every_slice(self) -> PreprocessSettings:
+        """The same settings keeping every axial slice (what inference feeds the model)."""
+        return replace(self, slice_start=0, slice_stop=None)
+
+    def slice_indices(self, depth: int, case_id: str = "") -> np.ndarray:
+        """Axial slice indices kept from a volume with ``depth`` slices.
+
+        Returns:
+            ``(S,)`` int64, ``slice_start .. slice_stop - 1`` (or ``.. depth - 1``).
+
+        Raises:
+            CaseError: if the volume has fewer slices than the range needs.
+        """
+        stop = depth if self.slice_stop is None else self.slice_stop
+        if stop > depth or self.slice_start >= depth:
+            raise CaseError(
+                case_id,
+                f"volume has {depth} axial slices, but slices {self.slice_start}:{stop} "
+                "were asked for (use --slices all or a range inside the volume)",
+            )
+        return np.arange(self.slice_start, stop, dtype=np.int64)

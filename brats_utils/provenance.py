@@ -1,0 +1,59 @@
+"""What produced a result: the versions of Python, the libraries and the Keras backend.
+
+One :func:`versions` for run configs (``config.json``), notebooks and benchmarks. It reads
+package metadata only, so it never imports Keras or a backend itself.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+__all__ = ["PACKAGES", "keras_backend", "versions"]
+
+#: Libraries whose versions are recorded, when installed.
+PACKAGES: tuple[str, ...] = (
+    "numpy",
+    "keras",
+    "tensorflow",
+    "jax",
+    "torch",
+    "nibabel",
+    "scipy",
+    "matplotlib",
+    "papermill",
+)
+
+
+def keras_backend() -> str:
+    """The Keras backend in use (or that Keras will use): ``tensorflow``, ``jax`` or ``torch``.
+
+    Asks Keras when it is already imported, else reads ``KERAS_BACKEND`` (Keras' default,
+    ``tensorflow``, when unset); never imports Keras.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def versions() -> dict[str, str]:
+    """``{"python": ..., "brats_utils": ..., "backend": ..., <package>: <version>, ...}``.
+
+    Packages of :data:`PACKAGES` that are not installed are left out.
+    """
+    from brats_utils import __version__
+
+    found = {
+        "python": platform.python_version(),
+        "brats_utils": __version__,
+        "backend": keras_backend(),
+    }
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found

@@ -7,9 +7,9 @@ Both sides see the same cases (default: synthetic ones written to a temporary fo
   case (the notebook's ``batch_size=1`` case = 100 slices): read its four modalities and its
   segmentation with nibabel (``get_fdata()``, float64), keep slices 22..121, divide by the
   maximum, resize every slice to SIZE x SIZE with linear interpolation (our
-  :func:`~brats_utils.preprocessing.slices.resize_images`, the same sampling as ``cv2.resize`` and at
-  least as fast, so the naive side is not slowed down by a slow resizer), labels by nearest
-  neighbour, one-hot.
+  :func:`~brats_utils.preprocessing.resize.resize_images`, the same sampling as
+  ``cv2.resize`` and at least as fast, so the naive side is not slowed down by a slow
+  resizer), labels by nearest neighbour, one-hot.
 * cached: :class:`~brats_utils.training.loader.SliceDataset` over the slice cache, shuffled, batch
   32, one epoch to warm up, then ``--epochs`` timed epochs, in this process (one core).
 

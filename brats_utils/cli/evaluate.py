@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate; 0 if every reference case had a prediction, 1 otherwise."""
     import pandas as pd
 
-    from brats_utils.evaluation.volumes import evaluate_folder, summarize, write_csv
+    from brats_utils.evaluation.volumes import evaluate_folder, summarize
+    from brats_utils.files import write_csv
 
     df = evaluate_folder(args.pred, args.ref, case_ids=split_case_ids(args))
     summary = summarize(df)

@@ -14,30 +14,54 @@ from pathlib import Path
 from brats_utils.cli.args import positive_int
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import EXPERIMENTS
+from brats_utils.training.settings import LOSSES, TrainSettings
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "settings_from_args"]
 
-LOSS_CHOICES = (
-    "ce",
-    "dice_ce",
-)  # brats_utils.training.losses.LOSSES (not imported: it loads Keras)
+#: The defaults of every option: the one set of defaults, :class:`TrainSettings`.
+DEFAULTS = TrainSettings()
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``brats train``."""
+    """Register ``brats train``; every default comes from :class:`TrainSettings`."""
+    d, unet = DEFAULTS, DEFAULTS.unet
     parser = subparsers.add_parser(
         "train",
         help="train a fusion U-Net on a slice cache",
         description="Train one experiment (early4, mean4, early2) on a slice cache built by "
         "`brats preprocess`. Writes RUN_DIR/{model.keras (best validation loss), "
-        "model_last.keras, history.csv, history.json, config.json, state.json}.",
+        "model_last.keras, history.csv, history.json, config.json, state.json}. The defaults "
+        "are the seed's settings.",
     )
     parser.add_argument("--experiment", required=True, choices=sorted(EXPERIMENTS))
     parser.add_argument("--cache", required=True, type=Path, help="slice cache folder")
@@ -46,21 +70,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--split",
         type=Path,
         help="split CSV (case,split). Default: split.csv in the data folder the cache was "
-        "built from (recorded in the cache manifest), else CACHE_DIR/split.csv",
+        "built from (recorded in the cache manifest)",
     )
-    parser.add_argument("--epochs", type=positive_int, default=15, help="default 15")
-    parser.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, 1e-3")
-    parser.add_argument("--loss", choices=LOSS_CHOICES, default="ce", help="default ce")
-    parser.add_argument("--seed", type=int, default=0, help="random seed, default 0")
+    parser.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default {d.epochs}")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}"
+    )
+    parser.add_argument(
+        "--lr", type=_positive_float, default=d.learning_rate,
+        help=f"Adam learning rate, default {d.learning_rate:g}",
+    )  # fmt: skip
+    parser.add_argument("--loss", choices=LOSSES, default=d.loss, help=f"default {d.loss}")
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=d.seed, help=f"random seed, default {d.seed}"
+    )
     parser.add_argument(
         "--empty-slice-fraction",
         type=_fraction,
-        default=1.0,
-        help="fraction of tumour-free training slices kept each epoch (default 1.0)",
+        default=d.empty_slice_fraction,
+        help="fraction of tumour-free training slices kept each epoch "
+        f"(default {d.empty_slice_fraction})",
     )
     parser.add_argument("--augment", action="store_true", help="random flips of training slices")
-    parser.add_argument("--base-filters", type=positive_int, default=32, help="default 32")
+    parser.add_argument(
+        "--base-filters", type=positive_int, default=unet.base_filters,
+        help=f"filters of the first U-Net level, default {unet.base_filters}",
+    )  # fmt: skip
     parser.add_argument("--batch-norm", action="store_true", help="batch norm after convs")
     parser.add_argument(
         "--resume",
@@ -80,31 +115,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    """The :class:`TrainSettings` of parsed ``brats train`` arguments."""
+    values = {name: getattr(args, name) for name in TrainSettings.names() if hasattr(args, name)}
+    values["learning_rate"] = args.lr
+    try:
+        return TrainSettings.from_parameters(values)
+    except ValueError as exc:
+        raise BratsError(str(exc)) from exc
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``brats train``; returns 0 on success."""
     if not args.cache.is_dir():
         raise BratsError(f"cache folder not found: {args.cache} (run `brats preprocess` first)")
-    from brats_utils.training.fit import train
+    settings = settings_from_args(args)
+    from brats_utils.training.train import train
 
     result = train(
         args.experiment,
         args.cache,
         args.out,
+        settings,
         split=args.split,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        loss=args.loss,
-        seed=args.seed,
-        empty_slice_fraction=args.empty_slice_fraction,
-        augment=args.augment,
-        base_filters=args.base_filters,
-        batch_norm=args.batch_norm,
         resume=args.resume,
         force=args.force,
-        mixed_precision=args.mixed_precision,
-        data_parallel=args.data_parallel,
-        max_cases=args.max_cases,
         workers=args.workers,
     )
     if result["history"]:

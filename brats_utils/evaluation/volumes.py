@@ -7,7 +7,7 @@ legacy BraTS (2021-era) evaluation and are the same for regions and labels:
 
 * Dice: both empty -> 1; exactly one empty -> 0.
 * HD95 (mm): both empty -> 0; exactly one empty -> 373.13
-  (:data:`~brats_utils.conventions.HD95_MAX_MM`). Variant: see :mod:`brats_utils.evaluation.surface`.
+  (:data:`~brats_utils.conventions.HD95_MAX_MM`). Variant: :mod:`brats_utils.evaluation.surface`.
 * Sensitivity TP / (TP + FN): empty reference -> 1 if the prediction is empty too, else 0.
 * Specificity TN / (TN + FP) over the **whole volume** (all 240 x 240 x 155 voxels, not only
   the brain; so it is close to 1 by construction, as in the BraTS tables): no negative voxel in
@@ -30,32 +30,28 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from brats_utils.conventions import (
+    AFFINE_TOLERANCE_MM,
     CLASS_NAMES,
     HD95_MAX_MM,
     REGIONS,
-    Release,
     labels_to_classes,
 )
-from brats_utils.data.nifti import NIFTI_EXTS, read_nifti
+from brats_utils.data.nifti import read_nifti
+from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.evaluation.surface import hd95  # re-exported: evaluation.hd95
-from brats_utils.files import atomic_path
+from brats_utils.evaluation.surface import hd95
 
 __all__ = [
     "METRIC_COLUMNS",
     "LABEL_CLASSES",
     "dice",
-    "hd95",
     "sensitivity",
     "specificity",
     "region_mask",
     "evaluate_case",
     "failure_metrics",
-    "read_prediction",
-    "find_predictions",
     "evaluate_folder",
     "summarize",
-    "write_csv",
 ]
 
 #: Labels scored on their own besides the regions (enhancing is region ET).
@@ -171,66 +167,6 @@ def failure_metrics() -> dict[str, float]:
     return {col: values[col.split("_")[0]] for col in METRIC_COLUMNS[1:]}
 
 
-def read_prediction(
-    path: Path | str, case_id: str, release: Release, expected_shape: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Read a predicted segmentation in a release's labels and map it to classes 0..3.
-
-    Args:
-        path: ``<case_id>.nii.gz`` or ``.nii``.
-        case_id: the case, for error messages.
-        release: the release whose labels the file must use (that of the reference case).
-        expected_shape: the reference segmentation's shape (X, Y, Z).
-
-    Returns:
-        ``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine.
-
-    Raises:
-        CaseError: unreadable file, wrong shape, non-integer values or labels that are not
-            the release's; the message names the case and the file.
-    """
-    data, image = read_nifti(path, case_id)
-    if tuple(data.shape) != tuple(expected_shape):
-        raise CaseError(
-            case_id,
-            f"prediction has shape {tuple(data.shape)}, expected {tuple(expected_shape)} "
-            "like the reference segmentation",
-            path,
-        )
-    if not np.issubdtype(data.dtype, np.integer) and not np.array_equal(data, np.round(data)):
-        raise CaseError(case_id, f"prediction holds non-integer values (dtype {data.dtype})", path)
-    try:
-        classes = labels_to_classes(data.astype(np.int64), release)
-    except ValueError as exc:
-        raise CaseError(case_id, f"prediction: {exc}", path) from exc
-    return classes, np.asarray(image.affine)
-
-
-def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
-    """Prediction files ``<case_id>.nii.gz`` / ``<case_id>.nii`` in a folder, by case id.
-
-    Raises:
-        BratsError: if the folder does not exist or a case has both a .nii and a .nii.gz file.
-    """
-    pred_dir = Path(pred_dir)
-    if not pred_dir.is_dir():
-        raise BratsError(f"prediction folder {pred_dir} does not exist")
-    found: dict[str, Path] = {}
-    for path in sorted(pred_dir.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # temporary files of atomic writes, sub-folders
-        ext = next((e for e in NIFTI_EXTS if path.name.endswith(e)), None)
-        if ext is None:
-            continue
-        case_id = path.name[: -len(ext)]
-        if case_id in found:
-            raise BratsError(
-                f"{case_id}: two predictions, {found[case_id].name} and {path.name}; keep one"
-            )
-        found[case_id] = path
-    return found
-
-
 def _say(message: str) -> None:
     """Report a problem on stderr without breaking a progress bar."""
     tqdm.write(message, file=sys.stderr)
@@ -307,7 +243,7 @@ def evaluate_folder(
         pred_classes, pred_affine = read_prediction(
             predictions[case_id], case_id, case.release, ref_classes.shape
         )
-        if not np.allclose(pred_affine, ref_image.affine, atol=1e-3):
+        if not np.allclose(pred_affine, ref_image.affine, atol=AFFINE_TOLERANCE_MM):
             warnings.append(f"{case_id}: prediction affine differs from the reference's")
         spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
         metrics = evaluate_case(pred_classes, ref_classes, spacing)
@@ -344,11 +280,3 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             "n": metrics.count(),
         }
     )
-
-
-def write_csv(df: pd.DataFrame, path: Path | str, index: bool = False) -> Path:
-    """Write a table as CSV atomically (temporary name, then rename); returns the path."""
-    path = Path(path)
-    with atomic_path(path, suffix=".csv") as tmp:
-        df.to_csv(tmp, index=index)
-    return path

@@ -1,11 +1,13 @@
 """Whole-volume inference with a trained run, back in the source space of each case.
 
-A case is prepared exactly as the training slices were (:mod:`brats_utils.preprocessing.slices`):
-per-modality normalisation over the whole volume with the run's method, the run's channels
-in the run's order, every axial slice resized to the run's size. Unlike training, **every**
-axial slice is predicted (all 155, not only the training range). The class probabilities
-are resized back to the source slice size by linear interpolation (each pixel stays a convex
-combination, so they still sum to 1) and the argmax gives the classes. Voxels outside the
+A case is prepared by the function that made the training slices,
+:func:`brats_utils.preprocessing.slices.model_input` (per-modality normalisation over the
+whole volume with the run's method, every axial slice resized to the run's size, the run's
+channels in the run's order): a slice the model sees here is bit for bit the cached one.
+Unlike training, **every** axial slice is predicted (all 155, not only the training range).
+The class probabilities are resized back to the source slice size by linear interpolation
+(each pixel stays a convex combination, so they still sum to 1) and the argmax gives the
+classes. Voxels outside the
 brain (no modality > 0, the mask the normalisation uses) are background.
 
 Predictions are written as ``OUT_DIR/<case_id>.nii.gz``, uint8, in the source release's own
@@ -17,7 +19,6 @@ Keras is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,121 +28,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, classes_to_labels
-from brats_utils.data.cases import CaseFiles, discover_cases, load_case
+from brats_utils.data.cases import CaseFiles, discover_cases, read_case_volumes
 from brats_utils.data.nifti import write_nifti
+from brats_utils.data.predictions import prediction_path
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.preprocessing.normalize import normalize_image, to_slices
+from brats_utils.inference.run_config import load_run, run_settings
 from brats_utils.preprocessing.resize import resize_images
 from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.preprocessing.slices import image_channels, model_input
 
 __all__ = [
     "PredictionReport",
-    "load_run",
-    "run_settings",
     "predict_volume",
+    "predict_channels",
     "predict_classes",
     "predict_cases",
-    "prediction_path",
 ]
-
-
-def _read_config(config_path: Path) -> dict[str, Any]:
-    if not config_path.is_file():
-        raise BratsError(
-            f"no run config {config_path} beside the model; expected the run folder written by "
-            "`brats train` (model.keras with config.json)"
-        )
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BratsError(f"{config_path}: not a readable JSON file: {exc}") from exc
-    missing = [
-        k for k in ("experiment", "channels", "image_size", "preprocessing") if k not in config
-    ]
-    if missing:
-        raise BratsError(f"{config_path}: missing keys {missing}")
-    return config
-
-
-def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str, ...]]:
-    """Preprocessing settings and channels of a run config, checked against each other.
-
-    Raises:
-        BratsError: unknown experiment, channels that are not modalities or differ in number
-            from the experiment's, an image size that differs from the preprocessing size,
-            a number of classes other than 4.
-    """
-    from brats_utils.model.experiments import get_experiment
-
-    experiment = get_experiment(config["experiment"])
-    channels = tuple(config["channels"])
-    unknown = [c for c in channels if c not in MODALITIES]
-    if unknown or not channels:
-        raise BratsError(f"run config channels {list(channels)} must be a subset of {MODALITIES}")
-    if len(channels) != experiment.input_channels:
-        raise BratsError(
-            f"run config has channels {list(channels)} but experiment {experiment.name!r} "
-            f"takes {experiment.input_channels} channels {list(experiment.channels)}"
-        )
-    try:
-        settings = PreprocessSettings.from_dict(config["preprocessing"])
-    except (TypeError, ValueError) as exc:
-        raise BratsError(f"run config preprocessing settings are invalid: {exc}") from exc
-    if int(config["image_size"]) != settings.size:
-        raise BratsError(
-            f"run config image_size {config['image_size']} differs from the preprocessing "
-            f"size {settings.size}"
-        )
-    if int(config.get("num_classes", NUM_CLASSES)) != NUM_CLASSES:
-        raise BratsError(f"run config num_classes {config['num_classes']}, expected {NUM_CLASSES}")
-    return settings, channels
-
-
-def load_run(model_path: Path | str):
-    """Load a trained model and the ``config.json`` beside it, and check they match.
-
-    Args:
-        model_path: ``RUN_DIR/model.keras`` (or ``model_last.keras``).
-
-    Returns:
-        ``(model, config)``: the Keras model (not compiled) and the run config dict.
-
-    Raises:
-        BratsError: missing model or config, unknown experiment, model input channels or
-            size different from the config's, model output not 4 classes.
-    """
-    import keras
-
-    import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
-
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise BratsError(f"model file not found: {model_path}")
-    config = _read_config(model_path.parent / "config.json")
-    settings, channels = run_settings(config)
-    try:
-        model = keras.saving.load_model(model_path, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad file
-        raise BratsError(f"{model_path}: not a loadable Keras model: {exc}") from exc
-    input_shape = tuple(model.inputs[0].shape)
-    if len(model.inputs) != 1 or len(input_shape) != 4:
-        raise BratsError(f"{model_path}: expected one (B, H, W, C) input, got {model.inputs}")
-    if input_shape[-1] != len(channels):
-        raise BratsError(
-            f"{model_path}: model takes {input_shape[-1]} input channels but config.json says "
-            f"{len(channels)} ({list(channels)}); the model and config are from different runs"
-        )
-    if any(s is not None and s != settings.size for s in input_shape[1:3]):
-        raise BratsError(
-            f"{model_path}: model takes {input_shape[1]}x{input_shape[2]} slices but "
-            f"config.json says image_size {settings.size}"
-        )
-    if tuple(model.outputs[0].shape)[-1] != NUM_CLASSES:
-        raise BratsError(
-            f"{model_path}: model outputs {tuple(model.outputs[0].shape)[-1]} classes, "
-            f"expected {NUM_CLASSES}"
-        )
-    return model, config
 
 
 def _resolve(
@@ -196,7 +98,7 @@ def predict_volume(
         image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units
             (``Case.image``).
         config_or_settings: the run config dict (``config.json``) or
-            :class:`~brats_utils.preprocessing.slices.PreprocessSettings`.
+            :class:`~brats_utils.preprocessing.settings.PreprocessSettings`.
         channels: modalities fed to the model, in order; default the config's (required
             with ``PreprocessSettings``).
         batch_size: slices per forward pass.
@@ -213,29 +115,59 @@ def predict_volume(
         CaseError: wrong image shape or non-square slices, no brain voxels, a constant modality.
         ValueError: bad channels or batch size.
     """
+    return predict_channels(
+        model,
+        image_channels(image, case_id),
+        config_or_settings,
+        channels,
+        batch_size=batch_size,
+        tta=tta,
+        case_id=case_id,
+    )
+
+
+def predict_channels(
+    model,
+    volumes: Sequence[np.ndarray],
+    config_or_settings: dict[str, Any] | PreprocessSettings,
+    channels: Sequence[str] | None = None,
+    *,
+    batch_size: int = 32,
+    tta: bool = False,
+    case_id: str = "",
+) -> np.ndarray:
+    """:func:`predict_volume` on the four ``(X, Y, Z)`` modality volumes as read from disk.
+
+    ``volumes`` are in ``MODALITIES`` order in any real dtype (``CaseVolumes.channels``,
+    int16 for BraTS), so no float32 copy of the whole case is made. Same result as
+    :func:`predict_volume` on the float image of the same values.
+    """
     settings, channels = _resolve(config_or_settings, channels)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    image = np.asarray(image)
-    if image.ndim != 4 or image.shape[-1] != len(MODALITIES):
-        raise CaseError(
-            case_id, f"image must be (X, Y, Z, {len(MODALITIES)}), got shape {image.shape}"
-        )
-    n_x, n_y, _, _ = image.shape
+    shape = np.shape(volumes[0])
+    if len(shape) != 3:
+        raise CaseError(case_id, f"volumes must be (X, Y, Z), got shape {shape}")
+    n_x, n_y, _ = shape
     if n_x != n_y:
         raise CaseError(
             case_id, f"axial slices must be square like BraTS' 240 x 240, got {n_x} x {n_y}"
         )
-    normalized = normalize_image(image, settings.normalization, case_id)  # (X, Y, Z, 4)
-    selected = normalized[..., [MODALITIES.index(c) for c in channels]]
-    x = resize_images(to_slices(selected), settings.size)  # (Z, size, size, C)
-    del normalized, selected
+    x = model_input(volumes, settings, channels, case_id)  # (Z, size, size, C)
     probs = _predict_slices(model, x, batch_size, tta)  # (Z, size, size, 4)
     full = resize_images(probs, n_x)  # (Z, X, Y, 4)
     full = np.ascontiguousarray(np.moveaxis(full, 0, 2))  # (X, Y, Z, 4)
-    outside = ~np.any(image > 0, axis=-1)
+    outside = ~_brain_mask(volumes)
     full[outside] = np.eye(NUM_CLASSES, dtype=np.float32)[0]
     return full
+
+
+def _brain_mask(volumes: Sequence[np.ndarray]) -> np.ndarray:
+    """(X, Y, Z) bool: any modality > 0 (the mask normalisation uses)."""
+    mask = np.asarray(volumes[0]) > 0
+    for volume in volumes[1:]:
+        mask |= np.asarray(volume) > 0
+    return mask
 
 
 def predict_classes(
@@ -248,11 +180,6 @@ def predict_classes(
     """Argmax of :func:`predict_volume`: (X, Y, Z) uint8 internal classes 0..3."""
     probs = predict_volume(model, image, config_or_settings, channels, **kwargs)
     return np.argmax(probs, axis=-1).astype(np.uint8)
-
-
-def prediction_path(out_dir: Path | str, case_id: str) -> Path:
-    """``OUT_DIR/<case_id>.nii.gz``, the name BraTS submission portals expect."""
-    return Path(out_dir) / f"{case_id}.nii.gz"
 
 
 @dataclass
@@ -339,12 +266,18 @@ def predict_cases(
             report.skipped.append(files.case_id)
             continue
         try:
-            case = load_case(files, expected_shape=None)  # any geometry whose files agree
-            classes = predict_classes(
-                model, case.image, config, batch_size=batch_size, tta=tta, case_id=case.case_id
+            volumes = read_case_volumes(files, expected_shape=None)  # files need only agree
+            probs = predict_channels(
+                model,
+                volumes.channels,
+                config,
+                batch_size=batch_size,
+                tta=tta,
+                case_id=files.case_id,
             )
-            labels = classes_to_labels(classes, case.release)
-            write_nifti(out_path, labels, case.affine, case.header)
+            labels = classes_to_labels(np.argmax(probs, axis=-1).astype(np.uint8), files.release)
+            del probs
+            write_nifti(out_path, labels, volumes.image.affine, volumes.image.header)
         except CaseError as exc:
             report.failed[files.case_id] = str(exc)
             tqdm.write(f"failed: {exc}")

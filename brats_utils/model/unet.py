@@ -13,15 +13,16 @@ in float32 so that a ``mixed_float16`` policy is safe.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 from keras import layers, ops
 
 from brats_utils.conventions import NUM_CLASSES
 from brats_utils.model.experiments import Experiment, get_experiment
+from brats_utils.model.settings import UNetSettings
 
-__all__ = ["ChannelMean", "build_unet", "build_model", "CUSTOM_OBJECTS"]
-
-UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
+__all__ = ["ChannelMean", "build_unet", "build_model"]
 
 
 @keras.saving.register_keras_serializable(package="brats_utils")
@@ -69,9 +70,7 @@ def _up(x, filters: int, mode: str, name: str):
     )(x)
 
 
-def _check_unet_args(
-    input_shape, num_classes, depth, base_filters, dropout, upsampling, batch_norm=False
-):
+def _check_input(input_shape, num_classes: int, depth: int) -> None:
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
     height, width, channels = input_shape
@@ -84,19 +83,13 @@ def _check_unet_args(
             )
     if channels is None or channels < 1:
         raise ValueError(f"input_shape must give a positive channel count, got {input_shape}")
-    if num_classes < 2 or depth < 1 or base_filters < 1:
-        raise ValueError(
-            f"expected num_classes >= 2, depth >= 1, base_filters >= 1; got {num_classes}, "
-            f"{depth}, {base_filters}"
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-    if upsampling not in UPSAMPLING_MODES:
-        raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {upsampling!r}")
+    if num_classes < 2:
+        raise ValueError(f"expected num_classes >= 2, got {num_classes}")
 
 
-def _unet_body(inputs, num_classes, depth, base_filters, dropout, batch_norm, upsampling):
+def _unet_body(inputs, num_classes: int, settings: UNetSettings):
     """Contracting path, bottleneck, expanding path and softmax head; returns the output."""
+    depth, base_filters, batch_norm = settings.depth, settings.base_filters, settings.batch_norm
     x = inputs
     skips = []
     for level in range(depth):
@@ -104,11 +97,11 @@ def _unet_body(inputs, num_classes, depth, base_filters, dropout, batch_norm, up
         skips.append(x)
         x = layers.MaxPooling2D(pool_size=2, name=f"down{level}_pool")(x)
     x = _conv_block(x, base_filters * 2**depth, batch_norm, name="bottleneck")
-    if dropout > 0:
-        x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
+    if settings.dropout > 0:
+        x = layers.Dropout(settings.dropout, name="bottleneck_dropout")(x)
     for level in reversed(range(depth)):
         filters = base_filters * 2**level
-        x = _up(x, filters, upsampling, name=f"up{level}")
+        x = _up(x, filters, settings.upsampling, name=f"up{level}")
         x = layers.Concatenate(axis=-1, name=f"up{level}_skip")([skips[level], x])
         x = _conv_block(x, filters, batch_norm, name=f"up{level}")
     x = layers.Conv2D(num_classes, 1, name="logits")(x)
@@ -119,12 +112,10 @@ def _unet_body(inputs, num_classes, depth, base_filters, dropout, batch_norm, up
 def build_unet(
     input_shape: tuple[int | None, int | None, int],
     num_classes: int = NUM_CLASSES,
-    depth: int = 4,
-    base_filters: int = 32,
-    dropout: float = 0.2,
-    batch_norm: bool = False,
-    upsampling: str = "upsampling",
+    settings: UNetSettings | None = None,
+    *,
     name: str = "unet",
+    **overrides,
 ) -> keras.Model:
     """The seed's 2D U-Net.
 
@@ -132,43 +123,40 @@ def build_unet(
         input_shape: ``(height, width, channels)``; height and width multiples of
             ``2**depth`` (or ``None``).
         num_classes: output classes (4: background, necrotic, edema, enhancing).
-        depth: number of 2x2 poolings; filters are ``base_filters * 2**level`` on level
-            ``0..depth-1`` and ``base_filters * 2**depth`` in the bottleneck (32-64-128-256
-            and 512 with the defaults, as in the seed).
-        base_filters: filters of the first level.
-        dropout: dropout rate after the bottleneck (0 disables it).
-        batch_norm: add batch normalisation after every 3x3 convolution (not in the seed).
-        upsampling: ``"upsampling"`` (2x2 up-sampling + 2x2 conv + ReLU, the seed's) or
-            ``"transpose"`` (2x2 transposed convolution).
+        settings: the architecture (default :class:`UNetSettings()`, the seed's network).
         name: model name.
+        **overrides: fields of :class:`UNetSettings` that replace those of ``settings``
+            (``depth``, ``base_filters``, ``dropout``, ``batch_norm``, ``upsampling``).
 
     Returns:
         Uncompiled model mapping ``(B, H, W, channels)`` float32 to ``(B, H, W, num_classes)``
         float32 class probabilities (softmax over the last axis).
 
     Raises:
-        ValueError: for sizes not divisible by ``2**depth`` or invalid arguments.
+        ValueError: for sizes not divisible by ``2**depth`` or invalid settings.
     """
-    _check_unet_args(input_shape, num_classes, depth, base_filters, dropout, upsampling)
+    settings = replace(settings or UNetSettings(), **overrides)
+    _check_input(input_shape, num_classes, settings.depth)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    outputs = _unet_body(inputs, num_classes, depth, base_filters, dropout, batch_norm, upsampling)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, _unet_body(inputs, num_classes, settings), name=name)
 
 
 def build_model(
     experiment: str | Experiment,
     image_size: int = 128,
+    settings: UNetSettings | None = None,
+    *,
     num_classes: int = NUM_CLASSES,
-    **unet_kwargs,
+    **overrides,
 ) -> keras.Model:
     """Build the network of one experiment: fusion front end + U-Net.
 
     Args:
         experiment: an :class:`~brats_utils.model.experiments.Experiment` or its name.
         image_size: height and width of the input slices (a multiple of ``2**depth``).
+        settings: the U-Net's architecture (default :class:`UNetSettings()`).
         num_classes: output classes.
-        **unet_kwargs: passed to :func:`build_unet` (``depth``, ``base_filters``, ``dropout``,
-            ``batch_norm``, ``upsampling``).
+        **overrides: fields of :class:`UNetSettings` that replace those of ``settings``.
 
     Returns:
         Model taking ``(B, image_size, image_size, len(experiment.channels))`` float32 in
@@ -177,19 +165,10 @@ def build_model(
         averaged voxel-wise into one channel (:class:`ChannelMean`) before the U-Net.
     """
     experiment = get_experiment(experiment)
-    unet_kwargs.setdefault("depth", 4)
-    unet_kwargs.setdefault("base_filters", 32)
-    unet_kwargs.setdefault("dropout", 0.2)
-    unet_kwargs.setdefault("batch_norm", False)
-    unet_kwargs.setdefault("upsampling", "upsampling")
+    settings = replace(settings or UNetSettings(), **overrides)
     input_shape = (image_size, image_size, experiment.input_channels)
-    _check_unet_args(input_shape, num_classes, **unet_kwargs)
+    _check_input(input_shape, num_classes, settings.depth)
     inputs = keras.Input(shape=input_shape, name="image")
     x = ChannelMean(name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
-    outputs = _unet_body(x, num_classes, **unet_kwargs)
+    outputs = _unet_body(x, num_classes, settings)
     return keras.Model(inputs, outputs, name=f"unet_{experiment.name}")
-
-
-#: Objects to pass to ``keras.saving.load_model(..., custom_objects=CUSTOM_OBJECTS)`` (they are
-#: also registered, so importing this module is enough).
-CUSTOM_OBJECTS: dict[str, type] = {"ChannelMean": ChannelMean}

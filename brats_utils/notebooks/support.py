@@ -10,9 +10,7 @@ one.
 
 from __future__ import annotations
 
-import json
-import platform
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,19 +19,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from brats_utils.conventions import MODALITIES, labels_to_classes
+from brats_utils.conventions import channel_indices, labels_to_classes
 from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import BratsError
-from brats_utils.files import atomic_path
+from brats_utils.files import read_json
 
 __all__ = [
     "OutputPaths",
-    "versions",
-    "save_json",
-    "save_csv",
     "ensure_split",
     "label_volume_table",
-    "channel_indices",
     "evaluate_slices",
     "example_slices",
     "volume_examples",
@@ -94,75 +88,22 @@ class OutputPaths:
         return self.root / "predictions" / experiment / split
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the main libraries (without importing Keras)."""
-    from importlib.metadata import PackageNotFoundError, version
+def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2021):
+    """The split the notebooks use: :func:`brats_utils.data.split.resolve_split` with creation.
 
-    from brats_utils import __version__
-
-    found = {"python": platform.python_version(), "brats_utils": __version__}
-    for package in ("numpy", "keras", "tensorflow", "jax", "nibabel", "matplotlib", "papermill"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def save_json(obj: Any, path: Path | str) -> Path:
-    """Write ``obj`` as indented JSON atomically (numpy scalars become Python numbers)."""
-    path = Path(path)
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_plain))
-    return path
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def save_csv(frame: pd.DataFrame, path: Path | str, index: bool = False) -> Path:
-    """Write a DataFrame as CSV atomically."""
-    path = Path(path)
-    with atomic_path(path, suffix=".csv") as tmp:
-        frame.to_csv(tmp, index=index)
-    return path
-
-
-def ensure_split(
-    data_dir: Path | str, out_dir: Path | str, split_csv: str | Path = "", seed: int = 2021
-) -> tuple[dict[str, str], Path]:
-    """The train/validation/test split of the data, made and saved if there is none yet.
-
-    Order: ``split_csv`` if given (must exist); else ``DATA_DIR/split.csv`` if present; else
-    ``OUT_DIR/split.csv``, written with :func:`brats_utils.data.split.make_split` over the cases
-    of ``data_dir`` when missing.
+    ``split_csv`` if given, else ``DATA_DIR/split.csv``, written (labelled cases, ``seed``)
+    when there is none yet, as ``brats split DATA_DIR`` would.
 
     Returns:
         ``({case_id: "train"|"validation"|"test"}, path of the CSV)``.
 
     Raises:
-        BratsError: a given ``split_csv`` that does not exist, or no case in ``data_dir``.
+        BratsError: a given ``split_csv`` that does not exist, no labelled case in
+            ``data_dir``, or a data folder where the split cannot be written.
     """
-    from brats_utils.data.cases import discover_cases
-    from brats_utils.data.split import load_split, make_split, save_split
+    from brats_utils.data.split import load_split, resolve_split
 
-    if split_csv:
-        return load_split(split_csv), Path(split_csv)
-    for path in (Path(data_dir) / "split.csv", Path(out_dir) / "split.csv"):
-        if path.is_file():
-            return load_split(path), path
-    case_ids = [c.case_id for c in discover_cases(data_dir)]
-    if not case_ids:
-        raise BratsError(
-            f"no BraTS cases in {data_dir} to split: point data_dir at a BraTS folder, or "
-            f"generate synthetic cases with `brats synth --out {data_dir} --cases 24`"
-        )
-    path = save_split(make_split(case_ids, seed=seed), Path(out_dir) / "split.csv")
+    path, _ = resolve_split(split_csv or None, data_dir, create=True, seed=seed)
     return load_split(path), path
 
 
@@ -192,15 +133,6 @@ def label_volume_table(cases: Sequence, *, progress: bool = True) -> pd.DataFram
     return table
 
 
-def channel_indices(channels: Iterable[str]) -> list[int]:
-    """Positions of ``channels`` in :data:`MODALITIES` (the cache's channel order)."""
-    channels = list(channels)
-    unknown = [c for c in channels if c not in MODALITIES]
-    if unknown:
-        raise ValueError(f"unknown channels {unknown}; expected names from {MODALITIES}")
-    return [MODALITIES.index(c) for c in channels]
-
-
 def evaluate_slices(
     model,
     cache,
@@ -222,9 +154,9 @@ def evaluate_slices(
         progress: show a progress bar over cases.
 
     Returns:
-        :func:`brats_utils.evaluation.slice_metrics.label_metrics` of the summed confusion matrix, plus
-        ``region_dice_WT/TC/ET`` from :func:`brats_utils.evaluation.slice_metrics.region_dice_from_cm` and
-        ``n_slices``.
+        :func:`~brats_utils.evaluation.slice_metrics.label_metrics` of the summed confusion
+        matrix, plus ``region_dice_WT/TC/ET``
+        (:func:`~brats_utils.evaluation.slice_metrics.region_dice_from_cm`) and ``n_slices``.
     """
     from brats_utils.evaluation.slice_metrics import (
         confusion_matrix,
@@ -299,9 +231,9 @@ def volume_examples(
         CaseError: a case without segmentation or prediction.
     """
     from brats_utils.data.cases import find_case, load_case
+    from brats_utils.data.predictions import load_prediction
     from brats_utils.errors import CaseError
     from brats_utils.preprocessing.normalize import normalize_image
-    from brats_utils.viz.widgets import load_prediction
 
     rows = []
     for case_id in case_ids:
@@ -369,7 +301,7 @@ def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") ->
         raise BratsError(f"no NN_metrics.json in {tables_dir}: run notebooks 03-05 first")
     rows = {}
     for path in paths:
-        record = json.loads(path.read_text())
+        record = read_json(path, "variant metrics")
         for split, metrics in record[kind].items():
             rows[(split, record["experiment"])] = metrics
     frame = pd.DataFrame.from_dict(rows, orient="index")
@@ -385,7 +317,7 @@ def load_per_case(tables_dir: Path | str, split: str) -> dict[str, pd.DataFrame]
     """
     found = {}
     for path in sorted(Path(tables_dir).glob("*_metrics.json")):
-        record = json.loads(path.read_text())
+        record = read_json(path, "variant metrics")
         cases = Path(tables_dir) / f"{record['notebook']}_cases_{split}.csv"
         if cases.is_file():
             found[record["experiment"]] = pd.read_csv(cases)

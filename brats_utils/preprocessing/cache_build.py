@@ -227,7 +227,8 @@ def build_cache(
     Resumable: cases finished by an earlier run with the same settings are skipped.
 
     Args:
-        data_dir: data folder (any BraTS release; see :func:`brats_utils.data.cases.discover_cases`).
+        data_dir: data folder (any BraTS release; see
+            :func:`brats_utils.data.cases.discover_cases`).
         cache_dir: cache folder, created if needed.
         settings: preprocessing settings (default :class:`PreprocessSettings()`).
         case_ids: only these cases (default: every case found).
@@ -236,7 +237,8 @@ def build_cache(
         overwrite: delete an existing cache in ``cache_dir`` (its manifest and ``cases/``
             files) instead of refusing when its settings differ.
         expected_shape: volume shape every file must have (``None``: any, as long as the
-            files of a case agree), checked by :func:`brats_utils.preprocessing.slices.preprocess_files`.
+            files of a case agree), checked by
+            :func:`brats_utils.preprocessing.slices.preprocess_files`.
 
     Returns:
         The :class:`CacheReport`; unreadable cases are listed in ``failed`` and skipped.

@@ -1,9 +1,10 @@
-"""Keras metrics mirroring :mod:`brats_utils.evaluation.slice_metrics`, from an accumulated confusion matrix.
+"""Keras metrics mirroring :mod:`brats_utils.evaluation.slice_metrics`, from a confusion matrix.
 
 Each metric keeps a ``(4, 4)`` confusion matrix of hard (argmax) predictions as state and
 adds every batch to it, so the value Keras logs at the end of an epoch (train) or of an
 evaluation (validation) is computed from all voxels seen, exactly like
-:func:`brats_utils.evaluation.slice_metrics.label_metrics` on the same data - not a mean of per-batch values.
+:func:`brats_utils.evaluation.slice_metrics.label_metrics` on the same data - not a mean of
+per-batch values.
 ``keras.ops`` only: the metrics run on every Keras backend.
 
 Counting: a batch's matrix is the product of one-hot argmax arrays in float32 (exact while a
@@ -29,8 +30,9 @@ __all__ = [
 ]
 
 #: Names a :class:`ConfusionMatrixMetric` can compute (``metric=``). The label metrics have the
-#: meaning of :func:`brats_utils.evaluation.slice_metrics.label_metrics`; ``dice_wt``, ``dice_tc``, ``dice_et``
-#: are the region Dice of :func:`brats_utils.evaluation.slice_metrics.region_dice_from_cm`.
+#: meaning of :func:`brats_utils.evaluation.slice_metrics.label_metrics`; ``dice_wt``,
+#: ``dice_tc``, ``dice_et`` are the region Dice of
+#: :func:`brats_utils.evaluation.slice_metrics.region_dice_from_cm`.
 CONFUSION_METRICS: tuple[str, ...] = (
     *LABEL_METRICS,
     *(f"dice_{region.lower()}" for region in REGIONS),

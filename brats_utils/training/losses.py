@@ -16,11 +16,9 @@ import keras
 from keras import ops
 
 from brats_utils.conventions import TUMOUR_CLASSES
+from brats_utils.training.settings import LOSSES
 
-__all__ = ["LOSSES", "categorical_crossentropy", "soft_dice_loss", "dice_ce", "get_loss"]
-
-#: Names accepted by :func:`get_loss` and ``brats train --loss``.
-LOSSES: tuple[str, ...] = ("ce", "dice_ce")
+__all__ = ["categorical_crossentropy", "soft_dice_loss", "dice_ce", "get_loss"]
 
 
 @keras.saving.register_keras_serializable(package="brats_utils")
@@ -63,12 +61,12 @@ def dice_ce(y_true, y_pred):
 
 
 def get_loss(name: str):
-    """The loss function called ``name`` (one of :data:`LOSSES`).
+    """The loss function called ``name`` (one of :data:`brats_utils.training.settings.LOSSES`).
 
     Raises:
         ValueError: for an unknown name (the message lists the known ones).
     """
-    losses = {"ce": categorical_crossentropy, "dice_ce": dice_ce}
+    losses = dict(zip(LOSSES, (categorical_crossentropy, dice_ce), strict=True))
     try:
         return losses[name]
     except KeyError:

@@ -7,7 +7,7 @@ A run folder holds:
 * ``history.csv`` / ``history.json``: every logged value (loss and metrics on training and
   ``val_`` validation data) per epoch, plus the epoch's wall time in seconds;
 * ``config.json``: experiment, preprocessing settings, training settings, seed, versions
-  (written by :func:`brats_utils.training.fit.train`);
+  (written by :func:`brats_utils.training.train.train`);
 * ``state.json``: the number of finished epochs and the best monitored value, written last
   (atomically) so ``--resume`` continues from the last finished epoch.
 
@@ -20,30 +20,29 @@ drives it.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from brats_utils.errors import BratsError
-from brats_utils.files import atomic_path
+from brats_utils.files import atomic_path, read_json, write_csv, write_json
 
 __all__ = [
     "RUN_FILES",
+    "CONFIG_FILE",
     "RunLog",
-    "write_json",
-    "read_json",
     "load_state",
     "load_history",
     "load_config",
+    "write_config",
     "prepare_run_dir",
     "write_history",
     "save_model",
 ]
 
 #: Files a run folder holds (``--force`` removes exactly these before a new run).
+CONFIG_FILE = "config.json"
 RUN_FILES: tuple[str, ...] = (
     "model.keras",
     "model_last.keras",
@@ -52,26 +51,6 @@ RUN_FILES: tuple[str, ...] = (
     "config.json",
     "state.json",
 )
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-
-
-def read_json(path: Path, what: str) -> Any:
-    """Parse the JSON file ``path``; ``what`` names it in the error.
-
-    Raises:
-        BratsError: if the file is missing or is not readable JSON.
-    """
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BratsError(f"{what} not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BratsError(f"{what} is not readable JSON ({exc}): {path}") from exc
 
 
 def load_state(run_dir: Path | str) -> dict:
@@ -86,8 +65,13 @@ def load_history(run_dir: Path | str) -> list[dict]:
 
 
 def load_config(run_dir: Path | str) -> dict:
-    """``config.json`` of a run (see :func:`brats_utils.training.fit.train`)."""
-    return read_json(Path(run_dir) / "config.json", "run config")
+    """``config.json`` of a run (see :func:`brats_utils.training.train.run_config`)."""
+    return read_json(Path(run_dir) / CONFIG_FILE, "run config")
+
+
+def write_config(run_dir: Path | str, config: Mapping[str, Any]) -> Path:
+    """Write ``RUN_DIR/config.json`` atomically."""
+    return write_json(Path(run_dir) / CONFIG_FILE, config)
 
 
 def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
@@ -129,14 +113,7 @@ def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = 
 
 def write_history(run_dir: Path, records: list[dict]) -> None:
     """Write ``history.csv`` (columns in order of first appearance) and ``history.json``."""
-    columns: list[str] = []
-    for record in records:
-        columns += [key for key in record if key not in columns]
-    with atomic_path(run_dir / "history.csv", suffix=".csv") as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(records)
+    write_csv(records, run_dir / "history.csv")
     write_json(run_dir / "history.json", records)
 
 

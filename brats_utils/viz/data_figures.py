@@ -70,8 +70,8 @@ def intensity_histograms(
         bins: number of bins over ``value_range``.
         value_range: histogram range; values outside are clipped into the end bins.
         normalize: z-score each case and channel over its brain first
-            (:func:`brats_utils.preprocessing.slices.normalize_image`); pass ``False`` for images that
-            are already normalised (e.g. read from the slice cache).
+            (:func:`brats_utils.preprocessing.normalize.normalize_image`); pass ``False`` for
+            images that are already normalised (e.g. read from the slice cache).
         channel_names: name of each channel.
 
     Returns:

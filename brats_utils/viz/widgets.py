@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from brats_utils.conventions import LEGACY, MODALITIES, TUMOUR_CLASSES, labels_to_classes
-from brats_utils.data.nifti import read_nifti
-from brats_utils.errors import CaseError
+from brats_utils.conventions import LEGACY, MODALITIES, TUMOUR_CLASSES
+from brats_utils.data.predictions import load_prediction
 from brats_utils.viz.drawing import (
     LABEL_ABBREVIATIONS,
     PLANES,
@@ -33,32 +32,12 @@ from brats_utils.viz.drawing import (
     save_figure,
 )
 
-__all__ = ["draw_slice", "SliceViewer", "load_prediction"]
+__all__ = ["draw_slice", "SliceViewer"]
 
 #: What a case may be given as: a Case-like object (``.image``, ``.seg``), an
 #: ``(image, seg)`` pair, a bare image, or a zero-argument callable returning one of those.
 CaseSource = Any
 _Loaded = tuple[str, np.ndarray, "np.ndarray | None", "np.ndarray | None", dict]
-
-
-def load_prediction(folder: Path | str, case_id: str, release=LEGACY) -> np.ndarray | None:
-    """Read ``folder/<case_id>.nii.gz`` (or ``.nii``) as written by ``brats predict``.
-
-    Returns:
-        ``(X, Y, Z)`` uint8 internal classes 0..3, or ``None`` when there is no such file.
-
-    Raises:
-        CaseError: unreadable file or labels that are not the release's.
-    """
-    for ext in (".nii.gz", ".nii"):
-        path = Path(folder) / f"{case_id}{ext}"
-        if path.is_file():
-            data, _ = read_nifti(path, case_id)
-            try:
-                return labels_to_classes(data, release)
-            except ValueError as exc:
-                raise CaseError(case_id, str(exc), path) from exc
-    return None
 
 
 def _case_id(item: Any, position: int) -> str:

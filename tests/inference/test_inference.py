@@ -19,7 +19,8 @@ from brats_utils.data.cases import load_case
 from brats_utils.data.nifti import read_nifti, write_nifti
 from brats_utils.data.synth import generate_case
 from brats_utils.errors import BratsError
-from brats_utils.inference.predict import load_run, predict_cases, predict_classes, predict_volume
+from brats_utils.inference.predict import predict_cases, predict_classes, predict_volume
+from brats_utils.inference.run_config import load_run
 from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.preprocessing.settings import PreprocessSettings
 
@@ -284,7 +285,7 @@ def test_train_predict_evaluate_end_to_end(tmp_path):
     from brats_utils.data.synth import write_synthetic_dataset
     from brats_utils.evaluation.volumes import METRIC_COLUMNS, evaluate_folder
     from brats_utils.preprocessing.cache_build import build_cache
-    from brats_utils.training.fit import train
+    from brats_utils.training.train import train
 
     data = tmp_path / "data"
     folders = write_synthetic_dataset(data, n_cases=4, seed=1, shape=SHAPE, progress=False)

@@ -30,6 +30,7 @@ from brats_utils.notebooks.runner import (
     run_notebooks,
     select_notebooks,
 )
+from brats_utils.files import write_csv, write_json
 from brats_utils.notebooks.support import (
     OutputPaths,
     ensure_split,
@@ -38,8 +39,6 @@ from brats_utils.notebooks.support import (
     load_per_case,
     load_variant_metrics,
     rank_cases,
-    save_csv,
-    save_json,
     variant_record,
 )
 
@@ -165,30 +164,31 @@ def test_cli_help_does_not_import_keras():
 # --- notebook_support ---------------------------------------------------------------------
 
 
-def test_output_paths_and_atomic_tables(tmp_path):
+def test_output_paths(tmp_path):
     paths = OutputPaths(tmp_path / "out")
     assert paths.figure("01_x.png") == tmp_path / "out" / "figures" / "01_x.png"
     assert paths.figures.is_dir() and paths.tables.is_dir()
     assert paths.run("early2") == tmp_path / "out" / "runs" / "early2"
-    save_json({"a": np.float32(0.5), "b": tmp_path}, paths.table("t.json"))
-    assert json.loads(paths.table("t.json").read_text()) == {"a": 0.5, "b": str(tmp_path)}
-    save_csv(pd.DataFrame({"x": [1]}), paths.table("t.csv"))
-    assert paths.table("t.csv").read_text() == "x\n1\n"
-    assert sorted(p.name for p in paths.tables.iterdir()) == ["t.csv", "t.json"]
+    assert paths.table("t.csv") == tmp_path / "out" / "tables" / "t.csv"
 
 
-def test_ensure_split_makes_then_reuses(tmp_path):
+def test_ensure_split_makes_then_reuses_the_data_folders_split(tmp_path):
     data = tmp_path / "data"
-    for i in range(5):
+    for i in range(6):
         case = data / f"BraTS2021_{i:05d}"
         case.mkdir(parents=True)
         (case / f"{case.name}_flair.nii.gz").write_bytes(b"")
-    split, path = ensure_split(data, tmp_path / "out", seed=1)
-    assert path == tmp_path / "out" / "split.csv" and len(split) == 5
+        if i < 5:  # case 5 has no segmentation: left out, as `brats split` does
+            (case / f"{case.name}_seg.nii.gz").write_bytes(b"")
+    split, path = ensure_split(data, seed=1)
+    assert path == data / "split.csv" and len(split) == 5
     assert set(split.values()) == {"train", "validation", "test"}
-    assert ensure_split(data, tmp_path / "out", seed=99)[0] == split  # reused, not remade
-    (data / "split.csv").write_text("case,split\nBraTS2021_00000,test\n")
-    assert ensure_split(data, tmp_path / "out")[0] == {"BraTS2021_00000": "test"}
+    assert ensure_split(data, seed=99)[0] == split  # reused, not remade
+    given = tmp_path / "mine.csv"
+    given.write_text("case,split\nBraTS2021_00000,test\n")
+    assert ensure_split(data, given) == ({"BraTS2021_00000": "test"}, given)
+    with pytest.raises(BratsError, match="split file not found"):
+        ensure_split(data, tmp_path / "missing.csv")
 
 
 class _Cache:
@@ -236,7 +236,7 @@ def test_evaluate_slices_perfect_and_empty_predictions():
     assert perfect["n_slices"] == 6
     empty = evaluate_slices(_Oracle(cache, wrong=True), cache, ["a", "b"], ("t1",), progress=False)
     assert empty["dice_edema"] == 0.0 and empty["dice_enhancing"] == 0.0
-    with pytest.raises(ValueError, match="unknown channels"):
+    with pytest.raises(ValueError, match="channels must be a non-empty list"):
         evaluate_slices(_Oracle(cache), cache, ["a"], ("pd",))
 
 
@@ -253,8 +253,8 @@ def test_variant_records_round_trip(tmp_path):
         record = variant_record(
             EXPERIMENTS[name], number, {"test": {"dice": 0.25}}, {"test": per_case}, epochs=2
         )
-        save_json(record, tmp_path / f"{number}_metrics.json")
-        save_csv(per_case, tmp_path / f"{number}_cases_test.csv")
+        write_json(tmp_path / f"{number}_metrics.json", record)
+        write_csv(per_case, tmp_path / f"{number}_cases_test.csv")
     assert record["region_metrics"]["test"] == {"n_cases": 2, "dice_WT": 0.75, "hd95_WT": 3.0}
     slices = load_variant_metrics(tmp_path)
     assert slices.loc[("test", "early2"), "dice"] == 0.25

@@ -183,7 +183,7 @@ def tiny_cache(tmp_path_factory):
 @pytest.mark.slow
 def test_train_end_to_end_and_resume(tiny_cache, tmp_path, capsys):
     from brats_utils.cli.main import main
-    from brats_utils.training.fit import train
+    from brats_utils.training.train import train
 
     run_dir = tmp_path / "run"
     common = dict(epochs=1, batch_size=8, base_filters=4, verbose=0)
@@ -235,7 +235,7 @@ def test_train_end_to_end_and_resume(tiny_cache, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_train_with_mixed_precision_and_data_parallel_flags(tiny_cache, tmp_path):
-    from brats_utils.training.fit import train
+    from brats_utils.training.train import train
 
     result = train(
         "mean4",

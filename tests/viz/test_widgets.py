@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from brats_utils.conventions import LEGACY, classes_to_labels
+from brats_utils.data.predictions import load_prediction
 from brats_utils.errors import CaseError
-from brats_utils.viz.widgets import SliceViewer, load_prediction
+from brats_utils.viz.widgets import SliceViewer
 
 matplotlib.use("Agg")
 SHAPE = (20, 18, 12)
@@ -114,5 +115,5 @@ def test_predictions_from_a_folder(tmp_path):
     viewer = SliceViewer({"a": (image, seg)}, predictions=tmp_path)
     assert len(viewer.figure.axes) == 2
     nib.save(nib.Nifti1Image(np.full(SHAPE, 7, np.uint8), np.eye(4)), str(tmp_path / "b.nii"))
-    with pytest.raises(CaseError, match="b: labels"):
+    with pytest.raises(CaseError, match="b: prediction: labels"):
         load_prediction(tmp_path, "b")

@@ -1,0 +1,108 @@
+"""Prediction files: ``OUT_DIR/<case_id>.nii.gz`` in the release's own labels; one reader.
+
+``brats predict`` writes them (:func:`prediction_path`), uint8, with the source affine and
+header: the naming the BraTS submission portals expect. :func:`read_prediction` is the one
+reader (evaluation, the slice viewer and the notebooks all go through it): it checks the shape
+and the labels and maps them to internal classes 0..3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from brats_utils.conventions import LEGACY, Release, labels_to_classes
+from brats_utils.data.nifti import NIFTI_EXTS, read_nifti
+from brats_utils.errors import BratsError, CaseError
+
+__all__ = ["prediction_path", "find_predictions", "read_prediction", "load_prediction"]
+
+
+def prediction_path(out_dir: Path | str, case_id: str) -> Path:
+    """``OUT_DIR/<case_id>.nii.gz``, the name BraTS submission portals expect."""
+    return Path(out_dir) / f"{case_id}.nii.gz"
+
+
+def read_prediction(
+    path: Path | str,
+    case_id: str,
+    release: Release = LEGACY,
+    expected_shape: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a predicted segmentation in a release's labels and map it to classes 0..3.
+
+    Args:
+        path: ``<case_id>.nii.gz`` or ``.nii``.
+        case_id: the case, for error messages.
+        release: the release whose labels the file must use (that of the reference case).
+        expected_shape: the reference segmentation's shape (X, Y, Z); ``None``: any 3D shape.
+
+    Returns:
+        ``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine.
+
+    Raises:
+        CaseError: unreadable file, wrong shape, non-integer values or labels that are not
+            the release's; the message names the case and the file.
+    """
+    data, image = read_nifti(path, case_id)
+    if data.ndim != 3:
+        raise CaseError(case_id, f"prediction has shape {data.shape}, expected 3D", path)
+    if expected_shape is not None and tuple(data.shape) != tuple(expected_shape):
+        raise CaseError(
+            case_id,
+            f"prediction has shape {tuple(data.shape)}, expected {tuple(expected_shape)} "
+            "like the reference segmentation",
+            path,
+        )
+    if not np.issubdtype(data.dtype, np.integer) and not np.array_equal(data, np.round(data)):
+        raise CaseError(case_id, f"prediction holds non-integer values (dtype {data.dtype})", path)
+    try:
+        classes = labels_to_classes(data.astype(np.int64), release)
+    except ValueError as exc:
+        raise CaseError(case_id, f"prediction: {exc}", path) from exc
+    return classes, np.asarray(image.affine)
+
+
+def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
+    """Prediction files ``<case_id>.nii.gz`` / ``<case_id>.nii`` in a folder, by case id.
+
+    Raises:
+        BratsError: if the folder does not exist or a case has both a .nii and a .nii.gz file.
+    """
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise BratsError(f"prediction folder {pred_dir} does not exist")
+    found: dict[str, Path] = {}
+    for path in sorted(pred_dir.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue  # temporary files of atomic writes, sub-folders
+        ext = next((e for e in NIFTI_EXTS if path.name.endswith(e)), None)
+        if ext is None:
+            continue
+        case_id = path.name[: -len(ext)]
+        if case_id in found:
+            raise BratsError(
+                f"{case_id}: two predictions, {found[case_id].name} and {path.name}; keep one"
+            )
+        found[case_id] = path
+    return found
+
+
+def load_prediction(
+    folder: Path | str, case_id: str, release: Release = LEGACY
+) -> np.ndarray | None:
+    """``folder/<case_id>.nii.gz`` (or ``.nii``) as classes, or ``None`` when there is none.
+
+    Returns:
+        ``(X, Y, Z)`` uint8 internal classes 0..3 (:func:`read_prediction`), or ``None``.
+
+    Raises:
+        CaseError: unreadable file or labels that are not the release's.
+    """
+    for ext in NIFTI_EXTS:
+        path = Path(folder) / f"{case_id}{ext}"
+        if path.is_file():
+            return read_prediction(path, case_id, release)[0]
+    return None

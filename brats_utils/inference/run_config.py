@@ -1,0 +1,119 @@
+"""A trained run as inference needs it: the model and the settings it was trained with.
+
+:func:`load_run` loads ``RUN_DIR/model.keras`` with the ``config.json`` beside it and checks
+that they belong together; :func:`run_settings` reads the preprocessing settings and channels
+inference must re-apply. Keras is imported inside :func:`load_run` only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from brats_utils.conventions import MODALITIES, NUM_CLASSES
+from brats_utils.errors import BratsError
+from brats_utils.files import read_json
+from brats_utils.model.experiments import get_experiment
+from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.training.run_folder import CONFIG_FILE
+
+__all__ = ["read_run_config", "run_settings", "load_run"]
+
+
+def read_run_config(config_path: Path) -> dict[str, Any]:
+    """A run's ``config.json``, with the keys inference needs.
+
+    Raises:
+        BratsError: a missing or unreadable file, or missing keys.
+    """
+    if not config_path.is_file():
+        raise BratsError(
+            f"no run config {config_path} beside the model; expected the run folder written by "
+            "`brats train` (model.keras with config.json)"
+        )
+    config = read_json(config_path, "run config")
+    missing = [
+        k for k in ("experiment", "channels", "image_size", "preprocessing") if k not in config
+    ]
+    if missing:
+        raise BratsError(f"{config_path}: missing keys {missing}")
+    return config
+
+
+def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str, ...]]:
+    """Preprocessing settings and channels of a run config, checked against each other.
+
+    Raises:
+        BratsError: unknown experiment, channels that are not modalities or differ in number
+            from the experiment's, an image size that differs from the preprocessing size,
+            a number of classes other than 4.
+    """
+    experiment = get_experiment(config["experiment"])
+    channels = tuple(config["channels"])
+    unknown = [c for c in channels if c not in MODALITIES]
+    if unknown or not channels:
+        raise BratsError(f"run config channels {list(channels)} must be a subset of {MODALITIES}")
+    if len(channels) != experiment.input_channels:
+        raise BratsError(
+            f"run config has channels {list(channels)} but experiment {experiment.name!r} "
+            f"takes {experiment.input_channels} channels {list(experiment.channels)}"
+        )
+    try:
+        settings = PreprocessSettings.from_dict(config["preprocessing"])
+    except (TypeError, ValueError) as exc:
+        raise BratsError(f"run config preprocessing settings are invalid: {exc}") from exc
+    if int(config["image_size"]) != settings.size:
+        raise BratsError(
+            f"run config image_size {config['image_size']} differs from the preprocessing "
+            f"size {settings.size}"
+        )
+    if int(config.get("num_classes", NUM_CLASSES)) != NUM_CLASSES:
+        raise BratsError(f"run config num_classes {config['num_classes']}, expected {NUM_CLASSES}")
+    return settings, channels
+
+
+def load_run(model_path: Path | str):
+    """Load a trained model and the ``config.json`` beside it, and check they match.
+
+    Args:
+        model_path: ``RUN_DIR/model.keras`` (or ``model_last.keras``).
+
+    Returns:
+        ``(model, config)``: the Keras model (not compiled) and the run config dict.
+
+    Raises:
+        BratsError: missing model or config, unknown experiment, model input channels or
+            size different from the config's, model output not 4 classes.
+    """
+    import keras
+
+    import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise BratsError(f"model file not found: {model_path}")
+    config = read_run_config(model_path.parent / CONFIG_FILE)
+    settings, channels = run_settings(config)
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad file
+        raise BratsError(f"{model_path}: not a loadable Keras model: {exc}") from exc
+    input_shape = tuple(model.inputs[0].shape)
+    if len(model.inputs) != 1 or len(input_shape) != 4:
+        raise BratsError(f"{model_path}: expected one (B, H, W, C) input, got {model.inputs}")
+    if input_shape[-1] != len(channels):
+        raise BratsError(
+            f"{model_path}: model takes {input_shape[-1]} input channels but config.json says "
+            f"{len(channels)} ({list(channels)}); the model and config are from different runs"
+        )
+    if any(s is not None and s != settings.size for s in input_shape[1:3]):
+        raise BratsError(
+            f"{model_path}: model takes {input_shape[1]}x{input_shape[2]} slices but "
+            f"config.json says image_size {settings.size}"
+        )
+    if tuple(model.outputs[0].shape)[-1] != NUM_CLASSES:
+        raise BratsError(
+            f"{model_path}: model outputs {tuple(model.outputs[0].shape)[-1]} classes, "
+            f"expected {NUM_CLASSES}"
+        )
+    return model, config

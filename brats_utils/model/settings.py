@@ -1,0 +1,69 @@
+"""The U-Net's architecture settings (:class:`UNetSettings`); no Keras import.
+
+:func:`brats_utils.model.unet.build_model` builds exactly what these settings say, and a
+run's ``config.json`` records the same object (``"model"`` section), so the file says what
+the network really was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["UPSAMPLING_MODES", "UNetSettings"]
+
+#: How the expanding path doubles the size: 2x2 up-sampling + 2x2 conv (the seed's), or a
+#: 2x2 transposed convolution.
+UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
+
+
+@dataclass(frozen=True)
+class UNetSettings:
+    """Architecture of the 2D U-Net (defaults: the seed's network).
+
+    Attributes:
+        depth: number of 2x2 poolings; filters are ``base_filters * 2**level`` on levels
+            ``0..depth-1`` and ``base_filters * 2**depth`` in the bottleneck (32-64-128-256
+            and 512 with the defaults).
+        base_filters: filters of the first level.
+        dropout: dropout rate after the bottleneck (0 disables it).
+        batch_norm: batch normalisation after every 3x3 convolution (not in the seed).
+        upsampling: one of :data:`UPSAMPLING_MODES`.
+    """
+
+    depth: int = 4
+    base_filters: int = 32
+    dropout: float = 0.2
+    batch_norm: bool = False
+    upsampling: str = "upsampling"
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "base_filters"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.batch_norm, bool):
+            raise ValueError(f"batch_norm must be True or False, got {self.batch_norm!r}")
+        if self.upsampling not in UPSAMPLING_MODES:
+            raise ValueError(
+                f"upsampling must be one of {UPSAMPLING_MODES}, got {self.upsampling!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (the ``"model"`` section of ``config.json``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UNetSettings:
+        """Inverse of :meth:`to_dict`; missing keys take their defaults (older runs).
+
+        Raises:
+            ValueError: an unknown key or an invalid value.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown U-Net settings {unknown}; expected {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,150 @@
+"""How a run trains: :class:`TrainSettings`, the one settings object of training (no Keras).
+
+Everything derives from it: the defaults of ``brats train`` (:mod:`brats_utils.cli.train`),
+the notebooks' parameters (:meth:`TrainSettings.from_parameters`; a test checks that the
+notebooks' defaults and the ``full`` profile equal these), the run's ``config.json``
+(:meth:`TrainSettings.to_config`: sections ``"training"``, ``"model"`` and ``"seed"``), and
+the ``--resume`` check (:meth:`TrainSettings.from_config` and :meth:`differences`). The
+defaults are the seed's: 15 epochs, batch 32, Adam at 1e-3, cross-entropy, a 32-filter U-Net.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from brats_utils.model.settings import UNetSettings
+
+__all__ = ["LOSSES", "TrainSettings"]
+
+#: Loss names (:func:`brats_utils.training.losses.get_loss`): categorical cross-entropy (the
+#: seed's) or soft Dice over the tumour classes + cross-entropy.
+LOSSES: tuple[str, ...] = ("ce", "dice_ce")
+#: The optimizer every run uses (recorded in ``config.json``).
+OPTIMIZER = "adam"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides what a training run learns.
+
+    Attributes:
+        epochs: total epochs (the seed: 15); ``--resume`` may raise it.
+        batch_size: slices per batch (the seed: 32).
+        learning_rate: Adam learning rate (the seed: 1e-3).
+        loss: one of :data:`LOSSES`.
+        seed: seeds Keras, numpy, Python and the loader's draws.
+        empty_slice_fraction: share of tumour-free training slices drawn each epoch
+            (validation always uses every slice).
+        augment: random left-right/up-down flips of training slices.
+        mixed_precision: ``mixed_float16`` policy (for GPUs).
+        data_parallel: data-parallel training over all local devices.
+        max_cases: at most this many cases of each subset (smoke runs); ``None``: all.
+        unet: the network's architecture (:class:`~brats_utils.model.settings.UNetSettings`).
+    """
+
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    loss: str = "ce"
+    seed: int = 0
+    empty_slice_fraction: float = 1.0
+    augment: bool = False
+    mixed_precision: bool = False
+    data_parallel: bool = False
+    max_cases: int | None = None
+    unet: UNetSettings = field(default_factory=UNetSettings)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.max_cases is not None and (
+            isinstance(self.max_cases, bool)
+            or not isinstance(self.max_cases, int)
+            or self.max_cases < 1
+        ):
+            raise ValueError(
+                f"max_cases must be None or a positive integer, got {self.max_cases!r}"
+            )
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if not isinstance(self.learning_rate, int | float) or not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        fraction = self.empty_slice_fraction
+        if not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"empty_slice_fraction must lie in [0, 1], got {fraction!r}")
+        if not isinstance(self.unet, UNetSettings):
+            raise ValueError(f"unet must be UNetSettings, got {type(self.unet).__name__}")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every setting's flat name: the training fields, then the U-Net's (no ``unet``)."""
+        own = tuple(f.name for f in fields(cls) if f.name != "unet")
+        return own + tuple(f.name for f in fields(UNetSettings))
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any], base: TrainSettings | None = None):
+        """Settings from flat names (a notebook's parameters, keyword arguments, CLI values).
+
+        Keys that are not settings are ignored, so a notebook can pass ``globals()``.
+        ``max_cases`` 0 means all cases (``None``), as in the notebooks' parameter cells.
+
+        Args:
+            parameters: ``{name: value}``; see :meth:`names`.
+            base: settings to start from (default: the defaults).
+        """
+        base = base or cls()
+        unet_names = {f.name for f in fields(UNetSettings)}
+        own = {k: parameters[k] for k in cls.names() if k in parameters and k not in unet_names}
+        if own.get("max_cases") == 0:
+            own["max_cases"] = None
+        unet = {k: parameters[k] for k in unet_names if k in parameters}
+        return replace(base, **own, unet=replace(base.unet, **unet))
+
+    def flat(self) -> dict[str, Any]:
+        """``{name: value}`` for every name of :meth:`names`."""
+        own = {k: v for k, v in asdict(self).items() if k != "unet"}
+        return {**own, **self.unet.to_dict()}
+
+    def to_config(self) -> dict[str, Any]:
+        """``config.json`` sections ``training``, ``model`` (the network as built) and ``seed``."""
+        training = {k: v for k, v in self.flat().items() if k in _TRAINING_KEYS}
+        return {
+            "training": {"optimizer": OPTIMIZER, **training},
+            "model": self.unet.to_dict(),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
+        """The settings a run's ``config.json`` records (inverse of :meth:`to_config`).
+
+        Raises:
+            ValueError: unknown keys or invalid values in the sections.
+        """
+        training = dict(config.get("training", {}))
+        training.pop("optimizer", None)
+        unknown = sorted(set(training) - set(_TRAINING_KEYS))
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown} in the run config")
+        unet = UNetSettings.from_dict(dict(config.get("model", {})))
+        return cls(**training, seed=int(config.get("seed", 0)), unet=unet)
+
+    def differences(self, other: TrainSettings, ignore: tuple[str, ...] = ()) -> list[str]:
+        """``"name: mine -> other's"`` for every flat setting that differs (sorted by name)."""
+        mine, theirs = self.flat(), other.flat()
+        return [
+            f"{k}: {mine[k]!r} -> {theirs[k]!r}"
+            for k in sorted(mine)
+            if k not in ignore and mine[k] != theirs[k]
+        ]
+
+
+_TRAINING_KEYS: tuple[str, ...] = tuple(
+    f.name for f in fields(TrainSettings) if f.name not in ("unet", "seed")
+)

@@ -1,0 +1,54 @@
+"""The atomic writers of brats_utils.files: JSON, CSV and .npy land whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brats_utils.errors import BratsError
+from brats_utils.files import read_json, write_csv, write_json, write_npy
+
+
+def test_write_json_converts_numpy_and_paths_and_reads_back(tmp_path):
+    path = write_json(
+        tmp_path / "a" / "t.json", {"x": np.float32(0.5), "p": tmp_path, "v": np.arange(2)}
+    )
+    assert path.read_text().endswith("}\n")
+    assert read_json(path) == {"x": 0.5, "p": str(tmp_path), "v": [0, 1]}
+    compact = write_json(tmp_path / "c.json", {"a": [1, 2]}, indent=None)
+    assert compact.read_text() == '{"a": [1, 2]}'
+
+
+def test_write_json_keeps_the_old_file_when_the_data_cannot_be_written(tmp_path):
+    path = write_json(tmp_path / "t.json", {"ok": 1})
+    with pytest.raises(TypeError, match="cannot write object"):
+        write_json(path, {"bad": object()})
+    assert json.loads(path.read_text()) == {"ok": 1}
+    assert os.listdir(tmp_path) == ["t.json"]  # no temporary file left behind
+
+
+def test_read_json_names_the_file(tmp_path):
+    with pytest.raises(BratsError, match="run state not found"):
+        read_json(tmp_path / "missing.json", "run state")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(BratsError, match="is not readable JSON"):
+        read_json(tmp_path / "bad.json")
+
+
+def test_write_csv_from_frames_and_records(tmp_path):
+    assert write_csv(pd.DataFrame({"x": [1]}), tmp_path / "f.csv").read_text() == "x\n1\n"
+    records = [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25, "val_loss": 0.75}]
+    text = write_csv(records, tmp_path / "r.csv").read_text()
+    assert text == "epoch,loss,val_loss\n1,0.5,\n2,0.25,0.75\n"
+    indexed = pd.DataFrame({"mean": [0.5]}, index=["dice_WT"])
+    assert write_csv(indexed, tmp_path / "i.csv", index=True).read_text() == ",mean\ndice_WT,0.5\n"
+
+
+def test_write_npy_is_memory_mappable(tmp_path):
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    path = write_npy(tmp_path / "a.npy", array)
+    np.testing.assert_array_equal(np.load(path, mmap_mode="r"), array)

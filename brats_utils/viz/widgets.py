@@ -32,7 +32,7 @@ from brats_utils.viz.drawing import (
     save_figure,
 )
 
-__all__ = ["draw_slice", "SliceViewer"]
+__all__ = ["SliceViewer"]
 
 #: What a case may be given as: a Case-like object (``.image``, ``.seg``), an
 #: ``(image, seg)`` pair, a bare image, or a zero-argument callable returning one of those.

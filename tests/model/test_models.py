@@ -112,3 +112,22 @@ def test_losses_are_finite_and_dice_ce_adds_dice():
     assert float(soft_dice_loss(truth, truth)) == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="unknown loss"):
         get_loss("focal")
+
+
+def test_the_model_is_built_exactly_as_its_settings_say():
+    from brats_utils.model.settings import UNetSettings
+
+    settings = UNetSettings(
+        depth=3, base_filters=8, dropout=0.1, batch_norm=True, upsampling="transpose"
+    )
+    model = build_model("early2", 32, settings)
+    names = [layer.name for layer in model.layers]
+    assert sum(n.endswith("_pool") for n in names) == settings.depth
+    assert model.get_layer("down0_conv1").filters == settings.base_filters
+    assert model.get_layer("bottleneck_conv1").filters == settings.base_filters * 2**settings.depth
+    assert model.get_layer("bottleneck_dropout").rate == settings.dropout
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    assert isinstance(model.get_layer("up0"), keras.layers.Conv2DTranspose)
+    plain = build_model("early2", 32, depth=2, base_filters=4, dropout=0.0)
+    assert "bottleneck_dropout" not in [layer.name for layer in plain.layers]
+    assert isinstance(plain.get_layer("up0_upsample"), keras.layers.UpSampling2D)

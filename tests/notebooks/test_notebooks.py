@@ -17,6 +17,7 @@ import pytest
 
 from brats_utils.cli.main import main
 from brats_utils.errors import BratsError
+from brats_utils.files import write_csv, write_json
 from brats_utils.model.experiments import EXPERIMENTS
 from brats_utils.notebooks.runner import (
     NOTEBOOK_DIR,
@@ -30,7 +31,6 @@ from brats_utils.notebooks.runner import (
     run_notebooks,
     select_notebooks,
 )
-from brats_utils.files import write_csv, write_json
 from brats_utils.notebooks.support import (
     OutputPaths,
     ensure_split,

@@ -12,6 +12,7 @@ import pytest
 from helpers import ml_frameworks_loaded_by
 
 from brats_utils.errors import BratsError
+from brats_utils.model.settings import UNetSettings
 from brats_utils.model.unet import build_model
 from brats_utils.training.fit import (
     _check_divisible,
@@ -21,6 +22,7 @@ from brats_utils.training.fit import (
     precision_policy,
 )
 from brats_utils.training.run_folder import load_state, prepare_run_dir
+from brats_utils.training.settings import TrainSettings
 
 SIZE = 16
 
@@ -201,6 +203,8 @@ def test_train_end_to_end_and_resume(tiny_cache, tmp_path, capsys):
     assert config["split_file"].endswith("data/split.csv")  # found through the manifest
     assert config["cases"] == {"train": 1, "validation": 1, "test": 1}
     assert config["backend"] in config["versions"]
+    assert config["model"] == UNetSettings(base_filters=4).to_dict()  # what build_model built
+    assert TrainSettings.from_config(config) == TrainSettings.from_parameters(common)
     assert result["history"][0]["epoch"] == 1 and "val_dice_edema" in result["history"][0]
 
     # An existing run is never overwritten silently, at the command line neither.

@@ -14,7 +14,7 @@ PACKAGE = REPO_ROOT / "brats_utils"
 FLAT = {"conventions", "errors", "files", "provenance"}
 #: Modules that must import without Keras, TensorFlow, JAX or torch: data, preprocessing,
 #: evaluation, the CLI's start-up, and the settings and files a run is described by.
-LIGHT_PACKAGES = ("data", "preprocessing", "evaluation", "cli")
+LIGHT_PACKAGES = ("data", "preprocessing", "evaluation", "viz", "notebooks", "cli")
 LIGHT_MODULES = (
     "brats_utils.conventions",
     "brats_utils.errors",
@@ -136,6 +136,46 @@ def test_a_handful_of_flat_modules_and_the_pipeline_as_subpackages():
     expected = {"data", "preprocessing", "model", "training", "inference", "evaluation"}
     assert expected | {"viz", "notebooks", "cli"} == subpackages
     assert not list(PACKAGE.glob("*/*/__init__.py")), "one level of subpackages"
+
+
+#: The pipeline's layers, lowest first: a subpackage imports only the ones before it.
+LAYERS = (
+    "data",
+    "preprocessing",
+    "model",
+    "evaluation",
+    "training",
+    "inference",
+    "viz",
+    "notebooks",
+    "cli",
+)
+
+
+def test_subpackages_import_only_lower_layers():
+    upward = set()
+    for name in MODULES:
+        layer = name.split(".")[1] if name.count(".") >= 2 else None
+        if layer is None:
+            continue
+        for target in _imports(name):
+            other = target.split(".")[1] if target.count(".") >= 2 else None
+            if other is not None and LAYERS.index(other) > LAYERS.index(layer):
+                upward.add(f"{name} -> {target}")
+    assert sorted(upward) == []
+
+
+def test_flat_modules_import_no_subpackage():
+    flat = [n for n in MODULES if n.count(".") == 1 and n != "brats_utils.__main__"]
+    assert {n: sorted(i for i in _imports(n) if i.count(".") >= 2) for n in flat} == {
+        n: [] for n in flat
+    }
+
+
+def test_subpackage_inits_hold_only_a_docstring():
+    for path in PACKAGE.glob("*/__init__.py"):
+        body = TREES[_module_name(path)].body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr), path
 
 
 def test_no_module_is_longer_than_450_lines():

@@ -23,8 +23,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/brats synth --out $(DATA) --cases $(CASES) --seed $(SEED)
 	$(BIN)/brats check $(DATA)
-	@if $(BIN)/brats --help | grep -q ' notebooks'; then \
-		$(BIN)/brats notebooks --profile smoke --data $(DATA) --out outputs/smoke; fi
+	$(BIN)/brats notebooks --profile smoke --data $(DATA) --out outputs/smoke
 
 test: setup
 	$(BIN)/python -m pytest

@@ -33,7 +33,6 @@ __all__ = [
     "RELEASES",
     "LEGACY",
     "GLI2023",
-    "get_release",
     "labels_to_classes",
     "classes_to_labels",
 ]
@@ -115,14 +114,6 @@ GLI2023 = Release(
     labels=(0, 1, 2, 3),
 )
 RELEASES: dict[str, Release] = {r.name: r for r in (LEGACY, GLI2023)}
-
-
-def get_release(name: str) -> Release:
-    """Look up a release by name; raises ``ValueError`` naming the known ones."""
-    try:
-        return RELEASES[name]
-    except KeyError:
-        raise ValueError(f"unknown release {name!r}; expected one of {sorted(RELEASES)}") from None
 
 
 def _lookup_table(release: Release) -> np.ndarray:

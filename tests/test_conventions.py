@@ -12,7 +12,6 @@ from brats_utils.conventions import (
     MODALITIES,
     REGIONS,
     classes_to_labels,
-    get_release,
     labels_to_classes,
 )
 
@@ -38,16 +37,6 @@ def test_release_file_names(release, kind, ext, expected):
     assert release.file_name("BraTS2021_00042", kind, ext) == expected
 
 
-def test_get_release_names_the_known_ones_when_unknown():
-    assert get_release("gli2023") is GLI2023
-    with pytest.raises(ValueError, match="legacy"):
-        get_release("brats2099")
-
-
-@pytest.mark.parametrize(
-    ("release", "labels", "classes"),
-    [(LEGACY, [0, 1, 2, 4], [0, 1, 2, 3]), (GLI2023, [0, 1, 2, 3], [0, 1, 2, 3])],
-)
 def test_labels_map_to_classes_and_back(release, labels, classes):
     rng = np.random.default_rng(0)
     index = rng.integers(0, 4, size=(5, 4, 3))

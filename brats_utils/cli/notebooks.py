@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from brats_utils.notebooks.runner import PROFILES
+
 __all__ = ["add_parser", "run"]
 
 
@@ -19,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "empty data folder is filled with synthetic cases (tiny, smoke); full needs real data.",
     )
     parser.add_argument(
-        "--profile", default="smoke", help="tiny | smoke | full, or a YAML file (default smoke)"
+        "--profile",
+        default="smoke",
+        help=f"{' | '.join(PROFILES)}, or a YAML file (default smoke)",
     )
     parser.add_argument(
         "--data",

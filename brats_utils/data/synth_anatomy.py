@@ -27,7 +27,6 @@ __all__ = [
     "GREY_MATTER",
     "WHITE_MATTER",
     "DEEP_GREY",
-    "TISSUE_NAMES",
     "TUMOUR_KINDS",
     "Box",
     "smooth_noise",
@@ -41,7 +40,6 @@ __all__ = [
 
 OUTSIDE, CSF, GREY_MATTER, WHITE_MATTER, DEEP_GREY = 0, 1, 2, 3, 4
 #: Tissue code -> name.
-TISSUE_NAMES: tuple[str, ...] = ("outside", "csf", "grey matter", "white matter", "deep grey")
 
 #: Glioma kinds: necrotic core + enhancing rim, solid enhancing core (no necrosis), or a
 #: non-enhancing core (no enhancement, label 1 only), each with edema around it.

@@ -1,9 +1,9 @@
 """Validating BraTS cases: every problem of every file, reported rather than raised.
 
 :func:`validate_case` reads every file of one case once and lists every problem it finds
-(:class:`Problem`); :func:`validate_cases` and :func:`check_dataset` (``brats check``) do so
-for many cases. :func:`brats_utils.data.cases.load_case` instead raises on the first problem that
-would make its arrays wrong.
+(:class:`Problem`); :func:`validate_cases` (``brats check``) does so for many cases, in
+parallel processes if asked. :func:`brats_utils.data.cases.load_case` instead raises on the
+first problem that would make its arrays wrong.
 """
 
 from __future__ import annotations
@@ -15,19 +15,17 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from brats_utils.conventions import VOLUME_SHAPE, labels_to_classes
-from brats_utils.data.cases import CaseFiles, discover_cases
+from brats_utils.data.cases import CaseFiles
 from brats_utils.data.checks import KINDS, Reference, affine_problem, nifti_stem, shape_problem
 from brats_utils.data.nifti import read_nifti
-from brats_utils.errors import BratsError, CaseError
+from brats_utils.errors import CaseError
 
 __all__ = [
     "Problem",
     "validate_case",
     "validate_cases",
-    "check_dataset",
     "has_errors",
 ]
 
@@ -104,32 +102,49 @@ def validate_case(
                 report(message, path)
         if reference is None:
             reference = Reference(kind, data.shape, image.affine)
-        if kind == "seg":
-            try:
-                labels_to_classes(data, files.release)
-            except ValueError as exc:
-                report(f"seg: {exc}", path)
-            continue
-        if data.dtype.kind == "f":
-            n_bad = data.size - np.count_nonzero(np.isfinite(data))
-            if n_bad:
-                report(f"{kind} has {n_bad} NaN or infinite voxels", path)
-        if not np.any(data):
-            report(f"{kind} is all zeros", path)
+        for message in _content_problems(kind, data, files):
+            report(message, path)
 
+    for path, message in _stray_files(files):
+        report(message, path, warning=True)
+    return problems
+
+
+def _content_problems(kind: str, data: np.ndarray, files: CaseFiles) -> list[str]:
+    """Labels outside the release's set (seg); NaN/inf or all zeros (modalities)."""
+    if kind == "seg":
+        try:
+            labels_to_classes(data, files.release)
+        except ValueError as exc:
+            return [f"seg: {exc}"]
+        return []
+    problems = []
+    if data.dtype.kind == "f":
+        n_bad = data.size - np.count_nonzero(np.isfinite(data))
+        if n_bad:
+            problems.append(f"{kind} has {n_bad} NaN or infinite voxels")
+    if not np.any(data):
+        problems.append(f"{kind} is all zeros")
+    return problems
+
+
+def _stray_files(files: CaseFiles) -> list[tuple[Path, str]]:
+    """Warnings for extra NIfTI files: duplicates always, others when the seg is missing."""
     by_stem = {files.release.file_name(files.case_id, k, ext=""): k for k in KINDS}
+    found = []
     for path in files.extra:
         kind = by_stem.get(nifti_stem(path.name) or "")
         if kind is not None:
-            report(f"duplicate {kind} file, using {files.path(kind)}", path, warning=True)
+            found.append((path, f"duplicate {kind} file, using {files.path(kind)}"))
         elif files.seg is None:
             expected_name = files.release.file_name(files.case_id, "seg")
-            report(
-                f"unrecognised NIfTI file; a misnamed segmentation? (expected {expected_name})",
-                path,
-                warning=True,
+            found.append(
+                (
+                    path,
+                    f"unrecognised NIfTI file; a misnamed segmentation? (expected {expected_name})",
+                )
             )
-    return problems
+    return found
 
 
 def validate_cases(
@@ -156,40 +171,3 @@ def validate_cases(
         yield from zip(cases, pool.map(check, cases), strict=True)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def check_dataset(
-    root: Path | str,
-    *,
-    require_seg: bool = False,
-    progress: bool = True,
-    expected_shape: Sequence[int] | None = VOLUME_SHAPE,
-    workers: int = 1,
-) -> dict[str, list[Problem]]:
-    """Validate every case under ``root``.
-
-    Args:
-        root: data folder (or one case folder).
-        require_seg: a missing segmentation is a problem (training data).
-        progress: show a progress bar.
-        expected_shape: shape every file must have (``None``: only consistency).
-        workers: number of processes reading files.
-
-    Returns:
-        ``{case_id: problems}`` for every case, sorted by case id; use :func:`has_errors`
-        to tell invalid cases from clean ones or ones with warnings only.
-
-    Raises:
-        BratsError: if ``root`` is missing or holds no case folder.
-    """
-    cases = discover_cases(root)
-    if not cases:
-        raise BratsError(
-            f"no case folders found under {root} (expected folders like "
-            f"BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
-        )
-    results = validate_cases(
-        cases, expected_shape=expected_shape, require_seg=require_seg, workers=workers
-    )
-    bar = tqdm(results, total=len(cases), unit="case", desc="checking", disable=not progress)
-    return {files.case_id: problems for files, problems in bar}

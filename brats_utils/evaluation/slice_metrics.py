@@ -33,7 +33,6 @@ __all__ = [
     "safe_ratio",
     "label_metrics",
     "region_dice_from_cm",
-    "region_dice",
 ]
 
 #: Keys of :func:`label_metrics`, in the order tables show them.
@@ -196,8 +195,3 @@ def region_dice_from_cm(cm: np.ndarray) -> dict[str, float]:
         tp, fp, fn, _ = _binary_cm(cm, classes)
         scores[region] = float(safe_ratio(2 * tp, 2 * tp + fp + fn))
     return scores
-
-
-def region_dice(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Region Dice (WT, TC, ET) of two class arrays of the same shape (classes 0..3)."""
-    return region_dice_from_cm(confusion_matrix(y_true, y_pred))

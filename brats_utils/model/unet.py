@@ -167,6 +167,8 @@ def build_model(
     experiment = get_experiment(experiment)
     settings = replace(settings or UNetSettings(), **overrides)
     input_shape = (image_size, image_size, experiment.input_channels)
+    if experiment.fusion == "early":  # the channels go straight into the U-Net
+        return build_unet(input_shape, num_classes, settings, name=f"unet_{experiment.name}")
     _check_input(input_shape, num_classes, settings.depth)
     inputs = keras.Input(shape=input_shape, name="image")
     x = ChannelMean(name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs

@@ -19,7 +19,6 @@ notebooks write figures to ``OUT_DIR/figures/`` and tables to ``OUT_DIR/tables/`
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from brats_utils.errors import BratsError
-from brats_utils.files import atomic_path
+from brats_utils.files import write_json
 
 __all__ = [
     "NOTEBOOK_DIR",
@@ -257,6 +256,56 @@ def _declared_parameters(path: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(path)))
 
 
+def _source_notebooks(names: Sequence[str], notebook_dir: Path) -> dict[str, Path]:
+    """``{name: path}`` of the source notebooks; raises BratsError if any is missing."""
+    sources = {name: notebook_dir / f"{name}.ipynb" for name in names}
+    missing = [str(p) for p in sources.values() if not p.is_file()]
+    if missing:
+        raise BratsError(f"source notebooks not found: {missing} (run from a source checkout)")
+    return sources
+
+
+def _checked_parameters(
+    parameters: dict[str, Any], declared: Mapping[str, set[str]]
+) -> dict[str, Any]:
+    """``parameters`` if every one is declared by a notebook that runs, else a BratsError."""
+    unknown = sorted(set(parameters) - set().union(*declared.values()))
+    if unknown:
+        raise BratsError(
+            f"parameters {unknown} are not declared by any notebook run: {list(declared)}"
+        )
+    return parameters
+
+
+def _execute(
+    source: Path,
+    target: Path,
+    parameters: Mapping[str, Any],
+    kernel: str,
+    progress: bool,
+    log_output: bool,
+) -> None:
+    """Run one notebook with papermill; a failing cell becomes a BratsError naming the copy."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=dict(parameters),
+            kernel_name=kernel,
+            progress_bar=progress,
+            log_output=log_output,
+            cwd=str(source.parent),
+        )
+    except PapermillExecutionError as exc:
+        raise BratsError(
+            f"notebook {source.stem} failed in cell {exc.exec_count}: {exc.ename}: "
+            f"{exc.evalue}; the executed copy with the traceback is {target}"
+        ) from exc
+
+
 def run_notebooks(
     profile: str | Path | Profile,
     data_dir: Path | str | None = None,
@@ -292,24 +341,14 @@ def run_notebooks(
         BratsError: unknown profile/notebook/parameter, missing data, or a notebook that
             failed (the message names it and its executed copy, which holds the traceback).
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     notebook_dir = Path(notebook_dir) if notebook_dir is not None else NOTEBOOK_DIR
     data_dir = Path(data_dir if data_dir is not None else "data/synthetic").resolve()
     out_dir = Path(out_dir if out_dir is not None else f"outputs/{profile.name}").resolve()
     names = select_notebooks(only)
-    sources = {name: notebook_dir / f"{name}.ipynb" for name in names}
-    missing = [str(p) for p in sources.values() if not p.is_file()]
-    if missing:
-        raise BratsError(f"source notebooks not found: {missing} (run from a source checkout)")
+    sources = _source_notebooks(names, notebook_dir)
     declared = {name: _declared_parameters(path) for name, path in sources.items()}
-    parameters = {**profile.parameters, **(overrides or {})}
-    known = set().union(*declared.values())
-    unknown = sorted(set(parameters) - known)
-    if unknown:
-        raise BratsError(f"parameters {unknown} are not declared by any notebook run: {names}")
+    parameters = _checked_parameters({**profile.parameters, **(overrides or {})}, declared)
     n_cases = ensure_data(data_dir, profile, progress=progress)
     kernel = kernel_name or ensure_kernel()
     run = NotebookRun(profile=profile.name, data_dir=data_dir, out_dir=out_dir)
@@ -324,21 +363,7 @@ def run_notebooks(
         if progress:
             print(f"[{number}/{len(names)}] {name}", flush=True)
         start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(sources[name]),
-                str(target),
-                parameters=params,
-                kernel_name=kernel,
-                progress_bar=progress,
-                log_output=log_output,
-                cwd=str(notebook_dir),
-            )
-        except PapermillExecutionError as exc:
-            raise BratsError(
-                f"notebook {name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; "
-                f"the executed copy with the traceback is {target}"
-            ) from exc
+        _execute(sources[name], target, params, kernel, progress, log_output)
         run.executed[name] = target
         run.seconds[name] = round(time.perf_counter() - start, 1)
         if progress:
@@ -357,6 +382,4 @@ def _write_summary(run: NotebookRun, parameters: Mapping[str, Any]) -> None:
         "total_seconds": round(sum(run.seconds.values()), 1),
         "executed": {k: str(v) for k, v in run.executed.items()},
     }
-    path = run.out_dir / "notebooks" / "run_summary.json"
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+    write_json(run.out_dir / "notebooks" / "run_summary.json", summary)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +195,32 @@ def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite:
         )
 
 
+def _cached_cases(
+    todo: list[CaseFiles],
+    cases_dir: Path,
+    settings: PreprocessSettings,
+    expected_shape: Sequence[int] | None,
+    workers: int,
+) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
+    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes."""
+    if workers == 1 or len(todo) <= 1:
+        for files in todo:
+            yield _cache_one_case(files, cases_dir, settings, expected_shape)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        pending = {
+            pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape) for f in todo
+        }
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+        except BaseException:  # Ctrl-C or a failed case: stop the workers before leaving
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
 def _select_cases(all_cases: list[Any], case_ids: Iterable[str] | None, data_dir: Path):
     if not all_cases:
         raise BratsError(
@@ -281,23 +307,8 @@ def build_cache(
             last_write = time.monotonic()
 
     try:
-        if workers == 1 or len(todo) <= 1:
-            for files in todo:
-                record(*_cache_one_case(files, cases_dir, settings, expected_shape))
-        else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-                pending = {
-                    pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape)
-                    for f in todo
-                }
-                try:
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in finished:
-                            record(*future.result())
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+        for result in _cached_cases(todo, cases_dir, settings, expected_shape, workers):
+            record(*result)
     finally:
         bar.close()
         _write_compact_json(

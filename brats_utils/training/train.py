@@ -164,6 +164,17 @@ def _model(run_dir: Path, experiment: Experiment, settings: TrainSettings, size:
     return compile_model(model, settings.loss, settings.learning_rate)
 
 
+def _settings(settings: TrainSettings | None, overrides: dict[str, Any]) -> TrainSettings:
+    """``settings`` (default the defaults) with ``overrides`` by flat name, checked."""
+    unknown = sorted(set(overrides) - set(TrainSettings.names()))
+    if unknown:
+        raise TypeError(f"train() got unknown settings {unknown}")
+    try:
+        return TrainSettings.from_parameters(overrides, base=settings)
+    except ValueError as exc:
+        raise BratsError(str(exc)) from exc
+
+
 def train(
     experiment: str | Experiment,
     cache_dir: Path | str,
@@ -202,13 +213,7 @@ def train(
             cache, a non-empty run folder, a resume with other settings.
         TypeError: an override that is not a setting.
     """
-    unknown = sorted(set(overrides) - set(TrainSettings.names()))
-    if unknown:
-        raise TypeError(f"train() got unknown settings {unknown}")
-    try:
-        settings = TrainSettings.from_parameters(overrides, base=settings)
-    except ValueError as exc:
-        raise BratsError(str(exc)) from exc
+    settings = _settings(settings, overrides)
     experiment = get_experiment(experiment)
     run_dir = Path(run_dir)
     say = print if verbose != 0 else (lambda *a, **k: None)

@@ -260,6 +260,38 @@ def draw_slice(
     Raises:
         ValueError: shapes that disagree, unknown plane/modality, index out of range.
     """
+    _check_slice_arguments(image, seg, pred, modality, channel_names)
+    labels_shown = tuple(labels_shown)
+    if index is None:
+        index = default_slice_index(seg if seg is not None else pred, plane, image.shape)
+    view = slice_2d(image, plane, index)
+    background = ~np.any(view != 0, axis=-1)
+    modalities = list(channel_names) if modality == "all" else [modality]
+    sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
+    sources = sources or [("", None)]
+    ncols = len(sources) if len(modalities) == 1 else len(modalities)
+    fig, axes = new_axes(ax, len(modalities) * len(sources), ncols=ncols)
+    panels = [(m, s) for s in sources for m in modalities]
+    for panel, (axis, (mod, (source, labels))) in enumerate(zip(axes, panels, strict=True)):
+        channel = view[..., list(channel_names).index(mod)]
+        window = ranges[mod] if ranges else _slice_range(channel, background)
+        overlay = None if labels is None else slice_2d(labels, plane, index)
+        name = MODALITY_NAMES.get(mod, mod)
+        _draw_panel(
+            axis,
+            np.ma.masked_array(channel, background),
+            window,
+            overlay,
+            labels_shown,
+            alpha,
+            title=f"{name} + {source}" if source else name,
+            legend=panel == len(axes) - 1,
+        )
+    fig.suptitle(title if title is not None else f"{plane} slice {index}")
+    return finish_figure(fig, out_path)
+
+
+def _check_slice_arguments(image, seg, pred, modality: str, channel_names: Sequence[str]) -> None:
     if image.ndim != 4 or image.shape[-1] != len(channel_names):
         raise ValueError(
             f"image must be (X, Y, Z, {len(channel_names)}) for channels {tuple(channel_names)}, "
@@ -272,42 +304,32 @@ def draw_slice(
         raise ValueError(
             f"modality must be 'all' or one of {tuple(channel_names)}, got {modality!r}"
         )
-    labels_shown = tuple(labels_shown)
-    if index is None:
-        index = default_slice_index(seg if seg is not None else pred, plane, image.shape)
-    view = slice_2d(image, plane, index)
-    background = ~np.any(view != 0, axis=-1)
-    modalities = list(channel_names) if modality == "all" else [modality]
-    sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
-    sources = sources or [("", None)]
-    ncols = len(sources) if len(modalities) == 1 else len(modalities)
-    fig, axes = new_axes(ax, len(modalities) * len(sources), ncols=ncols)
-    for panel, (axis, (mod, (source, labels))) in enumerate(
-        zip(axes, [(m, s) for s in sources for m in modalities], strict=True)
-    ):
-        channel = view[..., list(channel_names).index(mod)]
-        low, high = ranges[mod] if ranges else _slice_range(channel, background)
-        axis.imshow(
-            np.ma.masked_array(channel, background),
-            cmap=GREY,
-            vmin=low,
-            vmax=high,
-            interpolation="nearest",
+
+
+def _draw_panel(
+    axis: Axes,
+    channel: np.ma.MaskedArray,
+    window: tuple[float, float],
+    labels: np.ndarray | None,
+    labels_shown: tuple[int, ...],
+    alpha: float,
+    *,
+    title: str,
+    legend: bool,
+) -> None:
+    """One grey-level slice, its label overlay (if any) and, on the last panel, the legend."""
+    axis.imshow(channel, cmap=GREY, vmin=window[0], vmax=window[1], interpolation="nearest")
+    if labels is not None:
+        axis.imshow(label_overlay(labels, labels_shown, alpha))
+    axis.set_title(title, fontsize="medium")
+    axis.set_axis_off()
+    if labels is not None and labels_shown and legend:
+        axis.legend(
+            handles=label_legend_handles(labels_shown),
+            loc="lower right",
+            fontsize="small",
+            framealpha=0.6,
         )
-        if labels is not None:
-            axis.imshow(label_overlay(slice_2d(labels, plane, index), labels_shown, alpha))
-        name = MODALITY_NAMES.get(mod, mod)
-        axis.set_title(f"{name} + {source}" if source else name, fontsize="medium")
-        axis.set_axis_off()
-        if labels is not None and labels_shown and panel == len(axes) - 1:
-            axis.legend(
-                handles=label_legend_handles(labels_shown),
-                loc="lower right",
-                fontsize="small",
-                framealpha=0.6,
-            )
-    fig.suptitle(title if title is not None else f"{plane} slice {index}")
-    return finish_figure(fig, out_path)
 
 
 def _slice_range(channel: np.ndarray, background: np.ndarray) -> tuple[float, float]:

@@ -29,7 +29,6 @@ from brats_utils.viz.drawing import (
 
 __all__ = [
     "SEED_LABEL_DICE",
-    "LABEL_DICE_METRICS",
     "seed_table",
     "read_history",
     "plot_training_curves",
@@ -51,7 +50,6 @@ SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
     },
 }
 #: The per-label slice Dice metrics, in class order (NCR, ED, ET).
-LABEL_DICE_METRICS: tuple[str, ...] = ("dice_necrotic", "dice_edema", "dice_enhancing")
 
 
 def seed_table() -> pd.DataFrame:

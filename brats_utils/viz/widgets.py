@@ -94,7 +94,6 @@ class SliceViewer:
         modality: str = "flair",
         alpha: float = 0.4,
     ):
-        import ipywidgets as w
 
         if isinstance(cases, Mapping):
             self._sources = dict(cases)
@@ -113,6 +112,24 @@ class SliceViewer:
         self._loaded: _Loaded | None = None  # the case shown: id, image, seg, pred, ranges
         self._quiet = False
 
+        self._build_controls(plane, modality, alpha)
+        self.case.observe(self._on_case, names="value")
+        self.plane.observe(self._on_plane, names="value")
+        for control in (
+            self.index,
+            self.modality,
+            self.alpha,
+            self.show_prediction,
+            *self.labels.values(),
+        ):
+            control.observe(lambda _change: self.redraw(), names="value")
+        self._on_case()
+
+    def _build_controls(self, plane: str, modality: str, alpha: float) -> None:
+        """The widgets: case, plane, modality, slice, opacity, labels, prediction, output."""
+        import ipywidgets as w
+
+        predictions = self.predictions
         self.case = w.Dropdown(options=list(self._sources), description="case")
         self.plane = w.ToggleButtons(options=list(PLANES)[::-1], value=plane, description="plane")
         self.modality = w.Dropdown(
@@ -144,17 +161,6 @@ class SliceViewer:
                 self.output,
             ]
         )
-        self.case.observe(self._on_case, names="value")
-        self.plane.observe(self._on_plane, names="value")
-        for control in (
-            self.index,
-            self.modality,
-            self.alpha,
-            self.show_prediction,
-            *self.labels.values(),
-        ):
-            control.observe(lambda _change: self.redraw(), names="value")
-        self._on_case()
 
     def _load(self, case_id: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         if self._loaded is None or self._loaded[0] != case_id:

@@ -12,7 +12,6 @@ from brats_utils.conventions import GLI2023, LEGACY, MODALITIES, VOLUME_SHAPE
 from brats_utils.data.cases import discover_cases, find_case, load_case, read_case_volumes
 from brats_utils.data.validation import (
     Problem,
-    check_dataset,
     has_errors,
     validate_case,
     validate_cases,
@@ -248,20 +247,17 @@ def test_every_problem_is_reported_not_only_the_first(tmp_path):
     assert found[3].startswith("seg: labels [7]")
 
 
-def test_check_dataset_and_parallel_validation_agree(tmp_path):
+def test_serial_and_parallel_validation_agree(tmp_path):
     write_case(tmp_path, "BraTS2021_00001")
     write_case(tmp_path, "BraTS2021_00002", skip=("flair",))
     write_case(tmp_path, "BraTS2021_00003", seg=False)
-    report = check_dataset(tmp_path, expected_shape=None, require_seg=True, progress=False)
+    cases = discover_cases(tmp_path)
+    serial = validate_cases(cases, expected_shape=None, require_seg=True)
+    report = {files.case_id: problems for files, problems in serial}
     assert list(report) == ["BraTS2021_00001", "BraTS2021_00002", "BraTS2021_00003"]
     assert [has_errors(p) for p in report.values()] == [False, True, True]
-    cases = discover_cases(tmp_path)
     parallel = validate_cases(cases, expected_shape=None, require_seg=True, workers=2)
     assert {files.case_id: problems for files, problems in parallel} == report
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(BratsError, match="no case folders"):
-        check_dataset(empty, progress=False)
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -352,8 +348,8 @@ def test_real_sample_cases_discover_validate_and_load(real_sample_dir):
     cases = discover_cases(real_sample_dir)
     assert len(cases) == 16
     assert all(c.release is LEGACY and c.seg is not None and not c.extra for c in cases)
-    report = check_dataset(real_sample_dir, require_seg=True, progress=False)
-    assert {case_id: p for case_id, p in report.items() if p} == {}
+    report = validate_cases(cases, require_seg=True, workers=2)
+    assert {files.case_id: p for files, p in report if p} == {}
     for files in (cases[0], cases[7], cases[-1]):
         case = load_case(files, require_seg=True)
         assert case.image.shape == (*VOLUME_SHAPE, 4) and case.image.dtype == np.float32

@@ -9,7 +9,6 @@ from brats_utils.evaluation.slice_metrics import (
     LABEL_METRICS,
     confusion_matrix,
     label_metrics,
-    region_dice,
     region_dice_from_cm,
 )
 
@@ -48,7 +47,9 @@ def test_label_metrics_literal():
 
 
 def test_region_dice_literal():
-    assert region_dice(TRUE, PRED) == pytest.approx({"WT": 0.8, "TC": 0.4, "ET": 0.0})
+    assert region_dice_from_cm(confusion_matrix(TRUE, PRED)) == pytest.approx(
+        {"WT": 0.8, "TC": 0.4, "ET": 0.0}
+    )
 
 
 def test_empty_masks_score_one():
@@ -56,7 +57,7 @@ def test_empty_masks_score_one():
     scores = label_metrics(confusion_matrix(empty, empty))
     for key in ("mean_iou", "dice", "dice_all", "dice_necrotic", "dice_tumour", "precision"):
         assert scores[key] == 1.0, key
-    assert region_dice(empty, empty) == {"WT": 1.0, "TC": 1.0, "ET": 1.0}
+    assert region_dice_from_cm(confusion_matrix(empty, empty)) == {"WT": 1.0, "TC": 1.0, "ET": 1.0}
 
 
 def test_class_absent_from_one_side_scores_zero():
@@ -64,7 +65,11 @@ def test_class_absent_from_one_side_scores_zero():
     scores = label_metrics(confusion_matrix(truth, np.zeros(4, dtype=int)))
     assert scores["dice_enhancing"] == 0.0
     assert scores["dice_necrotic"] == 1.0  # absent from both
-    assert region_dice(truth, np.zeros(4, dtype=int)) == {"WT": 0.0, "TC": 0.0, "ET": 0.0}
+    assert region_dice_from_cm(confusion_matrix(truth, np.zeros(4, dtype=int))) == {
+        "WT": 0.0,
+        "TC": 0.0,
+        "ET": 0.0,
+    }
 
 
 def test_region_dice_from_cm_matches_binary_masks():

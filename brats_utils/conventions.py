@@ -61,15 +61,18 @@ AFFINE_TOLERANCE_MM: float = 1e-3
 
 
 def channel_indices(channels: Sequence[str]) -> list[int]:
-    """Positions of ``channels`` (modality names) in :data:`MODALITIES`, the cache's order.
+    """Positions of ``channels`` in :data:`MODALITIES`, the cache's channel order.
+
+    ``["flair", "t1ce"] -> [3, 1]``.
 
     Raises:
-        ValueError: a name that is not one of :data:`MODALITIES`, or no name.
+        ValueError: for an empty list, a bare string, or a name not in :data:`MODALITIES`.
     """
-    channels = list(channels)
+    if isinstance(channels, str) or not channels:
+        raise ValueError(f"channels must be a non-empty list of names from {MODALITIES}")
     unknown = [c for c in channels if c not in MODALITIES]
-    if unknown or not channels:
-        raise ValueError(f"channels must be a non-empty list of {MODALITIES}, got {channels}")
+    if unknown:
+        raise ValueError(f"unknown channels {unknown}; expected names from {MODALITIES}")
     return [MODALITIES.index(c) for c in channels]
 
 

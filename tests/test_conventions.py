@@ -37,6 +37,10 @@ def test_release_file_names(release, kind, ext, expected):
     assert release.file_name("BraTS2021_00042", kind, ext) == expected
 
 
+@pytest.mark.parametrize(
+    ("release", "labels", "classes"),
+    [(LEGACY, [0, 1, 2, 4], [0, 1, 2, 3]), (GLI2023, [0, 1, 2, 3], [0, 1, 2, 3])],
+)
 def test_labels_map_to_classes_and_back(release, labels, classes):
     rng = np.random.default_rng(0)
     index = rng.integers(0, 4, size=(5, 4, 3))
@@ -82,3 +86,13 @@ def test_invalid_classes_raise(classes):
 def test_empty_arrays_map_to_empty_arrays():
     assert labels_to_classes(np.zeros((0, 3), np.uint8)).shape == (0, 3)
     assert classes_to_labels(np.zeros((0,), np.uint8), GLI2023).shape == (0,)
+
+
+def test_channel_indices_in_modality_order():
+    from brats_utils.conventions import channel_indices
+
+    assert channel_indices(["flair", "t1ce"]) == [3, 1]
+    assert channel_indices(MODALITIES) == [0, 1, 2, 3]
+    for bad, message in (("flair", "non-empty list"), ([], "non-empty list"), (["pd"], "unknown")):
+        with pytest.raises(ValueError, match=message):
+            channel_indices(bad)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from brats_utils.conventions import MODALITIES, NUM_CLASSES, classes_to_labels
+from brats_utils.conventions import NUM_CLASSES, channel_indices, classes_to_labels
 from brats_utils.data.cases import CaseFiles, discover_cases, read_case_volumes
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
@@ -56,11 +56,8 @@ def _resolve(
     else:
         settings, config_channels = run_settings(config_or_settings)
         channels = config_channels if channels is None else channels
-    channels = tuple(channels)
-    unknown = [c for c in channels if c not in MODALITIES]
-    if unknown or not channels:
-        raise ValueError(f"channels must be a non-empty subset of {MODALITIES}, got {channels}")
-    return settings, channels
+    channel_indices(channels)  # names checked before any work
+    return settings, tuple(channels)
 
 
 def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndarray:

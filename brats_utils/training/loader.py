@@ -16,26 +16,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from brats_utils.conventions import MODALITIES, NUM_CLASSES
+from brats_utils.conventions import MODALITIES, NUM_CLASSES, channel_indices
 from brats_utils.preprocessing.cache import SliceCache, open_cache
 
-__all__ = ["SliceDataset", "load_arrays", "channel_indices"]
+__all__ = ["SliceDataset", "load_arrays"]
 
 _ONE_HOT_ROWS = np.eye(NUM_CLASSES, dtype=np.float32)
-
-
-def channel_indices(channels: Sequence[str]) -> list[int]:
-    """Positions in :data:`MODALITIES` of ``channels`` (e.g. ``["flair", "t1ce"] -> [3, 1]``).
-
-    Raises:
-        ValueError: for an empty list or an unknown name.
-    """
-    if isinstance(channels, str) or not channels:
-        raise ValueError(f"channels must be a non-empty list of names from {MODALITIES}")
-    unknown = [c for c in channels if c not in MODALITIES]
-    if unknown:
-        raise ValueError(f"unknown channels {unknown}; expected names from {MODALITIES}")
-    return [MODALITIES.index(c) for c in channels]
 
 
 def _as_cache(cache: SliceCache | str | Path) -> SliceCache:

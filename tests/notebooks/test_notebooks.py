@@ -236,7 +236,7 @@ def test_evaluate_slices_perfect_and_empty_predictions():
     assert perfect["n_slices"] == 6
     empty = evaluate_slices(_Oracle(cache, wrong=True), cache, ["a", "b"], ("t1",), progress=False)
     assert empty["dice_edema"] == 0.0 and empty["dice_enhancing"] == 0.0
-    with pytest.raises(ValueError, match="channels must be a non-empty list"):
+    with pytest.raises(ValueError, match="unknown channels"):
         evaluate_slices(_Oracle(cache), cache, ["a"], ("pd",))
 
 

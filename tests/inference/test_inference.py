@@ -156,7 +156,7 @@ def test_predict_volume_rejects_bad_inputs(image):
     model = rounding_model(16, 2)
     with pytest.raises(ValueError, match="channels"):
         predict_volume(model, image, settings, None)
-    with pytest.raises(ValueError, match="subset"):
+    with pytest.raises(ValueError, match="unknown channels"):
         predict_volume(model, image, settings, ["flair", "dwi"])
     with pytest.raises(ValueError, match="batch_size"):
         predict_volume(model, image, settings, ["flair", "t1ce"], batch_size=0)

@@ -1,4 +1,5 @@
-"""``brats evaluate``: BraTS region Dice/HD95/sensitivity/specificity per case (no Keras)."""
+"""``brats evaluate``: BraTS region Dice/HD95/sensitivity/specificity and lesion-wise Dice/HD95
+per case (no Keras)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 from pathlib import Path
 
 from brats_utils.cli.predict import add_split_arguments, split_case_ids
+from brats_utils.evaluation.lesions import GLI_DILATION, GLI_MIN_VOLUME_MM3
+from brats_utils.evaluation.surface import HD95_VARIANTS
 
 __all__ = ["add_parser", "run", "summary_path"]
 
@@ -17,17 +20,56 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="score predictions against reference segmentations (Dice, HD95, ...)",
         description="Match PRED_DIR/<case>.nii.gz to the reference cases of DATA_DIR by case "
         "id and write per case Dice, HD95 (mm), sensitivity and specificity of WT, TC and ET "
-        "plus Dice of NCR and ED to --out, and mean/std/median/quartiles to "
-        "<out stem>_summary.csv. Missing predictions count as failures (Dice 0, HD95 373.13); "
-        "exits 1 if any is missing.",
+        "plus Dice of NCR and ED (the legacy whole-volume metrics), then the BraTS 2023+ "
+        "lesion-wise Dice, HD95 and TP/FP/FN lesion counts of WT, TC and ET to --out, and "
+        "mean/std/median/quartiles to <out stem>_summary.csv. Missing predictions count as "
+        "failures (Dice 0, HD95 373.13; lesion-wise 374); exits 1 if any is missing.",
     )
     parser.add_argument("--pred", type=Path, required=True, help="folder of predictions")
     parser.add_argument(
         "--ref", type=Path, required=True, help="data folder with reference segmentations"
     )
     parser.add_argument("--out", type=Path, required=True, help="per-case CSV to write")
+    lesions = parser.add_argument_group(
+        "lesion-wise metrics (BraTS 2023+)",
+        "defaults: the adult glioma (GLI) sub-challenge; MEN: --lesion-dilation 1; "
+        "MET: --lesion-dilation 1 --lesion-min-volume 2",
+    )
+    lesions.add_argument(
+        "--lesion-dilation", type=_non_negative_int, default=GLI_DILATION,
+        help=f"dilations that merge nearby truth components (default {GLI_DILATION})",
+    )  # fmt: skip
+    lesions.add_argument(
+        "--lesion-min-volume", type=_non_negative_float, default=GLI_MIN_VOLUME_MM3,
+        help=f"lesions of at most this many mm^3 are not scored (default {GLI_MIN_VOLUME_MM3:g})",
+    )  # fmt: skip
+    lesions.add_argument(
+        "--lesion-hd95", choices=HD95_VARIANTS, default="max_directed",
+        help="max_directed: larger directed 95th percentile (2023 tooling, default); "
+        "pooled: both directions pooled (the legacy HD95)",
+    )  # fmt: skip
     add_split_arguments(parser, "evaluate")
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
 
 
 def summary_path(out: Path) -> Path:
@@ -39,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate; 0 if every reference case had a prediction, 1 otherwise."""
     import pandas as pd
 
+    from brats_utils.evaluation.lesions import LesionRules
     from brats_utils.evaluation.volumes import evaluate_folder, summarize
     from brats_utils.files import write_csv
 
-    df = evaluate_folder(args.pred, args.ref, case_ids=split_case_ids(args))
+    rules = LesionRules(args.lesion_dilation, args.lesion_min_volume, args.lesion_hd95)
+    df = evaluate_folder(args.pred, args.ref, case_ids=split_case_ids(args), lesion_rules=rules)
     summary = summarize(df)
     write_csv(df, args.out)
     write_csv(summary, summary_path(args.out), index=True)

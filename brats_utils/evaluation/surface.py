@@ -10,7 +10,9 @@ The variant is the one of MedPy's ``hd95`` used by the BraTS challenge tooling:
   exactly with :func:`scipy.ndimage.distance_transform_edt`.
 * **HD95** is the 95th percentile (numpy's default linear interpolation) of the *union* of
   both directed sets (A to B and B to A concatenated), not the maximum of the two directed
-  95th percentiles.
+  95th percentiles (``variant="pooled"``, the default). ``variant="max_directed"`` gives the
+  larger of the two directed 95th percentiles instead, as the BraTS 2023 lesion-wise tooling
+  computes it (:mod:`brats_utils.evaluation.lesions`); it is never smaller.
 
 For speed, both masks are cropped to their joint bounding box plus a one-voxel margin before
 the distance transforms. This changes nothing: every surface voxel of both masks lies inside
@@ -28,7 +30,11 @@ from scipy import ndimage
 
 from brats_utils.conventions import HD95_MAX_MM
 
-__all__ = ["mask_surface", "surface_distances", "hd95", "joint_bounding_box"]
+__all__ = ["HD95_VARIANTS", "mask_surface", "surface_distances", "hd95", "joint_bounding_box"]
+
+#: ``"pooled"``: 95th percentile of both directions together (MedPy, the legacy BraTS HD95);
+#: ``"max_directed"``: the larger of the two directed 95th percentiles (BraTS 2023 tooling).
+HD95_VARIANTS: tuple[str, ...] = ("pooled", "max_directed")
 
 
 def _check_pair(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> tuple:
@@ -111,11 +117,14 @@ def surface_distances(
     return to_ref[pred_surface], to_pred[ref_surface]
 
 
-def hd95(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> float:
+def hd95(
+    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], variant: str = "pooled"
+) -> float:
     """95th-percentile symmetric Hausdorff distance in mm (MedPy / BraTS variant).
 
-    The 95th percentile of the union of both directed surface-distance sets (see the module
-    docstring for the surface definition and the variant).
+    The 95th percentile of the union of both directed surface-distance sets, or with
+    ``variant="max_directed"`` the larger of the two directed 95th percentiles (see the module
+    docstring for the surface definition and the variants).
 
     Empty masks, legacy BraTS convention: both empty -> 0.0; exactly one empty ->
     :data:`~brats_utils.conventions.HD95_MAX_MM` (373.13 mm, the diagonal of the volume).
@@ -124,10 +133,13 @@ def hd95(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> float:
         pred: boolean mask (X, Y, Z) (any number of dimensions).
         ref: boolean mask of the same shape.
         spacing: voxel size in mm along each axis.
+        variant: one of :data:`HD95_VARIANTS`.
 
     Returns:
         HD95 in mm.
     """
+    if variant not in HD95_VARIANTS:
+        raise ValueError(f"variant must be one of {HD95_VARIANTS}, got {variant!r}")
     pred, ref, spacing = _check_pair(pred, ref, spacing)
     pred_empty, ref_empty = not pred.any(), not ref.any()
     if pred_empty and ref_empty:
@@ -135,4 +147,6 @@ def hd95(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> float:
     if pred_empty or ref_empty:
         return float(HD95_MAX_MM)
     pred_to_ref, ref_to_pred = surface_distances(pred, ref, spacing)
+    if variant == "max_directed":
+        return float(max(np.percentile(pred_to_ref, 95), np.percentile(ref_to_pred, 95)))
     return float(np.percentile(np.concatenate([pred_to_ref, ref_to_pred]), 95))

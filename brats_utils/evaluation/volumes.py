@@ -1,5 +1,8 @@
 """BraTS-standard per-case evaluation: region Dice, HD95, sensitivity, specificity, label Dice.
 
+:func:`evaluate_folder` adds the BraTS 2023+ lesion-wise Dice and HD95 of every region
+(:mod:`brats_utils.evaluation.lesions`) to these legacy whole-volume metrics.
+
 Everything is computed per case on the full 3D volume, on internal classes 0..3, for the
 regions of :data:`~brats_utils.conventions.REGIONS` (WT, TC, ET) and for the labels NCR and
 ED (label Dice of the enhancing tumour is region ET). Conventions for empty masks follow the
@@ -39,6 +42,7 @@ from brats_utils.conventions import (
 from brats_utils.data.nifti import read_nifti
 from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
+from brats_utils.evaluation.lesions import LESION_COLUMNS, LesionRules, lesion_metrics
 from brats_utils.evaluation.surface import hd95
 
 __all__ = [
@@ -187,8 +191,9 @@ def evaluate_folder(
     ref_dir: Path | str,
     progress: bool = True,
     case_ids: Iterable[str] | None = None,
+    lesion_rules: LesionRules | None = None,
 ) -> pd.DataFrame:
-    """Score every reference case against its prediction.
+    """Score every reference case against its prediction: legacy and lesion-wise metrics.
 
     Args:
         pred_dir: folder of ``<case_id>.nii.gz`` (or ``.nii``) predictions in the release's
@@ -197,10 +202,14 @@ def evaluate_folder(
         progress: show a progress bar over cases.
         case_ids: score only these reference cases (e.g. the test split); default all cases
             that have a segmentation.
+        lesion_rules: parameters of the lesion-wise metrics (default: the GLI
+            sub-challenge's, :class:`~brats_utils.evaluation.lesions.LesionRules`).
 
     Returns:
-        One row per reference case: the :data:`METRIC_COLUMNS`, then ``status`` (``"ok"`` or
-        ``"missing"``). Missing predictions are rows of :func:`failure_metrics`; they, extra
+        One row per reference case: the :data:`METRIC_COLUMNS`, the lesion-wise
+        :data:`~brats_utils.evaluation.lesions.LESION_COLUMNS`, then ``status`` (``"ok"`` or
+        ``"missing"``). Missing predictions are rows of :func:`failure_metrics` (and lesion
+        Dice 0, HD95 374); they, extra
         predictions and unlabelled reference cases are also reported on stderr.
         ``df.attrs`` holds ``missing`` (case ids without prediction), ``extra`` (predictions
         without a reference case), ``unlabelled`` (reference cases without segmentation,
@@ -238,7 +247,9 @@ def evaluate_folder(
         if case_id not in predictions:
             missing.append(case_id)
             _say(f"{case_id}: no prediction in {pred_dir}; counted as a failure")
-            rows.append({"case": case_id, **failure_metrics(), "status": "missing"})
+            spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
+            lesions = lesion_metrics(None, ref_classes, spacing, lesion_rules)
+            rows.append({"case": case_id, **failure_metrics(), **lesions, "status": "missing"})
             continue
         pred_classes, pred_affine = read_prediction(
             predictions[case_id], case_id, case.release, ref_classes.shape
@@ -247,14 +258,15 @@ def evaluate_folder(
             warnings.append(f"{case_id}: prediction affine differs from the reference's")
         spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
         metrics = evaluate_case(pred_classes, ref_classes, spacing)
-        rows.append({"case": case_id, **metrics, "status": "ok"})
+        lesions = lesion_metrics(pred_classes, ref_classes, spacing, lesion_rules)
+        rows.append({"case": case_id, **metrics, **lesions, "status": "ok"})
     for message in warnings:
         _say(f"warning: {message}")
     if unlabelled:
         _say(f"reference cases without segmentation, not scored: {', '.join(unlabelled)}")
     if extra:
         _say(f"predictions without a reference case, ignored: {', '.join(extra)}")
-    df = pd.DataFrame(rows, columns=[*METRIC_COLUMNS, "status"])
+    df = pd.DataFrame(rows, columns=[*METRIC_COLUMNS, *LESION_COLUMNS, "status"])
     df.attrs.update(missing=missing, extra=extra, unlabelled=unlabelled, warnings=warnings)
     return df
 
@@ -269,7 +281,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         One row per metric column (index = column name), columns
         ``mean, std, median, q25, q75, n``.
     """
-    metrics = df[[c for c in METRIC_COLUMNS[1:] if c in df.columns]].astype(float)
+    columns = (*METRIC_COLUMNS[1:], *LESION_COLUMNS)
+    metrics = df[[c for c in columns if c in df.columns]].astype(float)
     return pd.DataFrame(
         {
             "mean": metrics.mean(),

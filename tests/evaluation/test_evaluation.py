@@ -15,6 +15,7 @@ from brats_utils.data.nifti import write_nifti
 from brats_utils.data.split import save_split
 from brats_utils.data.synth import generate_case
 from brats_utils.errors import CaseError
+from brats_utils.evaluation.lesions import LESION_COLUMNS
 from brats_utils.evaluation.surface import hd95, joint_bounding_box, mask_surface, surface_distances
 from brats_utils.evaluation.volumes import (
     METRIC_COLUMNS,
@@ -273,6 +274,10 @@ def test_reference_labels_as_prediction_score_perfectly(tmp_path):
     for column in METRIC_COLUMNS[1:]:
         expected = 0.0 if column.startswith("hd95") else 1.0
         np.testing.assert_allclose(df[column], expected, err_msg=column)
+    for region in ("WT", "TC", "ET"):
+        np.testing.assert_allclose(df[f"lesion_dice_{region}"], 1.0)
+        np.testing.assert_allclose(df[f"lesion_hd95_{region}"], 0.0)
+        assert (df[f"lesion_fp_{region}"] == 0).all() and (df[f"lesion_fn_{region}"] == 0).all()
 
 
 def test_evaluate_folder_uses_header_spacing_and_2023_labels(tmp_path):
@@ -302,6 +307,8 @@ def test_missing_and_extra_predictions_are_reported(tmp_path, capsys):
     missing = df.set_index("case").loc["BraTS2021_00001"]
     for column, value in failure_metrics().items():
         assert missing[column] == value, column
+    assert missing["lesion_dice_WT"] == 0.0 and missing["lesion_hd95_WT"] == 374.0
+    assert missing["lesion_tp_WT"] == 0 and missing["lesion_fn_WT"] >= 1
     assert df.attrs["missing"] == ["BraTS2021_00001"]
     assert df.attrs["extra"] == ["BraTS2021_00099"]
     err = capsys.readouterr().err
@@ -349,6 +356,7 @@ def test_evaluate_cli_writes_exact_columns_and_summary(tmp_path, capsys):
         "dice_NCR, dice_ED"
     ).split(", ")
     assert list(df.columns[: len(expected_columns)]) == expected_columns
+    assert list(df.columns[len(expected_columns) :]) == [*LESION_COLUMNS, "status"]
     assert len(df) == 3
     summary = pd.read_csv(tmp_path / "results" / "metrics_summary.csv", index_col=0)
     assert list(summary.columns[:5]) == ["mean", "std", "median", "q25", "q75"]
@@ -357,6 +365,13 @@ def test_evaluate_cli_writes_exact_columns_and_summary(tmp_path, capsys):
 
     assert main([*args, "--split", str(tmp_path / "split.csv")]) == 0  # test part only
     assert list(pd.read_csv(out)["case"]) == ["BraTS2021_00001"]
+    # The other sub-challenges' rules: MET's minimum volume of 2 mm^3 keeps small lesions.
+    met = [*args, "--split", str(tmp_path / "split.csv"), "--lesion-dilation", "1"]
+    assert main([*met, "--lesion-min-volume", "2", "--lesion-hd95", "pooled"]) == 0
+    with pytest.raises(SystemExit) as info:  # argparse's usage error, no traceback
+        main([*met, "--lesion-min-volume", "-1"])
+    assert info.value.code == 2
+    assert "--lesion-min-volume: expected a number >= 0, got '-1'" in capsys.readouterr().err
     assert (
         main(["evaluate", "--pred", str(tmp_path / "nope"), "--ref", str(ref), "--out", str(out)])
         == 2

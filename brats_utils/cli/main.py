@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "predict",
     "evaluate",
+    "compare",
     "notebooks",
 )
 

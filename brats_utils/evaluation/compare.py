@@ -1,0 +1,177 @@
+"""Comparing two models honestly: paired per-case differences with confidence intervals.
+
+Two per-case tables of :func:`brats_utils.evaluation.volumes.evaluate_folder` (or ``brats
+evaluate`` CSVs) on the **same cases** are compared metric by metric: the per-case difference
+``B - A``, its mean with a seeded percentile bootstrap 95% confidence interval (10,000
+resamples of cases by default), and two paired tests of "no difference": the Wilcoxon
+signed-rank test and the exact sign test. For Dice-like metrics higher is better, for HD95
+lower; the table says which model the mean favours.
+
+No Keras import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from brats_utils.errors import BratsError
+from brats_utils.evaluation.lesions import LESION_COLUMNS
+from brats_utils.evaluation.volumes import METRIC_COLUMNS
+
+__all__ = [
+    "COMPARED_METRICS",
+    "COMPARISON_COLUMNS",
+    "paired_cases",
+    "bootstrap_mean_ci",
+    "sign_test",
+    "compare_tables",
+]
+
+#: Metrics compared: every legacy region and label metric and the lesion-wise Dice and HD95.
+COMPARED_METRICS: tuple[str, ...] = (
+    *METRIC_COLUMNS[1:],
+    *(c for c in LESION_COLUMNS if c.startswith(("lesion_dice", "lesion_hd95"))),
+)
+#: Columns of :func:`compare_tables`' result, one row per metric.
+COMPARISON_COLUMNS: tuple[str, ...] = (
+    "n",
+    "mean_a",
+    "mean_b",
+    "mean_difference",
+    "ci_low",
+    "ci_high",
+    "wilcoxon_p",
+    "sign_p",
+    "b_better",
+    "a_better",
+    "ties",
+    "favours",
+)
+
+
+def paired_cases(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two tables indexed by case, in the same case order.
+
+    Raises:
+        BratsError: a table without a ``case`` column, a case listed twice, or case sets that
+            differ (the message names cases found in one table only).
+    """
+    indexed = []
+    for name, table in (("A", a), ("B", b)):
+        if "case" not in table.columns:
+            raise BratsError(f"table {name} has no 'case' column (expected brats evaluate's CSV)")
+        repeated = table["case"][table["case"].duplicated()].tolist()
+        if repeated:
+            raise BratsError(f"table {name} lists cases more than once: {repeated[:5]}")
+        indexed.append(table.set_index("case"))
+    only_a = sorted(set(indexed[0].index) - set(indexed[1].index))
+    only_b = sorted(set(indexed[1].index) - set(indexed[0].index))
+    if only_a or only_b:
+        raise BratsError(
+            "the two tables must score the same cases (a paired comparison); "
+            f"only in A: {only_a[:5]}{' ...' if len(only_a) > 5 else ''}, "
+            f"only in B: {only_b[:5]}{' ...' if len(only_b) > 5 else ''}"
+        )
+    order = sorted(indexed[0].index)
+    return indexed[0].loc[order], indexed[1].loc[order]
+
+
+def bootstrap_mean_ci(
+    differences: np.ndarray, *, resamples: int = 10_000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of paired differences.
+
+    Cases are resampled with replacement ``resamples`` times (seeded), the mean taken each
+    time, and the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of those means returned.
+    With one case the interval is the single difference.
+    """
+    differences = np.asarray(differences, dtype=np.float64)
+    if differences.size == 0:
+        raise ValueError("no paired differences to bootstrap")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, differences.size, size=(resamples, differences.size))
+    means = differences[draws].mean(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def sign_test(differences: np.ndarray) -> float:
+    """Two-sided exact sign test p-value of paired differences (ties dropped; none left: 1)."""
+    differences = np.asarray(differences, dtype=np.float64)
+    positive, negative = int(np.sum(differences > 0)), int(np.sum(differences < 0))
+    if positive + negative == 0:
+        return 1.0
+    return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
+
+
+def _wilcoxon(differences: np.ndarray) -> float:
+    if not np.any(differences != 0):
+        return 1.0
+    return float(stats.wilcoxon(differences, zero_method="wilcox").pvalue)
+
+
+def compare_tables(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    *,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Paired comparison of two per-case tables, one row per metric.
+
+    Args:
+        a: per-case metrics of model A (``brats evaluate``'s CSV as a DataFrame).
+        b: the same of model B, on the same cases.
+        metrics: columns to compare (default :data:`COMPARED_METRICS` present in both).
+        resamples: bootstrap resamples of the mean difference.
+        seed: bootstrap seed.
+
+    Returns:
+        DataFrame indexed by metric with :data:`COMPARISON_COLUMNS`: cases, both means, the
+        mean of ``B - A`` with its bootstrap 95% CI, Wilcoxon and sign-test p-values, how many
+        cases B / A does better on (higher Dice, lower HD95) and ties, and ``favours``
+        (``"A"``, ``"B"`` or ``"-"`` when the CI holds 0).
+
+    Raises:
+        BratsError: unpaired case sets, or a requested metric missing from a table.
+    """
+    a, b = paired_cases(a, b)
+    if metrics is None:
+        metrics = [m for m in COMPARED_METRICS if m in a.columns and m in b.columns]
+    missing = [m for m in metrics if m not in a.columns or m not in b.columns]
+    if missing:
+        raise BratsError(f"metrics {missing} are not in both tables")
+    rows = {}
+    for metric in metrics:
+        values_a = a[metric].to_numpy(dtype=np.float64)
+        values_b = b[metric].to_numpy(dtype=np.float64)
+        differences = values_b - values_a
+        lower_is_better = "hd95" in metric
+        better = -differences if lower_is_better else differences
+        low, high = bootstrap_mean_ci(differences, resamples=resamples, seed=seed)
+        favours = "-"
+        if low > 0 or high < 0:
+            b_wins = (low > 0) != lower_is_better
+            favours = "B" if b_wins else "A"
+        rows[metric] = {
+            "n": len(differences),
+            "mean_a": float(values_a.mean()),
+            "mean_b": float(values_b.mean()),
+            "mean_difference": float(differences.mean()),
+            "ci_low": low,
+            "ci_high": high,
+            "wilcoxon_p": _wilcoxon(differences),
+            "sign_p": sign_test(differences),
+            "b_better": int(np.sum(better > 0)),
+            "a_better": int(np.sum(better < 0)),
+            "ties": int(np.sum(better == 0)),
+            "favours": favours,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COMPARISON_COLUMNS))
+    table.index.name = "metric"
+    return table

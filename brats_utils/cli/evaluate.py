@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from brats_utils.cli.predict import add_split_arguments, split_case_ids
+from brats_utils.errors import BratsError
 from brats_utils.evaluation.lesions import GLI_DILATION, GLI_MIN_VOLUME_MM3
 from brats_utils.evaluation.surface import HD95_VARIANTS
 
@@ -30,6 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--ref", type=Path, required=True, help="data folder with reference segmentations"
     )
     parser.add_argument("--out", type=Path, required=True, help="per-case CSV to write")
+    parser.add_argument(
+        "--error-maps", type=Path, metavar="DIR",
+        help="write DIR/<case>_errors.nii.gz: TP/FP/FN voxels of WT, TC, ET (codes 1/2/3)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out CSV and error maps"
+    )
     lesions = parser.add_argument_group(
         "lesion-wise metrics (BraTS 2023+)",
         "defaults: the adult glioma (GLI) sub-challenge; MEN: --lesion-dilation 1; "
@@ -72,6 +80,23 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, outputs of the wrong kind or that exist (without --overwrite)."""
+    for path in (args.out, summary_path(args.out)):
+        if path.is_dir():
+            raise BratsError(f"--out {args.out}: {path} is a folder; expected a CSV file name")
+        if path.exists() and not args.overwrite:
+            raise BratsError(f"{path} exists; pass --overwrite to replace it")
+    if args.error_maps is not None:
+        if args.error_maps.exists() and not args.error_maps.is_dir():
+            raise BratsError(f"--error-maps {args.error_maps} is a file; expected a folder")
+        if not args.overwrite and args.error_maps.is_dir() and any(args.error_maps.iterdir()):
+            raise BratsError(
+                f"--error-maps {args.error_maps} is not empty; pass --overwrite to replace "
+                "its maps, or choose an empty folder"
+            )
+
+
 def summary_path(out: Path) -> Path:
     """``metrics.csv`` -> ``metrics_summary.csv`` in the same folder."""
     return out.with_name(f"{out.stem}_summary.csv")
@@ -85,8 +110,15 @@ def run(args: argparse.Namespace) -> int:
     from brats_utils.evaluation.volumes import evaluate_folder, summarize
     from brats_utils.files import write_csv
 
+    _check_outputs(args)
     rules = LesionRules(args.lesion_dilation, args.lesion_min_volume, args.lesion_hd95)
-    df = evaluate_folder(args.pred, args.ref, case_ids=split_case_ids(args), lesion_rules=rules)
+    df = evaluate_folder(
+        args.pred,
+        args.ref,
+        case_ids=split_case_ids(args),
+        lesion_rules=rules,
+        error_maps=args.error_maps,
+    )
     summary = summarize(df)
     write_csv(df, args.out)
     write_csv(summary, summary_path(args.out), index=True)

@@ -39,14 +39,16 @@ from brats_utils.conventions import (
     REGIONS,
     labels_to_classes,
 )
-from brats_utils.data.nifti import read_nifti
+from brats_utils.data.nifti import read_nifti, write_nifti
 from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
+from brats_utils.evaluation.failures import error_map, error_map_path, region_volumes_ml
 from brats_utils.evaluation.lesions import LESION_COLUMNS, LesionRules, lesion_metrics
 from brats_utils.evaluation.surface import hd95
 
 __all__ = [
     "METRIC_COLUMNS",
+    "VOLUME_COLUMNS",
     "LABEL_CLASSES",
     "dice",
     "sensitivity",
@@ -64,6 +66,8 @@ LABEL_CLASSES: dict[str, int] = {
     "ED": CLASS_NAMES.index("edema"),
 }
 _REGION_NAMES: tuple[str, ...] = ("WT", "TC", "ET")
+#: The reference's region volumes in mL, after the lesion-wise columns of the per-case CSV.
+VOLUME_COLUMNS: tuple[str, ...] = tuple(f"volume_{r}_ml" for r in ("WT", "TC", "ET"))
 #: The leading columns of the per-case CSV, in this order.
 METRIC_COLUMNS: tuple[str, ...] = (
     "case",
@@ -192,6 +196,7 @@ def evaluate_folder(
     progress: bool = True,
     case_ids: Iterable[str] | None = None,
     lesion_rules: LesionRules | None = None,
+    error_maps: Path | str | None = None,
 ) -> pd.DataFrame:
     """Score every reference case against its prediction: legacy and lesion-wise metrics.
 
@@ -204,10 +209,14 @@ def evaluate_folder(
             that have a segmentation.
         lesion_rules: parameters of the lesion-wise metrics (default: the GLI
             sub-challenge's, :class:`~brats_utils.evaluation.lesions.LesionRules`).
+        error_maps: if given, a folder where every scored case's TP/FP/FN map per region is
+            written (:func:`brats_utils.evaluation.failures.error_map`), in the reference's
+            space, replacing files of the same name.
 
     Returns:
         One row per reference case: the :data:`METRIC_COLUMNS`, the lesion-wise
-        :data:`~brats_utils.evaluation.lesions.LESION_COLUMNS`, then ``status`` (``"ok"`` or
+        :data:`~brats_utils.evaluation.lesions.LESION_COLUMNS`, the reference's region volumes
+        :data:`VOLUME_COLUMNS` (mL), then ``status`` (``"ok"`` or
         ``"missing"``). Missing predictions are rows of :func:`failure_metrics` (and lesion
         Dice 0, HD95 374); they, extra
         predictions and unlabelled reference cases are also reported on stderr.
@@ -249,7 +258,9 @@ def evaluate_folder(
             _say(f"{case_id}: no prediction in {pred_dir}; counted as a failure")
             spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
             lesions = lesion_metrics(None, ref_classes, spacing, lesion_rules)
-            rows.append({"case": case_id, **failure_metrics(), **lesions, "status": "missing"})
+            volumes = region_volumes_ml(ref_classes, spacing)
+            row = {"case": case_id, **failure_metrics(), **lesions, **volumes}
+            rows.append({**row, "status": "missing"})
             continue
         pred_classes, pred_affine = read_prediction(
             predictions[case_id], case_id, case.release, ref_classes.shape
@@ -259,14 +270,18 @@ def evaluate_folder(
         spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
         metrics = evaluate_case(pred_classes, ref_classes, spacing)
         lesions = lesion_metrics(pred_classes, ref_classes, spacing, lesion_rules)
-        rows.append({"case": case_id, **metrics, **lesions, "status": "ok"})
+        volumes = region_volumes_ml(ref_classes, spacing)
+        rows.append({"case": case_id, **metrics, **lesions, **volumes, "status": "ok"})
+        if error_maps is not None:
+            errors = error_map(pred_classes, ref_classes)
+            write_nifti(error_map_path(error_maps, case_id), errors, ref_image.affine)
     for message in warnings:
         _say(f"warning: {message}")
     if unlabelled:
         _say(f"reference cases without segmentation, not scored: {', '.join(unlabelled)}")
     if extra:
         _say(f"predictions without a reference case, ignored: {', '.join(extra)}")
-    df = pd.DataFrame(rows, columns=[*METRIC_COLUMNS, *LESION_COLUMNS, "status"])
+    df = pd.DataFrame(rows, columns=[*METRIC_COLUMNS, *LESION_COLUMNS, *VOLUME_COLUMNS, "status"])
     df.attrs.update(missing=missing, extra=extra, unlabelled=unlabelled, warnings=warnings)
     return df
 

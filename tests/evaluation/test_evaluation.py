@@ -19,6 +19,7 @@ from brats_utils.evaluation.lesions import LESION_COLUMNS
 from brats_utils.evaluation.surface import hd95, joint_bounding_box, mask_surface, surface_distances
 from brats_utils.evaluation.volumes import (
     METRIC_COLUMNS,
+    VOLUME_COLUMNS,
     dice,
     evaluate_case,
     evaluate_folder,
@@ -356,13 +357,16 @@ def test_evaluate_cli_writes_exact_columns_and_summary(tmp_path, capsys):
         "dice_NCR, dice_ED"
     ).split(", ")
     assert list(df.columns[: len(expected_columns)]) == expected_columns
-    assert list(df.columns[len(expected_columns) :]) == [*LESION_COLUMNS, "status"]
+    assert list(df.columns[len(expected_columns) :]) == [*LESION_COLUMNS, *VOLUME_COLUMNS, "status"]
     assert len(df) == 3
     summary = pd.read_csv(tmp_path / "results" / "metrics_summary.csv", index_col=0)
     assert list(summary.columns[:5]) == ["mean", "std", "median", "q25", "q75"]
     assert summary.loc["dice_WT", "mean"] == pytest.approx(2 / 3)
     assert "dice_WT" in capsys.readouterr().out
 
+    assert main([*args, "--split", str(tmp_path / "split.csv")]) == 2  # never replaced silently
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    args.append("--overwrite")
     assert main([*args, "--split", str(tmp_path / "split.csv")]) == 0  # test part only
     assert list(pd.read_csv(out)["case"]) == ["BraTS2021_00001"]
     # The other sub-challenges' rules: MET's minimum volume of 2 mm^3 keeps small lesions.
@@ -390,3 +394,43 @@ def test_evaluation_does_not_import_keras():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_error_maps_and_the_failure_table(tmp_path, capsys):
+    from brats_utils.data.nifti import read_nifti
+    from brats_utils.evaluation.failures import ERROR_CODES, error_map, failure_table
+
+    ref, pred, maps = tmp_path / "ref", tmp_path / "pred", tmp_path / "maps"
+    _, good = write_reference(ref, "BraTS2021_00000", index=0)
+    _, truth = write_reference(ref, "BraTS2021_00001", index=1)
+    write_prediction(pred, "BraTS2021_00000", good)
+    worse = np.where(truth == 3, 1, truth).astype(np.uint8)  # enhancing called necrotic
+    write_prediction(pred, "BraTS2021_00001", worse)
+    out = tmp_path / "m.csv"
+    args = ["evaluate", "--pred", str(pred), "--ref", str(ref), "--out", str(out)]
+    assert main([*args, "--error-maps", str(maps)]) == 0
+    per_case = pd.read_csv(out)
+    errors, image = read_nifti(maps / "BraTS2021_00001_errors.nii.gz")
+    assert errors.shape == (*SHAPE, 3) and errors.dtype == np.uint8
+    np.testing.assert_array_equal(errors, error_map(worse, truth))
+    et = errors[..., 2]
+    assert np.all(et[truth == 3] == ERROR_CODES["FN"]) and not np.any(et == ERROR_CODES["FP"])
+    assert np.all(errors[..., 0][truth > 0] == ERROR_CODES["TP"])  # WT unchanged
+    assert main([*args, "--error-maps", str(maps), "--overwrite"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--error-maps", str(maps)]) == 2  # the CSV exists: refused
+    assert "m.csv exists; pass --overwrite" in capsys.readouterr().err
+    out.unlink()
+    (tmp_path / "m_summary.csv").unlink()
+    assert main([*args, "--error-maps", str(maps)]) == 2  # maps not empty: refused
+    assert "is not empty; pass --overwrite" in capsys.readouterr().err
+
+    table = failure_table(per_case, "ET")
+    assert list(table["case"]) == ["BraTS2021_00001", "BraTS2021_00000"]  # worst first
+    assert table.loc[0, "dice"] == 0.0 and table.loc[0, "fp_lesions"] == 0
+    assert table.loc[0, "fn_lesions"] == table.loc[0, "lesions"]  # every scored ET lesion missed
+    assert table.loc[1, "dice"] == 1.0 and table.loc[1, "volume_ml"] > 0
+    assert list(table.columns) == [
+        "case", "dice", "hd95", "lesion_dice", "volume_ml", "fp_lesions", "fn_lesions",
+        "lesions", "status",
+    ]  # fmt: skip

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "predict",
     "evaluate",
     "compare",
+    "export",
     "notebooks",
 )
 

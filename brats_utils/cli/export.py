@@ -1,0 +1,38 @@
+"""``brats export``: predictions renamed and relabelled for a BraTS submission portal."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from brats_utils.errors import BratsError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats export``."""
+    parser = subparsers.add_parser(
+        "export",
+        help="write predictions with a BraTS portal's file names and labels",
+        description="Copy every PRED_DIR/<case>.nii.gz written by `brats predict` to OUT_DIR "
+        "with the names and labels a BraTS submission portal expects: 2023 (BraTS 2023+ GLI: "
+        "BraTS-GLI-NNNNN-TTT.nii.gz, ET label 3) or 2021 (BraTS2021_NNNNN.nii.gz, ET label "
+        "4). The affine and header are kept; every file is checked and read back.",
+    )
+    parser.add_argument("--pred", type=Path, required=True, help="folder of predictions")
+    parser.add_argument("--release", choices=("2023", "2021"), required=True, help="portal")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export; 0 on success."""
+    if not args.pred.is_dir():
+        raise BratsError(f"--pred {args.pred} is not a folder of predictions")
+    from brats_utils.data.export import export_predictions
+
+    report = export_predictions(args.pred, args.out, args.release, overwrite=args.overwrite)
+    print(f"{len(report.written)} predictions for the {args.release} portal -> {args.out}")
+    return 0

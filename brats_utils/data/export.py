@@ -1,0 +1,129 @@
+"""Predictions named and labelled as a BraTS submission portal expects (``brats export``).
+
+* ``"2023"`` (BraTS 2023+ GLI): ``BraTS-GLI-NNNNN-TTT.nii.gz``, labels 0, 1, 2, 3 (ET = 3);
+* ``"2021"``: ``BraTS2021_NNNNN.nii.gz``, labels 0, 1, 2, 4 (ET = 4).
+
+A 2021 case id becomes its 2023 name by keeping its five-digit number with timepoint
+``000`` (``BraTS2021_00042`` -> ``BraTS-GLI-00042-000``), the naming of the 2021 training
+cases in the 2023 GLI release; the other way only timepoint ``000`` maps back. Case ids of
+other releases (``Brats18_...``) have no portal name and are refused. Every exported file is
+checked (3D, 240 x 240 x 155, labels of its release) and written atomically with the
+prediction's own affine and header.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brats_utils.conventions import GLI2023, LEGACY, VOLUME_SHAPE, Release, classes_to_labels
+from brats_utils.data.nifti import read_nifti, write_nifti
+from brats_utils.data.predictions import find_predictions, read_prediction
+from brats_utils.errors import BratsError, CaseError
+
+__all__ = ["PORTALS", "ExportReport", "portal_name", "source_release", "export_predictions"]
+
+#: Portal release -> label convention of its files.
+PORTALS: dict[str, Release] = {"2023": GLI2023, "2021": LEGACY}
+
+_ID_2021 = re.compile(r"^BraTS2021_(\d{5})$")
+_ID_2023 = re.compile(r"^BraTS-[A-Z]+-(\d{5})-(\d{3})$")
+
+
+def source_release(case_id: str) -> Release:
+    """The label convention of a prediction from its case id (2023-style ids: ET = 3)."""
+    return GLI2023 if _ID_2023.match(case_id) else LEGACY
+
+
+def portal_name(case_id: str, portal: str) -> str:
+    """The file name the ``portal`` (``"2023"`` or ``"2021"``) expects for ``case_id``.
+
+    Raises:
+        BratsError: an unknown portal, or a case id that has no name there.
+    """
+    if portal not in PORTALS:
+        raise BratsError(f"unknown portal release {portal!r}; expected one of {list(PORTALS)}")
+    legacy, modern = _ID_2021.match(case_id), _ID_2023.match(case_id)
+    if portal == "2023":
+        if modern:
+            return f"{case_id}.nii.gz"
+        if legacy:
+            return f"BraTS-GLI-{legacy.group(1)}-000.nii.gz"
+    else:
+        if legacy:
+            return f"{case_id}.nii.gz"
+        if modern and modern.group(2) == "000" and case_id.startswith("BraTS-GLI-"):
+            return f"BraTS2021_{modern.group(1)}.nii.gz"
+    raise BratsError(
+        f"{case_id}: no file name for the {portal} portal (expected a case id like "
+        "BraTS2021_00042 or BraTS-GLI-00042-000)"
+    )
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_predictions` wrote: ``{case_id: exported file}``."""
+
+    written: dict[str, Path] = field(default_factory=dict)
+
+
+def export_predictions(
+    pred_dir: Path | str,
+    out_dir: Path | str,
+    portal: str = "2023",
+    *,
+    overwrite: bool = False,
+    expected_shape: tuple[int, int, int] | None = VOLUME_SHAPE,
+) -> ExportReport:
+    """Write every prediction of ``pred_dir`` with the portal's name and labels.
+
+    Args:
+        pred_dir: ``brats predict``'s folder (``<case_id>.nii.gz`` in the case's release labels).
+        out_dir: folder for the portal's files (created).
+        portal: ``"2023"`` or ``"2021"``.
+        overwrite: replace files that exist in ``out_dir``.
+        expected_shape: the shape every prediction must have (``None``: any 3D shape).
+
+    Raises:
+        BratsError: no prediction, a case without a portal name, an existing file (without
+            ``overwrite``), two cases with one portal name; all checked before writing.
+        CaseError: an unreadable prediction or labels that are not its release's.
+    """
+    predictions = find_predictions(pred_dir)
+    if not predictions:
+        raise BratsError(f"no predictions (<case>.nii.gz) in {pred_dir}")
+    names = {case_id: portal_name(case_id, portal) for case_id in predictions}
+    taken: dict[str, str] = {}
+    for case_id, name in names.items():
+        if name in taken:
+            raise BratsError(f"{case_id} and {taken[name]} would both be exported as {name}")
+        taken[name] = case_id
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BratsError(f"--out {out_dir} is a file; expected a folder")
+    existing = [n for n in names.values() if (out_dir / n).exists()]
+    if existing and not overwrite:
+        raise BratsError(
+            f"{len(existing)} files exist in {out_dir} (e.g. {existing[0]}); pass --overwrite "
+            "to replace them"
+        )
+    target = PORTALS[portal]
+    report = ExportReport()
+    for case_id, path in predictions.items():
+        classes, _ = read_prediction(path, case_id, source_release(case_id), expected_shape)
+        _, image = read_nifti(path, case_id)
+        labels = classes_to_labels(classes, target)
+        out = write_nifti(out_dir / names[case_id], labels, image.affine, image.header)
+        _check_exported(out, case_id, target, classes)
+        report.written[case_id] = out
+    return report
+
+
+def _check_exported(path: Path, case_id: str, release: Release, classes: np.ndarray) -> None:
+    """Read the written file back: the same classes in the portal's labels, uint8."""
+    data, _ = read_nifti(path, case_id)
+    if data.dtype != np.uint8 or not np.array_equal(data, classes_to_labels(classes, release)):
+        raise CaseError(case_id, "the exported file does not read back as written", path)

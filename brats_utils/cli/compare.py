@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     a, b = _table(args.a, args.ref, "a"), _table(args.b, args.ref, "b")
     table = compare_tables(a, b, resamples=args.resamples, seed=args.seed)
     if args.figure is not None:
-        from brats_utils.viz.result_figures import plot_paired_cases
+        from brats_utils.viz.evaluation_figures import plot_paired_cases
 
         name_a, name_b = args.labels
         shown = [m for m in _FIGURE_METRICS if m in a.columns and m in b.columns]

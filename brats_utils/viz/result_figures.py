@@ -35,7 +35,6 @@ __all__ = [
     "plot_metric_bars",
     "plot_region_dice_boxes",
     "plot_prediction_examples",
-    "plot_paired_cases",
 ]
 
 #: Label Dice on 128 x 128 slices reported by the seed notebook, per experiment and split
@@ -327,59 +326,5 @@ def plot_prediction_examples(
                 fontsize="small",
             )
     axes[ncols - 1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")
-    fig.suptitle(title)
-    return finish_figure(fig, out_path)
-
-
-def plot_paired_cases(
-    a: pd.DataFrame,
-    b: pd.DataFrame,
-    *,
-    metrics: Sequence[str] = ("dice_WT", "dice_TC", "dice_ET"),
-    labels: tuple[str, str] = ("A", "B"),
-    title: str = "Paired per-case comparison",
-    ax: Sequence[Axes] | None = None,
-    out_path: Path | str | None = None,
-) -> Figure:
-    """Paired dots per case, one line per case from model A to model B, one panel per metric.
-
-    Args:
-        a: per-case table of model A (column ``case`` and ``metrics``).
-        b: per-case table of model B on the same cases.
-        metrics: columns to show.
-        labels: names of the two models on the x axis.
-        title: figure title.
-        ax: one Axes per metric; default a new figure.
-        out_path: if given, the figure is saved there.
-
-    Raises:
-        BratsError: unpaired case sets (see :func:`brats_utils.evaluation.compare.paired_cases`).
-    """
-    from brats_utils.evaluation.compare import paired_cases
-
-    a, b = paired_cases(a, b)
-    fig, axes = new_axes(ax, len(metrics), panel_size=(2.4, 3.2))
-    for axis, metric in zip(axes, metrics, strict=True):
-        values = np.stack([a[metric].to_numpy(float), b[metric].to_numpy(float)])
-        improved = values[1] > values[0] if "hd95" not in metric else values[1] < values[0]
-        for case, better in enumerate(improved):
-            axis.plot([0, 1], values[:, case], color="C2" if better else "C3", alpha=0.6, lw=1)
-        axis.scatter(np.zeros(values.shape[1]), values[0], s=12, color="black", zorder=3)
-        axis.scatter(np.ones(values.shape[1]), values[1], s=12, color="black", zorder=3)
-        axis.plot([0, 1], values.mean(axis=1), color="black", lw=2.5, label="mean")
-        axis.set_xticks([0, 1], labels)
-        axis.set_xlim(-0.3, 1.3)
-        axis.set_title(metric, fontsize="medium")
-        if metric.startswith(("dice", "lesion_dice")):
-            axis.set_ylim(-0.02, 1.02)
-    axes[-1].legend(
-        handles=[
-            Line2D([], [], color="C2", label=f"{labels[1]} better"),
-            Line2D([], [], color="C3", label=f"{labels[1]} not better"),
-            Line2D([], [], color="black", lw=2.5, label="mean"),
-        ],
-        fontsize="small",
-        loc="lower right",
-    )
     fig.suptitle(title)
     return finish_figure(fig, out_path)

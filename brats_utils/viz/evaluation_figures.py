@@ -1,0 +1,165 @@
+"""Figures of the evaluation: paired model comparisons, Dice against tumour volume, error maps.
+
+``plot_x(..., ax=None, out_path=None) -> Figure`` like every figure of :mod:`brats_utils.viz`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba as matplotlib_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from brats_utils.conventions import MODALITIES
+from brats_utils.viz.drawing import finish_figure, new_axes
+
+__all__ = ["ERROR_COLORS", "plot_paired_cases", "plot_dice_vs_volume", "plot_error_map"]
+
+
+def plot_paired_cases(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("dice_WT", "dice_TC", "dice_ET"),
+    labels: tuple[str, str] = ("A", "B"),
+    title: str = "Paired per-case comparison",
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Paired dots per case, one line per case from model A to model B, one panel per metric.
+
+    Args:
+        a: per-case table of model A (column ``case`` and ``metrics``).
+        b: per-case table of model B on the same cases.
+        metrics: columns to show.
+        labels: names of the two models on the x axis.
+        title: figure title.
+        ax: one Axes per metric; default a new figure.
+        out_path: if given, the figure is saved there.
+
+    Raises:
+        BratsError: unpaired case sets (see :func:`brats_utils.evaluation.compare.paired_cases`).
+    """
+    from brats_utils.evaluation.compare import paired_cases
+
+    a, b = paired_cases(a, b)
+    fig, axes = new_axes(ax, len(metrics), panel_size=(2.4, 3.2))
+    for axis, metric in zip(axes, metrics, strict=True):
+        values = np.stack([a[metric].to_numpy(float), b[metric].to_numpy(float)])
+        improved = values[1] > values[0] if "hd95" not in metric else values[1] < values[0]
+        for case, better in enumerate(improved):
+            axis.plot([0, 1], values[:, case], color="C2" if better else "C3", alpha=0.6, lw=1)
+        axis.scatter(np.zeros(values.shape[1]), values[0], s=12, color="black", zorder=3)
+        axis.scatter(np.ones(values.shape[1]), values[1], s=12, color="black", zorder=3)
+        axis.plot([0, 1], values.mean(axis=1), color="black", lw=2.5, label="mean")
+        axis.set_xticks([0, 1], labels)
+        axis.set_xlim(-0.3, 1.3)
+        axis.set_title(metric, fontsize="medium")
+        if metric.startswith(("dice", "lesion_dice")):
+            axis.set_ylim(-0.02, 1.02)
+    axes[-1].legend(
+        handles=[
+            Line2D([], [], color="C2", label=f"{labels[1]} better"),
+            Line2D([], [], color="C3", label=f"{labels[1]} not better"),
+            Line2D([], [], color="black", lw=2.5, label="mean"),
+        ],
+        fontsize="small",
+        loc="lower right",
+    )
+    fig.suptitle(title)
+    return finish_figure(fig, out_path)
+
+
+def plot_dice_vs_volume(
+    per_case: Mapping[str, pd.DataFrame],
+    *,
+    region: str = "ET",
+    title: str | None = None,
+    ax: Axes | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Region Dice of every case against the reference tumour volume, one colour per variant.
+
+    Args:
+        per_case: ``{variant: per-case table}`` of ``brats evaluate`` (``dice_<region>`` and
+            ``volume_<region>_ml`` columns).
+        region: ``"WT"``, ``"TC"`` or ``"ET"``.
+        title: figure title (default: the region).
+        ax: Axes to draw on; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    fig, (axis,) = new_axes(ax, 1, panel_size=(5.0, 3.6))
+    for i, (variant, frame) in enumerate(per_case.items()):
+        columns = [f"volume_{region}_ml", f"dice_{region}"]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{variant}: per-case table lacks columns {missing}")
+        axis.scatter(frame[columns[0]], frame[columns[1]], s=18, color=f"C{i}", label=variant)
+    axis.set_xscale("symlog", linthresh=1.0)
+    axis.set_xlabel(f"reference {region} volume (mL)")
+    axis.set_ylabel(f"Dice {region}")
+    axis.set_ylim(-0.02, 1.02)
+    axis.legend(fontsize="small")
+    fig.suptitle(title or f"Dice {region} against tumour volume")
+    return finish_figure(fig, out_path)
+
+
+#: Colours of the error-map codes 1 TP, 2 FP, 3 FN.
+ERROR_COLORS: dict[int, str] = {1: "#2ca02c", 2: "#d62728", 3: "#1f77b4"}
+
+
+def plot_error_map(
+    image: np.ndarray,
+    errors: np.ndarray,
+    *,
+    index: int | None = None,
+    modality: str = "flair",
+    alpha: float = 0.55,
+    title: str | None = None,
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """One axial slice with the TP / FP / FN voxels of WT, TC and ET, one panel per region.
+
+    Args:
+        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order (any intensity scale).
+        errors: ``(X, Y, Z, 3)`` error map of :func:`brats_utils.evaluation.failures.error_map`
+            (``brats evaluate --error-maps``), channels WT, TC, ET.
+        index: axial slice; default the one with most errors (FP + FN) in WT.
+        modality: the grey-level background.
+        alpha: overlay opacity.
+        title: figure title (default: the slice).
+        ax: three Axes; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    from matplotlib.patches import Patch
+
+    if errors.shape != (*image.shape[:3], 3):
+        raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")
+    if index is None:
+        index = int(np.argmax(np.count_nonzero(errors[..., 0] >= 2, axis=(0, 1))))
+    background = image[:, :, index, MODALITIES.index(modality)]
+    fig, axes = new_axes(ax, 3, panel_size=(3.2, 3.4))
+    for channel, (axis, region) in enumerate(zip(axes, ("WT", "TC", "ET"), strict=True)):
+        codes = errors[:, :, index, channel]
+        rgba = np.zeros((*codes.shape, 4), dtype=np.float32)
+        for code, color in ERROR_COLORS.items():
+            rgba[codes == code] = (*matplotlib_rgba(color)[:3], alpha)
+        axis.imshow(background, cmap="gray", interpolation="nearest")
+        axis.imshow(rgba, interpolation="nearest")
+        axis.set_title(region, fontsize="medium")
+        axis.set_axis_off()
+    names = {1: "true positive", 2: "false positive", 3: "false negative"}
+    axes[-1].legend(
+        handles=[Patch(color=ERROR_COLORS[c], label=names[c]) for c in ERROR_COLORS],
+        loc="lower right",
+        fontsize="small",
+        framealpha=0.7,
+    )
+    fig.suptitle(title or f"errors on axial slice {index}")
+    return finish_figure(fig, out_path)

@@ -32,6 +32,9 @@ from brats_utils.files import atomic_path
 __all__ = [
     "LABEL_ABBREVIATIONS",
     "LABEL_COLORS",
+    "ERROR_COLORS",
+    "error_overlay",
+    "error_legend_handles",
     "REGION_COLORS",
     "PLANES",
     "GREY",
@@ -211,6 +214,26 @@ def label_overlay(
     return rgba
 
 
+#: Colours of the error-map codes 1 TP, 2 FP, 3 FN (``brats evaluate --error-maps``).
+ERROR_COLORS: dict[int, str] = {1: "#2ca02c", 2: "#d62728", 3: "#1f77b4"}
+ERROR_LABELS: dict[int, str] = {1: "true positive", 2: "false positive", 3: "false negative"}
+
+
+def error_overlay(codes: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """``(H, W, 4)`` RGBA colouring TP / FP / FN codes with :data:`ERROR_COLORS`."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    rgba = np.zeros((*codes.shape, 4), dtype=np.float32)
+    for code, color in ERROR_COLORS.items():
+        rgba[codes == code] = (*to_rgba(color)[:3], alpha)
+    return rgba
+
+
+def error_legend_handles() -> list[Patch]:
+    """Legend entries for :func:`error_overlay`."""
+    return [Patch(color=ERROR_COLORS[c], label=ERROR_LABELS[c]) for c in ERROR_COLORS]
+
+
 def label_legend_handles(labels_shown: Iterable[int] = TUMOUR_CLASSES) -> list[Patch]:
     """Legend patches for the given tumour classes (colour and short name)."""
     return [Patch(color=LABEL_COLORS[c], label=LABEL_ABBREVIATIONS[c]) for c in labels_shown]
@@ -229,6 +252,8 @@ def draw_slice(
     channel_names: Sequence[str] = MODALITIES,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     title: str | None = None,
+    errors: np.ndarray | None = None,
+    errors_title: str = "errors",
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -251,6 +276,9 @@ def draw_slice(
         ranges: grey-level window per channel name (see :func:`display_ranges`); default
             percentiles of the slice itself.
         title: figure title (default: plane and index).
+        errors: ``(X, Y, Z)`` error codes of one region (0 TN, 1 TP, 2 FP, 3 FN; a channel
+            of ``brats evaluate --error-maps``), drawn as one more source, or ``None``.
+        errors_title: the name of that source on its panels (e.g. ``"errors ET"``).
         ax: Axes to draw on, one per panel; default a new figure.
         out_path: if given, the figure is saved there (atomically).
 
@@ -268,24 +296,32 @@ def draw_slice(
     background = ~np.any(view != 0, axis=-1)
     modalities = list(channel_names) if modality == "all" else [modality]
     sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
+    if errors is not None:
+        sources.append((errors_title, errors))
     sources = sources or [("", None)]
     ncols = len(sources) if len(modalities) == 1 else len(modalities)
     fig, axes = new_axes(ax, len(modalities) * len(sources), ncols=ncols)
     panels = [(m, s) for s in sources for m in modalities]
+    last_of_kind = {(s[0] == errors_title): i for i, (_, s) in enumerate(panels)}
     for panel, (axis, (mod, (source, labels))) in enumerate(zip(axes, panels, strict=True)):
         channel = view[..., list(channel_names).index(mod)]
         window = ranges[mod] if ranges else _slice_range(channel, background)
-        overlay = None if labels is None else slice_2d(labels, plane, index)
+        is_errors = errors is not None and source == errors_title
+        overlay, handles = None, None
+        if labels is not None and is_errors:
+            overlay = error_overlay(slice_2d(labels, plane, index), alpha)
+            handles = error_legend_handles()
+        elif labels is not None:
+            overlay = label_overlay(slice_2d(labels, plane, index), labels_shown, alpha)
+            handles = label_legend_handles(labels_shown) if labels_shown else None
         name = MODALITY_NAMES.get(mod, mod)
         _draw_panel(
             axis,
             np.ma.masked_array(channel, background),
             window,
             overlay,
-            labels_shown,
-            alpha,
             title=f"{name} + {source}" if source else name,
-            legend=panel == len(axes) - 1,
+            legend=handles if panel == last_of_kind[is_errors] else None,
         )
     fig.suptitle(title if title is not None else f"{plane} slice {index}")
     return finish_figure(fig, out_path)
@@ -310,26 +346,19 @@ def _draw_panel(
     axis: Axes,
     channel: np.ma.MaskedArray,
     window: tuple[float, float],
-    labels: np.ndarray | None,
-    labels_shown: tuple[int, ...],
-    alpha: float,
+    overlay: np.ndarray | None,
     *,
     title: str,
-    legend: bool,
+    legend: list[Patch] | None,
 ) -> None:
-    """One grey-level slice, its label overlay (if any) and, on the last panel, the legend."""
+    """One grey-level slice, its RGBA overlay (if any) and a legend (if given)."""
     axis.imshow(channel, cmap=GREY, vmin=window[0], vmax=window[1], interpolation="nearest")
-    if labels is not None:
-        axis.imshow(label_overlay(labels, labels_shown, alpha))
+    if overlay is not None:
+        axis.imshow(overlay)
     axis.set_title(title, fontsize="medium")
     axis.set_axis_off()
-    if labels is not None and labels_shown and legend:
-        axis.legend(
-            handles=label_legend_handles(labels_shown),
-            loc="lower right",
-            fontsize="small",
-            framealpha=0.6,
-        )
+    if legend:
+        axis.legend(handles=legend, loc="lower right", fontsize="small", framealpha=0.6)
 
 
 def _slice_range(channel: np.ndarray, background: np.ndarray) -> tuple[float, float]:

@@ -11,14 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.colors import to_rgba as matplotlib_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from brats_utils.conventions import MODALITIES
-from brats_utils.viz.drawing import finish_figure, new_axes
+from brats_utils.viz.drawing import error_legend_handles, error_overlay, finish_figure, new_axes
 
-__all__ = ["ERROR_COLORS", "plot_paired_cases", "plot_dice_vs_volume", "plot_error_map"]
+__all__ = ["plot_paired_cases", "plot_dice_vs_volume", "plot_error_map"]
 
 
 def plot_paired_cases(
@@ -109,10 +108,6 @@ def plot_dice_vs_volume(
     return finish_figure(fig, out_path)
 
 
-#: Colours of the error-map codes 1 TP, 2 FP, 3 FN.
-ERROR_COLORS: dict[int, str] = {1: "#2ca02c", 2: "#d62728", 3: "#1f77b4"}
-
-
 def plot_error_map(
     image: np.ndarray,
     errors: np.ndarray,
@@ -137,8 +132,6 @@ def plot_error_map(
         ax: three Axes; default a new figure.
         out_path: if given, the figure is saved there.
     """
-    from matplotlib.patches import Patch
-
     if errors.shape != (*image.shape[:3], 3):
         raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")
     if index is None:
@@ -146,17 +139,12 @@ def plot_error_map(
     background = image[:, :, index, MODALITIES.index(modality)]
     fig, axes = new_axes(ax, 3, panel_size=(3.2, 3.4))
     for channel, (axis, region) in enumerate(zip(axes, ("WT", "TC", "ET"), strict=True)):
-        codes = errors[:, :, index, channel]
-        rgba = np.zeros((*codes.shape, 4), dtype=np.float32)
-        for code, color in ERROR_COLORS.items():
-            rgba[codes == code] = (*matplotlib_rgba(color)[:3], alpha)
         axis.imshow(background, cmap="gray", interpolation="nearest")
-        axis.imshow(rgba, interpolation="nearest")
+        axis.imshow(error_overlay(errors[:, :, index, channel], alpha), interpolation="nearest")
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()
-    names = {1: "true positive", 2: "false positive", 3: "false negative"}
     axes[-1].legend(
-        handles=[Patch(color=ERROR_COLORS[c], label=names[c]) for c in ERROR_COLORS],
+        handles=error_legend_handles(),
         loc="lower right",
         fontsize="small",
         framealpha=0.7,

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from brats_utils.conventions import LEGACY, MODALITIES, TUMOUR_CLASSES
+from brats_utils.conventions import LEGACY, MODALITIES, REGIONS, TUMOUR_CLASSES
+from brats_utils.data.nifti import read_nifti
 from brats_utils.data.predictions import load_prediction
+from brats_utils.evaluation.failures import error_map_path
 from brats_utils.viz.drawing import (
     LABEL_ABBREVIATIONS,
     PLANES,
@@ -80,6 +82,9 @@ class SliceViewer:
             held in memory.
         predictions: ``{case_id: (X, Y, Z) classes or callable}`` or a folder of
             ``<case_id>.nii.gz`` written by ``brats predict``; ``None`` for none.
+        error_maps: ``{case_id: (X, Y, Z, 3) error map}`` or the folder of
+            ``brats evaluate --error-maps`` (``<case_id>_errors.nii.gz``): the chosen
+            region's true/false positives and false negatives as one more panel row.
         channel_names: channel names of the images (default :data:`MODALITIES`).
         plane, modality, alpha: initial controls (see :func:`draw_slice`).
     """
@@ -93,8 +98,8 @@ class SliceViewer:
         plane: str = "axial",
         modality: str = "flair",
         alpha: float = 0.4,
+        error_maps: Mapping[str, Any] | Path | str | None = None,
     ):
-
         if isinstance(cases, Mapping):
             self._sources = dict(cases)
         else:
@@ -107,6 +112,8 @@ class SliceViewer:
         if modality != "all" and modality not in self.channel_names:
             raise ValueError(f"modality must be 'all' or one of {self.channel_names}")
         self.predictions = predictions
+        self.error_maps = error_maps
+        self._errors: tuple[str, np.ndarray | None] | None = None  # case id, its error map
         self.figure = None
         self.n_draws = 0
         self._loaded: _Loaded | None = None  # the case shown: id, image, seg, pred, ranges
@@ -120,6 +127,7 @@ class SliceViewer:
             self.modality,
             self.alpha,
             self.show_prediction,
+            self.error_region,
             *self.labels.values(),
         ):
             control.observe(lambda _change: self.redraw(), names="value")
@@ -145,6 +153,12 @@ class SliceViewer:
             c: w.Checkbox(value=True, description=LABEL_ABBREVIATIONS[c], indent=False)
             for c in TUMOUR_CLASSES
         }
+        self.error_region = w.Dropdown(
+            options=["off", *REGIONS],
+            value="off",
+            description="errors",
+            disabled=self.error_maps is None,
+        )
         self.show_prediction = w.Checkbox(
             value=predictions is not None,
             indent=False,
@@ -157,7 +171,7 @@ class SliceViewer:
                 w.HBox([self.case, self.modality]),
                 self.plane,
                 w.HBox([self.index, self.alpha]),
-                w.HBox([*self.labels.values(), self.show_prediction]),
+                w.HBox([*self.labels.values(), self.show_prediction, self.error_region]),
                 self.output,
             ]
         )
@@ -174,6 +188,26 @@ class SliceViewer:
             ranges = display_ranges(image, self.channel_names)
             self._loaded = (case_id, image, seg, pred, ranges)
         return self._loaded[1:4]
+
+    def _load_errors(self, case_id: str) -> np.ndarray | None:
+        """The case's (X, Y, Z, 3) error map, or None when there is none."""
+        if self._errors is None or self._errors[0] != case_id:
+            errors = None
+            if isinstance(self.error_maps, (str, Path)):
+                path = error_map_path(self.error_maps, case_id)
+                errors = read_nifti(path, case_id)[0] if path.is_file() else None
+            elif self.error_maps is not None and case_id in self.error_maps:
+                errors = np.asarray(self.error_maps[case_id])
+            self._errors = (case_id, errors)
+        return self._errors[1]
+
+    def _region_errors(self) -> np.ndarray | None:
+        if self.error_region.value == "off":
+            return None
+        errors = self._load_errors(self.case.value)
+        if errors is None:
+            return None
+        return errors[..., list(REGIONS).index(self.error_region.value)]
 
     def _reset_index(self) -> None:
         image, seg, pred = self._load(self.case.value)
@@ -210,6 +244,8 @@ class SliceViewer:
             channel_names=self.channel_names,
             ranges=self._loaded[4],
             title=f"{self.case.value}: {self.plane.value} slice {self.index.value}",
+            errors=self._region_errors(),
+            errors_title=f"errors {self.error_region.value}",
         )
 
     def redraw(self) -> None:

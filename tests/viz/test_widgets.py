@@ -117,3 +117,18 @@ def test_predictions_from_a_folder(tmp_path):
     nib.save(nib.Nifti1Image(np.full(SHAPE, 7, np.uint8), np.eye(4)), str(tmp_path / "b.nii"))
     with pytest.raises(CaseError, match="b: prediction: labels"):
         load_prediction(tmp_path, "b")
+
+
+def test_error_maps_add_a_panel_row_for_the_chosen_region(tmp_path):
+    from brats_utils.data.nifti import write_nifti
+    from brats_utils.evaluation.failures import error_map, error_map_path
+
+    image, seg = _case(0)
+    pred = np.roll(seg, 2, axis=0)
+    write_nifti(error_map_path(tmp_path, "a"), error_map(pred, seg), np.eye(4))
+    viewer = SliceViewer({"a": (image, seg)}, predictions={"a": pred}, error_maps=tmp_path)
+    assert len(viewer.figure.axes) == 2 and not viewer.error_region.disabled
+    viewer.error_region.value = "WT"
+    titles = [axis.get_title() for axis in viewer.figure.axes]
+    assert len(titles) == 3 and titles[-1].endswith("+ errors WT")
+    assert SliceViewer({"a": (image, seg)}).error_region.disabled  # no maps: no control

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from brats_utils.conventions import LEGACY, MODALITIES
 from brats_utils.data.nifti import write_nifti
+from brats_utils.data.synth import generate_case
+from brats_utils.preprocessing.settings import PreprocessSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The 16 real BraTS 2018 cases lent to the project; never copied into the repository.
@@ -72,4 +76,60 @@ def write_tiny_case(
         core &= (z >= tumour_z[0]) & (z < tumour_z[1])
         labels[core] = rng.choice(np.array([1, 2, 4], dtype=np.uint8), size=int(core.sum()))
         write_nifti(folder / LEGACY.file_name(case_id, "seg"), labels, affine)
+    return folder
+
+
+# --- a run folder with a model whose output is known, for inference tests ------------------
+
+#: Small volumes for inference tests; every slice is predicted.
+SHAPE_SMALL = (32, 32, 16)
+SHARPNESS = 20.0
+
+
+def rounding_model(size: int, n_channels: int):
+    """1x1 conv: logit_k = s * (k * x0 - k^2 / 2), so argmax_k = clip(round(x0), 0, 3)."""
+    import keras
+
+    inputs = keras.Input((size, size, n_channels))
+    conv = keras.layers.Conv2D(4, 1, activation="softmax")
+    model = keras.Model(inputs, conv(inputs))
+    kernel = np.zeros((1, 1, n_channels, 4), dtype=np.float32)
+    k = np.arange(4, dtype=np.float32)
+    kernel[0, 0, 0, :] = SHARPNESS * k
+    conv.set_weights([kernel, -SHARPNESS * k**2 / 2])
+    return model
+
+
+def write_run(run_dir: Path, size: int, experiment="early2", channels=("flair", "t1ce"), **extra):
+    """A run folder like ``brats train`` writes: model.keras + config.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = rounding_model(size, len(channels))
+    model.save(run_dir / "model.keras")
+    config = {
+        "experiment": experiment,
+        "channels": list(channels),
+        "image_size": size,
+        "num_classes": 4,
+        "preprocessing": PreprocessSettings(size=size, slice_start=0, slice_stop=None).to_dict(),
+        **extra,
+    }
+    (run_dir / "config.json").write_text(json.dumps(config))
+    return run_dir / "model.keras"
+
+
+def write_case_folder(root: Path, case_id: str, release, index: int, with_seg=True) -> Path:
+    """A small synthetic case in ``release``'s naming, with a recognisable header."""
+    case = generate_case(seed=3, index=index, shape=SHAPE_SMALL)
+    header = nib.Nifti1Header()
+    header.set_xyzt_units("mm", "sec")
+    header["descrip"] = b"source header"
+    affine = case.affine.copy()
+    affine[:3, 3] += (5.0, -7.0, 11.0)
+    folder = root / case_id
+    for c, modality in enumerate(MODALITIES):
+        path = folder / release.file_name(case_id, modality)
+        write_nifti(path, case.image[..., c], affine, header)
+    if with_seg:
+        labels = np.asarray(release.labels, dtype=np.uint8)[case.classes]
+        write_nifti(folder / release.file_name(case_id, "seg"), labels, affine, header)
     return folder

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "preprocess",
     "train",
     "predict",
+    "postprocess",
     "evaluate",
     "compare",
     "export",

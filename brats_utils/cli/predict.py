@@ -34,19 +34,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--tta", action="store_true", help="average over flips along X and Y (3x slower)"
     )
     parser.add_argument("--overwrite", action="store_true", help="predict existing outputs again")
+    parser.add_argument(
+        "--no-postprocess",
+        action="store_true",
+        help="ignore RUN_DIR/postprocessing.json (written by `brats postprocess`)",
+    )
     add_split_arguments(parser, "predict")
     return parser
 
 
-def add_split_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+def add_split_arguments(
+    parser: argparse.ArgumentParser, verb: str, default_subset: str = "test"
+) -> None:
     """``--split CSV --subset NAME``: restrict a command to one part of a split."""
     parser.add_argument(
         "--split", type=Path, default=None,
         help=f"split CSV (case,split); {verb} only the cases of --subset",
     )  # fmt: skip
     parser.add_argument(
-        "--subset", default="test", choices=("train", "validation", "test"),
-        help="part of --split to use (default test)",
+        "--subset", default=default_subset, choices=("train", "validation", "test"),
+        help=f"part of --split to use (default {default_subset})",
     )  # fmt: skip
 
 
@@ -81,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
         tta=args.tta,
         overwrite=args.overwrite,
         case_ids=split_case_ids(args),
+        postprocessing=None if args.no_postprocess else "run",
     )
+    if report.postprocessing is not None:
+        print(f"postprocessing (RUN_DIR/postprocessing.json): {report.postprocessing.describe()}")
     if report.skipped:
         print(
             f"skipped {len(report.skipped)} cases with an existing prediction "

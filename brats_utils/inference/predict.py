@@ -28,10 +28,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from brats_utils.conventions import NUM_CLASSES, channel_indices, classes_to_labels
-from brats_utils.data.cases import CaseFiles, discover_cases, read_case_volumes
+from brats_utils.data.cases import CaseFiles, CaseVolumes, discover_cases, read_case_volumes
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
 from brats_utils.errors import BratsError, CaseError
+from brats_utils.inference.postprocess import (
+    PostprocessSettings,
+    fit_postprocessing,
+    load_postprocessing,
+    postprocess,
+)
 from brats_utils.inference.run_config import load_run, run_settings
 from brats_utils.preprocessing.resize import resize_images
 from brats_utils.preprocessing.settings import PreprocessSettings
@@ -42,7 +48,9 @@ __all__ = [
     "predict_volume",
     "predict_channels",
     "predict_classes",
+    "predict_case",
     "predict_cases",
+    "fit_run_postprocessing",
 ]
 
 
@@ -187,11 +195,13 @@ class PredictionReport:
         written: prediction files written.
         skipped: case ids whose prediction already existed (no ``overwrite``).
         failed: ``{case_id: message}`` of cases that could not be read or predicted.
+        postprocessing: the postprocessing applied to every written case, if any.
     """
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    postprocessing: PostprocessSettings | None = None
 
     @property
     def ok(self) -> bool:
@@ -216,6 +226,51 @@ def _input_cases(input_path: Path, case_ids: Iterable[str] | None) -> list[CaseF
     return [by_id[c] for c in sorted(set(wanted))]
 
 
+def predict_case(
+    model,
+    config: dict[str, Any],
+    volumes: CaseVolumes,
+    *,
+    batch_size: int = 32,
+    tta: bool = False,
+    case_id: str = "",
+) -> np.ndarray:
+    """(X, Y, Z) uint8 predicted classes of one case read by ``read_case_volumes``."""
+    probs = predict_channels(
+        model, volumes.channels, config, batch_size=batch_size, tta=tta, case_id=case_id
+    )
+    return np.argmax(probs, axis=-1).astype(np.uint8)
+
+
+def fit_run_postprocessing(
+    model_path: Path | str,
+    data_dir: Path | str,
+    case_ids: Sequence[str],
+    *,
+    batch_size: int = 32,
+    tta: bool = False,
+    progress: bool = True,
+) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
+    """Predict the (validation) cases and choose postprocessing thresholds on them.
+
+    Returns:
+        ``fit_postprocessing``'s ``(settings, trials)``; nothing is written.
+
+    Raises:
+        BratsError: bad model/config, unknown cases; CaseError: a case without segmentation.
+    """
+    model, config = load_run(model_path)
+    scored = []
+    for files in tqdm(_input_cases(Path(data_dir), case_ids), desc="validation", unit="case",
+                      disable=not progress):  # fmt: skip
+        volumes = read_case_volumes(files, require_seg=True, expected_shape=None)
+        classes = predict_case(
+            model, config, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
+        )
+        scored.append((classes, volumes.seg, tuple(volumes.image.header.get_zooms()[:3])))
+    return fit_postprocessing(scored)
+
+
 def predict_cases(
     model_path: Path | str,
     input_path: Path | str,
@@ -226,6 +281,7 @@ def predict_cases(
     overwrite: bool = False,
     case_ids: Iterable[str] | None = None,
     progress: bool = True,
+    postprocessing: PostprocessSettings | None | str = "run",
 ) -> PredictionReport:
     """Predict every case of a data folder (or one case folder) and write NIfTI files.
 
@@ -243,18 +299,22 @@ def predict_cases(
         overwrite: predict again cases whose output exists (default: skip them).
         case_ids: predict only these cases (e.g. the test split).
         progress: show a progress bar over cases.
+        postprocessing: ``"run"`` (default): the run's ``postprocessing.json`` if it has one
+            (:mod:`brats_utils.inference.postprocess`); settings to apply; or ``None``: none.
 
     Returns:
-        The :class:`PredictionReport`.
+        The :class:`PredictionReport` (``postprocessing``: what was applied).
 
     Raises:
         BratsError: bad model/config, no cases, unknown ``case_ids``.
     """
+    if postprocessing == "run":
+        postprocessing = load_postprocessing(Path(model_path).parent)
     model, config = load_run(model_path)
     cases = _input_cases(Path(input_path), case_ids)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = PredictionReport()
+    report = PredictionReport(postprocessing=postprocessing)
     bar = tqdm(cases, desc="predict", unit="case", disable=not progress)
     for files in bar:
         bar.set_postfix_str(files.case_id)
@@ -264,16 +324,12 @@ def predict_cases(
             continue
         try:
             volumes = read_case_volumes(files, expected_shape=None)  # files need only agree
-            probs = predict_channels(
-                model,
-                volumes.channels,
-                config,
-                batch_size=batch_size,
-                tta=tta,
-                case_id=files.case_id,
+            classes = predict_case(
+                model, config, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
             )
-            labels = classes_to_labels(np.argmax(probs, axis=-1).astype(np.uint8), files.release)
-            del probs
+            if postprocessing is not None:
+                classes = postprocess(classes, postprocessing, volumes.image.header.get_zooms())
+            labels = classes_to_labels(classes, files.release)
             write_nifti(out_path, labels, volumes.image.affine, volumes.image.header)
         except CaseError as exc:
             report.failed[files.case_id] = str(exc)

@@ -1,0 +1,60 @@
+"""``brats postprocess``: choose a run's postprocessing thresholds on its validation cases."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from brats_utils.cli.predict import add_split_arguments, split_case_ids
+from brats_utils.errors import BratsError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``brats postprocess``."""
+    parser = subparsers.add_parser(
+        "postprocess",
+        help="choose small-component and small-ET thresholds on validation cases",
+        description="Predict the validation cases of --split with RUN_DIR/model.keras, choose "
+        "the postprocessing thresholds (WT/TC/ET components smaller than T mm^3 removed, all "
+        "ET called necrosis when there is less than T mm^3) that maximise (Dice + lesion-wise "
+        "Dice) / 2 on them, and write RUN_DIR/postprocessing.json, which `brats predict` then "
+        "applies. Never choose them on test cases.",
+    )
+    parser.add_argument("--model", type=Path, required=True, help="RUN_DIR/model.keras")
+    parser.add_argument("--input", type=Path, required=True, help="data folder (with segs)")
+    add_split_arguments(parser, "choose on", default_subset="validation")
+    parser.add_argument("--batch-size", type=int, default=32, help="slices per forward pass")
+    parser.add_argument("--tta", action="store_true", help="flip TTA, as `brats predict --tta`")
+    parser.add_argument("--overwrite", action="store_true", help="replace postprocessing.json")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Choose and write the thresholds; 0 on success."""
+    from brats_utils.inference.postprocess import POSTPROCESSING_FILE
+
+    if not args.model.is_file():
+        raise BratsError(f"model file not found: {args.model}")
+    if args.split is None:
+        raise BratsError("--split is required: thresholds are chosen on validation cases only")
+    if args.subset == "test":
+        raise BratsError("choosing postprocessing on test cases would leak them; use validation")
+    out = args.model.parent / POSTPROCESSING_FILE
+    if out.exists() and not args.overwrite:
+        raise BratsError(f"{out} exists; pass --overwrite to choose again")
+    case_ids = split_case_ids(args)
+    from brats_utils.inference.postprocess import save_postprocessing
+    from brats_utils.inference.predict import fit_run_postprocessing
+
+    settings, trials = fit_run_postprocessing(
+        args.model, args.input, case_ids, batch_size=args.batch_size, tta=args.tta
+    )
+    save_postprocessing(args.model.parent, settings, chosen_on=case_ids, trials=trials)
+    for stage in dict.fromkeys(trial["stage"] for trial in trials):
+        chosen = getattr(settings, stage)
+        scores = {t["threshold"]: t["score"] for t in trials if t["stage"] == stage}
+        print(f"{stage:>20}: {chosen:5g} mm^3, score {scores[0.0]:.4f} -> {scores[chosen]:.4f}")
+    print(f"postprocessing: {settings.describe()} (chosen on {len(case_ids)} cases) -> {out}")
+    return 0

@@ -1,0 +1,209 @@
+"""Postprocessing of predicted segmentations: small components removed, small ET called NCR.
+
+A 2D model scatters small false-positive specks over the volume; the BraTS 2023 lesion-wise
+metrics count each as a whole missed lesion. :func:`postprocess` applies, in this order and
+keeping the regions nested (ET inside TC inside WT):
+
+1. WT components (26-connected) smaller than ``wt_min_mm3`` become background;
+2. TC components (NCR + ET) smaller than ``tc_min_mm3`` become edema (they stay tumour);
+3. ET components smaller than ``et_min_mm3`` become necrosis (they stay core);
+4. if the whole case has less ET than ``et_to_ncr_below_mm3``, all of it becomes necrosis
+   (nnU-Net's BraTS rule: a tiny predicted ET volume is more often wrong than right).
+
+:func:`fit_postprocessing` chooses the four thresholds on **validation** cases (never test):
+one stage at a time, each threshold from a fixed grid, maximising the mean over cases of
+(legacy Dice + lesion-wise Dice) / 2 of the region it acts on. ``brats postprocess`` writes
+the choice to ``RUN_DIR/postprocessing.json``; ``brats predict`` applies it and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from brats_utils.conventions import CLASS_NAMES, REGIONS
+from brats_utils.evaluation.lesions import lesion_scores
+from brats_utils.evaluation.volumes import dice
+from brats_utils.files import read_json, write_json
+
+__all__ = [
+    "POSTPROCESSING_FILE",
+    "THRESHOLD_GRID_MM3",
+    "PostprocessSettings",
+    "postprocess",
+    "fit_postprocessing",
+    "load_postprocessing",
+    "save_postprocessing",
+]
+
+#: ``RUN_DIR/postprocessing.json``: the settings chosen on validation cases, and how.
+POSTPROCESSING_FILE = "postprocessing.json"
+#: Candidate thresholds of every stage (mm^3; 0 = the stage does nothing).
+THRESHOLD_GRID_MM3: tuple[float, ...] = (0.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
+
+_NCR, _ED, _ET = (CLASS_NAMES.index(n) for n in ("necrotic", "edema", "enhancing"))
+_CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)
+
+
+@dataclass(frozen=True)
+class PostprocessSettings:
+    """Thresholds in mm^3 of the four stages (see the module docstring); 0 disables one."""
+
+    wt_min_mm3: float = 0.0
+    tc_min_mm3: float = 0.0
+    et_min_mm3: float = 0.0
+    et_to_ncr_below_mm3: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or not 0 <= value < float("inf"):
+                raise ValueError(f"{f.name} must be a finite number >= 0 mm^3, got {value!r}")
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain JSON-serialisable dict."""
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PostprocessSettings:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown postprocessing settings {unknown}; expected {sorted(known)}")
+        return cls(**d)
+
+    def describe(self) -> str:
+        """One line for logs, e.g. ``"WT components < 100 mm^3 removed; ..."``."""
+        parts = []
+        if self.wt_min_mm3:
+            parts.append(f"WT components < {self.wt_min_mm3:g} mm^3 removed")
+        if self.tc_min_mm3:
+            parts.append(f"TC components < {self.tc_min_mm3:g} mm^3 -> edema")
+        if self.et_min_mm3:
+            parts.append(f"ET components < {self.et_min_mm3:g} mm^3 -> necrosis")
+        if self.et_to_ncr_below_mm3:
+            parts.append(f"all ET -> necrosis when ET < {self.et_to_ncr_below_mm3:g} mm^3")
+        return "; ".join(parts) or "none"
+
+
+def _small_components(mask: np.ndarray, min_voxels: float) -> np.ndarray:
+    """The voxels of ``mask``'s 26-connected components with fewer than ``min_voxels``."""
+    if min_voxels <= 0 or not mask.any():
+        return np.zeros_like(mask)
+    labelled, _ = ndimage.label(mask, structure=_CONNECTIVITY_26)
+    sizes = np.bincount(labelled.ravel())
+    small = sizes < min_voxels
+    small[0] = False
+    return small[labelled]
+
+
+def postprocess(
+    classes: np.ndarray, settings: PostprocessSettings, spacing: Sequence[float]
+) -> np.ndarray:
+    """Apply the four stages to a predicted (X, Y, Z) class array; returns a new uint8 array.
+
+    Args:
+        classes: (X, Y, Z) internal classes 0..3.
+        settings: the thresholds.
+        spacing: voxel size in mm per axis (the case's header zooms).
+    """
+    out = np.array(classes, dtype=np.uint8, copy=True)
+    voxel_mm3 = float(np.prod([float(s) for s in spacing]))
+    out[_small_components(out > 0, settings.wt_min_mm3 / voxel_mm3)] = 0
+    out[_small_components(np.isin(out, REGIONS["TC"]), settings.tc_min_mm3 / voxel_mm3)] = _ED
+    out[_small_components(out == _ET, settings.et_min_mm3 / voxel_mm3)] = _NCR
+    if settings.et_to_ncr_below_mm3 and 0 < np.count_nonzero(out == _ET) * voxel_mm3 < (
+        settings.et_to_ncr_below_mm3
+    ):
+        out[out == _ET] = _NCR
+    return out
+
+
+def _region_score(cases, settings: PostprocessSettings, region: str) -> float:
+    """Mean over cases of (Dice + lesion-wise Dice) / 2 of ``region`` after ``settings``."""
+    scores = []
+    for pred, ref, spacing in cases:
+        processed = np.isin(postprocess(pred, settings, spacing), REGIONS[region])
+        truth = np.isin(ref, REGIONS[region])
+        lesion = lesion_scores(processed, truth, spacing).dice
+        scores.append((dice(processed, truth) + lesion) / 2)
+    return float(np.mean(scores))
+
+
+#: The stages in the order they are chosen, with the region each is scored on.
+_STAGES: tuple[tuple[str, str], ...] = (
+    ("wt_min_mm3", "WT"),
+    ("tc_min_mm3", "TC"),
+    ("et_min_mm3", "ET"),
+    ("et_to_ncr_below_mm3", "ET"),
+)
+
+
+def fit_postprocessing(
+    cases: Sequence[tuple[np.ndarray, np.ndarray, Sequence[float]]],
+    grid: Sequence[float] = THRESHOLD_GRID_MM3,
+) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
+    """Choose the thresholds on validation cases, one stage at a time (see module docstring).
+
+    Args:
+        cases: ``(predicted classes, reference classes, spacing)`` of every validation case.
+        grid: candidate thresholds of every stage, mm^3 (ties go to the smallest).
+
+    Returns:
+        ``(settings, trials)``: the chosen settings and one record per candidate tried
+        (``stage``, ``threshold``, ``region``, ``score``), for the run's record.
+
+    Raises:
+        ValueError: no case.
+    """
+    if not cases:
+        raise ValueError("postprocessing thresholds need at least one validation case")
+    settings = PostprocessSettings()
+    trials = []
+    for stage, region in _STAGES:
+        scored = []
+        for threshold in sorted(set(float(g) for g in grid)):
+            candidate = replace(settings, **{stage: threshold})
+            score = _region_score(cases, candidate, region)
+            trials.append(
+                {"stage": stage, "threshold": threshold, "region": region, "score": score}
+            )
+            scored.append((score, -threshold, candidate))
+        settings = max(scored, key=lambda item: (item[0], item[1]))[2]
+    return settings, trials
+
+
+def save_postprocessing(
+    run_dir: Path | str,
+    settings: PostprocessSettings,
+    *,
+    chosen_on: Sequence[str],
+    trials: Sequence[dict[str, Any]] = (),
+) -> Path:
+    """Write ``RUN_DIR/postprocessing.json``: the settings, the cases chosen on, the trials."""
+    record = {"settings": settings.to_dict(), "chosen_on": list(chosen_on), "trials": list(trials)}
+    return write_json(Path(run_dir) / POSTPROCESSING_FILE, record)
+
+
+def load_postprocessing(run_dir: Path | str) -> PostprocessSettings | None:
+    """The run's postprocessing settings, or ``None`` when the run has none.
+
+    Raises:
+        BratsError: an unreadable or invalid file (named).
+    """
+    from brats_utils.errors import BratsError
+
+    path = Path(run_dir) / POSTPROCESSING_FILE
+    if not path.is_file():
+        return None
+    record = read_json(path, "postprocessing settings")
+    try:
+        return PostprocessSettings.from_dict(record["settings"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BratsError(f"{path}: invalid postprocessing settings: {exc}") from exc

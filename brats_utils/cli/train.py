@@ -14,7 +14,7 @@ from pathlib import Path
 from brats_utils.cli.args import positive_int
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import EXPERIMENTS
-from brats_utils.training.settings import LOSSES, TrainSettings
+from brats_utils.training.settings import LOSSES, SELECTIONS, TrainSettings
 
 __all__ = ["add_parser", "run", "settings_from_args"]
 
@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train",
         help="train a fusion U-Net on a slice cache",
         description="Train one experiment (early4, mean4, early2) on a slice cache built by "
-        "`brats preprocess`. Writes RUN_DIR/{model.keras (best validation loss), "
+        "`brats preprocess`. Writes RUN_DIR/{model.keras (best by --select), "
         "model_last.keras, history.csv, history.json, config.json, state.json}. The defaults "
         "are the seed's settings.",
     )
@@ -92,6 +92,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         f"(default {d.empty_slice_fraction})",
     )
     parser.add_argument("--augment", action="store_true", help="random flips of training slices")
+    parser.add_argument(
+        "--select", choices=SELECTIONS, default=d.select,
+        help="what picks model.keras: lowest validation loss (default, the seed's) or highest "
+        "mean validation region Dice WT/TC/ET",
+    )  # fmt: skip
     parser.add_argument(
         "--base-filters", type=positive_int, default=unet.base_filters,
         help=f"filters of the first U-Net level, default {unet.base_filters}",

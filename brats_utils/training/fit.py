@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -67,7 +66,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self,
         run_dir: Path | str,
         monitor: str = "val_loss",
-        best: float = math.inf,
+        best: float | None = None,
         best_epoch: int = 0,
         history: list[dict] | None = None,
         target_epochs: int | None = None,
@@ -108,6 +107,7 @@ def fit(
     epochs: int = TrainSettings.epochs,
     batch_size: int | None = TrainSettings.batch_size,
     resume: bool = False,
+    select: str = TrainSettings.select,
     verbose: str | int = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> list[dict]:
@@ -125,6 +125,9 @@ def fit(
         resume: continue from ``run_dir/state.json``: start after its last finished epoch
             and keep its history and best value. ``model`` must then be the reloaded
             ``model_last.keras`` (with its optimizer state).
+        select: what picks ``model.keras``: ``"val_loss"`` (lowest) or ``"val_region_dice"``
+            (highest mean validation region Dice); without validation data, the same on the
+            training data.
         verbose: Keras' progress display (``"auto"``: a progress bar).
         callbacks: extra Keras callbacks.
 
@@ -133,8 +136,8 @@ def fit(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    monitor = "val_loss" if val_data is not None else "loss"
-    initial_epoch, best, best_epoch, history = 0, math.inf, 0, []
+    monitor = select if val_data is not None else select.removeprefix("val_")
+    initial_epoch, best, best_epoch, history = 0, None, 0, []
     if resume:
         state = load_state(run_dir)
         initial_epoch, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]

@@ -47,6 +47,9 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "dice_necrotic",
     "dice_edema",
     "dice_enhancing",
+    "dice_wt",
+    "dice_tc",
+    "dice_et",
 )
 
 

@@ -2,7 +2,8 @@
 
 A run folder holds:
 
-* ``model.keras``: the model with the best monitored value (validation loss) so far;
+* ``model.keras``: the model with the best monitored value so far (``--select``: lowest
+  validation loss, or highest validation region Dice);
 * ``model_last.keras``: the model after the last finished epoch, with its optimizer state;
 * ``history.csv`` / ``history.json``: every logged value (loss and metrics on training and
   ``val_`` validation data) per epoch, plus the epoch's wall time in seconds;
@@ -123,13 +124,34 @@ def save_model(model: Any, path: Path) -> None:
         model.save(tmp)
 
 
+def lower_is_better(monitor: str) -> bool:
+    """True for a loss (``loss``, ``val_loss``), False for a score such as a Dice."""
+    return monitor.endswith("loss")
+
+
+def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
+    """``region_dice`` / ``val_region_dice``: the mean of logged ``dice_wt/tc/et`` (if all are).
+
+    On the validation data this is the whole-volume region Dice the challenge scores, pooled
+    over the validation cases' cached slices (every slice with a cache of ``--slices all``).
+    """
+    derived = {}
+    for prefix in ("", "val_"):
+        keys = [f"{prefix}dice_{region}" for region in ("wt", "tc", "et")]
+        if all(key in logs for key in keys):
+            derived[f"{prefix}region_dice"] = float(sum(logs[k] for k in keys) / 3)
+    return derived
+
+
 class RunLog:
     """Keep a run folder's models, history and state up to date, one epoch at a time.
 
     Args:
         run_dir: the run folder.
-        monitor: the logged value that picks ``model.keras`` (lower is better).
-        best: the best monitored value so far (``inf`` for a new run).
+        monitor: the value that picks ``model.keras``: a logged one (a ``*loss`` is better
+            lower, anything else higher) or ``region_dice`` / ``val_region_dice``, the mean of
+            the logged region Dice WT, TC, ET (:func:`region_dice_of`).
+        best: the best monitored value so far (``None``: a new run).
         best_epoch: the epoch (1-based) that reached ``best``, 0 if none.
         history: records of the epochs already finished (for a resumed run).
         target_epochs: the run's total number of epochs, recorded in ``state.json``.
@@ -139,14 +161,15 @@ class RunLog:
         self,
         run_dir: Path | str,
         monitor: str = "val_loss",
-        best: float = math.inf,
+        best: float | None = None,
         best_epoch: int = 0,
         history: list[dict] | None = None,
         target_epochs: int | None = None,
     ):
         self.run_dir = Path(run_dir)
         self.monitor = monitor
-        self.best = best
+        self.minimize = lower_is_better(monitor)
+        self.best = best if best is not None else (math.inf if self.minimize else -math.inf)
         self.best_epoch = best_epoch
         self.history = list(history or [])
         self.target_epochs = target_epochs
@@ -172,6 +195,7 @@ class RunLog:
         """
         record: dict[str, Any] = {"epoch": epoch + 1}
         record.update({key: float(value) for key, value in logs.items()})
+        record.update(region_dice_of(record))
         record["seconds"] = round(seconds, 3)
         self.history.append(record)
         save_model(model, self.run_dir / "model_last.keras")
@@ -181,7 +205,7 @@ class RunLog:
                 f"cannot pick the best model: {self.monitor!r} is not logged "
                 f"(logged: {sorted(logs)})"
             )
-        if value < self.best:
+        if (value < self.best) if self.minimize else (value > self.best):
             self.best, self.best_epoch = value, epoch + 1
             save_model(model, self.run_dir / "model.keras")
         write_history(self.run_dir, self.history)
@@ -189,6 +213,7 @@ class RunLog:
             "epoch": epoch + 1,
             "epochs": self.target_epochs,
             "monitor": self.monitor,
+            "mode": "min" if self.minimize else "max",
             "best": self.best,
             "best_epoch": self.best_epoch,
         }

@@ -16,11 +16,14 @@ from typing import Any
 
 from brats_utils.model.settings import UNetSettings
 
-__all__ = ["LOSSES", "TrainSettings"]
+__all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
 
 #: Loss names (:func:`brats_utils.training.losses.get_loss`): categorical cross-entropy (the
 #: seed's) or soft Dice over the tumour classes + cross-entropy.
 LOSSES: tuple[str, ...] = ("ce", "dice_ce")
+#: What picks a run's ``model.keras``: the lowest validation loss (the seed's checkpoint rule),
+#: or the highest mean validation region Dice (WT, TC, ET), the scored metric.
+SELECTIONS: tuple[str, ...] = ("val_loss", "val_region_dice")
 #: The optimizer every run uses (recorded in ``config.json``).
 OPTIMIZER = "adam"
 
@@ -41,6 +44,7 @@ class TrainSettings:
         mixed_precision: ``mixed_float16`` policy (for GPUs).
         data_parallel: data-parallel training over all local devices.
         max_cases: at most this many cases of each subset (smoke runs); ``None``: all.
+        select: what picks ``model.keras``, one of :data:`SELECTIONS`.
         unet: the network's architecture (:class:`~brats_utils.model.settings.UNetSettings`).
     """
 
@@ -54,6 +58,7 @@ class TrainSettings:
     mixed_precision: bool = False
     data_parallel: bool = False
     max_cases: int | None = None
+    select: str = "val_loss"
     unet: UNetSettings = field(default_factory=UNetSettings)
 
     def __post_init__(self) -> None:
@@ -73,6 +78,8 @@ class TrainSettings:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.learning_rate, int | float) or not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         fraction = self.empty_slice_fraction

@@ -241,6 +241,7 @@ def train(
             run_dir,
             epochs=settings.epochs,
             resume=resume,
+            select=settings.select,
             verbose=verbose,
         )
     state = load_state(run_dir) if (run_dir / "state.json").exists() else {}

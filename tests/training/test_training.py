@@ -103,12 +103,32 @@ def test_run_log_writes_best_and_last_model_history_and_state(tmp_path):
         "epoch": 2,
         "epochs": 3,
         "monitor": "val_loss",
+        "mode": "min",
         "best": 0.5,
         "best_epoch": 1,
     }
     assert [r["seconds"] for r in load_history(tmp_path)] == [1.235, 2.0]
     with pytest.raises(BratsError, match="'val_loss' is not logged"):
         log.end_epoch(_SavesItsName(), 2, {"loss": 0.8}, seconds=1.0)
+
+
+def test_run_log_can_pick_the_model_by_validation_region_dice(tmp_path):
+    from brats_utils.training.run_folder import RunLog, region_dice_of
+
+    def logs(loss, wt, tc, et):
+        return {"val_loss": loss, "val_dice_wt": wt, "val_dice_tc": tc, "val_dice_et": et}
+
+    log = RunLog(tmp_path, monitor="val_region_dice", target_epochs=3)
+    log.end_epoch(_SavesItsName(), 0, logs(0.5, 0.6, 0.3, 0.3), seconds=1.0)  # mean 0.4
+    (tmp_path / "model.keras").write_text("epoch 1")
+    record = log.end_epoch(_SavesItsName(), 1, logs(0.4, 0.5, 0.2, 0.2), seconds=1.0)
+    assert record["val_region_dice"] == pytest.approx(0.3)
+    assert (tmp_path / "model.keras").read_text() == "epoch 1"  # lower loss, lower Dice: kept
+    log.end_epoch(_SavesItsName(), 2, logs(0.6, 0.9, 0.6, 0.6), seconds=1.0)  # mean 0.7
+    state = load_state(tmp_path)
+    assert (state["best_epoch"], state["mode"]) == (3, "max")
+    assert state["best"] == pytest.approx(0.7)
+    assert region_dice_of({"dice_wt": 1.0, "dice_tc": 0.5}) == {}  # not all three logged
 
 
 def test_run_folder_does_not_import_keras():
@@ -250,9 +270,12 @@ def test_train_with_mixed_precision_and_data_parallel_flags(tiny_cache, tmp_path
         base_filters=4,
         mixed_precision=True,
         data_parallel=True,
+        select="val_region_dice",
         verbose=0,
     )
     assert np.isfinite(result["history"][0]["val_loss"])
+    assert 0 <= result["history"][0]["val_region_dice"] <= 1
+    assert load_state(tmp_path / "run")["monitor"] == "val_region_dice"
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["training"]["mixed_precision"] and config["training"]["data_parallel"]
     assert keras.config.dtype_policy().name == "float32"

@@ -67,6 +67,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="per case and modality over the brain: zscore (default) or divide by max",
     )
     parser.add_argument(
+        "--crop-brain",
+        action="store_true",
+        help="crop slices to the brain's bounding box (squared) before resizing (not the seed's)",
+    )
+    parser.add_argument(
         "--workers", type=positive_int, default=1, help="parallel processes (default 1)"
     )
     parser.add_argument(
@@ -86,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
     start, stop = args.slices
     try:
         settings = PreprocessSettings(
-            size=args.size, slice_start=start, slice_stop=stop, normalization=args.normalization
+            size=args.size,
+            slice_start=start,
+            slice_stop=stop,
+            normalization=args.normalization,
+            crop_brain=args.crop_brain,
         )
     except ValueError as exc:
         raise BratsError(str(exc)) from exc

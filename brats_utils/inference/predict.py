@@ -41,7 +41,7 @@ from brats_utils.inference.postprocess import (
 from brats_utils.inference.run_config import load_run, run_settings
 from brats_utils.preprocessing.resize import resize_images
 from brats_utils.preprocessing.settings import PreprocessSettings
-from brats_utils.preprocessing.slices import image_channels, model_input
+from brats_utils.preprocessing.slices import brain_box, image_channels, model_input
 
 __all__ = [
     "PredictionReport",
@@ -153,17 +153,33 @@ def predict_channels(
     shape = np.shape(volumes[0])
     if len(shape) != 3:
         raise CaseError(case_id, f"volumes must be (X, Y, Z), got shape {shape}")
-    n_x, n_y, _ = shape
-    if n_x != n_y:
+    n_x, n_y, n_z = shape
+    if n_x != n_y and not settings.crop_brain:
         raise CaseError(
             case_id, f"axial slices must be square like BraTS' 240 x 240, got {n_x} x {n_y}"
         )
     x = model_input(volumes, settings, channels, case_id)  # (Z, size, size, C)
     probs = _predict_slices(model, x, batch_size, tta)  # (Z, size, size, 4)
-    full = resize_images(probs, n_x)  # (Z, X, Y, 4)
-    full = np.ascontiguousarray(np.moveaxis(full, 0, 2))  # (X, Y, Z, 4)
-    outside = ~_brain_mask(volumes)
-    full[outside] = np.eye(NUM_CLASSES, dtype=np.float32)[0]
+    inside = _brain_mask(volumes)
+    if settings.crop_brain:  # back into the brain's square, then into the frame
+        full = _uncrop(resize_images(probs, brain_box(inside)[2]), brain_box(inside), shape)
+    else:
+        full = np.ascontiguousarray(np.moveaxis(resize_images(probs, n_x), 0, 2))  # (X, Y, Z, 4)
+    full[~inside] = np.eye(NUM_CLASSES, dtype=np.float32)[0]
+    return full
+
+
+def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
+    """(Z, side, side, 4) probabilities of the brain's square -> (X, Y, Z, 4) of the frame."""
+    x0, y0, side = box
+    full = np.zeros((*shape, NUM_CLASSES), dtype=np.float32)
+    full[..., 0] = 1.0  # outside the square: background
+    xs, ys = (
+        slice(max(x0, 0), min(x0 + side, shape[0])),
+        slice(max(y0, 0), min(y0 + side, shape[1])),
+    )
+    crop = probs[:, xs.start - x0 : xs.stop - x0, ys.start - y0 : ys.stop - y0]
+    full[xs, ys] = np.moveaxis(crop, 0, 2)
     return full
 
 

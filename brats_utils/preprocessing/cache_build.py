@@ -177,7 +177,11 @@ def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite:
             manifest = json.loads(manifest_path.read_text())
         except (OSError, ValueError) as exc:
             raise BratsError(f"unreadable cache manifest {manifest_path}: {exc}") from exc
-        differences = _settings_difference(manifest.get("settings", {}), settings.to_dict())
+        try:  # settings added since the cache was built take their defaults
+            found = PreprocessSettings.from_dict(manifest.get("settings", {})).to_dict()
+        except (TypeError, ValueError):
+            found = manifest.get("settings", {})
+        differences = _settings_difference(found, settings.to_dict())
         if manifest.get("cache_version") != CACHE_VERSION:
             differences.insert(
                 0, f"cache_version={manifest.get('cache_version')!r} (this run: {CACHE_VERSION})"

@@ -37,12 +37,17 @@ class PreprocessSettings:
         slice_stop: one past the last axial slice kept; ``None`` keeps every slice to the end.
             The default 22..121 (100 slices) is the seed notebook's range.
         normalization: one of :data:`NORMALIZATIONS`, per case and modality.
+        crop_brain: crop every slice to the case's brain bounding box (any modality > 0 over
+            the whole volume), grown to a square with a 2-pixel margin (zero padding where it
+            leaves the frame), before resizing; inference puts the probabilities back into
+            the box. Off in the seed (the whole 240 x 240 frame is resized).
     """
 
     size: int = 128
     slice_start: int = 22
     slice_stop: int | None = 122
     normalization: str = "zscore"
+    crop_brain: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or self.size < 1:
@@ -56,6 +61,8 @@ class PreprocessSettings:
                 f"slice_stop must be None or an integer > slice_start={self.slice_start}, "
                 f"got {self.slice_stop!r}"
             )
+        if not isinstance(self.crop_brain, bool):
+            raise ValueError(f"crop_brain must be True or False, got {self.crop_brain!r}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"

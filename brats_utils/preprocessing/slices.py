@@ -28,12 +28,55 @@ from brats_utils.preprocessing.resize import resize_channel_slab, resize_labels
 from brats_utils.preprocessing.settings import PreprocessSettings
 
 __all__ = [
+    "BRAIN_MARGIN",
+    "brain_box",
+    "crop_square",
     "preprocess_channels",
     "image_channels",
     "model_input",
     "preprocess_case",
     "preprocess_files",
 ]
+
+
+#: Pixels of background kept around the brain's bounding box by ``crop_brain``.
+BRAIN_MARGIN = 2
+
+
+def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, int]:
+    """The square ``(x0, y0, side)`` around the brain in the axial plane.
+
+    Args:
+        mask: ``(X, Y, Z)`` bool brain mask (any modality > 0), not empty.
+        margin: pixels added on every side of the bounding box.
+
+    Returns:
+        The square's first row and column (may be negative: the square may leave the frame,
+        which is padded with background) and its side, ``max(height, width) + 2 * margin``.
+    """
+    xs = np.flatnonzero(mask.any(axis=(1, 2)))
+    ys = np.flatnonzero(mask.any(axis=(0, 2)))
+    height, width = int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)
+    side = max(height, width) + 2 * margin
+    return int(xs[0]) - (side - height) // 2, int(ys[0]) - (side - width) // 2, side
+
+
+def _overlap(start: int, side: int, n: int) -> tuple[slice, slice]:
+    """Source and destination slices of a ``side``-long window at ``start`` on an axis of ``n``."""
+    lo, hi = max(start, 0), min(start + side, n)
+    return slice(lo, hi), slice(lo - start, hi - start)
+
+
+def crop_square(slab: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
+    """``slab[x0:x0+side, y0:y0+side]`` of an ``(X, Y, ...)`` array, zero where it leaves it.
+
+    The result is Fortran-ordered like nibabel's volumes (the layout the resizer is fast on).
+    """
+    x0, y0, side = box
+    out = np.zeros((side, side, *slab.shape[2:]), dtype=slab.dtype, order="F")
+    (sx, dx), (sy, dy) = _overlap(x0, side, slab.shape[0]), _overlap(y0, side, slab.shape[1])
+    out[dx, dy] = slab[sx, sy]
+    return out
 
 
 def image_channels(image: np.ndarray, case_id: str = "") -> list[np.ndarray]:
@@ -116,12 +159,17 @@ def preprocess_channels(
     kept = settings.slice_indices(shape[2], case_id)
     size = settings.size
     mask, offsets, divisors = brain_statistics(channels, settings.normalization, case_id)
+    box = brain_box(mask) if settings.crop_brain else None
+
+    def frame(slab: np.ndarray) -> np.ndarray:  # the brain's square, or the whole slice
+        return slab if box is None else crop_square(slab, box)
+
     zs = slice(int(kept[0]), int(kept[-1]) + 1)
-    slab_mask = mask[:, :, zs]
+    slab_mask = frame(mask[:, :, zs])
     resized_mask = resize_channel_slab(slab_mask, size)
     images = np.empty((len(kept), size, size, len(channels)), dtype=np.float32)
     for c, channel in enumerate(channels):
-        slab = channel[:, :, zs]
+        slab = frame(channel[:, :, zs])
         if np.min(channel) < 0:  # the background may not be exactly 0: mask it explicitly
             slab = np.where(slab_mask, slab, 0)
         resized = resize_channel_slab(slab, size)  # (S, size, size) transposed view
@@ -137,7 +185,7 @@ def preprocess_channels(
         seg = np.asarray(seg)
         if seg.shape != shape:
             raise CaseError(case_id, f"seg has shape {seg.shape}, expected {shape}")
-        labels = resize_labels(to_slices(seg[:, :, zs]), size).astype(np.uint8)
+        labels = resize_labels(to_slices(frame(seg[:, :, zs])), size).astype(np.uint8)
         if labels.size and int(labels.max()) >= NUM_CLASSES:
             raise CaseError(
                 case_id, f"seg holds class {int(labels.max())}, expected 0..{NUM_CLASSES - 1}"

@@ -271,3 +271,20 @@ def test_predict_cli_refuses_missing_model_without_importing_keras(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "model file not found" in result.stderr
+
+
+def test_brain_crop_puts_the_probabilities_back_into_the_frame(image):
+    model = rounding_model(16, 2)
+    plain = PreprocessSettings(size=16, slice_start=0, slice_stop=None)
+    cropped = PreprocessSettings(size=16, slice_start=0, slice_stop=None, crop_brain=True)
+    a = predict_volume(model, image, plain, ("flair", "t1ce"))
+    b = predict_volume(model, image, cropped, ("flair", "t1ce"))
+    assert b.shape == a.shape == (*SHAPE, 4)
+    np.testing.assert_allclose(b.sum(axis=-1), 1.0, atol=1e-5)
+    brain = np.any(image > 0, axis=-1)
+    assert np.all(b[~brain] == np.eye(4, dtype=np.float32)[0])
+    # The same model sees the brain at a finer resolution: mostly the same classes.
+    agree = np.mean(a.argmax(-1)[brain] == b.argmax(-1)[brain])
+    assert agree > 0.8
+    non_square = np.ascontiguousarray(image[:, :-4])  # allowed with the crop
+    assert predict_volume(model, non_square, cropped, ("flair", "t1ce")).shape[:2] == (32, 28)

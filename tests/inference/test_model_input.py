@@ -62,6 +62,13 @@ def test_the_same_with_max_normalisation_and_every_slice(real_sample_dir, tmp_pa
     _assert_inference_input_equals_cache(real_sample_dir, case_id, settings, tmp_path)
 
 
+@pytest.mark.real_data
+def test_the_same_with_the_brain_crop(real_sample_dir, tmp_path):
+    case_id = discover_cases(real_sample_dir)[3].case_id
+    settings = PreprocessSettings(size=96, slice_start=0, slice_stop=None, crop_brain=True)
+    _assert_inference_input_equals_cache(real_sample_dir, case_id, settings, tmp_path)
+
+
 def test_the_same_on_a_synthetic_case(synthetic_root, tmp_path):
     case_id = discover_cases(synthetic_root)[0].case_id
     settings = PreprocessSettings(size=96, slice_start=40, slice_stop=100)

@@ -378,3 +378,34 @@ def test_preprocessing_modules_do_not_import_keras():
         "brats_utils.preprocessing.cache",
     )
     assert ml_frameworks_loaded_by(*modules) == []
+
+
+def test_brain_box_is_a_square_around_the_brain_with_a_margin():
+    from brats_utils.preprocessing.slices import brain_box, crop_square
+
+    mask = np.zeros((20, 16, 4), dtype=bool)
+    mask[5:15, 6:10, 1:3] = True  # 10 x 4 in the axial plane
+    x0, y0, side = brain_box(mask, margin=2)
+    assert (x0, y0, side) == (3, 1, 14)  # 10 + 2 * 2, centred on the 4-wide axis
+    slab = np.arange(20 * 16 * 4).reshape(20, 16, 4)
+    crop = crop_square(slab, (x0, y0, side))
+    assert crop.shape == (14, 14, 4) and crop.flags.f_contiguous
+    np.testing.assert_array_equal(crop[:, :14], slab[3:17, 1:15])
+    padded = crop_square(slab, (-2, 10, 8))  # leaves the frame on both axes: zero padding
+    assert padded.shape == (8, 8, 4) and not padded[:2].any() and not padded[:, 6:].any()
+    np.testing.assert_array_equal(padded[2:, :6], slab[0:6, 10:16])
+
+
+def test_crop_brain_fills_the_slices_with_brain_and_keeps_labels_hard(tmp_path):
+    folder = write_tiny_case(tmp_path, "Case_C", shape=(40, 36, 12), radius=0.3)
+    files = case_files_in(folder)
+    plain = PreprocessSettings(size=16, slice_start=2, slice_stop=10)
+    cropped = PreprocessSettings(size=16, slice_start=2, slice_stop=10, crop_brain=True)
+    images, labels, kept = preprocess_files(files, plain, expected_shape=None)
+    images_c, labels_c, kept_c = preprocess_files(files, cropped, expected_shape=None)
+    assert images_c.shape == images.shape and np.array_equal(kept, kept_c)
+    brain_share = lambda x: np.mean(np.any(x != 0, axis=-1))  # noqa: E731
+    assert brain_share(images_c) > 1.5 * brain_share(images)  # the brain fills more of it
+    assert set(np.unique(labels_c)) <= {0, 1, 2, 3} and labels_c.any()
+    assert not PreprocessSettings.from_dict(plain.to_dict()).crop_brain
+    assert PreprocessSettings.from_dict({"size": 16}).crop_brain is False  # older manifests

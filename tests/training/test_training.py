@@ -219,6 +219,7 @@ def test_train_end_to_end_and_resume(tiny_cache, tmp_path, capsys):
         "slice_start": 4,
         "slice_stop": 20,
         "normalization": "zscore",
+        "crop_brain": False,
     }
     assert config["split_file"].endswith("data/split.csv")  # found through the manifest
     assert config["cases"] == {"train": 1, "validation": 1, "test": 1}

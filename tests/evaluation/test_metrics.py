@@ -169,4 +169,7 @@ def test_default_metrics_names():
         "dice_necrotic",
         "dice_edema",
         "dice_enhancing",
+        "dice_wt",
+        "dice_tc",
+        "dice_et",
     ]

@@ -44,7 +44,7 @@ __all__ = [
 #: ``RUN_DIR/postprocessing.json``: the settings chosen on validation cases, and how.
 POSTPROCESSING_FILE = "postprocessing.json"
 #: Candidate thresholds of every stage (mm^3; 0 = the stage does nothing).
-THRESHOLD_GRID_MM3: tuple[float, ...] = (0.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
+THRESHOLD_GRID_MM3: tuple[float, ...] = (0, 25, 50, 100, 200, 400, 800, 1600, 3200)
 
 _NCR, _ED, _ET = (CLASS_NAMES.index(n) for n in ("necrotic", "edema", "enhancing"))
 _CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)

@@ -121,6 +121,6 @@ def test_postprocess_cli_chooses_on_validation_cases_only(tmp_path, capsys):
     assert "leak" in capsys.readouterr().err
     assert main([*base, *split]) == 0
     record = json.loads((model.parent / "postprocessing.json").read_text())
-    assert record["chosen_on"] == ["BraTS2021_00001"] and len(record["trials"]) == 4 * 7
+    assert record["chosen_on"] == ["BraTS2021_00001"] and len(record["trials"]) == 4 * 9
     assert "postprocessing:" in capsys.readouterr().out
     assert main([*base, *split]) == 2  # not replaced without --overwrite

@@ -85,9 +85,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Build the cache; 0 if every case was cached, 1 if some failed."""
+    from brats_utils.model.settings import UNetSettings
     from brats_utils.preprocessing.cache_build import build_cache
     from brats_utils.preprocessing.settings import PreprocessSettings
 
+    if args.out.exists() and not args.out.is_dir():
+        raise BratsError(f"--out {args.out} is a file; expected a cache folder")
+    if not args.data_dir.is_dir():
+        raise BratsError(f"DATA_DIR {args.data_dir} is not a folder of cases")
+    depth = UNetSettings().depth
+    factor = 2**depth
+    if args.size % factor:
+        nearest = max(factor, args.size // factor * factor)
+        raise BratsError(
+            f"--size {args.size} cannot be used by the U-Net, which pools {depth} times: "
+            f"choose a multiple of {factor} (e.g. {nearest})"
+        )
     start, stop = args.slices
     try:
         settings = PreprocessSettings(

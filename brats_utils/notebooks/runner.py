@@ -268,11 +268,15 @@ def _source_notebooks(names: Sequence[str], notebook_dir: Path) -> dict[str, Pat
 def _checked_parameters(
     parameters: dict[str, Any], declared: Mapping[str, set[str]]
 ) -> dict[str, Any]:
-    """``parameters`` if every one is declared by a notebook that runs, else a BratsError."""
+    """``parameters`` if every one is declared by one of the notebooks, else a BratsError.
+
+    Checked against all numbered notebooks, not only those ``--only`` selects: a profile holds
+    the parameters of the whole series, and each notebook gets the ones it declares.
+    """
     unknown = sorted(set(parameters) - set().union(*declared.values()))
     if unknown:
         raise BratsError(
-            f"parameters {unknown} are not declared by any notebook run: {list(declared)}"
+            f"parameters {unknown} are not declared by any of the notebooks {list(declared)}"
         )
     return parameters
 
@@ -346,9 +350,10 @@ def run_notebooks(
     data_dir = Path(data_dir if data_dir is not None else "data/synthetic").resolve()
     out_dir = Path(out_dir if out_dir is not None else f"outputs/{profile.name}").resolve()
     names = select_notebooks(only)
-    sources = _source_notebooks(names, notebook_dir)
-    declared = {name: _declared_parameters(path) for name, path in sources.items()}
+    every = _source_notebooks(NOTEBOOKS, notebook_dir)  # a profile serves every notebook
+    declared = {name: _declared_parameters(path) for name, path in every.items()}
     parameters = _checked_parameters({**profile.parameters, **(overrides or {})}, declared)
+    sources = {name: every[name] for name in names}
     n_cases = ensure_data(data_dir, profile, progress=progress)
     kernel = kernel_name or ensure_kernel()
     run = NotebookRun(profile=profile.name, data_dir=data_dir, out_dir=out_dir)

@@ -218,6 +218,13 @@ def train(
     run_dir = Path(run_dir)
     say = print if verbose != 0 else (lambda *a, **k: None)
     cache = open_cache(cache_dir)
+    factor = 2**settings.unet.depth
+    if cache.settings.size % factor:
+        raise BratsError(
+            f"the cache {cache_dir} holds {cache.settings.size} x {cache.settings.size} slices, "
+            f"but a U-Net of depth {settings.unet.depth} needs a multiple of {factor}; rebuild "
+            "it with `brats preprocess --size` a multiple of that"
+        )
     split_path, how = resolve_split(split, cache.manifest.get("data_dir"))
     cases = run_cases(cache, load_split(split_path), settings.max_cases)
     prepare_run_dir(run_dir, resume=resume, force=force)

@@ -144,6 +144,10 @@ def test_run_refuses_unknown_parameters_and_missing_data(tmp_path):
     full = Profile("full", "", None, 0, {})
     with pytest.raises(BratsError, match="needs real data"):
         ensure_data(tmp_path / "empty", full)
+    # A profile serves the whole series: --only 01 does not make `epochs` unknown (the
+    # check passes and the run stops at the missing real data instead).
+    with pytest.raises(BratsError, match="needs real data"):
+        run_notebooks("full", tmp_path / "empty", tmp_path / "out", only="01,03")
     assert not (tmp_path / "out").exists()  # nothing ran
 
 

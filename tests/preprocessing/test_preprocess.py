@@ -409,3 +409,33 @@ def test_crop_brain_fills_the_slices_with_brain_and_keeps_labels_hard(tmp_path):
     assert set(np.unique(labels_c)) <= {0, 1, 2, 3} and labels_c.any()
     assert not PreprocessSettings.from_dict(plain.to_dict()).crop_brain
     assert PreprocessSettings.from_dict({"size": 16}).crop_brain is False  # older manifests
+
+
+def test_preprocess_cli_refuses_sizes_and_paths_the_pipeline_cannot_use(tmp_path, capsys):
+    data = tmp_path / "data"
+    write_tiny_case(data, "Case_S")
+    (tmp_path / "file").write_text("x")
+    for args, message in (
+        (["--out", str(tmp_path / "c"), "--size", "40"], "--size 40 cannot be used by the U-Net"),
+        (["--out", str(tmp_path / "c"), "--size", "7"], "choose a multiple of 16 (e.g. 16)"),
+        (["--out", str(tmp_path / "file")], "is a file; expected a cache folder"),
+    ):
+        assert main(["preprocess", str(data), *args, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert main(["preprocess", str(tmp_path / "file"), "--out", str(tmp_path / "c")]) == 2
+    assert "is not a folder of cases" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()  # nothing written
+
+
+@pytest.mark.slow
+def test_train_refuses_a_cache_the_unet_cannot_take_before_making_the_run_folder(tmp_path):
+    from brats_utils.training.train import train
+
+    data = tmp_path / "data"
+    write_tiny_case(data, "Case_T")
+    build_cache(data, tmp_path / "cache", PreprocessSettings(size=24, slice_start=2, slice_stop=10),
+                progress=False, expected_shape=None)  # fmt: skip
+    with pytest.raises(BratsError, match="U-Net of depth 4 needs a multiple of 16"):
+        train("early2", tmp_path / "cache", tmp_path / "run", epochs=1, verbose=0)
+    assert not (tmp_path / "run").exists()

@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Write the cases; user mistakes raise :class:`BratsError`."""
-    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.data.synth import case_id_for, case_is_complete, write_synthetic_dataset
 
     if args.cases < 1:
         raise BratsError(f"--cases must be at least 1, got {args.cases}")
@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         raise BratsError(f"--shape sizes must be at least 16 voxels, got {args.shape}")
     if args.out.exists() and not args.out.is_dir():
         raise BratsError(f"--out must be a folder, found a file at {args.out}")
+    existing = sum(
+        case_is_complete(case_id_for(i), args.out)
+        for i in range(args.start, args.start + args.cases)
+    )
+    kept = 0 if args.overwrite else existing
     folders = write_synthetic_dataset(
         args.out,
         args.cases,
@@ -67,5 +72,8 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         shape=tuple(args.shape),
     )
-    print(f"{len(folders)} synthetic cases in {args.out}")
+    print(
+        f"{len(folders) - kept} synthetic cases written, {kept} already there "
+        f"(seed {args.seed}, shape {tuple(args.shape)}) -> {args.out}"
+    )
     return 0

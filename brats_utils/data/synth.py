@@ -320,6 +320,7 @@ def write_synthetic_dataset(
     indices = range(start, start + n_cases)
     folders = [out_dir / case_id_for(i) for i in indices]
     todo = [i for i in indices if overwrite or not case_is_complete(case_id_for(i), out_dir)]
+    _check_recipe(out_dir, seed, shape, kept=n_cases - len(todo), overwrite=overwrite)
     bar = tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case")
     try:
         if workers == 1 or len(todo) <= 1:
@@ -337,6 +338,33 @@ def write_synthetic_dataset(
     finally:
         bar.close()
     return folders
+
+
+#: ``DATA_DIR/synthetic.json``: the seed and shape the folder's synthetic cases were drawn with.
+RECIPE_FILE = "synthetic.json"
+
+
+def _check_recipe(out_dir: Path, seed: int, shape, *, kept: int, overwrite: bool) -> None:
+    """Refuse to keep cases drawn with another seed or shape; record what makes the cases.
+
+    Raises:
+        BratsError: existing cases that would be kept were drawn with another seed or shape.
+    """
+    from brats_utils.errors import BratsError
+    from brats_utils.files import read_json, write_json
+
+    path, wanted = out_dir / RECIPE_FILE, {"seed": int(seed), "shape": [int(s) for s in shape]}
+    found = read_json(path, "synthetic data recipe") if path.is_file() else None
+    if kept and not overwrite and found is not None and found != wanted:
+        raise BratsError(
+            f"{out_dir} holds synthetic cases drawn with seed {found['seed']} and shape "
+            f"{tuple(found['shape'])}, not seed {seed} and shape {tuple(shape)}; pass "
+            "--overwrite to draw them again, or choose another --out"
+        )
+    if found is None and kept and not overwrite:
+        print(f"note: {out_dir} has {kept} cases made before {RECIPE_FILE} existed; their seed "
+              "and shape cannot be checked (--overwrite draws them again)")  # fmt: skip
+    write_json(path, wanted)
 
 
 def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:

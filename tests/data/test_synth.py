@@ -244,3 +244,22 @@ def test_cli_user_errors_exit_2(tmp_path, capsys):
 
 def test_synth_modules_do_not_import_keras():
     assert ml_frameworks_loaded_by("brats_utils.data.synth", "brats_utils.cli.synth") == []
+
+
+def test_cases_drawn_with_another_seed_or_shape_are_never_kept_silently(tmp_path, capsys):
+    from brats_utils.cli.main import main
+
+    out = tmp_path / "data"
+    args = ["synth", "--out", str(out), "--cases", "1", "--shape", "32", "32", "24"]
+    assert main([*args, "--no-progress"]) == 0
+    assert "1 synthetic cases written, 0 already there (seed 0" in capsys.readouterr().out
+    assert main([*args, "--no-progress"]) == 0
+    assert "0 synthetic cases written, 1 already there" in capsys.readouterr().out
+    before = (out / "BraTS2021_00000" / "BraTS2021_00000_seg.nii.gz").read_bytes()
+    assert main([*args, "--seed", "1", "--no-progress"]) == 2
+    assert "drawn with seed 0 and shape (32, 32, 24), not seed 1" in capsys.readouterr().err
+    assert main(["synth", "--out", str(out), "--cases", "1", "--shape", "32", "32", "20"]) == 2
+    assert (out / "BraTS2021_00000" / "BraTS2021_00000_seg.nii.gz").read_bytes() == before
+    assert main([*args, "--seed", "1", "--overwrite", "--no-progress"]) == 0
+    assert (out / "BraTS2021_00000" / "BraTS2021_00000_seg.nii.gz").read_bytes() != before
+    assert main([*args, "--seed", "1", "--no-progress"]) == 0  # the new recipe is recorded

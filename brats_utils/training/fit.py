@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -147,11 +148,12 @@ def fit(
     if hasattr(train_data, "set_epoch"):  # SliceDataset: the resumed epoch's draw and order
         train_data.set_epoch(initial_epoch)
     checkpoint = RunCheckpoint(run_dir, monitor, best, best_epoch, history, epochs)
+    guard = NonFiniteLossGuard()
     fit_kwargs = dict(
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=verbose,
-        callbacks=[keras.callbacks.TerminateOnNaN(), checkpoint, *callbacks],
+        callbacks=[guard, checkpoint, *callbacks],
     )
     if isinstance(val_data, tuple):
         fit_kwargs["validation_data"] = val_data
@@ -163,7 +165,46 @@ def fit(
         model.fit(x, y, batch_size=batch_size, shuffle=True, **fit_kwargs)
     else:
         model.fit(train_data, **fit_kwargs)
+    if guard.stopped is not None:
+        raise BratsError(_non_finite_message(guard.stopped, checkpoint, run_dir))
     return checkpoint.history
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stop training at the first batch whose loss is NaN or infinite, and remember where.
+
+    Unlike ``keras.callbacks.TerminateOnNaN`` it records ``(epoch, batch, value)`` in
+    :attr:`stopped`, so :func:`fit` can say which epoch failed and what was kept.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.stopped: tuple[int, int, float] | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stopped = (self._epoch + 1, batch + 1, float(loss))
+            self.model.stop_training = True
+
+
+def _non_finite_message(stopped: tuple[int, int, float], checkpoint, run_dir: Path) -> str:
+    epoch, batch, value = stopped
+    if checkpoint.best_epoch:
+        kept = (
+            f"model.keras (epoch {checkpoint.best_epoch}) and model_last.keras (epoch "
+            f"{len(checkpoint.history)}) in {run_dir} are kept"
+        )
+    else:
+        kept = "no epoch had finished, so no model was saved"
+    return (
+        f"training stopped in epoch {epoch}, batch {batch}: the loss became {value}; {kept}. "
+        "Lower the learning rate (--lr) or check the cache for bad values"
+    )
 
 
 @contextlib.contextmanager

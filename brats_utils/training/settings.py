@@ -76,8 +76,8 @@ class TrainSettings:
             )
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if not isinstance(self.learning_rate, int | float) or not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not isinstance(self.learning_rate, int | float) or not 0 < self.learning_rate < 1e3:
+            raise ValueError(f"learning_rate must be > 0 and < 1000, got {self.learning_rate!r}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         if self.loss not in LOSSES:

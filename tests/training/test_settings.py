@@ -64,6 +64,7 @@ def test_from_parameters_takes_the_settings_and_ignores_the_rest():
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"loss": "focal"}, "loss must be one of"),
         ({"learning_rate": 0}, "learning_rate must be > 0"),
+        ({"learning_rate": float("inf")}, "learning_rate must be > 0 and < 1000"),
         ({"empty_slice_fraction": 1.5}, "empty_slice_fraction"),
         ({"dropout": 1.0}, "dropout must lie in"),
         ({"upsampling": "bilinear"}, "upsampling must be one of"),

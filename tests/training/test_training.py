@@ -89,6 +89,22 @@ class _SavesItsName:
         Path(path).write_text("model")
 
 
+def test_a_non_finite_loss_stops_training_with_an_error_that_says_what_was_kept(tmp_path):
+    from brats_utils.training.fit import NonFiniteLossGuard
+
+    x, y = _toy_data(8)
+    bad = np.full_like(y, np.nan)  # NaN targets: every batch's loss is NaN
+    with pytest.raises(BratsError, match=r"epoch 1, batch 1: the loss became nan; no epoch"):
+        fit(_tiny_model(), (x, bad), None, tmp_path / "a", epochs=2, batch_size=4, verbose=0)
+    assert not (tmp_path / "a" / "model.keras").exists()
+    # The guard remembers the first non-finite batch (1-based epoch and batch).
+    guard = NonFiniteLossGuard()
+    guard.set_model(_tiny_model())
+    guard.on_epoch_begin(1)
+    guard.on_train_batch_end(2, {"loss": float("inf")})
+    assert guard.stopped == (2, 3, float("inf")) and guard.model.stop_training
+
+
 def test_run_log_writes_best_and_last_model_history_and_state(tmp_path):
     from brats_utils.training.run_folder import RunLog, load_history
 

@@ -25,7 +25,14 @@ import nibabel as nib
 import numpy as np
 
 from brats_utils.conventions import MODALITIES, RELEASES, VOLUME_SHAPE, Release, labels_to_classes
-from brats_utils.data.checks import KINDS, Reference, nifti_stem, shape_problem
+from brats_utils.data.checks import (
+    KINDS,
+    Reference,
+    affine_problem,
+    consensus_reference,
+    nifti_stem,
+    shape_problem,
+)
 from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import BratsError, CaseError
 
@@ -218,6 +225,8 @@ def _checked_volume(
     """One file's voxels (on-disk dtype) and image; raises CaseError on a wrong shape or NaN."""
     data, image = read_nifti(path, case_id)
     message = shape_problem(kind, data.shape, reference, expected_shape)
+    if message is None:
+        message = affine_problem(kind, image.affine, reference)
     if message is None and data.ndim != 3:
         message = f"{kind} has shape {data.shape}, expected a 3D volume"
     if message is not None:
@@ -262,12 +271,15 @@ def read_case_volumes(
         raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
 
     channels: list[np.ndarray] = []
-    reference = first_image = None
+    reference = consensus_reference({k: files.path(k) for k in KINDS}, case_id)
+    first_image = None
     for modality in MODALITIES:
         path = files.modalities[modality]
         data, image = _checked_volume(case_id, modality, path, reference, expected_shape)
         if reference is None:
-            reference, first_image = Reference(modality, data.shape, image.affine), image
+            reference = Reference(modality, data.shape, image.affine)
+        if first_image is None:
+            first_image = image
         channels.append(data)
 
     seg = None

@@ -5,15 +5,24 @@ Each check returns a message naming the file kind and what was expected, or ``No
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from brats_utils.conventions import AFFINE_TOLERANCE_MM, MODALITIES
-from brats_utils.data.nifti import NIFTI_EXTS
+from brats_utils.data.nifti import NIFTI_EXTS, read_nifti_header
+from brats_utils.errors import CaseError
 
-__all__ = ["KINDS", "Reference", "nifti_stem", "shape_problem", "affine_problem"]
+__all__ = [
+    "KINDS",
+    "Reference",
+    "nifti_stem",
+    "consensus_reference",
+    "shape_problem",
+    "affine_problem",
+]
 
 #: File kinds of a case: the modalities in channel order, then the segmentation.
 KINDS: tuple[str, ...] = (*MODALITIES, "seg")
@@ -34,6 +43,40 @@ class Reference:
     kind: str
     shape: tuple[int, ...]
     affine: np.ndarray
+
+
+def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> Reference | None:
+    """The geometry most files of a case share, so the odd file is the one reported.
+
+    Reads only the headers. Files are grouped by shape and affine (within
+    :data:`~brats_utils.conventions.AFFINE_TOLERANCE_MM`); the largest group wins, ties going
+    to the group of the earliest kind in :data:`KINDS` order. Unreadable files are left out
+    (their own check reports them).
+
+    Returns:
+        The winning group's geometry, named after its first kind; ``None`` if no file is
+        readable.
+    """
+    groups: list[tuple[Reference, int]] = []
+    for kind in KINDS:
+        path = paths.get(kind)
+        if path is None:
+            continue
+        try:
+            image = read_nifti_header(path, case_id)
+        except CaseError:
+            continue
+        shape, affine = tuple(int(s) for s in image.shape), np.asarray(image.affine)
+        for i, (reference, count) in enumerate(groups):
+            same_affine = np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM)
+            if reference.shape == shape and same_affine:
+                groups[i] = (reference, count + 1)
+                break
+        else:
+            groups.append((Reference(kind, shape, affine), 1))
+    if not groups:
+        return None
+    return max(groups, key=lambda group: group[1])[0]  # max keeps the first of equal counts
 
 
 def shape_problem(

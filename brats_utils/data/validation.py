@@ -18,7 +18,14 @@ import numpy as np
 
 from brats_utils.conventions import VOLUME_SHAPE, labels_to_classes
 from brats_utils.data.cases import CaseFiles
-from brats_utils.data.checks import KINDS, Reference, affine_problem, nifti_stem, shape_problem
+from brats_utils.data.checks import (
+    KINDS,
+    Reference,
+    affine_problem,
+    consensus_reference,
+    nifti_stem,
+    shape_problem,
+)
 from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import CaseError
 
@@ -80,7 +87,7 @@ def validate_case(
     def report(message: str, path: Path | None, warning: bool = False) -> None:
         problems.append(Problem(files.case_id, path, message, warning))
 
-    reference: Reference | None = None
+    reference = consensus_reference({kind: files.path(kind) for kind in KINDS}, files.case_id)
     for kind in KINDS:
         path = files.path(kind)
         if path is None:

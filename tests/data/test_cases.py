@@ -336,7 +336,9 @@ def test_read_case_volumes_keeps_disk_dtype_and_load_case_converts_it(tmp_path):
     with pytest.raises(CaseError, match=r"BraTS2021_00001: t1 has NaN or infinite voxels \("):
         read_case_volumes(files, expected_shape=None)
     save(folder / "BraTS2021_00001_t1.nii.gz", np.ones((*SHAPE, 1), np.int16))
-    with pytest.raises(CaseError, match=r"t1 has shape \(6, 5, 4, 1\), expected a 3D volume"):
+    with pytest.raises(
+        CaseError, match=r"t1 has shape \(6, 5, 4, 1\), expected \(6, 5, 4\) like t1ce"
+    ):
         load_case(files, expected_shape=None)  # even without an expected shape
 
 

@@ -211,7 +211,7 @@ def test_preprocess_files_names_case_and_file_of_each_problem(tmp_path):
         preprocess_files(files, TINY)
     labels = np.zeros((20, 18, 12), np.uint8)
     labels[5, 5, 5] = 3  # not a BraTS 2018 label
-    write_nifti(files.seg, labels, np.eye(4))
+    write_nifti(files.seg, labels, np.diag([-1.0, -1.0, 1.0, 1.0]))  # the case's affine
     with pytest.raises(CaseError, match=r"Case_S: seg: labels \[3\] are not valid.*Case_S_seg"):
         preprocess_files(files, TINY, expected_shape=None)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from brats_utils.cli.args import non_negative_float, non_negative_int
 from brats_utils.cli.predict import add_split_arguments, split_case_ids
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.lesions import GLI_DILATION, GLI_MIN_VOLUME_MM3
@@ -44,11 +45,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "MET: --lesion-dilation 1 --lesion-min-volume 2",
     )
     lesions.add_argument(
-        "--lesion-dilation", type=_non_negative_int, default=GLI_DILATION,
+        "--lesion-dilation", type=non_negative_int, default=GLI_DILATION,
         help=f"dilations that merge nearby truth components (default {GLI_DILATION})",
     )  # fmt: skip
     lesions.add_argument(
-        "--lesion-min-volume", type=_non_negative_float, default=GLI_MIN_VOLUME_MM3,
+        "--lesion-min-volume", type=non_negative_float, default=GLI_MIN_VOLUME_MM3,
         help=f"lesions of at most this many mm^3 are not scored (default {GLI_MIN_VOLUME_MM3:g})",
     )  # fmt: skip
     lesions.add_argument(
@@ -58,26 +59,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     add_split_arguments(parser, "evaluate")
     return parser
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import positive_int
+from brats_utils.cli.args import fraction, non_negative_int, positive_float, positive_int
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import EXPERIMENTS
 from brats_utils.training.settings import LOSSES, SELECTIONS, TrainSettings
@@ -20,36 +20,6 @@ __all__ = ["add_parser", "run", "settings_from_args"]
 
 #: The defaults of every option: the one set of defaults, :class:`TrainSettings`.
 DEFAULTS = TrainSettings()
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -77,16 +47,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}"
     )
     parser.add_argument(
-        "--lr", type=_positive_float, default=d.learning_rate,
+        "--lr", type=positive_float, default=d.learning_rate,
         help=f"Adam learning rate, default {d.learning_rate:g}",
     )  # fmt: skip
     parser.add_argument("--loss", choices=LOSSES, default=d.loss, help=f"default {d.loss}")
     parser.add_argument(
-        "--seed", type=_non_negative_int, default=d.seed, help=f"random seed, default {d.seed}"
+        "--seed", type=non_negative_int, default=d.seed, help=f"random seed, default {d.seed}"
     )
     parser.add_argument(
         "--empty-slice-fraction",
-        type=_fraction,
+        type=fraction,
         default=d.empty_slice_fraction,
         help="fraction of tumour-free training slices kept each epoch "
         f"(default {d.empty_slice_fraction})",

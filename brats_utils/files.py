@@ -19,7 +19,14 @@ import numpy as np
 
 from brats_utils.errors import BratsError
 
-__all__ = ["atomic_path", "write_json", "read_json", "write_csv", "write_npy"]
+__all__ = [
+    "atomic_path",
+    "remove_stale_temporaries",
+    "write_json",
+    "read_json",
+    "write_csv",
+    "write_npy",
+]
 
 
 @contextlib.contextmanager
@@ -43,6 +50,22 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def remove_stale_temporaries(folder: Path | str) -> int:
+    """Delete the temporary files a killed run left in ``folder``; returns how many.
+
+    They are the names :func:`atomic_path` gives (``.<name>.<random>.tmp<suffix>``), which no
+    reader ever takes for a finished file. Call it at the start of a run that writes there
+    (never while another run writes to the same folder).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.glob(".*.tmp*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def _current_umask() -> int:

@@ -52,3 +52,17 @@ def test_write_npy_is_memory_mappable(tmp_path):
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
     path = write_npy(tmp_path / "a.npy", array)
     np.testing.assert_array_equal(np.load(path, mmap_mode="r"), array)
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed_and_nothing_else(tmp_path):
+    from brats_utils.files import atomic_path, remove_stale_temporaries
+
+    keep = write_json(tmp_path / "a.json", {"a": 1})
+    (tmp_path / ".hidden").write_text("not ours")
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "b.nii.gz", ".nii.gz") as tmp:
+        tmp.write_bytes(b"half")
+        (tmp_path / ".b.nii.gz.kill9.tmp.nii.gz").write_bytes(tmp.read_bytes())  # as after -9
+        raise KeyboardInterrupt
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden", "a.json"]
+    assert keep.is_file() and remove_stale_temporaries(tmp_path / "missing") == 0

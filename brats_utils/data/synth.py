@@ -39,6 +39,7 @@ from brats_utils.data.synth_anatomy import (
     smooth_noise,
     tumour_fields,
 )
+from brats_utils.files import remove_stale_temporaries
 
 __all__ = [
     "SyntheticCase",
@@ -321,6 +322,8 @@ def write_synthetic_dataset(
     folders = [out_dir / case_id_for(i) for i in indices]
     todo = [i for i in indices if overwrite or not case_is_complete(case_id_for(i), out_dir)]
     _check_recipe(out_dir, seed, shape, kept=n_cases - len(todo), overwrite=overwrite)
+    for index in todo:  # what a killed run left half-written in the cases to write
+        remove_stale_temporaries(out_dir / case_id_for(index))
     bar = tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case")
     try:
         if workers == 1 or len(todo) <= 1:

@@ -32,6 +32,7 @@ from brats_utils.data.cases import CaseFiles, CaseVolumes, discover_cases, read_
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
 from brats_utils.errors import BratsError, CaseError
+from brats_utils.files import remove_stale_temporaries
 from brats_utils.inference.postprocess import (
     PostprocessSettings,
     fit_postprocessing,
@@ -330,6 +331,7 @@ def predict_cases(
     cases = _input_cases(Path(input_path), case_ids)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)  # what a killed run left half-written
     report = PredictionReport(postprocessing=postprocessing)
     bar = tqdm(cases, desc="predict", unit="case", disable=not progress)
     for files in bar:

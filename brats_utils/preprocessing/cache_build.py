@@ -27,7 +27,7 @@ from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, discover_cases
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import write_json, write_npy
+from brats_utils.files import remove_stale_temporaries, write_json, write_npy
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,
@@ -130,12 +130,6 @@ def _finished_entries(cases_dir: Path) -> dict[str, dict[str, Any]]:
             continue
         entries[case_id] = entry
     return entries
-
-
-def _remove_stale_temporaries(cases_dir: Path) -> None:
-    """Delete temporary files an interrupted run left behind (``.<name>.<random>.tmp.*``)."""
-    for path in cases_dir.glob(".*.tmp*"):
-        path.unlink(missing_ok=True)
 
 
 def _manifest(
@@ -285,7 +279,7 @@ def build_cache(
     _prepare_cache_dir(cache_dir, settings, overwrite)
     cases_dir = cache_dir / CASES_DIR
     cases_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(cases_dir)
+    remove_stale_temporaries(cases_dir)
     entries = _finished_entries(cases_dir)
     manifest_path = cache_dir / MANIFEST_NAME
     _write_compact_json(manifest_path, _manifest(settings, data_dir, entries))

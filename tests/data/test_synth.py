@@ -263,3 +263,15 @@ def test_cases_drawn_with_another_seed_or_shape_are_never_kept_silently(tmp_path
     assert main([*args, "--seed", "1", "--overwrite", "--no-progress"]) == 0
     assert (out / "BraTS2021_00000" / "BraTS2021_00000_seg.nii.gz").read_bytes() != before
     assert main([*args, "--seed", "1", "--no-progress"]) == 0  # the new recipe is recorded
+
+
+def test_a_killed_runs_temporaries_are_removed_from_the_cases_written_again(tmp_path):
+    out = tmp_path / "data"
+    stale = out / "BraTS2021_00000" / ".BraTS2021_00000_t1.nii.gz.x1y2.tmp.nii.gz"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half-written by a killed run")
+    write_synthetic_dataset(out, 1, seed=0, shape=(32, 32, 24), progress=False)
+    assert not stale.exists()
+    assert sorted(p.name for p in stale.parent.iterdir()) == sorted(
+        f"BraTS2021_00000_{k}.nii.gz" for k in ("flair", "seg", "t1", "t1ce", "t2")
+    )

@@ -90,7 +90,11 @@ def test_predict_applies_the_runs_postprocessing_and_says_so(tmp_path, capsys):
     data = tmp_path / "data"
     for i in range(3):
         write_case_folder(data, f"BraTS2021_0000{i}", LEGACY, index=i)
+    stale = tmp_path / "plain" / ".BraTS2021_00000.nii.gz.k9.tmp.nii.gz"  # a killed predict's
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
     plain = predict_cases(model, data, tmp_path / "plain", progress=False)
+    assert not stale.exists()
     assert plain.postprocessing is None
     assert any(read_nifti(p)[0].any() for p in plain.written)
     everything = PostprocessSettings(wt_min_mm3=1e9)  # removes every component

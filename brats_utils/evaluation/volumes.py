@@ -253,12 +253,12 @@ def evaluate_folder(
             ref_classes = labels_to_classes(ref_labels, case.release)
         except ValueError as exc:
             raise CaseError(case_id, f"reference segmentation: {exc}", seg_path) from exc
+        spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
+        volumes = region_volumes_ml(ref_classes, spacing)
         if case_id not in predictions:
             missing.append(case_id)
             _say(f"{case_id}: no prediction in {pred_dir}; counted as a failure")
-            spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
             lesions = lesion_metrics(None, ref_classes, spacing, lesion_rules)
-            volumes = region_volumes_ml(ref_classes, spacing)
             row = {"case": case_id, **failure_metrics(), **lesions, **volumes}
             rows.append({**row, "status": "missing"})
             continue
@@ -267,10 +267,8 @@ def evaluate_folder(
         )
         if not np.allclose(pred_affine, ref_image.affine, atol=AFFINE_TOLERANCE_MM):
             warnings.append(f"{case_id}: prediction affine differs from the reference's")
-        spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
         metrics = evaluate_case(pred_classes, ref_classes, spacing)
         lesions = lesion_metrics(pred_classes, ref_classes, spacing, lesion_rules)
-        volumes = region_volumes_ml(ref_classes, spacing)
         rows.append({"case": case_id, **metrics, **lesions, **volumes, "status": "ok"})
         if error_maps is not None:
             errors = error_map(pred_classes, ref_classes)

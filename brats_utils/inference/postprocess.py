@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from brats_utils.conventions import CLASS_NAMES, REGIONS
+from brats_utils.errors import BratsError
 from brats_utils.evaluation.lesions import lesion_scores
 from brats_utils.evaluation.volumes import dice
 from brats_utils.files import read_json, write_json
@@ -197,8 +198,6 @@ def load_postprocessing(run_dir: Path | str) -> PostprocessSettings | None:
     Raises:
         BratsError: an unreadable or invalid file (named).
     """
-    from brats_utils.errors import BratsError
-
     path = Path(run_dir) / POSTPROCESSING_FILE
     if not path.is_file():
         return None

@@ -40,9 +40,10 @@ from brats_utils.inference.postprocess import (
     postprocess,
 )
 from brats_utils.inference.run_config import load_run, run_settings
+from brats_utils.preprocessing.normalize import brain_mask
 from brats_utils.preprocessing.resize import resize_images
 from brats_utils.preprocessing.settings import PreprocessSettings
-from brats_utils.preprocessing.slices import brain_box, image_channels, model_input
+from brats_utils.preprocessing.slices import brain_box, image_channels, model_input, window_overlap
 
 __all__ = [
     "PredictionReport",
@@ -161,9 +162,10 @@ def predict_channels(
         )
     x = model_input(volumes, settings, channels, case_id)  # (Z, size, size, C)
     probs = _predict_slices(model, x, batch_size, tta)  # (Z, size, size, 4)
-    inside = _brain_mask(volumes)
+    inside = brain_mask(volumes)
     if settings.crop_brain:  # back into the brain's square, then into the frame
-        full = _uncrop(resize_images(probs, brain_box(inside)[2]), brain_box(inside), shape)
+        box = brain_box(inside)
+        full = _uncrop(resize_images(probs, box[2]), box, shape)
     else:
         full = np.ascontiguousarray(np.moveaxis(resize_images(probs, n_x), 0, 2))  # (X, Y, Z, 4)
     full[~inside] = np.eye(NUM_CLASSES, dtype=np.float32)[0]
@@ -175,21 +177,12 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
     x0, y0, side = box
     full = np.zeros((*shape, NUM_CLASSES), dtype=np.float32)
     full[..., 0] = 1.0  # outside the square: background
-    xs, ys = (
-        slice(max(x0, 0), min(x0 + side, shape[0])),
-        slice(max(y0, 0), min(y0 + side, shape[1])),
+    (frame_x, box_x), (frame_y, box_y) = (
+        window_overlap(x0, side, shape[0]),
+        window_overlap(y0, side, shape[1]),
     )
-    crop = probs[:, xs.start - x0 : xs.stop - x0, ys.start - y0 : ys.stop - y0]
-    full[xs, ys] = np.moveaxis(crop, 0, 2)
+    full[frame_x, frame_y] = np.moveaxis(probs[:, box_x, box_y], 0, 2)
     return full
-
-
-def _brain_mask(volumes: Sequence[np.ndarray]) -> np.ndarray:
-    """(X, Y, Z) bool: any modality > 0 (the mask normalisation uses)."""
-    mask = np.asarray(volumes[0]) > 0
-    for volume in volumes[1:]:
-        mask |= np.asarray(volume) > 0
-    return mask
 
 
 def predict_classes(
@@ -346,7 +339,8 @@ def predict_cases(
                 model, config, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
             )
             if postprocessing is not None:
-                classes = postprocess(classes, postprocessing, volumes.image.header.get_zooms())
+                spacing = volumes.image.header.get_zooms()[:3]
+                classes = postprocess(classes, postprocessing, spacing)
             labels = classes_to_labels(classes, files.release)
             write_nifti(out_path, labels, volumes.image.affine, volumes.image.header)
         except CaseError as exc:

@@ -17,6 +17,7 @@ from brats_utils.preprocessing.settings import NORMALIZATIONS
 
 __all__ = [
     "check_image",
+    "brain_mask",
     "brain_statistics",
     "apply_normalization",
     "normalize_image",
@@ -31,6 +32,14 @@ def check_image(image: np.ndarray, case_id: str) -> None:
             f"image must be (X, Y, Z, {len(MODALITIES)}) with channels {MODALITIES}, "
             f"got shape {image.shape}",
         )
+
+
+def brain_mask(channels: Sequence[np.ndarray]) -> np.ndarray:
+    """``(X, Y, Z)`` bool: voxels where any modality is > 0, the brain every step uses."""
+    mask = np.asarray(channels[0]) > 0
+    for channel in channels[1:]:
+        mask |= np.asarray(channel) > 0
+    return mask
 
 
 def brain_statistics(
@@ -49,9 +58,7 @@ def brain_statistics(
     """
     if method not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
-    mask = channels[0] > 0
-    for channel in channels[1:]:
-        mask |= channel > 0
+    mask = brain_mask(channels)
     order = "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"
     index = np.flatnonzero(mask.ravel(order=order))
     if index.size == 0:

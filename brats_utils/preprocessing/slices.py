@@ -31,6 +31,7 @@ __all__ = [
     "BRAIN_MARGIN",
     "brain_box",
     "crop_square",
+    "window_overlap",
     "preprocess_channels",
     "image_channels",
     "model_input",
@@ -61,7 +62,7 @@ def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, i
     return int(xs[0]) - (side - height) // 2, int(ys[0]) - (side - width) // 2, side
 
 
-def _overlap(start: int, side: int, n: int) -> tuple[slice, slice]:
+def window_overlap(start: int, side: int, n: int) -> tuple[slice, slice]:
     """Source and destination slices of a ``side``-long window at ``start`` on an axis of ``n``."""
     lo, hi = max(start, 0), min(start + side, n)
     return slice(lo, hi), slice(lo - start, hi - start)
@@ -74,7 +75,10 @@ def crop_square(slab: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
     """
     x0, y0, side = box
     out = np.zeros((side, side, *slab.shape[2:]), dtype=slab.dtype, order="F")
-    (sx, dx), (sy, dy) = _overlap(x0, side, slab.shape[0]), _overlap(y0, side, slab.shape[1])
+    (sx, dx), (sy, dy) = (
+        window_overlap(x0, side, slab.shape[0]),
+        window_overlap(y0, side, slab.shape[1]),
+    )
     out[dx, dy] = slab[sx, sy]
     return out
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
-__all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float", "fraction"]
+from brats_utils.errors import BratsError
+
+__all__ = [
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "non_negative_float",
+    "fraction",
+    "check_output_file",
+]
 
 
 def _number(text: str, kind: type, ok, expected: str):
@@ -42,3 +52,15 @@ def non_negative_float(text: str) -> float:
 def fraction(text: str) -> float:
     """A number in [0, 1]."""
     return _number(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+
+def check_output_file(option: str, path: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output file that is a folder or exists (without --overwrite).
+
+    Raises:
+        BratsError: naming the option and the path.
+    """
+    if path.is_dir():
+        raise BratsError(f"{option}: {path} is a folder; expected a file name")
+    if path.exists() and not overwrite:
+        raise BratsError(f"{option}: {path} exists; pass --overwrite to replace it")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import positive_int
+from brats_utils.cli.args import check_output_file, positive_int
 from brats_utils.errors import BratsError
 
 __all__ = ["add_parser", "run"]
@@ -71,12 +71,8 @@ def _table(path: Path, ref: Path | None, which: str):
 def run(args: argparse.Namespace) -> int:
     """Compare; 0 on success."""
     for option, out in (("--out", args.out), ("--figure", args.figure)):
-        if out is None:
-            continue
-        if out.is_dir():
-            raise BratsError(f"{option} {out} is a folder; expected a file name")
-        if out.exists() and not args.overwrite:
-            raise BratsError(f"{option} {out} exists; pass --overwrite to replace it")
+        if out is not None:
+            check_output_file(option, out, args.overwrite)
     if args.ref is not None and not args.ref.is_dir():
         raise BratsError(f"--ref {args.ref} is not a folder")
     import pandas as pd

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import non_negative_float, non_negative_int
+from brats_utils.cli.args import check_output_file, non_negative_float, non_negative_int
 from brats_utils.cli.predict import add_split_arguments, split_case_ids
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.lesions import GLI_DILATION, GLI_MIN_VOLUME_MM3
@@ -64,10 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse, before any work, outputs of the wrong kind or that exist (without --overwrite)."""
     for path in (args.out, summary_path(args.out)):
-        if path.is_dir():
-            raise BratsError(f"--out {args.out}: {path} is a folder; expected a CSV file name")
-        if path.exists() and not args.overwrite:
-            raise BratsError(f"{path} exists; pass --overwrite to replace it")
+        check_output_file("--out", path, args.overwrite)
     if args.error_maps is not None:
         if args.error_maps.exists() and not args.error_maps.is_dir():
             raise BratsError(f"--error-maps {args.error_maps} is a file; expected a folder")

@@ -25,6 +25,8 @@ __all__ = [
     "NUM_CLASSES",
     "TUMOUR_CLASSES",
     "REGIONS",
+    "REGION_OUTPUTS",
+    "classes_from_scores",
     "VOLUME_SHAPE",
     "HD95_MAX_MM",
     "AFFINE_TOLERANCE_MM",
@@ -51,6 +53,8 @@ TUMOUR_CLASSES: tuple[int, ...] = (1, 2, 3)
 #: BraTS evaluation regions as sets of internal classes.
 #: WT whole tumour = NCR + ED + ET; TC tumour core = NCR + ET; ET enhancing tumour = ET.
 REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
+#: Channels of a region-output model (``head="regions"``): one sigmoid per nested region.
+REGION_OUTPUTS: int = len(REGIONS)
 
 #: Geometry shared by every BraTS release (1 mm isotropic, SRI24 space).
 VOLUME_SHAPE: tuple[int, int, int] = (240, 240, 155)
@@ -199,3 +203,36 @@ def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndar
             f"classes must lie in 0..{NUM_CLASSES - 1}, got {classes.min()}..{classes.max()}"
         )
     return np.asarray(release.labels, dtype=np.uint8)[classes]
+
+
+def classes_from_scores(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Classes 0..3 from a model's output: softmax over 4 classes, or sigmoids of WT, TC, ET.
+
+    With :data:`NUM_CLASSES` channels the class is the argmax. With :data:`REGION_OUTPUTS`
+    channels the regions are decoded by nesting, as nnU-Net's BraTS models are: whole tumour
+    where ``WT > threshold``; inside it, tumour core where ``TC > threshold``; inside that,
+    enhancing tumour where ``ET > threshold``. WT outside TC is edema (2), TC outside ET is
+    necrotic core (1), ET is 3 - so ET lies in TC lies in WT whatever the scores.
+
+    Args:
+        scores: ``(..., 4)`` class probabilities or ``(..., 3)`` region probabilities.
+        threshold: region threshold (region outputs only).
+
+    Returns:
+        ``(...)`` uint8 classes.
+    """
+    scores = np.asarray(scores)
+    if scores.shape[-1] == NUM_CLASSES:
+        return np.argmax(scores, axis=-1).astype(np.uint8)
+    if scores.shape[-1] != REGION_OUTPUTS:
+        raise ValueError(
+            f"expected {NUM_CLASSES} class or {REGION_OUTPUTS} region channels, got "
+            f"shape {scores.shape}"
+        )
+    whole = scores[..., 0] > threshold
+    core = whole & (scores[..., 1] > threshold)
+    enhancing = core & (scores[..., 2] > threshold)
+    classes = whole.astype(np.uint8) * 2  # edema
+    classes[core] = 1
+    classes[enhancing] = 3
+    return classes

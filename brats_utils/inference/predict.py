@@ -5,10 +5,13 @@ A case is prepared by the function that made the training slices,
 whole volume with the run's method, every axial slice resized to the run's size, the run's
 channels in the run's order): a slice the model sees here is bit for bit the cached one.
 Unlike training, **every** axial slice is predicted (all 155, not only the training range).
-The class probabilities are resized back to the source slice size by linear interpolation
-(each pixel stays a convex combination, so they still sum to 1) and the argmax gives the
-classes. Voxels outside the
-brain (no modality > 0, the mask the normalisation uses) are background.
+The model's scores (softmax class probabilities, or the WT/TC/ET sigmoids of a
+``head="regions"`` run) are resized back to the source slice size by linear interpolation
+(each pixel stays a convex combination, so class probabilities still sum to 1) and
+:func:`~brats_utils.conventions.classes_from_scores` gives the classes (argmax, or nested
+regions). A 2.5D run (``context_slices`` > 1) gets the stacks the loader gave it in training
+(:func:`~brats_utils.preprocessing.slices.stack_context`). Voxels outside the brain (no
+modality > 0, the mask the normalisation uses) are background.
 
 Predictions are written as ``OUT_DIR/<case_id>.nii.gz``, uint8, in the source release's own
 labels (0, 1, 2, 4 for 2018-2021; 0, 1, 2, 3 for 2023+), with the source affine and header:
@@ -27,7 +30,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from brats_utils.conventions import NUM_CLASSES, channel_indices, classes_to_labels
+from brats_utils.conventions import (
+    NUM_CLASSES,
+    channel_indices,
+    classes_from_scores,
+    classes_to_labels,
+)
 from brats_utils.data.cases import CaseFiles, CaseVolumes, discover_cases, read_case_volumes
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
@@ -39,11 +47,17 @@ from brats_utils.inference.postprocess import (
     load_postprocessing,
     postprocess,
 )
-from brats_utils.inference.run_config import load_run, run_settings
+from brats_utils.inference.run_config import load_run, run_context, run_settings
 from brats_utils.preprocessing.normalize import brain_mask
 from brats_utils.preprocessing.resize import resize_images
 from brats_utils.preprocessing.settings import PreprocessSettings
-from brats_utils.preprocessing.slices import brain_box, image_channels, model_input, window_overlap
+from brats_utils.preprocessing.slices import (
+    brain_box,
+    image_channels,
+    model_input,
+    stack_context,
+    window_overlap,
+)
 
 __all__ = [
     "PredictionReport",
@@ -57,21 +71,25 @@ __all__ = [
 
 
 def _resolve(
-    config_or_settings: dict[str, Any] | PreprocessSettings, channels: Sequence[str] | None
-) -> tuple[PreprocessSettings, tuple[str, ...]]:
+    config_or_settings: dict[str, Any] | PreprocessSettings,
+    channels: Sequence[str] | None,
+    context: int | None,
+) -> tuple[PreprocessSettings, tuple[str, ...], int]:
     if isinstance(config_or_settings, PreprocessSettings):
         if channels is None:
             raise ValueError("channels are required when PreprocessSettings are given")
         settings = config_or_settings
+        context = 1 if context is None else context
     else:
         settings, config_channels = run_settings(config_or_settings)
         channels = config_channels if channels is None else channels
+        context = run_context(config_or_settings) if context is None else context
     channel_indices(channels)  # names checked before any work
-    return settings, tuple(channels)
+    return settings, tuple(channels), context
 
 
 def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndarray:
-    """Softmax of ``x`` (N, H, W, C) -> (N, H, W, 4) float32, averaged over flips if ``tta``."""
+    """Scores of ``x`` (N, H, W, C) -> (N, H, W, 4 or 3) float32, averaged over flips if ``tta``."""
     flips: list[tuple[int, ...]] = [()]
     if tta:
         # slice rows are X (left-right in BraTS orientation), columns Y (anterior-posterior)
@@ -96,8 +114,9 @@ def predict_volume(
     batch_size: int = 32,
     tta: bool = False,
     case_id: str = "",
+    context: int | None = None,
 ) -> np.ndarray:
-    """Class probabilities of every voxel of one case.
+    """The model's scores of every voxel of one case (class or region probabilities).
 
     Args:
         model: Keras model taking (B, size, size, len(channels)) float32 and returning
@@ -113,10 +132,13 @@ def predict_volume(
             (left-right in BraTS orientation) and along Y (up-down on screen), each
             flipped back before averaging.
         case_id: for error messages.
+        context: 2.5D context slices; default the config's (1 with ``PreprocessSettings``).
 
     Returns:
-        (X, Y, Z, 4) float32 probabilities over internal classes 0..3; outside the brain
-        exactly (1, 0, 0, 0).
+        (X, Y, Z, 4) float32 probabilities over internal classes 0..3, outside the brain
+        exactly (1, 0, 0, 0); for a region-output model (X, Y, Z, 3) probabilities of WT,
+        TC, ET, 0 outside the brain. :func:`~brats_utils.conventions.classes_from_scores`
+        turns either into classes.
 
     Raises:
         CaseError: wrong image shape or non-square slices, no brain voxels, a constant modality.
@@ -130,6 +152,7 @@ def predict_volume(
         batch_size=batch_size,
         tta=tta,
         case_id=case_id,
+        context=context,
     )
 
 
@@ -142,6 +165,7 @@ def predict_channels(
     batch_size: int = 32,
     tta: bool = False,
     case_id: str = "",
+    context: int | None = None,
 ) -> np.ndarray:
     """:func:`predict_volume` on the four ``(X, Y, Z)`` modality volumes as read from disk.
 
@@ -149,7 +173,7 @@ def predict_channels(
     int16 for BraTS), so no float32 copy of the whole case is made. Same result as
     :func:`predict_volume` on the float image of the same values.
     """
-    settings, channels = _resolve(config_or_settings, channels)
+    settings, channels, context = _resolve(config_or_settings, channels, context)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     shape = np.shape(volumes[0])
@@ -161,22 +185,31 @@ def predict_channels(
             case_id, f"axial slices must be square like BraTS' 240 x 240, got {n_x} x {n_y}"
         )
     x = model_input(volumes, settings, channels, case_id)  # (Z, size, size, C)
-    probs = _predict_slices(model, x, batch_size, tta)  # (Z, size, size, 4)
+    if context > 1:  # (Z, size, size, context * C): the loader's 2.5D stacks
+        x = stack_context(x, np.arange(len(x)), context)
+    probs = _predict_slices(model, x, batch_size, tta)  # (Z, size, size, 4 or 3)
     inside = brain_mask(volumes)
     if settings.crop_brain:  # back into the brain's square, then into the frame
         box = brain_box(inside)
         full = _uncrop(resize_images(probs, box[2]), box, shape)
     else:
-        full = np.ascontiguousarray(np.moveaxis(resize_images(probs, n_x), 0, 2))  # (X, Y, Z, 4)
-    full[~inside] = np.eye(NUM_CLASSES, dtype=np.float32)[0]
+        full = np.ascontiguousarray(np.moveaxis(resize_images(probs, n_x), 0, 2))  # (X, Y, Z, C)
+    full[~inside] = _background(full.shape[-1])
     return full
 
 
+def _background(n_channels: int) -> np.ndarray:
+    """The scores of a background voxel: class 0 certain, or no region."""
+    if n_channels == NUM_CLASSES:
+        return np.eye(NUM_CLASSES, dtype=np.float32)[0]
+    return np.zeros(n_channels, dtype=np.float32)
+
+
 def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
-    """(Z, side, side, 4) probabilities of the brain's square -> (X, Y, Z, 4) of the frame."""
+    """(Z, side, side, C) scores of the brain's square -> (X, Y, Z, C) of the frame."""
     x0, y0, side = box
-    full = np.zeros((*shape, NUM_CLASSES), dtype=np.float32)
-    full[..., 0] = 1.0  # outside the square: background
+    full = np.empty((*shape, probs.shape[-1]), dtype=np.float32)
+    full[...] = _background(probs.shape[-1])  # outside the square: background
     (frame_x, box_x), (frame_y, box_y) = (
         window_overlap(x0, side, shape[0]),
         window_overlap(y0, side, shape[1]),
@@ -192,9 +225,9 @@ def predict_classes(
     channels: Sequence[str] | None = None,
     **kwargs,
 ) -> np.ndarray:
-    """Argmax of :func:`predict_volume`: (X, Y, Z) uint8 internal classes 0..3."""
+    """Classes of :func:`predict_volume`: (X, Y, Z) uint8 internal classes 0..3."""
     probs = predict_volume(model, image, config_or_settings, channels, **kwargs)
-    return np.argmax(probs, axis=-1).astype(np.uint8)
+    return classes_from_scores(probs)
 
 
 @dataclass
@@ -206,12 +239,14 @@ class PredictionReport:
         skipped: case ids whose prediction already existed (no ``overwrite``).
         failed: ``{case_id: message}`` of cases that could not be read or predicted.
         postprocessing: the postprocessing applied to every written case, if any.
+        tta: whether flip TTA was used.
     """
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     postprocessing: PostprocessSettings | None = None
+    tta: bool = False
 
     @property
     def ok(self) -> bool:
@@ -249,7 +284,7 @@ def predict_case(
     probs = predict_channels(
         model, volumes.channels, config, batch_size=batch_size, tta=tta, case_id=case_id
     )
-    return np.argmax(probs, axis=-1).astype(np.uint8)
+    return classes_from_scores(probs)
 
 
 def fit_run_postprocessing(
@@ -287,7 +322,7 @@ def predict_cases(
     out_dir: Path | str,
     *,
     batch_size: int = 32,
-    tta: bool = False,
+    tta: bool | str = False,
     overwrite: bool = False,
     case_ids: Iterable[str] | None = None,
     progress: bool = True,
@@ -305,7 +340,8 @@ def predict_cases(
         out_dir: where ``<case_id>.nii.gz`` are written (uint8, source release's labels,
             source affine and header), atomically.
         batch_size: slices per forward pass.
-        tta: flip test-time augmentation (see :func:`predict_volume`).
+        tta: flip test-time augmentation (see :func:`predict_volume`); ``"run"``: what the
+            run's ``config.json`` says (``"inference": {"tta": ...}``, off if absent).
         overwrite: predict again cases whose output exists (default: skip them).
         case_ids: predict only these cases (e.g. the test split).
         progress: show a progress bar over cases.
@@ -321,11 +357,13 @@ def predict_cases(
     if postprocessing == "run":
         postprocessing = load_postprocessing(Path(model_path).parent)
     model, config = load_run(model_path)
+    if tta == "run":
+        tta = bool(config.get("inference", {}).get("tta", False))
     cases = _input_cases(Path(input_path), case_ids)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)  # what a killed run left half-written
-    report = PredictionReport(postprocessing=postprocessing)
+    report = PredictionReport(postprocessing=postprocessing, tta=bool(tta))
     bar = tqdm(cases, desc="predict", unit="case", disable=not progress)
     for files in bar:
         bar.set_postfix_str(files.case_id)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from brats_utils.conventions import MODALITIES, NUM_CLASSES
+from brats_utils.conventions import MODALITIES, NUM_CLASSES, REGION_OUTPUTS
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json
 from brats_utils.model.experiments import get_experiment
 from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.training.run_folder import CONFIG_FILE
 
-__all__ = ["read_run_config", "run_settings", "load_run"]
+__all__ = ["read_run_config", "run_settings", "run_context", "load_run"]
 
 
 def read_run_config(config_path: Path) -> dict[str, Any]:
@@ -72,6 +72,20 @@ def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str,
     return settings, channels
 
 
+def run_context(config: dict[str, Any]) -> int:
+    """The 2.5D context slices a run was trained with (1 for runs that predate the setting).
+
+    Raises:
+        BratsError: a value that is not an odd positive integer.
+    """
+    context = config.get("training", {}).get("context_slices", 1)
+    if isinstance(context, bool) or not isinstance(context, int) or context < 1 or context % 2 == 0:
+        raise BratsError(
+            f"run config context_slices must be an odd positive integer, got {context!r}"
+        )
+    return context
+
+
 def load_run(model_path: Path | str):
     """Load a trained model and the ``config.json`` beside it, and check they match.
 
@@ -101,19 +115,21 @@ def load_run(model_path: Path | str):
     input_shape = tuple(model.inputs[0].shape)
     if len(model.inputs) != 1 or len(input_shape) != 4:
         raise BratsError(f"{model_path}: expected one (B, H, W, C) input, got {model.inputs}")
-    if input_shape[-1] != len(channels):
+    context = run_context(config)
+    if input_shape[-1] != context * len(channels):
         raise BratsError(
             f"{model_path}: model takes {input_shape[-1]} input channels but config.json says "
-            f"{len(channels)} ({list(channels)}); the model and config are from different runs"
+            f"{context} x {len(channels)} ({context} slices of {list(channels)}); the model and "
+            "config are from different runs"
         )
     if any(s is not None and s != settings.size for s in input_shape[1:3]):
         raise BratsError(
             f"{model_path}: model takes {input_shape[1]}x{input_shape[2]} slices but "
             f"config.json says image_size {settings.size}"
         )
-    if tuple(model.outputs[0].shape)[-1] != NUM_CLASSES:
+    if tuple(model.outputs[0].shape)[-1] not in (NUM_CLASSES, REGION_OUTPUTS):
         raise BratsError(
-            f"{model_path}: model outputs {tuple(model.outputs[0].shape)[-1]} classes, "
-            f"expected {NUM_CLASSES}"
+            f"{model_path}: model outputs {tuple(model.outputs[0].shape)[-1]} channels, "
+            f"expected {NUM_CLASSES} classes or {REGION_OUTPUTS} regions"
         )
     return model, config

@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["UPSAMPLING_MODES", "UNetSettings"]
+__all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
 #: How the expanding path doubles the size: 2x2 up-sampling + 2x2 conv (the seed's), or a
 #: 2x2 transposed convolution.
 UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
+#: What the network outputs: a softmax over the 4 classes (the seed's), or three sigmoids for
+#: the nested regions WT, TC, ET (as nnU-Net and MONAI train BraTS), decoded to classes by
+#: :func:`brats_utils.conventions.classes_from_scores`.
+HEADS: tuple[str, ...] = ("classes", "regions")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class UNetSettings:
         dropout: dropout rate after the bottleneck (0 disables it).
         batch_norm: batch normalisation after every 3x3 convolution (not in the seed).
         upsampling: one of :data:`UPSAMPLING_MODES`.
+        head: one of :data:`HEADS`.
     """
 
     depth: int = 4
@@ -36,6 +41,7 @@ class UNetSettings:
     dropout: float = 0.2
     batch_norm: bool = False
     upsampling: str = "upsampling"
+    head: str = "classes"
 
     def __post_init__(self) -> None:
         for name in ("depth", "base_filters"):
@@ -50,6 +56,8 @@ class UNetSettings:
             raise ValueError(
                 f"upsampling must be one of {UPSAMPLING_MODES}, got {self.upsampling!r}"
             )
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (the ``"model"`` section of ``config.json``)."""

@@ -7,8 +7,12 @@ The U-Net follows the seed (the Kaggle "BraTS 2020 2D U-Net" notebook): blocks o
 convolutions with ReLU (``he_normal``), 2x2 max pooling, 32-64-128-256 filters on the
 contracting path, a 512-filter bottleneck followed by dropout 0.2, a symmetric expanding path
 (2x2 up-sampling then a 2x2 convolution, or a 2x2 transposed convolution) with skip
-connections, and a 1x1 convolution with a softmax over the 4 classes. The softmax is computed
-in float32 so that a ``mixed_float16`` policy is safe.
+connections, and a 1x1 convolution with a softmax over the 4 classes - or, with
+``head="regions"``, three sigmoids for the nested regions WT, TC, ET. The output activation
+is computed in float32 so that a ``mixed_float16`` policy is safe.
+
+``context`` slices (2.5D input): the model takes ``context * len(channels)`` channels, the
+neighbouring slices of every modality (see :func:`brats_utils.preprocessing.slices.stack_context`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import replace
 import keras
 from keras import layers, ops
 
-from brats_utils.conventions import NUM_CLASSES
+from brats_utils.conventions import NUM_CLASSES, REGION_OUTPUTS
 from brats_utils.model.experiments import Experiment, get_experiment
 from brats_utils.model.settings import UNetSettings
 
@@ -27,13 +31,29 @@ __all__ = ["ChannelMean", "build_unet", "build_model"]
 
 @keras.saving.register_keras_serializable(package="brats_utils")
 class ChannelMean(layers.Layer):
-    """Average the channels voxel-wise: ``(B, H, W, C) -> (B, H, W, 1)`` (mean fusion)."""
+    """Average the channels voxel-wise in ``groups`` (mean fusion).
+
+    ``(B, H, W, groups * C) -> (B, H, W, groups)``: group ``g`` holds channels
+    ``g * C .. (g + 1) * C - 1`` (the modalities of one slice of a 2.5D stack); one group is
+    the seed's mean fusion ``(B, H, W, C) -> (B, H, W, 1)``.
+    """
+
+    def __init__(self, groups: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
 
     def call(self, inputs):
-        return ops.mean(inputs, axis=-1, keepdims=True)
+        if self.groups == 1:
+            return ops.mean(inputs, axis=-1, keepdims=True)
+        shape = ops.shape(inputs)
+        grouped = ops.reshape(inputs, (shape[0], shape[1], shape[2], self.groups, -1))
+        return ops.mean(grouped, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], 1)
+        return (*input_shape[:-1], self.groups)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
 
 
 def _conv_block(x, filters: int, batch_norm: bool, name: str):
@@ -104,6 +124,9 @@ def _unet_body(inputs, num_classes: int, settings: UNetSettings):
         x = _up(x, filters, settings.upsampling, name=f"up{level}")
         x = layers.Concatenate(axis=-1, name=f"up{level}_skip")([skips[level], x])
         x = _conv_block(x, filters, batch_norm, name=f"up{level}")
+    if settings.head == "regions":  # WT, TC, ET: one sigmoid each, float32 (mixed precision)
+        x = layers.Conv2D(REGION_OUTPUTS, 1, name="logits")(x)
+        return layers.Activation("sigmoid", dtype="float32", name="sigmoid")(x)
     x = layers.Conv2D(num_classes, 1, name="logits")(x)
     # float32 softmax: safe under a mixed_float16 policy.
     return layers.Activation("softmax", dtype="float32", name="softmax")(x)
@@ -130,7 +153,8 @@ def build_unet(
 
     Returns:
         Uncompiled model mapping ``(B, H, W, channels)`` float32 to ``(B, H, W, num_classes)``
-        float32 class probabilities (softmax over the last axis).
+        float32 class probabilities (softmax over the last axis), or ``(B, H, W, 3)``
+        region probabilities with ``head="regions"``.
 
     Raises:
         ValueError: for sizes not divisible by ``2**depth`` or invalid settings.
@@ -147,6 +171,7 @@ def build_model(
     settings: UNetSettings | None = None,
     *,
     num_classes: int = NUM_CLASSES,
+    context: int = 1,
     **overrides,
 ) -> keras.Model:
     """Build the network of one experiment: fusion front end + U-Net.
@@ -155,22 +180,27 @@ def build_model(
         experiment: an :class:`~brats_utils.model.experiments.Experiment` or its name.
         image_size: height and width of the input slices (a multiple of ``2**depth``).
         settings: the U-Net's architecture (default :class:`UNetSettings()`).
-        num_classes: output classes.
+        num_classes: output classes (a ``head="regions"`` network outputs WT, TC, ET).
+        context: slices per modality in the input (2.5D; 1 = the seed's single slice).
         **overrides: fields of :class:`UNetSettings` that replace those of ``settings``.
 
     Returns:
-        Model taking ``(B, image_size, image_size, len(experiment.channels))`` float32 in
-        ``experiment.channels`` order and returning ``(B, image_size, image_size,
-        num_classes)`` float32 probabilities. For ``mean`` fusion the input channels are
-        averaged voxel-wise into one channel (:class:`ChannelMean`) before the U-Net.
+        Model taking ``(B, image_size, image_size, context * len(experiment.channels))``
+        float32 (the channels of each slice in ``experiment.channels`` order, slice by
+        slice) and returning ``(B, image_size, image_size, num_classes)`` float32
+        probabilities (3 region channels with ``head="regions"``). For ``mean`` fusion the
+        modalities of each slice are averaged voxel-wise into one channel
+        (:class:`ChannelMean`) before the U-Net.
     """
     experiment = get_experiment(experiment)
     settings = replace(settings or UNetSettings(), **overrides)
-    input_shape = (image_size, image_size, experiment.input_channels)
+    if isinstance(context, bool) or not isinstance(context, int) or context < 1:
+        raise ValueError(f"context must be a positive integer, got {context!r}")
+    input_shape = (image_size, image_size, context * experiment.input_channels)
     if experiment.fusion == "early":  # the channels go straight into the U-Net
         return build_unet(input_shape, num_classes, settings, name=f"unet_{experiment.name}")
     _check_input(input_shape, num_classes, settings.depth)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ChannelMean(name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
+    x = ChannelMean(context, name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
     outputs = _unet_body(x, num_classes, settings)
     return keras.Model(inputs, outputs, name=f"unet_{experiment.name}")

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from brats_utils.conventions import channel_indices, labels_to_classes
+from brats_utils.conventions import channel_indices, classes_from_scores, labels_to_classes
 from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json
+from brats_utils.preprocessing.slices import stack_context
 
 __all__ = [
     "OutputPaths",
@@ -141,6 +142,7 @@ def evaluate_slices(
     *,
     batch_size: int = 32,
     progress: bool = True,
+    context: int = 1,
 ) -> dict[str, float]:
     """Slice label metrics of a model over cached cases, from one accumulated confusion matrix.
 
@@ -152,6 +154,7 @@ def evaluate_slices(
         channels: the model's input channels, in order (``experiment.channels``).
         batch_size: slices per prediction batch.
         progress: show a progress bar over cases.
+        context: the run's 2.5D context slices (``config["training"]["context_slices"]``).
 
     Returns:
         :func:`~brats_utils.evaluation.slice_metrics.label_metrics` of the summed confusion
@@ -170,10 +173,11 @@ def evaluate_slices(
     cm = np.zeros((4, 4), dtype=np.int64)
     n_slices = 0
     for case_id in tqdm(case_ids, desc="slice metrics", unit="case", disable=not progress):
-        x = np.asarray(cache.images(case_id)[..., index], dtype=np.float32)
+        images = cache.images(case_id)
+        x = stack_context(images, np.arange(len(images)), context, index)
         y = np.asarray(cache.labels(case_id))
-        probs = model.predict(x, batch_size=batch_size, verbose=0)
-        cm += confusion_matrix(y, np.argmax(probs, axis=-1))
+        scores = model.predict(x, batch_size=batch_size, verbose=0)
+        cm += confusion_matrix(y, classes_from_scores(scores))
         n_slices += len(x)
     metrics = {k: float(v) for k, v in label_metrics(cm).items()}
     metrics.update({f"region_dice_{k}": float(v) for k, v in region_dice_from_cm(cm).items()})

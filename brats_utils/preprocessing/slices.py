@@ -35,6 +35,8 @@ __all__ = [
     "preprocess_channels",
     "image_channels",
     "model_input",
+    "context_positions",
+    "stack_context",
     "preprocess_case",
     "preprocess_files",
 ]
@@ -115,6 +117,49 @@ def model_input(
     """
     images, _, _ = preprocess_channels(channels, None, settings.every_slice(), case_id)
     return np.ascontiguousarray(images[..., channel_indices(model_channels)])
+
+
+def context_positions(positions: np.ndarray, n_slices: int, context: int) -> np.ndarray:
+    """The slices of each 2.5D stack: ``(N,)`` positions -> ``(N, context)`` positions.
+
+    Stack ``i`` is ``positions[i] - r .. positions[i] + r`` with ``r = context // 2``,
+    clipped to ``0 .. n_slices - 1`` (the first and last slice repeat at the ends).
+    """
+    if context < 1 or context % 2 == 0:
+        raise ValueError(f"context must be an odd positive integer, got {context}")
+    offsets = np.arange(context) - context // 2
+    return np.clip(np.asarray(positions)[:, None] + offsets[None, :], 0, n_slices - 1)
+
+
+def stack_context(
+    slices: np.ndarray,
+    positions: np.ndarray,
+    context: int,
+    channels: Sequence[int] | None = None,
+) -> np.ndarray:
+    """2.5D model input: the neighbouring slices of every channel, side by side.
+
+    The one function that makes 2.5D stacks, for the loader (cached slices) and for
+    inference (every slice of a case), so both give the model the same arrays.
+
+    Args:
+        slices: ``(Z, H, W, C)`` consecutive slices (a cache's images, or :func:`model_input`).
+        positions: ``(N,)`` indices into ``slices`` of the centre slices.
+        context: slices per stack (odd; 1 returns ``slices[positions]``).
+        channels: indices of the channels to keep, in order (default all).
+
+    Returns:
+        ``(N, H, W, context * C)`` float32: the ``C`` channels of slice ``z - r``, then those
+        of ``z - r + 1``, ... up to ``z + r`` (clipped at the ends, see
+        :func:`context_positions`).
+    """
+    index = context_positions(positions, len(slices), context)  # (N, k)
+    stacks = np.asarray(slices[index.reshape(-1)], dtype=np.float32)  # (N * k, H, W, C)
+    if channels is not None:
+        stacks = stacks[..., list(channels)]
+    n, (h, w, c) = len(index), stacks.shape[1:]
+    stacks = stacks.reshape(n, context, h, w, c)
+    return np.ascontiguousarray(np.moveaxis(stacks, 1, 3).reshape(n, h, w, context * c))
 
 
 def preprocess_channels(

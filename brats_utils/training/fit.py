@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 
+from brats_utils.conventions import REGION_OUTPUTS
 from brats_utils.errors import BratsError
 from brats_utils.training.keras_metrics import default_metrics
 from brats_utils.training.losses import get_loss
@@ -37,12 +38,17 @@ def compile_model(
 ) -> keras.Model:
     """Compile with Adam, the named loss (``"ce"`` or ``"dice_ce"``) and the label metrics.
 
+    The loss takes the form of the model's head: class losses for a 4-channel softmax,
+    region losses for the 3 sigmoids of a ``head="regions"`` model
+    (:func:`~brats_utils.training.losses.get_loss`).
+
     Returns:
         The same model, compiled; it logs ``loss`` and the :func:`default_metrics`.
     """
+    head = "regions" if model.outputs[0].shape[-1] == REGION_OUTPUTS else "classes"
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=get_loss(loss),
+        loss=get_loss(loss, head),
         metrics=list(metrics) if metrics is not None else default_metrics(),
     )
     return model
@@ -126,9 +132,9 @@ def fit(
         resume: continue from ``run_dir/state.json``: start after its last finished epoch
             and keep its history and best value. ``model`` must then be the reloaded
             ``model_last.keras`` (with its optimizer state).
-        select: what picks ``model.keras``: ``"val_loss"`` (lowest) or ``"val_region_dice"``
-            (highest mean validation region Dice); without validation data, the same on the
-            training data.
+        select: what picks ``model.keras``: ``"val_loss"`` (lowest), ``"val_region_dice"``
+            (highest mean validation region Dice; without validation data, the same on the
+            training data) or ``"last"`` (the last epoch).
         verbose: Keras' progress display (``"auto"``: a progress bar).
         callbacks: extra Keras callbacks.
 
@@ -137,7 +143,10 @@ def fit(
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    monitor = select if val_data is not None else select.removeprefix("val_")
+    if select == "last":
+        monitor = "epoch"  # a later epoch is always "better": model.keras = the last one
+    else:
+        monitor = select if val_data is not None else select.removeprefix("val_")
     initial_epoch, best, best_epoch, history = 0, None, 0, []
     if resume:
         state = load_state(run_dir)

@@ -17,7 +17,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from brats_utils.conventions import CLASS_NAMES, NUM_CLASSES, REGIONS, TUMOUR_CLASSES
+from brats_utils.conventions import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    REGION_OUTPUTS,
+    REGIONS,
+    TUMOUR_CLASSES,
+)
 from brats_utils.evaluation.slice_metrics import LABEL_METRICS
 
 __all__ = [
@@ -58,7 +64,9 @@ def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sampl
 
     Args:
         y_true: ``(B, H, W, C)`` one-hot (or ``(B, H, W)`` integer classes).
-        y_pred: ``(B, H, W, C)`` probabilities; the argmax over the last axis is the class.
+        y_pred: ``(B, H, W, C)`` probabilities; the argmax over the last axis is the class;
+            or ``(B, H, W, 3)`` region sigmoids (WT, TC, ET), decoded by nesting as
+            :func:`brats_utils.conventions.classes_from_scores` does.
         num_classes: ``C``.
         sample_weight: optional weights broadcastable to ``(B, H, W)``.
 
@@ -69,7 +77,7 @@ def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sampl
         true_class = ops.argmax(y_true, axis=-1)
     else:
         true_class = ops.cast(y_true, "int32")
-    pred_class = ops.argmax(y_pred, axis=-1)
+    pred_class = _predicted_classes(y_pred, num_classes)
     true_onehot = ops.reshape(
         ops.one_hot(true_class, num_classes, dtype="float32"), (-1, num_classes)
     )
@@ -80,6 +88,17 @@ def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sampl
         weight = ops.broadcast_to(ops.cast(sample_weight, "float32"), ops.shape(true_class))
         true_onehot = true_onehot * ops.reshape(weight, (-1, 1))
     return ops.matmul(ops.transpose(true_onehot), pred_onehot)
+
+
+def _predicted_classes(y_pred, num_classes: int):
+    """Argmax of class probabilities, or the nested decoding of WT, TC, ET sigmoids."""
+    if y_pred.shape[-1] == num_classes or y_pred.shape[-1] != REGION_OUTPUTS:
+        return ops.argmax(y_pred, axis=-1)
+    whole = ops.cast(y_pred[..., 0] > 0.5, "int32")
+    core = whole * ops.cast(y_pred[..., 1] > 0.5, "int32")
+    enhancing = core * ops.cast(y_pred[..., 2] > 0.5, "int32")
+    # edema 2 in WT, necrotic 1 in TC, enhancing 3 in ET
+    return 2 * whole - core + 2 * enhancing
 
 
 def _safe_ratio(numerator, denominator):

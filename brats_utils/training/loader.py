@@ -18,6 +18,7 @@ import numpy as np
 
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, channel_indices
 from brats_utils.preprocessing.cache import SliceCache, open_cache
+from brats_utils.preprocessing.slices import stack_context
 
 __all__ = ["SliceDataset", "load_arrays"]
 
@@ -69,10 +70,14 @@ class SliceDataset(keras.utils.PyDataset):
         augment: random flips of training slices (off by default).
         empty_slice_fraction: fraction in [0, 1] of tumour-free slices kept each epoch.
         one_hot: ``y`` one-hot float32 (default) or uint8 classes.
+        context: 2.5D: each ``x`` holds this many neighbouring cached slices of every channel
+            (:func:`~brats_utils.preprocessing.slices.stack_context`, the function inference
+            uses); ``y`` is the centre slice's. 1 (default): the slice alone.
         **pydataset_kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size``.
 
     Batches:
-        ``x``: ``(B, size, size, len(channels))`` float32, channels in the given order;
+        ``x``: ``(B, size, size, context * len(channels))`` float32, channels in the given
+        order (slice by slice for ``context`` > 1);
         ``y``: ``(B, size, size, 4)`` float32 one-hot, or ``(B, size, size)`` uint8 classes.
     """
 
@@ -88,6 +93,7 @@ class SliceDataset(keras.utils.PyDataset):
         augment: bool = False,
         empty_slice_fraction: float = 1.0,
         one_hot: bool = True,
+        context: int = 1,
         **pydataset_kwargs: Any,
     ):
         super().__init__(**pydataset_kwargs)
@@ -106,6 +112,14 @@ class SliceDataset(keras.utils.PyDataset):
         self.augment = bool(augment)
         self.empty_slice_fraction = float(empty_slice_fraction)
         self.one_hot = bool(one_hot)
+        if (
+            isinstance(context, bool)
+            or not isinstance(context, int)
+            or context < 1
+            or context % 2 == 0
+        ):
+            raise ValueError(f"context must be an odd positive integer, got {context!r}")
+        self.context = context
         self.size = self.cache.settings.size
 
         # One row per cached slice: which case (index into case_ids) and which position.
@@ -213,6 +227,7 @@ class SliceDataset(keras.utils.PyDataset):
             self._position_of[rows],
             self._channel_index,
             self._all_channels,
+            self.context,
         )
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
@@ -262,21 +277,25 @@ def _gather(
     positions: np.ndarray,
     channel_index: list[int],
     all_channels: bool,
+    context: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read the slices ``(cases[i], positions[i])`` into ``(x, y)`` (y as uint8 classes).
 
     ``cases`` must be sorted (slices of one case side by side): each case's slices are then
-    copied straight from its memory map into one block of the output.
+    copied straight from its memory map into one block of the output. With ``context`` > 1
+    each ``x`` is the 2.5D stack around the slice (:func:`stack_context`).
     """
     size = cache.settings.size
-    x = np.empty((len(cases), size, size, len(channel_index)), dtype=np.float32)
+    x = np.empty((len(cases), size, size, context * len(channel_index)), dtype=np.float32)
     y = np.empty((len(cases), size, size), dtype=np.uint8)
     bounds = [0, *(np.flatnonzero(np.diff(cases)) + 1).tolist(), len(cases)]
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         case_id = case_ids[cases[start]]
         wanted = positions[start:stop]
         images = cache.images(case_id)
-        if all_channels:
+        if context > 1:
+            x[start:stop] = stack_context(images, wanted, context, channel_index)
+        elif all_channels:
             np.take(images, wanted, axis=0, out=x[start:stop], mode="clip")
         else:
             x[start:stop] = images[wanted][..., channel_index]
@@ -290,6 +309,7 @@ def load_arrays(
     channels: Sequence[str] = MODALITIES,
     *,
     one_hot: bool = True,
+    context: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every cached slice of ``case_ids`` in memory (small evaluations, benchmarks).
 
@@ -298,9 +318,10 @@ def load_arrays(
         case_ids: cases, each cached with labels; slices come case by case, in slice order.
         channels: modality names in the order of ``x``'s channels.
         one_hot: ``y`` one-hot float32 (default, like :class:`SliceDataset`) or uint8.
+        context: 2.5D stacks of this many slices (as :class:`SliceDataset`).
 
     Returns:
-        ``x`` ``(N, size, size, len(channels))`` float32 and ``y`` ``(N, size, size, 4)``
+        ``x`` ``(N, size, size, context * len(channels))`` float32 and ``y`` ``(N, size, size, 4)``
         float32 one-hot or ``(N, size, size)`` uint8, N the total number of slices.
     """
     cache = _as_cache(cache)
@@ -309,5 +330,6 @@ def load_arrays(
     counts = [cache.n_slices(c) for c in case_ids]
     cases = np.repeat(np.arange(len(case_ids)), counts)
     positions = np.concatenate([np.arange(n) for n in counts])
-    x, y = _gather(cache, case_ids, cases, positions, index, index == list(range(len(MODALITIES))))
+    every = index == list(range(len(MODALITIES)))
+    x, y = _gather(cache, case_ids, cases, positions, index, every, context)
     return x, (_one_hot(y) if one_hot else y)

@@ -1,5 +1,10 @@
 """Training losses: categorical cross-entropy (the seed's) and soft Dice + cross-entropy.
 
+For a region-output network (``head="regions"``, three sigmoids WT, TC, ET) the same names
+mean their region forms, as nnU-Net and MONAI train BraTS: ``"ce"`` is the binary
+cross-entropy of each region, ``"dice_ce"`` adds the batch soft Dice of each region. The
+targets stay the loader's one-hot classes; the regions are derived from them here.
+
 ``keras.ops`` only, so they run on every Keras backend. The functions are registered with
 ``keras.saving.register_keras_serializable`` so a saved ``.keras`` model compiled with them
 reloads (import this module before ``keras.saving.load_model``).
@@ -15,10 +20,18 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from brats_utils.conventions import TUMOUR_CLASSES
+from brats_utils.conventions import REGIONS, TUMOUR_CLASSES
 from brats_utils.training.settings import LOSSES
 
-__all__ = ["categorical_crossentropy", "soft_dice_loss", "dice_ce", "get_loss"]
+__all__ = [
+    "categorical_crossentropy",
+    "soft_dice_loss",
+    "dice_ce",
+    "region_targets",
+    "region_bce",
+    "region_dice_bce",
+    "get_loss",
+]
 
 
 @keras.saving.register_keras_serializable(package="brats_utils")
@@ -60,13 +73,43 @@ def dice_ce(y_true, y_pred):
     return categorical_crossentropy(y_true, y_pred) + soft_dice_loss(y_true, y_pred)
 
 
-def get_loss(name: str):
-    """The loss function called ``name`` (one of :data:`brats_utils.training.settings.LOSSES`).
+def region_targets(y_true):
+    """One-hot classes ``(B, H, W, 4)`` -> ``(B, H, W, 3)`` float32 masks of WT, TC, ET."""
+    y_true = ops.cast(y_true, "float32")
+    masks = [
+        ops.sum(ops.take(y_true, list(classes), axis=-1), axis=-1) for classes in REGIONS.values()
+    ]
+    return ops.stack(masks, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="brats_utils")
+def region_bce(y_true, y_pred):
+    """Binary cross-entropy of the WT, TC, ET sigmoids, averaged over the regions: ``(B, H, W)``."""
+    return keras.losses.binary_crossentropy(region_targets(y_true), ops.cast(y_pred, "float32"))
+
+
+@keras.saving.register_keras_serializable(package="brats_utils")
+def region_dice_bce(y_true, y_pred):
+    """Batch soft Dice of WT, TC and ET (mean over the regions) + their binary cross-entropy."""
+    regions = region_targets(y_true)
+    dice = soft_dice_loss(regions, y_pred, classes=tuple(range(len(REGIONS))))
+    return region_bce(y_true, y_pred) + dice
+
+
+def get_loss(name: str, head: str = "classes"):
+    """The loss called ``name`` (one of :data:`~brats_utils.training.settings.LOSSES`) for a head.
+
+    Args:
+        name: ``"ce"`` or ``"dice_ce"``.
+        head: ``"classes"`` (softmax) or ``"regions"`` (sigmoids; see the module docstring).
 
     Raises:
         ValueError: for an unknown name (the message lists the known ones).
     """
-    losses = dict(zip(LOSSES, (categorical_crossentropy, dice_ce), strict=True))
+    if head == "regions":
+        losses = dict(zip(LOSSES, (region_bce, region_dice_bce), strict=True))
+    else:
+        losses = dict(zip(LOSSES, (categorical_crossentropy, dice_ce), strict=True))
     try:
         return losses[name]
     except KeyError:

@@ -22,8 +22,9 @@ __all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
 #: seed's) or soft Dice over the tumour classes + cross-entropy.
 LOSSES: tuple[str, ...] = ("ce", "dice_ce")
 #: What picks a run's ``model.keras``: the lowest validation loss (the seed's checkpoint rule),
-#: or the highest mean validation region Dice (WT, TC, ET), the scored metric.
-SELECTIONS: tuple[str, ...] = ("val_loss", "val_region_dice")
+#: the highest mean validation region Dice (WT, TC, ET), the scored metric, or the last epoch
+#: (no choice on validation data: with a handful of validation cases both are noisy).
+SELECTIONS: tuple[str, ...] = ("val_loss", "val_region_dice", "last")
 #: The optimizer every run uses (recorded in ``config.json``).
 OPTIMIZER = "adam"
 
@@ -45,6 +46,9 @@ class TrainSettings:
         data_parallel: data-parallel training over all local devices.
         max_cases: at most this many cases of each subset (smoke runs); ``None``: all.
         select: what picks ``model.keras``, one of :data:`SELECTIONS`.
+        context_slices: 2.5D input: the model sees this many neighbouring axial slices of
+            every modality (odd; 1 is the seed's single slice, 3 adds the slice above and
+            below; :func:`brats_utils.preprocessing.slices.stack_context`).
         unet: the network's architecture (:class:`~brats_utils.model.settings.UNetSettings`).
     """
 
@@ -59,6 +63,7 @@ class TrainSettings:
     data_parallel: bool = False
     max_cases: int | None = None
     select: str = "val_loss"
+    context_slices: int = 1
     unet: UNetSettings = field(default_factory=UNetSettings)
 
     def __post_init__(self) -> None:
@@ -80,6 +85,9 @@ class TrainSettings:
             raise ValueError(f"learning_rate must be > 0 and < 1000, got {self.learning_rate!r}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
+        k = self.context_slices
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+            raise ValueError(f"context_slices must be an odd positive integer, got {k!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         fraction = self.empty_slice_fraction

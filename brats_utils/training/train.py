@@ -24,6 +24,7 @@ from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.provenance import versions
 from brats_utils.training.fit import compile_model, distribution, fit, precision_policy
 from brats_utils.training.loader import SliceDataset
+from brats_utils.training.recipes import Recipe, get_recipe
 from brats_utils.training.run_folder import (
     CONFIG_FILE,
     load_config,
@@ -138,7 +139,12 @@ def _datasets(
     workers: int,
 ) -> tuple[SliceDataset, SliceDataset | None]:
     """The training loader (shuffled, subsampled, augmented) and the validation loader."""
-    common = dict(channels=experiment.channels, batch_size=settings.batch_size, seed=settings.seed)
+    common = dict(
+        channels=experiment.channels,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        context=settings.context_slices,
+    )
     train_data = SliceDataset(
         cache,
         cases["train"],
@@ -160,7 +166,7 @@ def _model(run_dir: Path, experiment: Experiment, settings: TrainSettings, size:
     """``model_last.keras`` of the run to resume, or a new compiled model of ``settings``."""
     if resume:
         return keras.saving.load_model(run_dir / "model_last.keras")
-    model = build_model(experiment, size, settings.unet)
+    model = build_model(experiment, size, settings.unet, context=settings.context_slices)
     return compile_model(model, settings.loss, settings.learning_rate)
 
 
@@ -186,6 +192,7 @@ def train(
     force: bool = False,
     workers: int = 1,
     verbose: str | int = "auto",
+    recipe: Recipe | str = "seed",
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train one experiment on a slice cache (``brats train``).
@@ -202,6 +209,9 @@ def train(
         force: start over in a non-empty ``run_dir`` (its run files are removed first).
         workers: loader worker threads (``keras.utils.PyDataset`` ``workers``).
         verbose: Keras' progress display; 0 also silences the lines this function prints.
+        recipe: the recipe the settings came from, recorded in ``config.json`` with its
+            inference settings (``"recipe"``, ``"inference"``; see
+            :mod:`brats_utils.training.recipes`).
         **overrides: settings by flat name (``epochs=1, base_filters=4``; see
             :meth:`TrainSettings.names`) replacing those of ``settings``.
 
@@ -228,7 +238,8 @@ def train(
     split_path, how = resolve_split(split, cache.manifest.get("data_dir"))
     cases = run_cases(cache, load_split(split_path), settings.max_cases)
     prepare_run_dir(run_dir, resume=resume, force=force)
-    config = run_config(experiment, settings, cache, split_path, cases)
+    config = {**run_config(experiment, settings, cache, split_path, cases),
+              **get_recipe(recipe).to_config()}  # fmt: skip
     if resume:
         config = _resumed_config(run_dir, experiment, settings, config)
     say(f"experiment {experiment.name}: {experiment.description}")

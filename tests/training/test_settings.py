@@ -38,13 +38,16 @@ def test_config_round_trip_and_older_configs():
         "dropout": 0.2,
         "batch_norm": False,
         "upsampling": "upsampling",
+        "head": "classes",
     }
+    assert config["training"]["context_slices"] == 1
     assert TrainSettings.from_config(config) == settings
     older = {
         **config,
         "model": {"depth": 4, "base_filters": 8, "dropout": 0.2, "batch_norm": False},
     }
-    assert TrainSettings.from_config(older) == settings  # written before `upsampling` was
+    older["training"] = {k: v for k, v in config["training"].items() if k != "context_slices"}
+    assert TrainSettings.from_config(older) == settings  # before `upsampling`, `head`, context
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainSettings.from_config({**config, "training": {"epochs": 1, "momentum": 0.9}})
 

@@ -45,16 +45,28 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise BratsError(f"{out} exists; pass --overwrite to choose again")
     case_ids = split_case_ids(args)
-    from brats_utils.inference.postprocess import save_postprocessing
+    choose_postprocessing(
+        args.model, args.input, case_ids, batch_size=args.batch_size, tta=args.tta
+    )
+    return 0
+
+
+def choose_postprocessing(
+    model: Path, data_dir: Path, case_ids: list[str], *, batch_size: int = 32, tta: bool = False
+) -> None:
+    """Predict ``case_ids`` with ``model``, choose the thresholds on them, write them beside
+    the model (``postprocessing.json``) and print what was chosen (``brats train`` calls this
+    after training when its recipe asks for it)."""
+    from brats_utils.inference.postprocess import POSTPROCESSING_FILE, save_postprocessing
     from brats_utils.inference.predict import fit_run_postprocessing
 
     settings, trials = fit_run_postprocessing(
-        args.model, args.input, case_ids, batch_size=args.batch_size, tta=args.tta
+        model, data_dir, case_ids, batch_size=batch_size, tta=tta
     )
-    save_postprocessing(args.model.parent, settings, chosen_on=case_ids, trials=trials)
+    save_postprocessing(model.parent, settings, chosen_on=case_ids, trials=trials)
     for stage in dict.fromkeys(trial["stage"] for trial in trials):
         chosen = getattr(settings, stage)
         scores = {t["threshold"]: t["score"] for t in trials if t["stage"] == stage}
         print(f"{stage:>20}: {chosen:5g} mm^3, score {scores[0.0]:.4f} -> {scores[chosen]:.4f}")
+    out = model.parent / POSTPROCESSING_FILE
     print(f"postprocessing: {settings.describe()} (chosen on {len(case_ids)} cases) -> {out}")
-    return 0

@@ -31,8 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--batch-size", type=int, default=32, help="slices per forward pass (default 32)"
     )
     parser.add_argument(
-        "--tta", action="store_true", help="average over flips along X and Y (3x slower)"
-    )
+        "--tta", action=argparse.BooleanOptionalAction,
+        help="average over flips along X and Y (3x slower); default: what the run's recipe "
+        "says (config.json \"inference\"; off for runs without one)",
+    )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="predict existing outputs again")
     parser.add_argument(
         "--no-postprocess",
@@ -85,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
         args.input,
         args.out,
         batch_size=args.batch_size,
-        tta=args.tta,
+        tta="run" if args.tta is None else args.tta,
         overwrite=args.overwrite,
         case_ids=split_case_ids(args),
         postprocessing=None if args.no_postprocess else "run",
     )
+    print(f"flip TTA: {'on' if report.tta else 'off'}")
     if report.postprocessing is not None:
         print(f"postprocessing (RUN_DIR/postprocessing.json): {report.postprocessing.describe()}")
     if report.skipped:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from brats_utils.cli.args import positive_int
 from brats_utils.errors import BratsError
+from brats_utils.training.recipes import RECIPES, get_recipe
 
 __all__ = ["add_parser", "run", "parse_slices"]
 
@@ -51,25 +52,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--out", type=Path, required=True, metavar="CACHE_DIR", help="cache folder to write"
     )
     parser.add_argument(
-        "--size", type=positive_int, default=128, help="slice size in pixels (default 128)"
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="seed",
+        help="start from a named recipe's settings (default seed, the seed's; best: every "
+        "slice and the brain crop); the options below replace the recipe's values",
+    )
+    parser.add_argument(
+        "--size", type=positive_int, help="slice size in pixels (seed and best: 128)"
     )
     parser.add_argument(
         "--slices",
         type=parse_slices,
-        default=(22, 122),
         metavar="START:STOP|all",
-        help="axial slices kept, STOP exclusive (default 22:122, the seed's 100 slices)",
+        help="axial slices kept, STOP exclusive (seed: 22:122, the seed's 100 slices; best: all)",
     )
     parser.add_argument(
         "--normalization",
         choices=("zscore", "max"),
-        default="zscore",
-        help="per case and modality over the brain: zscore (default) or divide by max",
+        help="per case and modality over the brain: zscore (seed and best) or divide by max",
     )
     parser.add_argument(
         "--crop-brain",
-        action="store_true",
-        help="crop slices to the brain's bounding box (squared) before resizing (not the seed's)",
+        action=argparse.BooleanOptionalAction,
+        help="crop slices to the brain's bounding box (squared) before resizing (best: on; "
+        "seed: off)",
     )
     parser.add_argument(
         "--workers", type=positive_int, default=1, help="parallel processes (default 1)"
@@ -87,31 +94,32 @@ def run(args: argparse.Namespace) -> int:
     """Build the cache; 0 if every case was cached, 1 if some failed."""
     from brats_utils.model.settings import UNetSettings
     from brats_utils.preprocessing.cache_build import build_cache
-    from brats_utils.preprocessing.settings import PreprocessSettings
 
     if args.out.exists() and not args.out.is_dir():
         raise BratsError(f"--out {args.out} is a file; expected a cache folder")
     if not args.data_dir.is_dir():
         raise BratsError(f"DATA_DIR {args.data_dir} is not a folder of cases")
-    depth = UNetSettings().depth
-    factor = 2**depth
-    if args.size % factor:
-        nearest = max(factor, args.size // factor * factor)
-        raise BratsError(
-            f"--size {args.size} cannot be used by the U-Net, which pools {depth} times: "
-            f"choose a multiple of {factor} (e.g. {nearest})"
-        )
-    start, stop = args.slices
+    given = {
+        "size": args.size,
+        "normalization": args.normalization,
+        "crop_brain": args.crop_brain,
+    }
+    if args.slices is not None:
+        given["slice_start"], given["slice_stop"] = args.slices
     try:
-        settings = PreprocessSettings(
-            size=args.size,
-            slice_start=start,
-            slice_stop=stop,
-            normalization=args.normalization,
-            crop_brain=args.crop_brain,
+        settings = get_recipe(args.recipe).preprocess_settings(
+            **{k: v for k, v in given.items() if v is not None}
         )
     except ValueError as exc:
         raise BratsError(str(exc)) from exc
+    depth = UNetSettings().depth
+    factor = 2**depth
+    if settings.size % factor:
+        nearest = max(factor, settings.size // factor * factor)
+        raise BratsError(
+            f"--size {settings.size} cannot be used by the U-Net, which pools {depth} times: "
+            f"choose a multiple of {factor} (e.g. {nearest})"
+        )
     report = build_cache(
         args.data_dir,
         args.out,

@@ -14,6 +14,8 @@ from pathlib import Path
 from brats_utils.cli.args import fraction, non_negative_int, positive_float, positive_int
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import EXPERIMENTS
+from brats_utils.model.settings import HEADS
+from brats_utils.training.recipes import RECIPES, get_recipe
 from brats_utils.training.settings import LOSSES, SELECTIONS, TrainSettings
 
 __all__ = ["add_parser", "run", "settings_from_args"]
@@ -42,36 +44,59 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="split CSV (case,split). Default: split.csv in the data folder the cache was "
         "built from (recorded in the cache manifest)",
     )
-    parser.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"default {d.epochs}")
     parser.add_argument(
-        "--batch-size", type=positive_int, default=d.batch_size, help=f"default {d.batch_size}"
-    )
-    parser.add_argument(
-        "--lr", type=positive_float, default=d.learning_rate,
-        help=f"Adam learning rate, default {d.learning_rate:g}",
+        "--recipe", choices=sorted(RECIPES), default="seed",
+        help="start from a named recipe (default seed: the seed's settings exactly; best: "
+        "Dice + CE, flips, 30%% empty slices, flip TTA and postprocessing chosen on the "
+        "validation cases). Every option below replaces the recipe's value",
     )  # fmt: skip
-    parser.add_argument("--loss", choices=LOSSES, default=d.loss, help=f"default {d.loss}")
+    parser.add_argument("--epochs", type=positive_int, help=f"seed: {d.epochs}")
+    parser.add_argument("--batch-size", type=positive_int, help=f"seed: {d.batch_size}")
     parser.add_argument(
-        "--seed", type=non_negative_int, default=d.seed, help=f"random seed, default {d.seed}"
-    )
+        "--lr", type=positive_float, dest="learning_rate",
+        help=f"Adam learning rate, seed: {d.learning_rate:g}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loss", choices=LOSSES,
+        help=f"seed: {d.loss}; with --head regions the region forms (binary CE, Dice + BCE)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=non_negative_int, help=f"random seed, default {d.seed}")
     parser.add_argument(
         "--empty-slice-fraction",
         type=fraction,
-        default=d.empty_slice_fraction,
         help="fraction of tumour-free training slices kept each epoch "
-        f"(default {d.empty_slice_fraction})",
+        f"(seed: {d.empty_slice_fraction})",
     )
-    parser.add_argument("--augment", action="store_true", help="random flips of training slices")
     parser.add_argument(
-        "--select", choices=SELECTIONS, default=d.select,
-        help="what picks model.keras: lowest validation loss (default, the seed's) or highest "
-        "mean validation region Dice WT/TC/ET",
+        "--augment", action=argparse.BooleanOptionalAction,
+        help="random flips of training slices (seed: off)",
     )  # fmt: skip
     parser.add_argument(
-        "--base-filters", type=positive_int, default=unet.base_filters,
-        help=f"filters of the first U-Net level, default {unet.base_filters}",
+        "--select", choices=SELECTIONS,
+        help="what picks model.keras: lowest validation loss (seed), highest mean validation "
+        "region Dice WT/TC/ET, or the last epoch",
     )  # fmt: skip
-    parser.add_argument("--batch-norm", action="store_true", help="batch norm after convs")
+    parser.add_argument(
+        "--head", choices=HEADS,
+        help="network output: softmax over the 4 classes (seed) or sigmoids of the nested "
+        "regions WT, TC, ET decoded by nesting",
+    )  # fmt: skip
+    parser.add_argument(
+        "--context-slices", type=positive_int,
+        help="2.5D input: neighbouring axial slices per modality, odd (seed: 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--base-filters", type=positive_int,
+        help=f"filters of the first U-Net level, seed: {unet.base_filters}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-norm", action=argparse.BooleanOptionalAction, help="batch norm after convs"
+    )
+    parser.add_argument(
+        "--postprocess", action=argparse.BooleanOptionalAction,
+        help="after training, choose postprocessing on the validation cases as `brats "
+        "postprocess` does (best: on; seed: off)",
+    )  # fmt: skip
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -79,10 +104,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--epochs may grow)",
     )
     parser.add_argument("--force", action="store_true", help="start over in a non-empty RUN_DIR")
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 policy")
     parser.add_argument(
-        "--data-parallel", action="store_true", help="data parallel over all local devices"
+        "--mixed-precision", action="store_true", default=None, help="mixed_float16 policy"
     )
+    parser.add_argument(
+        "--data-parallel", action="store_true", default=None,
+        help="data parallel over all local devices",
+    )  # fmt: skip
     parser.add_argument(
         "--max-cases", type=positive_int, help="use at most N cases per subset (smoke runs)"
     )
@@ -91,11 +119,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    """The :class:`TrainSettings` of parsed ``brats train`` arguments."""
-    values = {name: getattr(args, name) for name in TrainSettings.names() if hasattr(args, name)}
-    values["learning_rate"] = args.lr
+    """The :class:`TrainSettings` of parsed ``brats train`` arguments: the recipe's, with
+    every option given on the command line replacing the recipe's value."""
+    given = {name: getattr(args, name, None) for name in TrainSettings.names()}
     try:
-        return TrainSettings.from_parameters(values)
+        recipe = get_recipe(getattr(args, "recipe", "seed"))
+        return recipe.train_settings(**{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise BratsError(str(exc)) from exc
 
@@ -105,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.cache.is_dir():
         raise BratsError(f"cache folder not found: {args.cache} (run `brats preprocess` first)")
     settings = settings_from_args(args)
+    recipe = get_recipe(args.recipe)
     from brats_utils.training.train import train
 
     result = train(
@@ -116,10 +146,29 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         force=args.force,
         workers=args.workers,
+        recipe=recipe,
     )
     if result["history"]:
         last = result["history"][-1]
         shown = {k: round(v, 4) for k, v in last.items() if k.startswith("val_")}
         print(f"epoch {last['epoch']}: {shown}")
     print(f"run folder: {result['run_dir']}")
+    if args.postprocess if args.postprocess is not None else recipe.postprocess:
+        _postprocess_run(Path(result["run_dir"]), result["config"])
     return 0
+
+
+def _postprocess_run(run_dir: Path, config: dict) -> None:
+    """Choose the run's postprocessing on its validation cases (``--postprocess``)."""
+    from brats_utils.cli.postprocess import choose_postprocessing
+
+    validation = config.get("case_ids", {}).get("validation", [])
+    data_dir = config.get("data_dir")
+    if not validation or not data_dir or not Path(data_dir).is_dir():
+        print(
+            "postprocessing not chosen: it needs validation cases and the data folder "
+            f"({data_dir}); run `brats postprocess` when they are at hand"
+        )
+        return
+    tta = bool(config.get("inference", {}).get("tta", False))
+    choose_postprocessing(run_dir / "model.keras", Path(data_dir), validation, tta=tta)

@@ -14,7 +14,7 @@ PACKAGE = REPO_ROOT / "brats_utils"
 FLAT = {"conventions", "errors", "files", "provenance"}
 #: Modules that must import without Keras, TensorFlow, JAX or torch: data, preprocessing,
 #: evaluation, the CLI's start-up, and the settings and files a run is described by.
-LIGHT_PACKAGES = ("data", "preprocessing", "evaluation", "viz", "notebooks", "cli")
+LIGHT_PACKAGES = ("data", "preprocessing", "evaluation", "viz", "study", "notebooks", "cli")
 LIGHT_MODULES = (
     "brats_utils.conventions",
     "brats_utils.errors",
@@ -24,6 +24,7 @@ LIGHT_MODULES = (
     "brats_utils.model.settings",
     "brats_utils.training.settings",
     "brats_utils.training.run_folder",
+    "brats_utils.training.recipes",
     "brats_utils.inference.run_config",
     "brats_utils.notebooks.runner",
     "brats_utils.notebooks.support",
@@ -134,7 +135,7 @@ def test_a_handful_of_flat_modules_and_the_pipeline_as_subpackages():
     assert flat == FLAT
     subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     expected = {"data", "preprocessing", "model", "training", "inference", "evaluation"}
-    assert expected | {"viz", "notebooks", "cli"} == subpackages
+    assert expected | {"viz", "study", "notebooks", "cli"} == subpackages
     assert not list(PACKAGE.glob("*/*/__init__.py")), "one level of subpackages"
 
 
@@ -147,6 +148,7 @@ LAYERS = (
     "training",
     "inference",
     "viz",
+    "study",
     "notebooks",
     "cli",
 )

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "compare",
     "export",
+    "study",
     "notebooks",
 )
 

@@ -1,0 +1,1 @@
+"""The improvements study (``brats study``): k-fold cross-validation of named configurations."""

@@ -1,0 +1,199 @@
+"""What the study compares, and on which cases: folds and configurations (no Keras).
+
+The protocol cannot see the test cases while choosing anything: every case is a test case in
+exactly one fold; within a fold, the validation cases (checkpoint and postprocessing choice)
+are drawn from the other folds' cases, and training uses the rest. Every configuration is
+trained and scored on the same folds, so per-case differences between two configurations
+are paired.
+
+A :class:`Config` is a training (experiment, preprocessing and training settings, shared by
+configurations that differ only at inference) plus the inference choices: which model file,
+flip TTA, postprocessing chosen on the fold's validation cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from brats_utils.errors import BratsError
+from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.training.settings import TrainSettings
+
+__all__ = [
+    "StudyScale",
+    "Config",
+    "CONFIGS",
+    "DEFAULT_CONFIGS",
+    "make_folds",
+    "fold_split",
+]
+
+
+@dataclass(frozen=True)
+class StudyScale:
+    """The size of every training of the study (the same for all configurations).
+
+    The defaults fit the whole study on 2 CPU cores in about 3 hours (see README); on a GPU
+    use the seed's scale: ``size=128, base_filters=32, epochs=15, batch_size=32``.
+    """
+
+    size: int = 64
+    base_filters: int = 16
+    epochs: int = 10
+    batch_size: int = 16
+
+    def to_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("size", "base_filters", "epochs", "batch_size")}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration of the study.
+
+    Attributes:
+        name: short name (table rows, folder names).
+        description: what it adds, in words.
+        experiment: ``early4``, ``mean4`` or ``early2``.
+        preprocessing: :class:`PreprocessSettings` fields replacing the defaults.
+        training: :class:`TrainSettings` flat names replacing the defaults.
+        model_file: the model scored: ``model.keras`` (the run's selection rule) or
+            ``model_last.keras``.
+        tta: flip test-time augmentation.
+        postprocess: postprocessing chosen on the fold's validation cases.
+    """
+
+    name: str
+    description: str
+    experiment: str = "early2"
+    preprocessing: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    model_file: str = "model.keras"
+    tta: bool = False
+    postprocess: bool = False
+
+    def preprocess_settings(self, scale: StudyScale) -> PreprocessSettings:
+        return replace(PreprocessSettings(size=scale.size), **self.preprocessing)
+
+    def train_settings(self, scale: StudyScale, seed: int) -> TrainSettings:
+        values = {
+            "epochs": scale.epochs,
+            "batch_size": scale.batch_size,
+            "base_filters": scale.base_filters,
+            "seed": seed,
+            **self.training,
+        }
+        return TrainSettings.from_parameters(values)
+
+    def training_key(self, scale: StudyScale, seed: int) -> str:
+        """Name of the run folder: configurations with the same training share it."""
+        recipe = {
+            "experiment": self.experiment,
+            "preprocessing": self.preprocess_settings(scale).to_dict(),
+            "training": self.train_settings(scale, seed).flat(),
+        }
+        digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+        return f"{self.experiment}-{digest}"
+
+
+_CURRENT_PRE = {"slice_start": 0, "slice_stop": None}
+_CURRENT_TRAIN = {"loss": "dice_ce", "augment": True, "empty_slice_fraction": 0.3}
+_CROP = {**_CURRENT_PRE, "crop_brain": True}
+_ALL_TRAIN = {**_CURRENT_TRAIN, "head": "regions", "context_slices": 3}
+
+
+def _all(experiment: str, name: str, description: str) -> Config:
+    return Config(name, description, experiment, _CROP, _ALL_TRAIN, tta=True, postprocess=True)
+
+
+#: Every configuration, in the order the study runs them (the most needed comparisons first).
+CONFIGS: dict[str, Config] = {
+    c.name: c
+    for c in (
+        Config(
+            "current",
+            "the project's real-data settings before the study: every slice, 30% empty "
+            "slices, Dice + CE, flips, flip TTA",
+            preprocessing=_CURRENT_PRE,
+            training=_CURRENT_TRAIN,
+            tta=True,
+        ),
+        Config("seed", "the seed's recipe: slices 22..121, CE, no augmentation, no TTA"),
+        Config(
+            "+postprocess",
+            "current + small components and small ET removed (thresholds on validation)",
+            preprocessing=_CURRENT_PRE,
+            training=_CURRENT_TRAIN,
+            tta=True,
+            postprocess=True,
+        ),
+        Config(
+            "+last",
+            "current, scoring the last epoch instead of the best validation loss",
+            preprocessing=_CURRENT_PRE,
+            training=_CURRENT_TRAIN,
+            model_file="model_last.keras",
+            tta=True,
+        ),
+        Config(
+            "+crop", "current + brain crop", preprocessing=_CROP, training=_CURRENT_TRAIN, tta=True
+        ),  # fmt: skip
+        Config(
+            "+regions",
+            "current + region outputs (WT/TC/ET sigmoids, Dice + BCE, nested decoding)",
+            preprocessing=_CURRENT_PRE,
+            training={**_CURRENT_TRAIN, "head": "regions"},
+            tta=True,
+        ),
+        Config(
+            "+2.5d",
+            "current + 3 neighbouring slices per modality",
+            preprocessing=_CURRENT_PRE,
+            training={**_CURRENT_TRAIN, "context_slices": 3},
+            tta=True,
+        ),
+        _all("early2", "all", "current + crop + regions + 2.5D + postprocessing"),
+        _all("early4", "all-early4", "all options, four modalities as channels"),
+        _all("mean4", "all-mean4", "all options, the mean of the four modalities"),
+    )
+}
+#: What ``brats study`` runs without ``--configs``.
+DEFAULT_CONFIGS: tuple[str, ...] = tuple(CONFIGS)
+
+
+def make_folds(case_ids: Sequence[str], folds: int, seed: int) -> list[list[str]]:
+    """``folds`` disjoint test sets covering every case (sizes differ by at most 1).
+
+    Raises:
+        BratsError: fewer cases than folds x 3 (each fold needs train, validation, test).
+    """
+    ids = sorted(set(case_ids))
+    if folds < 2 or len(ids) < 3 * folds:
+        raise BratsError(
+            f"{len(ids)} labelled cases cannot make {folds} folds (need at least 2 folds and "
+            "3 cases per fold)"
+        )
+    order = np.random.default_rng(seed).permutation(len(ids))
+    return [sorted(ids[i] for i in part) for part in np.array_split(order, folds)]
+
+
+def fold_split(folds: Sequence[Sequence[str]], fold: int, validation: int, seed: int):
+    """``{case: "train" | "validation" | "test"}`` of fold ``fold``.
+
+    The fold's cases are the test cases; ``validation`` cases drawn (seeded by ``seed`` and
+    the fold) from the other cases choose checkpoints and postprocessing; the rest train.
+    """
+    test = set(folds[fold])
+    rest = sorted(c for i, part in enumerate(folds) if i != fold for c in part)
+    if not 1 <= validation < len(rest):
+        raise BratsError(f"--validation {validation} must lie in 1..{len(rest) - 1}")
+    rng = np.random.default_rng([seed, fold])
+    chosen = {rest[i] for i in rng.choice(len(rest), size=validation, replace=False)}
+    split = {c: "test" for c in test}
+    split.update({c: ("validation" if c in chosen else "train") for c in rest})
+    return dict(sorted(split.items()))

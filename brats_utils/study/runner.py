@@ -1,0 +1,226 @@
+"""Running the study: every configuration on every fold, resumable after a kill.
+
+Layout of the study folder (everything the study writes lives under it)::
+
+    study.json                     the protocol: cases, folds, scale, seed, configurations
+    folds/fold<k>.csv              each fold's split (case,split)
+    caches/<settings>/             one slice cache per preprocessing (all cases)
+    runs/fold<k>/<training>/       `brats train` run folders, shared by configurations
+                                   with the same training (postprocessing.json inside)
+    predictions/fold<k>/<config>/  the fold's test cases, as `brats predict` writes them
+    scores/fold<k>/<config>.csv    `brats evaluate`'s table of the fold's test cases
+    log.jsonl                      one line per finished step with its wall time
+
+Each step is skipped when its output exists (a cache skips cached cases, a training resumes
+from its last epoch, predictions skip written cases), so a killed study goes on where it
+stopped. A study folder is tied to its protocol: running it again with other cases, folds,
+scale or seed is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from brats_utils.data.cases import discover_cases
+from brats_utils.data.split import save_split
+from brats_utils.errors import BratsError
+from brats_utils.files import read_json, write_csv, write_json
+from brats_utils.study.protocol import CONFIGS, Config, StudyScale, fold_split, make_folds
+
+__all__ = ["STUDY_FILE", "run_study", "study_protocol", "score_path"]
+
+STUDY_FILE = "study.json"
+
+
+def study_protocol(
+    data_dir: Path, folds: int, validation: int, seed: int, scale: StudyScale
+) -> dict[str, Any]:
+    """The protocol of a study of ``data_dir`` (what :data:`STUDY_FILE` records)."""
+    labelled = sorted(c.case_id for c in discover_cases(data_dir) if c.seg is not None)
+    if not labelled:
+        raise BratsError(f"no labelled cases (with a *_seg file) under {data_dir}")
+    return {
+        "data_dir": str(Path(data_dir).resolve()),
+        "cases": labelled,
+        "seed": seed,
+        "validation_per_fold": validation,
+        "scale": scale.to_dict(),
+        "folds": make_folds(labelled, folds, seed),
+    }
+
+
+def _check_protocol(study_dir: Path, protocol: dict[str, Any]) -> None:
+    path = study_dir / STUDY_FILE
+    if not path.exists():
+        return
+    saved = read_json(path, "study protocol")
+    saved.pop("configs", None)
+    changed = sorted(k for k in protocol if saved.get(k) != protocol[k])
+    if changed:
+        raise BratsError(
+            f"{study_dir} holds a study with another protocol ({', '.join(changed)} differ); "
+            "use a new --out folder, or the same cases, folds, scale and seed"
+        )
+
+
+def score_path(study_dir: Path, fold: int, config: str) -> Path:
+    """Where the scores of ``config`` on the test cases of ``fold`` are written."""
+    return Path(study_dir) / "scores" / f"fold{fold}" / f"{config}.csv"
+
+
+def _settings_key(settings: Any) -> str:
+    text = json.dumps(settings.to_dict(), sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+class _Log:
+    def __init__(self, study_dir: Path, say):
+        self.path, self.say = study_dir / "log.jsonl", say
+
+    def step(self, what: str, started: float, **fields: Any) -> None:
+        seconds = round(time.perf_counter() - started, 1)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": what, **fields, "seconds": seconds}) + "\n")
+        self.say(f"{what} {fields} {seconds:.0f} s")
+
+
+def run_study(
+    data_dir: Path | str,
+    study_dir: Path | str,
+    configs: Sequence[str] | None = None,
+    *,
+    scale: StudyScale | None = None,
+    folds: int = 4,
+    validation: int = 2,
+    seed: int = 2021,
+    only_folds: Sequence[int] | None = None,
+    say=print,
+) -> list[tuple[int, str]]:
+    """Train, predict and score every configuration on every fold (config by config).
+
+    Args:
+        data_dir: labelled BraTS cases.
+        study_dir: the study folder (see the module docstring).
+        configs: names of :data:`~brats_utils.study.protocol.CONFIGS` (default all, in order).
+        scale: the trainings' size (default :class:`StudyScale()`, the CPU scale).
+        folds: number of folds (every case is a test case once).
+        validation: validation cases per fold, drawn from its training cases.
+        seed: seeds the folds, the validation draw and every training.
+        only_folds: run only these folds (0-based; e.g. a smoke run).
+        say: where progress lines go.
+
+    Returns:
+        ``(fold, config)`` of every score table now present.
+    """
+    data_dir, study_dir = Path(data_dir), Path(study_dir)
+    scale = scale or StudyScale()
+    names = list(configs or CONFIGS)
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise BratsError(f"unknown configurations {unknown}; expected some of {list(CONFIGS)}")
+    if not data_dir.is_dir():
+        raise BratsError(f"DATA_DIR {data_dir} is not a folder of cases")
+    protocol = study_protocol(data_dir, folds, validation, seed, scale)
+    _check_protocol(study_dir, protocol)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    write_json(study_dir / STUDY_FILE, {**protocol, "configs": names})
+    log = _Log(study_dir, say)
+    fold_ids = list(range(folds)) if only_folds is None else sorted(set(only_folds))
+    splits = {}
+    for fold in fold_ids:
+        splits[fold] = fold_split(protocol["folds"], fold, validation, seed)
+        save_split(splits[fold], study_dir / "folds" / f"fold{fold}.csv")
+    done = []
+    for name in names:
+        for fold in fold_ids:
+            _run_cell(data_dir, study_dir, CONFIGS[name], fold, splits[fold], scale, seed, log)
+            done.append((fold, name))
+    return done
+
+
+def _run_cell(
+    data_dir: Path,
+    study_dir: Path,
+    config: Config,
+    fold: int,
+    split: dict[str, str],
+    scale: StudyScale,
+    seed: int,
+    log: _Log,
+) -> None:
+    """One configuration on one fold: cache, training, postprocessing, prediction, scores."""
+    scores = score_path(study_dir, fold, config.name)
+    if scores.exists():
+        return
+    preprocessing = config.preprocess_settings(scale)
+    cache_dir = _cache(data_dir, study_dir, preprocessing, log)
+    run_dir = study_dir / "runs" / f"fold{fold}" / config.training_key(scale, seed)
+    _train(config, cache_dir, run_dir, study_dir / "folds" / f"fold{fold}.csv", scale, seed,
+           fold, log)  # fmt: skip
+    from brats_utils.inference.postprocess import load_postprocessing, save_postprocessing
+    from brats_utils.inference.predict import fit_run_postprocessing, predict_cases
+
+    model_path = run_dir / config.model_file
+    postprocessing = None
+    if config.postprocess:
+        postprocessing = (
+            load_postprocessing(run_dir) if config.model_file == "model.keras" else None
+        )
+        if postprocessing is None:
+            started = time.perf_counter()
+            validation = sorted(c for c, s in split.items() if s == "validation")
+            postprocessing, trials = fit_run_postprocessing(
+                model_path, data_dir, validation, tta=config.tta, progress=False
+            )
+            if config.model_file == "model.keras":
+                save_postprocessing(run_dir, postprocessing, chosen_on=validation, trials=trials)
+            log.step("postprocessing", started, fold=fold, config=config.name)
+    test = sorted(c for c, s in split.items() if s == "test")
+    pred_dir = study_dir / "predictions" / f"fold{fold}" / config.name
+    started = time.perf_counter()
+    report = predict_cases(model_path, data_dir, pred_dir, tta=config.tta, case_ids=test,
+                           progress=False, postprocessing=postprocessing)  # fmt: skip
+    if report.failed:
+        raise BratsError(f"fold {fold}, {config.name}: prediction failed for {report.failed}")
+    log.step("predict", started, fold=fold, config=config.name)
+    from brats_utils.evaluation.volumes import evaluate_folder
+
+    started = time.perf_counter()
+    table = evaluate_folder(pred_dir, data_dir, progress=False, case_ids=test)
+    table.insert(0, "fold", fold)
+    table.insert(0, "config", config.name)
+    write_csv(table, scores)
+    log.step("evaluate", started, fold=fold, config=config.name)
+
+
+def _cache(data_dir: Path, study_dir: Path, settings, log: _Log) -> Path:
+    from brats_utils.preprocessing.cache_build import build_cache
+
+    cache_dir = study_dir / "caches" / _settings_key(settings)
+    started = time.perf_counter()
+    report = build_cache(data_dir, cache_dir, settings, progress=False, expected_shape=None)
+    if report.failed:
+        raise BratsError(f"cases could not be cached in {cache_dir}: {report.failed}")
+    if report.done:
+        log.step("cache", started, settings=settings.to_dict())
+    return cache_dir
+
+
+def _train(config, cache_dir, run_dir, split_csv, scale, seed, fold, log) -> None:
+    from brats_utils.training.run_folder import load_state
+    from brats_utils.training.train import train
+
+    settings = config.train_settings(scale, seed)
+    state = run_dir / "state.json"
+    if state.exists() and load_state(run_dir).get("epoch", 0) >= settings.epochs:
+        return
+    started = time.perf_counter()
+    resume = state.exists()
+    train(config.experiment, cache_dir, run_dir, settings, split=split_csv, resume=resume,
+          force=not resume, verbose=2)  # fmt: skip
+    log.step("train", started, fold=fold, config=config.name, resumed=resume)

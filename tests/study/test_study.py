@@ -109,3 +109,39 @@ def test_recipes_seed_is_the_defaults_and_options_replace_the_recipes_values():
     assert set(RECIPES) == {"seed", "best"}
     with pytest.raises(BratsError, match="unknown recipe"):
         get_recipe("fast")
+
+
+@pytest.mark.slow
+def test_a_killed_study_goes_on_where_it_stopped_and_keeps_its_protocol(tmp_path):
+    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.study.report import write_report
+    from brats_utils.study.runner import run_study
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, n_cases=6, seed=3, shape=(48, 48, 155), progress=False)
+    study = tmp_path / "study"
+    scale = StudyScale(size=32, base_filters=4, epochs=1, batch_size=8)
+    options = dict(scale=scale, folds=2, validation=1, say=lambda line: None)
+    run_study(data, study, ["+regions"], only_folds=[0], **options)
+    log = (study / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == ["cache", "train", "predict", "evaluate"]
+    # as if killed after fold 0: the rerun does fold 1 only, then the second configuration
+    done = run_study(data, study, ["+regions", "+2.5d"], **options)
+    assert done == [(0, "+regions"), (1, "+regions"), (0, "+2.5d"), (1, "+2.5d")]
+    steps = [json.loads(line) for line in (study / "log.jsonl").read_text().splitlines()]
+    assert [(s["step"], s.get("fold")) for s in steps[4:7]] == [
+        ("train", 1), ("predict", 1), ("evaluate", 1)]  # fmt: skip
+    assert sum(s["step"] == "cache" for s in steps) == 1  # one cache serves both
+    before = (study / "log.jsonl").read_text()
+    run_study(data, study, ["+regions", "+2.5d"], **options)
+    assert (study / "log.jsonl").read_text() == before  # nothing left to do
+    scores, missing = collect_scores(study)
+    assert not missing and len(scores) == 12 and set(scores["fold"]) == {0, 1}
+    assert (scores.groupby("config")["case"].apply(sorted).apply(len) == 6).all()
+    written = write_report(study)
+    assert {"per_case", "summary", "summary_md"} <= set(written)
+    runs = [json.loads(p.read_text()) for p in (study / "runs" / "fold0").glob("*/config.json")]
+    recorded = sorted((c["model"]["head"], c["training"]["context_slices"]) for c in runs)
+    assert recorded == [("classes", 3), ("regions", 1)]
+    with pytest.raises(BratsError, match="another protocol"):
+        run_study(data, study, ["+regions"], scale=StudyScale(size=48), folds=2, validation=1)

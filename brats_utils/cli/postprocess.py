@@ -7,6 +7,7 @@ from pathlib import Path
 
 from brats_utils.cli.predict import add_split_arguments, split_case_ids
 from brats_utils.errors import BratsError
+from brats_utils.inference.run_config import model_files
 
 __all__ = ["add_parser", "run"]
 
@@ -22,7 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "Dice) / 2 on them, and write RUN_DIR/postprocessing.json, which `brats predict` then "
         "applies. Never choose them on test cases.",
     )
-    parser.add_argument("--model", type=Path, required=True, help="RUN_DIR/model.keras")
+    parser.add_argument(
+        "--model", type=Path, required=True,
+        help="RUN_DIR/model.keras, a run folder, or an ensemble folder of run folders",
+    )  # fmt: skip
     parser.add_argument("--input", type=Path, required=True, help="data folder (with segs)")
     add_split_arguments(parser, "choose on", default_subset="validation")
     parser.add_argument("--batch-size", type=int, default=32, help="slices per forward pass")
@@ -35,13 +39,12 @@ def run(args: argparse.Namespace) -> int:
     """Choose and write the thresholds; 0 on success."""
     from brats_utils.inference.postprocess import POSTPROCESSING_FILE
 
-    if not args.model.is_file():
-        raise BratsError(f"model file not found: {args.model}")
+    _, home = model_files(args.model)
     if args.split is None:
         raise BratsError("--split is required: thresholds are chosen on validation cases only")
     if args.subset == "test":
         raise BratsError("choosing postprocessing on test cases would leak them; use validation")
-    out = args.model.parent / POSTPROCESSING_FILE
+    out = home / POSTPROCESSING_FILE
     if out.exists() and not args.overwrite:
         raise BratsError(f"{out} exists; pass --overwrite to choose again")
     case_ids = split_case_ids(args)
@@ -63,10 +66,11 @@ def choose_postprocessing(
     settings, trials = fit_run_postprocessing(
         model, data_dir, case_ids, batch_size=batch_size, tta=tta
     )
-    save_postprocessing(model.parent, settings, chosen_on=case_ids, trials=trials)
+    _, home = model_files(model)
+    save_postprocessing(home, settings, chosen_on=case_ids, trials=trials)
     for stage in dict.fromkeys(trial["stage"] for trial in trials):
         chosen = getattr(settings, stage)
         scores = {t["threshold"]: t["score"] for t in trials if t["stage"] == stage}
         print(f"{stage:>20}: {chosen:5g} mm^3, score {scores[0.0]:.4f} -> {scores[chosen]:.4f}")
-    out = model.parent / POSTPROCESSING_FILE
+    out = home / POSTPROCESSING_FILE
     print(f"postprocessing: {settings.describe()} (chosen on {len(case_ids)} cases) -> {out}")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from brats_utils.errors import BratsError
+from brats_utils.inference.run_config import model_files
 
 __all__ = ["add_parser", "run", "split_case_ids"]
 
@@ -23,8 +24,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "are kept unless --overwrite. Exits 1 if any case failed (the others are written).",
     )
     parser.add_argument(
-        "--model", type=Path, required=True, help="RUN_DIR/model.keras (config.json beside it)"
-    )
+        "--model", type=Path, required=True,
+        help="RUN_DIR/model.keras (config.json beside it), a run folder, or a folder of run "
+        "folders (an ensemble, e.g. axial/coronal/sagittal runs: their scores are averaged)",
+    )  # fmt: skip
     parser.add_argument("--input", type=Path, required=True, help="data folder or one case folder")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
@@ -76,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise BratsError(f"--batch-size must be at least 1, got {args.batch_size}")
     # Checked before importing Keras, so a mistyped path fails at once, without its start-up.
-    if not Path(args.model).is_file():
-        raise BratsError(f"model file not found: {args.model}")
+    if not Path(args.model).exists():
+        raise BratsError(f"--model {args.model} not found")
+    model_files(args.model)  # a model, a run folder or an ensemble folder
     if not Path(args.input).exists():
         raise BratsError(f"input folder not found: {args.input}")
     from brats_utils.inference.predict import predict_cases

@@ -47,12 +47,12 @@ from brats_utils.inference.postprocess import (
     load_postprocessing,
     postprocess,
 )
-from brats_utils.inference.run_config import load_run, run_context, run_settings
+from brats_utils.inference.run_config import load_models, run_context, run_settings
 from brats_utils.preprocessing.normalize import brain_mask
 from brats_utils.preprocessing.resize import resize_images
-from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.preprocessing.settings import PreprocessSettings, from_plane, to_plane
 from brats_utils.preprocessing.slices import (
-    brain_box,
+    frame_box,
     image_channels,
     model_input,
     stack_context,
@@ -179,21 +179,18 @@ def predict_channels(
     shape = np.shape(volumes[0])
     if len(shape) != 3:
         raise CaseError(case_id, f"volumes must be (X, Y, Z), got shape {shape}")
-    n_x, n_y, n_z = shape
-    if n_x != n_y and not settings.crop_brain:
-        raise CaseError(
-            case_id, f"axial slices must be square like BraTS' 240 x 240, got {n_x} x {n_y}"
-        )
-    x = model_input(volumes, settings, channels, case_id)  # (Z, size, size, C)
-    if context > 1:  # (Z, size, size, context * C): the loader's 2.5D stacks
+    x = model_input(volumes, settings, channels, case_id)  # (S, size, size, C), S along the plane
+    if context > 1:  # (S, size, size, context * C): the loader's 2.5D stacks
         x = stack_context(x, np.arange(len(x)), context)
-    probs = _predict_slices(model, x, batch_size, tta)  # (Z, size, size, 4 or 3)
+    probs = _predict_slices(model, x, batch_size, tta)  # (S, size, size, 4 or 3)
     inside = brain_mask(volumes)
-    if settings.crop_brain:  # back into the brain's square, then into the frame
-        box = brain_box(inside)
-        full = _uncrop(resize_images(probs, box[2]), box, shape)
-    else:
-        full = np.ascontiguousarray(np.moveaxis(resize_images(probs, n_x), 0, 2))  # (X, Y, Z, C)
+    in_plane = to_plane(inside, settings.plane)  # (A, B, S): the frame the slices came from
+    box = frame_box(in_plane, settings.crop_brain)
+    if box is None:  # the whole square frame was resized
+        full = np.moveaxis(resize_images(probs, in_plane.shape[0]), 0, 2)  # (A, B, S, C)
+    else:  # back into the square (the brain's, or the padded frame), then into the frame
+        full = _uncrop(resize_images(probs, box[2]), box, in_plane.shape)
+    full = np.ascontiguousarray(from_plane(full, settings.plane))  # (X, Y, Z, C)
     full[~inside] = _background(full.shape[-1])
     return full
 
@@ -206,7 +203,7 @@ def _background(n_channels: int) -> np.ndarray:
 
 
 def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
-    """(Z, side, side, C) scores of the brain's square -> (X, Y, Z, C) of the frame."""
+    """(S, side, side, C) scores of a square -> (A, B, S, C) of the plane's frame."""
     x0, y0, side = box
     full = np.empty((*shape, probs.shape[-1]), dtype=np.float32)
     full[...] = _background(probs.shape[-1])  # outside the square: background
@@ -272,19 +269,27 @@ def _input_cases(input_path: Path, case_ids: Iterable[str] | None) -> list[CaseF
 
 
 def predict_case(
-    model,
-    config: dict[str, Any],
+    members: Sequence[tuple[Any, dict[str, Any]]],
     volumes: CaseVolumes,
     *,
     batch_size: int = 32,
     tta: bool = False,
     case_id: str = "",
 ) -> np.ndarray:
-    """(X, Y, Z) uint8 predicted classes of one case read by ``read_case_volumes``."""
-    probs = predict_channels(
-        model, volumes.channels, config, batch_size=batch_size, tta=tta, case_id=case_id
-    )
-    return classes_from_scores(probs)
+    """(X, Y, Z) uint8 classes of one case read by ``read_case_volumes``.
+
+    ``members`` are ``(model, config)`` pairs
+    (:func:`~brats_utils.inference.run_config.load_models`): one run, or an ensemble whose
+    scores (each member with its own plane, crop and context) are averaged in 3D before
+    decoding.
+    """
+    total = None
+    for model, config in members:
+        scores = predict_channels(
+            model, volumes.channels, config, batch_size=batch_size, tta=tta, case_id=case_id
+        )
+        total = scores if total is None else total + scores
+    return classes_from_scores(total / np.float32(len(members)))
 
 
 def fit_run_postprocessing(
@@ -298,19 +303,21 @@ def fit_run_postprocessing(
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
     """Predict the (validation) cases and choose postprocessing thresholds on them.
 
+    ``model_path`` as for :func:`predict_cases` (a model, a run folder or an ensemble).
+
     Returns:
         ``fit_postprocessing``'s ``(settings, trials)``; nothing is written.
 
     Raises:
         BratsError: bad model/config, unknown cases; CaseError: a case without segmentation.
     """
-    model, config = load_run(model_path)
+    members, _ = load_models(model_path)
     scored = []
     for files in tqdm(_input_cases(Path(data_dir), case_ids), desc="validation", unit="case",
                       disable=not progress):  # fmt: skip
         volumes = read_case_volumes(files, require_seg=True, expected_shape=None)
         classes = predict_case(
-            model, config, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
+            members, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
         )
         scored.append((classes, volumes.seg, tuple(volumes.image.header.get_zooms()[:3])))
     return fit_postprocessing(scored)
@@ -335,7 +342,9 @@ def predict_cases(
     ``report.failed`` and skipped; the others go on.
 
     Args:
-        model_path: ``RUN_DIR/model.keras`` with ``RUN_DIR/config.json`` beside it.
+        model_path: ``RUN_DIR/model.keras`` with ``RUN_DIR/config.json`` beside it, a run
+            folder, or an ensemble folder of run folders
+            (:func:`~brats_utils.inference.run_config.model_files`).
         input_path: data folder (case folders found recursively) or one case folder.
         out_dir: where ``<case_id>.nii.gz`` are written (uint8, source release's labels,
             source affine and header), atomically.
@@ -345,7 +354,8 @@ def predict_cases(
         overwrite: predict again cases whose output exists (default: skip them).
         case_ids: predict only these cases (e.g. the test split).
         progress: show a progress bar over cases.
-        postprocessing: ``"run"`` (default): the run's ``postprocessing.json`` if it has one
+        postprocessing: ``"run"`` (default): the run's (or ensemble folder's)
+            ``postprocessing.json`` if it has one
             (:mod:`brats_utils.inference.postprocess`); settings to apply; or ``None``: none.
 
     Returns:
@@ -354,11 +364,11 @@ def predict_cases(
     Raises:
         BratsError: bad model/config, no cases, unknown ``case_ids``.
     """
+    members, home = load_models(model_path)
     if postprocessing == "run":
-        postprocessing = load_postprocessing(Path(model_path).parent)
-    model, config = load_run(model_path)
+        postprocessing = load_postprocessing(home)
     if tta == "run":
-        tta = bool(config.get("inference", {}).get("tta", False))
+        tta = bool(members[0][1].get("inference", {}).get("tta", False))
     cases = _input_cases(Path(input_path), case_ids)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -374,7 +384,7 @@ def predict_cases(
         try:
             volumes = read_case_volumes(files, expected_shape=None)  # files need only agree
             classes = predict_case(
-                model, config, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
+                members, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
             )
             if postprocessing is not None:
                 spacing = volumes.image.header.get_zooms()[:3]

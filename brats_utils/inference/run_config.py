@@ -17,7 +17,14 @@ from brats_utils.model.experiments import get_experiment
 from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.training.run_folder import CONFIG_FILE
 
-__all__ = ["read_run_config", "run_settings", "run_context", "load_run"]
+__all__ = [
+    "read_run_config",
+    "run_settings",
+    "run_context",
+    "load_run",
+    "model_files",
+    "load_models",
+]
 
 
 def read_run_config(config_path: Path) -> dict[str, Any]:
@@ -133,3 +140,51 @@ def load_run(model_path: Path | str):
             f"expected {NUM_CLASSES} classes or {REGION_OUTPUTS} regions"
         )
     return model, config
+
+
+def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
+    """The model files behind ``--model`` and the folder that holds their postprocessing.
+
+    ``model_path`` is a model file (``RUN_DIR/model.keras``), a run folder (its
+    ``model.keras``), or an **ensemble folder**: a folder whose sub-folders (or links to run
+    folders) are runs, for instance the axial, coronal and sagittal runs of a triplanar
+    ensemble; inference then averages their scores. The second value is where
+    ``postprocessing.json`` lives: the run folder, or the ensemble folder.
+
+    Raises:
+        BratsError: a path that is none of these.
+    """
+    path = Path(model_path)
+    if path.is_file():
+        return [path], path.parent
+    if (path / "model.keras").is_file():
+        return [path / "model.keras"], path
+    if path.is_dir():
+        members = sorted(p / "model.keras" for p in path.iterdir() if (p / "model.keras").is_file())
+        if members:
+            return members, path
+    raise BratsError(
+        f"--model {path}: expected RUN_DIR/model.keras, a run folder, or a folder of run "
+        "folders (an ensemble)"
+    )
+
+
+def load_models(model_path: Path | str) -> tuple[list[tuple[Any, dict[str, Any]]], Path]:
+    """:func:`load_run` of every model of :func:`model_files`, checked to agree.
+
+    Returns:
+        ``([(model, config), ...], home)``: the members and the postprocessing folder.
+
+    Raises:
+        BratsError: as :func:`model_files` and :func:`load_run`, or members whose outputs
+            differ (class and region models cannot be averaged).
+    """
+    paths, home = model_files(model_path)
+    members = [load_run(p) for p in paths]
+    outputs = {int(model.outputs[0].shape[-1]) for model, _ in members}
+    if len(outputs) > 1:
+        raise BratsError(
+            f"{model_path}: the ensemble mixes class and region models ({sorted(outputs)} "
+            "output channels); their scores cannot be averaged"
+        )
+    return members, home

@@ -20,11 +20,32 @@ import numpy as np
 
 from brats_utils.errors import CaseError
 
-__all__ = ["NORMALIZATIONS", "PreprocessSettings"]
+__all__ = ["NORMALIZATIONS", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
 #: Intensity normalisations, per case and modality over the brain mask.
 #: ``"zscore"``: (x - mean) / std; ``"max"``: x / max (the seed notebook's choice).
 NORMALIZATIONS: tuple[str, ...] = ("zscore", "max")
+#: Slicing planes and the axis order that puts each plane's slicing axis last: axial slices
+#: are ``(X, Y)`` at each Z, coronal ``(X, Z)`` at each Y, sagittal ``(Y, Z)`` at each X.
+PLANES: dict[str, tuple[int, int, int]] = {
+    "axial": (0, 1, 2),
+    "coronal": (0, 2, 1),
+    "sagittal": (1, 2, 0),
+}
+
+
+def to_plane(volume: np.ndarray, plane: str) -> np.ndarray:
+    """``(X, Y, Z[, C])`` -> the plane's frame, slicing axis last (a view; axial: unchanged)."""
+    axes = PLANES[plane]
+    return volume if plane == "axial" else np.transpose(volume, (*axes, *range(3, volume.ndim)))
+
+
+def from_plane(volume: np.ndarray, plane: str) -> np.ndarray:
+    """Inverse of :func:`to_plane`: the plane's frame back to ``(X, Y, Z[, C])`` (a view)."""
+    if plane == "axial":
+        return volume
+    inverse = tuple(int(i) for i in np.argsort(PLANES[plane]))
+    return np.transpose(volume, (*inverse, *range(3, volume.ndim)))
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,11 @@ class PreprocessSettings:
             the whole volume), grown to a square with a 2-pixel margin (zero padding where it
             leaves the frame), before resizing; inference puts the probabilities back into
             the box. Off in the seed (the whole 240 x 240 frame is resized).
+        plane: the slicing plane, one of :data:`PLANES` (the seed: axial). Slice indices
+            then count along that plane's axis (Y for coronal, X for sagittal); a frame that
+            is not square (coronal 240 x 155) is padded to a square around its centre. A
+            triplanar ensemble trains one run per plane (``brats predict --model`` with
+            several runs averages them).
     """
 
     size: int = 128
@@ -48,6 +74,7 @@ class PreprocessSettings:
     slice_stop: int | None = 122
     normalization: str = "zscore"
     crop_brain: bool = False
+    plane: str = "axial"
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or self.size < 1:
@@ -63,14 +90,23 @@ class PreprocessSettings:
             )
         if not isinstance(self.crop_brain, bool):
             raise ValueError(f"crop_brain must be True or False, got {self.crop_brain!r}")
+        if self.plane not in PLANES:
+            raise ValueError(f"plane must be one of {tuple(PLANES)}, got {self.plane!r}")
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of the settings."""
-        return asdict(self)
+        """Plain JSON-serialisable dict of the settings.
+
+        ``plane`` is left out when it is ``"axial"``: caches and runs made before the setting
+        existed are axial and keep their recorded settings (and a study its folder names).
+        """
+        d = asdict(self)
+        if d["plane"] == "axial":
+            del d["plane"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSettings:

@@ -25,11 +25,12 @@ from brats_utils.data.cases import CaseFiles, read_case_volumes
 from brats_utils.errors import CaseError
 from brats_utils.preprocessing.normalize import brain_statistics, check_image, to_slices
 from brats_utils.preprocessing.resize import resize_channel_slab, resize_labels
-from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.preprocessing.settings import PreprocessSettings, to_plane
 
 __all__ = [
     "BRAIN_MARGIN",
     "brain_box",
+    "frame_box",
     "crop_square",
     "window_overlap",
     "preprocess_channels",
@@ -62,6 +63,26 @@ def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, i
     height, width = int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)
     side = max(height, width) + 2 * margin
     return int(xs[0]) - (side - height) // 2, int(ys[0]) - (side - width) // 2, side
+
+
+def frame_box(mask: np.ndarray, crop_brain: bool) -> tuple[int, int, int] | None:
+    """The square each slice is cut to before resizing, or ``None`` for the whole slice.
+
+    The brain's box with ``crop_brain``; otherwise the whole frame if it is square (BraTS'
+    axial 240 x 240: ``None``), else the square around its centre that holds it (coronal and
+    sagittal 240 x 155 frames, padded with background).
+
+    Args:
+        mask: ``(A, B, S)`` bool brain mask in the plane's frame (slicing axis last).
+        crop_brain: crop to the brain (:func:`brain_box`).
+    """
+    if crop_brain:
+        return brain_box(mask)
+    height, width = mask.shape[:2]
+    if height == width:
+        return None
+    side = max(height, width)
+    return (height - side) // 2, (width - side) // 2, side
 
 
 def window_overlap(start: int, side: int, n: int) -> tuple[slice, slice]:
@@ -205,10 +226,18 @@ def preprocess_channels(
             raise CaseError(
                 case_id, f"{modality} has shape {np.shape(channel)}, expected a 3D {shape}"
             )
+    if seg is not None and np.shape(seg) != shape:
+        raise CaseError(case_id, f"seg has shape {np.shape(seg)}, expected {shape}")
+    mask, offsets, divisors = brain_statistics(channels, settings.normalization, case_id)
+    # the plane's frame, slicing axis last (views; axial: unchanged)
+    channels = [to_plane(np.asarray(channel), settings.plane) for channel in channels]
+    mask = to_plane(mask, settings.plane)
+    if seg is not None:
+        seg = to_plane(np.asarray(seg), settings.plane)
+    shape = mask.shape
     kept = settings.slice_indices(shape[2], case_id)
     size = settings.size
-    mask, offsets, divisors = brain_statistics(channels, settings.normalization, case_id)
-    box = brain_box(mask) if settings.crop_brain else None
+    box = frame_box(mask, settings.crop_brain)
 
     def frame(slab: np.ndarray) -> np.ndarray:  # the brain's square, or the whole slice
         return slab if box is None else crop_square(slab, box)
@@ -231,9 +260,6 @@ def preprocess_channels(
 
     labels = None
     if seg is not None:
-        seg = np.asarray(seg)
-        if seg.shape != shape:
-            raise CaseError(case_id, f"seg has shape {seg.shape}, expected {shape}")
         labels = resize_labels(to_slices(frame(seg[:, :, zs])), size).astype(np.uint8)
         if labels.size and int(labels.max()) >= NUM_CLASSES:
             raise CaseError(

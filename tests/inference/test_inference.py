@@ -270,7 +270,7 @@ def test_predict_cli_refuses_missing_model_without_importing_keras(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "model file not found" in result.stderr
+    assert f"--model {tmp_path / 'nope.keras'} not found" in result.stderr
 
 
 def test_brain_crop_puts_the_probabilities_back_into_the_frame(image):

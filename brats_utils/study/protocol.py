@@ -64,6 +64,8 @@ class Config:
         training: :class:`TrainSettings` flat names replacing the defaults.
         model_file: the model scored: ``model.keras`` (the run's selection rule) or
             ``model_last.keras``.
+        planes: one training per slicing plane; several make an ensemble whose scores are
+            averaged in 3D (the triplanar option).
         tta: flip test-time augmentation.
         postprocess: postprocessing chosen on the fold's validation cases.
     """
@@ -76,9 +78,10 @@ class Config:
     model_file: str = "model.keras"
     tta: bool = False
     postprocess: bool = False
+    planes: tuple[str, ...] = ("axial",)
 
-    def preprocess_settings(self, scale: StudyScale) -> PreprocessSettings:
-        return replace(PreprocessSettings(size=scale.size), **self.preprocessing)
+    def preprocess_settings(self, scale: StudyScale, plane: str = "axial") -> PreprocessSettings:
+        return replace(PreprocessSettings(size=scale.size, plane=plane), **self.preprocessing)
 
     def train_settings(self, scale: StudyScale, seed: int) -> TrainSettings:
         values = {
@@ -90,11 +93,11 @@ class Config:
         }
         return TrainSettings.from_parameters(values)
 
-    def training_key(self, scale: StudyScale, seed: int) -> str:
+    def training_key(self, scale: StudyScale, seed: int, plane: str = "axial") -> str:
         """Name of the run folder: configurations with the same training share it."""
         recipe = {
             "experiment": self.experiment,
-            "preprocessing": self.preprocess_settings(scale).to_dict(),
+            "preprocessing": self.preprocess_settings(scale, plane).to_dict(),
             "training": self.train_settings(scale, seed).flat(),
         }
         digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
@@ -156,6 +159,14 @@ CONFIGS: dict[str, Config] = {
             preprocessing=_CURRENT_PRE,
             training={**_CURRENT_TRAIN, "context_slices": 3},
             tta=True,
+        ),
+        Config(
+            "+triplanar",
+            "current, trained on axial, coronal and sagittal slices, scores averaged in 3D",
+            preprocessing=_CURRENT_PRE,
+            training=_CURRENT_TRAIN,
+            tta=True,
+            planes=("axial", "coronal", "sagittal"),
         ),
         _all("early2", "all", "current + crop + regions + 2.5D + postprocessing"),
         _all("early4", "all-early4", "all options, four modalities as channels"),

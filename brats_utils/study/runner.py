@@ -157,28 +157,38 @@ def _run_cell(
     scores = score_path(study_dir, fold, config.name)
     if scores.exists():
         return
-    preprocessing = config.preprocess_settings(scale)
-    cache_dir = _cache(data_dir, study_dir, preprocessing, log)
-    run_dir = study_dir / "runs" / f"fold{fold}" / config.training_key(scale, seed)
-    _train(config, cache_dir, run_dir, study_dir / "folds" / f"fold{fold}.csv", scale, seed,
-           fold, log)  # fmt: skip
+    fold_runs = study_dir / "runs" / f"fold{fold}"
+    split_csv = study_dir / "folds" / f"fold{fold}.csv"
+    run_dirs = []
+    for plane in config.planes:
+        cache_dir = _cache(data_dir, study_dir, config.preprocess_settings(scale, plane), log)
+        run_dirs.append(fold_runs / config.training_key(scale, seed, plane))
+        _train(config, cache_dir, run_dirs[-1], split_csv, scale, seed, fold, log)
     from brats_utils.inference.postprocess import load_postprocessing, save_postprocessing
     from brats_utils.inference.predict import fit_run_postprocessing, predict_cases
 
-    model_path = run_dir / config.model_file
+    if len(run_dirs) == 1:
+        model_path, home = run_dirs[0] / config.model_file, run_dirs[0]
+    else:  # an ensemble folder: links to the planes' run folders
+        home = fold_runs / f"{config.name}-ensemble"
+        for plane, run_dir in zip(config.planes, run_dirs, strict=True):
+            link = home / plane
+            if not link.exists():
+                home.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(Path("..") / run_dir.name, target_is_directory=True)
+        model_path = home
     postprocessing = None
     if config.postprocess:
-        postprocessing = (
-            load_postprocessing(run_dir) if config.model_file == "model.keras" else None
-        )
+        own = config.model_file == "model.keras"  # postprocessing.json belongs to model.keras
+        postprocessing = load_postprocessing(home) if own else None
         if postprocessing is None:
             started = time.perf_counter()
             validation = sorted(c for c, s in split.items() if s == "validation")
             postprocessing, trials = fit_run_postprocessing(
                 model_path, data_dir, validation, tta=config.tta, progress=False
             )
-            if config.model_file == "model.keras":
-                save_postprocessing(run_dir, postprocessing, chosen_on=validation, trials=trials)
+            if own:
+                save_postprocessing(home, postprocessing, chosen_on=validation, trials=trials)
             log.step("postprocessing", started, fold=fold, config=config.name)
     test = sorted(c for c, s in split.items() if s == "test")
     pred_dir = study_dir / "predictions" / f"fold{fold}" / config.name

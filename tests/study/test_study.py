@@ -41,6 +41,11 @@ def test_configurations_share_trainings_only_when_they_train_alike():
     for name, config in CONFIGS.items():
         key[name] = config.training_key(scale, 2021)
     assert key["current"] == key["+postprocess"] == key["+last"]
+    triplanar = CONFIGS["+triplanar"]
+    assert triplanar.training_key(scale, 2021, "axial") == key["current"]  # shared
+    planes = {triplanar.training_key(scale, 2021, p) for p in triplanar.planes}
+    assert len(planes) == 3
+    assert triplanar.preprocess_settings(scale, "coronal").plane == "coronal"
     assert len({key[n] for n in ("current", "seed", "+crop", "+regions", "+2.5d", "all")}) == 6
     assert CONFIGS["seed"].train_settings(scale, 0).loss == "ce"
     assert CONFIGS["seed"].preprocess_settings(scale) == PreprocessSettings(size=scale.size)
@@ -145,3 +150,24 @@ def test_a_killed_study_goes_on_where_it_stopped_and_keeps_its_protocol(tmp_path
     assert recorded == [("classes", 3), ("regions", 1)]
     with pytest.raises(BratsError, match="another protocol"):
         run_study(data, study, ["+regions"], scale=StudyScale(size=48), folds=2, validation=1)
+
+
+@pytest.mark.slow
+def test_the_triplanar_configuration_scores_an_ensemble_of_three_planes(tmp_path):
+    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.study.runner import run_study
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, n_cases=6, seed=4, shape=(40, 40, 32), progress=False)
+    study = tmp_path / "study"
+    scale = StudyScale(size=32, base_filters=4, epochs=1, batch_size=8)
+    run_study(data, study, ["+triplanar"], scale=scale, folds=2, validation=1, only_folds=[0],
+              say=lambda line: None)  # fmt: skip
+    ensemble = study / "runs" / "fold0" / "+triplanar-ensemble"
+    members = sorted(p.name for p in ensemble.iterdir())
+    assert members == ["axial", "coronal", "sagittal"]
+    for plane in members:
+        config = json.loads((ensemble / plane / "config.json").read_text())
+        assert config["preprocessing"].get("plane", "axial") == plane
+    scores = pd.read_csv(study / "scores" / "fold0" / "+triplanar.csv")
+    assert len(scores) == 3 and (scores["status"] == "ok").all()

@@ -79,6 +79,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "seed: off)",
     )
     parser.add_argument(
+        "--plane", choices=("axial", "coronal", "sagittal"),
+        help="slicing plane (seed and best: axial); one cache and run per plane make a "
+        "triplanar ensemble (`brats predict --model` on a folder of the runs)",
+    )  # fmt: skip
+    parser.add_argument(
         "--workers", type=positive_int, default=1, help="parallel processes (default 1)"
     )
     parser.add_argument(
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         "size": args.size,
         "normalization": args.normalization,
         "crop_brain": args.crop_brain,
+        "plane": args.plane,
     }
     if args.slices is not None:
         given["slice_start"], given["slice_stop"] = args.slices

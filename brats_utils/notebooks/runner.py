@@ -54,6 +54,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "04_unet_mean_fusion_4mod",
     "05_unet_early_fusion_2mod",
     "06_results",
+    "07_beyond_the_seed",
 )
 #: Profiles shipped in ``notebooks/params``.
 PROFILES: tuple[str, ...] = ("tiny", "smoke", "full")

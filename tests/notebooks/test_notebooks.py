@@ -124,7 +124,7 @@ def test_select_notebooks():
     assert select_notebooks("3,1") == ["01_exploration", "03_unet_early_fusion_4mod"]
     assert select_notebooks(["06_results"]) == ["06_results"]
     with pytest.raises(BratsError, match="matches no notebook"):
-        select_notebooks("07")
+        select_notebooks("08")
 
 
 def test_ensure_kernel_runs_this_python():
@@ -304,6 +304,8 @@ EXPECTED_FIGURES = [
     "06_region_dice_boxes.png",
     "06_best_worst.png",
     "06_viewer.png",
+    "07_study_summary.png",
+    "07_study_vs_current.png",
     *(f"{n}_{kind}.png" for n in ("03", "04", "05") for kind in ("training_curves", "examples")),
 ]
 

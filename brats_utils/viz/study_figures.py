@@ -1,0 +1,91 @@
+"""Figures of the improvements study (``brats study``): summaries and paired differences.
+
+Both take the tables :mod:`brats_utils.study.report` writes (``summary.csv``,
+``compare_vs_<baseline>.csv``), so they draw a finished study as well as a partial one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from brats_utils.viz.drawing import finish_figure, new_axes
+
+__all__ = ["plot_study_summary", "plot_study_differences"]
+
+_DICE = ("dice_WT", "dice_TC", "dice_ET", "lesion_dice_WT", "lesion_dice_TC", "lesion_dice_ET")
+
+
+def plot_study_summary(
+    summary: pd.DataFrame,
+    metrics: Sequence[str] = _DICE,
+    *,
+    title: str = "Cross-validated test cases: mean and 95% bootstrap CI",
+    out_path: Path | str | None = None,
+) -> Figure:
+    """One panel per metric: each configuration's mean over the test cases with its CI.
+
+    Args:
+        summary: ``summarize_study``'s table (index ``config``; ``<m>``, ``<m>_low``,
+            ``<m>_high`` columns).
+        metrics: the metrics to draw.
+        title: figure title.
+        out_path: where to save the figure (optional).
+    """
+    fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(summary) + 1))
+    y = np.arange(len(summary))
+    for ax, metric in zip(axes, metrics, strict=False):
+        mean = summary[metric].to_numpy(dtype=float)
+        low = mean - summary[f"{metric}_low"].to_numpy(dtype=float)
+        high = summary[f"{metric}_high"].to_numpy(dtype=float) - mean
+        ax.errorbar(mean, y, xerr=[low, high], fmt="o", color="tab:blue", capsize=3)
+        ax.set_yticks(y, summary.index)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_title(metric, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
+    return finish_figure(fig, out_path)
+
+
+def plot_study_differences(
+    compared: pd.DataFrame,
+    baseline: str,
+    metrics: Sequence[str] = _DICE,
+    *,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """One panel per metric: each configuration minus ``baseline``, paired, with its CI.
+
+    Green where the CI lies above 0 (the configuration is better), red below, grey where it
+    holds 0 (no difference the cases can show).
+
+    Args:
+        compared: ``comparisons``' table (``config``, ``metric``, ``mean_difference``,
+            ``ci_low``, ``ci_high``).
+        baseline: the configuration subtracted (for the title).
+        metrics: the metrics to draw (Dice-like: higher is better).
+        out_path: where to save the figure (optional).
+    """
+    configs = list(dict.fromkeys(compared["config"]))
+    fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(configs) + 1))
+    y = np.arange(len(configs))
+    for ax, metric in zip(axes, metrics, strict=False):
+        rows = compared[compared["metric"] == metric].set_index("config").reindex(configs)
+        mean = rows["mean_difference"].to_numpy(dtype=float)
+        low, high = rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float)
+        colours = np.where(low > 0, "tab:green", np.where(high < 0, "tab:red", "tab:grey"))
+        for k in range(len(configs)):
+            ax.errorbar(mean[k], y[k], xerr=[[mean[k] - low[k]], [high[k] - mean[k]]], fmt="o",
+                        color=colours[k], capsize=3)  # fmt: skip
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, configs)
+        ax.invert_yaxis()
+        ax.set_title(f"{metric}: config - {baseline}", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Paired differences against {baseline} (95% bootstrap CI over cases)")
+    return finish_figure(fig, out_path)

@@ -11,7 +11,7 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["PACKAGES", "keras_backend", "versions"]
+__all__ = ["PACKAGES", "BACKEND_PACKAGES", "keras_backend", "missing_backend", "versions"]
 
 #: Libraries whose versions are recorded, when installed.
 PACKAGES: tuple[str, ...] = (
@@ -25,6 +25,26 @@ PACKAGES: tuple[str, ...] = (
     "matplotlib",
     "papermill",
 )
+
+
+#: The package each Keras backend needs, and the extra of this project that installs it.
+BACKEND_PACKAGES: dict[str, str] = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def missing_backend(package: str | None) -> str | None:
+    """What to tell a user whose Keras backend ``package`` is not installed (else ``None``).
+
+    ``package`` is the name of a module that failed to import (``ModuleNotFoundError.name``).
+    """
+    top = (package or "").split(".")[0]
+    if top not in BACKEND_PACKAGES.values():
+        return None
+    backend = keras_backend()
+    return (
+        f"the Keras backend {backend!r} needs {top!r}, which is not installed. Install the "
+        f"project with one backend: pip install -e '.[tensorflow]' (the default), '.[jax]' or "
+        f"'.[torch]', and set KERAS_BACKEND=tensorflow|jax|torch to the one you have"
+    )
 
 
 def keras_backend() -> str:

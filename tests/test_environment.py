@@ -15,7 +15,8 @@ def _name(requirement: str) -> str:
 
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    reqs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    reqs = project["dependencies"] + extras["tensorflow"] + extras["dev"]  # what conda installs
     return {_name(r): r.replace(" ", "") for r in reqs}
 
 
@@ -34,3 +35,13 @@ def test_environment_installs_the_project_itself():
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     assert "-e ." in pip_section
     assert "python=3.11" in env["dependencies"]
+
+
+def test_each_backend_is_an_extra_and_tensorflow_is_not_required():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(_name(r) in {"tensorflow", "jax", "torch"} for r in project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert {_name(r) for r in extras["tensorflow"]} == {"tensorflow"}
+    assert {_name(r) for r in extras["jax"]} == {"jax"}
+    assert {_name(r) for r in extras["torch"]} == {"torch"}
+    assert "[tensorflow,dev]" in (REPO_ROOT / "Makefile").read_text()

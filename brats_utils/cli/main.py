@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from brats_utils import __version__
 from brats_utils.errors import BratsError
+from brats_utils.provenance import missing_backend
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -66,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # no Keras backend installed: say which extra
+        message = missing_backend(exc.name)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -159,3 +159,22 @@ def test_help_and_check_do_not_import_tensorflow_or_keras(args, good_root):
         timeout=120,
     )
     assert result.stdout.splitlines()[-1] == "HEAVY [] EXIT 0", result.stdout + result.stderr
+
+
+def test_a_missing_keras_backend_names_the_extra_to_install(tmp_path):
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here: cannot show a missing backend")
+    (tmp_path / "cache").mkdir()
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    command = [sys.executable, "-m", "brats_utils.cli.main", "train", "--experiment", "early2",
+               "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "'torch'" in result.stderr and "'.[torch]'" in result.stderr
+    assert not (tmp_path / "run").exists()

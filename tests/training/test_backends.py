@@ -60,3 +60,57 @@ def test_experiments_train_one_step_on_jax():
     for metric_name in ("mean_iou", "dice", "specificity", "dice_edema"):
         keras_value, numpy_value = result[metric_name]
         assert keras_value == pytest.approx(numpy_value, abs=1e-6), metric_name
+
+
+DATA_PARALLEL = textwrap.dedent(
+    """
+    import json
+    import keras
+    import numpy as np
+    from brats_utils.model.unet import build_model
+    from brats_utils.training.fit import compile_model, distribution
+
+    devices = keras.distribution.list_devices()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 32, 32, 2)).astype("float32")
+    y = np.eye(4, dtype="float32")[rng.integers(0, 4, (8, 32, 32))]
+    out = {"devices": len(devices)}
+    for parallel in (False, True):
+        keras.utils.set_random_seed(0)
+        with distribution(parallel, batch_size=8) as n:
+            model = compile_model(build_model("early2", 32, base_filters=4, depth=2, dropout=0.0),
+                                  "dice_ce")
+            if parallel:  # the batch really is split over the devices
+                layout = keras.distribution.distribution().get_data_layout((8, 32, 32, 2))
+                sharded = keras.distribution.distribute_tensor(x, layout)
+                out["shards"] = [list(s.data.shape) for s in sharded.addressable_shards]
+            loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+            weights = [np.asarray(w) for w in model.get_weights()]
+        out[str(parallel)] = {"n": n, "loss": loss, "weights": [float(w.sum()) for w in weights]}
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+def test_data_parallel_on_two_simulated_jax_devices_matches_one_device():
+    pytest.importorskip("jax")
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", DATA_PARALLEL], env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 2
+    assert result["False"]["n"] == 1 and result["True"]["n"] == 2
+    assert result["shards"] == [[4, 32, 32, 2], [4, 32, 32, 2]]  # half the batch each
+    single, parallel = result["False"], result["True"]
+    assert parallel["loss"] == pytest.approx(single["loss"], rel=1e-5)
+    # one Adam step from the same weights: the updated weights agree too
+    assert parallel["weights"] == pytest.approx(single["weights"], rel=1e-4, abs=1e-4)

@@ -1,6 +1,7 @@
 # One command to run the main job, one to run the tests; each sets itself up.
 #   make demo   virtual environment + install + synthetic cases + all notebooks (smoke profile)
 #   make test   virtual environment + install + the whole test suite
+#   make lab    virtual environment + install + demo data if absent + JupyterLab on notebooks/
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -10,7 +11,7 @@ DATA ?= data/synthetic
 CASES ?= 24
 SEED ?= 0
 
-.PHONY: setup demo test test-quick lint format bench clean
+.PHONY: setup demo lab test test-quick lint format bench clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,11 @@ demo: setup
 	$(BIN)/brats synth --out $(DATA) --cases $(CASES) --seed $(SEED)
 	$(BIN)/brats check $(DATA)
 	$(BIN)/brats notebooks --profile smoke --data $(DATA) --out outputs/smoke
+
+lab: setup
+	@test -n "$$(ls -A $(DATA) 2>/dev/null)" || \
+		$(BIN)/brats synth --out $(DATA) --cases $(CASES) --seed $(SEED)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 test: setup
 	$(BIN)/python -m pytest

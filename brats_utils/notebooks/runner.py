@@ -363,7 +363,9 @@ def run_notebooks(
         print(f"profile {profile.name}: {profile.description}")
         print(f"{n_cases} cases in {data_dir}; outputs in {out_dir}; kernel {kernel}")
     for number, name in enumerate(names, start=1):
-        given = {"data_dir": str(data_dir), "out_dir": str(out_dir), **parameters}
+        # the profile by name, so the notebook's own `profile` (auto) changes nothing
+        named = profile.name if profile.name in PROFILES else "custom"
+        given = {"profile": named, "data_dir": str(data_dir), "out_dir": str(out_dir), **parameters}
         params = {k: v for k, v in given.items() if k in declared[name]}
         target = out_dir / "notebooks" / f"{name}.ipynb"
         if progress:

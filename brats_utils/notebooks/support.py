@@ -26,6 +26,8 @@ from brats_utils.files import read_json
 from brats_utils.preprocessing.slices import stack_context
 
 __all__ = [
+    "native_logs_to",
+    "require_cases",
     "OutputPaths",
     "ensure_split",
     "label_volume_table",
@@ -132,6 +134,52 @@ def label_volume_table(cases: Sequence, *, progress: bool = True) -> pd.DataFram
     table["WT"] = table.sum(axis=1)
     table.index.name = "case"
     return table
+
+
+def require_cases(data_dir: Path | str) -> list:
+    """The case folders of ``data_dir``, or an error that says how to get some.
+
+    Raises:
+        BratsError: no case folder under ``data_dir`` (the message names ``brats synth``).
+    """
+    from brats_utils.data.cases import discover_cases
+
+    cases = discover_cases(data_dir) if Path(data_dir).exists() else []
+    if not cases:
+        raise BratsError(
+            f"no BraTS case folders in data_dir={str(data_dir)!r}. Generate synthetic cases "
+            "with `make lab` or `brats synth --out data/synthetic --cases 24` (from the project "
+            "folder), or set data_dir to your BraTS folder"
+        )
+    return cases
+
+
+def native_logs_to(out_dir: Path | str) -> Path | None:
+    """Send this kernel's native (C/C++) stderr to ``OUT_DIR/logs/native_stderr.log``.
+
+    TensorFlow writes start-up lines (CUDA probes, oneDNN notices) straight to file
+    descriptor 2, which Jupyter copies into the notebook; environment variables do not
+    silence all of them. Python's own warnings and errors are not affected (they go through
+    ``sys.stderr``). Outside a Jupyter kernel nothing is changed.
+
+    Returns:
+        The log file, or ``None`` outside a kernel.
+    """
+    import os
+
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return None
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return None
+    path = Path(out_dir) / "logs" / "native_stderr.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    return path
 
 
 def evaluate_slices(

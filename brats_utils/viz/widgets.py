@@ -118,6 +118,7 @@ class SliceViewer:
         self.n_draws = 0
         self._loaded: _Loaded | None = None  # the case shown: id, image, seg, pred, ranges
         self._quiet = False
+        self._pictures: list[Any] = []  # display handles of the picture (see _ipython_display_)
 
         self._build_controls(plane, modality, alpha)
         self.case.observe(self._on_case, names="value")
@@ -259,6 +260,10 @@ class SliceViewer:
         self.n_draws += 1
         if get_ipython() is None:  # plain Python (tests, scripts): nothing to display into
             return
+        if self._pictures:  # shown by _ipython_display_: update the picture above the controls
+            for picture in self._pictures:
+                picture.update(self.figure)
+            return
         with self.output:
             clear_output(wait=True)
             display(self.figure)
@@ -268,6 +273,20 @@ class SliceViewer:
         return save_figure(self.figure if self.figure is not None else self.draw(), out_path)
 
     def _ipython_display_(self) -> None:
+        """Show the picture, then the controls.
+
+        The picture is an ordinary image output that every control change updates in place
+        (an IPython display handle), so a saved notebook, its HTML and the forge show the
+        viewer's last state; the controls need a running kernel.
+        """
         from IPython.display import display
 
-        display(self.widget)
+        self._quiet = True  # draw once, below; no redraw into the (now unused) output area
+        picture = display(self.figure if self.figure is not None else self.draw(), display_id=True)
+        self._quiet = False
+        if picture is not None:
+            self._pictures.append(picture)
+        represent = getattr(self.widget, "_repr_mimebundle_", None)
+        bundle = (represent() if callable(represent) else None) or {}
+        bundle["text/plain"] = "slice viewer controls (they need a running kernel)"
+        display(bundle, raw=True)

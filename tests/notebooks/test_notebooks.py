@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +75,7 @@ def test_notebook_structure(path):
 def test_variant_notebooks_match_the_experiments():
     names = {}
     for path in SOURCES[2:5]:
-        setup = nbformat.read(path, as_version=4).cells[2].source
+        setup = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
         names[path.stem[:2]] = next(e for e in EXPERIMENTS if f'get_experiment("{e}")' in setup)
     assert names == {"03": "early4", "04": "mean4", "05": "early2"}
 
@@ -310,6 +311,27 @@ EXPECTED_FIGURES = [
 ]
 
 
+#: Native log lines of TensorFlow start-up that must not reach a notebook.
+NOISE = ("absl::InitializeLog", "cudart_stub", "oneDNN custom operations", "cuInit",
+         "cpu_feature_guard", "cuda_platform")  # fmt: skip
+
+
+def _assert_everything_shown_and_quiet(name: str, nb) -> None:
+    """Every figure and viewer drawn in a cell is an image in the executed copy; no log
+    noise on stderr; no bare object reprs."""
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        stderr = "".join(o.text for o in cell.outputs if o.get("name") == "stderr")
+        assert not any(marker in stderr for marker in NOISE), (name, stderr[:300])
+        if re.search(r"\bdisplay\((plot_\w+|viewer)\b", cell.source):
+            images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+            assert images, (name, "a drawing cell shows no image", cell.source[:80])
+        for output in cell.outputs:
+            data = output.get("data", {})
+            if set(data) == {"text/plain"}:  # a bare repr, nothing richer to show
+                plain = data["text/plain"]
+                assert not plain.startswith(("PosixPath(", "VBox(", "<Figure")), (name, plain[:80])
+
+
 def _digest(paths) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
@@ -332,6 +354,7 @@ def test_all_notebooks_run_with_the_tiny_profile(tmp_path):
             if o.output_type == "error"
         ]
         assert not errors
+        _assert_everything_shown_and_quiet(path.stem, nb)
     missing = [f for f in EXPECTED_FIGURES if not (out / "figures" / f).is_file()]
     assert not missing
     assert len(list((tmp_path / "data").iterdir())) >= 6  # synthetic cases were generated
@@ -360,3 +383,46 @@ def test_all_notebooks_run_with_the_tiny_profile(tmp_path):
     assert {"early4", "mean4", "early2", "seed early2"} <= set(results["experiment"])
     summary = json.loads((out / "notebooks" / "run_summary.json").read_text())
     assert set(summary["seconds"]) == set(NOTEBOOKS) and summary["profile"] == "tiny"
+
+
+def test_a_missing_data_folder_says_how_to_make_one(tmp_path):
+    from brats_utils.notebooks.support import require_cases
+
+    for folder in (tmp_path / "missing", tmp_path):
+        with pytest.raises(BratsError, match="brats synth --out data/synthetic"):
+            require_cases(folder)
+
+
+def test_the_full_profile_is_every_notebooks_defaults():
+    """`auto`/named profiles replace only values left at their defaults: the full profile's."""
+    import ast
+
+    full = load_profile("full").parameters
+    every_key = set().union(*(load_profile(p).parameters for p in PROFILES))
+    assert every_key <= set(full), sorted(every_key - set(full))
+    for path in SOURCES:
+        declared = papermill.inspect_notebook(str(path))
+        assert declared["profile"]["default"] == '"auto"', path.stem
+        assert declared["out_dir"]["default"] == '""', path.stem
+        for key, info in declared.items():
+            if key in full:
+                assert ast.literal_eval(info["default"]) == full[key], (path.stem, key)
+
+
+def test_use_profile_fills_what_was_left_at_its_default(monkeypatch, capsys):
+    from brats_utils.notebooks import profile as profiles
+
+    monkeypatch.setattr(profiles, "has_gpu", lambda: False)
+    full, smoke = load_profile("full").parameters, load_profile("smoke").parameters
+    namespace = {"profile": "auto", "out_dir": "", "epochs": full["epochs"], "base_filters": 5}
+    applied = profiles.use_profile(namespace, "03_unet_early_fusion_4mod")
+    assert applied.name == "smoke" and namespace["epochs"] == smoke["epochs"]
+    assert namespace["base_filters"] == 5  # typed by the student: kept
+    assert namespace["out_dir"] == "../outputs/smoke"  # where `make demo` writes
+    assert "profile smoke (auto: no GPU" in capsys.readouterr().out
+    monkeypatch.setattr(profiles, "has_gpu", lambda: True)
+    namespace = {"profile": "auto", "out_dir": "/x", "epochs": full["epochs"]}
+    assert profiles.use_profile(namespace, "03").name == "full"
+    assert namespace == {"profile": "auto", "out_dir": "/x", "epochs": full["epochs"]}
+    with pytest.raises(BratsError, match="not one of auto"):
+        profiles.use_profile({"profile": "fast"}, "03")

@@ -1,0 +1,80 @@
+"""One profile everywhere: an interactive "Run All" gets the settings ``brats notebooks`` uses.
+
+Every numbered notebook declares ``profile: str = "auto"`` and calls :func:`use_profile`
+right after its parameters. ``auto`` means the ``smoke`` profile on a machine without a GPU
+(minutes on a laptop) and ``full`` (the seed's settings) with one; ``tiny``, ``smoke`` or
+``full`` name one (``brats notebooks`` passes the name it runs; ``custom`` for a profile
+file, whose parameters it passes itself). Every parameter the profile sets and the
+notebook's parameter cell still holds at its default (the ``full`` profile's value, tested)
+takes the profile's value; a value a student typed, or one papermill injected, stays. An
+empty ``out_dir`` becomes ``../outputs/<profile>``, the folder ``make demo`` and ``brats
+notebooks --profile NAME`` write, so 06 finds what 03-05 saved whichever way they ran. No
+Keras import.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import MutableMapping
+from typing import Any
+
+from brats_utils.errors import BratsError
+from brats_utils.notebooks.runner import PROFILES, Profile, load_profile
+
+__all__ = ["has_gpu", "resolve_profile", "use_profile"]
+
+
+def has_gpu() -> bool:
+    """True if ``nvidia-smi`` lists a GPU (no deep-learning framework is imported)."""
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return False
+    try:
+        listed = subprocess.run([tool, "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
+
+
+def resolve_profile(name: str) -> tuple[str, str]:
+    """``(profile, why)``: ``auto`` resolved by the device, or the name checked.
+
+    Raises:
+        BratsError: a name that is neither ``auto`` nor a profile.
+    """
+    if name == "auto":
+        return ("full", "auto: a GPU was found") if has_gpu() else ("smoke", "auto: no GPU")
+    if name not in (*PROFILES, "custom"):
+        raise BratsError(f"profile {name!r} is not one of auto, {', '.join(PROFILES)}")
+    return name, "chosen"
+
+
+def use_profile(namespace: MutableMapping[str, Any], notebook: str) -> Profile:
+    """Apply the notebook's ``profile`` parameter to its other parameters (see the module).
+
+    Args:
+        namespace: the notebook's ``globals()``.
+        notebook: the notebook's name (``"03_unet_early_fusion_4mod"``), for the message.
+
+    Returns:
+        The profile applied. A line says which, why, on which device, and what changed.
+    """
+    name, why = resolve_profile(str(namespace.get("profile", "auto")))
+    if name == "custom":  # `brats notebooks` with a profile file: it set every parameter
+        print(f"{notebook}: a custom profile; outputs in {namespace.get('out_dir')}")
+        return Profile("custom", "", None, 0, {})
+    profile = load_profile(name)
+    defaults = load_profile("full").parameters
+    changed = []
+    for key, value in profile.parameters.items():
+        if key in namespace and key in defaults and namespace[key] == defaults[key]:
+            if namespace[key] != value:
+                namespace[key] = value
+                changed.append(key)
+    if not namespace.get("out_dir"):
+        namespace["out_dir"] = f"../outputs/{profile.name}"
+    device = "GPU" if has_gpu() else "CPU (no GPU found)"
+    print(f"{notebook}: profile {profile.name} ({why}; {device}): {profile.description}")
+    print(f"  outputs in {namespace['out_dir']}; from the profile: {', '.join(changed) or '-'}")
+    return profile

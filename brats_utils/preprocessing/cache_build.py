@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, discover_cases
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import remove_stale_temporaries, write_json, write_npy
+from brats_utils.files import remove_stale_temporaries, worker_pool, write_json, write_npy
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,
@@ -200,12 +200,15 @@ def _cached_cases(
     expected_shape: Sequence[int] | None,
     workers: int,
 ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes."""
+    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes.
+
+    The workers end with this process, even when it is killed (:func:`worker_pool`).
+    """
     if workers == 1 or len(todo) <= 1:
         for files in todo:
             yield _cache_one_case(files, cases_dir, settings, expected_shape)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+    with worker_pool(min(workers, len(todo))) as pool:
         pending = {
             pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape) for f in todo
         }

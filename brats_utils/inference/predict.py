@@ -303,7 +303,7 @@ def predict_cases(
         model_path: ``RUN_DIR/model.keras`` with ``RUN_DIR/config.json`` beside it.
         input_path: data folder (case folders found recursively) or one case folder.
         out_dir: where ``<case_id>.nii.gz`` are written (uint8, source release's labels,
-            source affine and header), atomically.
+            source affine and header), atomically; created by the first one written.
         batch_size: slices per forward pass.
         tta: flip test-time augmentation (see :func:`predict_volume`).
         overwrite: predict again cases whose output exists (default: skip them).
@@ -316,15 +316,17 @@ def predict_cases(
         The :class:`PredictionReport` (``postprocessing``: what was applied).
 
     Raises:
-        BratsError: bad model/config, no cases, unknown ``case_ids``.
+        BratsError: bad model/config, no cases, unknown ``case_ids``, ``out_dir`` a file.
     """
+    cases = _input_cases(Path(input_path), case_ids)  # before the model is loaded
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BratsError(f"output folder {out_dir} is a file")
     if postprocessing == "run":
         postprocessing = load_postprocessing(Path(model_path).parent)
     model, config = load_run(model_path)
-    cases = _input_cases(Path(input_path), case_ids)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)  # what a killed run left half-written
+    # out_dir itself is made by the first prediction written: a run that writes none leaves none.
     report = PredictionReport(postprocessing=postprocessing)
     bar = tqdm(cases, desc="predict", unit="case", disable=not progress)
     for files in bar:

@@ -46,6 +46,7 @@ __all__ = [
     "load_history",
     "load_config",
     "write_config",
+    "check_run_dir",
     "prepare_run_dir",
     "finish_epoch_files",
     "write_history",
@@ -85,13 +86,8 @@ def write_config(run_dir: Path | str, config: Mapping[str, Any]) -> Path:
     return write_json(Path(run_dir) / CONFIG_FILE, config)
 
 
-def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
-    """Check that ``run_dir`` may be used and create it.
-
-    * missing or empty: created;
-    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run;
-    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
-    * otherwise a non-empty folder is refused: a run is never overwritten silently.
+def check_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> None:
+    """Refuse a run folder that may not be used, changing nothing (see :func:`prepare_run_dir`).
 
     Raises:
         BratsError: if the folder is not empty (without ``resume``/``force``), if there is
@@ -103,21 +99,41 @@ def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = 
     if run_dir.exists() and not run_dir.is_dir():
         raise BratsError(f"run folder {run_dir} is a file, expected a folder")
     if resume:
-        if (run_dir / "state.json").is_file():
-            finish_epoch_files(run_dir)
         missing = [n for n in ("state.json", "model_last.keras") if not (run_dir / n).is_file()]
+        if missing == ["model_last.keras"]:  # killed after its first state.json, before the rename
+            epoch = load_state(run_dir)["epoch"]
+            if _pending_path(run_dir, "model_last.keras", epoch).is_file():
+                missing = []
         if missing:
             raise BratsError(
                 f"cannot resume {run_dir}: missing {', '.join(missing)} (expected a run "
                 "interrupted after at least one finished epoch)"
             )
+    elif not force and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise BratsError(
+            f"run folder {run_dir} is not empty; pass --resume to continue that run, "
+            "--force to start over in it, or choose another --out"
+        )
+
+
+def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
+    """Check that ``run_dir`` may be used (:func:`check_run_dir`) and create it.
+
+    * missing or empty: created;
+    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run (the
+      models of a killed run's last epoch are put in place first, :func:`finish_epoch_files`);
+    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
+    * otherwise a non-empty folder is refused: a run is never overwritten silently.
+
+    Raises:
+        BratsError: see :func:`check_run_dir`.
+    """
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir, resume=resume, force=force)
+    if resume:
+        finish_epoch_files(run_dir)
         return run_dir
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not force:
-            raise BratsError(
-                f"run folder {run_dir} is not empty; pass --resume to continue that run, "
-                "--force to start over in it, or choose another --out"
-            )
+    if force and run_dir.is_dir():
         for path in [*(run_dir / name for name in RUN_FILES), *_pending_models(run_dir)]:
             path.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,8 @@ def test_check_warnings_alone_do_not_fail(tmp_path, capsys):
 
 def test_check_a_missing_or_empty_folder_is_a_user_error(tmp_path, capsys):
     assert main(["check", str(tmp_path / "nowhere")]) == 2
-    assert capsys.readouterr().err.startswith("error: data folder not found")
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: DATA_DIR {tmp_path / 'nowhere'} not found"), err
     assert main(["check", str(tmp_path)]) == 2
     assert "no case folders found" in capsys.readouterr().err
 

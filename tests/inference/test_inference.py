@@ -218,8 +218,9 @@ def test_predict_cli_single_case_folder_and_exit_codes(tmp_path, run_model, caps
     assert (out / "BraTS2021_00005.nii.gz").is_file()
     assert main(args) == 0
     assert "skipped 1" in capsys.readouterr().out
-    assert main([*args, "--batch-size", "0"]) == 2
-    assert "--batch-size" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # refused by argparse
+        main([*args, "--batch-size", "0"])
+    assert exited.value.code == 2 and "--batch-size" in capsys.readouterr().err
     missing = ["predict", "--model", str(tmp_path / "nope.keras"), "--input", str(folder)]
     assert main([*missing, "--out", str(out)]) == 2
 
@@ -270,7 +271,7 @@ def test_predict_cli_refuses_missing_model_without_importing_keras(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "model file not found" in result.stderr
+    assert "nope.keras not found; expected a model file" in result.stderr
 
 
 def test_brain_crop_puts_the_probabilities_back_into_the_frame(image):

@@ -190,24 +190,31 @@ def wait_until(condition, timeout: float, interval: float = 0.02) -> bool:
     return True
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
-    """Every file under ``root`` (hidden ones too): relative path -> (size, mtime_ns, sha256)."""
+def snapshot(root: Path, hash_up_to: int | None = None) -> dict[str, tuple[int, int, str]]:
+    """Every file and folder under ``root`` (hidden ones too), or ``root`` itself if a file.
+
+    Returns:
+        relative path -> ``(size, mtime_ns, sha256)``; folders end with ``/`` and ``(0, 0, "")``.
+        Files larger than ``hash_up_to`` bytes (if given) are not hashed (``""``): their size
+        and mtime tell a rewrite.
+    """
     import hashlib
+
+    def entry(path: Path) -> tuple[int, int, str]:
+        stat = path.stat()
+        hashed = hash_up_to is None or stat.st_size <= hash_up_to
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if hashed else ""
+        return stat.st_size, stat.st_mtime_ns, digest
 
     root = Path(root)
     if root.is_file():
-        stat = root.stat()
-        return {
-            ".": (stat.st_size, stat.st_mtime_ns, hashlib.sha256(root.read_bytes()).hexdigest())
-        }
+        return {".": entry(root)}
     found = {}
     for path in sorted(root.rglob("*")) if root.is_dir() else []:
-        if path.is_file():
-            stat = path.stat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns, digest)
-        elif path.is_dir():
+        if path.is_dir():
             found[f"{path.relative_to(root)}/"] = (0, 0, "")
+        elif path.is_file():
+            found[str(path.relative_to(root))] = entry(path)
     return found
 
 

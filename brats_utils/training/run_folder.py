@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from brats_utils.errors import BratsError
-from brats_utils.files import atomic_path, read_json, write_csv, write_json
+from brats_utils.files import (
+    atomic_path,
+    read_json,
+    remove_stale_temporaries,
+    write_csv,
+    write_json,
+)
 
 __all__ = [
     "RUN_FILES",
@@ -121,7 +127,8 @@ def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = 
 
     * missing or empty: created;
     * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run (the
-      models of a killed run's last epoch are put in place first, :func:`finish_epoch_files`);
+      hidden temporaries of a killed run are removed, the models of its last epoch put in
+      place, :func:`finish_epoch_files`);
     * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
     * otherwise a non-empty folder is refused: a run is never overwritten silently.
 
@@ -130,6 +137,8 @@ def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = 
     """
     run_dir = Path(run_dir)
     check_run_dir(run_dir, resume=resume, force=force)
+    if resume or force:
+        remove_stale_temporaries(run_dir)  # what a killed run left half-written
     if resume:
         finish_epoch_files(run_dir)
         return run_dir

@@ -170,6 +170,7 @@ def test_an_epoch_killed_before_or_after_its_state_leaves_models_of_the_state_ep
     assert (tmp_path / "model.keras").read_text() == "epoch 2"
     assert not list(tmp_path.glob(".*"))
     (tmp_path / ".model.epoch3.keras").write_text("epoch 3")
+    (tmp_path / ".state.json.x1y2.tmp.json").write_text("half")  # a killed write's temporary
     prepare_run_dir(tmp_path, force=True)  # --force removes pending models too
     assert not list(tmp_path.iterdir())
 

@@ -2,7 +2,9 @@
 
 Every writer goes to a temporary name in the destination folder and renames it into place
 (:func:`atomic_path`), so an interrupted run (Ctrl-C, ``kill -9``, a full disk) never leaves a
-half-written file that looks finished, and an existing file is replaced in one step.
+half-written file that looks finished, and an existing file is replaced in one step. Worker
+processes that write files come from :func:`worker_pool`: they end with the run that started
+them, so nothing goes on writing after a run was killed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ __all__ = [
     "read_json",
     "write_csv",
     "write_npy",
+    "worker_pool",
 ]
 
 
@@ -149,3 +155,41 @@ def write_npy(path: Path | str, array: np.ndarray) -> Path:
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, array, allow_pickle=False)
     return path
+
+
+#: How often a pool worker checks that the process that started it is still there (seconds).
+PARENT_POLL_S = 0.2
+
+
+def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
+    """A ``ProcessPoolExecutor`` whose workers end when the process that started them dies.
+
+    A parent killed by ``kill -9`` cannot stop its pool, and its workers would go on taking
+    queued tasks and writing files. Each worker here watches its parent from a daemon thread
+    and exits at once (``os._exit``) when the parent is gone, within :data:`PARENT_POLL_S`. A
+    file it was writing stays a hidden temporary (:func:`atomic_path`), which the next run
+    removes (:func:`remove_stale_temporaries`). (The poll works on every platform and whichever
+    thread starts the workers, which Linux's ``PR_SET_PDEATHSIG`` does not.)
+
+    Args:
+        max_workers: worker processes.
+        mp_context: a ``multiprocessing`` context (default: the platform's).
+    """
+    return ProcessPoolExecutor(
+        max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
+    )
+
+
+def _end_with_parent() -> None:
+    """Pool initializer: start the thread that ends this worker when its parent is gone."""
+    parent = os.getppid()
+    threading.Thread(
+        target=_exit_when_orphaned, args=(parent,), name="end-with-parent", daemon=True
+    ).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    # An orphan is adopted by another process (init or a subreaper): its parent id changes.
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)

@@ -133,3 +133,97 @@ def write_case_folder(root: Path, case_id: str, release, index: int, with_seg=Tr
         labels = np.asarray(release.labels, dtype=np.uint8)[case.classes]
         write_nifti(folder / release.file_name(case_id, "seg"), labels, affine, header)
     return folder
+
+
+# --- processes killed on purpose: their children, waiting, and what they left on disk -------
+
+
+def child_pids(pid: int) -> list[int]:
+    """Every descendant of process ``pid`` (psutil if installed, else ``/proc``)."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        try:
+            return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """True if ``pid`` is a live process (not gone, not a zombie waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        if not Path("/proc").is_dir():  # no /proc (macOS): ask the kernel
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            return True
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until(condition, timeout: float, interval: float = 0.02) -> bool:
+    """Call ``condition()`` until it is true or ``timeout`` seconds passed; its last answer."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return bool(condition())
+        time.sleep(interval)
+    return True
+
+
+def snapshot(root: Path, hash_up_to: int | None = None) -> dict[str, tuple[int, int, str]]:
+    """Every file and folder under ``root`` (hidden ones too), or ``root`` itself if a file.
+
+    Returns:
+        relative path -> ``(size, mtime_ns, sha256)``; folders end with ``/`` and ``(0, 0, "")``.
+        Files larger than ``hash_up_to`` bytes (if given) are not hashed (``""``): their size
+        and mtime tell a rewrite.
+    """
+    import hashlib
+
+    def entry(path: Path) -> tuple[int, int, str]:
+        stat = path.stat()
+        hashed = hash_up_to is None or stat.st_size <= hash_up_to
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if hashed else ""
+        return stat.st_size, stat.st_mtime_ns, digest
+
+    root = Path(root)
+    if root.is_file():
+        return {".": entry(root)}
+    found = {}
+    for path in sorted(root.rglob("*")) if root.is_dir() else []:
+        if path.is_dir():
+            found[f"{path.relative_to(root)}/"] = (0, 0, "")
+        elif path.is_file():
+            found[str(path.relative_to(root))] = entry(path)
+    return found
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a process started with ``start_new_session=True`` and all its group; reap it."""
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO_ROOT, child_pids, is_running, kill_group, snapshot, wait_until
 
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json, write_csv, write_json, write_npy
@@ -66,3 +71,42 @@ def test_stale_temporaries_of_a_killed_run_are_removed_and_nothing_else(tmp_path
     assert remove_stale_temporaries(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden", "a.json"]
     assert keep.is_file() and remove_stale_temporaries(tmp_path / "missing") == 0
+
+
+_POOL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from brats_utils.files import worker_pool
+
+def work(i, out):  # writes its file every 20 ms for 8 s
+    for k in range(400):
+        Path(out, f"{i}.txt").write_text(str(k))
+        time.sleep(0.02)
+
+if __name__ == "__main__":
+    with worker_pool(2) as pool:
+        for future in [pool.submit(work, i, sys.argv[1]) for i in range(4)]:
+            future.result()
+"""
+
+
+def test_pool_workers_end_when_their_parent_is_killed(tmp_path):
+    script, out = tmp_path / "pool.py", tmp_path / "out"
+    script.write_text(textwrap.dedent(_POOL_SCRIPT))
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    parent = subprocess.Popen([sys.executable, str(script), str(out)], env=env,
+                              start_new_session=True)  # fmt: skip
+    try:
+        assert wait_until(lambda: len(list(out.iterdir())) == 2, timeout=30)  # both at work
+        workers = child_pids(parent.pid)
+        assert len(workers) == 2
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        assert wait_until(lambda: not any(map(is_running, workers)), timeout=3), workers
+        before = snapshot(out)
+        wait_until(lambda: False, timeout=0.5)
+        assert snapshot(out) == before  # nothing goes on writing
+        assert sorted(before) == ["0.txt", "1.txt"]  # the queued tasks never started
+    finally:
+        kill_group(parent)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from brats_utils.cli.args import check_input_folder, positive_int
 from brats_utils.errors import BratsError
 
 __all__ = ["add_parser", "run"]
@@ -29,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--quiet", "-q", action="store_true", help="print only problems and the summary"
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes reading files (default 1)"
+        "--workers", type=positive_int, default=1, help="processes reading files (default 1)"
     )
     return parser
 
@@ -41,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from brats_utils.data.cases import discover_cases
     from brats_utils.data.validation import has_errors, validate_cases
 
-    if args.workers < 1:
-        raise BratsError(f"--workers must be at least 1, got {args.workers}")
+    check_input_folder("DATA_DIR", args.data_dir, "data folder")
     cases = discover_cases(args.data_dir)
     if not cases:
         raise BratsError(

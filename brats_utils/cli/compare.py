@@ -11,7 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import check_output_file, positive_int
+from brats_utils.cli.args import (
+    check_input_folder,
+    check_output_file,
+    non_negative_int,
+    positive_int,
+)
 from brats_utils.errors import BratsError
 
 __all__ = ["add_parser", "run"]
@@ -46,9 +51,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--resamples", type=positive_int, default=10_000, help="bootstrap resamples (10000)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return parser
+
+
+def _check_figure_format(path: Path) -> None:
+    """Refuse a figure file name whose extension matplotlib cannot write."""
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lstrip(".").lower() not in formats:
+        raise BratsError(
+            f"--figure {path}: cannot draw a {path.suffix or 'file without extension'!r}; "
+            f"use one of {', '.join('.' + f for f in sorted(formats))}"
+        )
 
 
 def _table(path: Path, ref: Path | None, which: str):
@@ -73,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
     for option, out in (("--out", args.out), ("--figure", args.figure)):
         if out is not None:
             check_output_file(option, out, args.overwrite)
-    if args.ref is not None and not args.ref.is_dir():
-        raise BratsError(f"--ref {args.ref} is not a folder")
+    if args.figure is not None:
+        _check_figure_format(args.figure)
+    if args.ref is not None:
+        check_input_folder("--ref", args.ref, "data folder")
     import pandas as pd
 
     from brats_utils.evaluation.compare import compare_tables

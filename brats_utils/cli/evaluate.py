@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import check_output_file, non_negative_float, non_negative_int
+from brats_utils.cli.args import (
+    check_input_folder,
+    check_output_file,
+    check_output_folder,
+    non_negative_float,
+    non_negative_int,
+)
 from brats_utils.cli.predict import add_split_arguments, split_case_ids
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.lesions import GLI_DILATION, GLI_MIN_VOLUME_MM3
@@ -66,8 +72,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     for path in (args.out, summary_path(args.out)):
         check_output_file("--out", path, args.overwrite)
     if args.error_maps is not None:
-        if args.error_maps.exists() and not args.error_maps.is_dir():
-            raise BratsError(f"--error-maps {args.error_maps} is a file; expected a folder")
+        check_output_folder("--error-maps", args.error_maps)
         if not args.overwrite and args.error_maps.is_dir() and any(args.error_maps.iterdir()):
             raise BratsError(
                 f"--error-maps {args.error_maps} is not empty; pass --overwrite to replace "
@@ -88,12 +93,15 @@ def run(args: argparse.Namespace) -> int:
     from brats_utils.evaluation.volumes import evaluate_folder, summarize
     from brats_utils.files import write_csv
 
+    check_input_folder("--pred", args.pred, "folder of predictions")
+    check_input_folder("--ref", args.ref, "data folder")
     _check_outputs(args)
+    case_ids = split_case_ids(args)
     rules = LesionRules(args.lesion_dilation, args.lesion_min_volume, args.lesion_hd95)
     df = evaluate_folder(
         args.pred,
         args.ref,
-        case_ids=split_case_ids(args),
+        case_ids=case_ids,
         lesion_rules=rules,
         error_maps=args.error_maps,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.errors import BratsError
+from brats_utils.cli.args import check_input_folder, check_output_folder
 
 __all__ = ["add_parser", "run"]
 
@@ -29,8 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Export; 0 on success."""
-    if not args.pred.is_dir():
-        raise BratsError(f"--pred {args.pred} is not a folder of predictions")
+    check_input_folder("--pred", args.pred, "folder of predictions")
+    check_output_folder("--out", args.out)
     from brats_utils.data.export import export_predictions
 
     report = export_predictions(args.pred, args.out, args.release, overwrite=args.overwrite)

@@ -36,8 +36,12 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every available sub-command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser with every sub-command, or with ``only`` that one.
+
+    ``brats COMMAND ...`` builds the parser of ``COMMAND`` alone, so a command starts without
+    importing the others' modules (``evaluate``'s pulls in scipy).
+    """
     parser = argparse.ArgumentParser(
         prog="brats",
         description="Brain tumour segmentation on BraTS with 2D U-Nets: data checks, "
@@ -45,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"brats-unet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"brats_utils.cli.{name}")
         sub = module.add_parser(subparsers)
         sub.set_defaults(_run=module.run)
@@ -54,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 checks failed, 2 user error)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

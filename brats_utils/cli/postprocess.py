@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from brats_utils.cli.args import check_input_file, check_input_folder, positive_int
 from brats_utils.cli.predict import add_split_arguments, split_case_ids
 from brats_utils.errors import BratsError
 from brats_utils.inference.run_config import model_files
@@ -29,7 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     parser.add_argument("--input", type=Path, required=True, help="data folder (with segs)")
     add_split_arguments(parser, "choose on", default_subset="validation")
-    parser.add_argument("--batch-size", type=int, default=32, help="slices per forward pass")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=32, help="slices per forward pass"
+    )
     parser.add_argument("--tta", action="store_true", help="flip TTA, as `brats predict --tta`")
     parser.add_argument("--overwrite", action="store_true", help="replace postprocessing.json")
     return parser
@@ -39,7 +42,10 @@ def run(args: argparse.Namespace) -> int:
     """Choose and write the thresholds; 0 on success."""
     from brats_utils.inference.postprocess import POSTPROCESSING_FILE
 
+    if not Path(args.model).is_dir():
+        check_input_file("--model", args.model, "model file, run folder or ensemble folder")
     _, home = model_files(args.model)
+    check_input_folder("--input", args.input, "data folder")
     if args.split is None:
         raise BratsError("--split is required: thresholds are chosen on validation cases only")
     if args.subset == "test":

@@ -6,6 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from brats_utils.cli.args import (
+    check_input_file,
+    check_input_folder,
+    check_output_folder,
+    positive_int,
+)
 from brats_utils.errors import BratsError
 from brats_utils.inference.run_config import model_files
 
@@ -31,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--input", type=Path, required=True, help="data folder or one case folder")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
-        "--batch-size", type=int, default=32, help="slices per forward pass (default 32)"
+        "--batch-size", type=positive_int, default=32, help="slices per forward pass (default 32)"
     )
     parser.add_argument(
         "--tta", action=argparse.BooleanOptionalAction,
@@ -51,39 +57,53 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def add_split_arguments(
     parser: argparse.ArgumentParser, verb: str, default_subset: str = "test"
 ) -> None:
-    """``--split CSV --subset NAME``: restrict a command to one part of a split."""
+    """``--split CSV --subset NAME``: restrict a command to one part of a split.
+
+    ``--subset`` has no default of its own (``None``), so that one given without ``--split``
+    is refused instead of ignored (:func:`split_case_ids`); ``default_subset`` applies when
+    only ``--split`` is given.
+    """
     parser.add_argument(
         "--split", type=Path, default=None,
         help=f"split CSV (case,split); {verb} only the cases of --subset",
     )  # fmt: skip
     parser.add_argument(
-        "--subset", default=default_subset, choices=("train", "validation", "test"),
+        "--subset", default=None, choices=("train", "validation", "test"),
         help=f"part of --split to use (default {default_subset})",
     )  # fmt: skip
+    parser.set_defaults(default_subset=default_subset)
 
 
 def split_case_ids(args: argparse.Namespace) -> list[str] | None:
-    """Case ids of ``args.subset`` in ``args.split``, or ``None`` without ``--split``."""
+    """Case ids of the ``--subset`` of ``--split``, or ``None`` without ``--split``.
+
+    Raises:
+        BratsError: ``--subset`` without ``--split``, a split file that is missing or
+            malformed, or one without cases in the subset.
+    """
     if args.split is None:
+        if args.subset is not None:
+            raise BratsError(f"--subset {args.subset} needs --split CSV, the split it is part of")
         return None
     from brats_utils.data.split import cases_in, load_split
 
-    ids = cases_in(load_split(args.split), args.subset)
+    check_input_file("--split", args.split, "split CSV")
+    subset = args.subset or args.default_subset
+    ids = cases_in(load_split(args.split), subset)
     if not ids:
-        raise BratsError(f"{args.split} has no {args.subset} cases")
+        raise BratsError(f"{args.split} has no {subset} cases")
     return ids
 
 
 def run(args: argparse.Namespace) -> int:
     """Predict; 0 if every case was written or skipped, 1 if any case failed."""
-    if args.batch_size < 1:
-        raise BratsError(f"--batch-size must be at least 1, got {args.batch_size}")
     # Checked before importing Keras, so a mistyped path fails at once, without its start-up.
-    if not Path(args.model).exists():
-        raise BratsError(f"--model {args.model} not found")
-    model_files(args.model)  # a model, a run folder or an ensemble folder
-    if not Path(args.input).exists():
-        raise BratsError(f"input folder not found: {args.input}")
+    if not Path(args.model).is_dir():
+        check_input_file("--model", args.model, "model file, run folder or ensemble folder")
+    model_files(args.model)  # a model, a run folder or an ensemble folder of runs
+    check_input_folder("--input", args.input, "data folder or case folder")
+    check_output_folder("--out", args.out)
+    case_ids = split_case_ids(args)
     from brats_utils.inference.predict import predict_cases
 
     report = predict_cases(
@@ -93,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         tta="run" if args.tta is None else args.tta,
         overwrite=args.overwrite,
-        case_ids=split_case_ids(args),
+        case_ids=case_ids,
         postprocessing=None if args.no_postprocess else "run",
     )
     print(f"flip TTA: {'on' if report.tta else 'off'}")

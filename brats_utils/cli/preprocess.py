@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from brats_utils.cli.args import positive_int
+from brats_utils.cli.args import check_input_folder, check_output_folder, positive_int
 from brats_utils.errors import BratsError
 from brats_utils.training.recipes import RECIPES, get_recipe
 
@@ -100,10 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from brats_utils.model.settings import UNetSettings
     from brats_utils.preprocessing.cache_build import build_cache
 
-    if args.out.exists() and not args.out.is_dir():
-        raise BratsError(f"--out {args.out} is a file; expected a cache folder")
-    if not args.data_dir.is_dir():
-        raise BratsError(f"DATA_DIR {args.data_dir} is not a folder of cases")
+    check_input_folder("DATA_DIR", args.data_dir, "data folder")
+    check_output_folder("--out", args.out)
     given = {
         "size": args.size,
         "normalization": args.normalization,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from brats_utils.cli.args import check_input_folder, check_output_folder, non_negative_int
 from brats_utils.errors import BratsError
 
 __all__ = ["add_parser", "run"]
@@ -25,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--out", type=Path, default=None, help="CSV to write (default DATA_DIR/split.csv)"
     )
-    parser.add_argument("--seed", type=int, default=2021, help="random seed (default 2021)")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=2021, help="random seed (default 2021)"
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing, different split")
     return parser
 
@@ -40,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
         split_data_folder,
     )
 
-    if args.seed < 0:
-        raise BratsError(f"--seed must be >= 0, got {args.seed}")
-    split, unlabelled = split_data_folder(args.data_dir, seed=args.seed)
+    check_input_folder("DATA_DIR", args.data_dir, "data folder")
     out = args.out if args.out is not None else args.data_dir / SPLIT_FILE
+    if out.is_dir():
+        raise BratsError(f"--out {out} is a folder; expected a CSV file name")
+    check_output_folder("--out", out.parent)
+    split, unlabelled = split_data_folder(args.data_dir, seed=args.seed)
     if out.exists() and not args.force:
         if load_split(out) == split:
             print(f"{out} already holds this split (seed {args.seed}); unchanged")

@@ -12,7 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import positive_int
+from brats_utils.cli.args import (
+    check_input_folder,
+    check_output_folder,
+    non_negative_int,
+    positive_int,
+)
 from brats_utils.errors import BratsError
 from brats_utils.study.protocol import CONFIGS, StudyScale
 
@@ -27,6 +32,16 @@ def _configs(text: str) -> list[str]:
             f"unknown configurations {unknown or text!r}; expected some of {', '.join(CONFIGS)}"
         )
     return names
+
+
+def _folds(text: str) -> list[int]:
+    try:
+        folds = [int(x) for x in text.split(",")]
+    except ValueError:
+        folds = []
+    if not folds or min(folds) < 0:
+        raise argparse.ArgumentTypeError(f"expected fold numbers like 0 or 0,2, got {text!r}")
+    return folds
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,9 +65,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--validation", type=positive_int, default=2, help="validation cases per fold (2)"
     )
-    parser.add_argument("--seed", type=int, default=2021, help="folds and trainings (2021)")
     parser.add_argument(
-        "--only-folds", type=lambda t: [int(x) for x in t.split(",")],
+        "--seed", type=non_negative_int, default=2021, help="folds and trainings (2021)"
+    )
+    parser.add_argument(
+        "--only-folds", type=_folds,
         help="run only these folds, 0-based (e.g. 0 for a smoke run)",
     )  # fmt: skip
     scale_options = (
@@ -78,11 +95,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.size % 16:
         raise BratsError(f"--size {args.size} must be a multiple of 16 (the U-Net pools 4 times)")
-    if not args.report:
-        if not args.data_dir.is_dir():
-            raise BratsError(f"DATA_DIR {args.data_dir} is not a folder of cases")
-        if args.out.exists() and not args.out.is_dir():
-            raise BratsError(f"--out {args.out} is a file; expected a study folder")
+    check_output_folder("--out", args.out)
+    if args.report:
+        check_input_folder("--out", args.out, "study folder (from `brats study`)")
+    else:
+        check_input_folder("DATA_DIR", args.data_dir, "folder of labelled cases")
+        if args.only_folds and max(args.only_folds) >= args.folds:
+            raise BratsError(f"--only-folds {args.only_folds}: the folds are 0..{args.folds - 1}")
         from brats_utils.study.runner import run_study
 
         scale = StudyScale(args.size, args.base_filters, args.epochs, args.batch_size)

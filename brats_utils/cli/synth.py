@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from brats_utils.cli.args import check_output_folder, non_negative_int, positive_int
 from brats_utils.conventions import VOLUME_SHAPE
 from brats_utils.errors import BratsError
 
@@ -22,10 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "whatever the number of cases.",
     )
     parser.add_argument("--out", type=Path, required=True, help="data folder to write into")
-    parser.add_argument("--cases", type=int, required=True, help="number of cases")
-    parser.add_argument("--seed", type=int, default=0, help="data-set seed (default 0)")
-    parser.add_argument("--start", type=int, default=0, help="index of the first case")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument("--cases", type=positive_int, required=True, help="number of cases")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="data-set seed (default 0)"
+    )
+    parser.add_argument("--start", type=non_negative_int, default=0, help="index of the first case")
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
     parser.add_argument(
         "--overwrite", action="store_true", help="regenerate cases that already exist"
     )
@@ -45,18 +48,13 @@ def run(args: argparse.Namespace) -> int:
     """Write the cases; user mistakes raise :class:`BratsError`."""
     from brats_utils.data.synth import case_id_for, case_is_complete, write_synthetic_dataset
 
-    if args.cases < 1:
-        raise BratsError(f"--cases must be at least 1, got {args.cases}")
-    if args.workers < 1:
-        raise BratsError(f"--workers must be at least 1, got {args.workers}")
-    if args.start < 0 or args.start + args.cases > 100000:
+    if args.start + args.cases > 100000:
         raise BratsError(
             f"case indices must lie in 0..99999, got {args.start}..{args.start + args.cases - 1}"
         )
     if min(args.shape) < 16:
         raise BratsError(f"--shape sizes must be at least 16 voxels, got {args.shape}")
-    if args.out.exists() and not args.out.is_dir():
-        raise BratsError(f"--out must be a folder, found a file at {args.out}")
+    check_output_folder("--out", args.out)
     existing = sum(
         case_is_complete(case_id_for(i), args.out)
         for i in range(args.start, args.start + args.cases)

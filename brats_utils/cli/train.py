@@ -11,7 +11,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import fraction, non_negative_int, positive_float, positive_int
+from brats_utils.cli.args import (
+    check_input_file,
+    check_input_folder,
+    check_output_folder,
+    fraction,
+    non_negative_int,
+    odd_positive_int,
+    positive_float,
+    positive_int,
+)
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import EXPERIMENTS
 from brats_utils.model.settings import HEADS
@@ -82,7 +91,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "regions WT, TC, ET decoded by nesting",
     )  # fmt: skip
     parser.add_argument(
-        "--context-slices", type=positive_int,
+        "--context-slices", type=odd_positive_int,
         help="2.5D input: neighbouring axial slices per modality, odd (seed: 1)",
     )  # fmt: skip
     parser.add_argument(
@@ -97,13 +106,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="after training, choose postprocessing on the validation cases as `brats "
         "postprocess` does (best: on; seed: off)",
     )  # fmt: skip
-    parser.add_argument(
+    used_folder = parser.add_mutually_exclusive_group()  # argparse refuses both
+    used_folder.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted run from its last saved epoch (same settings; "
-        "--epochs may grow)",
+        help="continue an interrupted run from its last saved epoch, exactly as if it had not "
+        "stopped (same settings; --epochs may grow)",
     )
-    parser.add_argument("--force", action="store_true", help="start over in a non-empty RUN_DIR")
+    used_folder.add_argument(
+        "--force", action="store_true", help="start over in a non-empty RUN_DIR"
+    )
     parser.add_argument(
         "--mixed-precision", action="store_true", default=None, help="mixed_float16 policy"
     )
@@ -131,8 +143,16 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``brats train``; returns 0 on success."""
-    if not args.cache.is_dir():
-        raise BratsError(f"cache folder not found: {args.cache} (run `brats preprocess` first)")
+    from brats_utils.preprocessing.cache import open_cache
+    from brats_utils.training.run_folder import check_run_dir
+
+    # Checked before importing Keras (train() checks them again, for every caller).
+    check_input_folder("--cache", args.cache, "slice cache folder (from `brats preprocess`)")
+    open_cache(args.cache)  # a folder that is not a slice cache
+    check_output_folder("--out", args.out)
+    check_run_dir(args.out, resume=args.resume, force=args.force)
+    if args.split is not None:
+        check_input_file("--split", args.split, "split CSV")
     settings = settings_from_args(args)
     recipe = get_recipe(args.recipe)
     from brats_utils.training.train import train

@@ -90,7 +90,8 @@ def export_predictions(
     Raises:
         BratsError: no prediction, a case without a portal name, an existing file (without
             ``overwrite``), two cases with one portal name; all checked before writing.
-        CaseError: an unreadable prediction or labels that are not its release's.
+        CaseError: an unreadable prediction, a wrong shape or labels that are not its
+            release's; every prediction is read and checked before the first is written.
     """
     predictions = find_predictions(pred_dir)
     if not predictions:
@@ -110,6 +111,8 @@ def export_predictions(
             f"{len(existing)} files exist in {out_dir} (e.g. {existing[0]}); pass --overwrite "
             "to replace them"
         )
+    for case_id, path in predictions.items():  # a bad file found before anything is written
+        read_prediction(path, case_id, source_release(case_id), expected_shape)
     target = PORTALS[portal]
     report = ExportReport()
     for case_id, path in predictions.items():

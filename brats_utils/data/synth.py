@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from brats_utils.data.synth_anatomy import (
     smooth_noise,
     tumour_fields,
 )
-from brats_utils.files import remove_stale_temporaries
+from brats_utils.files import remove_stale_temporaries, worker_pool
 
 __all__ = [
     "SyntheticCase",
@@ -333,7 +333,7 @@ def write_synthetic_dataset(
         else:
             n_workers = min(workers, len(todo), os.cpu_count() or 1)
             spawn = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=spawn) as pool:
+            with worker_pool(n_workers, mp_context=spawn) as pool:
                 futures = [pool.submit(_generate_and_write, seed, i, out_dir, shape) for i in todo]
                 for future in as_completed(futures):
                     future.result()

@@ -9,7 +9,6 @@ first problem that would make its arrays wrong.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,6 +27,7 @@ from brats_utils.data.checks import (
 )
 from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import CaseError
+from brats_utils.files import worker_pool
 
 __all__ = [
     "Problem",
@@ -173,7 +173,7 @@ def validate_cases(
         for files in cases:
             yield files, check(files)
         return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(cases)))
+    pool = worker_pool(min(workers, len(cases)))
     try:
         yield from zip(cases, pool.map(check, cases), strict=True)
     finally:

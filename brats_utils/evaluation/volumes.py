@@ -225,7 +225,8 @@ def evaluate_folder(
         skipped) and ``warnings`` (e.g. an affine that differs from the reference's).
 
     Raises:
-        BratsError: no reference case to score, an unknown id in ``case_ids``.
+        BratsError: no reference case to score, none with a prediction, an unknown id in
+            ``case_ids``.
         CaseError: an unreadable file, a shape mismatch, labels outside the release's.
     """
     predictions = find_predictions(pred_dir)
@@ -243,6 +244,11 @@ def evaluate_folder(
     scored = [c for c in case_ids if c not in set(unlabelled)]
     if not scored:
         raise BratsError(f"no reference case with a segmentation to score in {ref_dir}")
+    if not set(scored) & set(predictions):
+        raise BratsError(
+            f"none of the {len(scored)} reference cases has a prediction in {pred_dir} "
+            f"(expected files like {scored[0]}.nii.gz): is it the right prediction folder?"
+        )
     extra = sorted(set(predictions) - set(by_id))
     rows, missing, warnings = [], [], []
     for case_id in tqdm(scored, desc="evaluate", unit="case", disable=not progress):

@@ -347,7 +347,7 @@ def predict_cases(
             (:func:`~brats_utils.inference.run_config.model_files`).
         input_path: data folder (case folders found recursively) or one case folder.
         out_dir: where ``<case_id>.nii.gz`` are written (uint8, source release's labels,
-            source affine and header), atomically.
+            source affine and header), atomically; created by the first one written.
         batch_size: slices per forward pass.
         tta: flip test-time augmentation (see :func:`predict_volume`); ``"run"``: what the
             run's ``config.json`` says (``"inference": {"tta": ...}``, off if absent).
@@ -362,17 +362,19 @@ def predict_cases(
         The :class:`PredictionReport` (``postprocessing``: what was applied).
 
     Raises:
-        BratsError: bad model/config, no cases, unknown ``case_ids``.
+        BratsError: bad model/config, no cases, unknown ``case_ids``, ``out_dir`` a file.
     """
+    cases = _input_cases(Path(input_path), case_ids)  # before the model is loaded
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BratsError(f"output folder {out_dir} is a file")
     members, home = load_models(model_path)
     if postprocessing == "run":
         postprocessing = load_postprocessing(home)
     if tta == "run":
         tta = bool(members[0][1].get("inference", {}).get("tta", False))
-    cases = _input_cases(Path(input_path), case_ids)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)  # what a killed run left half-written
+    # out_dir itself is made by the first prediction written: a run that writes none leaves none.
     report = PredictionReport(postprocessing=postprocessing, tta=bool(tta))
     bar = tqdm(cases, desc="predict", unit="case", disable=not progress)
     for files in bar:

@@ -251,10 +251,27 @@ def select_notebooks(only: str | Sequence[str] | None = None) -> list[str]:
     return [n for n in NOTEBOOKS if n in chosen]
 
 
-def _declared_parameters(path: Path) -> set[str]:
+def _declared_parameters(path: Path) -> dict[str, tuple[str, Any]]:
+    """``{name: (type name, default)}`` of a notebook's ``parameters`` cell (papermill's view:
+    the type from the annotation, the default as a Python literal, ``None`` if not one)."""
+    import ast
+
     import papermill
 
-    return set(papermill.inspect_notebook(str(path)))
+    declared = {}
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        try:
+            default = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            default = None
+        declared[name] = (spec["inferred_type_name"], default)
+    return declared
+
+
+#: Python types a parameter's annotation allows (an int is a float too, a bool no int).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)
+}  # fmt: skip
 
 
 def _source_notebooks(names: Sequence[str], notebook_dir: Path) -> dict[str, Path]:
@@ -267,18 +284,44 @@ def _source_notebooks(names: Sequence[str], notebook_dir: Path) -> dict[str, Pat
 
 
 def _checked_parameters(
-    parameters: dict[str, Any], declared: Mapping[str, set[str]]
+    parameters: dict[str, Any], declared: Mapping[str, Mapping[str, tuple[str, Any]]]
 ) -> dict[str, Any]:
-    """``parameters`` if every one is declared by one of the notebooks, else a BratsError.
+    """``parameters`` if every one is declared by a notebook, of its type, and makes valid
+    settings; else a BratsError naming the parameter, before any notebook runs.
 
     Checked against all numbered notebooks, not only those ``--only`` selects: a profile holds
-    the parameters of the whole series, and each notebook gets the ones it declares.
+    the parameters of the whole series, and each notebook gets the ones it declares. The
+    values go through the notebooks' own settings builders
+    (:meth:`~brats_utils.preprocessing.settings.PreprocessSettings.from_parameters`,
+    :meth:`~brats_utils.training.settings.TrainSettings.from_parameters`), over the
+    notebooks' defaults.
     """
-    unknown = sorted(set(parameters) - set().union(*declared.values()))
+    from brats_utils.preprocessing.settings import PreprocessSettings
+    from brats_utils.training.settings import TrainSettings
+
+    unknown = sorted(set(parameters) - {n for names in declared.values() for n in names})
     if unknown:
         raise BratsError(
             f"parameters {unknown} are not declared by any of the notebooks {list(declared)}"
         )
+    defaults: dict[str, Any] = {}
+    for notebook, specs in declared.items():
+        for name, (type_name, default) in specs.items():
+            defaults.setdefault(name, default)
+            allowed = _TYPES.get(type_name)
+            value = parameters.get(name)
+            if name not in parameters or allowed is None:
+                continue
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                raise BratsError(
+                    f"parameter {name}={value!r}: notebook {notebook} declares it {type_name}"
+                )
+    merged = {**defaults, **parameters}
+    try:
+        PreprocessSettings.from_parameters(merged)
+        TrainSettings.from_parameters(merged)
+    except (TypeError, ValueError) as exc:
+        raise BratsError(f"notebook parameters: {exc}") from exc
     return parameters
 
 
@@ -350,6 +393,9 @@ def run_notebooks(
     notebook_dir = Path(notebook_dir) if notebook_dir is not None else NOTEBOOK_DIR
     data_dir = Path(data_dir if data_dir is not None else "data/synthetic").resolve()
     out_dir = Path(out_dir if out_dir is not None else f"outputs/{profile.name}").resolve()
+    for option, folder in (("--data", data_dir), ("--out", out_dir)):
+        if folder.exists() and not folder.is_dir():
+            raise BratsError(f"{option} {folder} is a file; expected a folder")
     names = select_notebooks(only)
     every = _source_notebooks(NOTEBOOKS, notebook_dir)  # a profile serves every notebook
     declared = {name: _declared_parameters(path) for name, path in every.items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, discover_cases
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import remove_stale_temporaries, write_json, write_npy
+from brats_utils.files import remove_stale_temporaries, worker_pool, write_json, write_npy
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,
@@ -58,12 +58,15 @@ class CacheReport:
         skipped: cases already in the cache (finished by an earlier run).
         failed: ``(case_id, reason)`` of cases that could not be read; the reason names
             the file.
+        written: False when a new cache would hold no case (every case failed): nothing was
+            left in ``cache_dir``.
     """
 
     cache_dir: Path
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    written: bool = True
 
     @property
     def ok(self) -> bool:
@@ -72,9 +75,10 @@ class CacheReport:
 
     def summary(self) -> str:
         """One line: counts of done, skipped and failed cases."""
+        where = self.cache_dir if self.written else "nothing cached, no cache written"
         return (
             f"{len(self.done)} cases preprocessed, {len(self.skipped)} already cached, "
-            f"{len(self.failed)} failed -> {self.cache_dir}"
+            f"{len(self.failed)} failed -> {where}"
         )
 
 
@@ -200,12 +204,15 @@ def _cached_cases(
     expected_shape: Sequence[int] | None,
     workers: int,
 ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes."""
+    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes.
+
+    The workers end with this process, even when it is killed (:func:`worker_pool`).
+    """
     if workers == 1 or len(todo) <= 1:
         for files in todo:
             yield _cache_one_case(files, cases_dir, settings, expected_shape)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+    with worker_pool(min(workers, len(todo))) as pool:
         pending = {
             pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape) for f in todo
         }
@@ -275,7 +282,17 @@ def build_cache(
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     if workers < 1:
         raise BratsError(f"workers must be at least 1, got {workers}")
+    if expected_shape is not None:  # a slice range no case can have, refused before any work
+        try:
+            settings.slice_indices(int(expected_shape[-1]))
+        except CaseError as exc:
+            raise BratsError(
+                f"--slices {settings.slice_start}:{settings.slice_stop}: every case must have "
+                f"{expected_shape[-1]} axial slices (use --slices all or a range inside them)"
+            ) from exc
     selected = _select_cases(discover_cases(data_dir), case_ids, data_dir)
+    new_cache = not (cache_dir / MANIFEST_NAME).exists()
+    made_folder = not cache_dir.exists()
     _prepare_cache_dir(cache_dir, settings, overwrite)
     cases_dir = cache_dir / CASES_DIR
     cases_dir.mkdir(parents=True, exist_ok=True)
@@ -309,7 +326,18 @@ def build_cache(
             record(*result)
     finally:
         bar.close()
-        _write_compact_json(
-            manifest_path, _manifest(settings, data_dir, _finished_entries(cases_dir))
-        )
+        entries = _finished_entries(cases_dir)
+        _write_compact_json(manifest_path, _manifest(settings, data_dir, entries))
+    if new_cache and not entries:  # every case failed: no empty cache is left behind
+        _remove_empty_cache(cache_dir, made_folder)
+        report.written = False
     return report
+
+
+def _remove_empty_cache(cache_dir: Path, made_folder: bool) -> None:
+    """Remove the manifest and ``cases/`` of a new cache that holds no case (and ``cache_dir``
+    if this run made it)."""
+    (cache_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    for folder in (cache_dir / CASES_DIR, cache_dir) if made_folder else (cache_dir / CASES_DIR,):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()

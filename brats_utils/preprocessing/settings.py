@@ -13,6 +13,7 @@ its default.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from brats_utils.errors import CaseError
 
-__all__ = ["NORMALIZATIONS", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
+__all__ = ["NORMALIZATIONS", "MAX_SIZE", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
 #: Intensity normalisations, per case and modality over the brain mask.
 #: ``"zscore"``: (x - mean) / std; ``"max"``: x / max (the seed notebook's choice).
@@ -48,12 +49,17 @@ def from_plane(volume: np.ndarray, plane: str) -> np.ndarray:
     return np.transpose(volume, (*inverse, *range(3, volume.ndim)))
 
 
+#: The largest slice size (pixels): over twice a BraTS slice (240), and 100 slices of 4 channels
+#: at 512 x 512 are already 420 MB per case.
+MAX_SIZE = 512
+
+
 @dataclass(frozen=True)
 class PreprocessSettings:
     """How volumes become training slices; stored in the cache manifest and run configs.
 
     Attributes:
-        size: output slice size in pixels (``size x size``).
+        size: output slice size in pixels (``size x size``), at most :data:`MAX_SIZE`.
         slice_start: first axial slice kept (index into Z).
         slice_stop: one past the last axial slice kept; ``None`` keeps every slice to the end.
             The default 22..121 (100 slices) is the seed notebook's range.
@@ -61,7 +67,8 @@ class PreprocessSettings:
         crop_brain: crop every slice to the case's brain bounding box (any modality > 0 over
             the whole volume), grown to a square with a 2-pixel margin (zero padding where it
             leaves the frame), before resizing; inference puts the probabilities back into
-            the box. Off in the seed (the whole 240 x 240 frame is resized).
+            the box. Off in the seed (the whole 240 x 240 frame is resized; a frame that is
+            not square is padded to the square around its centre, in training and inference).
         plane: the slicing plane, one of :data:`PLANES` (the seed: axial). Slice indices
             then count along that plane's axis (Y for coronal, X for sagittal); a frame that
             is not square (coronal 240 x 155) is padded to a square around its centre. A
@@ -77,8 +84,8 @@ class PreprocessSettings:
     plane: str = "axial"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"size must be a positive integer, got {self.size!r}")
+        if not isinstance(self.size, int) or not 1 <= self.size <= MAX_SIZE:
+            raise ValueError(f"size must be an integer in 1..{MAX_SIZE}, got {self.size!r}")
         if not isinstance(self.slice_start, int) or self.slice_start < 0:
             raise ValueError(f"slice_start must be an integer >= 0, got {self.slice_start!r}")
         if self.slice_stop is not None and (
@@ -96,6 +103,24 @@ class PreprocessSettings:
             raise ValueError(
                 f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
             )
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> PreprocessSettings:
+        """Settings from notebook parameters (``02_preprocessing``'s parameters cell).
+
+        ``image_size`` is ``size``, ``slice_stop`` 0 means every slice to the end (``None``);
+        other keys are ignored, so a notebook can pass ``globals()``. Missing keys take the
+        defaults.
+
+        Raises:
+            ValueError: an invalid value (see the class checks).
+        """
+        names = {"image_size": "size", "slice_start": "slice_start", "slice_stop": "slice_stop",
+                 "normalization": "normalization", "crop_brain": "crop_brain"}  # fmt: skip
+        values = {field: parameters[name] for name, field in names.items() if name in parameters}
+        if values.get("slice_stop") == 0:
+            values["slice_stop"] = None
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict of the settings.

@@ -127,13 +127,13 @@ def run_study(
         raise BratsError(f"DATA_DIR {data_dir} is not a folder of cases")
     protocol = study_protocol(data_dir, folds, validation, seed, scale)
     _check_protocol(study_dir, protocol)
+    fold_ids = list(range(folds)) if only_folds is None else sorted(set(only_folds))
+    # every check before the first file is written
+    splits = {fold: fold_split(protocol["folds"], fold, validation, seed) for fold in fold_ids}
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(study_dir / STUDY_FILE, {**protocol, "configs": names})
     log = _Log(study_dir, say)
-    fold_ids = list(range(folds)) if only_folds is None else sorted(set(only_folds))
-    splits = {}
     for fold in fold_ids:
-        splits[fold] = fold_split(protocol["folds"], fold, validation, seed)
         save_split(splits[fold], study_dir / "folds" / f"fold{fold}.csv")
     done = []
     for name in names:

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from brats_utils.conventions import REGION_OUTPUTS
 from brats_utils.errors import BratsError
@@ -27,7 +28,14 @@ from brats_utils.training.losses import get_loss
 from brats_utils.training.run_folder import RunLog, load_history, load_state
 from brats_utils.training.settings import TrainSettings
 
-__all__ = ["compile_model", "RunCheckpoint", "fit", "precision_policy", "distribution"]
+__all__ = [
+    "compile_model",
+    "RunCheckpoint",
+    "EpochSeeds",
+    "fit",
+    "precision_policy",
+    "distribution",
+]
 
 
 def compile_model(
@@ -105,6 +113,41 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.log.end_epoch(self.model, epoch, logs or {}, seconds)
 
 
+class EpochSeeds(keras.callbacks.Callback):
+    """Reseed every random draw of training at the start of each epoch, from (seed, epoch) alone.
+
+    Epoch ``k`` (0-based) starts with ``keras.utils.set_random_seed(seed + k)`` (Python, numpy,
+    TensorFlow and Keras' global generator) and sets the state of each of the model's own
+    ``SeedGenerator`` s (the dropout masks) to a value drawn from ``(seed, k, i)``, ``i`` its
+    position. Keras does not save those states in a ``.keras`` file, so without this a run
+    resumed from ``model_last.keras`` would draw other dropout masks than the run it
+    continues; with it, epoch ``k`` draws the same masks whether the run was resumed or not,
+    and a resumed run's history equals an uninterrupted one's (``tests/training``).
+
+    Args:
+        seed: the run's seed (:attr:`TrainSettings.seed`).
+    """
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        keras.utils.set_random_seed(self.seed + epoch)
+        for i, state in enumerate(_seed_states(self.model)):
+            drawn = np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)[0]
+            state.assign(np.array([int(drawn) % (2**31 - 1), 0], dtype=state.dtype))
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The state variables of ``model``'s ``SeedGenerator`` s, in the model's variable order.
+
+    Keras lists them among ``non_trainable_variables`` under the name that
+    ``keras.random.SeedGenerator`` gives them, but leaves them out of saved models.
+    """
+    return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
+
+
 def fit(
     model: keras.Model,
     train_data,
@@ -115,6 +158,7 @@ def fit(
     batch_size: int | None = TrainSettings.batch_size,
     resume: bool = False,
     select: str = TrainSettings.select,
+    seed: int | None = TrainSettings.seed,
     verbose: str | int = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> list[dict]:
@@ -135,6 +179,9 @@ def fit(
         select: what picks ``model.keras``: ``"val_loss"`` (lowest), ``"val_region_dice"``
             (highest mean validation region Dice; without validation data, the same on the
             training data) or ``"last"`` (the last epoch).
+        seed: reseeds every epoch's random draws (dropout masks) from ``(seed, epoch)``
+            (:class:`EpochSeeds`), so that a resumed run trains exactly as an uninterrupted
+            one; ``None``: Keras' own seed state runs on (a resume then draws other masks).
         verbose: Keras' progress display (``"auto"``: a progress bar).
         callbacks: extra Keras callbacks.
 
@@ -158,11 +205,12 @@ def fit(
         train_data.set_epoch(initial_epoch)
     checkpoint = RunCheckpoint(run_dir, monitor, best, best_epoch, history, epochs)
     guard = NonFiniteLossGuard()
+    seeds = [] if seed is None else [EpochSeeds(seed)]
     fit_kwargs = dict(
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=verbose,
-        callbacks=[guard, checkpoint, *callbacks],
+        callbacks=[*seeds, guard, checkpoint, *callbacks],
     )
     if isinstance(val_data, tuple):
         fit_kwargs["validation_data"] = val_data

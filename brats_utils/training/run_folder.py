@@ -9,12 +9,20 @@ A run folder holds:
   ``val_`` validation data) per epoch, plus the epoch's wall time in seconds;
 * ``config.json``: experiment, preprocessing settings, training settings, seed, versions
   (written by :func:`brats_utils.training.train.train`);
-* ``state.json``: the number of finished epochs and the best monitored value, written last
-  (atomically) so ``--resume`` continues from the last finished epoch.
+* ``state.json``: the number of finished epochs and the best monitored value: the commit
+  point of an epoch (below), so ``--resume`` continues from the last finished epoch.
 
 Every file is written to a temporary name and renamed, so an interrupted run never leaves a
-half-written file. This module does not import Keras: the files can be read (and a run
-folder checked) without a deep-learning backend. :class:`RunLog` keeps the folder up to date
+half-written file. An epoch ends in this order: the history (a resumed run reads only the
+records of its finished epochs), the two models under hidden pending names
+(``.model_last.epoch<k>.keras``), ``state.json``, then the pending models renamed into place.
+A run killed before ``state.json`` keeps the previous epoch's models; one killed after it has
+its pending models put in place by :func:`prepare_run_dir` on ``--resume``
+(:func:`finish_epoch_files`). So ``model_last.keras`` is always the model of the epoch
+``state.json`` names, and a resume is exact (see :class:`brats_utils.training.fit.EpochSeeds`).
+
+This module does not import Keras: the files can be read (and a run folder checked) without a
+deep-learning backend. :class:`RunLog` keeps the folder up to date
 epoch after epoch; :class:`brats_utils.training.fit.RunCheckpoint` is the Keras callback that
 drives it.
 """
@@ -22,12 +30,19 @@ drives it.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from brats_utils.errors import BratsError
-from brats_utils.files import atomic_path, read_json, write_csv, write_json
+from brats_utils.files import (
+    atomic_path,
+    read_json,
+    remove_stale_temporaries,
+    write_csv,
+    write_json,
+)
 
 __all__ = [
     "RUN_FILES",
@@ -37,7 +52,9 @@ __all__ = [
     "load_history",
     "load_config",
     "write_config",
+    "check_run_dir",
     "prepare_run_dir",
+    "finish_epoch_files",
     "write_history",
     "save_model",
 ]
@@ -75,13 +92,8 @@ def write_config(run_dir: Path | str, config: Mapping[str, Any]) -> Path:
     return write_json(Path(run_dir) / CONFIG_FILE, config)
 
 
-def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
-    """Check that ``run_dir`` may be used and create it.
-
-    * missing or empty: created;
-    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run;
-    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
-    * otherwise a non-empty folder is refused: a run is never overwritten silently.
+def check_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> None:
+    """Refuse a run folder that may not be used, changing nothing (see :func:`prepare_run_dir`).
 
     Raises:
         BratsError: if the folder is not empty (without ``resume``/``force``), if there is
@@ -94,22 +106,82 @@ def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = 
         raise BratsError(f"run folder {run_dir} is a file, expected a folder")
     if resume:
         missing = [n for n in ("state.json", "model_last.keras") if not (run_dir / n).is_file()]
+        if missing == ["model_last.keras"]:  # killed after its first state.json, before the rename
+            epoch = load_state(run_dir)["epoch"]
+            if _pending_path(run_dir, "model_last.keras", epoch).is_file():
+                missing = []
         if missing:
             raise BratsError(
                 f"cannot resume {run_dir}: missing {', '.join(missing)} (expected a run "
                 "interrupted after at least one finished epoch)"
             )
+    elif not force and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise BratsError(
+            f"run folder {run_dir} is not empty; pass --resume to continue that run, "
+            "--force to start over in it, or choose another --out"
+        )
+
+
+def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
+    """Check that ``run_dir`` may be used (:func:`check_run_dir`) and create it.
+
+    * missing or empty: created;
+    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run (the
+      hidden temporaries of a killed run are removed, the models of its last epoch put in
+      place, :func:`finish_epoch_files`);
+    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
+    * otherwise a non-empty folder is refused: a run is never overwritten silently.
+
+    Raises:
+        BratsError: see :func:`check_run_dir`.
+    """
+    run_dir = Path(run_dir)
+    check_run_dir(run_dir, resume=resume, force=force)
+    if resume or force:
+        remove_stale_temporaries(run_dir)  # what a killed run left half-written
+    if resume:
+        finish_epoch_files(run_dir)
         return run_dir
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not force:
-            raise BratsError(
-                f"run folder {run_dir} is not empty; pass --resume to continue that run, "
-                "--force to start over in it, or choose another --out"
-            )
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
+    if force and run_dir.is_dir():
+        for path in [*(run_dir / name for name in RUN_FILES), *_pending_models(run_dir)]:
+            path.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
+
+
+#: The models an epoch writes under a pending name before ``state.json`` commits it.
+_MODEL_FILES = ("model.keras", "model_last.keras")
+
+
+def _pending_path(run_dir: Path, name: str, epoch: int) -> Path:
+    """``RUN_DIR/.model_last.epoch3.keras``: ``name`` of 1-based ``epoch``, not yet committed."""
+    return run_dir / f".{Path(name).stem}.epoch{epoch}.keras"
+
+
+def _pending_models(run_dir: Path) -> list[Path]:
+    return sorted(
+        p for name in _MODEL_FILES for p in run_dir.glob(f".{Path(name).stem}.epoch*.keras")
+    )
+
+
+def finish_epoch_files(run_dir: Path | str) -> list[str]:
+    """Complete the last epoch of a killed run: the models of the epoch ``state.json`` names
+    are put in place, pending models of an epoch it does not name (never committed) removed.
+
+    Returns:
+        The names of the models put in place.
+    """
+    run_dir = Path(run_dir)
+    epoch = load_state(run_dir)["epoch"]
+    placed = []
+    for name in _MODEL_FILES:
+        pending = _pending_path(run_dir, name, epoch)
+        if pending.is_file():
+            os.replace(pending, run_dir / name)
+            placed.append(name)
+    for stale in _pending_models(run_dir):
+        stale.unlink(missing_ok=True)
+    return placed
 
 
 def write_history(run_dir: Path, records: list[dict]) -> None:
@@ -177,8 +249,9 @@ class RunLog:
     def end_epoch(
         self, model: Any, epoch: int, logs: Mapping[str, Any], seconds: float
     ) -> dict[str, Any]:
-        """Record a finished epoch: write ``model_last.keras``, ``model.keras`` if it is the
-        best so far, the history, then ``state.json``.
+        """Record a finished epoch: the history, ``model_last.keras`` and ``model.keras`` if it
+        is the best so far (pending), ``state.json``, then the models put in place (see the
+        module's docstring for why in this order).
 
         Args:
             model: the Keras model (anything with ``.save(path)``).
@@ -198,17 +271,19 @@ class RunLog:
         record.update(region_dice_of(record))
         record["seconds"] = round(seconds, 3)
         self.history.append(record)
-        save_model(model, self.run_dir / "model_last.keras")
         value = record.get(self.monitor)
         if value is None:
             raise BratsError(
                 f"cannot pick the best model: {self.monitor!r} is not logged "
                 f"(logged: {sorted(logs)})"
             )
+        write_history(self.run_dir, self.history)
+        names = ["model_last.keras"]
         if (value < self.best) if self.minimize else (value > self.best):
             self.best, self.best_epoch = value, epoch + 1
-            save_model(model, self.run_dir / "model.keras")
-        write_history(self.run_dir, self.history)
+            names.append("model.keras")
+        for name in names:
+            save_model(model, _pending_path(self.run_dir, name, epoch + 1))
         state = {
             "epoch": epoch + 1,
             "epochs": self.target_epochs,
@@ -218,4 +293,6 @@ class RunLog:
             "best_epoch": self.best_epoch,
         }
         write_json(self.run_dir / "state.json", state)
+        for name in names:
+            os.replace(_pending_path(self.run_dir, name, epoch + 1), self.run_dir / name)
         return record

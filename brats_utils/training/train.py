@@ -260,6 +260,7 @@ def train(
             epochs=settings.epochs,
             resume=resume,
             select=settings.select,
+            seed=settings.seed,
             verbose=verbose,
         )
     state = load_state(run_dir) if (run_dir / "state.json").exists() else {}

@@ -83,7 +83,8 @@ def test_check_warnings_alone_do_not_fail(tmp_path, capsys):
 
 def test_check_a_missing_or_empty_folder_is_a_user_error(tmp_path, capsys):
     assert main(["check", str(tmp_path / "nowhere")]) == 2
-    assert capsys.readouterr().err.startswith("error: data folder not found")
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: DATA_DIR {tmp_path / 'nowhere'} not found"), err
     assert main(["check", str(tmp_path)]) == 2
     assert "no case folders found" in capsys.readouterr().err
 
@@ -169,7 +170,15 @@ def test_a_missing_keras_backend_names_the_extra_to_install(tmp_path):
 
     if importlib.util.find_spec("torch") is not None:
         pytest.skip("torch is installed here: cannot show a missing backend")
-    (tmp_path / "cache").mkdir()
+    from helpers import write_tiny_case
+
+    from brats_utils.preprocessing.cache_build import build_cache
+    from brats_utils.preprocessing.settings import PreprocessSettings
+
+    write_tiny_case(tmp_path / "data", "Brats18_TEST_1_1")
+    settings = PreprocessSettings(size=16, slice_start=0, slice_stop=None)
+    build_cache(tmp_path / "data", tmp_path / "cache", settings, progress=False,
+                expected_shape=None)  # fmt: skip
     env = {**os.environ, "KERAS_BACKEND": "torch"}
     command = [sys.executable, "-m", "brats_utils.cli.main", "train", "--experiment", "early2",
                "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]  # fmt: skip

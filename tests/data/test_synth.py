@@ -235,8 +235,10 @@ def test_cli_writes_readable_cases_and_skips_complete_ones(tmp_path, capsys):
 
 
 def test_cli_user_errors_exit_2(tmp_path, capsys):
-    assert main(["synth", "--out", str(tmp_path), "--cases", "0"]) == 2
-    assert "--cases" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # refused by argparse
+        main(["synth", "--out", str(tmp_path), "--cases", "0"])
+    assert exited.value.code == 2
+    assert "--cases: expected a positive integer, got '0'" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["synth", "--out", str(tmp_path / "file"), "--cases", "1"]) == 2
     assert "folder" in capsys.readouterr().err

@@ -175,11 +175,15 @@ def test_preprocess_case_equals_normalise_then_slice_then_resize(normalization, 
     settings = PreprocessSettings(16, 2, 10, normalization)
     images, labels, kept = preprocess_case(case, settings)
     np.testing.assert_array_equal(kept, np.arange(2, 10))
-    expected = resize_images(to_slices(normalize_image(image, normalization)[:, :, 2:10]), 16)
+    # a 20 x 18 frame is padded to the 20 x 20 square around its centre, then resized
+    square = ((0, 0), (0, 0), (1, 1), (0, 0))
+    normalised = to_slices(normalize_image(image, normalization)[:, :, 2:10])
+    expected = resize_images(np.pad(normalised, square), 16)
     assert images.shape == (8, 16, 16, 4) and images.dtype == np.float32
     assert images.flags.c_contiguous
     np.testing.assert_allclose(images, expected, atol=1e-5)
-    np.testing.assert_array_equal(labels, resize_labels(to_slices(seg[:, :, 2:10]), 16))
+    padded_seg = np.pad(to_slices(seg[:, :, 2:10]), square[:3])
+    np.testing.assert_array_equal(labels, resize_labels(padded_seg, 16))
     assert labels.dtype == np.uint8
     no_seg = preprocess_case(SimpleNamespace(case_id="c", image=image, seg=None), settings)
     assert no_seg[1] is None
@@ -418,13 +422,13 @@ def test_preprocess_cli_refuses_sizes_and_paths_the_pipeline_cannot_use(tmp_path
     for args, message in (
         (["--out", str(tmp_path / "c"), "--size", "40"], "--size 40 cannot be used by the U-Net"),
         (["--out", str(tmp_path / "c"), "--size", "7"], "choose a multiple of 16 (e.g. 16)"),
-        (["--out", str(tmp_path / "file")], "is a file; expected a cache folder"),
+        (["--out", str(tmp_path / "file")], "is a file; expected a folder"),
     ):
         assert main(["preprocess", str(data), *args, "-q"]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
     assert main(["preprocess", str(tmp_path / "file"), "--out", str(tmp_path / "c")]) == 2
-    assert "is not a folder of cases" in capsys.readouterr().err
+    assert "is a file; expected a data folder" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()  # nothing written
 
 

@@ -147,6 +147,34 @@ def test_run_log_can_pick_the_model_by_validation_region_dice(tmp_path):
     assert region_dice_of({"dice_wt": 1.0, "dice_tc": 0.5}) == {}  # not all three logged
 
 
+def test_an_epoch_killed_before_or_after_its_state_leaves_models_of_the_state_epoch(tmp_path):
+    from brats_utils.training.run_folder import RunLog, finish_epoch_files
+
+    log = RunLog(tmp_path, monitor="val_loss", target_epochs=3)
+    log.end_epoch(_SavesItsName(), 0, {"loss": 1.0, "val_loss": 0.5}, seconds=1.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "history.csv", "history.json", "model.keras", "model_last.keras", "state.json"
+    ]  # fmt: skip
+    # Killed after epoch 2's models were saved, before its state.json: never committed.
+    (tmp_path / ".model_last.epoch2.keras").write_text("epoch 2")
+    assert finish_epoch_files(tmp_path) == []
+    assert not (tmp_path / ".model_last.epoch2.keras").exists()
+    assert (tmp_path / "model_last.keras").read_text() == "model"
+    # Killed after epoch 2's state.json, before its models were renamed: put in place.
+    (tmp_path / ".model_last.epoch2.keras").write_text("epoch 2")
+    (tmp_path / ".model.epoch2.keras").write_text("epoch 2")
+    state = json.loads((tmp_path / "state.json").read_text())
+    (tmp_path / "state.json").write_text(json.dumps({**state, "epoch": 2, "best_epoch": 2}))
+    prepare_run_dir(tmp_path, resume=True)  # what --resume does first
+    assert (tmp_path / "model_last.keras").read_text() == "epoch 2"
+    assert (tmp_path / "model.keras").read_text() == "epoch 2"
+    assert not list(tmp_path.glob(".*"))
+    (tmp_path / ".model.epoch3.keras").write_text("epoch 3")
+    (tmp_path / ".state.json.x1y2.tmp.json").write_text("half")  # a killed write's temporary
+    prepare_run_dir(tmp_path, force=True)  # --force removes pending models too
+    assert not list(tmp_path.iterdir())
+
+
 def test_run_folder_does_not_import_keras():
     assert ml_frameworks_loaded_by("brats_utils.training.run_folder") == []
 
@@ -272,6 +300,34 @@ def test_train_end_to_end_and_resume(tiny_cache, tmp_path, capsys):
     resumed = train("early2", tiny_cache, run_dir, resume=True, **{**common, "epochs": 2})
     assert [record["epoch"] for record in resumed["history"]] == [1, 2]
     assert json.loads((run_dir / "config.json").read_text())["training"]["epochs"] == 2
+
+
+def _history_values(run_dir: Path) -> list[dict[str, str]]:
+    """history.csv as printed, every column but the epoch's wall time."""
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tiny_cache, tmp_path):
+    from brats_utils.training.train import train
+
+    # Dropout (0.2), a random share of empty slices and flips: every random draw of training.
+    common = dict(batch_size=4, base_filters=4, augment=True, empty_slice_fraction=0.5,
+                  verbose=0)  # fmt: skip
+    train("early2", tiny_cache, tmp_path / "whole", epochs=3, **common)
+    train("early2", tiny_cache, tmp_path / "resumed", epochs=1, **common)  # "killed" after 1
+    train("early2", tiny_cache, tmp_path / "resumed", epochs=3, resume=True, **common)
+    whole, resumed = _history_values(tmp_path / "whole"), _history_values(tmp_path / "resumed")
+    assert [row["epoch"] for row in resumed] == ["1", "2", "3"]
+    assert resumed == whole  # to the last printed digit
+    for name in ("model_last.keras", "model.keras"):
+        a = keras.saving.load_model(tmp_path / "whole" / name)
+        b = keras.saving.load_model(tmp_path / "resumed" / name)
+        for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_array_equal(x, y)
+        for x, y in zip(a.optimizer.variables, b.optimizer.variables, strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # Adam's moments too
 
 
 @pytest.mark.slow

@@ -1,0 +1,46 @@
+"""``--recipe best`` end to end through the CLI: the run records it, predict reads all of it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from brats_utils.cli.main import main
+
+
+@pytest.mark.slow
+def test_the_best_recipe_from_cache_to_written_segmentation(tmp_path, capsys):
+    from brats_utils.data.split import save_split
+    from brats_utils.data.synth import write_synthetic_dataset
+
+    data, cache, run, pred = (tmp_path / n for n in ("data", "cache", "run", "pred"))
+    write_synthetic_dataset(data, 4, seed=5, progress=False)  # BraTS-sized: the CLI checks it
+    ids = sorted(p.name for p in data.iterdir() if p.is_dir())
+    save_split(dict(zip(ids, ("train", "train", "validation", "test"), strict=True)),
+               data / "split.csv")  # fmt: skip
+    assert main(["preprocess", str(data), "--out", str(cache), "--recipe", "best",
+                 "--size", "32", "-q"]) == 0  # fmt: skip
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert manifest["settings"]["crop_brain"] and manifest["settings"]["slice_stop"] is None
+    assert main(["train", "--experiment", "early2", "--cache", str(cache), "--out", str(run),
+                 "--recipe", "best", "--epochs", "1", "--base-filters", "4",
+                 "--batch-size", "8"]) == 0  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"] == "best" and config["inference"] == {"tta": True}
+    assert config["training"]["loss"] == "dice_ce" and config["training"]["augment"]
+    assert config["training"]["epochs"] == 1  # the option replaced the recipe's value
+    chosen = json.loads((run / "postprocessing.json").read_text())
+    assert chosen["chosen_on"] == [c for c, s in _split(data).items() if s == "validation"]
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run), "--input", str(data), "--out", str(pred),
+                 "--split", str(data / "split.csv")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "flip TTA: on" in out and "postprocessing (RUN_DIR/postprocessing.json)" in out
+    assert len(list(pred.glob("*.nii.gz"))) == 1  # the one test case
+
+
+def _split(data) -> dict[str, str]:
+    from brats_utils.data.split import load_split
+
+    return load_split(data / "split.csv")

@@ -1,0 +1,67 @@
+"""Markdown tables of a `brats study` folder, for README and docs/real_data_results.md.
+
+Usage::
+
+    python scripts/study_tables.py studies/cpu
+
+Prints the summary (mean over the cross-validated test cases, configurations scored on every
+fold) and the paired differences against ``current`` with their 95% bootstrap CIs, bold where
+the interval excludes 0. Everything is read from ``STUDY/results/`` (``brats study --report``
+writes it).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+METRICS = ("dice_WT", "dice_TC", "dice_ET", "lesion_dice_WT", "lesion_dice_TC", "lesion_dice_ET")
+HD95 = ("hd95_WT", "hd95_TC", "hd95_ET")
+
+
+_GROUPS = ((METRICS[:3], 3), (METRICS[3:], 3), (HD95, 1))
+
+
+def _cells(row: pd.Series, names, digits: int) -> str:
+    return " / ".join(f"{row[m]:.{digits}f}" for m in names)
+
+
+def summary_table(results: Path) -> str:
+    summary = pd.read_csv(results / "summary.csv", index_col=0)
+    rows = [
+        "| configuration | cases | region Dice WT / TC / ET | lesion-wise Dice WT / TC / ET "
+        "| HD95 WT / TC / ET (mm) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for config, r in summary.iterrows():
+        dice, lesion, hd95 = [_cells(r, names, digits) for names, digits in _GROUPS]
+        rows.append(f"| {config} | {int(r['n'])} | {dice} | {lesion} | {hd95} |")
+    return "\n".join(rows)
+
+
+def difference_table(results: Path, baseline: str = "current") -> str:
+    compared = pd.read_csv(results / f"compare_vs_{baseline}.csv")
+    rows = [
+        f"| minus `{baseline}` (paired) | " + " | ".join(METRICS) + " |",
+        "|" + " --- |" * (len(METRICS) + 1),
+    ]
+    for config, group in compared.groupby("config", sort=False):
+        group = group.set_index("metric")
+        cells = []
+        for metric in METRICS:
+            x = group.loc[metric]
+            bold = "**" if x["favours"] != "-" else ""
+            cells.append(
+                f"{bold}{x['mean_difference']:+.3f}{bold} ({x['ci_low']:+.3f}..{x['ci_high']:+.3f})"
+            )
+        rows.append(f"| {config} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    results = Path(sys.argv[1]) / "results"
+    print(summary_table(results))
+    print()
+    print(difference_table(results))

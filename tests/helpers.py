@@ -227,3 +227,19 @@ def kill_group(process: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     process.wait()
+
+
+def write_tiny_cache(root: Path) -> Path:
+    """Three small synthetic cases (48 x 48 x 24) cached at 16 x 16 under ``root``, split
+    1/1/1 (``root/data/split.csv``); returns the cache folder."""
+    from brats_utils.data.split import save_split
+    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.preprocessing.cache_build import build_cache
+
+    data, cache = root / "data", root / "cache"
+    write_synthetic_dataset(data, 3, seed=0, shape=(48, 48, 24), progress=False)
+    settings = PreprocessSettings(size=16, slice_start=4, slice_stop=20)
+    build_cache(data, cache, settings, progress=False, expected_shape=None)
+    cases = sorted(p.name for p in data.iterdir() if p.is_dir())
+    save_split(dict(zip(cases, ["train", "validation", "test"], strict=True)), data / "split.csv")
+    return cache

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import check_input_file, check_input_folder, positive_int
-from brats_utils.cli.predict import add_split_arguments, split_case_ids
+from brats_utils.cli.args import check_input_folder, positive_int
+from brats_utils.cli.predict import add_split_arguments, check_model, split_case_ids
 from brats_utils.errors import BratsError
 from brats_utils.inference.run_config import model_files
 
@@ -42,9 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """Choose and write the thresholds; 0 on success."""
     from brats_utils.inference.postprocess import POSTPROCESSING_FILE
 
-    if not Path(args.model).is_dir():
-        check_input_file("--model", args.model, "model file, run folder or ensemble folder")
-    _, home = model_files(args.model)
+    home = check_model(args.model)
     check_input_folder("--input", args.input, "data folder")
     if args.split is None:
         raise BratsError("--split is required: thresholds are chosen on validation cases only")

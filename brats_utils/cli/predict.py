@@ -74,6 +74,14 @@ def add_split_arguments(
     parser.set_defaults(default_subset=default_subset)
 
 
+def check_model(model: Path) -> Path:
+    """``--model``: a model file, a run folder or an ensemble folder of runs, checked before
+    Keras is imported; returns the folder that holds its ``postprocessing.json``."""
+    if not Path(model).is_dir():
+        check_input_file("--model", model, "model file, run folder or ensemble folder")
+    return model_files(model)[1]
+
+
 def split_case_ids(args: argparse.Namespace) -> list[str] | None:
     """Case ids of the ``--subset`` of ``--split``, or ``None`` without ``--split``.
 
@@ -98,9 +106,7 @@ def split_case_ids(args: argparse.Namespace) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     """Predict; 0 if every case was written or skipped, 1 if any case failed."""
     # Checked before importing Keras, so a mistyped path fails at once, without its start-up.
-    if not Path(args.model).is_dir():
-        check_input_file("--model", args.model, "model file, run folder or ensemble folder")
-    model_files(args.model)  # a model, a run folder or an ensemble folder of runs
+    check_model(args.model)
     check_input_folder("--input", args.input, "data folder or case folder")
     check_output_folder("--out", args.out)
     case_ids = split_case_ids(args)

@@ -23,7 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO_ROOT, child_pids, is_running, kill_group, snapshot, wait_until, write_run
+from helpers import (
+    REPO_ROOT,
+    child_pids,
+    is_running,
+    kill_group,
+    snapshot,
+    wait_until,
+    write_run,
+    write_tiny_cache,
+)
 
 from brats_utils.conventions import LEGACY
 
@@ -149,19 +158,7 @@ def test_predict_killed_between_cases_then_rerun_writes_the_same_files(full_data
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory) -> Path:
     """Three small synthetic cases cached at 16 x 16, split 1/1/1 (as in tests/training)."""
-    from brats_utils.data.split import save_split
-    from brats_utils.data.synth import write_synthetic_dataset
-    from brats_utils.preprocessing.cache_build import build_cache
-    from brats_utils.preprocessing.settings import PreprocessSettings
-
-    root = tmp_path_factory.mktemp("tiny")
-    data, cache = root / "data", root / "cache"
-    write_synthetic_dataset(data, 3, seed=0, shape=(48, 48, 24), progress=False)
-    settings = PreprocessSettings(size=16, slice_start=4, slice_stop=20)
-    build_cache(data, cache, settings, progress=False, expected_shape=None)
-    cases = sorted(p.name for p in data.iterdir() if p.is_dir())
-    save_split(dict(zip(cases, ["train", "validation", "test"], strict=True)), data / "split.csv")
-    return cache
+    return write_tiny_cache(tmp_path_factory.mktemp("tiny"))
 
 
 def _epochs_done(run: Path, name: str) -> int:

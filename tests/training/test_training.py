@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import ml_frameworks_loaded_by
+from helpers import ml_frameworks_loaded_by, write_tiny_cache
 
 from brats_utils.errors import BratsError
 from brats_utils.model.settings import UNetSettings
@@ -231,19 +231,7 @@ def test_mixed_precision_and_data_parallel_flag_paths(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory):
     """Three small synthetic cases (48 x 48 x 24) cached at 16 x 16, split 1/1/1."""
-    from brats_utils.data.split import save_split
-    from brats_utils.data.synth import write_synthetic_dataset
-    from brats_utils.preprocessing.cache_build import build_cache
-    from brats_utils.preprocessing.settings import PreprocessSettings
-
-    root = tmp_path_factory.mktemp("tiny")
-    data, cache = root / "data", root / "cache"
-    write_synthetic_dataset(data, 3, seed=0, shape=(48, 48, 24), progress=False)
-    settings = PreprocessSettings(size=16, slice_start=4, slice_stop=20)
-    build_cache(data, cache, settings, progress=False, expected_shape=None)
-    cases = sorted(p.name for p in data.iterdir() if p.is_dir())
-    save_split(dict(zip(cases, ["train", "validation", "test"], strict=True)), data / "split.csv")
-    return cache
+    return write_tiny_cache(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.mark.slow

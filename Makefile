@@ -2,6 +2,7 @@
 #   make demo   virtual environment + install + synthetic cases + all notebooks (smoke profile)
 #   make test   virtual environment + install + the whole test suite
 #   make lab    virtual environment + install + demo data if absent + JupyterLab on notebooks/
+#   make results-html   the notebooks on the real sample cases, rendered to docs/results/
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -11,7 +12,10 @@ DATA ?= data/synthetic
 CASES ?= 24
 SEED ?= 0
 
-.PHONY: setup demo lab test test-quick lint format bench clean
+REAL ?= ../shared/data/brats2018_sample
+REAL_OUT ?= outputs/real16
+
+.PHONY: setup demo lab results-html test test-quick lint format bench clean
 
 setup: $(STAMP)
 
@@ -30,6 +34,12 @@ lab: setup
 	@test -n "$$(ls -A $(DATA) 2>/dev/null)" || \
 		$(BIN)/brats synth --out $(DATA) --cases $(CASES) --seed $(SEED)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# The notebooks on the real cases with the CPU (smoke) settings, rendered to docs/results/.
+results-html: setup
+	$(BIN)/python scripts/real_data_folder.py $(REAL) $(REAL_OUT)/data --counts 10,3,3
+	$(BIN)/brats notebooks --profile smoke --data $(REAL_OUT)/data --out $(REAL_OUT) \
+		--html docs/results --overwrite
 
 test: setup
 	$(BIN)/python -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from brats_utils.errors import BratsError
 from brats_utils.notebooks.runner import PROFILES
 
 __all__ = ["add_parser", "run"]
@@ -47,14 +48,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--log-output", action="store_true", help="stream the notebooks' output to the log"
     )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also render the executed notebooks to self-contained HTML pages in DIR "
+        "(with an index.html), e.g. docs/results",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace HTML pages already in --html DIR"
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the notebooks; print where the figures and tables are."""
+    from brats_utils.cli.args import check_output_folder
     from brats_utils.notebooks.runner import parse_param, run_notebooks
 
     overrides = dict(parse_param(p) for p in args.param)
+    if args.html is not None:
+        check_output_folder("--html", args.html)
+        existing = sorted(args.html.glob("[0-9][0-9]_*.html")) if args.html.is_dir() else []
+        if existing and not args.overwrite:
+            raise BratsError(
+                f"--html {args.html} already holds {len(existing)} pages ({existing[0].name}, "
+                "...); pass --overwrite to replace them"
+            )
     result = run_notebooks(
         args.profile,
         args.data,
@@ -68,4 +89,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"executed notebooks: {result.out_dir / 'notebooks'}")
     print(f"figures ({len(result.figures)}): {result.out_dir / 'figures'}")
     print(f"tables ({len(result.tables)}): {result.out_dir / 'tables'}")
+    if args.html is not None:
+        from brats_utils.notebooks.html import render_html
+
+        pages = render_html(result.out_dir / "notebooks", args.html)
+        size = sum(p.stat().st_size for p in pages) / 1e6
+        print(f"HTML pages ({len(pages)}, {size:.1f} MB): {pages[-1]}")
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 from brats_utils.errors import BratsError
 from brats_utils.notebooks.runner import PROFILES, Profile, load_profile
 
-__all__ = ["has_gpu", "resolve_profile", "use_profile"]
+__all__ = ["has_gpu", "resolve_profile", "use_profile", "time_estimate"]
 
 
 def has_gpu() -> bool:
@@ -76,5 +76,18 @@ def use_profile(namespace: MutableMapping[str, Any], notebook: str) -> Profile:
         namespace["out_dir"] = f"../outputs/{profile.name}"
     device = "GPU" if has_gpu() else "CPU (no GPU found)"
     print(f"{notebook}: profile {profile.name} ({why}; {device}): {profile.description}")
+    print(f"  {time_estimate(profile, notebook)}")
     print(f"  outputs in {namespace['out_dir']}; from the profile: {', '.join(changed) or '-'}")
     return profile
+
+
+def time_estimate(profile: Profile, notebook: str) -> str:
+    """``"about 3 min (all notebooks: 14 min), measured on ..."`` from the profile's
+    measured minutes, or a line saying they were not measured."""
+    if notebook not in profile.minutes:
+        return f"time: not measured for {notebook} with the {profile.name} profile"
+    total = sum(profile.minutes.values())
+    return (
+        f"time: about {profile.minutes[notebook]:.1f} min (all notebooks: {total:.0f} min), "
+        f"measured {profile.measured or 'once'}"
+    )

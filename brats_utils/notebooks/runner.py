@@ -72,6 +72,9 @@ class Profile:
         synthetic_cases: cases to generate into an empty data folder; ``None``: never.
         synthetic_seed: seed of the generated cases.
         parameters: notebook parameters (name -> value).
+        minutes: measured minutes per notebook (name -> minutes), from a run's
+            ``run_summary.json`` (``scripts/profile_minutes.py``); empty when not measured.
+        measured: where and how ``minutes`` were measured (machine, command, date).
     """
 
     name: str
@@ -79,6 +82,8 @@ class Profile:
     synthetic_cases: int | None
     synthetic_seed: int
     parameters: dict[str, Any]
+    minutes: dict[str, float] = field(default_factory=dict)
+    measured: str = ""
 
 
 @dataclass
@@ -122,12 +127,15 @@ def load_profile(profile: str | Path, params_dir: Path | str | None = None) -> P
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise BratsError(f"profile {path} is not valid YAML: {exc}") from exc
-    unknown = sorted(set(raw) - {"description", "synthetic_cases", "synthetic_seed", "parameters"})
+    keys = {"description", "synthetic_cases", "synthetic_seed", "parameters", "minutes", "measured"}
+    unknown = sorted(set(raw) - keys)
     parameters = raw.get("parameters") or {}
-    if unknown or not isinstance(parameters, dict):
+    minutes = raw.get("minutes") or {}
+    if unknown or not isinstance(parameters, dict) or not isinstance(minutes, dict):
         raise BratsError(
-            f"profile {path}: expected keys description, synthetic_cases, synthetic_seed and a "
-            f"'parameters' mapping; found unknown keys {unknown}"
+            f"profile {path}: expected keys description, synthetic_cases, synthetic_seed, a "
+            f"'parameters' mapping and optionally 'minutes' and 'measured'; found unknown keys "
+            f"{unknown}"
         )
     cases = raw.get("synthetic_cases")
     return Profile(
@@ -136,6 +144,8 @@ def load_profile(profile: str | Path, params_dir: Path | str | None = None) -> P
         synthetic_cases=None if cases is None else int(cases),
         synthetic_seed=int(raw.get("synthetic_seed", 0)),
         parameters=dict(parameters),
+        minutes={str(k): float(v) for k, v in minutes.items()},
+        measured=str(raw.get("measured", "")),
     )
 
 

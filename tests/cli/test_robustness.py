@@ -105,6 +105,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     paths["cache"] = root / "cache"
     build_cache(good, paths["cache"], PreprocessSettings(size=16, slice_start=60, slice_stop=76),
                 progress=False)  # fmt: skip
+    paths["html"] = root / "html"  # a folder of rendered pages, as --html writes
+    paths["html"].mkdir()
+    (paths["html"] / "01_exploration.html").write_text("<html>a rendered page</html>\n")
     paths["synthetic"] = root / "synthetic"
     write_synthetic_dataset(paths["synthetic"], 1, seed=0, shape=(32, 32, 24), progress=False)
     return paths
@@ -358,6 +361,10 @@ ROWS = [
     row("notebooks-param-epochs-0", NOTEBOOKS + " --out {out} --param epochs=0", 2, "epochs"),
     row("notebooks-param-size-9999", NOTEBOOKS + " --out {out} --param image_size=9999",
         2, "size", "9999"),
+    row("notebooks-html-file", NOTEBOOKS + " --out {out} --html {out_file}", 2, "--html",
+        "is a file"),
+    row("notebooks-html-pages-exist", NOTEBOOKS + " --out {out} --html {html}", 2, "--html",
+        "01_exploration.html", "--overwrite"),
 ]
 # fmt: on
 

@@ -306,6 +306,11 @@ EXPECTED_FIGURES = [
     "06_best_worst.png",
     "06_viewer.png",
     "07_study_summary.png",
+    "03_modality_ablation.png",
+    "04_mean_image.png",
+    "04_channel_contrast.png",
+    "04_vs_03.png",
+    "05_vs_03.png",
     "07_study_vs_current.png",
     *(f"{n}_{kind}.png" for n in ("03", "04", "05") for kind in ("training_curves", "examples")),
 ]
@@ -325,6 +330,10 @@ def _assert_everything_shown_and_quiet(name: str, nb) -> None:
         if re.search(r"\bdisplay\((plot_\w+|viewer)\b", cell.source):
             images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
             assert images, (name, "a drawing cell shows no image", cell.source[:80])
+        if "display(Markdown(" in cell.source:  # "What we saw": text computed by the run
+            texts = [o["data"]["text/markdown"] for o in cell.outputs
+                     if "text/markdown" in o.get("data", {})]  # fmt: skip
+            assert texts and all(t.strip() for t in texts), (name, "no computed text")
         for output in cell.outputs:
             data = output.get("data", {})
             if set(data) == {"text/plain"}:  # a bare repr, nothing richer to show

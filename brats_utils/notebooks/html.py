@@ -1,0 +1,108 @@
+"""Executed notebooks rendered to HTML pages a reader can open without Jupyter.
+
+:func:`render_html` turns the executed copies of a ``brats notebooks`` run into one
+self-contained HTML page each (figures embedded as PNG), plus an ``index.html`` that lists
+them with the run's profile, data folder and seconds per notebook. ``brats notebooks --html
+DIR`` calls it after a run; ``docs/results/`` holds the pages of a real-data run (README).
+No Keras import.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from brats_utils.errors import BratsError
+from brats_utils.files import atomic_path, read_json
+
+__all__ = ["render_html"]
+
+
+def render_html(
+    notebooks_dir: Path | str, html_dir: Path | str, *, title: str = "brats-unet results"
+) -> list[Path]:
+    """Render every executed notebook of a run folder to ``html_dir``.
+
+    The template's style sheets (some 260 kB, the same for every page) are written once, to
+    ``notebook.css``, and linked from each page, so the pages hold little besides their text
+    and figures.
+
+    Args:
+        notebooks_dir: ``OUT_DIR/notebooks`` of a run (executed copies and
+            ``run_summary.json``).
+        html_dir: where the pages go (created; existing pages of the same names replaced,
+            each written whole or not at all).
+        title: heading of ``index.html``.
+
+    Returns:
+        The files written: ``notebook.css``, the pages, ``index.html`` last.
+
+    Raises:
+        BratsError: no executed notebook in ``notebooks_dir``.
+    """
+    from nbconvert import HTMLExporter
+
+    notebooks_dir, html_dir = Path(notebooks_dir), Path(html_dir)
+    executed = sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not executed:
+        raise BratsError(f"no executed notebook (NN_*.ipynb) in {notebooks_dir}")
+    summary_path = notebooks_dir / "run_summary.json"
+    summary = read_json(summary_path, "run summary") if summary_path.is_file() else {}
+    html_dir.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    pages, styles = {}, {}
+    for path in executed:
+        body, _ = exporter.from_filename(str(path))
+        pages[path.stem], page_styles = _without_styles(body)
+        styles.update(dict.fromkeys(page_styles))  # in order of first appearance
+    written = [_write(html_dir / "notebook.css", "\n".join(styles))]
+    for stem, body in pages.items():
+        written.append(_write(html_dir / f"{stem}.html", body))
+    index = _write(html_dir / "index.html", _index_page(title, written[1:], summary))
+    return [*written, index]
+
+
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
+_LINK = '<link rel="stylesheet" href="notebook.css">'
+
+
+def _without_styles(body: str) -> tuple[str, list[str]]:
+    """The page with its ``<style>`` blocks replaced by one link, and those blocks' text."""
+    found = _STYLE.findall(body)
+    if not found:
+        return body, []
+    first = _STYLE.search(body).start()
+    body = body[:first] + _LINK + _STYLE.sub("", body[first:])
+    return body, found
+
+
+def _write(path: Path, text: str) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return path
+
+
+def _index_page(title: str, pages: list[Path], summary: Mapping) -> str:
+    seconds = summary.get("seconds", {})
+    rows = "\n".join(
+        f'<li><a href="{p.name}">{html.escape(p.stem)}</a>'
+        + (f" ({seconds[p.stem] / 60:.1f} min)" if p.stem in seconds else "")
+        + "</li>"
+        for p in pages
+    )
+    facts = ""
+    if summary:
+        facts = (
+            f"<p>Profile <code>{html.escape(str(summary.get('profile')))}</code>, data "
+            f"<code>{html.escape(Path(str(summary.get('data_dir'))).name)}</code>, "
+            f"{summary.get('total_seconds', 0) / 60:.0f} min in all.</p>"
+        )
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
+        f"{facts}\n<ol>\n{rows}\n</ol>\n</body></html>\n"
+    )

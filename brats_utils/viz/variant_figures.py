@@ -1,0 +1,137 @@
+"""Figures of the variant notebooks' own questions: modality blanking (03), what the mean
+image keeps (04).
+
+``plot_x(..., ax=None, out_path=None) -> Figure`` like every figure of :mod:`brats_utils.viz`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from brats_utils.conventions import MODALITIES, MODALITY_NAMES
+from brats_utils.viz.drawing import (
+    GREY,
+    finish_figure,
+    label_legend_handles,
+    label_overlay,
+    new_axes,
+)
+
+__all__ = ["plot_modality_ablation", "plot_mean_image", "plot_channel_contrast"]
+
+_ABLATION_BARS = {
+    "dice_necrotic": "NCR",
+    "dice_edema": "ED",
+    "dice_enhancing": "ET",
+    "dice": "mean",
+}
+
+
+def plot_modality_ablation(
+    table: pd.DataFrame,
+    *,
+    title: str = "Slice Dice with one modality blanked",
+    ax: Axes | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Grouped bars: label Dice for the intact input and with each modality blanked.
+
+    Args:
+        table: :func:`brats_utils.notebooks.variant.modality_ablation`'s table.
+        title: figure title.
+        ax: one Axes; default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    fig, (axis,) = new_axes(ax, 1, panel_size=(1.3 * len(table) + 2.0, 3.4))
+    width = 0.8 / len(_ABLATION_BARS)
+    positions = np.arange(len(table))
+    for k, (column, name) in enumerate(_ABLATION_BARS.items()):
+        values = table[column].to_numpy(float)
+        color = "black" if column == "dice" else f"C{k}"
+        axis.bar(positions + (k - 1.5) * width, values, width, label=name, color=color)
+    axis.set_xticks(positions, [str(i) for i in table.index], fontsize="small")
+    axis.set_ylim(0, 1.15)
+    axis.set_ylabel("slice Dice")
+    axis.legend(fontsize="small", ncols=4, loc="upper right")
+    axis.set_title(title)
+    return finish_figure(fig, out_path)
+
+
+def plot_mean_image(
+    image: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    title: str = "",
+    alpha: float = 0.35,
+    ax: Sequence[Axes] | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """The four modalities of one slice, their mean (what ``mean4`` feeds its U-Net), and the
+    labels; every panel on one common z-score scale so contrasts compare.
+
+    Args:
+        image: ``(H, W, 4)`` z-scored slice in :data:`MODALITIES` order.
+        labels: ``(H, W)`` classes, drawn on a sixth panel over the mean image.
+        title: figure title.
+        alpha: label opacity.
+        ax: six Axes (five without labels); default a new figure.
+        out_path: if given, the figure is saved there.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or image.shape[-1] != len(MODALITIES):
+        raise ValueError(f"image must be (H, W, {len(MODALITIES)}), got {image.shape}")
+    mean = image.mean(axis=-1)
+    panels = [*(image[..., k] for k in range(image.shape[-1])), mean]
+    names = [*(MODALITY_NAMES[m] for m in MODALITIES), "mean of the four"]
+    brain = np.any(image != 0, axis=-1)
+    low, high = (np.percentile(image[brain], (1, 99)) if brain.any() else (-1.0, 1.0))
+    fig, axes = new_axes(ax, len(panels) + (labels is not None), panel_size=(2.3, 2.5))
+    for axis, panel, name in zip(axes, panels, names, strict=False):
+        axis.imshow(np.where(brain, panel, np.nan).T, cmap=GREY, vmin=low, vmax=high,
+                    origin="lower")  # fmt: skip
+        axis.set_title(name, fontsize="medium")
+        axis.set_axis_off()
+    if labels is not None:
+        axes[-1].imshow(np.where(brain, mean, np.nan).T, cmap=GREY, vmin=low, vmax=high,
+                        origin="lower")  # fmt: skip
+        axes[-1].imshow(np.transpose(label_overlay(np.asarray(labels), alpha=alpha), (1, 0, 2)),
+                        origin="lower")  # fmt: skip
+        axes[-1].set_title("labels", fontsize="medium")
+        axes[-1].set_axis_off()
+        axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return finish_figure(fig, out_path)
+
+
+def plot_channel_contrast(
+    table: pd.DataFrame,
+    *,
+    title: str = "Tissue contrast per channel (median Cohen's d over cases)",
+    ax: Axes | None = None,
+    out_path: Path | str | None = None,
+) -> Figure:
+    """Grouped bars of :func:`brats_utils.notebooks.variant.channel_contrast`: one group per
+    tissue pair, one bar per channel, the mean image's bar in black."""
+    contrasts = [c for c in table.columns if c != "cases"]
+    fig, (axis,) = new_axes(ax, 1, panel_size=(2.2 * len(contrasts) + 1.5, 3.4))
+    width = 0.8 / len(table)
+    positions = np.arange(len(contrasts))
+    for k, channel in enumerate(table.index):
+        color = "black" if channel == "mean" else f"C{k}"
+        offset = (k - (len(table) - 1) / 2) * width
+        axis.bar(positions + offset, table.loc[channel, contrasts].to_numpy(float), width,
+                 label=channel, color=color)  # fmt: skip
+    axis.set_xticks(positions, contrasts)
+    axis.set_ylabel("|Cohen's d|")
+    top = np.nanmax(table[contrasts].to_numpy(float)) if len(table) else 1.0
+    axis.set_ylim(0, 1.25 * (top if np.isfinite(top) and top > 0 else 1.0))
+    axis.legend(fontsize="small", ncols=len(table), loc="upper center")
+    axis.set_title(title, fontsize="medium")
+    return finish_figure(fig, out_path)

@@ -1,0 +1,196 @@
+"""The variant notebooks' shared API and their own questions; computed findings; HTML pages."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from brats_utils.errors import BratsError
+from brats_utils.notebooks.findings import (
+    ablation_findings,
+    contrast_findings,
+    exploration_findings,
+    mean_with_ci,
+    paired_findings,
+    preprocessing_findings,
+)
+from brats_utils.notebooks.html import render_html
+from brats_utils.notebooks.profile import time_estimate
+from brats_utils.notebooks.runner import Profile
+from brats_utils.notebooks.support import OutputPaths
+from brats_utils.notebooks.variant import (
+    channel_contrast,
+    compare_variant_tables,
+    modality_ablation,
+)
+from brats_utils.viz.data_figures import intensity_histograms, slice_label_stats
+
+
+class FakeCache:
+    """Two cases of 3 slices, 16 x 16, 4 channels; ET (class 3) bright on channel 1 only,
+    edema (2) bright on channel 3 and dark on channel 0."""
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.case_ids = ["a", "b"]
+        self._labels, self._images = {}, {}
+        for case in self.case_ids:
+            labels = np.zeros((3, 16, 16), dtype=np.uint8)
+            labels[:, 4:12, 4:12] = 2
+            labels[:, 6:10, 6:10] = 3
+            labels[:, 7:9, 7:9] = 1
+            images = rng.normal(0, 0.3, (3, 16, 16, 4)).astype(np.float32)
+            images[..., 1] += 3.0 * (labels == 3)
+            images[..., 3] += 2.0 * (labels == 2)
+            images[..., 0] -= 2.0 * (labels == 2)
+            images[:, 0, :, :] = 0.0  # a row of background
+            self._labels[case], self._images[case] = labels, images
+
+    def images(self, case_id):
+        return self._images[case_id]
+
+    def labels(self, case_id):
+        return self._labels[case_id]
+
+    def has_labels(self, case_id):
+        return True
+
+    @property
+    def settings(self):
+        from brats_utils.preprocessing.settings import PreprocessSettings
+
+        return PreprocessSettings(size=16, slice_start=10, slice_stop=13)
+
+
+class ThresholdModel:
+    """Predicts ET where channel 1 is bright, edema where channel 3 is, else background."""
+
+    def predict(self, x, batch_size=None, verbose=0):
+        classes = np.zeros(x.shape[:3], dtype=np.int64)
+        classes[x[..., 3] > 1.0] = 2
+        classes[x[..., 1] > 1.5] = 3
+        return np.eye(4, dtype=np.float32)[classes]
+
+
+def test_blanking_the_channel_a_model_uses_costs_dice_and_the_others_do_not():
+    channels = ("t1", "t1ce", "t2", "flair")
+    table = modality_ablation(ThresholdModel(), FakeCache(), ["a", "b"], channels)
+    assert list(table.index) == ["all", "without T1", "without T1ce", "without T2", "without FLAIR"]
+    assert table.loc["all", "dice_enhancing"] > 0.9
+    assert table.loc["without T1ce", "dice_enhancing"] == 0.0  # ET lives on T1ce here
+    assert table.loc["without FLAIR", "dice_edema"] < table.loc["all", "dice_edema"]
+    assert table.loc["without T1", "drop"] == pytest.approx(0.0)
+    assert table.loc["without T2", "drop"] == pytest.approx(0.0)
+    text = ablation_findings(table)
+    assert "Blanking **T1ce** costs the most" in text
+    assert f"{table.loc['without T1ce', 'drop']:+.2f}" in text
+    flat = table.assign(drop=0.0)
+    assert "relies on none of them alone" in ablation_findings(flat)
+
+
+def test_channel_contrast_measures_each_tissue_pair_and_the_mean_image():
+    table = channel_contrast(FakeCache(), ["a", "b"])
+    assert list(table.index) == ["T1", "T1ce", "T2", "FLAIR", "mean"]
+    assert (table["cases"] == 2).all()
+    # ET is bright on T1ce only: strongest there; the mean keeps less of it
+    assert table["enhancing vs necrotic"].idxmax() == "T1ce"
+    assert table.loc["mean", "enhancing vs necrotic"] < table.loc["T1ce", "enhancing vs necrotic"]
+    # edema is bright on FLAIR and dark on T1: opposite signs cancel in the mean
+    assert table.loc["mean", "edema vs core"] < table.loc["FLAIR", "edema vs core"]
+    text = contrast_findings(table)
+    assert "against T1ce's" in text and "kept" in text
+    with pytest.raises(ValueError, match="at least one case"):
+        channel_contrast(FakeCache(), [])
+
+
+def test_compare_variant_tables_pairs_the_cases_or_says_the_baseline_is_missing(tmp_path):
+    paths = OutputPaths(tmp_path)
+    b = pd.DataFrame({"case": list("uvwxyz"), "dice_WT": [0.8, 0.7, 0.9, 0.6, 0.5, 0.8],
+                      "hd95_WT": [5, 6, 4, 5, 6, 4]})  # fmt: skip
+    b.to_csv(paths.table("05_cases_test.csv"), index=False)
+    assert compare_variant_tables(paths, "03", "05", "test") is None
+    a = b.assign(dice_WT=b["dice_WT"] - 0.1, hd95_WT=b["hd95_WT"] + 1)
+    a.to_csv(paths.table("03_cases_test.csv"), index=False)
+    _, _, comparison = compare_variant_tables(paths, "03", "05", "test")
+    assert comparison.loc["dice_WT", "mean_difference"] == pytest.approx(0.1)
+    assert comparison.loc["dice_WT", "b_better"] == 6
+    text = paired_findings(comparison, "early4", "early2")
+    assert "dice_WT: early2 - early4 = +0.100" in text and "favours early2" in text
+    assert "too few cases to tell" in paired_findings(comparison.assign(n=3), "a", "b")
+    a.iloc[:2].to_csv(paths.table("03_cases_test.csv"), index=False)
+    with pytest.raises(BratsError):
+        compare_variant_tables(paths, "03", "05", "test")
+
+
+def test_mean_with_ci_brackets_the_mean():
+    text = mean_with_ci([0.5, 0.6, 0.7, 0.8])
+    mean, low, high = 0.65, *map(float, text.split("CI ")[1].split(",")[0].split("-"))
+    assert text.startswith("0.65 (95% CI") and low <= mean <= high and "n = 4" in text
+    assert mean_with_ci([]) == "no cases"
+    assert mean_with_ci([0.5, 0.7]) == "0.60 (n = 2, too few cases for an interval)"
+
+
+def test_exploration_and_preprocessing_findings_come_from_the_tables():
+    cache = FakeCache()
+    volumes = pd.DataFrame({"NCR": [1.0, 2.0], "ED": [30.0, 50.0], "ET": [5.0, 0.0]})
+    volumes["WT"] = volumes.sum(axis=1)
+    images = [np.moveaxis(cache.images(c), 0, 2) for c in cache.case_ids]  # (X, Y, Z, C)
+    labels = [np.moveaxis(cache.labels(c), 0, 2) for c in cache.case_ids]
+    histograms = intensity_histograms(zip(images, labels, strict=True), normalize=False)
+    text = exploration_findings(volumes, histograms, {"train": 1, "validation": 1})
+    assert "**2 cases**" in text and "1 case(s) without ET" in text
+    assert "edema stands out most on **FLAIR**" in text
+    assert "enhancing tumour on **T1ce**" in text
+    stats = slice_label_stats(cache)
+    text = preprocessing_findings(cache, stats)
+    assert "2 cases cached as 3 slices each at 16 x 16" in text
+    assert "the rarest class, NCR" in text
+
+
+def _executed_notebook(path, image_b64: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("display(fig)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": image_b64})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 01 · A title"), cell]
+    nbformat.write(nb, path)
+
+
+def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
+    import base64
+    import io
+
+    from matplotlib.figure import Figure
+
+    buffer = io.BytesIO()
+    Figure(figsize=(1, 1)).savefig(buffer, format="png")
+    image = base64.b64encode(buffer.getvalue()).decode()
+    notebooks = tmp_path / "run" / "notebooks"
+    notebooks.mkdir(parents=True)
+    _executed_notebook(notebooks / "01_exploration.ipynb", image)
+    summary = {"profile": "smoke", "data_dir": "/x/brats2018_sample", "seconds":
+               {"01_exploration": 90.0}, "total_seconds": 90.0}  # fmt: skip
+    (notebooks / "run_summary.json").write_text(json.dumps(summary))
+    pages = render_html(notebooks, tmp_path / "html")
+    assert [p.name for p in pages] == ["notebook.css", "01_exploration.html", "index.html"]
+    page = pages[1].read_text()
+    assert f"data:image/png;base64,{image[:40]}" in page and "A title" in page
+    assert "<style" not in page and 'href="notebook.css"' in page  # the styles once, shared
+    assert ".jp-Notebook" in pages[0].read_text()
+    index = pages[2].read_text()
+    assert 'href="01_exploration.html"' in index and "(1.5 min)" in index
+    assert "brats2018_sample" in index and "/x/" not in index
+    assert not list((tmp_path / "html").glob(".*"))  # no temporaries left
+    with pytest.raises(BratsError, match="no executed notebook"):
+        render_html(tmp_path / "html", tmp_path / "other")
+
+
+def test_time_estimate_reads_the_measured_minutes():
+    profile = Profile("smoke", "", 24, 0, {}, {"01_exploration": 0.5, "03_x": 4.0}, "on a CPU")
+    assert time_estimate(profile, "03_x") == (
+        "time: about 4.0 min (all notebooks: 4 min), measured on a CPU"
+    )
+    assert "not measured" in time_estimate(profile, "07_y")

@@ -23,6 +23,7 @@ __all__ = [
     "ablation_findings",
     "contrast_findings",
     "paired_findings",
+    "results_findings",
 ]
 
 _LABELS = {"dice_necrotic": "NCR", "dice_edema": "ED", "dice_enhancing": "ET"}
@@ -218,3 +219,67 @@ def paired_findings(comparison: pd.DataFrame, a: str, b: str) -> str:
         )
     return "\n".join(lines)
 
+
+
+def results_findings(
+    region_table: pd.DataFrame,
+    per_case: Mapping[str, pd.DataFrame],
+    paired_table: pd.DataFrame,
+    baseline: str,
+    failures: pd.DataFrame,
+    split: str,
+) -> str:
+    """Notebook 06: the best variant with its interval, the paired verdicts, the worst case,
+    and the conclusion this sample allows.
+
+    Args:
+        region_table: mean region metrics indexed by ``(split, experiment)``.
+        per_case: ``{experiment: per-case table}`` of ``split``.
+        paired_table: ``compare_tables`` of each variant against ``baseline``, indexed by
+            ``(experiment, metric)``.
+        baseline: the experiment the others are compared with.
+        failures: :func:`~brats_utils.evaluation.failures.failure_table` of the best variant
+            for ET (worst first).
+        split: the split shown.
+    """
+    means = region_table.loc[split]
+    top = means["dice_WT"].idxmax()
+    cases = per_case[top]
+    lines = [
+        f"- On the {len(cases)} {split} case(s), **{top}** has the highest mean region Dice: "
+        + "; ".join(f"{r} {mean_with_ci(cases[f'dice_{r}'], 3)}" for r in ("WT", "TC", "ET"))
+        + "."
+    ]
+    clear = []
+    for (variant, metric), row in paired_table.iterrows():
+        if metric not in ("dice_WT", "dice_TC", "dice_ET"):
+            continue
+        if row["n"] < 5:
+            verdict = "too few cases to tell"
+        else:
+            verdict = {"B": f"{variant} is better", "A": f"{baseline} is better",
+                       "-": "the interval holds 0"}[row["favours"]]  # fmt: skip
+            if row["favours"] != "-":
+                clear.append(f"{verdict} on {metric}")
+        lines.append(
+            f"- {variant} - {baseline}, {metric}: {row['mean_difference']:+.3f} (95% CI "
+            f"{row['ci_low']:+.3f}..{row['ci_high']:+.3f}, {int(row['n'])} cases): {verdict}."
+        )
+    worst = failures.iloc[0]
+    median_volume = float(failures["volume_ml"].median())
+    lines.append(
+        f"- The worst {split} case for ET is {worst['case']} (Dice {worst['dice']:.2f}, ET "
+        f"{worst['volume_ml']:.1f} ml against a median of {median_volume:.1f} ml over these "
+        f"cases; {int(worst['fn_lesions'])} missed and {int(worst['fp_lesions'])} false "
+        "lesion(s))."
+    )
+    if clear:
+        conclusion = "; ".join(clear) + " (95% intervals that exclude 0); the rest cannot be "
+        conclusion += "told apart on these cases."
+    else:
+        conclusion = (
+            f"no paired difference against {baseline} excludes 0 on these {len(cases)} cases: "
+            "this sample cannot rank the variants, whatever their means say."
+        )
+    lines.append(f"- **Conclusion**: {conclusion}")
+    return "\n".join(lines)

@@ -194,3 +194,27 @@ def test_time_estimate_reads_the_measured_minutes():
         "time: about 4.0 min (all notebooks: 4 min), measured on a CPU"
     )
     assert "not measured" in time_estimate(profile, "07_y")
+
+
+def test_results_findings_state_the_conclusion_this_sample_allows():
+    from brats_utils.evaluation.compare import compare_tables
+    from brats_utils.notebooks.findings import results_findings
+
+    rng = np.random.default_rng(0)
+    dice = {f"dice_{r}": rng.uniform(0.5, 0.8, 8) for r in ("WT", "TC", "ET")}
+    base = pd.DataFrame({"case": [f"c{i}" for i in range(8)], **dice})
+    better = base.assign(dice_WT=base["dice_WT"] + 0.1)  # clearly better on WT only
+    per_case = {"early4": base, "early2": better}
+    region_table = pd.concat(
+        {"test": pd.DataFrame({k: v.drop(columns="case").mean() for k, v in per_case.items()}).T}
+    )
+    paired = pd.concat({"early2": compare_tables(base, better)})
+    failures = pd.DataFrame({"case": ["c3", "c1"], "dice": [0.1, 0.4], "volume_ml": [0.5, 9.0],
+                             "fn_lesions": [2, 0], "fp_lesions": [1, 0]})  # fmt: skip
+    text = results_findings(region_table, per_case, paired, "early4", failures, "test")
+    assert "**early2** has the highest mean region Dice" in text
+    assert "early2 is better on dice_WT" in text and "dice_TC: +0.000" in text
+    assert "ET 0.5 ml against a median of 4.8 ml" in text and "2 missed and 1 false" in text
+    same = pd.concat({"early2": compare_tables(base, base)})
+    text = results_findings(region_table, per_case, same, "early4", failures, "test")
+    assert "this sample cannot rank the variants" in text

@@ -34,7 +34,10 @@ from brats_utils.viz.drawing import (
     save_figure,
 )
 
-__all__ = ["SliceViewer"]
+__all__ = ["VIEWER_CLASS", "SliceViewer"]
+
+#: CSS class of the viewer's controls (its ``VBox``) in the page.
+VIEWER_CLASS = "brats-viewer"
 
 #: What a case may be given as: a Case-like object (``.image``, ``.seg``), an
 #: ``(image, seg)`` pair, a bare image, or a zero-argument callable returning one of those.
@@ -176,6 +179,7 @@ class SliceViewer:
                 self.output,
             ]
         )
+        self.widget.add_class(VIEWER_CLASS)  # how a page (the browser test) finds the viewer
 
     def _load(self, case_id: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         if self._loaded is None or self._loaded[0] != case_id:

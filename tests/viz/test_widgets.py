@@ -10,7 +10,7 @@ import pytest
 from brats_utils.conventions import LEGACY, classes_to_labels
 from brats_utils.data.predictions import load_prediction
 from brats_utils.errors import CaseError
-from brats_utils.viz.widgets import SliceViewer
+from brats_utils.viz.widgets import VIEWER_CLASS, SliceViewer
 
 matplotlib.use("Agg")
 SHAPE = (20, 18, 12)
@@ -37,6 +37,7 @@ def test_viewer_builds_and_draws_once(viewer):
     assert viewer.index.value == 2  # first axial slice with the most tumour of case a
     assert len(viewer.figure.axes) == 2  # FLAIR with ground truth | with prediction
     assert viewer.widget.children[-1] is viewer.output
+    assert VIEWER_CLASS in viewer.widget._dom_classes  # the browser test finds it by this
 
 
 def test_every_control_redraws(viewer):

@@ -283,8 +283,14 @@ class SliceViewer:
         (an IPython display handle), so a saved notebook, its HTML and the forge show the
         viewer's last state; the controls need a running kernel.
         """
+        from IPython import get_ipython
         from IPython.display import display
 
+        # the picture below replaces the output area, which holds the first drawing when the
+        # viewer was made in a kernel: without this a live page shows the figure twice
+        self.output.layout.display = "none"
+        if get_ipython() is not None:
+            self.output.clear_output()
         self._quiet = True  # draw once, below; no redraw into the (now unused) output area
         picture = display(self.figure if self.figure is not None else self.draw(), display_id=True)
         self._quiet = False

@@ -96,6 +96,35 @@ def test_lazy_sources_and_save(tmp_path):
     assert len(viewer.figure.axes) == 1
 
 
+def test_displayed_viewer_shows_one_picture_that_controls_update(viewer, monkeypatch):
+    """display(viewer): the picture is a display handle; the output area is hidden, not a
+    second copy of the figure (what a live JupyterLab showed before)."""
+    import IPython
+    import IPython.display
+
+    class Handle:
+        def __init__(self):
+            self.updates = []
+
+        def update(self, figure):
+            self.updates.append(figure)
+
+    shown, handle = [], Handle()
+
+    def fake_display(obj, **kwargs):
+        shown.append(obj)
+        return handle if kwargs.get("display_id") else None
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    viewer._ipython_display_()
+    assert shown[0] is viewer.figure and viewer.n_draws == 1
+    assert viewer.output.layout.display == "none"
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # as in a kernel
+    viewer.index.value = 4
+    assert handle.updates == [viewer.figure] and viewer.n_draws == 2
+
+
 def test_viewer_rejects_bad_input():
     with pytest.raises(ValueError, match="at least one case"):
         SliceViewer({})

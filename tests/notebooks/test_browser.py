@@ -8,7 +8,8 @@ notebook in headless Chromium through Playwright, runs Run > Run All Cells, wait
 for the kernel to be idle, and checks that no cell shows an error, that every figure is an
 inline image, that the slice viewer is a live widget and that moving its slice slider (with
 the keyboard, then with the mouse) redraws its picture. A screenshot goes to the test's tmp
-folder (``lab.png``, ``viewer.png``) with ``outputs.json``, what each cell showed.
+folder (``lab.png``; ``viewer_after_run.png`` and ``viewer.png``, the viewer before and
+after its slider moved) with ``outputs.json``, what each cell showed.
 
 Run it with ``pytest -m browser``. It skips, with the reason, where Playwright (a dev
 dependency) or a Chromium binary is missing: ``apt-get install chromium`` (``.ci/run`` does
@@ -300,14 +301,22 @@ def test_notebook_01_runs_in_jupyterlab_and_its_viewer_redraws(chromium_page, la
         o["text"][:300]
         for c in cells
         for o in c["outputs"]
-        if o["mime"] == STDERR and re.search(r"Error|Traceback", o["text"])
+        if o["mime"] == STDERR and re.search(r"Traceback|^\w*(Error|Exception)\b", o["text"], re.M)
     ]
     assert not shown, shown
-    not_run = [c["source"][:60] for c in cells if not re.fullmatch(r"\[\d+\]:", c["prompt"])]
+    sources = [c.source for c in saved.cells if c.cell_type == "code"]  # with their newlines
+    assert len(sources) == len(cells)
+    not_run = [
+        s[:60]
+        for s, c in zip(sources, cells, strict=True)
+        if not re.fullmatch(r"\[\d+\]:", c["prompt"])
+    ]
     assert not not_run, f"cells that did not run: {not_run}"
-    for cell in cells:  # every figure drawn in a cell is an inline image
-        if re.search(r"\bdisplay\((plot_\w+|viewer)\b", cell["source"]):
-            assert any(o["images"] for o in cell["outputs"]), cell["source"][:80]
+    for source, cell in zip(
+        sources, cells, strict=True
+    ):  # every figure drawn in a cell is an inline image
+        if re.search(r"\bdisplay\((plot_\w+|viewer)\b", source):
+            assert any(o["images"] for o in cell["outputs"]), source[:80]
 
     # the viewer: a live widget (rendered controls, not the text fallback) under its picture
     viewer_cell = page.locator(".jp-CodeCell", has=page.locator(f".{VIEWER_CLASS}"))

@@ -1,6 +1,6 @@
 # One command to run the main job, one to run the tests; each sets itself up.
 #   make demo   virtual environment + install + synthetic cases + all notebooks (smoke profile)
-#   make test   virtual environment + install + the whole test suite
+#   make test   virtual environment + install (+ PyTorch CPU, TORCH_SPEC) + the whole test suite
 #   make lab    virtual environment + install + demo data if absent + JupyterLab on notebooks/
 #   make results-html   the notebooks on the real sample cases, rendered to docs/results/
 SHELL := /bin/bash
@@ -11,6 +11,10 @@ STAMP := $(VENV)/.installed
 DATA ?= data/synthetic
 CASES ?= 24
 SEED ?= 0
+# PyTorch for the test environment (the tests run every Keras backend): the CPU build, pinned so
+# pip never pulls a CUDA build of several GB. Change it for a GPU runtime, or set it empty to
+# skip PyTorch (its tests then skip): make setup TORCH_SPEC=
+TORCH_SPEC ?= torch==2.13.0
 
 REAL ?= ../shared/data/brats2018_sample
 REAL_OUT ?= outputs/real16
@@ -19,9 +23,10 @@ REAL_OUT ?= outputs/real16
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_SPEC),$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)')
 	$(BIN)/python -m pip install --quiet -e '.[tensorflow,dev]'
 	@touch $(STAMP)
 

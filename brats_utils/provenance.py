@@ -40,10 +40,11 @@ def missing_backend(package: str | None) -> str | None:
     if top not in BACKEND_PACKAGES.values():
         return None
     backend = keras_backend()
+    extra = next((b for b, p in BACKEND_PACKAGES.items() if p == top), top)
     return (
-        f"the Keras backend {backend!r} needs {top!r}, which is not installed. Install the "
-        f"project with one backend: pip install -e '.[tensorflow]' (the default), '.[jax]' or "
-        f"'.[torch]', and set KERAS_BACKEND=tensorflow|jax|torch to the one you have"
+        f"the Keras backend {backend!r} needs {top!r}, which is not installed: pip install -e "
+        f"'.[{extra}]'. Or use a backend you have: KERAS_BACKEND=tensorflow|jax|torch, each "
+        f"installed by its extra, '.[tensorflow]' (the default), '.[jax]' or '.[torch]'"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -37,6 +38,22 @@ def ml_frameworks_loaded_by(*modules: str) -> list[str]:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     return [m for m in result.stdout.strip().split(",") if m]
+
+
+def require_backend(backend: str) -> None:
+    """Skip the test when the Keras ``backend``'s package is not installed; in CI (``CI`` set,
+    as ``.ci/run`` is run) fail instead: ``make setup`` installs every backend there."""
+    import pytest
+
+    from brats_utils.provenance import BACKEND_PACKAGES
+
+    package = BACKEND_PACKAGES[backend]
+    if importlib.util.find_spec(package) is not None:
+        return
+    message = f"the Keras backend {backend!r} needs {package!r}, which is not installed here"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (make setup installs it)")
+    pytest.skip(message)
 
 
 def write_tiny_case(

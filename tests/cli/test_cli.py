@@ -162,14 +162,28 @@ def test_help_and_check_do_not_import_tensorflow_or_keras(args, good_root):
     assert result.stdout.splitlines()[-1] == "HEAVY [] EXIT 0", result.stdout + result.stderr
 
 
-def test_a_missing_keras_backend_names_the_extra_to_install(tmp_path):
-    import importlib.util
-    import os
-    import subprocess
-    import sys
+#: Runs ``brats ARGS`` with the package ``sys.argv[1]`` made uninstalled: every import of it
+#: (or of a submodule) fails exactly as when it is not installed (ModuleNotFoundError, its name).
+_WITHOUT_PACKAGE = """
+import runpy, sys
 
-    if importlib.util.find_spec("torch") is not None:
-        pytest.skip("torch is installed here: cannot show a missing backend")
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+BLOCKED = sys.argv.pop(1)
+sys.meta_path.insert(0, NotInstalled())
+sys.argv = ["brats", *sys.argv[1:]]
+runpy.run_module("brats_utils", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_a_missing_keras_backend_names_the_extra_to_install(backend, tmp_path):
+    """Every backend installed here or not, its package is made to fail to import."""
+    import os
+
     from helpers import write_tiny_case
 
     from brats_utils.preprocessing.cache_build import build_cache
@@ -179,11 +193,13 @@ def test_a_missing_keras_backend_names_the_extra_to_install(tmp_path):
     settings = PreprocessSettings(size=16, slice_start=0, slice_stop=None)
     build_cache(tmp_path / "data", tmp_path / "cache", settings, progress=False,
                 expected_shape=None)  # fmt: skip
-    env = {**os.environ, "KERAS_BACKEND": "torch"}
-    command = [sys.executable, "-m", "brats_utils.cli.main", "train", "--experiment", "early2",
-               "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "run")]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    command = [sys.executable, "-c", _WITHOUT_PACKAGE, backend, "train", "--experiment",
+               "early2", "--cache", str(tmp_path / "cache"), "--out",
+               str(tmp_path / "run")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert "'torch'" in result.stderr and "'.[torch]'" in result.stderr
+    assert f"the Keras backend {backend!r} needs {backend!r}" in result.stderr, result.stderr
+    assert f"pip install -e '.[{backend}]'" in result.stderr  # the extra that installs it
     assert not (tmp_path / "run").exists()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import papermill
 import pytest
+from helpers import require_backend
 
 from brats_utils.cli.main import main
 from brats_utils.errors import BratsError
@@ -345,13 +346,43 @@ def _digest(paths) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """One data folder for the tiny runs on every backend: the first run generates the
+    profile's synthetic cases (and notebook 01 its split), the others find them there."""
+    return tmp_path_factory.mktemp("tiny") / "data"
+
+
+def _run_configs(out: Path) -> dict[str, dict]:
+    """Every run folder's config.json the notebooks wrote (03-05 and the study's), by path."""
+    return {
+        str(path.relative_to(out)): json.loads(path.read_text())
+        for path in sorted(out.rglob("config.json"))
+        if (path.parent / "model.keras").is_file()
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_all_notebooks_run_with_the_tiny_profile(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_all_notebooks_run_with_the_tiny_profile(
+    backend, tiny_data, backend_env, tmp_path, monkeypatch
+):
+    """The whole series, tiny profile, in kernels that run the Keras ``backend``: the kernels
+    inherit this process's environment, so ``KERAS_BACKEND`` set here is what they use."""
+    require_backend(backend)
+    for name, value in {**backend_env, "KERAS_BACKEND": backend}.items():
+        monkeypatch.setenv(name, value)
     before = _digest(SOURCES)
-    run = run_notebooks("tiny", tmp_path / "data", tmp_path / "out", progress=False)
+    run = run_notebooks("tiny", tiny_data, tmp_path / "out", progress=False)
     assert _digest(SOURCES) == before, "source notebooks must never be modified"
     out = tmp_path / "out"
+    # The kernels really ran this backend: every model they trained records it.
+    configs = _run_configs(out)
+    assert {"runs/early4/config.json", "runs/mean4/config.json",
+            "runs/early2/config.json"} < set(configs), sorted(configs)  # and the study's
+    for name, config in configs.items():
+        assert config["backend"] == backend and config["versions"]["backend"] == backend, name
     assert list(run.executed) == list(NOTEBOOKS)
     for path in run.executed.values():
         nb = nbformat.read(path, as_version=4)
@@ -366,7 +397,7 @@ def test_all_notebooks_run_with_the_tiny_profile(tmp_path):
         _assert_everything_shown_and_quiet(path.stem, nb)
     missing = [f for f in EXPECTED_FIGURES if not (out / "figures" / f).is_file()]
     assert not missing
-    assert len(list((tmp_path / "data").iterdir())) >= 6  # synthetic cases were generated
+    assert len(list(tiny_data.iterdir())) >= 6  # synthetic cases were generated
 
     volumes = pd.read_csv(out / "tables" / "01_label_volumes.csv")
     assert (volumes[["NCR", "ED", "ET"]] >= 0).all().all() and len(volumes) == 6

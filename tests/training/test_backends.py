@@ -1,4 +1,5 @@
-"""The models, losses and metrics run on the JAX backend too (keras.ops only, no tf.*)."""
+"""The models, losses and metrics run on the JAX and PyTorch backends too (keras.ops only, no
+tf.*); data parallelism on two simulated JAX devices."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import sys
 import textwrap
 
 import pytest
+from helpers import require_backend
 
 SCRIPT = textwrap.dedent(
     """
     import json
+    import sys
     import keras
     import numpy as np
     from brats_utils.model.experiments import EXPERIMENTS
@@ -21,14 +24,16 @@ SCRIPT = textwrap.dedent(
     from brats_utils.model.unet import build_model
     from brats_utils.training.fit import compile_model, distribution
 
-    assert keras.backend.backend() == "jax", keras.backend.backend()
+    backend = sys.argv[1]
+    assert keras.backend.backend() == backend, keras.backend.backend()
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     result = {}
     for name, experiment in EXPERIMENTS.items():
         x = rng.normal(size=(2, 32, 32, experiment.input_channels)).astype("float32")
         y = np.eye(4, dtype="float32")[rng.integers(0, 4, (2, 32, 32))]
-        with distribution(name == "early2", batch_size=2):
+        # data parallelism on one device takes the same path (jax and tensorflow only)
+        with distribution(name == "early2" and backend == "jax", batch_size=2):
             model = compile_model(build_model(name, 32, base_filters=4, depth=2), "dice_ce")
             logs = model.train_on_batch(x, y, return_dict=True)
             shape = keras.ops.shape(model(x))
@@ -46,12 +51,14 @@ SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_experiments_train_one_step_on_jax():
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_experiments_train_one_step_on_the_backend(backend, backend_env):
+    require_backend(backend)
+    env = {**os.environ, **backend_env, "KERAS_BACKEND": backend}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
+        [sys.executable, "-c", SCRIPT, backend], env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     for name in ("early4", "mean4", "early2"):
@@ -94,7 +101,7 @@ DATA_PARALLEL = textwrap.dedent(
 
 @pytest.mark.slow
 def test_data_parallel_on_two_simulated_jax_devices_matches_one_device():
-    pytest.importorskip("jax")
+    require_backend("jax")
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",

@@ -116,6 +116,17 @@ def test_recipes_seed_is_the_defaults_and_options_replace_the_recipes_values():
         get_recipe("fast")
 
 
+def test_the_best_recipe_is_the_studys_best_configuration():
+    from brats_utils.study.protocol import CONFIGS
+
+    best, measured = get_recipe("best"), CONFIGS["all"]
+    assert dict(best.preprocessing) == dict(measured.preprocessing)
+    assert dict(best.training) == dict(measured.training)
+    assert (best.tta, best.postprocess) == (measured.tta, measured.postprocess)
+    settings = best.train_settings()
+    assert settings.unet.head == "regions" and settings.context_slices == 3
+
+
 @pytest.mark.slow
 def test_a_killed_study_goes_on_where_it_stopped_and_keeps_its_protocol(tmp_path):
     from brats_utils.data.synth import write_synthetic_dataset

@@ -218,3 +218,22 @@ def test_results_findings_state_the_conclusion_this_sample_allows():
     same = pd.concat({"early2": compare_tables(base, base)})
     text = results_findings(region_table, per_case, same, "early4", failures, "test")
     assert "this sample cannot rank the variants" in text
+
+
+def test_every_notebook_has_the_same_setup_cell_and_it_says_where_to_open_it(tmp_path):
+    import subprocess
+    import sys
+
+    from brats_utils.notebooks.runner import NOTEBOOK_DIR, NOTEBOOKS
+
+    setups = set()
+    for name in NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        assert nb.cells[2].source.startswith("# Setup."), name  # right after the parameters
+        setups.add(nb.cells[2].source)
+    assert len(setups) == 1
+    # Without site-packages brats_utils is missing, as on a fresh Colab runtime; outside a
+    # clone the cell stops with a message instead of installing anything.
+    done = subprocess.run([sys.executable, "-S", "-c", setups.pop()], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "open this notebook in the notebooks/ folder" in done.stderr

@@ -28,7 +28,7 @@ def main() -> None:
     lines = [
         kept,
         f'measured: "on a {args.machine}, {today}, by brats notebooks --profile '
-        f'{summary["profile"]} ({Path(summary["data_dir"]).name})"',
+        f'{summary["profile"]}"',
         "minutes:",
         *(f"  {name}: {seconds / 60:.1f}" for name, seconds in summary["seconds"].items()),
     ]

@@ -200,8 +200,7 @@ def contrast_findings(table: pd.DataFrame) -> str:
     return (
         f"* Over {int(table['cases'].iloc[0])} case(s), the mean image keeps this much of the "
         "best single modality's contrast: " + "; ".join(parts) + ". Averaging adds up contrasts "
-        "that point the same way in every modality and cancels those that point opposite ways "
-        "(enhancing tumour is bright on T1ce, not on T1 or FLAIR)."
+        "that point the same way in every modality and cancels those that point opposite ways."
     )
 
 

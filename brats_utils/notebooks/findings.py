@@ -245,7 +245,8 @@ def results_findings(
     top = means["dice_WT"].idxmax()
     cases = per_case[top]
     lines = [
-        f"- On the {len(cases)} {split} case(s), **{top}** has the highest mean region Dice: "
+        f"- On the {len(cases)} {split} case(s), **{top}** has the highest mean WT Dice; its "
+        "region Dice: "
         + "; ".join(f"{r} {mean_with_ci(cases[f'dice_{r}'], 3)}" for r in ("WT", "TC", "ET"))
         + "."
     ]

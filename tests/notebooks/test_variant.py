@@ -212,7 +212,7 @@ def test_results_findings_state_the_conclusion_this_sample_allows():
     failures = pd.DataFrame({"case": ["c3", "c1"], "dice": [0.1, 0.4], "volume_ml": [0.5, 9.0],
                              "fn_lesions": [2, 0], "fp_lesions": [1, 0]})  # fmt: skip
     text = results_findings(region_table, per_case, paired, "early4", failures, "test")
-    assert "**early2** has the highest mean region Dice" in text
+    assert "**early2** has the highest mean WT Dice" in text
     assert "early2 is better on dice_WT" in text and "dice_TC: +0.000" in text
     assert "ET 0.5 ml against a median of 4.8 ml" in text and "2 missed and 1 false" in text
     same = pd.concat({"early2": compare_tables(base, base)})

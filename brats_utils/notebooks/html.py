@@ -80,6 +80,16 @@ def _without_styles(body: str) -> tuple[str, list[str]]:
     return body, found
 
 
+def _data_description(data_dir: Path) -> str:
+    """``"16 cases of brats2018_sample"``: the case folders' count and the folder they are in
+    (the folder they link to when they are links), never a full path."""
+    if not data_dir.is_dir():
+        return f"data {data_dir.name}"
+    cases = [p for p in data_dir.iterdir() if p.is_dir()]
+    source = cases[0].resolve().parent.name if cases else data_dir.name
+    return f"{len(cases)} cases of {source}"
+
+
 def _write(path: Path, text: str) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
@@ -97,8 +107,8 @@ def _index_page(title: str, pages: list[Path], summary: Mapping) -> str:
     facts = ""
     if summary:
         facts = (
-            f"<p>Profile <code>{html.escape(str(summary.get('profile')))}</code>, data "
-            f"<code>{html.escape(Path(str(summary.get('data_dir'))).name)}</code>, "
+            f"<p>Profile <code>{html.escape(str(summary.get('profile')))}</code>, "
+            f"{html.escape(_data_description(Path(str(summary.get('data_dir')))))}, "
             f"{summary.get('total_seconds', 0) / 60:.0f} min in all.</p>"
         )
     return (

@@ -182,7 +182,7 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
     assert ".jp-Notebook" in pages[0].read_text()
     index = pages[2].read_text()
     assert 'href="01_exploration.html"' in index and "(1.5 min)" in index
-    assert "brats2018_sample" in index and "/x/" not in index
+    assert "data brats2018_sample" in index and "/x/" not in index  # (not on this machine)
     assert not list((tmp_path / "html").glob(".*"))  # no temporaries left
     with pytest.raises(BratsError, match="no executed notebook"):
         render_html(tmp_path / "html", tmp_path / "other")
@@ -237,3 +237,26 @@ def test_every_notebook_has_the_same_setup_cell_and_it_says_where_to_open_it(tmp
     done = subprocess.run([sys.executable, "-S", "-c", setups.pop()], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and "open this notebook in the notebooks/ folder" in done.stderr
+
+
+def test_a_partial_run_updates_the_summary_of_the_folder(tmp_path):
+    from brats_utils.notebooks.runner import NotebookRun, _write_summary
+
+    mean4 = "04_unet_mean_fusion_4mod"
+    first = NotebookRun("smoke", tmp_path / "data", tmp_path,
+                        {"01_exploration": tmp_path / "a", mean4: tmp_path / "b"},
+                        {"01_exploration": 10.0, mean4: 100.0})  # fmt: skip
+    (tmp_path / "notebooks").mkdir()
+    _write_summary(first, {})
+    again = NotebookRun("smoke", tmp_path / "data", tmp_path,
+                        {"04_unet_mean_fusion_4mod": tmp_path / "b"},
+                        {"04_unet_mean_fusion_4mod": 90.0})  # fmt: skip
+    _write_summary(again, {})
+    summary = json.loads((tmp_path / "notebooks" / "run_summary.json").read_text())
+    assert summary["seconds"] == {"01_exploration": 10.0, "04_unet_mean_fusion_4mod": 90.0}
+    assert summary["total_seconds"] == 100.0
+    assert list(summary["executed"]) == list(summary["seconds"])
+    other = NotebookRun("tiny", tmp_path / "data", tmp_path, {}, {"06_results": 5.0})
+    _write_summary(other, {})  # another profile: a new summary
+    summary = json.loads((tmp_path / "notebooks" / "run_summary.json").read_text())
+    assert summary["seconds"] == {"06_results": 5.0}

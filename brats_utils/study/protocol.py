@@ -171,6 +171,13 @@ CONFIGS: dict[str, Config] = {
         _all("early2", "all", "current + crop + regions + 2.5D + postprocessing"),
         _all("early4", "all-early4", "all options, four modalities as channels"),
         _all("mean4", "all-mean4", "all options, the mean of the four modalities"),
+        Config(
+            "+select",
+            "current, model.keras chosen by the validation cases' region Dice, not their loss",
+            preprocessing=_CURRENT_PRE,
+            training={**_CURRENT_TRAIN, "select": "val_region_dice"},
+            tta=True,
+        ),
     )
 }
 #: What ``brats study`` runs without ``--configs``.

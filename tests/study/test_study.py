@@ -50,6 +50,8 @@ def test_configurations_share_trainings_only_when_they_train_alike():
     assert CONFIGS["seed"].train_settings(scale, 0).loss == "ce"
     assert CONFIGS["seed"].preprocess_settings(scale) == PreprocessSettings(size=scale.size)
     assert CONFIGS["all"].train_settings(scale, 0).unet.head == "regions"
+    assert CONFIGS["+select"].train_settings(scale, 0).select == "val_region_dice"
+    assert key["+select"] != key["current"]  # its own training: the selection rule differs
     assert CONFIGS["all-mean4"].experiment == "mean4"
 
 

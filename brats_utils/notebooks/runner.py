@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from brats_utils.errors import BratsError
-from brats_utils.files import read_json, write_json
+from brats_utils.notebooks.summary import write_summary
 
 __all__ = [
     "NOTEBOOK_DIR",
@@ -432,31 +432,6 @@ def run_notebooks(
         run.seconds[name] = round(time.perf_counter() - start, 1)
         if progress:
             print(f"    done in {run.seconds[name]:.0f} s -> {target}", flush=True)
-    _write_summary(run, parameters)
+    write_summary(run, parameters, order=NOTEBOOKS)
     return run
 
-
-def _write_summary(run: NotebookRun, parameters: Mapping[str, Any]) -> None:
-    """Write ``run_summary.json``; a run of some notebooks (``only``) into a folder that
-    holds an earlier run of the same profile updates those notebooks' entries and keeps the
-    others', so the summary always covers every executed copy in the folder."""
-    path = run.out_dir / "notebooks" / "run_summary.json"
-    seconds, executed = dict(run.seconds), {k: str(v) for k, v in run.executed.items()}
-    if path.is_file():
-        earlier = read_json(path, "run summary")
-        if earlier.get("profile") == run.profile and earlier.get("data_dir") == str(run.data_dir):
-            seconds = {**earlier.get("seconds", {}), **seconds}
-            executed = {**earlier.get("executed", {}), **executed}
-    order = {name: k for k, name in enumerate(NOTEBOOKS)}
-    seconds = dict(sorted(seconds.items(), key=lambda item: order.get(item[0], len(order))))
-    executed = {name: executed[name] for name in seconds if name in executed}
-    summary = {
-        "profile": run.profile,
-        "data_dir": str(run.data_dir),
-        "out_dir": str(run.out_dir),
-        "parameters": dict(parameters),
-        "seconds": seconds,
-        "total_seconds": round(sum(seconds.values()), 1),
-        "executed": executed,
-    }
-    write_json(path, summary)

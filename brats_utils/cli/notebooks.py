@@ -1,4 +1,4 @@
-"""``brats notebooks``: run the six numbered notebooks headless with a parameter profile."""
+"""``brats notebooks``: run the numbered notebooks headless with a parameter profile."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "notebooks",
         help="run the numbered notebooks with papermill (profiles tiny, smoke, full)",
-        description="Execute notebooks/01..06 in order with papermill and a parameter profile "
+        description="Execute notebooks/01..07 in order with papermill and a parameter profile "
         "(notebooks/params/<profile>.yaml). Executed copies go to OUT/notebooks/, figures to "
         "OUT/figures/, tables to OUT/tables/; the source notebooks are never modified. An "
         "empty data folder is filled with synthetic cases (tiny, smoke); full needs real data.",

@@ -454,15 +454,16 @@ def test_use_profile_fills_what_was_left_at_its_default(monkeypatch, capsys):
 
     monkeypatch.setattr(profiles, "has_gpu", lambda: False)
     full, smoke = load_profile("full").parameters, load_profile("smoke").parameters
-    namespace = {"profile": "auto", "out_dir": "", "epochs": full["epochs"], "base_filters": 5}
-    applied = profiles.use_profile(namespace, "03_unet_early_fusion_4mod")
-    assert applied.name == "smoke" and namespace["epochs"] == smoke["epochs"]
-    assert namespace["base_filters"] == 5  # typed by the student: kept
-    assert namespace["out_dir"] == "../outputs/smoke"  # where `make demo` writes
+    values = profiles.use_profile(
+        "03_unet_early_fusion_4mod", "auto", out_dir="", epochs=full["epochs"], base_filters=5
+    )
+    assert list(values) == ["out_dir", "epochs", "base_filters"]  # in the order given
+    assert values["epochs"] == smoke["epochs"]
+    assert values["base_filters"] == 5  # typed by the student: kept
+    assert values["out_dir"] == "../outputs/smoke"  # where `make demo` writes
     assert "profile smoke (auto: no GPU" in capsys.readouterr().out
     monkeypatch.setattr(profiles, "has_gpu", lambda: True)
-    namespace = {"profile": "auto", "out_dir": "/x", "epochs": full["epochs"]}
-    assert profiles.use_profile(namespace, "03").name == "full"
-    assert namespace == {"profile": "auto", "out_dir": "/x", "epochs": full["epochs"]}
+    values = profiles.use_profile("03", "auto", out_dir="/x", epochs=full["epochs"])
+    assert values == {"out_dir": "/x", "epochs": full["epochs"]}
     with pytest.raises(BratsError, match="not one of auto"):
-        profiles.use_profile({"profile": "fast"}, "03")
+        profiles.use_profile("03", "fast")

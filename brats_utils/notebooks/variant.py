@@ -10,8 +10,9 @@ example predictions (:func:`predict_examples`). They differ in their subject:
 * 04 (``mean4``) asks what averaging the modalities keeps and loses:
   :func:`channel_contrast` measures how far apart the tissues lie in each modality and in
   their mean (Cohen's d of brain vs tumour, edema vs core, enhancing vs necrotic);
-* 05 (``early2``) asks whether FLAIR + T1ce does as well as all four, case by case:
-  :func:`compare_variant_tables` pairs its per-case whole-volume metrics with 03's.
+* 05 (``early2``) asks whether FLAIR + T1ce does as well as all four, case by case: it pairs
+  its per-case whole-volume metrics with 03's
+  (:func:`~brats_utils.evaluation.compare.compare_tables`).
 
 Nothing here imports Keras; functions that need a model take one.
 """
@@ -31,7 +32,6 @@ from brats_utils.conventions import (
     classes_from_scores,
 )
 from brats_utils.data.split import cases_in
-from brats_utils.errors import BratsError
 from brats_utils.notebooks.support import OutputPaths, evaluate_slices, example_slices
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "modality_ablation",
     "CONTRASTS",
     "channel_contrast",
-    "compare_variant_tables",
 ]
 
 #: The splits a variant notebook scores, in this order.
@@ -216,39 +215,3 @@ def _cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(np.float64), b.astype(np.float64)
     pooled = ((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)
     return float(abs(a.mean() - b.mean()) / np.sqrt(pooled)) if pooled > 0 else 0.0
-
-
-def compare_variant_tables(
-    paths: OutputPaths,
-    baseline: str,
-    variant: str,
-    split: str,
-    metrics: Sequence[str] = ("dice_WT", "dice_TC", "dice_ET", "hd95_WT", "hd95_TC", "hd95_ET"),
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
-    """Paired per-case comparison of two variant notebooks' whole-volume tables.
-
-    Args:
-        paths: the output folders.
-        baseline: notebook number of model A (``"03"``).
-        variant: notebook number of model B (``"05"``).
-        split: ``"test"`` or ``"validation"``.
-        metrics: per-case columns to compare.
-
-    Returns:
-        ``(a, b, comparison)``: the two per-case tables and
-        :func:`~brats_utils.evaluation.compare.compare_tables` of ``B - A``; ``None`` when
-        the baseline's table is not there yet (its notebook has not run).
-
-    Raises:
-        BratsError: the two tables hold different cases (different splits or ``max_cases``).
-    """
-    from brats_utils.evaluation.compare import compare_tables
-
-    path_a = paths.tables / f"{baseline}_cases_{split}.csv"
-    path_b = paths.tables / f"{variant}_cases_{split}.csv"
-    if not path_a.is_file():
-        return None
-    if not path_b.is_file():
-        raise BratsError(f"{path_b} is missing: run this notebook's whole-volume cell first")
-    a, b = pd.read_csv(path_a), pd.read_csv(path_b)
-    return a, b, compare_tables(a, b, [m for m in metrics if m in a.columns and m in b.columns])

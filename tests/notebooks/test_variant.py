@@ -22,10 +22,9 @@ from brats_utils.notebooks.findings import (
 from brats_utils.notebooks.html import render_html
 from brats_utils.notebooks.profile import time_estimate
 from brats_utils.notebooks.runner import Profile
-from brats_utils.notebooks.support import OutputPaths, variant_record
+from brats_utils.notebooks.support import variant_record
 from brats_utils.notebooks.variant import (
     channel_contrast,
-    compare_variant_tables,
     modality_ablation,
     predict_examples,
     variant_cases,
@@ -146,23 +145,18 @@ def test_channel_contrast_measures_each_tissue_pair_and_the_mean_image():
         channel_contrast(FakeCache(), [])
 
 
-def test_compare_variant_tables_pairs_the_cases_or_says_the_baseline_is_missing(tmp_path):
-    paths = OutputPaths(tmp_path)
+def test_paired_findings_read_the_paired_comparison():
+    from brats_utils.evaluation.compare import compare_tables
+
     b = pd.DataFrame({"case": list("uvwxyz"), "dice_WT": [0.8, 0.7, 0.9, 0.6, 0.5, 0.8],
                       "hd95_WT": [5, 6, 4, 5, 6, 4]})  # fmt: skip
-    b.to_csv(paths.table("05_cases_test.csv"), index=False)
-    assert compare_variant_tables(paths, "03", "05", "test") is None
     a = b.assign(dice_WT=b["dice_WT"] - 0.1, hd95_WT=b["hd95_WT"] + 1)
-    a.to_csv(paths.table("03_cases_test.csv"), index=False)
-    _, _, comparison = compare_variant_tables(paths, "03", "05", "test")
+    comparison = compare_tables(a, b, ["dice_WT", "hd95_WT"])
     assert comparison.loc["dice_WT", "mean_difference"] == pytest.approx(0.1)
     assert comparison.loc["dice_WT", "b_better"] == 6
     text = paired_findings(comparison, "early4", "early2")
     assert "dice_WT: early2 - early4 = +0.100" in text and "favours early2" in text
     assert "too few cases to tell" in paired_findings(comparison.assign(n=3), "a", "b")
-    a.iloc[:2].to_csv(paths.table("03_cases_test.csv"), index=False)
-    with pytest.raises(BratsError):
-        compare_variant_tables(paths, "03", "05", "test")
 
 
 def test_mean_with_ci_brackets_the_mean():

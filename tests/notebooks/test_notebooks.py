@@ -449,6 +449,21 @@ def test_the_full_profile_is_every_notebooks_defaults():
                 assert ast.literal_eval(info["default"]) == full[key], (path.stem, key)
 
 
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_the_profile_cell_passes_and_takes_back_every_parameter_a_profile_sets(path):
+    import ast
+
+    cell = nbformat.read(path, as_version=4).cells[3].source
+    assign = next(n for n in ast.parse(cell).body if isinstance(n, ast.Assign))
+    call = assign.value.func.value  # use_profile(...).values()
+    assert call.func.id == "use_profile" and call.args[0].value == path.stem
+    passed = [k.arg for k in call.keywords]
+    profiled = set().union(*(load_profile(p).parameters for p in PROFILES))
+    declared = set(papermill.inspect_notebook(str(path)))
+    assert set(passed) == (declared & profiled) | {"out_dir"}
+    assert [t.id for t in assign.targets[0].elts] == passed  # rebound in the same order
+
+
 def test_use_profile_fills_what_was_left_at_its_default(monkeypatch, capsys):
     from brats_utils.notebooks import profile as profiles
 

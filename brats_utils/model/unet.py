@@ -26,7 +26,7 @@ from brats_utils.conventions import NUM_CLASSES, REGION_OUTPUTS
 from brats_utils.model.experiments import Experiment, get_experiment
 from brats_utils.model.settings import UNetSettings
 
-__all__ = ["ChannelMean", "build_unet", "build_model"]
+__all__ = ["ChannelMean", "conv_block", "upsample_block", "build_unet", "build_model"]
 
 
 @keras.saving.register_keras_serializable(package="brats_utils")
@@ -56,8 +56,9 @@ class ChannelMean(layers.Layer):
         return {**super().get_config(), "groups": self.groups}
 
 
-def _conv_block(x, filters: int, batch_norm: bool, name: str):
-    """Two 3x3 convolutions, each followed by (optional batch norm and) ReLU."""
+def conv_block(x, filters: int, batch_norm: bool, name: str):
+    """Two 3x3 convolutions, each followed by (optional batch norm and) ReLU; layers
+    ``<name>_conv1``, ``<name>_relu1``, ``<name>_conv2``, ...: one level of either path."""
     for i in (1, 2):
         x = layers.Conv2D(
             filters,
@@ -73,7 +74,7 @@ def _conv_block(x, filters: int, batch_norm: bool, name: str):
     return x
 
 
-def _up(x, filters: int, mode: str, name: str):
+def upsample_block(x, filters: int, mode: str, name: str):
     """Double the spatial size: 2x2 up-sampling + 2x2 conv (the seed's) or a transposed conv."""
     if mode == "transpose":
         return layers.Conv2DTranspose(
@@ -113,17 +114,17 @@ def _unet_body(inputs, num_classes: int, settings: UNetSettings):
     x = inputs
     skips = []
     for level in range(depth):
-        x = _conv_block(x, base_filters * 2**level, batch_norm, name=f"down{level}")
+        x = conv_block(x, base_filters * 2**level, batch_norm, name=f"down{level}")
         skips.append(x)
         x = layers.MaxPooling2D(pool_size=2, name=f"down{level}_pool")(x)
-    x = _conv_block(x, base_filters * 2**depth, batch_norm, name="bottleneck")
+    x = conv_block(x, base_filters * 2**depth, batch_norm, name="bottleneck")
     if settings.dropout > 0:
         x = layers.Dropout(settings.dropout, name="bottleneck_dropout")(x)
     for level in reversed(range(depth)):
         filters = base_filters * 2**level
-        x = _up(x, filters, settings.upsampling, name=f"up{level}")
+        x = upsample_block(x, filters, settings.upsampling, name=f"up{level}")
         x = layers.Concatenate(axis=-1, name=f"up{level}_skip")([skips[level], x])
-        x = _conv_block(x, filters, batch_norm, name=f"up{level}")
+        x = conv_block(x, filters, batch_norm, name=f"up{level}")
     if settings.head == "regions":  # WT, TC, ET: one sigmoid each, float32 (mixed precision)
         x = layers.Conv2D(REGION_OUTPUTS, 1, name="logits")(x)
         return layers.Activation("sigmoid", dtype="float32", name="sigmoid")(x)

@@ -126,22 +126,25 @@ def preprocessing_findings(cache, stats: pd.DataFrame) -> str:
     )
 
 
-def variant_findings(variant, seed_dice: Mapping[str, float] | None = None) -> str:
+def variant_findings(
+    record: Mapping, region_metrics: Mapping[str, pd.DataFrame], seed_dice=None
+) -> str:
     """Notebooks 03-05: training, slice label Dice against the seed's, whole-volume Dice.
 
     Args:
-        variant: a :class:`~brats_utils.notebooks.variant.Variant` that was trained and
-            scored.
+        record: the notebook's ``NN_metrics.json`` record
+            (:func:`~brats_utils.notebooks.support.variant_record`, with ``epochs``,
+            ``best_epoch``, ``select`` and ``train_seconds``).
+        region_metrics: ``{split: per-case DataFrame}`` of the whole volumes.
         seed_dice: the seed notebook's validation label Dice of this variant, if reported.
     """
     lines = []
-    result = variant.result
-    if result:
+    if record.get("best_epoch") is not None:
         lines.append(
-            f"* Trained {variant.settings.epochs} epoch(s) in {variant.train_seconds:.0f} s; "
-            f"`model.keras` is epoch {result.get('best_epoch')} (by `{variant.settings.select}`)."
+            f"* Trained {record['epochs']} epoch(s) in {record['train_seconds']:.0f} s; "
+            f"`model.keras` is epoch {record['best_epoch']} (by `{record['select']}`)."
         )
-    for split, metrics in variant.slice_metrics.items():
+    for split, metrics in record["slice_metrics"].items():
         labels = ", ".join(f"{n} {metrics[k]:.2f}" for k, n in _LABELS.items())
         seed = ""
         if seed_dice and split == "validation":
@@ -150,14 +153,12 @@ def variant_findings(variant, seed_dice: Mapping[str, float] | None = None) -> s
             )
         lines.append(
             f"* {split.capitalize()} slices ({metrics['n_slices']} of "
-            f"{len(variant.subsets[split])} case(s)): label Dice {labels}{seed}."
+            f"{len(region_metrics[split])} case(s)): label Dice {labels}{seed}."
         )
-    for split, frame in variant.region_metrics.items():
-        regions = "; ".join(
-            f"{r} {mean_with_ci(frame[f'dice_{r}'])}" for r in ("WT", "TC", "ET")
-        )
+    for split, frame in region_metrics.items():
+        regions = "; ".join(f"{r} {mean_with_ci(frame[f'dice_{r}'])}" for r in ("WT", "TC", "ET"))
         lines.append(f"* Whole {split} volumes, region Dice: {regions}.")
-    if any(len(f) < 30 for f in variant.region_metrics.values()):
+    if any(len(f) < 30 for f in region_metrics.values()):
         lines.append(
             "* With this few cases the intervals are wide: differences between the variants "
             "smaller than them are not evidence (notebook 06 pairs the cases)."

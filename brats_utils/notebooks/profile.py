@@ -1,8 +1,9 @@
 """One profile everywhere: an interactive "Run All" gets the settings ``brats notebooks`` uses.
 
-Every numbered notebook declares ``profile: str = "auto"`` and calls :func:`use_profile`
-right after its parameters. ``auto`` means the ``smoke`` profile on a machine without a GPU
-(minutes on a laptop) and ``full`` (the seed's settings) with one; ``tiny``, ``smoke`` or
+Every numbered notebook declares ``profile: str = "auto"`` and passes it, with the parameters
+a profile may set, to :func:`use_profile` right after its parameters. ``auto`` means the
+``smoke`` profile on a machine without a GPU (minutes on a laptop) and ``full`` (the seed's
+settings) with one; ``tiny``, ``smoke`` or
 ``full`` name one (``brats notebooks`` passes the name it runs; ``custom`` for a profile
 file, whose parameters it passes itself). Every parameter the profile sets and the
 notebook's parameter cell still holds at its default (the ``full`` profile's value, tested)
@@ -16,11 +17,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import MutableMapping
 from typing import Any
 
 from brats_utils.errors import BratsError
 from brats_utils.notebooks.runner import PROFILES, Profile, load_profile
+from brats_utils.notebooks.support import native_logs_to
 
 __all__ = ["has_gpu", "resolve_profile", "use_profile", "time_estimate"]
 
@@ -50,35 +51,42 @@ def resolve_profile(name: str) -> tuple[str, str]:
     return name, "chosen"
 
 
-def use_profile(namespace: MutableMapping[str, Any], notebook: str) -> Profile:
-    """Apply the notebook's ``profile`` parameter to its other parameters (see the module).
+def use_profile(notebook: str, profile: str = "auto", **parameters: Any) -> dict[str, Any]:
+    """The notebook's parameters with its ``profile`` applied (see the module).
+
+    Also sends TensorFlow's native start-up lines to ``OUT_DIR/logs/``
+    (:func:`~brats_utils.notebooks.support.native_logs_to`).
 
     Args:
-        namespace: the notebook's ``globals()``.
         notebook: the notebook's name (``"03_unet_early_fusion_4mod"``), for the message.
+        profile: the notebook's ``profile`` parameter.
+        **parameters: ``out_dir`` and the parameter cell's values a profile may set, by name.
 
     Returns:
-        The profile applied. A line says which, why, on which device, and what changed.
+        ``parameters`` in the order given: those still at their default take the profile's
+        value, an empty ``out_dir`` becomes ``../outputs/<profile>``. A line says which
+        profile, why, on which device, and what changed.
     """
-    name, why = resolve_profile(str(namespace.get("profile", "auto")))
+    values = dict(parameters)
+    name, why = resolve_profile(profile)
     if name == "custom":  # `brats notebooks` with a profile file: it set every parameter
-        print(f"{notebook}: a custom profile; outputs in {namespace.get('out_dir')}")
-        return Profile("custom", "", None, 0, {})
-    profile = load_profile(name)
-    defaults = load_profile("full").parameters
-    changed = []
-    for key, value in profile.parameters.items():
-        if key in namespace and key in defaults and namespace[key] == defaults[key]:
-            if namespace[key] != value:
-                namespace[key] = value
-                changed.append(key)
-    if not namespace.get("out_dir"):
-        namespace["out_dir"] = f"../outputs/{profile.name}"
-    device = "GPU" if has_gpu() else "CPU (no GPU found)"
-    print(f"{notebook}: profile {profile.name} ({why}; {device}): {profile.description}")
-    print(f"  {time_estimate(profile, notebook)}")
-    print(f"  outputs in {namespace['out_dir']}; from the profile: {', '.join(changed) or '-'}")
-    return profile
+        print(f"{notebook}: a custom profile; outputs in {values.get('out_dir')}")
+    else:
+        chosen, defaults = load_profile(name), load_profile("full").parameters
+        changed = [
+            key
+            for key, value in chosen.parameters.items()
+            if key in values and values[key] == defaults.get(key, value) != value
+        ]
+        values.update({key: chosen.parameters[key] for key in changed})
+        values["out_dir"] = values.get("out_dir") or f"../outputs/{name}"
+        device = "GPU" if has_gpu() else "CPU (no GPU found)"
+        print(f"{notebook}: profile {name} ({why}; {device}): {chosen.description}")
+        print(f"  {time_estimate(chosen, notebook)}")
+        print(f"  outputs in {values['out_dir']}; from the profile: {', '.join(changed) or '-'}")
+    if values.get("out_dir"):
+        native_logs_to(values["out_dir"])
+    return values
 
 
 def time_estimate(profile: Profile, notebook: str) -> str:

@@ -1,8 +1,8 @@
-"""One fusion variant, as notebooks 03, 04 and 05 run it, and the question each asks of it.
+"""The heavy steps of notebooks 03, 04 and 05, and the question each asks of its variant.
 
-The three variant notebooks share every step through :class:`Variant` (train, score on
-slices and whole volumes, save the record notebook 06 reads, show examples) and differ in
-their subject:
+The notebooks build, compile and fit their model in view; the steps they share are here: the
+cases they score (:func:`variant_cases`), whole-volume scores (:func:`score_volumes`), and
+example predictions (:func:`predict_examples`). They differ in their subject:
 
 * 03 (``early4``) asks which modality the network needs: :func:`modality_ablation` blanks
   one input channel at a time at inference (0 is the brain mean after the z-score) and
@@ -10,232 +10,97 @@ their subject:
 * 04 (``mean4``) asks what averaging the modalities keeps and loses:
   :func:`channel_contrast` measures how far apart the tissues lie in each modality and in
   their mean (Cohen's d of brain vs tumour, edema vs core, enhancing vs necrotic);
-* 05 (``early2``) asks whether FLAIR + T1ce does as well as all four, case by case:
-  :func:`compare_variant_tables` pairs its per-case whole-volume metrics with 03's.
+* 05 (``early2``) asks whether FLAIR + T1ce does as well as all four, case by case: it pairs
+  its per-case whole-volume metrics with 03's
+  (:func:`~brats_utils.evaluation.compare.compare_tables`).
 
-Keras is imported only by the methods that train or load a model.
+Nothing here imports Keras; functions that need a model take one.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from brats_utils.conventions import MODALITIES, MODALITY_NAMES, channel_indices
-from brats_utils.errors import BratsError
-from brats_utils.notebooks.support import (
-    OutputPaths,
-    ensure_split,
-    evaluate_slices,
-    example_slices,
-    variant_record,
+from brats_utils.conventions import (
+    MODALITIES,
+    MODALITY_NAMES,
+    channel_indices,
+    classes_from_scores,
 )
+from brats_utils.data.split import cases_in
+from brats_utils.notebooks.support import OutputPaths, evaluate_slices, example_slices
 
 __all__ = [
-    "Variant",
+    "variant_cases",
+    "score_volumes",
+    "predict_examples",
     "modality_ablation",
     "CONTRASTS",
     "channel_contrast",
-    "compare_variant_tables",
 ]
 
+#: The splits a variant notebook scores, in this order.
+SCORED = ("validation", "test")
 #: Slice metrics a variant notebook reports, in this order.
 SLICE_COLUMNS = ("dice_necrotic", "dice_edema", "dice_enhancing", "dice", "mean_iou")
 
 
-@dataclass
-class Variant:
-    """One fusion variant of a notebook run: its settings, run folder and results so far.
+def variant_cases(split: Mapping[str, str], max_cases: int = 0) -> dict[str, list[str]]:
+    """The cases a variant notebook scores: ``{"validation": [...], "test": [...]}``, sorted,
+    at most ``max_cases`` each (0: all), a split without cases left out."""
+    limit = max_cases or None
+    cases = {s: cases_in(split, s)[:limit] for s in SCORED}
+    return {s: ids for s, ids in cases.items() if ids}
 
-    Build it with :meth:`from_parameters`; then :meth:`train`, :meth:`score_slices`,
-    :meth:`score_volumes`, :meth:`save` in that order (each later step needs the earlier).
 
-    Attributes:
-        notebook: the notebook's number (``"03"``), the prefix of its figures and tables.
-        experiment: the :class:`~brats_utils.model.experiments.Experiment`.
-        paths: the run's :class:`~brats_utils.notebooks.support.OutputPaths`.
-        cache: the open slice cache (notebook 02's).
-        data_dir: the folder of case folders (for whole-volume prediction).
-        split_path: the split file.
-        subsets: the validation and test case ids scored.
-        settings: the :class:`~brats_utils.training.settings.TrainSettings`.
-        predict_batch_size: slices per prediction batch.
-        tta: flip test-time augmentation for whole volumes.
-        result: what :func:`~brats_utils.training.train.train` returned.
-        train_seconds: seconds the training took here.
-        slice_metrics: ``{split: evaluate_slices(...)}``.
-        region_metrics: ``{split: per-case DataFrame}`` of the whole volumes.
+def score_volumes(
+    model_path: Path | str,
+    data_dir: Path | str,
+    cases: Mapping[str, Sequence[str]],
+    paths: OutputPaths,
+    notebook: str,
+    *,
+    batch_size: int = 64,
+    tta: bool = False,
+) -> dict[str, pd.DataFrame]:
+    """Whole-volume region metrics per case of each split (``brats predict`` + ``brats
+    evaluate``).
+
+    Predicts every case of ``cases[split]`` into ``paths.predictions(<experiment>, split)``
+    (the experiment is the run folder's name), scores it and writes the per-case table
+    ``tables/<notebook>_cases_<split>.csv`` (read by notebooks 05 and 06).
+
+    Returns:
+        ``{split: per-case DataFrame}`` (:func:`~brats_utils.evaluation.volumes.evaluate_folder`).
     """
+    from brats_utils.evaluation.volumes import evaluate_folder
+    from brats_utils.files import write_csv
+    from brats_utils.inference.predict import predict_cases
 
-    notebook: str
-    experiment: Any
-    paths: OutputPaths
-    cache: Any
-    data_dir: Path
-    split_path: Path
-    subsets: dict[str, list[str]]
-    settings: Any
-    predict_batch_size: int = 64
-    tta: bool = False
-    result: dict[str, Any] = field(default_factory=dict)
-    train_seconds: float = float("nan")
-    slice_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    region_metrics: dict[str, pd.DataFrame] = field(default_factory=dict)
-    _model: Any = None
+    experiment = Path(model_path).parent.name
+    tables = {}
+    for split, case_ids in cases.items():
+        pred_dir = paths.predictions(experiment, split)
+        predict_cases(model_path, data_dir, pred_dir, case_ids=list(case_ids),
+                      batch_size=batch_size, tta=tta, overwrite=True)  # fmt: skip
+        tables[split] = evaluate_folder(pred_dir, data_dir, case_ids=list(case_ids))
+        write_csv(tables[split], paths.table(f"{notebook}_cases_{split}.csv"))
+    return tables
 
-    @classmethod
-    def from_parameters(
-        cls, notebook: str, experiment: Any, namespace: Mapping[str, Any]
-    ) -> Variant:
-        """The variant of a notebook's parameter cell (``globals()``, after ``use_profile``).
 
-        Reads ``data_dir``, ``out_dir``, ``cache_dir``, ``split_csv``, ``max_cases``,
-        ``predict_batch_size``, ``tta`` and the training parameters
-        (:meth:`TrainSettings.from_parameters`); opens the cache and the split.
-        """
-        from brats_utils.data.split import cases_in
-        from brats_utils.model.experiments import get_experiment
-        from brats_utils.preprocessing.cache import open_cache
-        from brats_utils.training.settings import TrainSettings
-
-        paths = OutputPaths(namespace["out_dir"])
-        cache = open_cache(namespace.get("cache_dir") or paths.cache)
-        split, split_path = ensure_split(namespace["data_dir"], namespace.get("split_csv", ""))
-        limit = int(namespace.get("max_cases", 0)) or None
-        subsets = {s: cases_in(split, s)[:limit] for s in ("validation", "test")}
-        return cls(
-            notebook=notebook,
-            experiment=get_experiment(experiment),
-            paths=paths,
-            cache=cache,
-            data_dir=Path(namespace["data_dir"]),
-            split_path=Path(split_path),
-            subsets=subsets,
-            settings=TrainSettings.from_parameters(namespace),
-            predict_batch_size=int(namespace.get("predict_batch_size", 64)),
-            tta=bool(namespace.get("tta", False)),
-        )
-
-    @property
-    def run_dir(self) -> Path:
-        """``OUT_DIR/runs/<experiment>``."""
-        return self.paths.run(self.experiment.name)
-
-    @property
-    def scored_splits(self) -> list[str]:
-        """The splits with cases (validation first)."""
-        return [s for s, ids in self.subsets.items() if ids]
-
-    def build_model(self):
-        """The untrained network (for its summary)."""
-        from brats_utils.model.unet import build_model
-
-        return build_model(self.experiment, self.cache.settings.size, self.settings.unet)
-
-    def train(self, *, resume: bool = False, verbose: int | str = 2) -> dict[str, Any]:
-        """Train into :attr:`run_dir` (from scratch, or resumed), timing it."""
-        from brats_utils.training.train import train
-
-        start = time.perf_counter()
-        self.result = train(
-            self.experiment,
-            self.cache.cache_dir,
-            self.run_dir,
-            self.settings,
-            split=self.split_path,
-            resume=resume,
-            force=not resume,
-            verbose=verbose,
-        )
-        self.train_seconds = time.perf_counter() - start
-        self._model = None
-        return self.result
-
-    @property
-    def model(self):
-        """The selected model of the run (``model.keras``), loaded once."""
-        if self._model is None:
-            from brats_utils.inference.run_config import load_run
-
-            self._model, _ = load_run(self.run_dir / "model.keras")
-        return self._model
-
-    def score_slices(self) -> pd.DataFrame:
-        """Slice label metrics of each scored split (one confusion matrix per split)."""
-        self.slice_metrics = {
-            s: evaluate_slices(
-                self.model,
-                self.cache,
-                self.subsets[s],
-                self.experiment.channels,
-                batch_size=self.predict_batch_size,
-            )
-            for s in self.scored_splits
-        }
-        return pd.DataFrame(self.slice_metrics)
-
-    def score_volumes(self) -> pd.DataFrame:
-        """Whole-volume region metrics per case (``brats predict`` + ``brats evaluate``).
-
-        Writes ``tables/NN_cases_<split>.csv``; returns the mean and median per split.
-        """
-        from brats_utils.evaluation.volumes import evaluate_folder, summarize
-        from brats_utils.files import write_csv
-        from brats_utils.inference.predict import predict_cases
-
-        for s in self.scored_splits:
-            pred_dir = self.paths.predictions(self.experiment.name, s)
-            predict_cases(
-                self.run_dir / "model.keras",
-                self.data_dir,
-                pred_dir,
-                case_ids=self.subsets[s],
-                batch_size=self.predict_batch_size,
-                tta=self.tta,
-                overwrite=True,
-            )
-            self.region_metrics[s] = evaluate_folder(
-                pred_dir, self.data_dir, case_ids=self.subsets[s]
-            )
-            write_csv(self.region_metrics[s], self.paths.table(f"{self.notebook}_cases_{s}.csv"))
-        return pd.concat(
-            {s: summarize(df)[["mean", "median"]] for s, df in self.region_metrics.items()},
-            axis=1,
-        )
-
-    def save(self) -> Path:
-        """Write ``tables/NN_metrics.json`` (:func:`variant_record`), read by notebook 06."""
-        from brats_utils.files import write_json
-
-        record = variant_record(
-            self.experiment,
-            self.notebook,
-            self.slice_metrics,
-            self.region_metrics,
-            epochs=self.settings.epochs,
-            best_epoch=self.result.get("best_epoch"),
-            train_seconds=round(self.train_seconds, 1),
-            image_size=self.cache.settings.size,
-            base_filters=self.settings.unet.base_filters,
-        )
-        return write_json(self.paths.table(f"{self.notebook}_metrics.json"), record)
-
-    def examples(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-        """``(images, truth, predicted classes, titles)`` of the ``n`` slices with most tumour
-        (validation cases, else test), images with all four modalities for context."""
-        from brats_utils.conventions import classes_from_scores
-
-        case_ids = self.subsets["validation"] or self.subsets["test"]
-        images, truth, titles = example_slices(self.cache, case_ids, n)
-        x = images[..., channel_indices(self.experiment.channels)]
-        scores = self.model.predict(x, batch_size=self.predict_batch_size, verbose=0)
-        return images, truth, classes_from_scores(scores), titles
+def predict_examples(
+    model, cache, case_ids: Sequence[str], channels: Sequence[str], n: int, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """``(images, truth, predicted classes, titles)`` of the ``n`` cached slices with most
+    tumour (:func:`~brats_utils.notebooks.support.example_slices`); ``images`` keep all four
+    modalities for context, the model sees its ``channels``."""
+    images, truth, titles = example_slices(cache, case_ids, n)
+    scores = model.predict(images[..., channel_indices(channels)], batch_size=batch_size, verbose=0)
+    return images, truth, classes_from_scores(scores), titles
 
 
 def modality_ablation(
@@ -350,40 +215,3 @@ def _cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(np.float64), b.astype(np.float64)
     pooled = ((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)
     return float(abs(a.mean() - b.mean()) / np.sqrt(pooled)) if pooled > 0 else 0.0
-
-
-def compare_variant_tables(
-    paths: OutputPaths,
-    baseline: str,
-    variant: str,
-    split: str,
-    metrics: Sequence[str] = ("dice_WT", "dice_TC", "dice_ET", "hd95_WT", "hd95_TC", "hd95_ET"),
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
-    """Paired per-case comparison of two variant notebooks' whole-volume tables.
-
-    Args:
-        paths: the output folders.
-        baseline: notebook number of model A (``"03"``).
-        variant: notebook number of model B (``"05"``).
-        split: ``"test"`` or ``"validation"``.
-        metrics: per-case columns to compare.
-
-    Returns:
-        ``(a, b, comparison)``: the two per-case tables and
-        :func:`~brats_utils.evaluation.compare.compare_tables` of ``B - A``; ``None`` when
-        the baseline's table is not there yet (its notebook has not run).
-
-    Raises:
-        BratsError: the two tables hold different cases (different splits or ``max_cases``).
-    """
-    from brats_utils.evaluation.compare import compare_tables
-
-    path_a = paths.tables / f"{baseline}_cases_{split}.csv"
-    path_b = paths.tables / f"{variant}_cases_{split}.csv"
-    if not path_a.is_file():
-        return None
-    if not path_b.is_file():
-        raise BratsError(f"{path_b} is missing: run this notebook's whole-volume cell first")
-    a, b = pd.read_csv(path_a), pd.read_csv(path_b)
-    return a, b, compare_tables(a, b, [m for m in metrics if m in a.columns and m in b.columns])
-

@@ -32,6 +32,7 @@ __all__ = [
     "compile_model",
     "RunCheckpoint",
     "EpochSeeds",
+    "callbacks_for_run",
     "fit",
     "precision_policy",
     "distribution",
@@ -148,6 +149,39 @@ def _seed_states(model: keras.Model) -> list:
     return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
 
 
+def callbacks_for_run(
+    run_dir: Path | str,
+    *,
+    epochs: int = TrainSettings.epochs,
+    resume: bool = False,
+    select: str = TrainSettings.select,
+    seed: int | None = TrainSettings.seed,
+    validation: bool = True,
+) -> tuple[list[keras.callbacks.Callback], int]:
+    """The callbacks that keep ``run_dir`` up to date, and the epoch ``model.fit`` starts at.
+
+    ``[EpochSeeds(seed), NonFiniteLossGuard(), RunCheckpoint(...)]`` (no :class:`EpochSeeds`
+    when ``seed`` is ``None``); a resumed run starts after the last epoch of its
+    ``state.json`` and keeps its history and best value. Arguments as in :func:`fit`;
+    ``validation``: whether ``model.fit`` gets validation data (else ``select`` reads the
+    training values).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if select == "last":
+        monitor = "epoch"  # a later epoch is always "better": model.keras = the last one
+    else:
+        monitor = select if validation else select.removeprefix("val_")
+    initial_epoch, best, best_epoch, history = 0, None, 0, []
+    if resume:
+        state = load_state(run_dir)
+        initial_epoch, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
+        history = load_history(run_dir)[:initial_epoch]
+    checkpoint = RunCheckpoint(run_dir, monitor, best, best_epoch, history, epochs)
+    seeds = [] if seed is None else [EpochSeeds(seed)]
+    return [*seeds, NonFiniteLossGuard(), checkpoint], initial_epoch
+
+
 def fit(
     model: keras.Model,
     train_data,
@@ -188,29 +222,20 @@ def fit(
     Returns:
         The history: one dict per epoch (``epoch`` 1-based, every logged value, ``seconds``).
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if select == "last":
-        monitor = "epoch"  # a later epoch is always "better": model.keras = the last one
-    else:
-        monitor = select if val_data is not None else select.removeprefix("val_")
-    initial_epoch, best, best_epoch, history = 0, None, 0, []
-    if resume:
-        state = load_state(run_dir)
-        initial_epoch, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
-        history = load_history(run_dir)[:initial_epoch]
+    run_callbacks, initial_epoch = callbacks_for_run(
+        run_dir, epochs=epochs, resume=resume, select=select, seed=seed,
+        validation=val_data is not None,
+    )  # fmt: skip
+    guard, checkpoint = run_callbacks[-2:]
     if initial_epoch >= epochs:
-        return history
+        return checkpoint.history
     if hasattr(train_data, "set_epoch"):  # SliceDataset: the resumed epoch's draw and order
         train_data.set_epoch(initial_epoch)
-    checkpoint = RunCheckpoint(run_dir, monitor, best, best_epoch, history, epochs)
-    guard = NonFiniteLossGuard()
-    seeds = [] if seed is None else [EpochSeeds(seed)]
     fit_kwargs = dict(
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=verbose,
-        callbacks=[*seeds, guard, checkpoint, *callbacks],
+        callbacks=[*run_callbacks, *callbacks],
     )
     if isinstance(val_data, tuple):
         fit_kwargs["validation_data"] = val_data

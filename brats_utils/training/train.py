@@ -34,7 +34,7 @@ from brats_utils.training.run_folder import (
 )
 from brats_utils.training.settings import TrainSettings
 
-__all__ = ["train", "run_cases", "run_config"]
+__all__ = ["prepare_run", "train", "run_cases", "run_config"]
 
 
 def run_cases(
@@ -181,6 +181,60 @@ def _settings(settings: TrainSettings | None, overrides: dict[str, Any]) -> Trai
         raise BratsError(str(exc)) from exc
 
 
+def prepare_run(
+    experiment: str | Experiment,
+    cache_dir: Path | str,
+    run_dir: Path | str,
+    settings: TrainSettings | None = None,
+    *,
+    split: Path | str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    workers: int = 1,
+    verbose: str | int = "auto",
+    recipe: Recipe | str = "seed",
+) -> tuple[SliceDataset, SliceDataset | None]:
+    """Everything before ``model.fit``: the run folder with its ``config.json``, and the loaders.
+
+    Checks the cache against the U-Net's depth, reads the split, prepares ``run_dir``
+    (:func:`~brats_utils.training.run_folder.prepare_run_dir`; a resumed run's settings are
+    checked against its ``config.json``), writes ``config.json`` (:func:`run_config`), seeds
+    Keras with ``settings.seed`` and makes the loaders; a resumed run's training loader starts
+    at its next epoch. Arguments as in :func:`train`.
+
+    Returns:
+        ``(train_data, val_data)``: :class:`~brats_utils.training.loader.SliceDataset` s,
+        ``val_data`` ``None`` without validation cases.
+    """
+    settings = settings or TrainSettings()
+    experiment = get_experiment(experiment)
+    run_dir = Path(run_dir)
+    say = print if verbose != 0 else (lambda *a, **k: None)
+    cache = open_cache(cache_dir)
+    factor = 2**settings.unet.depth
+    if cache.settings.size % factor:
+        raise BratsError(
+            f"the cache {cache_dir} holds {cache.settings.size} x {cache.settings.size} slices, "
+            f"but a U-Net of depth {settings.unet.depth} needs a multiple of {factor}; rebuild "
+            "it with `brats preprocess --size` a multiple of that"
+        )
+    split_path, how = resolve_split(split, cache.manifest.get("data_dir"))
+    cases = run_cases(cache, load_split(split_path), settings.max_cases)
+    prepare_run_dir(run_dir, resume=resume, force=force)
+    config = {**run_config(experiment, settings, cache, split_path, cases),
+              **get_recipe(recipe).to_config()}  # fmt: skip
+    if resume:
+        config = _resumed_config(run_dir, experiment, settings, config)
+    write_config(run_dir, config)
+    say(f"experiment {experiment.name}: {experiment.description}")
+    say(f"split {split_path} ({how}); cases {config['cases']}")
+    keras.utils.set_random_seed(settings.seed)
+    train_data, val_data = _datasets(cache, cases, experiment, settings, workers)
+    if resume:
+        train_data.set_epoch(load_state(run_dir)["epoch"])
+    return train_data, val_data
+
+
 def train(
     experiment: str | Experiment,
     cache_dir: Path | str,
@@ -195,7 +249,9 @@ def train(
     recipe: Recipe | str = "seed",
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Train one experiment on a slice cache (``brats train``).
+    """Train one experiment on a slice cache (``brats train``): :func:`prepare_run`, then the
+    model (new and compiled, or ``model_last.keras`` to resume) and
+    :func:`~brats_utils.training.fit.fit`.
 
     Args:
         experiment: an experiment name (``early4``, ``mean4``, ``early2``) or object.
@@ -226,32 +282,16 @@ def train(
     settings = _settings(settings, overrides)
     experiment = get_experiment(experiment)
     run_dir = Path(run_dir)
-    say = print if verbose != 0 else (lambda *a, **k: None)
-    cache = open_cache(cache_dir)
-    factor = 2**settings.unet.depth
-    if cache.settings.size % factor:
-        raise BratsError(
-            f"the cache {cache_dir} holds {cache.settings.size} x {cache.settings.size} slices, "
-            f"but a U-Net of depth {settings.unet.depth} needs a multiple of {factor}; rebuild "
-            "it with `brats preprocess --size` a multiple of that"
-        )
-    split_path, how = resolve_split(split, cache.manifest.get("data_dir"))
-    cases = run_cases(cache, load_split(split_path), settings.max_cases)
-    prepare_run_dir(run_dir, resume=resume, force=force)
-    config = {**run_config(experiment, settings, cache, split_path, cases),
-              **get_recipe(recipe).to_config()}  # fmt: skip
-    if resume:
-        config = _resumed_config(run_dir, experiment, settings, config)
-    say(f"experiment {experiment.name}: {experiment.description}")
-    say(f"split {split_path} ({how}); cases {config['cases']}")
-    keras.utils.set_random_seed(settings.seed)
-    train_data, val_data = _datasets(cache, cases, experiment, settings, workers)
+    train_data, val_data = prepare_run(
+        experiment, cache_dir, run_dir, settings, split=split, resume=resume, force=force,
+        workers=workers, verbose=verbose, recipe=recipe,
+    )  # fmt: skip
+    config = load_config(run_dir)
     with (
         precision_policy(settings.mixed_precision),
         distribution(settings.data_parallel, settings.batch_size),
     ):
-        model = _model(run_dir, experiment, settings, cache.settings.size, resume)
-        write_config(run_dir, config)
+        model = _model(run_dir, experiment, settings, config["image_size"], resume)
         history = fit(
             model,
             train_data,
@@ -264,7 +304,8 @@ def train(
             verbose=verbose,
         )
     state = load_state(run_dir) if (run_dir / "state.json").exists() else {}
-    say(f"best epoch {state.get('best_epoch')} ({state.get('monitor')} {state.get('best')})")
+    if verbose != 0:
+        print(f"best epoch {state.get('best_epoch')} ({state.get('monitor')} {state.get('best')})")
     return {
         "run_dir": str(run_dir),
         "config": config,

@@ -449,20 +449,36 @@ def test_the_full_profile_is_every_notebooks_defaults():
                 assert ast.literal_eval(info["default"]) == full[key], (path.stem, key)
 
 
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_the_profile_cell_passes_and_takes_back_every_parameter_a_profile_sets(path):
+    import ast
+
+    cell = nbformat.read(path, as_version=4).cells[3].source
+    assign = next(n for n in ast.parse(cell).body if isinstance(n, ast.Assign))
+    call = assign.value.func.value  # use_profile(...).values()
+    assert call.func.id == "use_profile" and call.args[0].value == path.stem
+    passed = [k.arg for k in call.keywords]
+    profiled = set().union(*(load_profile(p).parameters for p in PROFILES))
+    declared = set(papermill.inspect_notebook(str(path)))
+    assert set(passed) == (declared & profiled) | {"out_dir"}
+    assert [t.id for t in assign.targets[0].elts] == passed  # rebound in the same order
+
+
 def test_use_profile_fills_what_was_left_at_its_default(monkeypatch, capsys):
     from brats_utils.notebooks import profile as profiles
 
     monkeypatch.setattr(profiles, "has_gpu", lambda: False)
     full, smoke = load_profile("full").parameters, load_profile("smoke").parameters
-    namespace = {"profile": "auto", "out_dir": "", "epochs": full["epochs"], "base_filters": 5}
-    applied = profiles.use_profile(namespace, "03_unet_early_fusion_4mod")
-    assert applied.name == "smoke" and namespace["epochs"] == smoke["epochs"]
-    assert namespace["base_filters"] == 5  # typed by the student: kept
-    assert namespace["out_dir"] == "../outputs/smoke"  # where `make demo` writes
+    values = profiles.use_profile(
+        "03_unet_early_fusion_4mod", "auto", out_dir="", epochs=full["epochs"], base_filters=5
+    )
+    assert list(values) == ["out_dir", "epochs", "base_filters"]  # in the order given
+    assert values["epochs"] == smoke["epochs"]
+    assert values["base_filters"] == 5  # typed by the student: kept
+    assert values["out_dir"] == "../outputs/smoke"  # where `make demo` writes
     assert "profile smoke (auto: no GPU" in capsys.readouterr().out
     monkeypatch.setattr(profiles, "has_gpu", lambda: True)
-    namespace = {"profile": "auto", "out_dir": "/x", "epochs": full["epochs"]}
-    assert profiles.use_profile(namespace, "03").name == "full"
-    assert namespace == {"profile": "auto", "out_dir": "/x", "epochs": full["epochs"]}
+    values = profiles.use_profile("03", "auto", out_dir="/x", epochs=full["epochs"])
+    assert values == {"out_dir": "/x", "epochs": full["epochs"]}
     with pytest.raises(BratsError, match="not one of auto"):
-        profiles.use_profile({"profile": "fast"}, "03")
+        profiles.use_profile("03", "fast")

@@ -17,15 +17,17 @@ from brats_utils.notebooks.findings import (
     mean_with_ci,
     paired_findings,
     preprocessing_findings,
+    variant_findings,
 )
 from brats_utils.notebooks.html import render_html
 from brats_utils.notebooks.profile import time_estimate
 from brats_utils.notebooks.runner import Profile
-from brats_utils.notebooks.support import OutputPaths
+from brats_utils.notebooks.support import variant_record
 from brats_utils.notebooks.variant import (
     channel_contrast,
-    compare_variant_tables,
     modality_ablation,
+    predict_examples,
+    variant_cases,
 )
 from brats_utils.viz.data_figures import intensity_histograms, slice_label_stats
 
@@ -76,6 +78,42 @@ class ThresholdModel:
         return np.eye(4, dtype=np.float32)[classes]
 
 
+def test_variant_cases_are_the_scored_splits_at_most_max_cases_each():
+    split = {"c": "test", "a": "validation", "b": "validation", "d": "train"}
+    assert variant_cases(split) == {"validation": ["a", "b"], "test": ["c"]}
+    assert variant_cases(split, max_cases=1) == {"validation": ["a"], "test": ["c"]}
+    assert variant_cases({"a": "train", "b": "test"}) == {"test": ["b"]}
+
+
+def test_predict_examples_feed_the_model_its_channels_and_decode_its_scores():
+    images, truth, predicted, titles = predict_examples(
+        ThresholdModel(), FakeCache(), ["a", "b"], ("t1", "t1ce", "t2", "flair"), 2
+    )
+    assert images.shape == (2, 16, 16, 4) and titles == ["a, slice 0", "b, slice 0"]
+    assert (predicted[truth == 3] == 3).all() and (predicted[truth == 0] == 0).all()
+
+
+def test_variant_findings_read_the_saved_record():
+    from brats_utils.model.experiments import EXPERIMENTS
+
+    per_case = pd.DataFrame({"dice_WT": [0.8, 0.6], "dice_TC": [0.5, 0.7], "dice_ET": [0.4, 0.6]})
+    slices = {"dice_necrotic": 0.5, "dice_edema": 0.7, "dice_enhancing": 0.6, "n_slices": 30}
+    record = variant_record(
+        EXPERIMENTS["early4"],
+        "03",
+        {"test": slices},
+        {"test": per_case},
+        epochs=3,
+        best_epoch=2,
+        select="val_loss",
+        train_seconds=12.0,
+    )
+    text = variant_findings(record, {"test": per_case}, {"dice_necrotic": 0.61})
+    assert "Trained 3 epoch(s) in 12 s; `model.keras` is epoch 2 (by `val_loss`)" in text
+    assert "Test slices (30 of 2 case(s))" in text and "WT 0.70" in text
+    assert "intervals are wide" in text
+
+
 def test_blanking_the_channel_a_model_uses_costs_dice_and_the_others_do_not():
     channels = ("t1", "t1ce", "t2", "flair")
     table = modality_ablation(ThresholdModel(), FakeCache(), ["a", "b"], channels)
@@ -107,23 +145,18 @@ def test_channel_contrast_measures_each_tissue_pair_and_the_mean_image():
         channel_contrast(FakeCache(), [])
 
 
-def test_compare_variant_tables_pairs_the_cases_or_says_the_baseline_is_missing(tmp_path):
-    paths = OutputPaths(tmp_path)
+def test_paired_findings_read_the_paired_comparison():
+    from brats_utils.evaluation.compare import compare_tables
+
     b = pd.DataFrame({"case": list("uvwxyz"), "dice_WT": [0.8, 0.7, 0.9, 0.6, 0.5, 0.8],
                       "hd95_WT": [5, 6, 4, 5, 6, 4]})  # fmt: skip
-    b.to_csv(paths.table("05_cases_test.csv"), index=False)
-    assert compare_variant_tables(paths, "03", "05", "test") is None
     a = b.assign(dice_WT=b["dice_WT"] - 0.1, hd95_WT=b["hd95_WT"] + 1)
-    a.to_csv(paths.table("03_cases_test.csv"), index=False)
-    _, _, comparison = compare_variant_tables(paths, "03", "05", "test")
+    comparison = compare_tables(a, b, ["dice_WT", "hd95_WT"])
     assert comparison.loc["dice_WT", "mean_difference"] == pytest.approx(0.1)
     assert comparison.loc["dice_WT", "b_better"] == 6
     text = paired_findings(comparison, "early4", "early2")
     assert "dice_WT: early2 - early4 = +0.100" in text and "favours early2" in text
     assert "too few cases to tell" in paired_findings(comparison.assign(n=3), "a", "b")
-    a.iloc[:2].to_csv(paths.table("03_cases_test.csv"), index=False)
-    with pytest.raises(BratsError):
-        compare_variant_tables(paths, "03", "05", "test")
 
 
 def test_mean_with_ci_brackets_the_mean():
@@ -221,6 +254,7 @@ def test_results_findings_state_the_conclusion_this_sample_allows():
 
 
 def test_every_notebook_has_the_same_setup_cell_and_it_says_where_to_open_it(tmp_path):
+    import os
     import subprocess
     import sys
 
@@ -232,9 +266,10 @@ def test_every_notebook_has_the_same_setup_cell_and_it_says_where_to_open_it(tmp
         assert nb.cells[2].source.startswith("# Setup."), name  # right after the parameters
         setups.add(nb.cells[2].source)
     assert len(setups) == 1
-    # Without site-packages brats_utils is missing, as on a fresh Colab runtime; outside a
-    # clone the cell stops with a message instead of installing anything.
-    done = subprocess.run([sys.executable, "-S", "-c", setups.pop()], cwd=tmp_path,
+    # Without site-packages (nor PYTHONPATH) brats_utils is missing, as on a fresh Colab
+    # runtime; outside a clone the cell stops with a message instead of installing anything.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-S", "-c", setups.pop()], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and "open this notebook in the notebooks/ folder" in done.stderr
 

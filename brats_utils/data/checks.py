@@ -29,7 +29,7 @@ KINDS: tuple[str, ...] = (*MODALITIES, "seg")
 
 
 def nifti_stem(name: str) -> str | None:
-    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; ``None`` for other names."""
+    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
     for ext in NIFTI_EXTS:
         if name.endswith(ext):
             return name[: -len(ext)]
@@ -46,16 +46,10 @@ class Reference:
 
 
 def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> Reference | None:
-    """The geometry most files of a case share, so the odd file is the one reported.
+    """The geometry (from the headers) most files of a case share, so the odd one is reported.
 
-    Reads only the headers. Files are grouped by shape and affine (within
-    :data:`~brats_utils.conventions.AFFINE_TOLERANCE_MM`); the largest group wins, ties going
-    to the group of the earliest kind in :data:`KINDS` order. Unreadable files are left out
-    (their own check reports them).
-
-    Returns:
-        The winning group's geometry, named after its first kind; ``None`` if no file is
-        readable.
+    Ties go to the earliest kind in :data:`KINDS` order; unreadable files are left out.
+    ``None`` if no file is readable.
     """
     groups: list[tuple[Reference, int]] = []
     for kind in KINDS:
@@ -85,7 +79,7 @@ def shape_problem(
     reference: Reference | None,
     expected_shape: Sequence[int] | None,
 ) -> str | None:
-    """Message if ``shape`` is not ``expected_shape`` (or the reference's shape), else None."""
+    """Message if ``shape`` is not ``expected_shape`` (or the reference's), else None."""
     expected = tuple(expected_shape) if expected_shape is not None else None
     if expected is None and reference is not None:
         expected = reference.shape

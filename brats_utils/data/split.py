@@ -125,12 +125,6 @@ def make_split(
     return {case_id: assignment[case_id] for case_id in ids}
 
 
-def _check_parts(split: Mapping[str, str]) -> None:
-    bad = sorted({part for part in split.values() if part not in SPLITS})
-    if bad:
-        raise ValueError(f"split parts must be one of {SPLITS}, found {bad}")
-
-
 def count_splits(split: Mapping[str, str]) -> dict[str, int]:
     """``{"train": n, "validation": n, "test": n}``."""
     counter = Counter(split.values())
@@ -146,7 +140,9 @@ def cases_in(split: Mapping[str, str], part: str) -> list[str]:
 
 def save_split(split: Mapping[str, str], path: Path | str) -> Path:
     """Write ``split`` as CSV (header ``case,split``, rows sorted by case), atomically."""
-    _check_parts(split)
+    bad = sorted({part for part in split.values() if part not in SPLITS})
+    if bad:
+        raise ValueError(f"split parts must be one of {SPLITS}, found {bad}")
     if any(not case_id for case_id in split):
         raise ValueError("case ids must be non-empty")
     records = [{"case": case_id, "split": split[case_id]} for case_id in sorted(split)]

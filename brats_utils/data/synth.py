@@ -104,12 +104,6 @@ def case_id_for(index: int) -> str:
     return f"BraTS2021_{index:05d}"
 
 
-def _affine(shape: tuple[int, int, int]) -> np.ndarray:
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
-    affine[1, 3] = shape[1] - 1
-    return affine
-
-
 def _check_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3 or min(shape) < 16:
@@ -129,18 +123,6 @@ def generate_case(
     case_id = case_id_for(index)
     with one_blas_thread():
         return _render_case(case_id, np.random.default_rng([seed, index]), shape)
-
-
-def _restore_ratios(
-    values: np.ndarray, local: tuple[slice, ...], masks: dict[int, np.ndarray], means: np.ndarray
-) -> None:
-    """Scale each tumour label back to its calibrated mean after the blur, in place."""
-    tumour = values[local]
-    for cls, mean in zip(RATIO_LABELS, means, strict=True):
-        mask = masks[cls]
-        if mask.any():
-            tumour[mask] *= mean / float(tumour[mask].mean())
-    values[local] = tumour
 
 
 def _acquire(
@@ -200,7 +182,12 @@ def _render_case(
             tumour[mask] = signal
         values[local] = tumour
         values = ndimage.gaussian_filter(values, _BLUR_VOXELS, truncate=2.5, output=np.float32)
-        _restore_ratios(values, local, masks, ratios * float(values[normal].mean()))
+        # the blur mixes a thin rim with its neighbours: put each label's mean back
+        tumour, means = values[local], ratios * float(values[normal].mean())
+        for cls, mean in zip(RATIO_LABELS, means, strict=True):
+            if masks[cls].any():
+                tumour[masks[cls]] *= mean / float(tumour[masks[cls]].mean())
+        values[local] = tumour
         channel_box = np.zeros(box.shape, dtype=np.int16)
         channel_box.reshape(-1)[brain_index] = _acquire(
             rng, values, box, brain_index, normal_mean, _SCANNER_MEDIAN[modality]
@@ -211,7 +198,9 @@ def _render_case(
     classes[box.slices] = classes_box
     tissue_full = np.zeros(shape, dtype=np.uint8)
     tissue_full[box.slices] = tissue
-    return SyntheticCase(case_id, image, classes, _affine(shape), tissue_full)
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    affine[1, 3] = shape[1] - 1
+    return SyntheticCase(case_id, image, classes, affine, tissue_full)
 
 
 def _case_paths(case_id: str, out_dir: Path) -> dict[str, Path]:

@@ -26,6 +26,7 @@ from brats_utils.conventions import (
     REGIONS,
     labels_to_classes,
 )
+from brats_utils.data.cases import discover_cases
 from brats_utils.data.nifti import read_nifti, write_nifti
 from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
@@ -156,15 +157,6 @@ def _say(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def _reference_cases(ref_dir: Path | str) -> list:
-    from brats_utils.data.cases import discover_cases
-
-    ref_dir = Path(ref_dir)
-    if not ref_dir.is_dir():
-        raise BratsError(f"reference folder {ref_dir} does not exist")
-    return discover_cases(ref_dir)
-
-
 def evaluate_folder(
     pred_dir: Path | str,
     ref_dir: Path | str,
@@ -194,7 +186,7 @@ def evaluate_folder(
         CaseError: an unreadable file, a shape mismatch, labels outside the release's.
     """
     predictions = find_predictions(pred_dir)
-    references = _reference_cases(ref_dir)
+    references = discover_cases(ref_dir)
     by_id = {case.case_id: case for case in references}
     unlabelled = sorted(c.case_id for c in references if c.seg is None)
     if case_ids is not None:

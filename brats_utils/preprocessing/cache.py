@@ -6,7 +6,6 @@ the next build fixes it.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from brats_utils.conventions import MODALITIES
 from brats_utils.errors import BratsError, CaseError
+from brats_utils.files import read_json
 from brats_utils.preprocessing.settings import PreprocessSettings
 
 __all__ = [
@@ -65,10 +65,7 @@ class SliceCache:
                 f"no slice cache at {self.cache_dir} ({MANIFEST_NAME} not found); build one "
                 f"with `brats preprocess DATA_DIR --out {self.cache_dir}`"
             )
-        try:
-            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BratsError(f"unreadable cache manifest {manifest_path}: {exc}") from exc
+        self.manifest: dict[str, Any] = read_json(manifest_path, "cache manifest")
         version = self.manifest.get("cache_version")
         if version != CACHE_VERSION:
             raise BratsError(

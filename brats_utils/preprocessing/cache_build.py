@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,13 @@ from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, discover_cases
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import remove_stale_temporaries, worker_pool, write_json, write_npy
+from brats_utils.files import (
+    read_json,
+    remove_stale_temporaries,
+    worker_pool,
+    write_json,
+    write_npy,
+)
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,
@@ -130,15 +136,6 @@ def _manifest(
     }
 
 
-def _settings_difference(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    keys = sorted(set(found) | set(wanted))
-    return [
-        f"{k}={found.get(k)!r} (this run: {wanted.get(k)!r})"
-        for k in keys
-        if found.get(k) != wanted.get(k)
-    ]
-
-
 def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite: bool) -> None:
     """Check an existing cache matches ``settings`` (or wipe it with ``overwrite``)."""
     manifest_path = cache_dir / MANIFEST_NAME
@@ -151,15 +148,17 @@ def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite:
                     if path.is_file() and (path.suffix in (".npy", ".json") or ".tmp" in path.name):
                         path.unlink()
             return
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BratsError(f"unreadable cache manifest {manifest_path}: {exc}") from exc
+        manifest = read_json(manifest_path, "cache manifest")
         try:  # settings added since the cache was built take their defaults
             found = PreprocessSettings.from_dict(manifest.get("settings", {})).to_dict()
         except (TypeError, ValueError):
             found = manifest.get("settings", {})
-        differences = _settings_difference(found, settings.to_dict())
+        wanted = settings.to_dict()
+        differences = [
+            f"{k}={found.get(k)!r} (this run: {wanted.get(k)!r})"
+            for k in sorted(set(found) | set(wanted))
+            if found.get(k) != wanted.get(k)
+        ]
         if manifest.get("cache_version") != CACHE_VERSION:
             differences.insert(
                 0, f"cache_version={manifest.get('cache_version')!r} (this run: {CACHE_VERSION})"
@@ -190,14 +189,12 @@ def _cached_cases(
             yield _cache_one_case(files, cases_dir, settings, expected_shape)
         return
     with worker_pool(min(workers, len(todo))) as pool:
-        pending = {
+        futures = [
             pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape) for f in todo
-        }
+        ]
         try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
+            for future in as_completed(futures):
+                yield future.result()
         except BaseException:  # Ctrl-C or a failed case: stop the workers before leaving
             pool.shutdown(wait=True, cancel_futures=True)
             raise

@@ -100,17 +100,10 @@ def model_input(
     model_channels: Sequence[str],
     case_id: str = "",
 ) -> np.ndarray:
-    """Every slice of a case as the model sees it (the slice range of ``settings`` ignored).
+    """Every slice of a case as the model sees it, channels ``model_channels`` in their order.
 
-    Args:
-        channels: four ``(X, Y, Z)`` volumes in MODALITIES order.
-        settings: the run's preprocessing settings.
-        model_channels: the modalities the model takes, in its order.
-        case_id: for error messages.
-
-    Returns:
-        ``(Z, size, size, len(model_channels))`` float32, C-contiguous: slice ``k`` equals
-        the cached slice of index ``k``.
+    ``channels``: four ``(X, Y, Z)`` volumes in MODALITIES order. Returns ``(Z, size, size,
+    len(model_channels))`` float32, C-contiguous; slice ``k`` equals the cached slice ``k``.
     """
     images, _, _ = preprocess_channels(channels, None, settings.every_slice(), case_id)
     return np.ascontiguousarray(images[..., channel_indices(model_channels)])
@@ -133,18 +126,9 @@ def stack_context(
     context: int,
     channels: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """2.5D model input, for the loader and for inference: neighbouring slices side by side.
-
-    Args:
-        slices: ``(Z, H, W, C)`` consecutive slices.
-        positions: ``(N,)`` indices of the centre slices.
-        context: slices per stack (odd; 1 returns ``slices[positions]``).
-        channels: indices of the channels to keep, in order (default all).
-
-    Returns:
-        ``(N, H, W, context * C)`` float32: the channels of slice ``z - r``, then ``z - r + 1``,
-        ... ``z + r`` (see :func:`context_positions`).
-    """
+    """2.5D input, for the loader and inference: ``(Z, H, W, C)`` slices -> ``(N, H, W,
+    context * C)`` float32, the ``channels`` (default all) of slices ``z - r`` .. ``z + r``
+    side by side for each of the ``(N,)`` centre ``positions``."""
     index = context_positions(positions, len(slices), context)  # (N, k)
     stacks = np.asarray(slices[index.reshape(-1)], dtype=np.float32)  # (N * k, H, W, C)
     if channels is not None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from brats_utils.conventions import VOLUME_SHAPE, labels_to_classes
-from brats_utils.data.cases import CaseFiles
-from brats_utils.data.checks import (
+from brats_utils.data.cases import (
     KINDS,
+    CaseFiles,
     Reference,
     affine_problem,
     consensus_reference,

@@ -291,15 +291,10 @@ def read_case_volumes(
 ) -> CaseVolumes:
     """Read a case's files once, in their on-disk dtype, and check them (for every reader).
 
-    Args:
-        files: the case.
-        require_seg: raise if the case has no segmentation.
-        expected_shape: shape every file must have; ``None``: all 3D and equal.
-
     Raises:
-        CaseError: naming case and file, for a missing modality (or segmentation with
-            ``require_seg``), an unreadable file, a wrong shape or affine, NaN/inf
-            intensities or invalid labels, whichever comes first.
+        CaseError: naming case and file: a missing modality (or segmentation with
+            ``require_seg``), an unreadable file, a shape other than ``expected_shape``
+            (``None``: all 3D and equal), another affine, NaN/inf, invalid labels.
     """
     case_id, release = files.case_id, files.release
     missing = [m for m in MODALITIES if files.modalities[m] is None]

@@ -314,15 +314,8 @@ def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
 
 
 def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Mean of each tumour label over the mean of normal brain (nonzero, label 0).
-
-    Args:
-        image: (X, Y, Z, 4), channels in MODALITIES order.
-        classes: (X, Y, Z) internal classes 0..3.
-
-    Returns:
-        (4, 3) float64: rows MODALITIES, columns NCR, ED, ET; NaN where a label is absent.
-    """
+    """``(4, 3)``: mean of each tumour label (NCR, ED, ET) over the mean of normal brain
+    (nonzero, label 0), per modality of an (X, Y, Z, 4) image; NaN where a label is absent."""
     _check_image_and_classes(image, classes)
     brain = (image != 0).any(axis=-1)
     normal = brain & (classes == 0)

@@ -80,15 +80,13 @@ class LesionRules:
 
 @dataclass(frozen=True)
 class LesionScores:
-    """Lesion-wise scores of one region; ``lesion_dice`` and ``lesion_volumes`` (mm^3) per
-    kept lesion."""
+    """Lesion-wise scores of one region; ``lesion_volumes`` (mm^3) of the kept lesions."""
 
     dice: float
     hd95: float
     tp: int
     fp: int
     fn: int
-    lesion_dice: tuple[float, ...] = ()
     lesion_volumes: tuple[float, ...] = ()
 
 
@@ -160,7 +158,6 @@ def lesion_scores(
         tp=tp,
         fp=fp,
         fn=fn,
-        lesion_dice=tuple(float(d) for d in dices),
         lesion_volumes=tuple(float(v) for v in volumes),
     )
 

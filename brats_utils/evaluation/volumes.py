@@ -114,13 +114,7 @@ def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
 def evaluate_case(
     pred_classes: np.ndarray, ref_classes: np.ndarray, spacing: Sequence[float]
 ) -> dict[str, float]:
-    """``{column: value}`` of :data:`METRIC_COLUMNS` (but ``case``) for one case.
-
-    Args:
-        pred_classes: (X, Y, Z) internal classes 0..3.
-        ref_classes: (X, Y, Z) internal classes 0..3.
-        spacing: voxel size in mm per axis.
-    """
+    """:data:`METRIC_COLUMNS` (but ``case``) of (X, Y, Z) classes 0..3, ``spacing`` in mm."""
     pred_classes = np.asarray(pred_classes)
     ref_classes = np.asarray(ref_classes)
     if pred_classes.shape != ref_classes.shape:
@@ -165,21 +159,14 @@ def evaluate_folder(
     lesion_rules: LesionRules | None = None,
     error_maps: Path | str | None = None,
 ) -> pd.DataFrame:
-    """Score every labelled reference case (or ``case_ids``) against its prediction.
-
-    Args:
-        pred_dir: ``brats predict``'s folder.
-        ref_dir: data folder.
-        progress: show a progress bar.
-        case_ids: score only these reference cases (default all with a segmentation).
-        lesion_rules: default GLI's.
-        error_maps: a folder where every scored case's error map is written.
+    """Score every labelled case of ``ref_dir`` (or ``case_ids``) against ``pred_dir``.
 
     Returns:
         One row per case: :data:`METRIC_COLUMNS`, ``LESION_COLUMNS``, :data:`VOLUME_COLUMNS`
         (the reference's, mL), ``status`` (``"ok"`` or ``"missing"``). ``df.attrs`` holds
         ``missing``, ``extra`` (predictions without a case), ``unlabelled`` (skipped) and
-        ``warnings`` (e.g. another affine), also reported on stderr.
+        ``warnings`` (e.g. another affine), also reported on stderr. With ``error_maps``, each
+        case's error map is written there.
 
     Raises:
         BratsError: nothing to score, no case with a prediction, an unknown id.

@@ -144,24 +144,17 @@ def preprocess_channels(
     settings: PreprocessSettings | None = None,
     case_id: str = "",
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Normalised, resized slices of one case's modality volumes.
+    """Normalised, resized slices of four ``(X, Y, Z)`` modality volumes (any real dtype,
+    fastest Fortran-ordered) and their ``(X, Y, Z)`` uint8 classes or ``None``.
 
-    Statistics come from the whole volume (float64); only the kept slices are resized, and
-    normalised after resizing: resizing is linear with weights summing to 1, so
-    ``resize(mask * (x - offset)) == resize(x) - offset * resize(mask)``. Equals
-    ``resize_images(to_slices(normalize_image(image)[:, :, kept]), size)`` up to float32
-    rounding; each slice does not depend on which others are kept.
-
-    Args:
-        channels: four ``(X, Y, Z)`` arrays in MODALITIES order, any real dtype (fastest
-            Fortran-ordered, as nibabel returns them).
-        seg: ``(X, Y, Z)`` uint8 classes 0..3, or ``None``.
-        settings: default ``PreprocessSettings()``.
-        case_id: for error messages.
+    Statistics come from the whole volume (float64); the kept slices are normalised after
+    resizing, as ``resize(mask * (x - offset)) == resize(x) - offset * resize(mask)`` for a
+    linear resize: ``resize_images(to_slices(normalize_image(image)[:, :, kept]), size)`` up
+    to float32 rounding, each slice independent of the others kept.
 
     Returns:
         ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32 C-contiguous,
-        ``(S, size, size)`` uint8 classes or ``None``, ``(S,)`` int64 indices into Z.
+        ``(S, size, size)`` uint8 or ``None``, ``(S,)`` int64 indices into Z.
 
     Raises:
         CaseError: shapes that differ, too few slices, no brain, a constant modality, NaN,

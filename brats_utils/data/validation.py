@@ -23,12 +23,7 @@ from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import CaseError
 from brats_utils.files import worker_pool
 
-__all__ = [
-    "Problem",
-    "validate_case",
-    "validate_cases",
-    "has_errors",
-]
+__all__ = ["Problem", "validate_case", "validate_cases", "has_errors"]
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,4 @@
-"""Lesion-wise Dice and HD95, as the BraTS 2023+ challenges rank segmentations.
-
-Per region, as the official 2023 evaluation (GLI defaults ``dilation=3``, ``min_volume=50``):
-
-1. Components of truth and prediction, 26-connected.
-2. Truth components in one component of the truth dilated ``dilation`` times (18-connected
-   element) form one **lesion**.
-3. The predicted components touching a lesion's dilated mask are matched to it; Dice and
-   HD95 are taken between their union and the undilated lesion. An unmatched lesion scores
-   Dice 0, HD95 374 mm.
-4. Lesions of at most ``min_volume`` mm^3 are not scored; what touches them is no false
-   positive.
-5. A predicted component touching no dilated lesion is a false positive: Dice 0, HD95 374.
-6. Score: the sum over kept lesions / (kept lesions + false positives); with neither, Dice
-   1, HD95 0.
-
-HD95 is the tooling's larger of the two directed 95th percentiles (``"max_directed"``); each
-surface voxel counts once (not weighted by area as DeepMind's ``surface_distance``), so values
-differ by a fraction of a voxel. Masks are cropped to their joint box grown by ``dilation + 1``
-voxels, which changes no component, dilation or distance.
-"""
+"""Lesion-wise Dice and HD95, as the BraTS 2023+ challenges rank segmentations."""
 
 from __future__ import annotations
 
@@ -111,7 +91,27 @@ def lesion_scores(
     min_volume: float = GLI_MIN_VOLUME_MM3,
     hd95_variant: str = "max_directed",
 ) -> LesionScores:
-    """Lesion-wise scores of two (X, Y, Z) boolean masks; ``spacing`` in mm per axis."""
+    """Lesion-wise scores of two (X, Y, Z) boolean masks; ``spacing`` in mm per axis.
+
+    As the official 2023 evaluation (GLI defaults ``dilation=3``, ``min_volume=50``):
+
+    1. Components of truth and prediction, 26-connected.
+    2. Truth components in one component of the truth dilated ``dilation`` times (18-connected
+       element) form one **lesion**.
+    3. The predicted components touching a lesion's dilated mask are matched to it; Dice and
+       HD95 are taken between their union and the undilated lesion. An unmatched lesion scores
+       Dice 0, HD95 374 mm.
+    4. Lesions of at most ``min_volume`` mm^3 are not scored; what touches them is no false
+       positive.
+    5. A predicted component touching no dilated lesion is a false positive: Dice 0, HD95 374.
+    6. Score: the sum over kept lesions / (kept lesions + false positives); with neither, Dice
+       1, HD95 0.
+
+    HD95 is the tooling's larger of the two directed 95th percentiles (``"max_directed"``); each
+    surface voxel counts once (not weighted by area as DeepMind's ``surface_distance``), so values
+    differ by a fraction of a voxel. Masks are cropped to their joint box grown by ``dilation + 1``
+    voxels, which changes no component, dilation or distance.
+    """
     pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape or ref.ndim != 3:
         raise ValueError(f"expected two 3D masks of one shape, got {pred.shape} and {ref.shape}")

@@ -1,12 +1,5 @@
 """Per-case BraTS metrics of whole volumes: region Dice, HD95, sensitivity, specificity, label
 Dice (NCR, ED), with the legacy BraTS empty-mask rules, plus the lesion-wise columns.
-
-* Dice: both empty 1, one empty 0. HD95: both empty 0, one empty 373.13 mm.
-* Sensitivity: empty reference -> 1 if the prediction is empty too, else 0.
-* Specificity over the whole volume (close to 1 by construction, as in BraTS tables); no
-  reference negative -> 1.
-* A missing prediction fails every region (Dice 0, HD95 373.13, sensitivity 0, specificity
-  1), as on the portal; its row has ``status == "missing"``.
 """
 
 from __future__ import annotations
@@ -81,7 +74,7 @@ def _counts(pred: np.ndarray, ref: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def dice(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Dice of two boolean masks; both empty -> 1."""
+    """Dice of two boolean masks; both empty -> 1, one empty -> 0."""
     tp, fp, fn, _ = _counts(pred, ref)
     if tp + fp + fn == 0:
         return 1.0
@@ -97,7 +90,7 @@ def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
-    """TN / (TN + FP) over every voxel; no reference negative -> 1."""
+    """TN / (TN + FP) over every voxel (close to 1, as in BraTS tables); no negative -> 1."""
     _, fp, _, tn = _counts(pred, ref)
     if tn + fp == 0:
         return 1.0
@@ -141,7 +134,8 @@ def evaluate_case(
 
 
 def failure_metrics() -> dict[str, float]:
-    """Metrics of a case without prediction."""
+    """A missing prediction fails every region, as on the portal: Dice 0, HD95 373.13 mm,
+    sensitivity 0, specificity 1."""
     values = {"dice": 0.0, "hd95": float(HD95_MAX_MM), "sensitivity": 0.0, "specificity": 1.0}
     return {col: values[col.split("_")[0]] for col in METRIC_COLUMNS[1:]}
 

@@ -40,8 +40,7 @@ import nibabel as nib
 import numpy as np
 
 from brats_utils.conventions import NUM_CLASSES, labels_to_classes
-from brats_utils.data.cases import CaseFiles, discover_cases, load_case
-from brats_utils.data.checks import KINDS
+from brats_utils.data.cases import KINDS, CaseFiles, discover_cases, load_case
 from brats_utils.preprocessing.cache import open_cache
 from brats_utils.preprocessing.cache_build import build_cache
 from brats_utils.preprocessing.resize import resize_images, resize_labels

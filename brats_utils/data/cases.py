@@ -1,42 +1,38 @@
-"""Finding, loading and validating BraTS cases of any release.
+"""Finding, reading and checking BraTS cases of any release (``CaseError`` on the first problem).
 
-A *case folder* is a folder holding at least one file named
-``<folder name><separator><suffix>.nii[.gz]`` for a known :class:`~brats_utils.conventions.Release`
-(``BraTS2021_00000/BraTS2021_00000_flair.nii.gz``, ``Brats18_TCIA01_201_1/..._t1ce.nii``,
-``BraTS-GLI-00000-000/BraTS-GLI-00000-000-t2f.nii.gz``). Case folders are searched for
-recursively, so BraTS 2018's ``HGG/`` and ``LGG/`` subfolders work, and the root may itself
-be one case folder. The case id is the folder name.
-
-Discovery only looks at file names; :func:`load_case` returns the arrays the rest of the
-library uses and raises :class:`~brats_utils.errors.CaseError` on the first problem that would
-make them wrong (its checks live in :func:`read_case_volumes`, which the cache builder and
-inference also use); :func:`brats_utils.data.validation.validate_case` reads every file once
-and reports every problem it finds. Both use the checks of :mod:`brats_utils.data.checks`.
+A *case folder* holds files named ``<folder name><separator><suffix>.nii[.gz]`` for a known
+:class:`~brats_utils.conventions.Release`; they are searched for recursively (BraTS 2018's
+``HGG/``, ``LGG/``), and the root may be one. The case id is the folder name.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
-from brats_utils.conventions import MODALITIES, RELEASES, VOLUME_SHAPE, Release, labels_to_classes
-from brats_utils.data.checks import (
-    KINDS,
-    Reference,
-    affine_problem,
-    consensus_reference,
-    nifti_stem,
-    shape_problem,
+from brats_utils.conventions import (
+    AFFINE_TOLERANCE_MM,
+    MODALITIES,
+    RELEASES,
+    VOLUME_SHAPE,
+    Release,
+    labels_to_classes,
 )
-from brats_utils.data.nifti import read_nifti
+from brats_utils.data.nifti import NIFTI_EXTS, read_nifti, read_nifti_header
 from brats_utils.errors import BratsError, CaseError
 
 __all__ = [
+    "KINDS",
+    "Reference",
+    "nifti_stem",
+    "consensus_reference",
+    "shape_problem",
+    "affine_problem",
     "CaseFiles",
     "Case",
     "discover_cases",
@@ -47,19 +43,88 @@ __all__ = [
     "load_case",
 ]
 
+#: File kinds of a case: the modalities in channel order, then the segmentation.
+KINDS: tuple[str, ...] = (*MODALITIES, "seg")
+
+
+def nifti_stem(name: str) -> str | None:
+    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
+    for ext in NIFTI_EXTS:
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The first file read of a case: the shape and affine the others must match."""
+
+    kind: str
+    shape: tuple[int, ...]
+    affine: np.ndarray
+
+
+def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> Reference | None:
+    """The geometry (from the headers) most files of a case share, so the odd one is reported.
+
+    Ties go to the earliest kind in :data:`KINDS` order; unreadable files are left out.
+    ``None`` if no file is readable.
+    """
+    groups: list[tuple[Reference, int]] = []
+    for kind in KINDS:
+        path = paths.get(kind)
+        if path is None:
+            continue
+        try:
+            image = read_nifti_header(path, case_id)
+        except CaseError:
+            continue
+        shape, affine = tuple(int(s) for s in image.shape), np.asarray(image.affine)
+        for i, (reference, count) in enumerate(groups):
+            same_affine = np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM)
+            if reference.shape == shape and same_affine:
+                groups[i] = (reference, count + 1)
+                break
+        else:
+            groups.append((Reference(kind, shape, affine), 1))
+    if not groups:
+        return None
+    return max(groups, key=lambda group: group[1])[0]  # max keeps the first of equal counts
+
+
+def shape_problem(
+    kind: str,
+    shape: tuple[int, ...],
+    reference: Reference | None,
+    expected_shape: Sequence[int] | None,
+) -> str | None:
+    """Message if ``shape`` is not ``expected_shape`` (or the reference's), else None."""
+    expected = tuple(expected_shape) if expected_shape is not None else None
+    if expected is None and reference is not None:
+        expected = reference.shape
+    if expected is None or shape == expected:
+        return None
+    like = f" like {reference.kind}" if reference and reference.shape == expected else ""
+    return f"{kind} has shape {shape}, expected {expected}{like}"
+
+
+def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -> str | None:
+    """Message if ``affine`` differs from the reference's by more than the tolerance, else None."""
+    if reference is None or np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM):
+        return None
+    difference = float(np.max(np.abs(affine - reference.affine)))
+    return f"{kind} affine differs from {reference.kind}'s by up to {difference:.3g} mm"
+
 
 @dataclass(frozen=True)
 class CaseFiles:
     """What discovery found in one case folder (file names only, nothing read).
 
     Attributes:
-        case_id: the folder name, e.g. ``"BraTS2021_00042"``.
-        folder: the case folder.
-        release: the naming/label convention the files follow.
-        modalities: path per modality, keys in :data:`MODALITIES` order; ``None`` = missing.
-        seg: the segmentation file, ``None`` when absent (validation/test data).
-        extra: other NIfTI files in the folder (a misnamed segmentation, or a ``.nii``
-            duplicate of a ``.nii.gz`` file, which is the one used).
+        modalities: path per modality, in MODALITIES order; ``None`` = missing.
+        seg: the segmentation file, ``None`` when absent.
+        extra: other NIfTI files (a misnamed segmentation, or a ``.nii`` duplicate of the
+            ``.nii.gz`` file used).
     """
 
     case_id: str
@@ -70,7 +135,7 @@ class CaseFiles:
     extra: tuple[Path, ...] = ()
 
     def path(self, kind: str) -> Path | None:
-        """Path of ``kind`` (a modality or ``"seg"``), ``None`` if missing."""
+        """Path of a modality or ``"seg"``, ``None`` if missing."""
         return self.seg if kind == "seg" else self.modalities[kind]
 
 
@@ -79,13 +144,10 @@ class Case:
     """One case in memory.
 
     Attributes:
-        case_id: the case id.
-        image: (240, 240, 155, 4) float32, channels in :data:`MODALITIES` order, scanner units.
-        seg: (240, 240, 155) uint8 internal classes 0..3, or ``None`` without segmentation.
-        affine: (4, 4) voxel-to-world matrix of the first modality file (mm).
+        image: (X, Y, Z, 4) float32, channels in MODALITIES order, scanner units.
+        seg: (X, Y, Z) uint8 internal classes 0..3, or ``None``.
+        affine: (4, 4) voxel-to-world matrix (mm) of the first modality file.
         header: header of the first modality file, to write predictions back.
-        release: the case's release (its labels are used when writing back).
-        files: the files it was read from.
     """
 
     case_id: str
@@ -98,7 +160,7 @@ class Case:
 
 
 def _match_folder(folder: Path, names: Iterable[str]) -> CaseFiles | None:
-    """CaseFiles for ``folder`` if its files follow a release's naming, else ``None``."""
+    """CaseFiles of ``folder`` by the release that names most of its files, else ``None``."""
     case_id = folder.name
     # .nii.gz before .nii, so the compressed file wins when both exist.
     niftis = sorted(
@@ -132,11 +194,7 @@ def _match_folder(folder: Path, names: Iterable[str]) -> CaseFiles | None:
 
 
 def case_files_in(folder: Path | str) -> CaseFiles:
-    """The files of one case folder.
-
-    Raises:
-        CaseError: if ``folder`` does not exist or holds no file named like a case's.
-    """
+    """The files of one case folder; ``CaseError`` if it is missing or not a case folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CaseError(folder.name, "case folder not found", folder)
@@ -148,16 +206,10 @@ def case_files_in(folder: Path | str) -> CaseFiles:
 
 
 def discover_cases(root: Path | str) -> list[CaseFiles]:
-    """Find every case folder under ``root`` (recursively, following links), any release.
-
-    Args:
-        root: a data folder, or one case folder.
-
-    Returns:
-        The cases sorted by case id; empty if there are none.
+    """Every case folder under ``root`` (following links), sorted by case id.
 
     Raises:
-        BratsError: if ``root`` is not a folder, or two folders hold the same case id.
+        BratsError: ``root`` is not a folder, or two folders hold the same case id.
     """
     root = Path(root)
     if not root.is_dir():
@@ -183,11 +235,7 @@ def discover_cases(root: Path | str) -> list[CaseFiles]:
 
 
 def find_case(root: Path | str, case_id: str) -> CaseFiles:
-    """The case ``case_id`` under ``root`` (looked for as ``root/case_id`` first).
-
-    Raises:
-        CaseError: if no case folder of that name exists under ``root``.
-    """
+    """The case ``case_id`` under ``root`` (``root/case_id`` first), else ``CaseError``."""
     direct = Path(root) / case_id
     if direct.is_dir():
         files = _match_folder(direct, os.listdir(direct))
@@ -201,13 +249,12 @@ def find_case(root: Path | str, case_id: str) -> CaseFiles:
 
 @dataclass
 class CaseVolumes:
-    """A case's voxels as stored on disk, checked (see :func:`read_case_volumes`).
+    """A case's checked voxels as stored on disk.
 
     Attributes:
-        channels: four (x, y, z) arrays in :data:`MODALITIES` order, in the on-disk dtype
-            (int16 for BraTS) as nibabel returns them (Fortran-ordered), scanner units.
-        seg: (x, y, z) uint8 internal classes 0..3, or ``None`` without segmentation.
-        image: the nibabel image of the first modality (its ``affine`` and ``header``).
+        channels: four (X, Y, Z) arrays in MODALITIES order, on-disk dtype, Fortran-ordered.
+        seg: (X, Y, Z) uint8 internal classes 0..3, or ``None``.
+        image: the nibabel image of the first modality (``affine``, ``header``).
     """
 
     channels: tuple[np.ndarray, ...]
@@ -222,7 +269,7 @@ def _checked_volume(
     reference: Reference | None,
     expected_shape: Sequence[int] | None,
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
-    """One file's voxels (on-disk dtype) and image; raises CaseError on a wrong shape or NaN."""
+    """One file's voxels and image; CaseError on a wrong shape or affine, or NaN."""
     data, image = read_nifti(path, case_id)
     message = shape_problem(kind, data.shape, reference, expected_shape)
     if message is None:
@@ -242,24 +289,12 @@ def read_case_volumes(
     require_seg: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> CaseVolumes:
-    """Read a case's files once, in their on-disk dtype, and check them.
-
-    The one place that checks what :func:`load_case` (float32 image) and the cache builder
-    (:func:`brats_utils.preprocessing.slices.preprocess_files`, from the int16 volumes) read.
-
-    Args:
-        files: the case, from :func:`discover_cases` or :func:`case_files_in`.
-        require_seg: raise if the case has no segmentation.
-        expected_shape: shape every file must have; ``None`` only requires all to agree
-            (and to be 3D).
-
-    Returns:
-        The :class:`CaseVolumes`: four modality arrays as stored, seg as classes 0..3.
+    """Read a case's files once, in their on-disk dtype, and check them (for every reader).
 
     Raises:
-        CaseError: naming case and file, for a missing modality (or segmentation with
-            ``require_seg``), an unreadable file, a wrong shape, NaN/inf intensities or
-            invalid labels, whichever comes first.
+        CaseError: naming case and file: a missing modality (or segmentation with
+            ``require_seg``), an unreadable file, a shape other than ``expected_shape``
+            (``None``: all 3D and equal), another affine, NaN/inf, invalid labels.
     """
     case_id, release = files.case_id, files.release
     missing = [m for m in MODALITIES if files.modalities[m] is None]
@@ -298,23 +333,7 @@ def load_case(
     require_seg: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> Case:
-    """Read a case's four modalities and its segmentation (if any).
-
-    Args:
-        case: files from :func:`discover_cases`, or the path of a case folder.
-        require_seg: raise if the case has no segmentation.
-        expected_shape: shape every file must have; ``None`` only requires all to agree.
-
-    Returns:
-        The :class:`Case`: image (x, y, z, 4) float32 in :data:`MODALITIES` order, seg
-        (x, y, z) uint8 classes 0..3 or ``None``.
-
-    Raises:
-        CaseError: naming case and file, for a missing modality (or segmentation with
-            ``require_seg``), an unreadable file, a wrong shape, NaN/inf intensities or
-            invalid labels (see :func:`read_case_volumes`). Use :func:`validate_case` for the
-            full list of problems.
-    """
+    """:func:`read_case_volumes` of a case (or case folder) as a float32 :class:`Case`."""
     files = case if isinstance(case, CaseFiles) else case_files_in(case)
     volumes = read_case_volumes(files, require_seg=require_seg, expected_shape=expected_shape)
     image = np.empty((*volumes.channels[0].shape, len(MODALITIES)), dtype=np.float32)

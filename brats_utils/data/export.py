@@ -1,14 +1,7 @@
-"""Predictions named and labelled as a BraTS submission portal expects (``brats export``).
+"""Predictions named and labelled for a BraTS portal (``brats export``): ``"2023"``
+``BraTS-GLI-NNNNN-TTT.nii.gz`` labels 0/1/2/3, or ``"2021"`` ``BraTS2021_NNNNN.nii.gz`` 0/1/2/4.
 
-* ``"2023"`` (BraTS 2023+ GLI): ``BraTS-GLI-NNNNN-TTT.nii.gz``, labels 0, 1, 2, 3 (ET = 3);
-* ``"2021"``: ``BraTS2021_NNNNN.nii.gz``, labels 0, 1, 2, 4 (ET = 4).
-
-A 2021 case id becomes its 2023 name by keeping its five-digit number with timepoint
-``000`` (``BraTS2021_00042`` -> ``BraTS-GLI-00042-000``), the naming of the 2021 training
-cases in the 2023 GLI release; the other way only timepoint ``000`` maps back. Case ids of
-other releases (``Brats18_...``) have no portal name and are refused. Every exported file is
-checked (3D, 240 x 240 x 155, labels of its release) and written atomically with the
-prediction's own affine and header.
+``BraTS2021_00042`` is ``BraTS-GLI-00042-000`` in 2023 (only timepoint ``000`` maps back).
 """
 
 from __future__ import annotations
@@ -34,16 +27,12 @@ _ID_2023 = re.compile(r"^BraTS-[A-Z]+-(\d{5})-(\d{3})$")
 
 
 def source_release(case_id: str) -> Release:
-    """The label convention of a prediction from its case id (2023-style ids: ET = 3)."""
+    """The label convention of a prediction, from its case id."""
     return GLI2023 if _ID_2023.match(case_id) else LEGACY
 
 
 def portal_name(case_id: str, portal: str) -> str:
-    """The file name the ``portal`` (``"2023"`` or ``"2021"``) expects for ``case_id``.
-
-    Raises:
-        BratsError: an unknown portal, or a case id that has no name there.
-    """
+    """The file name ``portal`` expects for ``case_id``; BratsError if it has none."""
     if portal not in PORTALS:
         raise BratsError(f"unknown portal release {portal!r}; expected one of {list(PORTALS)}")
     legacy, modern = _ID_2021.match(case_id), _ID_2023.match(case_id)
@@ -78,20 +67,12 @@ def export_predictions(
     overwrite: bool = False,
     expected_shape: tuple[int, int, int] | None = VOLUME_SHAPE,
 ) -> ExportReport:
-    """Write every prediction of ``pred_dir`` with the portal's name and labels.
+    """Write every prediction of ``pred_dir`` into ``out_dir`` with the portal's name and labels.
 
-    Args:
-        pred_dir: ``brats predict``'s folder (``<case_id>.nii.gz`` in the case's release labels).
-        out_dir: folder for the portal's files (created).
-        portal: ``"2023"`` or ``"2021"``.
-        overwrite: replace files that exist in ``out_dir``.
-        expected_shape: the shape every prediction must have (``None``: any 3D shape).
-
-    Raises:
-        BratsError: no prediction, a case without a portal name, an existing file (without
-            ``overwrite``), two cases with one portal name; all checked before writing.
-        CaseError: an unreadable prediction, a wrong shape or labels that are not its
-            release's; every prediction is read and checked before the first is written.
+    Every name and every file is checked before the first is written (BratsError: a case
+    without a portal name, an existing file without ``overwrite``, two cases with one name;
+    CaseError: an unreadable file, a shape other than ``expected_shape``, wrong labels), and
+    every written file is read back.
     """
     predictions = find_predictions(pred_dir)
     if not predictions:

@@ -1,11 +1,4 @@
-"""Reading and writing NIfTI files safely.
-
-Reading turns every failure (missing file, truncated gzip, not a NIfTI) into a
-:class:`~brats_utils.errors.CaseError` naming the case and the file. Writing goes to a
-temporary name in the same folder and is renamed into place
-(:func:`brats_utils.files.atomic_path`), so an interrupted run never leaves a half-written
-file behind.
-"""
+"""Reading NIfTI files (every failure a ``CaseError`` naming case and file), writing atomically."""
 
 from __future__ import annotations
 
@@ -25,11 +18,7 @@ NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
 
 
 def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
-    """Open a NIfTI image without reading its voxels (header, affine and shape only).
-
-    Raises:
-        CaseError: if the file is missing or is not a readable NIfTI file.
-    """
+    """Open a NIfTI image without reading its voxels."""
     path = Path(path)
     if not path.is_file():
         raise CaseError(case_id, "file not found", path)
@@ -42,23 +31,10 @@ def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
 def read_nifti(
     path: Path | str, case_id: str = "", dtype: np.dtype | type | None = None
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
-    """Read a NIfTI file's voxels.
+    """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image.
 
-    A ``.nii.gz`` file is decompressed whole and its gzip checksum and length are verified,
-    so a download cut anywhere (even in the 8-byte trailer) or a flipped bit is reported
-    instead of read silently.
-
-    Args:
-        path: ``.nii`` or ``.nii.gz`` file.
-        case_id: the case the file belongs to, for error messages.
-        dtype: if given, the array is returned in this dtype (scaling applied). Otherwise
-            the on-disk dtype is kept (``np.asanyarray(img.dataobj)``).
-
-    Returns:
-        ``(data, image)``: the voxel array (x, y, z) and the nibabel image (header, affine).
-
-    Raises:
-        CaseError: missing file, truncated or corrupt gzip, unreadable NIfTI.
+    A ``.nii.gz`` is decompressed whole with its checksum verified, so a download cut
+    anywhere (even in the trailer) or a flipped bit is reported, not read silently.
     """
     path = Path(path)
     if path.name.endswith(".gz"):
@@ -98,17 +74,7 @@ def write_nifti(
     affine: np.ndarray,
     header: nib.Nifti1Header | None = None,
 ) -> Path:
-    """Write ``data`` as a NIfTI-1 file atomically (temporary name, then rename).
-
-    Args:
-        path: destination, ``.nii.gz`` (compressed) or ``.nii``.
-        data: voxel array (x, y, z); its dtype is what is stored.
-        affine: (4, 4) voxel-to-world matrix.
-        header: optional source header to copy (dtype and scaling are reset to ``data``'s).
-
-    Returns:
-        The destination path.
-    """
+    """Write ``data`` in its dtype as NIfTI-1 atomically; ``header`` is copied, scaling reset."""
     path = Path(path)
     ext = ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
     header = header.copy() if header is not None else None

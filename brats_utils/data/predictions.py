@@ -1,10 +1,4 @@
-"""Prediction files: ``OUT_DIR/<case_id>.nii.gz`` in the release's own labels; one reader.
-
-``brats predict`` writes them (:func:`prediction_path`), uint8, with the source affine and
-header: the naming the BraTS submission portals expect. :func:`read_prediction` is the one
-reader (evaluation, the slice viewer and the notebooks all go through it): it checks the shape
-and the labels and maps them to internal classes 0..3.
-"""
+"""Prediction files ``OUT_DIR/<case_id>.nii.gz`` (uint8, release labels) and their one reader."""
 
 from __future__ import annotations
 
@@ -31,20 +25,11 @@ def read_prediction(
     release: Release = LEGACY,
     expected_shape: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read a predicted segmentation in a release's labels and map it to classes 0..3.
-
-    Args:
-        path: ``<case_id>.nii.gz`` or ``.nii``.
-        case_id: the case, for error messages.
-        release: the release whose labels the file must use (that of the reference case).
-        expected_shape: the reference segmentation's shape (X, Y, Z); ``None``: any 3D shape.
-
-    Returns:
-        ``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine.
+    """``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine.
 
     Raises:
-        CaseError: unreadable file, wrong shape, non-integer values or labels that are not
-            the release's; the message names the case and the file.
+        CaseError: unreadable file, a shape other than ``expected_shape`` (``None``: any 3D),
+            non-integer values or labels that are not ``release``'s.
     """
     data, image = read_nifti(path, case_id)
     if data.ndim != 3:
@@ -66,11 +51,7 @@ def read_prediction(
 
 
 def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
-    """Prediction files ``<case_id>.nii.gz`` / ``<case_id>.nii`` in a folder, by case id.
-
-    Raises:
-        BratsError: if the folder does not exist or a case has both a .nii and a .nii.gz file.
-    """
+    """``{case_id: path}`` of ``<case_id>.nii[.gz]`` files; BratsError if a case has both."""
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
         raise BratsError(f"prediction folder {pred_dir} does not exist")
@@ -93,14 +74,7 @@ def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
 def load_prediction(
     folder: Path | str, case_id: str, release: Release = LEGACY
 ) -> np.ndarray | None:
-    """``folder/<case_id>.nii.gz`` (or ``.nii``) as classes, or ``None`` when there is none.
-
-    Returns:
-        ``(X, Y, Z)`` uint8 internal classes 0..3 (:func:`read_prediction`), or ``None``.
-
-    Raises:
-        CaseError: unreadable file or labels that are not the release's.
-    """
+    """``folder/<case_id>.nii[.gz]`` as (X, Y, Z) uint8 classes, or ``None`` if there is none."""
     for ext in NIFTI_EXTS:
         path = Path(folder) / f"{case_id}{ext}"
         if path.is_file():

@@ -1,17 +1,7 @@
-"""The train/validation/test split of a data set, its ``split.csv`` file, and where it is found.
+"""The train/validation/test split, its ``split.csv`` file, and where it is found.
 
-**Where the split comes from** (:func:`resolve_split`, the one rule every command and
-notebook follows): the file given explicitly (``--split`` / ``split_csv``), else
-``DATA_DIR/split.csv`` beside the cases (what ``brats split DATA_DIR`` writes). ``brats
-train`` knows DATA_DIR from the cache manifest; the notebooks from ``data_dir``. Notebook 01
-writes ``DATA_DIR/split.csv`` when there is none yet (:func:`resolve_split` with
-``create=True``), as ``brats split`` would.
-
-The split is a pure function of the sorted case ids and a seed. Its sizes follow the
-proportions of the mission's BraTS 2021 split (1012 train, 126 validation, 113 test of 1251
-cases; exactly those for 1251 cases), with at least one validation and one test case as soon
-as there are three cases. An optional per-case stratum (e.g. tumour grade or source
-institution) spreads every stratum over the three parts in the same proportions.
+The split is a pure function of the sorted case ids and a seed, in the proportions of the
+BraTS 2021 split (1012/126/113). :func:`resolve_split` is the one rule for finding it.
 """
 
 from __future__ import annotations
@@ -50,15 +40,10 @@ SPLIT_FILE = "split.csv"
 
 
 def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
-    """Sizes of train/validation/test for ``n_cases`` in the proportions of ``counts``.
+    """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``.
 
-    Largest-remainder rounding, so ``n_cases == sum(counts)`` gives exactly ``counts``. With
-    three or more cases every part whose count is non-zero gets at least one case (taken from
-    the largest part).
-
-    Raises:
-        ValueError: if ``n_cases`` is negative or ``counts`` is not three non-negative
-            integers with a positive sum.
+    Largest-remainder rounding (``sum(counts)`` cases give ``counts``); from three cases on,
+    every non-zero part gets at least one case, taken from the largest.
     """
     counts = tuple(int(c) for c in counts)
     if len(counts) != len(SPLITS) or min(counts) < 0 or sum(counts) == 0:
@@ -79,11 +64,8 @@ def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple
 
 
 def _interleaved(sizes: Sequence[int]) -> list[int]:
-    """Part indices, ``sizes[k]`` times each, spread evenly (largest deficit first).
-
-    Any run of consecutive positions holds each part in proportion to its size, to within
-    one, so consecutive strata each get their share.
-    """
+    """Part indices, ``sizes[k]`` times each, spread evenly: any run of positions holds each
+    part in proportion to its size, to within one, so consecutive strata get their share."""
     n = sum(sizes)
     assigned = [0] * len(sizes)
     order = []
@@ -100,21 +82,14 @@ def make_split(
     counts: Sequence[int] = BRATS2021_COUNTS,
     strata: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Assign every case to ``"train"``, ``"validation"`` or ``"test"``.
+    """``{case_id: part}`` sorted by case id, :func:`split_sizes` cases per part.
 
     Args:
-        case_ids: the cases (any order; the result depends only on the sorted ids).
-        seed: random seed (non-negative).
-        counts: train/validation/test proportions (see :func:`split_sizes`).
-        strata: optional group of every case (e.g. ``{"Brats18_2013_2_1": "HGG"}``): each
-            group is spread over the parts in the proportions of ``counts`` (to within one).
-
-    Returns:
-        ``{case_id: part}`` sorted by case id, with exactly :func:`split_sizes` cases per part.
-
-    Raises:
-        ValueError: no case, a duplicate or empty case id, a negative seed, or a case
-            missing from ``strata``.
+        case_ids: the cases (the result depends only on the sorted ids).
+        seed: random seed (>= 0).
+        counts: train/validation/test proportions.
+        strata: optional group of every case (e.g. ``"HGG"``), each spread over the parts
+            in the proportions of ``counts``.
     """
     ids = list(case_ids)
     if not ids:
@@ -150,14 +125,8 @@ def make_split(
     return {case_id: assignment[case_id] for case_id in ids}
 
 
-def _check_parts(split: Mapping[str, str]) -> None:
-    bad = sorted({part for part in split.values() if part not in SPLITS})
-    if bad:
-        raise ValueError(f"split parts must be one of {SPLITS}, found {bad}")
-
-
 def count_splits(split: Mapping[str, str]) -> dict[str, int]:
-    """Number of cases per part, ``{"train": n, "validation": n, "test": n}``."""
+    """``{"train": n, "validation": n, "test": n}``."""
     counter = Counter(split.values())
     return {part: counter.get(part, 0) for part in SPLITS}
 
@@ -170,12 +139,10 @@ def cases_in(split: Mapping[str, str], part: str) -> list[str]:
 
 
 def save_split(split: Mapping[str, str], path: Path | str) -> Path:
-    """Write ``split`` as CSV (header ``case,split``, rows sorted by case), atomically.
-
-    Raises:
-        ValueError: if a part is not one of :data:`SPLITS` or a case id is empty.
-    """
-    _check_parts(split)
+    """Write ``split`` as CSV (header ``case,split``, rows sorted by case), atomically."""
+    bad = sorted({part for part in split.values() if part not in SPLITS})
+    if bad:
+        raise ValueError(f"split parts must be one of {SPLITS}, found {bad}")
     if any(not case_id for case_id in split):
         raise ValueError("case ids must be non-empty")
     records = [{"case": case_id, "split": split[case_id]} for case_id in sorted(split)]
@@ -183,16 +150,7 @@ def save_split(split: Mapping[str, str], path: Path | str) -> Path:
 
 
 def load_split(path: Path | str) -> dict[str, str]:
-    """Read a split CSV written by :func:`save_split` (or by hand).
-
-    Returns:
-        ``{case_id: part}`` in file order.
-
-    Raises:
-        BratsError: the file is missing or malformed (wrong header, a row without two
-            fields, an unknown part, a repeated or empty case, no rows); the message names
-            the file and line.
-    """
+    """``{case_id: part}`` in file order; BratsError naming file and line if malformed."""
     path = Path(path)
     if not path.is_file():
         raise BratsError(f"split file not found: {path} (write one with `brats split DATA_DIR`)")
@@ -223,15 +181,7 @@ def load_split(path: Path | str) -> dict[str, str]:
 
 
 def split_data_folder(data_dir: Path | str, seed: int = 2021) -> tuple[dict[str, str], list[str]]:
-    """The split of a data folder's labelled cases (what ``brats split`` writes).
-
-    Returns:
-        ``(split, unlabelled)``: :func:`make_split` of the cases that have a segmentation,
-        and the sorted ids of the cases left out because they have none.
-
-    Raises:
-        BratsError: no case folder, or no case with a segmentation.
-    """
+    """``(split, unlabelled)``: the split of a data folder's labelled cases, and the others."""
     from brats_utils.data.cases import discover_cases
 
     cases = discover_cases(data_dir)
@@ -258,21 +208,9 @@ def resolve_split(
     create: bool = False,
     seed: int = 2021,
 ) -> tuple[Path, str]:
-    """Find the split CSV: ``split`` if given, else ``DATA_DIR/split.csv``.
+    """``(path, how)``: ``split`` if given (not ``None`` or ``""``), else ``DATA_DIR/split.csv``.
 
-    Args:
-        split: an explicit split file (``--split``, ``split_csv``); ``None`` or ``""``: none.
-        data_dir: the data folder whose ``split.csv`` is the default.
-        create: write ``DATA_DIR/split.csv`` (:func:`split_data_folder` with ``seed``) when
-            neither exists.
-        seed: seed of a created split.
-
-    Returns:
-        ``(path, how)``: the file and where it came from, for logs.
-
-    Raises:
-        BratsError: a given file that does not exist; no default and nothing to create
-            from; a data folder where the split cannot be written.
+    With ``create``, a missing ``DATA_DIR/split.csv`` is written (:func:`split_data_folder`).
     """
     if split:
         path = Path(split)

@@ -1,17 +1,6 @@
-"""Realistic synthetic BraTS-like cases, written as real BraTS 2021 NIfTI case folders.
-
-A case is a skull-stripped brain (irregular ellipsoid, white matter, folded grey-matter
-cortex, sulci, fissure, ventricles, deep grey nuclei; see :mod:`brats_utils.data.synth_anatomy`)
-holding one glioma: edema around a tumour core that is a necrotic centre with an enhancing
-rim, a solid enhancing core, or a non-enhancing core. Four MRI contrasts are rendered from
-per-tissue intensities, a smooth multiplicative bias field, Rician noise and a per-case,
-per-modality scanner scale. Tumour intensities relative to normal-appearing brain follow the
-ratios measured on the 16 real BraTS 2018 cases (:data:`REAL_LABEL_RATIOS`).
-
-Every case draws its random numbers from ``np.random.default_rng([seed, index])``, so case
-``index`` has the same voxels whatever the number of cases asked for.
-
-This module imports no TensorFlow/Keras.
+"""Synthetic BraTS-like cases (a brain with one glioma, four contrasts), written as BraTS 2021
+case folders. Case ``index`` draws from ``np.random.default_rng([seed, index])``, so it has the
+same voxels whatever the number of cases asked for. See docs/synthetic_data.md.
 """
 
 from __future__ import annotations
@@ -93,15 +82,12 @@ class SyntheticCase:
     """One generated case.
 
     Attributes:
-        case_id: BraTS 2021 style id, e.g. ``"BraTS2021_00003"``.
-        image: (X, Y, Z, 4) int16 scanner-like intensities, channels in MODALITIES order,
-            0 outside the brain.
+        image: (X, Y, Z, 4) int16, channels in MODALITIES order, 0 outside the brain.
         classes: (X, Y, Z) uint8 internal classes 0..3.
-        affine: (4, 4) float64 voxel-to-world matrix: 1 mm voxels, axes flipped like BraTS
-            (``diag(-1, -1, 1)``, y offset ``Y - 1``), the real sample's affine at full size.
-        tissue: (X, Y, Z) uint8 normal tissue codes of :mod:`brats_utils.data.synth_anatomy`
-            (0 outside, 1 CSF, 2 grey matter, 3 white matter, 4 deep grey), as they would be
-            without the tumour; not written to disk.
+        affine: (4, 4) 1 mm voxels, axes flipped like BraTS (``diag(-1, -1, 1)``, y offset
+            ``Y - 1``).
+        tissue: (X, Y, Z) uint8 tissue codes of :mod:`.synth_anatomy` without the tumour; not
+            written to disk.
     """
 
     case_id: str
@@ -118,12 +104,6 @@ def case_id_for(index: int) -> str:
     return f"BraTS2021_{index:05d}"
 
 
-def _affine(shape: tuple[int, int, int]) -> np.ndarray:
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
-    affine[1, 3] = shape[1] - 1
-    return affine
-
-
 def _check_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3 or min(shape) < 16:
@@ -134,38 +114,15 @@ def _check_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def generate_case(
     seed: int, index: int, shape: tuple[int, int, int] = VOLUME_SHAPE
 ) -> SyntheticCase:
-    """Generate synthetic case ``index`` of the data set drawn with ``seed``.
+    """Case ``index`` (0..99999) of the data set drawn with ``seed``.
 
-    Args:
-        seed: data-set seed.
-        index: case number (0..99999); the case's generator is
-            ``np.random.default_rng([seed, index])``.
-        shape: volume size in voxels (each >= 16); the whole brain is scaled to fit, so a
-            small shape is a coarse view of the same kind of anatomy.
-
-    Returns:
-        The case: int16 image (X, Y, Z, 4) in MODALITIES order, uint8 classes (X, Y, Z).
+    ``shape`` (each >= 16 voxels) scales the whole brain to fit: a small shape is a coarse
+    view of the same anatomy.
     """
     shape = _check_shape(shape)
     case_id = case_id_for(index)
     with one_blas_thread():
         return _render_case(case_id, np.random.default_rng([seed, index]), shape)
-
-
-def _restore_ratios(
-    values: np.ndarray, local: tuple[slice, ...], masks: dict[int, np.ndarray], means: np.ndarray
-) -> None:
-    """Scale each tumour label (``masks`` within ``values[local]``) to its target mean, in place.
-
-    The partial-volume blur mixes a thin enhancing rim with its neighbours; this puts every
-    label's mean back on its calibrated value.
-    """
-    tumour = values[local]
-    for cls, mean in zip(RATIO_LABELS, means, strict=True):
-        mask = masks[cls]
-        if mask.any():
-            tumour[mask] *= mean / float(tumour[mask].mean())
-    values[local] = tumour
 
 
 def _acquire(
@@ -176,18 +133,9 @@ def _acquire(
     normal_mean: float,
     scanner_median: float,
 ) -> np.ndarray:
-    """Bias field, Rician noise and scanner scale for the brain voxels of one modality.
+    """Bias field, Rician noise and scanner scale: int16 >= 1 of the ``brain_index`` voxels.
 
-    Args:
-        rng: random generator.
-        values: clean relative intensities over ``box`` (float32, modified in place).
-        box: the brain box.
-        brain_index: flat indices of the brain voxels in ``values``.
-        normal_mean: mean relative intensity of normal-appearing brain.
-        scanner_median: median normal-brain intensity of this modality across cases.
-
-    Returns:
-        int16 intensities of the brain voxels, at least 1 (background stays exactly 0).
+    ``values`` (relative intensities over ``box``, float32) is modified in place.
     """
     values *= np.exp(0.1 * smooth_noise(rng, box, 70.0))
     inside = values.reshape(-1)[brain_index]
@@ -234,7 +182,12 @@ def _render_case(
             tumour[mask] = signal
         values[local] = tumour
         values = ndimage.gaussian_filter(values, _BLUR_VOXELS, truncate=2.5, output=np.float32)
-        _restore_ratios(values, local, masks, ratios * float(values[normal].mean()))
+        # the blur mixes a thin rim with its neighbours: put each label's mean back
+        tumour, means = values[local], ratios * float(values[normal].mean())
+        for cls, mean in zip(RATIO_LABELS, means, strict=True):
+            if masks[cls].any():
+                tumour[masks[cls]] *= mean / float(tumour[masks[cls]].mean())
+        values[local] = tumour
         channel_box = np.zeros(box.shape, dtype=np.int16)
         channel_box.reshape(-1)[brain_index] = _acquire(
             rng, values, box, brain_index, normal_mean, _SCANNER_MEDIAN[modality]
@@ -245,7 +198,9 @@ def _render_case(
     classes[box.slices] = classes_box
     tissue_full = np.zeros(shape, dtype=np.uint8)
     tissue_full[box.slices] = tissue
-    return SyntheticCase(case_id, image, classes, _affine(shape), tissue_full)
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    affine[1, 3] = shape[1] - 1
+    return SyntheticCase(case_id, image, classes, affine, tissue_full)
 
 
 def _case_paths(case_id: str, out_dir: Path) -> dict[str, Path]:
@@ -254,19 +209,12 @@ def _case_paths(case_id: str, out_dir: Path) -> dict[str, Path]:
 
 
 def case_is_complete(case_id: str, out_dir: Path | str) -> bool:
-    """True if ``out_dir/<case_id>/`` holds all five files of the case."""
+    """True if ``out_dir/<case_id>/`` holds all five files."""
     return all(p.is_file() for p in _case_paths(case_id, Path(out_dir)).values())
 
 
 def write_case(case: SyntheticCase, out_dir: Path | str) -> Path:
-    """Write ``case`` as a BraTS 2021 case folder of five ``.nii.gz`` files.
-
-    Images are int16, the segmentation uint8 with the legacy labels {0, 1, 2, 4}. Each file
-    is written atomically (temporary name, then rename); the segmentation goes last.
-
-    Returns:
-        The case folder ``out_dir/<case_id>``.
-    """
+    """Write ``out_dir/<case_id>/``: int16 images, then the uint8 segmentation (0, 1, 2, 4)."""
     paths = _case_paths(case.case_id, Path(out_dir))
     header = nib.Nifti1Header()
     header.set_xyzt_units("mm")
@@ -296,20 +244,10 @@ def write_synthetic_dataset(
 ) -> list[Path]:
     """Write cases ``start .. start + n_cases - 1`` of the data set drawn with ``seed``.
 
-    Cases whose five files already exist are skipped unless ``overwrite``.
-
-    Args:
-        out_dir: data folder; one sub-folder per case is created.
-        n_cases: number of cases (>= 1).
-        seed: data-set seed.
-        start: index of the first case.
-        workers: processes to use (1 = in this process).
-        progress: show a tqdm progress bar.
-        overwrite: regenerate cases that are already complete.
-        shape: volume size in voxels.
+    Complete cases are kept unless ``overwrite``; ``workers`` > 1 uses processes.
 
     Returns:
-        The case folders, in index order (written or already present).
+        The case folders, in index order.
     """
     if n_cases < 1:
         raise ValueError(f"n_cases must be at least 1, got {n_cases}")
@@ -348,11 +286,7 @@ RECIPE_FILE = "synthetic.json"
 
 
 def _check_recipe(out_dir: Path, seed: int, shape, *, kept: int, overwrite: bool) -> None:
-    """Refuse to keep cases drawn with another seed or shape; record what makes the cases.
-
-    Raises:
-        BratsError: existing cases that would be kept were drawn with another seed or shape.
-    """
+    """Refuse to keep cases drawn with another seed or shape (BratsError); record ours."""
     from brats_utils.errors import BratsError
     from brats_utils.files import read_json, write_json
 
@@ -380,18 +314,8 @@ def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
 
 
 def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Mean intensity of each tumour label relative to normal-appearing brain, per modality.
-
-    Normal-appearing brain is every voxel that is nonzero in some modality and labelled 0.
-
-    Args:
-        image: (X, Y, Z, 4) intensities, channels in MODALITIES order.
-        classes: (X, Y, Z) internal classes 0..3.
-
-    Returns:
-        (4, 3) float64: rows MODALITIES, columns :data:`RATIO_LABELS` (NCR, ED, ET); NaN
-        where the label is absent.
-    """
+    """``(4, 3)``: mean of each tumour label (NCR, ED, ET) over the mean of normal brain
+    (nonzero, label 0), per modality of an (X, Y, Z, 4) image; NaN where a label is absent."""
     _check_image_and_classes(image, classes)
     brain = (image != 0).any(axis=-1)
     normal = brain & (classes == 0)
@@ -411,18 +335,10 @@ CSF_T2_FACTOR = 2.0
 
 
 def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Mean intensity of CSF-like voxels relative to normal-appearing brain, per modality.
+    """Mean of CSF-like voxels over the mean of normal brain, per modality: ``(4,)``, or NaN.
 
-    CSF-like voxels are normal-appearing brain voxels (nonzero, label 0) whose T2 exceeds
-    :data:`CSF_T2_FACTOR` times the median T2 of normal-appearing brain: ventricles and
-    sulci, which are far brighter than any brain tissue on T2.
-
-    Args:
-        image: (X, Y, Z, 4) intensities, channels in MODALITIES order.
-        classes: (X, Y, Z) internal classes 0..3.
-
-    Returns:
-        (4,) float64 ratios in MODALITIES order; NaN if there are no CSF-like voxels.
+    CSF-like: normal brain (nonzero, label 0) whose T2 exceeds :data:`CSF_T2_FACTOR` times
+    its median T2 (ventricles and sulci).
     """
     _check_image_and_classes(image, classes)
     normal = (image != 0).any(axis=-1) & (classes == 0)

@@ -1,13 +1,7 @@
-"""Geometry of synthetic BraTS-like cases: smooth noise, brain tissues and a glioma.
+"""Geometry of synthetic cases: smooth noise, brain tissues (codes below) and a glioma.
 
-Everything is laid out in *reference millimetres*: the coordinates of a 240 x 240 x 155 BraTS
-volume at 1 mm. A smaller ``shape`` samples the same anatomy more coarsely, so a 60 x 60 x 40
-volume holds a whole (scaled-down) brain. Fields are evaluated only inside the brain's bounding
-box, and the glioma's fields only inside its own box, which keeps a full-size case fast.
-
-Tissue codes used here (not the segmentation classes of
-:mod:`brats_utils.conventions`): :data:`OUTSIDE`, :data:`CSF`, :data:`GREY_MATTER`,
-:data:`WHITE_MATTER`, :data:`DEEP_GREY`.
+Laid out in *reference mm*, the coordinates of a 240 x 240 x 155 volume at 1 mm: a smaller
+shape samples the same anatomy more coarsely. Fields are evaluated only inside their boxes.
 """
 
 from __future__ import annotations
@@ -39,7 +33,6 @@ __all__ = [
 ]
 
 OUTSIDE, CSF, GREY_MATTER, WHITE_MATTER, DEEP_GREY = 0, 1, 2, 3, 4
-#: Tissue code -> name.
 
 #: Glioma kinds: necrotic core + enhancing rim, solid enhancing core (no necrosis), or a
 #: non-enhancing core (no enhancement, label 1 only), each with edema around it.
@@ -55,19 +48,13 @@ _BRAIN_RADII = np.array([68.0, 84.5, 66.0, 77.0])
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned block of voxels and the reference-mm coordinates of its voxel centres.
-
-    Attributes:
-        slices: one ``slice`` per axis into the full volume.
-        coords: per axis, a 1D float32 array of the voxel centres in reference mm.
-    """
+    """A block of voxels: ``slices`` into the full volume, ``coords`` (float32, mm) per axis."""
 
     slices: tuple[slice, slice, slice]
     coords: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """Number of voxels along each axis."""
         return tuple(len(c) for c in self.coords)  # type: ignore[return-value]
 
     def grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,12 +63,7 @@ class Box:
         return x[:, None, None], y[None, :, None], z[None, None, :]
 
     def sub_box(self, low_mm: np.ndarray, high_mm: np.ndarray) -> tuple[Box, tuple[slice, ...]]:
-        """The part of this box between two corners (reference mm).
-
-        Returns:
-            ``(box, local)``: the sub-box (its ``slices`` index the full volume) and the
-            slices that cut it out of arrays shaped like this box.
-        """
+        """``(box, local)``: the part between two corners (mm), and its slices in this box."""
         local, full, coords = [], [], []
         for axis in range(3):
             c = self.coords[axis]
@@ -97,7 +79,7 @@ class Box:
 
 
 def _axis_coords(shape: tuple[int, int, int]) -> list[np.ndarray]:
-    """Voxel centres of each axis in reference mm (the full BraTS volume spans 0..size)."""
+    """Voxel centres of each axis in reference mm."""
     return [
         ((np.arange(n, dtype=np.float32) + 0.5) * (full / n) - 0.5).astype(np.float32)
         for n, full in zip(shape, VOLUME_SHAPE, strict=True)
@@ -105,7 +87,7 @@ def _axis_coords(shape: tuple[int, int, int]) -> list[np.ndarray]:
 
 
 def brain_box(shape: tuple[int, int, int]) -> Box:
-    """Bounding box of every voxel the brain may occupy, for a volume of ``shape``."""
+    """Box of every voxel the brain may occupy in a volume of ``shape``."""
     low = _BRAIN_CENTRE - 1.2 * _BRAIN_RADII[[0, 1, 3]]
     high = _BRAIN_CENTRE + 1.2 * _BRAIN_RADII[:3]
     full_coords = _axis_coords(shape)
@@ -125,13 +107,9 @@ def _basis(coords: np.ndarray, spacing_mm: float) -> np.ndarray:
 
 
 def smooth_noise(rng: np.random.Generator, box: Box, spacing_mm: float) -> np.ndarray:
-    """A smooth Gaussian random field of mean 0 and standard deviation about 1 over ``box``.
+    """A smooth float32 random field over ``box``, mean 0, sd about 1, features ~``spacing_mm``.
 
-    Random coefficients on a coarse lattice (one every ``spacing_mm`` reference mm) are
-    interpolated with separable Gaussian weights, i.e. three small matrix products.
-
-    Returns:
-        float32 array of ``box.shape``.
+    Random coefficients on a coarse lattice, interpolated by separable Gaussian weights.
     """
     ax, ay, az = (_basis(c, spacing_mm) for c in box.coords)
     coeffs = rng.standard_normal((ax.shape[1], ay.shape[1], az.shape[1]), dtype=np.float32)
@@ -142,27 +120,16 @@ def smooth_noise(rng: np.random.Generator, box: Box, spacing_mm: float) -> np.nd
 
 @contextlib.contextmanager
 def one_blas_thread():
-    """Run the block with one BLAS thread (threadpoolctl), then restore the previous count.
-
-    The matrix products of :func:`smooth_noise` are small; extra BLAS threads only spin-wait,
-    which made a case 2-5 times slower on a busy machine (measured: 1.5 s instead of 2.7-7.1 s
-    wall per full-size case at load 6 on 2 cores).
-    """
+    """One BLAS thread in the block: the small products of :func:`smooth_noise` ran 2-5 times
+    slower with more on a busy machine (1.5 s instead of 2.7-7.1 s per full-size case)."""
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 
 
 def brain_tissues(rng: np.random.Generator, box: Box) -> tuple[np.ndarray, np.ndarray]:
-    """Tissue map of a skull-stripped brain inside ``box``.
+    """A skull-stripped brain: ``(tissue, depth)``, uint8 codes and float32 mm below the surface.
 
-    An irregular ellipsoid (radii perturbed by low-frequency noise) with a cortical grey
-    matter ribbon folded by sulci (zero-crossings of a smooth field, filled with CSF and lined
-    with grey matter), an interhemispheric fissure, white matter inside, two lateral
-    ventricles and deep grey nuclei.
-
-    Returns:
-        ``(tissue, depth)``: uint8 tissue codes of ``box.shape`` and float32 depth below the
-        brain surface in reference mm (negative outside).
+    An irregular ellipsoid with a folded cortex, sulci, a fissure, ventricles, deep grey nuclei.
     """
     x, y, z = box.grid()
     size = float(np.exp(rng.normal(0.0, 0.03)))
@@ -221,7 +188,7 @@ def brain_tissues(rng: np.random.Generator, box: Box) -> tuple[np.ndarray, np.nd
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of a boolean mask (all False if it is empty)."""
+    """The largest 6-connected component of a boolean mask."""
     components, count = ndimage.label(mask)
     if count <= 1:
         return mask
@@ -232,16 +199,7 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TumourPlan:
-    """Random choices that define one glioma.
-
-    Attributes:
-        kind: one of :data:`TUMOUR_KINDS`.
-        centre: (3,) reference mm.
-        edema_radius: whole-tumour radius in reference mm (before shape perturbation).
-        core_radius: tumour-core radius in reference mm.
-        necrosis_radius: necrotic-core radius in reference mm (0 when there is none).
-        stretch: (3,) per-axis elongation of the tumour.
-    """
+    """Random choices that define one glioma; lengths in reference mm, ``stretch`` per axis."""
 
     kind: str
     centre: np.ndarray
@@ -274,22 +232,13 @@ def plan_tumour(rng: np.random.Generator, depth: np.ndarray, box: Box) -> Tumour
 def tumour_fields(
     rng: np.random.Generator, plan: TumourPlan, box: Box, tissue: np.ndarray
 ) -> tuple[Box, tuple[slice, ...], np.ndarray, np.ndarray]:
-    """Rasterise the glioma of ``plan`` inside ``box``.
+    """Rasterise the glioma inside the brain ``box`` (``tissue`` has its shape).
 
-    Irregular boundaries come from distance fields perturbed by low-frequency noise; edema
-    reaches further into white matter than into grey matter and stays out of the ventricles'
-    CSF and outside the brain.
-
-    Args:
-        rng: random generator.
-        plan: the glioma.
-        box: the brain box (``tissue`` has its shape).
-        tissue: tissue codes of ``box``.
+    Edema reaches further into white than grey matter, and not into CSF or outside the brain.
 
     Returns:
-        ``(tbox, local, classes, edema_weight)``: the glioma's box, the slices cutting it out
-        of ``box``-shaped arrays, uint8 classes 0..3 of ``tbox.shape`` and a float32 weight
-        in 0..1 that fades the edema signal towards its outer border.
+        ``(tbox, local, classes, edema_weight)``: the glioma's box, its slices in ``box``,
+        uint8 classes of ``tbox.shape``, and a float32 0..1 weight fading the edema outwards.
     """
     reach = plan.edema_radius * 1.8 * plan.stretch.max()
     tbox, local = box.sub_box(plan.centre - reach, plan.centre + reach)

@@ -1,10 +1,4 @@
-"""Validating BraTS cases: every problem of every file, reported rather than raised.
-
-:func:`validate_case` reads every file of one case once and lists every problem it finds
-(:class:`Problem`); :func:`validate_cases` (``brats check``) does so for many cases, in
-parallel processes if asked. :func:`brats_utils.data.cases.load_case` instead raises on the
-first problem that would make its arrays wrong.
-"""
+"""Validating BraTS cases (``brats check``): every problem of every file, reported, not raised."""
 
 from __future__ import annotations
 
@@ -16,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from brats_utils.conventions import VOLUME_SHAPE, labels_to_classes
-from brats_utils.data.cases import CaseFiles
-from brats_utils.data.checks import (
+from brats_utils.data.cases import (
     KINDS,
+    CaseFiles,
     Reference,
     affine_problem,
     consensus_reference,
@@ -29,20 +23,12 @@ from brats_utils.data.nifti import read_nifti
 from brats_utils.errors import CaseError
 from brats_utils.files import worker_pool
 
-__all__ = [
-    "Problem",
-    "validate_case",
-    "validate_cases",
-    "has_errors",
-]
+__all__ = ["Problem", "validate_case", "validate_cases", "has_errors"]
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found by :func:`validate_case`; ``str()`` gives ``case: message (file)``.
-
-    ``warning`` problems (a stray NIfTI file, a duplicate) do not make the case invalid.
-    """
+    """``case: message (file)``; a ``warning`` (stray or duplicate file) leaves the case valid."""
 
     case_id: str
     path: Path | None
@@ -65,22 +51,12 @@ def validate_case(
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
     require_seg: bool = False,
 ) -> list[Problem]:
-    """Read every file of a case once and report every problem (never stops at the first).
+    """Read every file of a case once and report every problem, in file order.
 
-    Checks: missing modality (and segmentation if ``require_seg``), unreadable or truncated
-    files, shape different from ``expected_shape`` or from the first modality, affines that
-    differ between files, NaN/inf voxels, an all-zero modality, segmentation labels outside
-    the release's set or not whole numbers. Stray NIfTI files are reported as warnings only
-    when the segmentation is missing (e.g. BraTS 2020 case 355's misnamed segmentation);
-    a ``.nii`` duplicate of a ``.nii.gz`` file always is.
-
-    Args:
-        files: the case, from :func:`~brats_utils.data.cases.discover_cases`.
-        expected_shape: shape every file must have; ``None`` only requires all to agree.
-        require_seg: report a missing segmentation (training data).
-
-    Returns:
-        The problems found, in file order; empty if the case is clean.
+    Missing files (the segmentation only with ``require_seg``), unreadable files, a shape
+    other than ``expected_shape`` (``None``: the others'), differing affines, NaN/inf, an
+    all-zero modality, labels outside the release's. Warnings: a ``.nii`` duplicate, and
+    stray NIfTI files when the segmentation is missing (BraTS 2020 case 355's misnamed one).
     """
     problems: list[Problem] = []
 
@@ -161,11 +137,7 @@ def validate_cases(
     require_seg: bool = False,
     workers: int = 1,
 ) -> Iterator[tuple[CaseFiles, list[Problem]]]:
-    """:func:`validate_case` over many cases, in order, optionally in ``workers`` processes.
-
-    Yields:
-        ``(files, problems)`` per case, as soon as it is checked.
-    """
+    """``(files, problems)`` of :func:`validate_case` per case, in order, in ``workers``."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     check = partial(validate_case, expected_shape=expected_shape, require_seg=require_seg)

@@ -1,13 +1,4 @@
-"""Where a model fails: voxel error maps per region and a table of the worst cases.
-
-* :func:`error_map` marks every voxel of each region (WT, TC, ET) as true positive, false
-  positive or false negative; ``brats evaluate --error-maps DIR`` writes it per case as
-  ``DIR/<case>_errors.nii.gz`` in the case's own space (the slice viewer overlays it).
-* :func:`failure_table` ranks cases by region Dice with what explains a failure: the tumour's
-  volume, its number of lesions, and the false-positive and missed lesions.
-
-No Keras import.
-"""
+"""Where a model fails: voxel error maps per region and a table of the worst cases."""
 
 from __future__ import annotations
 
@@ -18,31 +9,14 @@ import pandas as pd
 
 from brats_utils.conventions import REGIONS
 
-__all__ = [
-    "ERROR_CODES",
-    "ERROR_NAMES",
-    "error_map",
-    "error_map_path",
-    "region_volumes_ml",
-    "failure_table",
-]
+__all__ = ["ERROR_CODES", "error_map", "error_map_path", "region_volumes_ml", "failure_table"]
 
 #: Voxel codes of an error map: true negative, true positive, false positive, false negative.
 ERROR_CODES: dict[str, int] = {"TN": 0, "TP": 1, "FP": 2, "FN": 3}
-ERROR_NAMES: tuple[str, ...] = tuple(ERROR_CODES)
 
 
 def error_map(pred_classes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
-    """TP / FP / FN of every voxel for each region.
-
-    Args:
-        pred_classes: (X, Y, Z) predicted internal classes 0..3.
-        ref_classes: (X, Y, Z) reference classes 0..3, same shape.
-
-    Returns:
-        (X, Y, Z, 3) uint8, channels WT, TC, ET (:data:`~brats_utils.conventions.REGIONS`
-        order), values :data:`ERROR_CODES` (0 TN, 1 TP, 2 FP, 3 FN).
-    """
+    """(X, Y, Z) classes -> (X, Y, Z, 3) uint8 :data:`ERROR_CODES`, channels WT, TC, ET."""
     pred_classes, ref_classes = np.asarray(pred_classes), np.asarray(ref_classes)
     if pred_classes.shape != ref_classes.shape:
         raise ValueError(f"shapes differ: {pred_classes.shape} and {ref_classes.shape}")
@@ -62,7 +36,7 @@ def error_map_path(folder: Path | str, case_id: str) -> Path:
 
 
 def region_volumes_ml(classes: np.ndarray, spacing) -> dict[str, float]:
-    """``{"volume_WT_ml": ..., "volume_TC_ml": ..., "volume_ET_ml": ...}`` of a class array."""
+    """``{"volume_WT_ml": ..., ...}`` of a class array, ``spacing`` in mm."""
     voxel_ml = float(np.prod([float(s) for s in spacing])) / 1000.0
     return {
         f"volume_{region}_ml": float(np.count_nonzero(np.isin(classes, members)) * voxel_ml)
@@ -71,19 +45,10 @@ def region_volumes_ml(classes: np.ndarray, spacing) -> dict[str, float]:
 
 
 def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
-    """Cases ranked worst first by the region's Dice, with what explains the failures.
+    """Cases of ``evaluate_folder``'s table, worst ``dice`` (then ``lesion_dice``) first.
 
-    Args:
-        per_case: per-case table of :func:`brats_utils.evaluation.volumes.evaluate_folder`.
-        region: ``"WT"``, ``"TC"`` or ``"ET"``.
-
-    Returns:
-        One row per case (``case`` column kept) with ``dice``, ``hd95``, ``lesion_dice``,
-        the reference ``volume_ml``, ``lesions`` (scored lesions: TP + FN), ``fp_lesions``,
-        ``fn_lesions`` and ``status``, sorted by ``dice`` then ``lesion_dice``.
-
-    Raises:
-        ValueError: an unknown region, or a table without the needed columns.
+    Columns ``case``, ``dice``, ``hd95``, ``lesion_dice``, ``volume_ml`` (reference),
+    ``lesions`` (TP + FN), ``fp_lesions``, ``fn_lesions``, ``status``.
     """
     if region not in REGIONS:
         raise ValueError(f"region must be one of {tuple(REGIONS)}, got {region!r}")

@@ -1,35 +1,4 @@
-"""Lesion-wise Dice and HD95, as the BraTS 2023+ challenges rank segmentations.
-
-Per case and region (a binary mask of truth and one of prediction), following the official
-2023 evaluation (the GLI sub-challenge's defaults: ``dilation=3``, ``min_volume=50``):
-
-1. Connected components of the truth and of the prediction, 26-connectivity.
-2. The truth mask is dilated ``dilation`` times with the 18-connected structuring element
-   (``scipy.ndimage.generate_binary_structure(3, 2)``); truth components that fall in one
-   component of the dilated mask are merged into one **lesion**.
-3. Every predicted component that touches a lesion's *dilated* mask is matched to it; the
-   lesion's Dice and HD95 are computed between the union of those components and the
-   *undilated* lesion. A lesion that nothing touches scores Dice 0 and HD95
-   :data:`LESION_HD95_MAX_MM` (374 mm).
-4. Lesions of at most ``min_volume`` mm^3 are left out of the score, and the components that
-   touch them are not false positives.
-5. Every predicted component that touches no dilated lesion is a **false positive**: Dice 0,
-   HD95 374 mm.
-6. The case's score is the sum over the kept lesions divided by (kept lesions + false
-   positives). With neither: Dice 1, HD95 0.
-
-HD95 here is the official tooling's: the **larger of the two directed 95th percentiles**
-(prediction to truth, truth to prediction) of surface distances in mm
-(``hd95_variant="max_directed"``). The legacy whole-volume HD95 of
-:mod:`brats_utils.evaluation.surface` is the 95th percentile of both directions *pooled*
-(MedPy's, ``"pooled"``), which is never larger; either may be chosen. The 2023 code measures
-surface distances with DeepMind's ``surface_distance`` package, which weights every surface
-element by its area; here every surface voxel counts once (the same surface as the legacy
-HD95), so values differ by a fraction of a voxel on smooth lesions.
-
-Every step is local: the masks are cropped to their joint bounding box grown by
-``dilation + 1`` voxels, which changes no component, no dilation and no distance.
-"""
+"""Lesion-wise Dice and HD95, as the BraTS 2023+ challenges rank segmentations."""
 
 from __future__ import annotations
 
@@ -71,27 +40,18 @@ _DILATION_18 = ndimage.generate_binary_structure(3, 2)
 
 @dataclass(frozen=True)
 class LesionRules:
-    """The sub-challenge's parameters (defaults: GLI; MEN ``dilation=1``, MET ``1`` / ``2``).
-
-    Attributes:
-        dilation: dilations of the truth mask that merge nearby truth components.
-        min_volume: lesions of at most this volume (mm^3) are not scored.
-        hd95_variant: ``"max_directed"`` (the 2023 tooling's) or ``"pooled"`` (legacy).
-    """
+    """The sub-challenge's parameters (defaults: GLI; MEN ``dilation=1``, MET ``1`` / ``2``)."""
 
     dilation: int = GLI_DILATION
     min_volume: float = GLI_MIN_VOLUME_MM3
     hd95_variant: str = "max_directed"
 
     def __post_init__(self) -> None:
-        if isinstance(self.dilation, bool) or not isinstance(self.dilation, int | np.integer):
-            raise ValueError(f"dilation must be an integer >= 0, got {self.dilation!r}")
-        if self.dilation < 0:
-            raise ValueError(f"dilation must be an integer >= 0, got {self.dilation!r}")
-        if not (isinstance(self.min_volume, int | float) and np.isfinite(self.min_volume)):
-            raise ValueError(f"min_volume must be a finite number of mm^3, got {self.min_volume!r}")
-        if self.min_volume < 0:
-            raise ValueError(f"min_volume must be >= 0 mm^3, got {self.min_volume!r}")
+        dilation, min_volume = self.dilation, self.min_volume
+        if isinstance(dilation, bool) or not isinstance(dilation, int | np.integer) or dilation < 0:
+            raise ValueError(f"dilation must be an integer >= 0, got {dilation!r}")
+        if not isinstance(min_volume, int | float | np.number) or not 0 <= min_volume < np.inf:
+            raise ValueError(f"min_volume must be a finite number >= 0 mm^3, got {min_volume!r}")
         if self.hd95_variant not in HD95_VARIANTS:
             raise ValueError(
                 f"hd95_variant must be one of {HD95_VARIANTS}, got {self.hd95_variant!r}"
@@ -100,24 +60,13 @@ class LesionRules:
 
 @dataclass(frozen=True)
 class LesionScores:
-    """Lesion-wise scores of one region of one case.
-
-    Attributes:
-        dice: lesion-wise Dice (see the module docstring).
-        hd95: lesion-wise HD95 in mm.
-        tp: kept lesions matched by at least one predicted component.
-        fp: predicted components touching no dilated lesion.
-        fn: kept lesions no predicted component touches.
-        lesion_dice: Dice of every kept lesion, in lesion order (``fp`` zeros not included).
-        lesion_volumes: volume in mm^3 of every kept lesion.
-    """
+    """Lesion-wise scores of one region; ``lesion_volumes`` (mm^3) of the kept lesions."""
 
     dice: float
     hd95: float
     tp: int
     fp: int
     fn: int
-    lesion_dice: tuple[float, ...] = ()
     lesion_volumes: tuple[float, ...] = ()
 
 
@@ -142,32 +91,31 @@ def lesion_scores(
     min_volume: float = GLI_MIN_VOLUME_MM3,
     hd95_variant: str = "max_directed",
 ) -> LesionScores:
-    """Lesion-wise Dice and HD95 of one region (see the module docstring for every rule).
+    """Lesion-wise scores of two (X, Y, Z) boolean masks; ``spacing`` in mm per axis.
 
-    Args:
-        pred: (X, Y, Z) boolean mask of the predicted region.
-        ref: (X, Y, Z) boolean mask of the reference region, same shape.
-        spacing: voxel size in mm per axis (the reference header's zooms).
-        dilation: dilations of the truth mask that merge nearby truth components (>= 0).
-        min_volume: lesions of at most this volume (mm^3) are not scored.
-        hd95_variant: ``"max_directed"`` (the 2023 tooling's) or ``"pooled"`` (the legacy).
+    As the official 2023 evaluation (GLI defaults ``dilation=3``, ``min_volume=50``):
 
-    Returns:
-        The :class:`LesionScores`.
+    1. Components of truth and prediction, 26-connected.
+    2. Truth components in one component of the truth dilated ``dilation`` times (18-connected
+       element) form one **lesion**.
+    3. The predicted components touching a lesion's dilated mask are matched to it; Dice and
+       HD95 are taken between their union and the undilated lesion. An unmatched lesion scores
+       Dice 0, HD95 374 mm.
+    4. Lesions of at most ``min_volume`` mm^3 are not scored; what touches them is no false
+       positive.
+    5. A predicted component touching no dilated lesion is a false positive: Dice 0, HD95 374.
+    6. Score: the sum over kept lesions / (kept lesions + false positives); with neither, Dice
+       1, HD95 0.
 
-    Raises:
-        ValueError: shapes that differ, a mask that is not 3D, a negative ``dilation`` or
-            ``min_volume``, an unknown ``hd95_variant``.
+    HD95 is the tooling's larger of the two directed 95th percentiles (``"max_directed"``); each
+    surface voxel counts once (not weighted by area as DeepMind's ``surface_distance``), so values
+    differ by a fraction of a voxel. Masks are cropped to their joint box grown by ``dilation + 1``
+    voxels, which changes no component, dilation or distance.
     """
     pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape or ref.ndim != 3:
         raise ValueError(f"expected two 3D masks of one shape, got {pred.shape} and {ref.shape}")
-    if not isinstance(dilation, int | np.integer) or dilation < 0:
-        raise ValueError(f"dilation must be an integer >= 0, got {dilation!r}")
-    if not min_volume >= 0:
-        raise ValueError(f"min_volume must be >= 0 mm^3, got {min_volume!r}")
-    if hd95_variant not in HD95_VARIANTS:
-        raise ValueError(f"hd95_variant must be one of {HD95_VARIANTS}, got {hd95_variant!r}")
+    LesionRules(dilation, min_volume, hd95_variant)  # checks them
     spacing = tuple(float(s) for s in spacing)
     box = joint_bounding_box(pred, ref, margin=int(dilation) + 1)
     if box is None:  # both empty
@@ -210,7 +158,6 @@ def lesion_scores(
         tp=tp,
         fp=fp,
         fn=fn,
-        lesion_dice=tuple(float(d) for d in dices),
         lesion_volumes=tuple(float(v) for v in volumes),
     )
 
@@ -221,15 +168,10 @@ def lesion_metrics(
     spacing: Sequence[float],
     rules: LesionRules | None = None,
 ) -> dict[str, float]:
-    """The :data:`LESION_COLUMNS` of one case, region by region.
+    """The :data:`LESION_COLUMNS` of one case from (X, Y, Z) classes.
 
-    Args:
-        pred_classes: (X, Y, Z) internal classes 0..3, or ``None`` for a missing prediction:
-            then every region scores Dice 0 and HD95 374 mm (a failure, as for the legacy
-            metrics), with every kept lesion a false negative.
-        ref_classes: (X, Y, Z) internal classes 0..3.
-        spacing: voxel size in mm per axis.
-        rules: the sub-challenge's parameters (default GLI).
+    A missing prediction (``None``) fails every region: Dice 0, HD95 374 mm, every kept
+    lesion a false negative.
     """
     from brats_utils.conventions import REGIONS
 

@@ -1,24 +1,8 @@
-"""Reference segmentation metrics in numpy, all computed from one confusion matrix.
+"""The seed's slice metrics, from one ``(4, 4)`` confusion matrix accumulated over a whole
+evaluation (``cm[true, predicted]``); ``training.keras_metrics`` mirrors them (tested).
 
-Every metric is derived from a ``(4, 4)`` confusion matrix of *hard* (argmax) predictions that
-is accumulated over a whole evaluation (all slices of all cases), never averaged per batch.
-:mod:`brats_utils.training.keras_metrics` mirrors these functions inside Keras and is tested against
-them.
-
-Conventions:
-
-* Rows are the true class, columns the predicted class (``cm[t, p]``); classes 0..3 in
-  :data:`~brats_utils.conventions.CLASS_NAMES` order.
-* Per-class scores are one-vs-rest: for class ``c``, ``TP = cm[c, c]``, ``FP`` = voxels
-  predicted ``c`` that are not ``c``, ``FN`` = voxels of class ``c`` predicted otherwise,
-  ``TN`` = everything else.
-* Empty convention: a ratio whose denominator is 0 scores **1.0** (nothing to find and nothing
-  found wrongly). For Dice and IoU that happens exactly when the class (or region) is absent
-  from both truth and prediction; when it is absent from one only, Dice and IoU are 0.
-* ``dice``, ``precision``, ``sensitivity`` and ``specificity`` are means over the 3 tumour
-  classes (necrotic, edema, enhancing) of the one-vs-rest scores from the accumulated matrix
-  (background is excluded: its specificity/Dice would dominate). ``dice_all`` and ``mean_iou``
-  include background. ``*_tumour`` variants score tumour (any class 1-3) against background.
+Per-class scores are one-vs-rest; a ratio whose denominator is 0 scores 1.0 (for Dice and IoU:
+the class absent from both truth and prediction).
 """
 
 from __future__ import annotations
@@ -54,19 +38,7 @@ LABEL_METRICS: tuple[str, ...] = (
 def confusion_matrix(
     y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES
 ) -> np.ndarray:
-    """Count voxels per (true class, predicted class).
-
-    Args:
-        y_true: integer classes ``0..num_classes-1``, any shape.
-        y_pred: integer classes, the same shape as ``y_true`` (argmax of the probabilities).
-        num_classes: size of the matrix.
-
-    Returns:
-        ``(num_classes, num_classes)`` int64, rows = true class, columns = predicted class.
-
-    Raises:
-        ValueError: for different shapes, non-integer arrays or classes out of range.
-    """
+    """``(C, C)`` int64 voxel counts, rows true, columns predicted, of two class arrays."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
@@ -85,7 +57,7 @@ def confusion_matrix(
 
 
 def safe_ratio(numerator, denominator):
-    """``numerator / denominator`` elementwise, 1.0 where the denominator is 0 (float64)."""
+    """``numerator / denominator`` elementwise in float64, 1.0 where the denominator is 0."""
     numerator = np.asarray(numerator, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
     out = np.ones(np.broadcast(numerator, denominator).shape)
@@ -123,30 +95,11 @@ def _binary_cm(cm: np.ndarray, positive: tuple[int, ...]) -> tuple[float, float,
 
 
 def label_metrics(cm: np.ndarray) -> dict[str, float]:
-    """Per-label scores of an accumulated confusion matrix (4 classes).
+    """The :data:`LABEL_METRICS` of a ``(4, 4)`` confusion matrix.
 
-    Args:
-        cm: ``(4, 4)`` counts from :func:`confusion_matrix` (rows true, columns predicted),
-            summed over a whole evaluation.
-
-    Returns:
-        Dict with (floats in ``[0, 1]``, keys in :data:`LABEL_METRICS` order):
-
-        * ``mean_iou``: IoU ``TP / (TP + FP + FN)`` averaged over the 4 classes incl.
-          background.
-        * ``dice``: Dice ``2TP / (2TP + FP + FN)`` averaged over the 3 tumour classes;
-          ``dice_all``: averaged over all 4 classes.
-        * ``precision`` ``TP / (TP + FP)``, ``sensitivity`` ``TP / (TP + FN)``,
-          ``specificity`` ``TN / (TN + FP)``: one-vs-rest per tumour class from the
-          accumulated matrix, averaged over the 3 tumour classes.
-        * ``dice_tumour``, ``precision_tumour``, ``sensitivity_tumour``,
-          ``specificity_tumour``: tumour (any class 1-3) vs background.
-        * ``dice_necrotic``, ``dice_edema``, ``dice_enhancing``: Dice of each tumour class.
-
-        A 0/0 ratio scores 1.0 (see the module docstring).
-
-    Raises:
-        ValueError: if ``cm`` is not a ``(4, 4)`` non-negative matrix.
+    ``mean_iou`` and ``dice_all`` average the 4 classes; ``dice``, ``precision``,
+    ``sensitivity``, ``specificity`` the 3 tumour classes (background would dominate);
+    ``*_tumour`` score tumour (classes 1-3) against background.
     """
     cm = _check_cm(cm)
     if cm.shape != (NUM_CLASSES, NUM_CLASSES):
@@ -177,18 +130,7 @@ def label_metrics(cm: np.ndarray) -> dict[str, float]:
 
 
 def region_dice_from_cm(cm: np.ndarray) -> dict[str, float]:
-    """Dice of the BraTS regions (WT, TC, ET from :data:`~brats_utils.conventions.REGIONS`).
-
-    A region's voxels are those whose class is in the region, so its TP/FP/FN follow from the
-    class confusion matrix. Empty convention: a region absent from both truth and prediction
-    scores 1.0; absent from exactly one, 0.0.
-
-    Args:
-        cm: ``(C, C)`` counts, rows true, columns predicted.
-
-    Returns:
-        ``{"WT": float, "TC": float, "ET": float}``.
-    """
+    """``{"WT": ..., "TC": ..., "ET": ...}`` Dice of the regions from a confusion matrix."""
     cm = _check_cm(cm)
     scores = {}
     for region, classes in REGIONS.items():

@@ -1,25 +1,5 @@
-"""BraTS-standard per-case evaluation: region Dice, HD95, sensitivity, specificity, label Dice.
-
-:func:`evaluate_folder` adds the BraTS 2023+ lesion-wise Dice and HD95 of every region
-(:mod:`brats_utils.evaluation.lesions`) to these legacy whole-volume metrics.
-
-Everything is computed per case on the full 3D volume, on internal classes 0..3, for the
-regions of :data:`~brats_utils.conventions.REGIONS` (WT, TC, ET) and for the labels NCR and
-ED (label Dice of the enhancing tumour is region ET). Conventions for empty masks follow the
-legacy BraTS (2021-era) evaluation and are the same for regions and labels:
-
-* Dice: both empty -> 1; exactly one empty -> 0.
-* HD95 (mm): both empty -> 0; exactly one empty -> 373.13
-  (:data:`~brats_utils.conventions.HD95_MAX_MM`). Variant: :mod:`brats_utils.evaluation.surface`.
-* Sensitivity TP / (TP + FN): empty reference -> 1 if the prediction is empty too, else 0.
-* Specificity TN / (TN + FP) over the **whole volume** (all 240 x 240 x 155 voxels, not only
-  the brain; so it is close to 1 by construction, as in the BraTS tables): no negative voxel in
-  the reference -> 1 (no false positive is possible).
-* A **missing prediction** counts as a failure for every region and label: Dice 0, HD95
-  373.13, sensitivity 0, specificity 1 (the portal's rule; even where the reference region is
-  empty). Such rows have ``status == "missing"``.
-
-This module does not import Keras.
+"""Per-case BraTS metrics of whole volumes: region Dice, HD95, sensitivity, specificity, label
+Dice (NCR, ED), with the legacy BraTS empty-mask rules, plus the lesion-wise columns.
 """
 
 from __future__ import annotations
@@ -39,6 +19,7 @@ from brats_utils.conventions import (
     REGIONS,
     labels_to_classes,
 )
+from brats_utils.data.cases import discover_cases
 from brats_utils.data.nifti import read_nifti, write_nifti
 from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
@@ -93,7 +74,7 @@ def _counts(pred: np.ndarray, ref: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def dice(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Dice 2|P∩R| / (|P| + |R|) of two boolean masks; both empty -> 1, one empty -> 0."""
+    """Dice of two boolean masks; both empty -> 1, one empty -> 0."""
     tp, fp, fn, _ = _counts(pred, ref)
     if tp + fp + fn == 0:
         return 1.0
@@ -109,7 +90,7 @@ def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
-    """TN / (TN + FP) over every voxel of the arrays; no reference negative -> 1."""
+    """TN / (TN + FP) over every voxel (close to 1, as in BraTS tables); no negative -> 1."""
     _, fp, _, tn = _counts(pred, ref)
     if tn + fp == 0:
         return 1.0
@@ -117,7 +98,7 @@ def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
-    """Boolean mask of a BraTS region (``"WT"``, ``"TC"`` or ``"ET"``) in a class array."""
+    """Boolean mask of region ``"WT"``, ``"TC"`` or ``"ET"`` in a class array."""
     if region not in REGIONS:
         raise ValueError(f"unknown region {region!r}; expected one of {sorted(REGIONS)}")
     return np.isin(classes, REGIONS[region])
@@ -126,21 +107,7 @@ def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
 def evaluate_case(
     pred_classes: np.ndarray, ref_classes: np.ndarray, spacing: Sequence[float]
 ) -> dict[str, float]:
-    """All metrics of one case.
-
-    Args:
-        pred_classes: (X, Y, Z) integer array of internal classes 0..3 (the prediction).
-        ref_classes: (X, Y, Z) integer array of internal classes 0..3 (the ground truth).
-        spacing: voxel size in mm per axis (the reference header's zooms).
-
-    Returns:
-        ``{column: value}`` for every column of :data:`METRIC_COLUMNS` except ``case``: Dice,
-        HD95 (mm), sensitivity and specificity per region, then Dice of NCR and ED. Empty
-        masks follow the conventions in the module docstring.
-
-    Raises:
-        ValueError: if the shapes differ or a class lies outside 0..3.
-    """
+    """:data:`METRIC_COLUMNS` (but ``case``) of (X, Y, Z) classes 0..3, ``spacing`` in mm."""
     pred_classes = np.asarray(pred_classes)
     ref_classes = np.asarray(ref_classes)
     if pred_classes.shape != ref_classes.shape:
@@ -158,19 +125,17 @@ def evaluate_case(
     masks = {r: (region_mask(pred_classes, r), region_mask(ref_classes, r)) for r in _REGION_NAMES}
     for region, (pred, ref) in masks.items():
         result[f"dice_{region}"] = dice(pred, ref)
-    for region, (pred, ref) in masks.items():
         result[f"hd95_{region}"] = hd95(pred, ref, spacing)
-    for region, (pred, ref) in masks.items():
         result[f"sensitivity_{region}"] = sensitivity(pred, ref)
-    for region, (pred, ref) in masks.items():
         result[f"specificity_{region}"] = specificity(pred, ref)
     for name, cls in LABEL_CLASSES.items():
         result[f"dice_{name}"] = dice(pred_classes == cls, ref_classes == cls)
-    return result
+    return {column: result[column] for column in METRIC_COLUMNS[1:]}
 
 
 def failure_metrics() -> dict[str, float]:
-    """Metrics of a case without prediction: Dice 0, HD95 373.13, sensitivity 0, specificity 1."""
+    """A missing prediction fails every region, as on the portal: Dice 0, HD95 373.13 mm,
+    sensitivity 0, specificity 1."""
     values = {"dice": 0.0, "hd95": float(HD95_MAX_MM), "sensitivity": 0.0, "specificity": 1.0}
     return {col: values[col.split("_")[0]] for col in METRIC_COLUMNS[1:]}
 
@@ -178,16 +143,6 @@ def failure_metrics() -> dict[str, float]:
 def _say(message: str) -> None:
     """Report a problem on stderr without breaking a progress bar."""
     tqdm.write(message, file=sys.stderr)
-
-
-def _reference_cases(ref_dir: Path | str) -> list:
-    """Cases of a data folder (``brats_utils.data.cases.CaseFiles``), or a BratsError."""
-    from brats_utils.data.cases import discover_cases
-
-    ref_dir = Path(ref_dir)
-    if not ref_dir.is_dir():
-        raise BratsError(f"reference folder {ref_dir} does not exist")
-    return discover_cases(ref_dir)
 
 
 def evaluate_folder(
@@ -198,39 +153,21 @@ def evaluate_folder(
     lesion_rules: LesionRules | None = None,
     error_maps: Path | str | None = None,
 ) -> pd.DataFrame:
-    """Score every reference case against its prediction: legacy and lesion-wise metrics.
-
-    Args:
-        pred_dir: folder of ``<case_id>.nii.gz`` (or ``.nii``) predictions in the release's
-            own labels (what ``brats predict`` writes).
-        ref_dir: data folder with one folder per case (labels in ``<case>_seg.nii.gz``).
-        progress: show a progress bar over cases.
-        case_ids: score only these reference cases (e.g. the test split); default all cases
-            that have a segmentation.
-        lesion_rules: parameters of the lesion-wise metrics (default: the GLI
-            sub-challenge's, :class:`~brats_utils.evaluation.lesions.LesionRules`).
-        error_maps: if given, a folder where every scored case's TP/FP/FN map per region is
-            written (:func:`brats_utils.evaluation.failures.error_map`), in the reference's
-            space, replacing files of the same name.
+    """Score every labelled case of ``ref_dir`` (or ``case_ids``) against ``pred_dir``.
 
     Returns:
-        One row per reference case: the :data:`METRIC_COLUMNS`, the lesion-wise
-        :data:`~brats_utils.evaluation.lesions.LESION_COLUMNS`, the reference's region volumes
-        :data:`VOLUME_COLUMNS` (mL), then ``status`` (``"ok"`` or
-        ``"missing"``). Missing predictions are rows of :func:`failure_metrics` (and lesion
-        Dice 0, HD95 374); they, extra
-        predictions and unlabelled reference cases are also reported on stderr.
-        ``df.attrs`` holds ``missing`` (case ids without prediction), ``extra`` (predictions
-        without a reference case), ``unlabelled`` (reference cases without segmentation,
-        skipped) and ``warnings`` (e.g. an affine that differs from the reference's).
+        One row per case: :data:`METRIC_COLUMNS`, ``LESION_COLUMNS``, :data:`VOLUME_COLUMNS`
+        (the reference's, mL), ``status`` (``"ok"`` or ``"missing"``). ``df.attrs`` holds
+        ``missing``, ``extra`` (predictions without a case), ``unlabelled`` (skipped) and
+        ``warnings`` (e.g. another affine), also reported on stderr. With ``error_maps``, each
+        case's error map is written there.
 
     Raises:
-        BratsError: no reference case to score, none with a prediction, an unknown id in
-            ``case_ids``.
+        BratsError: nothing to score, no case with a prediction, an unknown id.
         CaseError: an unreadable file, a shape mismatch, labels outside the release's.
     """
     predictions = find_predictions(pred_dir)
-    references = _reference_cases(ref_dir)
+    references = discover_cases(ref_dir)
     by_id = {case.case_id: case for case in references}
     unlabelled = sorted(c.case_id for c in references if c.seg is None)
     if case_ids is not None:
@@ -291,15 +228,7 @@ def evaluate_folder(
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std (ddof 1), median, 25th and 75th percentiles of every metric over cases.
-
-    Args:
-        df: per-case table from :func:`evaluate_folder` (missing cases included as failures).
-
-    Returns:
-        One row per metric column (index = column name), columns
-        ``mean, std, median, q25, q75, n``.
-    """
+    """One row per metric of a per-case table: ``mean, std`` (ddof 1), ``median, q25, q75, n``."""
     columns = (*METRIC_COLUMNS[1:], *LESION_COLUMNS)
     metrics = df[[c for c in columns if c in df.columns]].astype(float)
     return pd.DataFrame(

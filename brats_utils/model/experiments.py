@@ -1,19 +1,7 @@
-"""The three modality-fusion experiments, shared by the notebooks and ``brats train``.
+"""The three modality-fusion experiments: which modalities each reads, and how they are fused.
 
-This module imports no Keras: it only says *which* modalities each experiment reads from the
-slice cache and *how* they are fused. :func:`brats_utils.model.unet.build_model` turns an
-:class:`Experiment` into a network.
-
-How each experiment reads the seed's description:
-
-* ``early4`` - "early fusion of all four modalities as channels": T1, T1ce, T2 and FLAIR are
-  stacked as 4 input channels (in :data:`~brats_utils.conventions.MODALITIES` order) and the
-  first convolution mixes them.
-* ``mean4`` - "a mean fusion of the four modalities": the model takes the same 4-channel input
-  as ``early4`` and, inside the network, averages the four (already normalised) modalities
-  voxel-wise into ONE channel before the U-Net. The U-Net itself sees a single channel.
-* ``early2`` - "early fusion of two modalities (FLAIR + T1ce)": FLAIR and T1ce are stacked as 2
-  input channels, in that order (the seed's best configuration).
+``build_model`` turns an :class:`Experiment` into a network; each ``description`` says how it
+reads the seed's words.
 """
 
 from __future__ import annotations
@@ -34,14 +22,10 @@ class Experiment:
     """One fusion variant.
 
     Attributes:
-        name: short identifier used on the command line and in run folders (``"early2"``).
-        title: human-readable title for plots and tables.
-        channels: modalities read from the cache, in the order they are fed to the model
-            (each one of :data:`~brats_utils.conventions.MODALITIES`).
-        fusion: ``"early"`` (channels concatenated, the model input has ``len(channels)``
-            channels) or ``"mean"`` (the model input has ``len(channels)`` channels that the
-            model averages voxel-wise into one channel before the U-Net).
-        description: how the experiment reads the seed's description.
+        name: identifier on the command line and in run folders (``"early2"``).
+        channels: modalities fed to the model, in order.
+        fusion: ``"early"`` (channels side by side) or ``"mean"`` (the model averages them
+            voxel-wise into one channel before the U-Net).
     """
 
     name: str
@@ -64,12 +48,11 @@ class Experiment:
 
     @property
     def input_channels(self) -> int:
-        """Number of channels of the model input (and of the loader's ``x``)."""
         return len(self.channels)
 
     @property
     def unet_channels(self) -> int:
-        """Number of channels the U-Net body sees after the fusion front end."""
+        """Channels the U-Net body sees after the fusion front end."""
         return 1 if self.fusion == "mean" else len(self.channels)
 
 
@@ -109,11 +92,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 def get_experiment(name: str | Experiment) -> Experiment:
-    """Look up an experiment by name (an :class:`Experiment` is returned unchanged).
-
-    Raises:
-        BratsError: if ``name`` is not a known experiment; the message lists the known names.
-    """
+    """The experiment of that name (an :class:`Experiment` unchanged); BratsError if unknown."""
     if isinstance(name, Experiment):
         return name
     try:

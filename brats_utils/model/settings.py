@@ -1,9 +1,4 @@
-"""The U-Net's architecture settings (:class:`UNetSettings`); no Keras import.
-
-:func:`brats_utils.model.unet.build_model` builds exactly what these settings say, and a
-run's ``config.json`` records the same object (``"model"`` section), so the file says what
-the network really was.
-"""
+""":class:`UNetSettings`: what ``build_model`` builds and a run's ``config.json`` records."""
 
 from __future__ import annotations
 
@@ -26,14 +21,10 @@ class UNetSettings:
     """Architecture of the 2D U-Net (defaults: the seed's network).
 
     Attributes:
-        depth: number of 2x2 poolings; filters are ``base_filters * 2**level`` on levels
-            ``0..depth-1`` and ``base_filters * 2**depth`` in the bottleneck (32-64-128-256
-            and 512 with the defaults).
-        base_filters: filters of the first level.
+        depth: 2x2 poolings; filters ``base_filters * 2**level`` on levels ``0..depth``
+            (32-64-128-256 and 512 in the bottleneck with the defaults).
         dropout: dropout rate after the bottleneck (0 disables it).
-        batch_norm: batch normalisation after every 3x3 convolution (not in the seed).
-        upsampling: one of :data:`UPSAMPLING_MODES`.
-        head: one of :data:`HEADS`.
+        batch_norm: after every 3x3 convolution (not in the seed).
     """
 
     depth: int = 4
@@ -60,16 +51,12 @@ class UNetSettings:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict (the ``"model"`` section of ``config.json``)."""
+        """The ``"model"`` section of ``config.json``."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UNetSettings:
-        """Inverse of :meth:`to_dict`; missing keys take their defaults (older runs).
-
-        Raises:
-            ValueError: an unknown key or an invalid value.
-        """
+        """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown ones raise."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

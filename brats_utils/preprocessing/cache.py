@@ -1,21 +1,11 @@
-"""The slice cache on disk and read access to it (:class:`SliceCache`, :func:`open_cache`).
+"""The slice cache's layout (docs/ARCHITECTURE.md, "Files on disk") and read access to it.
 
-Layout of ``CACHE_DIR``::
-
-    manifest.json               settings, CACHE_VERSION, modality order, data folder and,
-                                per case: n_slices, slice_indices, tumour_slices, label_counts
-    cases/<case>.image.npy      (S, size, size, 4) float32, channels in MODALITIES order
-    cases/<case>.label.npy      (S, size, size) uint8 classes 0..3 (absent without seg)
-    cases/<case>.json           completion marker: the case's manifest entry, written last
-
-:func:`brats_utils.preprocessing.cache_build.build_cache` writes it (``brats preprocess``);
-this module defines the layout and reads it. After a run killed with ``kill -9`` the
-manifest may list fewer cases than are finished; the next build fixes it.
+After a build killed with ``kill -9`` the manifest may list fewer cases than are finished;
+the next build fixes it.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -25,6 +15,7 @@ import numpy as np
 
 from brats_utils.conventions import MODALITIES
 from brats_utils.errors import BratsError, CaseError
+from brats_utils.files import read_json
 from brats_utils.preprocessing.settings import PreprocessSettings
 
 __all__ = [
@@ -46,17 +37,15 @@ CASES_DIR = "cases"
 
 
 def image_path(cases_dir: Path, case_id: str) -> Path:
-    """``cases/<case>.image.npy``."""
     return cases_dir / f"{case_id}.image.npy"
 
 
 def label_path(cases_dir: Path, case_id: str) -> Path:
-    """``cases/<case>.label.npy``."""
     return cases_dir / f"{case_id}.label.npy"
 
 
 def marker_path(cases_dir: Path, case_id: str) -> Path:
-    """``cases/<case>.json``, the completion marker."""
+    """The completion marker, written last."""
     return cases_dir / f"{case_id}.json"
 
 
@@ -65,18 +54,9 @@ MAX_OPEN_CASES = 256
 
 
 class SliceCache:
-    """Read access to a slice cache built by :func:`build_cache` (see :func:`open_cache`).
-
-    Arrays are returned as read-only memory maps, opened once per case and kept open (at
-    most :data:`MAX_OPEN_CASES` cases at a time), so reading a few slices touches only
-    those slices on disk. Pickling (e.g. to a loader worker process) drops the open maps.
-
-    Attributes:
-        cache_dir: the cache folder.
-        manifest: the parsed ``manifest.json``.
-        settings: the :class:`PreprocessSettings` the cache was built with.
-        case_ids: the cached cases, sorted.
-    """
+    """Read access to a slice cache: ``cache_dir``, ``manifest``, ``settings``, sorted
+    ``case_ids``, and the arrays as read-only memory maps, kept open per case (at most
+    :data:`MAX_OPEN_CASES`); pickling (to a loader worker process) drops them."""
 
     def __init__(self, cache_dir: Path | str):
         self.cache_dir = Path(cache_dir)
@@ -86,10 +66,7 @@ class SliceCache:
                 f"no slice cache at {self.cache_dir} ({MANIFEST_NAME} not found); build one "
                 f"with `brats preprocess DATA_DIR --out {self.cache_dir}`"
             )
-        try:
-            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BratsError(f"unreadable cache manifest {manifest_path}: {exc}") from exc
+        self.manifest: dict[str, Any] = read_json(manifest_path, "cache manifest")
         version = self.manifest.get("cache_version")
         if version != CACHE_VERSION:
             raise BratsError(
@@ -127,29 +104,24 @@ class SliceCache:
         self._lock = threading.Lock()
 
     def entry(self, case_id: str) -> dict[str, Any]:
-        """The manifest entry of ``case_id``; raises ``KeyError`` naming the cache."""
+        """The manifest entry of ``case_id``; ``KeyError`` naming the cache."""
         try:
             return self._entries[case_id]
         except KeyError:
             raise KeyError(f"case {case_id!r} is not in the cache {self.cache_dir}") from None
 
     def has_labels(self, case_id: str) -> bool:
-        """True if the case was cached with a segmentation."""
         return bool(self.entry(case_id)["has_labels"])
 
     def n_slices(self, case_id: str) -> int:
-        """Number of cached slices ``S`` of the case."""
         return int(self.entry(case_id)["n_slices"])
 
     def slice_indices(self, case_id: str) -> np.ndarray:
-        """``(S,)`` int64 axial index (Z in the source volume) of each cached slice."""
+        """``(S,)`` int64 index in the source volume of each cached slice."""
         return np.asarray(self.entry(case_id)["slice_indices"], dtype=np.int64)
 
     def tumour_slices(self, case_id: str) -> np.ndarray:
-        """Positions (0..S-1 in the cached arrays) of slices whose labels hold any tumour.
-
-        Empty for a case without labels.
-        """
+        """Positions (0..S-1) of the slices holding tumour; empty without labels."""
         return np.asarray(self.entry(case_id)["tumour_slices"], dtype=np.int64)
 
     def _map(self, case_id: str, kind: str) -> np.memmap:
@@ -189,11 +161,7 @@ class SliceCache:
         return self._map(case_id, "image")
 
     def labels(self, case_id: str) -> np.memmap:
-        """``(S, size, size)`` uint8 read-only memory map of classes 0..3.
-
-        Raises:
-            CaseError: if the case was cached without a segmentation.
-        """
+        """``(S, size, size)`` uint8 classes 0..3; ``CaseError`` if cached without labels."""
         if not self.has_labels(case_id):
             raise CaseError(case_id, "was cached without a segmentation (no labels)")
         return self._map(case_id, "label")
@@ -205,5 +173,5 @@ class SliceCache:
 
 
 def open_cache(cache_dir: Path | str) -> SliceCache:
-    """Open the slice cache in ``cache_dir``; raises ``BratsError`` if there is none."""
+    """Open the slice cache in ``cache_dir``; ``BratsError`` if there is none."""
     return SliceCache(cache_dir)

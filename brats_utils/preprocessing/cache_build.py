@@ -1,13 +1,7 @@
-"""Building the slice cache (``brats preprocess``): every case preprocessed once.
+"""Building the slice cache (``brats preprocess``), resumable after Ctrl-C or ``kill -9``.
 
-The layout is defined in :mod:`brats_utils.preprocessing.cache`. Each case goes through
-:func:`brats_utils.preprocessing.slices.preprocess_files`, the same function inference uses.
-Every file is written to a temporary name and renamed into place
-(:mod:`brats_utils.files`), and a case's marker is written only after its
-arrays, so an interrupted build (Ctrl-C, ``kill -9``) never leaves a half-written case that
-looks finished: a rerun removes stale temporary files, skips the cases that have a marker
-and redoes the others. The manifest is rebuilt from the markers during (every 30 s) and at
-the end of every build.
+Files are written atomically and a case's marker after its arrays: a rerun skips the cases
+with a marker and redoes the others. The manifest is rebuilt from the markers every 30 s.
 """
 
 from __future__ import annotations
@@ -15,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +21,13 @@ from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, discover_cases
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import remove_stale_temporaries, worker_pool, write_json, write_npy
+from brats_utils.files import (
+    read_json,
+    remove_stale_temporaries,
+    worker_pool,
+    write_json,
+    write_npy,
+)
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,
@@ -44,22 +44,14 @@ __all__ = ["CacheReport", "build_cache"]
 _MANIFEST_EVERY_S = 30.0
 
 
-def _write_compact_json(path: Path, data: Any) -> None:
-    write_json(path, data, indent=None)
-
-
 @dataclass
 class CacheReport:
     """What :func:`build_cache` did.
 
     Attributes:
-        cache_dir: the cache folder.
-        done: cases preprocessed by this run.
-        skipped: cases already in the cache (finished by an earlier run).
-        failed: ``(case_id, reason)`` of cases that could not be read; the reason names
-            the file.
-        written: False when a new cache would hold no case (every case failed): nothing was
-            left in ``cache_dir``.
+        skipped: cases finished by an earlier run.
+        failed: ``(case_id, reason)`` of unreadable cases; the reason names the file.
+        written: False when every case of a new cache failed: nothing was left.
     """
 
     cache_dir: Path
@@ -70,11 +62,9 @@ class CacheReport:
 
     @property
     def ok(self) -> bool:
-        """True if no case failed."""
         return not self.failed
 
     def summary(self) -> str:
-        """One line: counts of done, skipped and failed cases."""
         where = self.cache_dir if self.written else "nothing cached, no cache written"
         return (
             f"{len(self.done)} cases preprocessed, {len(self.skipped)} already cached, "
@@ -85,11 +75,7 @@ class CacheReport:
 def _cache_one_case(
     files: CaseFiles, cases_dir: Path, settings: PreprocessSettings, expected_shape: Any
 ) -> tuple[str, dict[str, Any] | None, str | None]:
-    """Preprocess and write one case; returns ``(case_id, entry, None)`` or ``(id, None, why)``.
-
-    Runs in a worker process; only :class:`CaseError` is turned into a failure, anything
-    else is a bug and propagates.
-    """
+    """``(case_id, entry, None)``, or ``(case_id, None, why)`` for a CaseError (others raise)."""
     case_id = files.case_id
     try:
         images, labels, kept = preprocess_files(files, settings, expected_shape=expected_shape)
@@ -111,7 +97,7 @@ def _cache_one_case(
         "label_counts": counts,
         "source": str(files.folder),
     }
-    _write_compact_json(marker_path(cases_dir, case_id), entry)
+    write_json(marker_path(cases_dir, case_id), entry, indent=None)
     return case_id, entry, None
 
 
@@ -150,15 +136,6 @@ def _manifest(
     }
 
 
-def _settings_difference(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    keys = sorted(set(found) | set(wanted))
-    return [
-        f"{k}={found.get(k)!r} (this run: {wanted.get(k)!r})"
-        for k in keys
-        if found.get(k) != wanted.get(k)
-    ]
-
-
 def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite: bool) -> None:
     """Check an existing cache matches ``settings`` (or wipe it with ``overwrite``)."""
     manifest_path = cache_dir / MANIFEST_NAME
@@ -171,15 +148,17 @@ def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite:
                     if path.is_file() and (path.suffix in (".npy", ".json") or ".tmp" in path.name):
                         path.unlink()
             return
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BratsError(f"unreadable cache manifest {manifest_path}: {exc}") from exc
+        manifest = read_json(manifest_path, "cache manifest")
         try:  # settings added since the cache was built take their defaults
             found = PreprocessSettings.from_dict(manifest.get("settings", {})).to_dict()
         except (TypeError, ValueError):
             found = manifest.get("settings", {})
-        differences = _settings_difference(found, settings.to_dict())
+        wanted = settings.to_dict()
+        differences = [
+            f"{k}={found.get(k)!r} (this run: {wanted.get(k)!r})"
+            for k in sorted(set(found) | set(wanted))
+            if found.get(k) != wanted.get(k)
+        ]
         if manifest.get("cache_version") != CACHE_VERSION:
             differences.insert(
                 0, f"cache_version={manifest.get('cache_version')!r} (this run: {CACHE_VERSION})"
@@ -204,23 +183,18 @@ def _cached_cases(
     expected_shape: Sequence[int] | None,
     workers: int,
 ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes.
-
-    The workers end with this process, even when it is killed (:func:`worker_pool`).
-    """
+    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes."""
     if workers == 1 or len(todo) <= 1:
         for files in todo:
             yield _cache_one_case(files, cases_dir, settings, expected_shape)
         return
     with worker_pool(min(workers, len(todo))) as pool:
-        pending = {
+        futures = [
             pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape) for f in todo
-        }
+        ]
         try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield future.result()
+            for future in as_completed(futures):
+                yield future.result()
         except BaseException:  # Ctrl-C or a failed case: stop the workers before leaving
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -253,26 +227,10 @@ def build_cache(
     overwrite: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> CacheReport:
-    """Preprocess every case of ``data_dir`` once into the slice cache ``cache_dir``.
+    """Preprocess every case (or ``case_ids``) of ``data_dir`` once into ``cache_dir``.
 
-    Resumable: cases finished by an earlier run with the same settings are skipped.
-
-    Args:
-        data_dir: data folder (any BraTS release; see
-            :func:`brats_utils.data.cases.discover_cases`).
-        cache_dir: cache folder, created if needed.
-        settings: preprocessing settings (default :class:`PreprocessSettings()`).
-        case_ids: only these cases (default: every case found).
-        workers: processes preprocessing cases in parallel (1 = in this process).
-        progress: show a progress bar.
-        overwrite: delete an existing cache in ``cache_dir`` (its manifest and ``cases/``
-            files) instead of refusing when its settings differ.
-        expected_shape: volume shape every file must have (``None``: any, as long as the
-            files of a case agree), checked by
-            :func:`brats_utils.preprocessing.slices.preprocess_files`.
-
-    Returns:
-        The :class:`CacheReport`; unreadable cases are listed in ``failed`` and skipped.
+    Cases finished by an earlier run are skipped; unreadable ones are reported in
+    ``failed``. ``overwrite`` deletes an existing cache instead of refusing other settings.
 
     Raises:
         BratsError: missing data folder, no cases, unknown ``case_ids``, an existing cache
@@ -299,7 +257,7 @@ def build_cache(
     remove_stale_temporaries(cases_dir)
     entries = _finished_entries(cases_dir)
     manifest_path = cache_dir / MANIFEST_NAME
-    _write_compact_json(manifest_path, _manifest(settings, data_dir, entries))
+    write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
 
     report = CacheReport(cache_dir=cache_dir)
     report.skipped = [f.case_id for f in selected if f.case_id in entries]
@@ -318,7 +276,7 @@ def build_cache(
             entries[case_id] = entry
         bar.update(1)
         if time.monotonic() - last_write > _MANIFEST_EVERY_S:
-            _write_compact_json(manifest_path, _manifest(settings, data_dir, entries))
+            write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
             last_write = time.monotonic()
 
     try:
@@ -327,7 +285,7 @@ def build_cache(
     finally:
         bar.close()
         entries = _finished_entries(cases_dir)
-        _write_compact_json(manifest_path, _manifest(settings, data_dir, entries))
+        write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
     if new_cache and not entries:  # every case failed: no empty cache is left behind
         _remove_empty_cache(cache_dir, made_folder)
         report.written = False
@@ -335,8 +293,7 @@ def build_cache(
 
 
 def _remove_empty_cache(cache_dir: Path, made_folder: bool) -> None:
-    """Remove the manifest and ``cases/`` of a new cache that holds no case (and ``cache_dir``
-    if this run made it)."""
+    """Remove a new cache that holds no case (``cache_dir`` too if this run made it)."""
     (cache_dir / MANIFEST_NAME).unlink(missing_ok=True)
     for folder in (cache_dir / CASES_DIR, cache_dir) if made_folder else (cache_dir / CASES_DIR,):
         if folder.is_dir() and not any(folder.iterdir()):

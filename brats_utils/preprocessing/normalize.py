@@ -1,9 +1,4 @@
-"""Intensity normalisation of one case, per modality over the brain mask.
-
-Axis conventions: volumes are ``(X, Y, Z[, C])`` as read from NIfTI; slices are
-``(Z, X, Y[, C])`` (:func:`to_slices`), so ``slices[k]`` is ``volume[:, :, k]`` with X along
-the rows. Channels are always in :data:`~brats_utils.conventions.MODALITIES` order.
-"""
+"""Intensity normalisation of one case, per modality over the brain (any modality > 0)."""
 
 from __future__ import annotations
 
@@ -15,14 +10,7 @@ from brats_utils.conventions import MODALITIES
 from brats_utils.errors import CaseError
 from brats_utils.preprocessing.settings import NORMALIZATIONS
 
-__all__ = [
-    "check_image",
-    "brain_mask",
-    "brain_statistics",
-    "apply_normalization",
-    "normalize_image",
-    "to_slices",
-]
+__all__ = ["check_image", "brain_mask", "brain_statistics", "normalize_image", "to_slices"]
 
 
 def check_image(image: np.ndarray, case_id: str) -> None:
@@ -35,7 +23,7 @@ def check_image(image: np.ndarray, case_id: str) -> None:
 
 
 def brain_mask(channels: Sequence[np.ndarray]) -> np.ndarray:
-    """``(X, Y, Z)`` bool: voxels where any modality is > 0, the brain every step uses."""
+    """``(X, Y, Z)`` bool: voxels where any modality is > 0."""
     mask = np.asarray(channels[0]) > 0
     for channel in channels[1:]:
         mask |= np.asarray(channel) > 0
@@ -45,16 +33,10 @@ def brain_mask(channels: Sequence[np.ndarray]) -> np.ndarray:
 def brain_statistics(
     channels: Sequence[np.ndarray], method: str, case_id: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Brain mask and per-channel ``offsets``/``divisors``: normalised = (x - offset) / divisor.
+    """``(mask, offsets, divisors)``: normalised = (x - offset) / divisor inside the mask.
 
-    Args:
-        channels: one ``(X, Y, Z)`` array per modality (any real dtype and layout).
-        method: one of :data:`NORMALIZATIONS`.
-        case_id: for error messages.
-
-    Returns:
-        ``(mask, offsets, divisors)``: ``(X, Y, Z)`` bool brain mask (any channel > 0) and
-        two ``(C,)`` float32 arrays. Statistics are computed in float64.
+    ``channels`` are ``(X, Y, Z)`` arrays in MODALITIES order; statistics in float64, returned
+    as two ``(C,)`` float32 arrays.
     """
     if method not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
@@ -85,44 +67,24 @@ def brain_statistics(
     return mask, offsets, divisors
 
 
-def apply_normalization(
-    image: np.ndarray, mask: np.ndarray, offsets: np.ndarray, divisors: np.ndarray, out: np.ndarray
-) -> np.ndarray:
-    """``out[..., c] = (image[..., c] - offsets[c]) / divisors[c]`` inside ``mask``, else 0."""
-    for c in range(image.shape[-1]):
-        channel = out[..., c]
-        np.subtract(image[..., c], offsets[c], out=channel, dtype=np.float32)
-        channel /= divisors[c]
-        np.multiply(channel, mask, out=channel)
-    return out
-
-
 def normalize_image(image: np.ndarray, method: str = "zscore", case_id: str = "") -> np.ndarray:
-    """Normalise each modality of one case over its brain voxels.
+    """``(X, Y, Z, 4)`` -> float32, each modality normalised over the brain, 0 outside.
 
-    The brain mask is every voxel where any channel is > 0. ``"zscore"`` maps each channel
-    to mean 0 and standard deviation 1 over the mask; ``"max"`` divides each channel by its
-    maximum (values in [0, 1] for non-negative scans). Voxels outside the mask are exactly 0.
-
-    Args:
-        image: ``(X, Y, Z, 4)`` float, channels in ``MODALITIES`` order, scanner units.
-        method: one of :data:`NORMALIZATIONS`.
-        case_id: for error messages.
-
-    Returns:
-        ``(X, Y, Z, 4)`` float32, a new array.
+    ``"zscore"``: mean 0, sd 1; ``"max"``: divided by the maximum.
 
     Raises:
-        CaseError: no brain voxels, NaN/inf inside the brain, or a channel constant over the
-            brain (named), which would otherwise give NaN.
-        ValueError: unknown ``method``.
+        CaseError: no brain voxels, NaN/inf in the brain, or a modality constant over it.
     """
     image = np.asarray(image)
     check_image(image, case_id)
     channels = [image[..., c] for c in range(image.shape[-1])]
     mask, offsets, divisors = brain_statistics(channels, method, case_id)
     out = np.empty_like(image, dtype=np.float32)
-    return apply_normalization(image, mask, offsets, divisors, out)
+    for c, channel in enumerate(channels):
+        np.subtract(channel, offsets[c], out=out[..., c], dtype=np.float32)
+        out[..., c] /= divisors[c]
+        out[..., c] *= mask
+    return out
 
 
 def to_slices(volume: np.ndarray) -> np.ndarray:

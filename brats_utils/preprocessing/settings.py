@@ -1,14 +1,6 @@
-"""How volumes become model input: :class:`PreprocessSettings`, the one settings object of
-preprocessing.
+""":class:`PreprocessSettings`, the one settings object of preprocessing (cache manifest, runs).
 
-The CLI (``brats preprocess``), the notebooks' profiles, the cache manifest and every run's
-``config.json`` hold these settings; inference re-applies the run's settings to whole
-volumes. **To add a preprocessing option**: add a field here (with its default and a check in
-``__post_init__``), use it in :func:`brats_utils.preprocessing.slices.preprocess_channels`
-(the one function that turns a case into model input, for the cache and for inference),
-add the ``brats preprocess`` flag in :mod:`brats_utils.cli.preprocess` and the notebook
-parameter in ``02_preprocessing``. A cache or run whose recorded settings lack the field gets
-its default.
+To add an option, see docs/ARCHITECTURE.md, "Where do I add a preprocessing option?".
 """
 
 from __future__ import annotations
@@ -56,24 +48,17 @@ MAX_SIZE = 512
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """How volumes become training slices; stored in the cache manifest and run configs.
+    """How volumes become training slices (defaults: the seed notebook's).
 
     Attributes:
-        size: output slice size in pixels (``size x size``), at most :data:`MAX_SIZE`.
-        slice_start: first axial slice kept (index into Z).
-        slice_stop: one past the last axial slice kept; ``None`` keeps every slice to the end.
-            The default 22..121 (100 slices) is the seed notebook's range.
+        size: output slice size in pixels, at most :data:`MAX_SIZE`.
+        slice_start: first slice kept.
+        slice_stop: one past the last slice kept; ``None``: to the end.
         normalization: one of :data:`NORMALIZATIONS`, per case and modality.
-        crop_brain: crop every slice to the case's brain bounding box (any modality > 0 over
-            the whole volume), grown to a square with a 2-pixel margin (zero padding where it
-            leaves the frame), before resizing; inference puts the probabilities back into
-            the box. Off in the seed (the whole 240 x 240 frame is resized; a frame that is
-            not square is padded to the square around its centre, in training and inference).
-        plane: the slicing plane, one of :data:`PLANES` (the seed: axial). Slice indices
-            then count along that plane's axis (Y for coronal, X for sagittal); a frame that
-            is not square (coronal 240 x 155) is padded to a square around its centre. A
-            triplanar ensemble trains one run per plane (``brats predict --model`` with
-            several runs averages them).
+        crop_brain: crop every slice to the brain's bounding box over the whole volume,
+            squared with a 2-pixel margin, before resizing (else a frame that is not square
+            is padded to the square around its centre).
+        plane: one of :data:`PLANES`; slice indices count along its axis.
     """
 
     size: int = 128
@@ -106,15 +91,8 @@ class PreprocessSettings:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> PreprocessSettings:
-        """Settings from notebook parameters (``02_preprocessing``'s parameters cell).
-
-        ``image_size`` is ``size``, ``slice_stop`` 0 means every slice to the end (``None``);
-        other keys are ignored, so a notebook can pass ``globals()``. Missing keys take the
-        defaults.
-
-        Raises:
-            ValueError: an invalid value (see the class checks).
-        """
+        """From notebook parameters (``globals()``): ``image_size`` is ``size``, ``slice_stop``
+        0 is ``None``; other keys are ignored, missing ones take the defaults."""
         names = {"image_size": "size", "slice_start": "slice_start", "slice_stop": "slice_stop",
                  "normalization": "normalization", "crop_brain": "crop_brain"}  # fmt: skip
         values = {field: parameters[name] for name, field in names.items() if name in parameters}
@@ -123,11 +101,7 @@ class PreprocessSettings:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of the settings.
-
-        ``plane`` is left out when it is ``"axial"``: caches and runs made before the setting
-        existed are axial and keep their recorded settings (and a study its folder names).
-        """
+        """JSON dict; ``plane`` left out when axial, so older caches and runs keep theirs."""
         d = asdict(self)
         if d["plane"] == "axial":
             del d["plane"]
@@ -135,7 +109,7 @@ class PreprocessSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSettings:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown keys."""
+        """Inverse of :meth:`to_dict`; ``ValueError`` on unknown keys."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -143,18 +117,11 @@ class PreprocessSettings:
         return cls(**d)
 
     def every_slice(self) -> PreprocessSettings:
-        """The same settings keeping every axial slice (what inference feeds the model)."""
+        """The same settings keeping every slice (what inference feeds the model)."""
         return replace(self, slice_start=0, slice_stop=None)
 
     def slice_indices(self, depth: int, case_id: str = "") -> np.ndarray:
-        """Axial slice indices kept from a volume with ``depth`` slices.
-
-        Returns:
-            ``(S,)`` int64, ``slice_start .. slice_stop - 1`` (or ``.. depth - 1``).
-
-        Raises:
-            CaseError: if the volume has fewer slices than the range needs.
-        """
+        """``(S,)`` int64 indices kept of ``depth`` slices; ``CaseError`` if there are too few."""
         stop = depth if self.slice_stop is None else self.slice_stop
         if stop > depth or self.slice_start >= depth:
             raise CaseError(

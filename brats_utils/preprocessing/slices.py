@@ -1,16 +1,7 @@
-"""One case becomes model input: normalised, resized axial slices (the cache and inference).
+"""One case becomes model input: :func:`preprocess_channels`, for the cache and for inference.
 
-:func:`preprocess_channels` is the one function that turns a case's modality volumes into
-what the model sees. The cache builder (:mod:`brats_utils.preprocessing.cache_build`) stores
-its output for the kept slices and all four modalities; inference
-(:mod:`brats_utils.inference.predict`) calls it through :func:`model_input` on every slice
-and selects the run's channels. A slice is therefore bit for bit the same array in training
-and at inference (tested on real cases).
-
-Axis conventions: volumes are ``(X, Y, Z[, C])`` as read from NIfTI; slices are
-``(Z, X, Y[, C])``, so ``slices[k]`` is ``volume[:, :, k]`` with X along the rows. Channels
-are in :data:`~brats_utils.conventions.MODALITIES` order unless a function selects some.
-Resizing (:mod:`brats_utils.preprocessing.resize`) samples pixel centres like ``cv2.resize``.
+Volumes are ``(X, Y, Z[, C])`` as read from NIfTI, slices ``(Z, X, Y[, C])``; channels in
+MODALITIES order. A slice is bit for bit the same array in training and inference (tested).
 """
 
 from __future__ import annotations
@@ -48,15 +39,10 @@ BRAIN_MARGIN = 2
 
 
 def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, int]:
-    """The square ``(x0, y0, side)`` around the brain in the axial plane.
+    """The square ``(x0, y0, side)`` around a non-empty ``(X, Y, Z)`` brain mask, in-plane.
 
-    Args:
-        mask: ``(X, Y, Z)`` bool brain mask (any modality > 0), not empty.
-        margin: pixels added on every side of the bounding box.
-
-    Returns:
-        The square's first row and column (may be negative: the square may leave the frame,
-        which is padded with background) and its side, ``max(height, width) + 2 * margin``.
+    ``x0``, ``y0`` may be negative (the square may leave the frame, padded with background);
+    ``side = max(height, width) + 2 * margin``.
     """
     xs = np.flatnonzero(mask.any(axis=(1, 2)))
     ys = np.flatnonzero(mask.any(axis=(0, 2)))
@@ -68,13 +54,8 @@ def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, i
 def frame_box(mask: np.ndarray, crop_brain: bool) -> tuple[int, int, int] | None:
     """The square each slice is cut to before resizing, or ``None`` for the whole slice.
 
-    The brain's box with ``crop_brain``; otherwise the whole frame if it is square (BraTS'
-    axial 240 x 240: ``None``), else the square around its centre that holds it (coronal and
-    sagittal 240 x 155 frames, padded with background).
-
-    Args:
-        mask: ``(A, B, S)`` bool brain mask in the plane's frame (slicing axis last).
-        crop_brain: crop to the brain (:func:`brain_box`).
+    ``mask`` is ``(A, B, S)`` in the plane's frame. With ``crop_brain`` the brain's box;
+    else ``None`` for a square frame, or the square around a non-square frame's centre.
     """
     if crop_brain:
         return brain_box(mask)
@@ -94,7 +75,7 @@ def window_overlap(start: int, side: int, n: int) -> tuple[slice, slice]:
 def crop_square(slab: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
     """``slab[x0:x0+side, y0:y0+side]`` of an ``(X, Y, ...)`` array, zero where it leaves it.
 
-    The result is Fortran-ordered like nibabel's volumes (the layout the resizer is fast on).
+    Fortran-ordered like nibabel's volumes (the layout the resizer is fast on).
     """
     x0, y0, side = box
     out = np.zeros((side, side, *slab.shape[2:]), dtype=slab.dtype, order="F")
@@ -107,11 +88,7 @@ def crop_square(slab: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
 
 
 def image_channels(image: np.ndarray, case_id: str = "") -> list[np.ndarray]:
-    """Split a ``(X, Y, Z, 4)`` image into four Fortran-ordered ``(X, Y, Z)`` channels.
-
-    The layout nibabel returns and :func:`preprocess_channels` is fastest on; the values are
-    unchanged, so the result is the same as for the volumes read from disk.
-    """
+    """Split a ``(X, Y, Z, 4)`` image into four Fortran-ordered ``(X, Y, Z)`` channels."""
     image = np.asarray(image)
     check_image(image, case_id)
     return [np.asfortranarray(image[..., c]) for c in range(image.shape[-1])]
@@ -123,28 +100,19 @@ def model_input(
     model_channels: Sequence[str],
     case_id: str = "",
 ) -> np.ndarray:
-    """Every axial slice of a case as the model sees it: what inference feeds the model.
+    """Every slice of a case as the model sees it, channels ``model_channels`` in their order.
 
-    Args:
-        channels: four ``(X, Y, Z)`` volumes in ``MODALITIES`` order (on-disk dtype, or
-            :func:`image_channels` of a float image).
-        settings: the run's preprocessing settings; the slice range is ignored (every slice).
-        model_channels: the modalities the model takes, in its order (``experiment.channels``).
-        case_id: for error messages.
-
-    Returns:
-        ``(Z, size, size, len(model_channels))`` float32, C-contiguous: slice ``k`` equals
-        the cached slice of axial index ``k`` (``cache.images(case)[..., channel_indices]``).
+    ``channels``: four ``(X, Y, Z)`` volumes in MODALITIES order. Returns ``(Z, size, size,
+    len(model_channels))`` float32, C-contiguous; slice ``k`` equals the cached slice ``k``.
     """
     images, _, _ = preprocess_channels(channels, None, settings.every_slice(), case_id)
     return np.ascontiguousarray(images[..., channel_indices(model_channels)])
 
 
 def context_positions(positions: np.ndarray, n_slices: int, context: int) -> np.ndarray:
-    """The slices of each 2.5D stack: ``(N,)`` positions -> ``(N, context)`` positions.
+    """``(N,)`` centre positions -> ``(N, context)``: ``p - r .. p + r``, ``r = context // 2``.
 
-    Stack ``i`` is ``positions[i] - r .. positions[i] + r`` with ``r = context // 2``,
-    clipped to ``0 .. n_slices - 1`` (the first and last slice repeat at the ends).
+    Clipped to ``0 .. n_slices - 1`` (the first and last slice repeat at the ends).
     """
     if context < 1 or context % 2 == 0:
         raise ValueError(f"context must be an odd positive integer, got {context}")
@@ -158,22 +126,9 @@ def stack_context(
     context: int,
     channels: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """2.5D model input: the neighbouring slices of every channel, side by side.
-
-    The one function that makes 2.5D stacks, for the loader (cached slices) and for
-    inference (every slice of a case), so both give the model the same arrays.
-
-    Args:
-        slices: ``(Z, H, W, C)`` consecutive slices (a cache's images, or :func:`model_input`).
-        positions: ``(N,)`` indices into ``slices`` of the centre slices.
-        context: slices per stack (odd; 1 returns ``slices[positions]``).
-        channels: indices of the channels to keep, in order (default all).
-
-    Returns:
-        ``(N, H, W, context * C)`` float32: the ``C`` channels of slice ``z - r``, then those
-        of ``z - r + 1``, ... up to ``z + r`` (clipped at the ends, see
-        :func:`context_positions`).
-    """
+    """2.5D input, for the loader and inference: ``(Z, H, W, C)`` slices -> ``(N, H, W,
+    context * C)`` float32, the ``channels`` (default all) of slices ``z - r`` .. ``z + r``
+    side by side for each of the ``(N,)`` centre ``positions``."""
     index = context_positions(positions, len(slices), context)  # (N, k)
     stacks = np.asarray(slices[index.reshape(-1)], dtype=np.float32)  # (N * k, H, W, C)
     if channels is not None:
@@ -189,29 +144,17 @@ def preprocess_channels(
     settings: PreprocessSettings | None = None,
     case_id: str = "",
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Turn one case's modality volumes into normalised, resized axial training slices.
+    """Normalised, resized slices of four ``(X, Y, Z)`` modality volumes (any real dtype,
+    fastest Fortran-ordered) and their ``(X, Y, Z)`` uint8 classes or ``None``.
 
-    The core of :func:`preprocess_case` and of the cache builder, which passes the on-disk
-    int16 volumes straight from nibabel (no float32 copy of the whole case). Normalisation
-    statistics come from the whole volume (float64); only the kept slices are resized. As
-    resizing is linear with weights summing to 1 and the background is 0,
-    ``resize(mask * (x - offset)) == resize(x) - offset * resize(mask)``, so the small
-    resized slices are normalised instead of the full-size ones. The result equals
-    ``resize_images(to_slices(normalize_image(image)[:, :, kept]), size)`` up to float32
-    rounding; every slice is computed on its own, so it does not depend on which other
-    slices are kept.
-
-    Args:
-        channels: four ``(X, Y, Z)`` arrays in ``MODALITIES`` order, any real dtype; fastest
-            Fortran-ordered (as nibabel returns them).
-        seg: ``(X, Y, Z)`` uint8 classes 0..3, or ``None``.
-        settings: preprocessing settings (default :class:`PreprocessSettings()`).
-        case_id: for error messages.
+    Statistics come from the whole volume (float64); the kept slices are normalised after
+    resizing, as ``resize(mask * (x - offset)) == resize(x) - offset * resize(mask)`` for a
+    linear resize: ``resize_images(to_slices(normalize_image(image)[:, :, kept]), size)`` up
+    to float32 rounding, each slice independent of the others kept.
 
     Returns:
         ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32 C-contiguous,
-        ``(S, size, size)`` uint8 classes 0..3 or ``None``, and the ``(S,)`` int64 axial
-        indices (into Z of the source volume) of the slices.
+        ``(S, size, size)`` uint8 or ``None``, ``(S,)`` int64 indices into Z.
 
     Raises:
         CaseError: shapes that differ, too few slices, no brain, a constant modality, NaN,
@@ -271,19 +214,7 @@ def preprocess_channels(
 def preprocess_case(
     case: Any, settings: PreprocessSettings | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Turn one loaded case into normalised, resized axial training slices.
-
-    Same result as the cache builder gives for the case's files
-    (:func:`preprocess_channels` on the on-disk volumes).
-
-    Args:
-        case: a :class:`brats_utils.data.cases.Case` (``.case_id``; ``.image`` ``(X, Y, Z, 4)``
-            float in ``MODALITIES`` order; ``.seg`` ``(X, Y, Z)`` uint8 classes 0..3 or None).
-        settings: preprocessing settings (default :class:`PreprocessSettings()`).
-
-    Returns:
-        ``(images, labels, slice_indices)`` as :func:`preprocess_channels`.
-    """
+    """:func:`preprocess_channels` of a loaded ``Case`` (``case_id``, ``image``, ``seg``)."""
     case_id = str(case.case_id)
     return preprocess_channels(image_channels(case.image, case_id), case.seg, settings, case_id)
 
@@ -294,25 +225,9 @@ def preprocess_files(
     *,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Read a case's files once and preprocess them: what :func:`build_cache` does per case.
+    """``preprocess_case(load_case(files))`` from the on-disk volumes, without a float32 copy.
 
-    Gives the same arrays as ``preprocess_case(load_case(files), settings)`` but works on
-    the on-disk int16 volumes as nibabel returns them, without the float32 copy of the
-    whole case that :func:`brats_utils.data.cases.load_case` makes (the cache builder spends
-    most of its time decompressing; this keeps the rest small). Files are read and checked
-    by :func:`brats_utils.data.cases.read_case_volumes`, as for ``load_case``.
-
-    Args:
-        files: a :class:`brats_utils.data.cases.CaseFiles` from ``discover_cases``.
-        settings: preprocessing settings (default :class:`PreprocessSettings()`).
-        expected_shape: shape every file must have; ``None``: the files must only agree.
-
-    Returns:
-        ``(images, labels, slice_indices)`` as :func:`preprocess_channels`.
-
-    Raises:
-        CaseError: naming case and file: a missing modality, an unreadable file, a wrong
-            shape, NaN/inf, invalid labels, a constant modality, too few slices.
+    What :func:`build_cache` does per case; raises ``CaseError`` naming case and file.
     """
     volumes = read_case_volumes(files, expected_shape=expected_shape)
     return preprocess_channels(volumes.channels, volumes.seg, settings, files.case_id)

@@ -125,15 +125,25 @@ def test_linear_resize_matches_scipy_zoom_in_grid_mode():
     np.testing.assert_allclose(resize_images(images, 12), expected, atol=1e-5)
 
 
+def _nearest_index(n_in, n_out):
+    # the input pixel whose centre is closest to output pixel j's: floor((j + 0.5) * n_in / n_out)
+    return np.minimum(np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(int), n_in - 1)
+
+
 def test_label_resize_is_nearest_neighbour_and_keeps_only_input_classes():
     labels = np.random.default_rng(2).choice(np.array([0, 2, 3], np.uint8), size=(3, 240, 240))
     out = resize_labels(labels, 128)
     assert out.shape == (3, 128, 128) and out.dtype == np.uint8
     assert set(np.unique(out)) <= {0, 2, 3}
-    expected = ndimage.zoom(
-        labels, (1, 128 / 240, 128 / 240), order=0, grid_mode=True, mode="nearest"
-    )
-    np.testing.assert_array_equal(out, expected)
+    rows = _nearest_index(240, 128)
+    np.testing.assert_array_equal(out, labels[:, rows[:, None], rows[None, :]])
+    rng = np.random.default_rng(3)  # down and up, ties included (e.g. 15 -> 8 pixels)
+    for n_in in range(2, 70, 3):
+        small = rng.integers(0, 4, (1, n_in, n_in + 3)).astype(np.uint8)
+        for size in range(1, 90, 2):
+            rows, cols = _nearest_index(n_in, size), _nearest_index(n_in + 3, size)
+            expected = small[:, rows[:, None], cols[None, :]]
+            np.testing.assert_array_equal(resize_labels(small, size), expected)
     block = np.array([[[1, 2], [3, 0]]], dtype=np.uint8)
     np.testing.assert_array_equal(resize_labels(block, 4)[0], np.kron(block[0], np.ones((2, 2))))
 

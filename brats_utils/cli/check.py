@@ -13,7 +13,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats check``."""
     parser = subparsers.add_parser(
         "check",
         help="validate a data folder: every case, every file",
@@ -36,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the folder; 0 if every case is valid, 1 otherwise (warnings allowed)."""
+    """0 if every case is valid, 1 otherwise (warnings allowed)."""
     from tqdm import tqdm
 
     from brats_utils.data.cases import discover_cases

@@ -22,7 +22,6 @@ __all__ = ["add_parser", "run", "summary_path"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats evaluate``."""
     parser = subparsers.add_parser(
         "evaluate",
         help="score predictions against reference segmentations (Dice, HD95, ...)",
@@ -68,7 +67,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work, outputs of the wrong kind or that exist (without --overwrite)."""
     for path in (args.out, summary_path(args.out)):
         check_output_file("--out", path, args.overwrite)
     if args.error_maps is not None:
@@ -81,12 +79,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def summary_path(out: Path) -> Path:
-    """``metrics.csv`` -> ``metrics_summary.csv`` in the same folder."""
     return out.with_name(f"{out.stem}_summary.csv")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate; 0 if every reference case had a prediction, 1 otherwise."""
+    """0 if every reference case had a prediction, 1 otherwise."""
     import pandas as pd
 
     from brats_utils.evaluation.lesions import LesionRules

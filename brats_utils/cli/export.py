@@ -11,7 +11,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats export``."""
     parser = subparsers.add_parser(
         "export",
         help="write predictions with a BraTS portal's file names and labels",
@@ -28,7 +27,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export; 0 on success."""
     check_input_folder("--pred", args.pred, "folder of predictions")
     check_output_folder("--out", args.out)
     from brats_utils.data.export import export_predictions

@@ -12,7 +12,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats notebooks``."""
     parser = subparsers.add_parser(
         "notebooks",
         help="run the numbered notebooks with papermill (profiles tiny, smoke, full)",
@@ -63,7 +62,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the notebooks; print where the figures and tables are."""
     from brats_utils.cli.args import check_output_folder
     from brats_utils.notebooks.runner import parse_param, run_notebooks
 

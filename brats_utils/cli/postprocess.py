@@ -14,7 +14,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats postprocess``."""
     parser = subparsers.add_parser(
         "postprocess",
         help="choose small-component and small-ET thresholds on validation cases",
@@ -39,7 +38,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Choose and write the thresholds; 0 on success."""
     from brats_utils.inference.postprocess import POSTPROCESSING_FILE
 
     home = check_model(args.model)
@@ -61,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
 def choose_postprocessing(
     model: Path, data_dir: Path, case_ids: list[str], *, batch_size: int = 32, tta: bool = False
 ) -> None:
-    """Predict ``case_ids`` with ``model``, choose the thresholds on them, write them beside
-    the model (``postprocessing.json``) and print what was chosen (``brats train`` calls this
-    after training when its recipe asks for it)."""
+    """Choose the thresholds on ``case_ids``, write them beside ``model`` and print them."""
     from brats_utils.inference.postprocess import POSTPROCESSING_FILE, save_postprocessing
     from brats_utils.inference.predict import fit_run_postprocessing
 

@@ -19,7 +19,6 @@ __all__ = ["add_parser", "run", "split_case_ids"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats predict``."""
     parser = subparsers.add_parser(
         "predict",
         help="predict every case of a data folder with a trained run",
@@ -57,12 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def add_split_arguments(
     parser: argparse.ArgumentParser, verb: str, default_subset: str = "test"
 ) -> None:
-    """``--split CSV --subset NAME``: restrict a command to one part of a split.
-
-    ``--subset`` has no default of its own (``None``), so that one given without ``--split``
-    is refused instead of ignored (:func:`split_case_ids`); ``default_subset`` applies when
-    only ``--split`` is given.
-    """
+    """``--split CSV --subset NAME``; ``--subset`` defaults to ``None``, so that one given
+    without ``--split`` is refused instead of ignored (:func:`split_case_ids`)."""
     parser.add_argument(
         "--split", type=Path, default=None,
         help=f"split CSV (case,split); {verb} only the cases of --subset",
@@ -75,20 +70,14 @@ def add_split_arguments(
 
 
 def check_model(model: Path) -> Path:
-    """``--model``: a model file, a run folder or an ensemble folder of runs, checked before
-    Keras is imported; returns the folder that holds its ``postprocessing.json``."""
+    """Check ``--model`` before Keras is imported; returns its postprocessing folder."""
     if not Path(model).is_dir():
         check_input_file("--model", model, "model file, run folder or ensemble folder")
     return model_files(model)[1]
 
 
 def split_case_ids(args: argparse.Namespace) -> list[str] | None:
-    """Case ids of the ``--subset`` of ``--split``, or ``None`` without ``--split``.
-
-    Raises:
-        BratsError: ``--subset`` without ``--split``, a split file that is missing or
-            malformed, or one without cases in the subset.
-    """
+    """Case ids of the ``--subset`` of ``--split``, or ``None`` without ``--split``."""
     if args.split is None:
         if args.subset is not None:
             raise BratsError(f"--subset {args.subset} needs --split CSV, the split it is part of")
@@ -104,7 +93,7 @@ def split_case_ids(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict; 0 if every case was written or skipped, 1 if any case failed."""
+    """0 if every case was written or skipped, 1 if any case failed."""
     # Checked before importing Keras, so a mistyped path fails at once, without its start-up.
     check_model(args.model)
     check_input_folder("--input", args.input, "data folder or case folder")

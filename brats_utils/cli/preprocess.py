@@ -14,14 +14,7 @@ __all__ = ["add_parser", "run", "parse_slices"]
 
 
 def parse_slices(text: str) -> tuple[int, int | None]:
-    """Parse ``--slices``: ``"START:STOP"`` (STOP exclusive) or ``"all"``.
-
-    Returns:
-        ``(start, stop)``; ``stop`` is ``None`` for ``"all"``.
-
-    Raises:
-        argparse.ArgumentTypeError: for anything else, saying what was expected.
-    """
+    """``--slices``: ``"START:STOP"`` (STOP exclusive) -> ``(start, stop)``; ``"all"``: all."""
     if text.strip().lower() == "all":
         return 0, None
     parts = text.split(":")
@@ -37,7 +30,6 @@ def parse_slices(text: str) -> tuple[int, int | None]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats preprocess``."""
     parser = subparsers.add_parser(
         "preprocess",
         help="build the slice cache (normalised, resized axial slices) of a data folder",
@@ -96,7 +88,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the cache; 0 if every case was cached, 1 if some failed."""
+    """0 if every case was cached, 1 if some failed."""
     from brats_utils.model.settings import UNetSettings
     from brats_utils.preprocessing.cache_build import build_cache
 

@@ -12,7 +12,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats split``."""
     parser = subparsers.add_parser(
         "split",
         help="write the train/validation/test split CSV",
@@ -34,7 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the split; refuses to replace a different one without ``--force``."""
     from brats_utils.data.split import (
         SPLIT_FILE,
         count_splits,

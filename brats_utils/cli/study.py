@@ -45,7 +45,6 @@ def _folds(text: str) -> list[int]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats study``."""
     scale = StudyScale()
     parser = subparsers.add_parser(
         "study",
@@ -90,7 +89,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the study (or only its report); 0 on success."""
     from brats_utils.study.report import write_report
 
     if args.size % 16:

@@ -13,7 +13,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats synth``."""
     parser = subparsers.add_parser(
         "synth",
         help="write synthetic BraTS 2021-like cases (NIfTI, 240x240x155)",
@@ -45,7 +44,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the cases; user mistakes raise :class:`BratsError`."""
     from brats_utils.data.synth import case_id_for, case_is_complete, write_synthetic_dataset
 
     if args.start + args.cases > 100000:

@@ -57,7 +57,6 @@ def _shown(value) -> str:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``brats train``; every default comes from :class:`TrainSettings`."""
     parser = subparsers.add_parser(
         "train",
         help="train a fusion U-Net on a slice cache",
@@ -111,8 +110,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    """The :class:`TrainSettings` of parsed ``brats train`` arguments: the recipe's, with
-    every option given on the command line replacing the recipe's value."""
+    """The recipe's :class:`TrainSettings`, every option given replacing the recipe's value."""
     given = {name: getattr(args, name, None) for name in TrainSettings.names()}
     try:
         recipe = get_recipe(getattr(args, "recipe", "seed"))
@@ -122,7 +120,6 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``brats train``; returns 0 on success."""
     from brats_utils.preprocessing.cache import open_cache
     from brats_utils.training.run_folder import check_run_dir
 
@@ -159,7 +156,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _postprocess_run(run_dir: Path, config: dict) -> None:
-    """Choose the run's postprocessing on its validation cases (``--postprocess``)."""
     from brats_utils.cli.postprocess import choose_postprocessing
 
     validation = config.get("case_ids", {}).get("validation", [])

@@ -49,7 +49,6 @@ from brats_utils.preprocessing.slices import (
 __all__ = [
     "PredictionReport",
     "predict_volume",
-    "predict_channels",
     "predict_case",
     "predict_cases",
     "fit_run_postprocessing",
@@ -90,7 +89,7 @@ def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndar
 
 def predict_volume(
     model,
-    image: np.ndarray,
+    image: np.ndarray | Sequence[np.ndarray],
     config_or_settings: dict[str, Any] | PreprocessSettings,
     channels: Sequence[str] | None = None,
     *,
@@ -103,7 +102,9 @@ def predict_volume(
 
     Args:
         model: Keras model taking (B, size, size, context * len(channels)) float32.
-        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units.
+        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units; or the
+            four (X, Y, Z) volumes in any real dtype as read (``CaseVolumes.channels``: no
+            float32 copy of the whole case is made).
         config_or_settings: the run's ``config.json`` dict, or ``PreprocessSettings``
             (then ``channels`` is required and ``context`` defaults to 1).
         channels: modalities fed to the model, in order; default the config's.
@@ -118,34 +119,10 @@ def predict_volume(
         CaseError: wrong image shape, no brain voxels, a constant modality.
         ValueError: bad channels or batch size.
     """
-    return predict_channels(
-        model,
-        image_channels(image, case_id),
-        config_or_settings,
-        channels,
-        batch_size=batch_size,
-        tta=tta,
-        case_id=case_id,
-        context=context,
-    )
-
-
-def predict_channels(
-    model,
-    volumes: Sequence[np.ndarray],
-    config_or_settings: dict[str, Any] | PreprocessSettings,
-    channels: Sequence[str] | None = None,
-    *,
-    batch_size: int = 32,
-    tta: bool = False,
-    case_id: str = "",
-    context: int | None = None,
-) -> np.ndarray:
-    """:func:`predict_volume` on the four (X, Y, Z) volumes in ``MODALITIES`` order, any real
-    dtype (``CaseVolumes.channels``): no float32 copy of the whole case is made."""
     settings, channels, context = _resolve(config_or_settings, channels, context)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    volumes = image_channels(image, case_id) if isinstance(image, np.ndarray) else image
     shape = np.shape(volumes[0])
     if len(shape) != 3:
         raise CaseError(case_id, f"volumes must be (X, Y, Z), got shape {shape}")
@@ -229,7 +206,7 @@ def predict_case(
     members (an ensemble, each with its own plane, crop and context) are averaged first."""
     total = None
     for model, config in members:
-        scores = predict_channels(
+        scores = predict_volume(
             model, volumes.channels, config, batch_size=batch_size, tta=tta, case_id=case_id
         )
         total = scores if total is None else total + scores

@@ -240,12 +240,8 @@ def load_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every cached slice of ``case_ids`` (case by case, in slice order) as one batch of
     :class:`SliceDataset` (small evaluations, benchmarks)."""
-    cache = _as_cache(cache)
-    case_ids = _check_cases(cache, case_ids)
-    index = channel_indices(channels)
-    counts = [cache.n_slices(c) for c in case_ids]
-    cases = np.repeat(np.arange(len(case_ids)), counts)
-    positions = np.concatenate([np.arange(n) for n in counts])
-    every = index == list(range(len(MODALITIES)))
-    x, y = _gather(cache, case_ids, cases, positions, index, every, context)
-    return x, (_one_hot(y) if one_hot else y)
+    dataset = SliceDataset(
+        cache, case_ids, channels, shuffle=False, one_hot=one_hot, context=context
+    )
+    dataset.batch_size = dataset.num_slices  # one batch
+    return dataset[0]

@@ -10,7 +10,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -103,14 +103,8 @@ def write_csv(
     """Write a DataFrame, or records (columns by default in order of first appearance), as CSV."""
     import pandas as pd
 
-    if not isinstance(table, pd.DataFrame):
-        records = list(table)
-        if columns is None:
-            order: dict[str, None] = {}
-            for record in records:
-                order.update(dict.fromkeys(record if isinstance(record, Mapping) else ()))
-            columns = list(order)
-        table = pd.DataFrame.from_records(records, columns=list(columns))
+    if not isinstance(table, pd.DataFrame):  # pandas orders columns by first appearance
+        table = pd.DataFrame.from_records(list(table), columns=columns)
     path = Path(path)
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=index, lineterminator="\n")

@@ -65,7 +65,7 @@ def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str,
 def run_context(config: dict[str, Any]) -> int:
     """The 2.5D context slices a run was trained with (1 for runs that predate the setting)."""
     context = config.get("training", {}).get("context_slices", 1)
-    if isinstance(context, bool) or not isinstance(context, int) or context < 1 or context % 2 == 0:
+    if type(context) is not int or context < 1 or context % 2 == 0:  # bool is no int here
         raise BratsError(
             f"run config context_slices must be an odd positive integer, got {context!r}"
         )

@@ -92,12 +92,7 @@ class SliceDataset(keras.utils.PyDataset):
         self.augment = bool(augment)
         self.empty_slice_fraction = float(empty_slice_fraction)
         self.one_hot = bool(one_hot)
-        if (
-            isinstance(context, bool)
-            or not isinstance(context, int)
-            or context < 1
-            or context % 2 == 0
-        ):
+        if type(context) is not int or context < 1 or context % 2 == 0:  # bool is no int here
             raise ValueError(f"context must be an odd positive integer, got {context!r}")
         self.context = context
         self.size = self.cache.settings.size

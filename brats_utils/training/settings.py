@@ -47,13 +47,9 @@ class TrainSettings:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if type(value) is not int or value < 1:  # bool is no int here
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_cases is not None and (
-            isinstance(self.max_cases, bool)
-            or not isinstance(self.max_cases, int)
-            or self.max_cases < 1
-        ):
+        if self.max_cases is not None and (type(self.max_cases) is not int or self.max_cases < 1):
             raise ValueError(
                 f"max_cases must be None or a positive integer, got {self.max_cases!r}"
             )
@@ -64,7 +60,7 @@ class TrainSettings:
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         k = self.context_slices
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+        if type(k) is not int or k < 1 or k % 2 == 0:
             raise ValueError(f"context_slices must be an odd positive integer, got {k!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")

@@ -25,25 +25,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "evaluate",
         help="score predictions against reference segmentations (Dice, HD95, ...)",
-        description="Match PRED_DIR/<case>.nii.gz to the reference cases of DATA_DIR by case "
-        "id and write per case Dice, HD95 (mm), sensitivity and specificity of WT, TC and ET "
-        "plus Dice of NCR and ED (the legacy whole-volume metrics), then the BraTS 2023+ "
-        "lesion-wise Dice, HD95 and TP/FP/FN lesion counts of WT, TC and ET to --out, and "
-        "mean/std/median/quartiles to <out stem>_summary.csv. Missing predictions count as "
-        "failures (Dice 0, HD95 373.13; lesion-wise 374); exits 1 if any is missing.",
+        description="Write per case the legacy Dice, HD95 (mm), sensitivity, specificity and "
+        "the BraTS 2023+ lesion-wise Dice, HD95, lesion counts of WT, TC, ET to --out, and "
+        "their summary to <out stem>_summary.csv. A missing prediction scores Dice 0, HD95 "
+        "373.13 (lesion-wise 374) and makes the exit status 1.",
     )
     parser.add_argument("--pred", type=Path, required=True, help="folder of predictions")
-    parser.add_argument(
-        "--ref", type=Path, required=True, help="data folder with reference segmentations"
-    )
+    parser.add_argument("--ref", type=Path, required=True, help="data folder with references")
     parser.add_argument("--out", type=Path, required=True, help="per-case CSV to write")
     parser.add_argument(
         "--error-maps", type=Path, metavar="DIR",
         help="write DIR/<case>_errors.nii.gz: TP/FP/FN voxels of WT, TC, ET (codes 1/2/3)",
     )  # fmt: skip
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out CSV and error maps"
-    )
+    parser.add_argument("--overwrite", action="store_true", help="replace --out and error maps")
     lesions = parser.add_argument_group(
         "lesion-wise metrics (BraTS 2023+)",
         "defaults: the adult glioma (GLI) sub-challenge; MEN: --lesion-dilation 1; "

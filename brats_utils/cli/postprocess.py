@@ -17,11 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "postprocess",
         help="choose small-component and small-ET thresholds on validation cases",
-        description="Predict the validation cases of --split with RUN_DIR/model.keras, choose "
-        "the postprocessing thresholds (WT/TC/ET components smaller than T mm^3 removed, all "
-        "ET called necrosis when there is less than T mm^3) that maximise (Dice + lesion-wise "
-        "Dice) / 2 on them, and write RUN_DIR/postprocessing.json, which `brats predict` then "
-        "applies. Never choose them on test cases.",
+        description="Choose on the validation cases of --split the thresholds (components "
+        "smaller than T mm^3 removed, small ET called necrosis) that maximise (Dice + "
+        "lesion-wise Dice) / 2, and write RUN_DIR/postprocessing.json for `brats predict`.",
     )
     parser.add_argument(
         "--model", type=Path, required=True,
@@ -29,9 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     parser.add_argument("--input", type=Path, required=True, help="data folder (with segs)")
     add_split_arguments(parser, "choose on", default_subset="validation")
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=32, help="slices per forward pass"
-    )
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="slices per pass")
     parser.add_argument("--tta", action="store_true", help="flip TTA, as `brats predict --tta`")
     parser.add_argument("--overwrite", action="store_true", help="replace postprocessing.json")
     return parser

@@ -22,11 +22,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "predict",
         help="predict every case of a data folder with a trained run",
-        description="Predict every axial slice of every case under INPUT (a data folder or "
-        "one case folder; cases without segmentation are fine) with RUN_DIR/model.keras and "
-        "the preprocessing in RUN_DIR/config.json, and write OUT_DIR/<case>.nii.gz (uint8, "
-        "the source release's labels, the source affine and header). Existing predictions "
-        "are kept unless --overwrite. Exits 1 if any case failed (the others are written).",
+        description="Predict every case under INPUT with the run's model and preprocessing and "
+        "write OUT_DIR/<case>.nii.gz (the source labels, affine and header); existing ones are "
+        "kept unless --overwrite. Exits 1 if any case failed (the others are written).",
     )
     parser.add_argument(
         "--model", type=Path, required=True,
@@ -35,9 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     parser.add_argument("--input", type=Path, required=True, help="data folder or one case folder")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=32, help="slices per forward pass (default 32)"
-    )
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="slices per pass")
     parser.add_argument(
         "--tta", action=argparse.BooleanOptionalAction,
         help="average over flips along X and Y (3x slower); default: what the run's recipe "

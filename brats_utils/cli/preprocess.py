@@ -33,11 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser = subparsers.add_parser(
         "preprocess",
         help="build the slice cache (normalised, resized axial slices) of a data folder",
-        description="Read every case of DATA_DIR once, normalise each modality over the brain, "
-        "keep the chosen axial slices, resize them and store them uncompressed in CACHE_DIR "
-        "(manifest.json + cases/<case>.{image,label}.npy) for fast training. Resumable: "
-        "finished cases are skipped. Unreadable cases are reported and skipped; the exit "
-        "status is then 1.",
+        description="Normalise every case of DATA_DIR, keep and resize the chosen slices and "
+        "store them in CACHE_DIR for fast training. Resumable; unreadable cases are reported "
+        "and skipped (exit status 1).",
     )
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="data folder")
     parser.add_argument(
@@ -75,13 +73,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="slicing plane (seed and best: axial); one cache and run per plane make a "
         "triplanar ensemble (`brats predict --model` on a folder of the runs)",
     )  # fmt: skip
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
     parser.add_argument(
-        "--workers", type=positive_int, default=1, help="parallel processes (default 1)"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="delete an existing cache in CACHE_DIR built with other settings",
+        "--overwrite", action="store_true", help="replace a cache of other settings"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser

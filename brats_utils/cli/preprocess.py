@@ -8,6 +8,7 @@ from pathlib import Path
 
 from brats_utils.cli.args import check_input_folder, check_output_folder, positive_int
 from brats_utils.errors import BratsError
+from brats_utils.preprocessing.settings import NORMALIZATIONS, PLANES
 from brats_utils.training.recipes import RECIPES, get_recipe
 
 __all__ = ["add_parser", "run", "parse_slices"]
@@ -45,34 +46,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--recipe",
         choices=sorted(RECIPES),
         default="seed",
-        help="start from a named recipe's settings (default seed, the seed's; best: every "
-        "slice and the brain crop); the options below replace the recipe's values",
+        help="start from a recipe (default seed; best: every slice, brain crop); the options "
+        "below replace its values",
     )
-    parser.add_argument(
-        "--size", type=positive_int, help="slice size in pixels (seed and best: 128)"
-    )
+    parser.add_argument("--size", type=positive_int, help="slice size in pixels (seed, best: 128)")
     parser.add_argument(
         "--slices",
         type=parse_slices,
         metavar="START:STOP|all",
-        help="axial slices kept, STOP exclusive (seed: 22:122, the seed's 100 slices; best: all)",
+        help="slices kept, STOP exclusive (seed: 22:122; best: all)",
     )
     parser.add_argument(
-        "--normalization",
-        choices=("zscore", "max"),
-        help="per case and modality over the brain: zscore (seed and best) or divide by max",
+        "--normalization", choices=NORMALIZATIONS, help="over the brain (seed, best: zscore)"
     )
     parser.add_argument(
         "--crop-brain",
         action=argparse.BooleanOptionalAction,
-        help="crop slices to the brain's bounding box (squared) before resizing (best: on; "
-        "seed: off)",
+        help="crop slices to the brain's square before resizing (seed: off, best: on)",
     )
     parser.add_argument(
-        "--plane", choices=("axial", "coronal", "sagittal"),
-        help="slicing plane (seed and best: axial); one cache and run per plane make a "
-        "triplanar ensemble (`brats predict --model` on a folder of the runs)",
-    )  # fmt: skip
+        "--plane",
+        choices=tuple(PLANES),
+        help="slicing plane (seed, best: axial); a run per plane makes a triplanar ensemble",
+    )
     parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a cache of other settings"

@@ -76,14 +76,11 @@ def _resolve(
 def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndarray:
     """Scores of ``x`` (N, H, W, C) -> (N, H, W, 4 or 3) float32, averaged over flips if ``tta``."""
     flips = [(), (1,), (2,)] if tta else [()]  # rows: X (left-right), columns: Y
-    total = None
-    for axes in flips:
-        batch = np.flip(x, axis=axes) if axes else x
-        probs = model.predict(np.ascontiguousarray(batch), batch_size=batch_size, verbose=0)
-        probs = np.asarray(probs, dtype=np.float32)
-        if axes:
-            probs = np.flip(probs, axis=axes)
-        total = probs if total is None else total + probs
+    total = np.float32(0)
+    for axes in flips:  # axis=(): no flip
+        batch = np.ascontiguousarray(np.flip(x, axis=axes))
+        probs = model.predict(batch, batch_size=batch_size, verbose=0)
+        total = total + np.flip(np.asarray(probs, dtype=np.float32), axis=axes)
     return total / np.float32(len(flips))
 
 

@@ -1,11 +1,6 @@
-"""``brats study``: k-fold cross-validation of the study's configurations, resumable.
-
-Example::
-
-    brats study ../shared/data/brats2018_sample --out studies/cpu
-    brats study DATA --out studies/gpu --size 128 --base-filters 32 --epochs 15 --batch-size 32
-    brats study DATA --out studies/cpu --report     # tables only, from what is scored
-"""
+"""``brats study``: k-fold cross-validation of the study's configurations, resumable; e.g.
+``brats study DATA --out studies/gpu --size 128 --base-filters 32 --epochs 15 --batch-size 32``
+(the seed's scale) or ``--report`` for the tables only."""
 
 from __future__ import annotations
 

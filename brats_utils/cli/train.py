@@ -1,10 +1,5 @@
-"""``brats train``: train one fusion experiment on a slice cache.
-
-Example::
-
-    brats train --experiment early2 --cache cache128 --out runs/early2
-    brats train --experiment early2 --cache cache128 --out runs/early2 --epochs 20 --resume
-"""
+"""``brats train``: train one fusion experiment on a slice cache, e.g.
+``brats train --experiment early2 --cache cache128 --out runs/early2 [--epochs 20 --resume]``."""
 
 from __future__ import annotations
 

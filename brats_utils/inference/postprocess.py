@@ -1,17 +1,5 @@
-"""Postprocessing of predicted segmentations: small components removed, small ET called NCR.
-
-:func:`postprocess` applies, in this order, keeping ET inside TC inside WT:
-
-1. WT components (26-connected) smaller than ``wt_min_mm3`` become background;
-2. TC components (NCR + ET) smaller than ``tc_min_mm3`` become edema (they stay tumour);
-3. ET components smaller than ``et_min_mm3`` become necrosis (they stay core);
-4. if the whole case has less ET than ``et_to_ncr_below_mm3``, all of it becomes necrosis
-   (nnU-Net's BraTS rule: a tiny predicted ET volume is more often wrong than right).
-
-:func:`fit_postprocessing` chooses the four thresholds on **validation** cases (never test):
-one stage at a time from a fixed grid, maximising the mean over cases of
-(Dice + lesion-wise Dice) / 2 of the region it acts on.
-"""
+"""Postprocessing of predicted segmentations: small components removed, small ET called NCR,
+with thresholds chosen on validation cases (never test)."""
 
 from __future__ import annotations
 
@@ -50,7 +38,7 @@ _CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)
 
 @dataclass(frozen=True)
 class PostprocessSettings:
-    """Thresholds in mm^3 of the four stages (see the module docstring); 0 disables one."""
+    """Thresholds in mm^3 of the four stages of :func:`postprocess`; 0 disables one."""
 
     wt_min_mm3: float = 0.0
     tc_min_mm3: float = 0.0
@@ -101,7 +89,12 @@ def _small_components(mask: np.ndarray, min_voxels: float) -> np.ndarray:
 def postprocess(
     classes: np.ndarray, settings: PostprocessSettings, spacing: Sequence[float]
 ) -> np.ndarray:
-    """The four stages on (X, Y, Z) classes 0..3 with voxel ``spacing`` in mm: a new uint8 array."""
+    """The four stages on (X, Y, Z) classes 0..3 with voxel ``spacing`` in mm: a new uint8 array.
+
+    In order, keeping ET inside TC inside WT: 26-connected WT components smaller than
+    ``wt_min_mm3`` become background, TC ones edema, ET ones necrosis; then all ET becomes
+    necrosis if the case has less than ``et_to_ncr_below_mm3`` (nnU-Net's BraTS rule).
+    """
     out = np.array(classes, dtype=np.uint8, copy=True)
     voxel_mm3 = float(np.prod([float(s) for s in spacing]))
     out[_small_components(out > 0, settings.wt_min_mm3 / voxel_mm3)] = 0
@@ -139,8 +132,8 @@ def fit_postprocessing(
     grid: Sequence[float] = THRESHOLD_GRID_MM3,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
     """``(settings, trials)`` chosen on ``(predicted, reference classes, spacing)`` of the
-    validation cases; ``trials``: ``stage``, ``threshold``, ``region``, ``score`` of every
-    candidate (ties go to the smallest threshold)."""
+    validation cases, one stage at a time, maximising the mean (Dice + lesion-wise Dice) / 2
+    of the stage's region; ``trials``: every candidate's score (ties: smallest threshold)."""
     if not cases:
         raise ValueError("postprocessing thresholds need at least one validation case")
     settings = PostprocessSettings()

@@ -1,11 +1,6 @@
-"""Whole-volume inference with a trained run, back in each case's source space.
-
-Every axial slice is prepared by the function that made the training slices
-(:func:`~brats_utils.preprocessing.slices.model_input`, so bit for bit the cached one),
-predicted, and its scores resized back by linear interpolation; voxels outside the brain are
-background. Predictions are written as ``OUT_DIR/<case_id>.nii.gz``, uint8, in the source
-release's labels, with the source affine and header, as the BraTS portals expect.
-"""
+"""Whole-volume inference with a trained run, written back in each case's source space (labels,
+affine, header). The slices fed to the model are bit for bit the cached training slices (both
+come from :func:`~brats_utils.preprocessing.slices.model_input`)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""What the study compares, and on which cases: folds and configurations (no Keras).
-
-Every case is a test case in exactly one fold; a fold's validation cases (checkpoint and
-postprocessing choice) come from the other folds' cases, never from its test cases. Every
-configuration is scored on the same folds, so per-case differences are paired.
-"""
+"""What the study compares, and on which cases (no Keras): folds where every case is a test case
+once and validation cases never are, and the configurations, all scored on the same folds."""
 
 from __future__ import annotations
 

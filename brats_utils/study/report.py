@@ -1,7 +1,5 @@
-"""The study's results: per-case table, summary with bootstrap CIs, paired comparisons.
-
-Only configurations scored on every fold enter them; a partial study lists the rest.
-"""
+"""The study's results: per-case table, summary with bootstrap CIs, paired comparisons, of the
+configurations scored on every fold (a partial study lists the rest)."""
 
 from __future__ import annotations
 

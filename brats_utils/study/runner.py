@@ -1,19 +1,5 @@
-"""Running the study: every configuration on every fold, resumable after a kill.
-
-Layout of the study folder (everything the study writes lives under it)::
-
-    study.json                     the protocol: cases, folds, scale, seed, configurations
-    folds/fold<k>.csv              each fold's split (case,split)
-    caches/<settings>/             one slice cache per preprocessing (all cases)
-    runs/fold<k>/<training>/       `brats train` run folders, shared by configurations
-                                   with the same training (postprocessing.json inside)
-    predictions/fold<k>/<config>/  the fold's test cases, as `brats predict` writes them
-    scores/fold<k>/<config>.csv    `brats evaluate`'s table of the fold's test cases
-    log.jsonl                      one line per finished step with its wall time
-
-Each step is skipped when its output exists, so a killed study goes on where it stopped; a
-study folder is tied to its protocol (other cases, folds, scale or seed are refused).
-"""
+"""Running the study: every configuration on every fold, each step skipped when its output in
+the study folder exists (so a killed study goes on), the folder tied to its protocol."""
 
 from __future__ import annotations
 
@@ -99,7 +85,11 @@ def run_study(
     say=print,
 ) -> list[tuple[int, str]]:
     """Train, predict and score every configuration (default all) on every fold (or
-    ``only_folds``, 0-based); returns ``(fold, config)`` of every score table now present."""
+    ``only_folds``, 0-based); returns ``(fold, config)`` of every score table now present.
+
+    ``study_dir`` holds ``study.json`` (the protocol), ``folds/``, ``caches/``, ``runs/`` (shared
+    by configurations with the same training), ``predictions/``, ``scores/`` and ``log.jsonl``.
+    """
     data_dir, study_dir = Path(data_dir), Path(study_dir)
     scale = scale or StudyScale()
     names = list(configs or CONFIGS)

@@ -1,7 +1,5 @@
-"""Batches of cached slices for Keras (every backend): :class:`SliceDataset`, :func:`load_arrays`.
-
-Only the slices of the current batch are read from the cache's memory maps.
-"""
+"""Batches of cached slices for Keras (every backend), read from the cache's memory maps
+batch by batch: :class:`SliceDataset`, :func:`load_arrays`."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Training losses (``keras.ops``, every backend): cross-entropy and soft Dice + cross-entropy.
-
-They take ``y_true`` (B, H, W, 4) one-hot classes and ``y_pred`` (B, H, W, 4) softmax, or for
-a region network (B, H, W, 3) sigmoids of WT, TC, ET (then the region forms: binary CE, batch
-soft Dice + BCE, the regions derived from ``y_true``), and return (B, H, W) per voxel.
-"""
+"""Training losses (``keras.ops``): ``y_true`` (B, H, W, 4) one-hot classes, ``y_pred`` softmax
+(B, H, W, 4) or, for a region network, WT/TC/ET sigmoids (B, H, W, 3) -> (B, H, W) per voxel."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Named recipes (``--recipe``): every setting of a way to train, from cache to segmentation.
-
-``seed`` is the seed notebook's settings (every command's defaults); ``best`` is the study's
-``all`` configuration, the best measured on the 16 real cases (a test keeps them equal).
-A run records its recipe and inference settings in ``config.json``.
-"""
+"""Named recipes (``--recipe``): every setting of a way to train, from cache to segmentation:
+``seed``, the seed notebook's (every command's defaults), and ``best``, the study's ``all``
+configuration, the best measured on the 16 real cases (a test keeps them equal)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""The run folder of ``brats train --out RUN_DIR``: its files (:data:`RUN_FILES`), read and written.
-
-Every file is written atomically. An epoch ends in this order: the history, the models under
-hidden pending names (``.model_last.epoch<k>.keras``), ``state.json`` (the commit point), then
-the models renamed into place; so ``model_last.keras`` is always the model of the epoch
-``state.json`` names (:func:`finish_epoch_files` completes a run killed in between) and
-``--resume`` is exact. No Keras import.
-"""
+"""The run folder of ``brats train --out RUN_DIR``: its files (:data:`RUN_FILES`), each written
+atomically, so that ``--resume`` is exact (:meth:`RunLog.end_epoch`). No Keras import."""
 
 from __future__ import annotations
 
@@ -197,8 +191,13 @@ class RunLog:
     def end_epoch(
         self, model: Any, epoch: int, logs: Mapping[str, Any], seconds: float
     ) -> dict[str, Any]:
-        """Commit finished ``epoch`` (0-based, as Keras counts) in the module's order; returns
-        its history record (``epoch`` 1-based, logged values, ``seconds``)."""
+        """Record finished ``epoch`` (0-based); returns its history record (``epoch`` 1-based).
+
+        In this order: the history, the models under hidden pending names, ``state.json`` (the
+        commit point), the models renamed into place; so ``model_last.keras`` is always the
+        model of the epoch ``state.json`` names (:func:`finish_epoch_files` completes a run
+        killed in between).
+        """
         record: dict[str, Any] = {"epoch": epoch + 1}
         record.update({key: float(value) for key, value in logs.items()})
         record.update(region_dice_of(record))

@@ -77,10 +77,6 @@ class Release:
     def file_name(self, case_id: str, kind: str, ext: str = ".nii.gz") -> str:
         return f"{case_id}{self.separator}{self.suffixes[kind]}{ext}"
 
-    @property
-    def valid_labels(self) -> frozenset[int]:
-        return frozenset(self.labels)
-
 
 #: BraTS 2018, 2019, 2020 and 2021: ``<case>_{flair,t1,t1ce,t2,seg}``, ET label 4.
 LEGACY = Release(
@@ -142,11 +138,11 @@ def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
         ValueError: a value not in ``release.labels``, not a whole number, NaN or infinite.
     """
     seg = _as_integer_labels(np.asarray(seg), "segmentation")
-    bad = [v for v in _unique_integers(seg) if v not in release.valid_labels]
+    bad = [v for v in _unique_integers(seg) if v not in release.labels]
     if bad:
         raise ValueError(
             f"labels {bad} are not valid for release {release.name!r} "
-            f"(expected a subset of {sorted(release.valid_labels)})"
+            f"(expected a subset of {sorted(release.labels)})"
         )
     return _lookup_table(release)[seg]
 

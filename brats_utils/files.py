@@ -137,9 +137,7 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 
 def _end_with_parent() -> None:
     parent = os.getppid()
-    threading.Thread(
-        target=_exit_when_orphaned, args=(parent,), name="end-with-parent", daemon=True
-    ).start()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
 
 
 def _exit_when_orphaned(parent: int) -> None:

@@ -93,15 +93,11 @@ def predict_volume(
     """The model's scores of every voxel of one case.
 
     Args:
-        model: Keras model taking (B, size, size, context * len(channels)) float32.
-        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units; or the
-            four (X, Y, Z) volumes in any real dtype as read (``CaseVolumes.channels``: no
-            float32 copy of the whole case is made).
-        config_or_settings: the run's ``config.json`` dict, or ``PreprocessSettings``
-            (then ``channels`` is required and ``context`` defaults to 1).
-        channels: modalities fed to the model, in order; default the config's.
+        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units; or the four
+            (X, Y, Z) volumes as read, any real dtype (no float32 copy of the case is made).
+        config_or_settings: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
+            ``channels`` is required and ``context`` defaults to 1).
         tta: average over the identity and the flips along X and Y, each flipped back.
-        context: 2.5D context slices; default the config's.
 
     Returns:
         (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or

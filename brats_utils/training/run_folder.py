@@ -29,13 +29,11 @@ __all__ = [
     "check_run_dir",
     "prepare_run_dir",
     "finish_epoch_files",
-    "write_history",
-    "save_model",
 ]
 
+CONFIG_FILE = "config.json"
 #: Files a run folder holds (``--force`` removes exactly these): the best model by ``--select``,
 #: the last one with its optimizer state, the history, the run's settings, its last epoch.
-CONFIG_FILE = "config.json"
 RUN_FILES: tuple[str, ...] = (
     "model.keras",
     "model_last.keras",
@@ -138,12 +136,12 @@ def finish_epoch_files(run_dir: Path | str) -> list[str]:
     return placed
 
 
-def write_history(run_dir: Path, records: list[dict]) -> None:
+def _write_history(run_dir: Path, records: list[dict]) -> None:
     write_csv(records, run_dir / "history.csv")
     write_json(run_dir / "history.json", records)
 
 
-def save_model(model: Any, path: Path) -> None:
+def _save_model(model: Any, path: Path) -> None:
     """``model.save(path)`` atomically."""
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
@@ -209,13 +207,13 @@ class RunLog:
                 f"cannot pick the best model: {self.monitor!r} is not logged "
                 f"(logged: {sorted(logs)})"
             )
-        write_history(self.run_dir, self.history)
+        _write_history(self.run_dir, self.history)
         names = ["model_last.keras"]
         if (value < self.best) if self.minimize else (value > self.best):
             self.best, self.best_epoch = value, epoch + 1
             names.append("model.keras")
         for name in names:
-            save_model(model, _pending_path(self.run_dir, name, epoch + 1))
+            _save_model(model, _pending_path(self.run_dir, name, epoch + 1))
         state = {
             "epoch": epoch + 1,
             "epochs": self.target_epochs,

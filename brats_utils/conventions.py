@@ -1,15 +1,6 @@
-"""The one place that defines modality order, label conventions, classes and regions.
-
-Everything else imports these names; nothing re-types them.
-
-Internal conventions used throughout the library:
-
-* Images are ``(240, 240, 155, C)`` float32 with channels in :data:`MODALITIES` order.
-* Segmentations are uint8 *classes* ``0..3`` (:data:`CLASS_NAMES`), whatever the release:
-  0 background, 1 necrotic / non-enhancing core (NCR), 2 peritumoral edema (ED),
-  3 GD-enhancing tumour (ET). Each release's own labels are mapped to these on reading and
-  back on writing (:func:`labels_to_classes`, :func:`classes_to_labels`).
-"""
+"""The one place that defines modality order, label conventions, classes and regions: images
+are (240, 240, 155, C) float32, channels in :data:`MODALITIES` order; segmentations uint8 classes
+0..3 (:data:`CLASS_NAMES`), each release's labels mapped to them on reading and back on writing."""
 
 from __future__ import annotations
 
@@ -41,13 +32,12 @@ __all__ = [
 
 #: Canonical modality order of the channel axis (the seed's "T1, T1ce, T2, FLAIR").
 MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
-#: Human-readable names for plots.
 MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
 
-#: Internal contiguous classes, index = class value.
+#: Internal classes, index = class value: NCR is necrotic / non-enhancing core, ED edema, ET
+#: GD-enhancing tumour.
 CLASS_NAMES: tuple[str, ...] = ("background", "necrotic", "edema", "enhancing")
 NUM_CLASSES: int = len(CLASS_NAMES)
-#: The three tumour classes (everything but background).
 TUMOUR_CLASSES: tuple[int, ...] = (1, 2, 3)
 
 #: BraTS evaluation regions as sets of internal classes.
@@ -65,13 +55,7 @@ AFFINE_TOLERANCE_MM: float = 1e-3
 
 
 def channel_indices(channels: Sequence[str]) -> list[int]:
-    """Positions of ``channels`` in :data:`MODALITIES`, the cache's channel order.
-
-    ``["flair", "t1ce"] -> [3, 1]``.
-
-    Raises:
-        ValueError: for an empty list, a bare string, or a name not in :data:`MODALITIES`.
-    """
+    """Positions of ``channels`` in :data:`MODALITIES`: ``["flair", "t1ce"] -> [3, 1]``."""
     if isinstance(channels, str) or not channels:
         raise ValueError(f"channels must be a non-empty list of names from {MODALITIES}")
     unknown = [c for c in channels if c not in MODALITIES]
@@ -82,14 +66,8 @@ def channel_indices(channels: Sequence[str]) -> list[int]:
 
 @dataclass(frozen=True)
 class Release:
-    """File naming and label convention of one family of BraTS releases.
-
-    Attributes:
-        name: short identifier, e.g. ``"legacy"`` (2018-2021) or ``"gli2023"``.
-        separator: character between case id and file suffix (``_`` or ``-``).
-        suffixes: file suffix for each modality in :data:`MODALITIES` and for ``"seg"``.
-        labels: source label value for each internal class 0..3.
-    """
+    """File naming and labels of a family of releases: the file suffix of each modality and
+    ``"seg"`` after ``separator``, and the source label of each internal class 0..3."""
 
     name: str
     separator: str
@@ -97,13 +75,7 @@ class Release:
     labels: tuple[int, int, int, int]
 
     def file_name(self, case_id: str, kind: str, ext: str = ".nii.gz") -> str:
-        """File name of ``kind`` (a modality or ``"seg"``) for ``case_id``."""
         return f"{case_id}{self.separator}{self.suffixes[kind]}{ext}"
-
-    @property
-    def valid_labels(self) -> frozenset[int]:
-        """Label values allowed in this release's segmentation files."""
-        return frozenset(self.labels)
 
 
 #: BraTS 2018, 2019, 2020 and 2021: ``<case>_{flair,t1,t1ce,t2,seg}``, ET label 4.
@@ -131,7 +103,7 @@ def _lookup_table(release: Release) -> np.ndarray:
 
 
 def _as_integer_labels(values: np.ndarray, what: str) -> np.ndarray:
-    """Return ``values`` as an integer array; floats must be finite whole numbers."""
+    """``values`` as integers; floats must be finite whole numbers."""
     if values.dtype.kind in "ui":
         return values
     if values.dtype.kind == "b":
@@ -150,7 +122,7 @@ def _as_integer_labels(values: np.ndarray, what: str) -> np.ndarray:
 
 
 def _unique_integers(values: np.ndarray) -> list[int]:
-    """Sorted distinct values of an integer array (a bincount when small and non-negative)."""
+    """Sorted distinct values (a bincount when small and non-negative: faster than unique)."""
     if values.size == 0:
         return []
     low, high = int(values.min()), int(values.max())
@@ -160,43 +132,23 @@ def _unique_integers(values: np.ndarray) -> list[int]:
 
 
 def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
-    """Map a release's segmentation labels to internal classes 0..3.
-
-    Args:
-        seg: array of the release's labels, any shape: any integer dtype, or floats that are
-            whole numbers (some releases store int16 or float segmentations).
-        release: the release whose labels ``seg`` uses.
-
-    Returns:
-        uint8 array of the same shape with classes 0..3.
+    """A release's labels (any integer dtype, or whole-number floats) -> uint8 classes 0..3.
 
     Raises:
-        ValueError: if ``seg`` holds a value that is not one of ``release.labels``, a
-            non-integer, NaN or infinite value, or is not numeric.
+        ValueError: a value not in ``release.labels``, not a whole number, NaN or infinite.
     """
     seg = _as_integer_labels(np.asarray(seg), "segmentation")
-    bad = [v for v in _unique_integers(seg) if v not in release.valid_labels]
+    bad = [v for v in _unique_integers(seg) if v not in release.labels]
     if bad:
         raise ValueError(
             f"labels {bad} are not valid for release {release.name!r} "
-            f"(expected a subset of {sorted(release.valid_labels)})"
+            f"(expected a subset of {sorted(release.labels)})"
         )
     return _lookup_table(release)[seg]
 
 
 def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndarray:
-    """Map internal classes 0..3 back to a release's labels.
-
-    Args:
-        classes: integer array (or whole-number floats) of classes 0..3, any shape.
-        release: the release whose labels to write.
-
-    Returns:
-        uint8 array of the same shape with the release's labels.
-
-    Raises:
-        ValueError: if a value is outside 0..3 or not a whole number.
-    """
+    """Classes 0..3 (integers or whole-number floats) -> uint8 labels of ``release``."""
     classes = _as_integer_labels(np.asarray(classes), "classes")
     if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
         raise ValueError(
@@ -206,20 +158,11 @@ def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndar
 
 
 def classes_from_scores(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Classes 0..3 from a model's output: softmax over 4 classes, or sigmoids of WT, TC, ET.
+    """``(...)`` uint8 classes of ``(..., 4)`` class scores (argmax) or ``(..., 3)`` WT/TC/ET.
 
-    With :data:`NUM_CLASSES` channels the class is the argmax. With :data:`REGION_OUTPUTS`
-    channels the regions are decoded by nesting, as nnU-Net's BraTS models are: whole tumour
-    where ``WT > threshold``; inside it, tumour core where ``TC > threshold``; inside that,
-    enhancing tumour where ``ET > threshold``. WT outside TC is edema (2), TC outside ET is
-    necrotic core (1), ET is 3 - so ET lies in TC lies in WT whatever the scores.
-
-    Args:
-        scores: ``(..., 4)`` class probabilities or ``(..., 3)`` region probabilities.
-        threshold: region threshold (region outputs only).
-
-    Returns:
-        ``(...)`` uint8 classes.
+    Regions are decoded by nesting, as nnU-Net's BraTS models are: WT where ``WT > threshold``,
+    TC inside it where ``TC > threshold``, ET inside that where ``ET > threshold``; WT outside
+    TC is edema, TC outside ET necrotic core, so ET lies in TC lies in WT whatever the scores.
     """
     scores = np.asarray(scores)
     if scores.shape[-1] == NUM_CLASSES:

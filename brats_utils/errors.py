@@ -6,21 +6,11 @@ __all__ = ["BratsError", "CaseError"]
 
 
 class BratsError(Exception):
-    """A user-facing error: the message says what was expected, what was found and where.
-
-    The command line prints ``error: <message>`` and exits with status 2 instead of showing
-    a traceback.
-    """
+    """A user mistake: the CLI prints ``error: <message>`` and exits 2, no traceback."""
 
 
 class CaseError(BratsError, ValueError):
-    """A problem with one case or one of its files.
-
-    Attributes:
-        case_id: the case concerned (e.g. ``"BraTS2021_00042"``).
-        path: the file concerned, if any.
-        message: the bare problem, without case and file (for one-line reports).
-    """
+    """A problem with one case or one of its files; ``message`` is the bare problem."""
 
     def __init__(self, case_id: str, message: str, path: object | None = None):
         self.case_id = case_id

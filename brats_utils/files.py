@@ -1,11 +1,6 @@
-"""Atomic writes of every file the project produces: JSON, CSV, ``.npy`` (NIfTI in data.nifti).
-
-Every writer goes to a temporary name in the destination folder and renames it into place
-(:func:`atomic_path`), so an interrupted run (Ctrl-C, ``kill -9``, a full disk) never leaves a
-half-written file that looks finished, and an existing file is replaced in one step. Worker
-processes that write files come from :func:`worker_pool`: they end with the run that started
-them, so nothing goes on writing after a run was killed.
-"""
+"""Atomic writes (a temporary name renamed into place) of JSON, CSV and ``.npy`` files, and
+worker processes that end with the run that started them: a killed run leaves no half-written
+file that looks finished."""
 
 from __future__ import annotations
 
@@ -15,7 +10,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,12 +32,8 @@ __all__ = [
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
-
-    The temporary file is removed if the block raises (including ``KeyboardInterrupt``).
-    ``suffix`` is kept at the end of the temporary name (e.g. ``".nii.gz"`` or ``".npy"``) so
-    libraries that choose a format from the extension still do the right thing.
-    """
+    """Yield a temporary path beside ``path`` (ending in ``suffix``, for libraries that choose
+    a format by it); rename it onto ``path`` if the block succeeds, else remove it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
@@ -59,12 +50,8 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
 
 
 def remove_stale_temporaries(folder: Path | str) -> int:
-    """Delete the temporary files a killed run left in ``folder``; returns how many.
-
-    They are the names :func:`atomic_path` gives (``.<name>.<random>.tmp<suffix>``), which no
-    reader ever takes for a finished file. Call it at the start of a run that writes there
-    (never while another run writes to the same folder).
-    """
+    """Delete the temporaries of :func:`atomic_path` a killed run left in ``folder``; returns
+    how many. Call it at the start of a run, never while another writes there."""
     folder = Path(folder)
     if not folder.is_dir():
         return 0
@@ -81,7 +68,6 @@ def _current_umask() -> int:
 
 
 def _plain(value: Any) -> Any:
-    """JSON fallback: numpy scalars and arrays become Python numbers and lists, paths strings."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -92,13 +78,7 @@ def _plain(value: Any) -> Any:
 
 
 def write_json(path: Path | str, obj: Any, *, indent: int | None = 2) -> Path:
-    """Write ``obj`` as JSON atomically; returns the path.
-
-    Args:
-        path: destination ``.json`` file (folders are created).
-        obj: JSON-serialisable data; numpy scalars/arrays and paths are converted.
-        indent: ``2`` (readable, a trailing newline) or ``None`` (one compact line).
-    """
+    """Write ``obj`` (numpy values and paths converted) as JSON; ``indent=None``: one line."""
     path = Path(path)
     text = json.dumps(obj, indent=indent, default=_plain)
     with atomic_path(path, suffix=".json") as tmp:
@@ -107,11 +87,7 @@ def write_json(path: Path | str, obj: Any, *, indent: int | None = 2) -> Path:
 
 
 def read_json(path: Path | str, what: str = "JSON file") -> Any:
-    """Parse the JSON file ``path``; ``what`` names it in the error.
-
-    Raises:
-        BratsError: if the file is missing or is not readable JSON.
-    """
+    """Parse the JSON file ``path``; ``what`` names it in the ``BratsError`` if it cannot."""
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -124,25 +100,11 @@ def read_json(path: Path | str, what: str = "JSON file") -> Any:
 def write_csv(
     table: Any, path: Path | str, *, index: bool = False, columns: Sequence[str] | None = None
 ) -> Path:
-    """Write a table as CSV atomically; returns the path.
-
-    Args:
-        table: a pandas ``DataFrame``, or a sequence of records (mappings; columns in order
-            of first appearance, a missing value is an empty field).
-        path: destination ``.csv`` file (folders are created).
-        index: write a DataFrame's index as the first column.
-        columns: column order for records (default: order of first appearance).
-    """
+    """Write a DataFrame, or records (columns by default in order of first appearance), as CSV."""
     import pandas as pd
 
-    if not isinstance(table, pd.DataFrame):
-        records = list(table)
-        if columns is None:
-            order: dict[str, None] = {}
-            for record in records:
-                order.update(dict.fromkeys(record if isinstance(record, Mapping) else ()))
-            columns = list(order)
-        table = pd.DataFrame.from_records(records, columns=list(columns))
+    if not isinstance(table, pd.DataFrame):  # pandas orders columns by first appearance
+        table = pd.DataFrame.from_records(list(table), columns=columns)
     path = Path(path)
     with atomic_path(path, suffix=".csv") as tmp:
         table.to_csv(tmp, index=index, lineterminator="\n")
@@ -150,7 +112,7 @@ def write_csv(
 
 
 def write_npy(path: Path | str, array: np.ndarray) -> Path:
-    """``np.save`` atomically (the file is memory-mappable: no pickling); returns the path."""
+    """``np.save`` atomically, without pickling (the file is memory-mappable)."""
     path = Path(path)
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, array, allow_pickle=False)
@@ -162,18 +124,11 @@ PARENT_POLL_S = 0.2
 
 
 def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` whose workers end when the process that started them dies.
+    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies.
 
-    A parent killed by ``kill -9`` cannot stop its pool, and its workers would go on taking
-    queued tasks and writing files. Each worker here watches its parent from a daemon thread
-    and exits at once (``os._exit``) when the parent is gone, within :data:`PARENT_POLL_S`. A
-    file it was writing stays a hidden temporary (:func:`atomic_path`), which the next run
-    removes (:func:`remove_stale_temporaries`). (The poll works on every platform and whichever
-    thread starts the workers, which Linux's ``PR_SET_PDEATHSIG`` does not.)
-
-    Args:
-        max_workers: worker processes.
-        mp_context: a ``multiprocessing`` context (default: the platform's).
+    A parent killed by ``kill -9`` cannot stop its pool; each worker here polls its parent
+    from a daemon thread (works on every platform and from any thread, unlike Linux's
+    ``PR_SET_PDEATHSIG``).
     """
     return ProcessPoolExecutor(
         max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
@@ -181,11 +136,8 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 
 
 def _end_with_parent() -> None:
-    """Pool initializer: start the thread that ends this worker when its parent is gone."""
     parent = os.getppid()
-    threading.Thread(
-        target=_exit_when_orphaned, args=(parent,), name="end-with-parent", daemon=True
-    ).start()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
 
 
 def _exit_when_orphaned(parent: int) -> None:

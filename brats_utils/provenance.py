@@ -1,8 +1,5 @@
-"""What produced a result: the versions of Python, the libraries and the Keras backend.
-
-One :func:`versions` for run configs (``config.json``), notebooks and benchmarks. It reads
-package metadata only, so it never imports Keras or a backend itself.
-"""
+"""What produced a result: the versions of Python, the libraries and the Keras backend
+(read from package metadata: Keras is never imported here)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 __all__ = ["PACKAGES", "BACKEND_PACKAGES", "keras_backend", "missing_backend", "versions"]
 
-#: Libraries whose versions are recorded, when installed.
 PACKAGES: tuple[str, ...] = (
     "numpy",
     "keras",
@@ -32,10 +28,8 @@ BACKEND_PACKAGES: dict[str, str] = {"tensorflow": "tensorflow", "jax": "jax", "t
 
 
 def missing_backend(package: str | None) -> str | None:
-    """What to tell a user whose Keras backend ``package`` is not installed (else ``None``).
-
-    ``package`` is the name of a module that failed to import (``ModuleNotFoundError.name``).
-    """
+    """What to tell a user whose Keras backend ``package`` (``ModuleNotFoundError.name``) is
+    not installed, else ``None``."""
     top = (package or "").split(".")[0]
     if top not in BACKEND_PACKAGES.values():
         return None
@@ -49,11 +43,7 @@ def missing_backend(package: str | None) -> str | None:
 
 
 def keras_backend() -> str:
-    """The Keras backend in use (or that Keras will use): ``tensorflow``, ``jax`` or ``torch``.
-
-    Asks Keras when it is already imported, else reads ``KERAS_BACKEND`` (Keras' default,
-    ``tensorflow``, when unset); never imports Keras.
-    """
+    """The Keras backend in use, or that Keras will use (``KERAS_BACKEND``, else tensorflow)."""
     keras = sys.modules.get("keras")
     if keras is not None:
         return keras.backend.backend()
@@ -61,10 +51,7 @@ def keras_backend() -> str:
 
 
 def versions() -> dict[str, str]:
-    """``{"python": ..., "brats_utils": ..., "backend": ..., <package>: <version>, ...}``.
-
-    Packages of :data:`PACKAGES` that are not installed are left out.
-    """
+    """``{"python", "brats_utils", "backend", <installed package>: <version>, ...}``."""
     from brats_utils import __version__
 
     found = {

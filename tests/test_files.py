@@ -53,6 +53,17 @@ def test_write_csv_from_frames_and_records(tmp_path):
     assert write_csv(indexed, tmp_path / "i.csv", index=True).read_text() == ",mean\ndice_WT,0.5\n"
 
 
+def test_write_csv_orders_record_columns_by_first_appearance(tmp_path):
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        records = [
+            {k: 1 for k in rng.permutation(list("abcdef"))[: rng.integers(1, 5)]} for _ in range(4)
+        ]
+        first_seen = list(dict.fromkeys(k for record in records for k in record))
+        header = write_csv(records, tmp_path / "r.csv").read_text().splitlines()[0]
+        assert header == ",".join(first_seen)
+
+
 def test_write_npy_is_memory_mappable(tmp_path):
     array = np.arange(12, dtype=np.float32).reshape(3, 4)
     path = write_npy(tmp_path / "a.npy", array)

@@ -13,30 +13,22 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats check``."""
     parser = subparsers.add_parser(
         "check",
         help="validate a data folder: every case, every file",
-        description="Find every case folder under DATA_DIR (any BraTS release, nested folders "
-        "too), read each file once and report every problem: missing or unreadable files, "
-        "wrong shapes, mismatched affines, NaN/inf, all-zero modalities, invalid labels. "
-        "Prints one line per case and a summary; exits 1 if any case is invalid.",
+        description="Read every file of every case folder under DATA_DIR (any release) once "
+        "and report every problem (missing or unreadable files, shapes, affines, NaN/inf, "
+        "blank modalities, labels); exits 1 if any case is invalid.",
     )
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="data folder")
-    parser.add_argument(
-        "--require-seg", action="store_true", help="a missing segmentation is an error"
-    )
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="print only problems and the summary"
-    )
-    parser.add_argument(
-        "--workers", type=positive_int, default=1, help="processes reading files (default 1)"
-    )
+    parser.add_argument("--require-seg", action="store_true", help="a missing seg is an error")
+    parser.add_argument("--quiet", "-q", action="store_true", help="only problems and summary")
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the folder; 0 if every case is valid, 1 otherwise (warnings allowed)."""
+    """0 if every case is valid, 1 otherwise (warnings allowed)."""
     from tqdm import tqdm
 
     from brats_utils.data.cases import discover_cases

@@ -22,29 +22,22 @@ __all__ = ["add_parser", "run", "summary_path"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats evaluate``."""
     parser = subparsers.add_parser(
         "evaluate",
         help="score predictions against reference segmentations (Dice, HD95, ...)",
-        description="Match PRED_DIR/<case>.nii.gz to the reference cases of DATA_DIR by case "
-        "id and write per case Dice, HD95 (mm), sensitivity and specificity of WT, TC and ET "
-        "plus Dice of NCR and ED (the legacy whole-volume metrics), then the BraTS 2023+ "
-        "lesion-wise Dice, HD95 and TP/FP/FN lesion counts of WT, TC and ET to --out, and "
-        "mean/std/median/quartiles to <out stem>_summary.csv. Missing predictions count as "
-        "failures (Dice 0, HD95 373.13; lesion-wise 374); exits 1 if any is missing.",
+        description="Write per case the legacy Dice, HD95 (mm), sensitivity, specificity and "
+        "the BraTS 2023+ lesion-wise Dice, HD95, lesion counts of WT, TC, ET to --out, and "
+        "their summary to <out stem>_summary.csv. A missing prediction scores Dice 0, HD95 "
+        "373.13 (lesion-wise 374) and makes the exit status 1.",
     )
     parser.add_argument("--pred", type=Path, required=True, help="folder of predictions")
-    parser.add_argument(
-        "--ref", type=Path, required=True, help="data folder with reference segmentations"
-    )
+    parser.add_argument("--ref", type=Path, required=True, help="data folder with references")
     parser.add_argument("--out", type=Path, required=True, help="per-case CSV to write")
     parser.add_argument(
         "--error-maps", type=Path, metavar="DIR",
         help="write DIR/<case>_errors.nii.gz: TP/FP/FN voxels of WT, TC, ET (codes 1/2/3)",
     )  # fmt: skip
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out CSV and error maps"
-    )
+    parser.add_argument("--overwrite", action="store_true", help="replace --out and error maps")
     lesions = parser.add_argument_group(
         "lesion-wise metrics (BraTS 2023+)",
         "defaults: the adult glioma (GLI) sub-challenge; MEN: --lesion-dilation 1; "
@@ -68,7 +61,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse, before any work, outputs of the wrong kind or that exist (without --overwrite)."""
     for path in (args.out, summary_path(args.out)):
         check_output_file("--out", path, args.overwrite)
     if args.error_maps is not None:
@@ -81,12 +73,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def summary_path(out: Path) -> Path:
-    """``metrics.csv`` -> ``metrics_summary.csv`` in the same folder."""
     return out.with_name(f"{out.stem}_summary.csv")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate; 0 if every reference case had a prediction, 1 otherwise."""
+    """0 if every reference case had a prediction, 1 otherwise."""
     import pandas as pd
 
     from brats_utils.evaluation.lesions import LesionRules

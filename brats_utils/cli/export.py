@@ -11,14 +11,12 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats export``."""
     parser = subparsers.add_parser(
         "export",
         help="write predictions with a BraTS portal's file names and labels",
-        description="Copy every PRED_DIR/<case>.nii.gz written by `brats predict` to OUT_DIR "
-        "with the names and labels a BraTS submission portal expects: 2023 (BraTS 2023+ GLI: "
-        "BraTS-GLI-NNNNN-TTT.nii.gz, ET label 3) or 2021 (BraTS2021_NNNNN.nii.gz, ET label "
-        "4). The affine and header are kept; every file is checked and read back.",
+        description="Copy every PRED_DIR/<case>.nii.gz to OUT_DIR with the names and labels of "
+        "a BraTS portal: 2023 (BraTS-GLI-NNNNN-TTT.nii.gz, ET 3) or 2021 "
+        "(BraTS2021_NNNNN.nii.gz, ET 4); every file is checked and read back.",
     )
     parser.add_argument("--pred", type=Path, required=True, help="folder of predictions")
     parser.add_argument("--release", choices=("2023", "2021"), required=True, help="portal")
@@ -28,7 +26,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export; 0 on success."""
     check_input_folder("--pred", args.pred, "folder of predictions")
     check_output_folder("--out", args.out)
     from brats_utils.data.export import export_predictions

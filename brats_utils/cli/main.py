@@ -1,10 +1,5 @@
-"""The ``brats`` command line (also ``python -m brats_utils``).
-
-Each sub-command lives in its own light module under :mod:`brats_utils.cli` that
-defines ``add_parser(subparsers)`` and ``run(args) -> int``. Those modules import nothing
-heavy at module level: TensorFlow/Keras are imported inside ``run`` only by the commands
-that need a model, so ``brats --help``, ``brats check`` and ``brats synth`` start at once.
-"""
+"""The ``brats`` command line; each command's module imports Keras inside ``run`` only, so
+``brats --help``, ``brats check`` and ``brats synth`` start at once."""
 
 from __future__ import annotations
 
@@ -37,11 +32,7 @@ COMMANDS: tuple[str, ...] = (
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """Build the top-level parser with every sub-command, or with ``only`` that one.
-
-    ``brats COMMAND ...`` builds the parser of ``COMMAND`` alone, so a command starts without
-    importing the others' modules (``evaluate``'s pulls in scipy).
-    """
+    """The parser of every command, or of ``only`` (no import of the others' modules)."""
     parser = argparse.ArgumentParser(
         prog="brats",
         description="Brain tumour segmentation on BraTS with 2D U-Nets: data checks, "
@@ -57,7 +48,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 checks failed, 2 user error)."""
+    """The exit status: 0 ok, 1 checks failed, 2 user error."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)

@@ -12,32 +12,22 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats notebooks``."""
     parser = subparsers.add_parser(
         "notebooks",
         help="run the numbered notebooks with papermill (profiles tiny, smoke, full)",
-        description="Execute notebooks/01..07 in order with papermill and a parameter profile "
-        "(notebooks/params/<profile>.yaml). Executed copies go to OUT/notebooks/, figures to "
-        "OUT/figures/, tables to OUT/tables/; the source notebooks are never modified. An "
-        "empty data folder is filled with synthetic cases (tiny, smoke); full needs real data.",
+        description="Execute notebooks/01..07 with papermill and notebooks/params/<profile>.yaml "
+        "into OUT/{notebooks,figures,tables}/. An empty data folder is filled with synthetic "
+        "cases (tiny, smoke); full needs real data.",
     )
-    parser.add_argument(
-        "--profile",
-        default="smoke",
-        help=f"{' | '.join(PROFILES)}, or a YAML file (default smoke)",
-    )
+    parser.add_argument("--profile", default="smoke", help=f"{'|'.join(PROFILES)}, or a YAML file")
     parser.add_argument(
         "--data",
         type=Path,
         default=Path("data/synthetic"),
-        help="folder of BraTS cases (default data/synthetic)",
+        help="BraTS cases (default data/synthetic)",
     )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="output folder (default outputs/<profile>)"
-    )
-    parser.add_argument(
-        "--only", default=None, help="comma-separated notebook numbers to run, e.g. 01,03"
-    )
+    parser.add_argument("--out", type=Path, help="output folder (default outputs/<profile>)")
+    parser.add_argument("--only", help="comma-separated notebook numbers to run, e.g. 01,03")
     parser.add_argument(
         "--param",
         action="append",
@@ -45,25 +35,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="KEY=VALUE",
         help="override a notebook parameter (repeatable), e.g. --param epochs=3",
     )
+    parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
     parser.add_argument(
-        "--log-output", action="store_true", help="stream the notebooks' output to the log"
+        "--html", type=Path, metavar="DIR", help="also render them to HTML pages in DIR"
     )
-    parser.add_argument(
-        "--html",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="also render the executed notebooks to self-contained HTML pages in DIR "
-        "(with an index.html), e.g. docs/results",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace HTML pages already in --html DIR"
-    )
+    parser.add_argument("--overwrite", action="store_true", help="replace HTML pages in DIR")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the notebooks; print where the figures and tables are."""
     from brats_utils.cli.args import check_output_folder
     from brats_utils.notebooks.runner import parse_param, run_notebooks
 

@@ -14,15 +14,12 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats postprocess``."""
     parser = subparsers.add_parser(
         "postprocess",
         help="choose small-component and small-ET thresholds on validation cases",
-        description="Predict the validation cases of --split with RUN_DIR/model.keras, choose "
-        "the postprocessing thresholds (WT/TC/ET components smaller than T mm^3 removed, all "
-        "ET called necrosis when there is less than T mm^3) that maximise (Dice + lesion-wise "
-        "Dice) / 2 on them, and write RUN_DIR/postprocessing.json, which `brats predict` then "
-        "applies. Never choose them on test cases.",
+        description="Choose on the validation cases of --split the thresholds (components "
+        "smaller than T mm^3 removed, small ET called necrosis) that maximise (Dice + "
+        "lesion-wise Dice) / 2, and write RUN_DIR/postprocessing.json for `brats predict`.",
     )
     parser.add_argument(
         "--model", type=Path, required=True,
@@ -30,16 +27,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     parser.add_argument("--input", type=Path, required=True, help="data folder (with segs)")
     add_split_arguments(parser, "choose on", default_subset="validation")
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=32, help="slices per forward pass"
-    )
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="slices per pass")
     parser.add_argument("--tta", action="store_true", help="flip TTA, as `brats predict --tta`")
     parser.add_argument("--overwrite", action="store_true", help="replace postprocessing.json")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Choose and write the thresholds; 0 on success."""
     from brats_utils.inference.postprocess import POSTPROCESSING_FILE
 
     home = check_model(args.model)
@@ -61,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
 def choose_postprocessing(
     model: Path, data_dir: Path, case_ids: list[str], *, batch_size: int = 32, tta: bool = False
 ) -> None:
-    """Predict ``case_ids`` with ``model``, choose the thresholds on them, write them beside
-    the model (``postprocessing.json``) and print what was chosen (``brats train`` calls this
-    after training when its recipe asks for it)."""
+    """Choose the thresholds on ``case_ids``, write them beside ``model`` and print them."""
     from brats_utils.inference.postprocess import POSTPROCESSING_FILE, save_postprocessing
     from brats_utils.inference.predict import fit_run_postprocessing
 

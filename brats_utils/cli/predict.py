@@ -19,15 +19,12 @@ __all__ = ["add_parser", "run", "split_case_ids"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats predict``."""
     parser = subparsers.add_parser(
         "predict",
         help="predict every case of a data folder with a trained run",
-        description="Predict every axial slice of every case under INPUT (a data folder or "
-        "one case folder; cases without segmentation are fine) with RUN_DIR/model.keras and "
-        "the preprocessing in RUN_DIR/config.json, and write OUT_DIR/<case>.nii.gz (uint8, "
-        "the source release's labels, the source affine and header). Existing predictions "
-        "are kept unless --overwrite. Exits 1 if any case failed (the others are written).",
+        description="Predict every case under INPUT with the run's model and preprocessing and "
+        "write OUT_DIR/<case>.nii.gz (the source labels, affine and header); existing ones are "
+        "kept unless --overwrite. Exits 1 if any case failed (the others are written).",
     )
     parser.add_argument(
         "--model", type=Path, required=True,
@@ -36,9 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     parser.add_argument("--input", type=Path, required=True, help="data folder or one case folder")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=32, help="slices per forward pass (default 32)"
-    )
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="slices per pass")
     parser.add_argument(
         "--tta", action=argparse.BooleanOptionalAction,
         help="average over flips along X and Y (3x slower); default: what the run's recipe "
@@ -57,12 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def add_split_arguments(
     parser: argparse.ArgumentParser, verb: str, default_subset: str = "test"
 ) -> None:
-    """``--split CSV --subset NAME``: restrict a command to one part of a split.
-
-    ``--subset`` has no default of its own (``None``), so that one given without ``--split``
-    is refused instead of ignored (:func:`split_case_ids`); ``default_subset`` applies when
-    only ``--split`` is given.
-    """
+    """``--split CSV --subset NAME``; ``--subset`` defaults to ``None``, so that one given
+    without ``--split`` is refused instead of ignored (:func:`split_case_ids`)."""
     parser.add_argument(
         "--split", type=Path, default=None,
         help=f"split CSV (case,split); {verb} only the cases of --subset",
@@ -75,20 +66,14 @@ def add_split_arguments(
 
 
 def check_model(model: Path) -> Path:
-    """``--model``: a model file, a run folder or an ensemble folder of runs, checked before
-    Keras is imported; returns the folder that holds its ``postprocessing.json``."""
+    """Check ``--model`` before Keras is imported; returns its postprocessing folder."""
     if not Path(model).is_dir():
         check_input_file("--model", model, "model file, run folder or ensemble folder")
     return model_files(model)[1]
 
 
 def split_case_ids(args: argparse.Namespace) -> list[str] | None:
-    """Case ids of the ``--subset`` of ``--split``, or ``None`` without ``--split``.
-
-    Raises:
-        BratsError: ``--subset`` without ``--split``, a split file that is missing or
-            malformed, or one without cases in the subset.
-    """
+    """Case ids of the ``--subset`` of ``--split``, or ``None`` without ``--split``."""
     if args.split is None:
         if args.subset is not None:
             raise BratsError(f"--subset {args.subset} needs --split CSV, the split it is part of")
@@ -104,7 +89,7 @@ def split_case_ids(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict; 0 if every case was written or skipped, 1 if any case failed."""
+    """0 if every case was written or skipped, 1 if any case failed."""
     # Checked before importing Keras, so a mistyped path fails at once, without its start-up.
     check_model(args.model)
     check_input_folder("--input", args.input, "data folder or case folder")

@@ -8,20 +8,14 @@ from pathlib import Path
 
 from brats_utils.cli.args import check_input_folder, check_output_folder, positive_int
 from brats_utils.errors import BratsError
+from brats_utils.preprocessing.settings import NORMALIZATIONS, PLANES
 from brats_utils.training.recipes import RECIPES, get_recipe
 
 __all__ = ["add_parser", "run", "parse_slices"]
 
 
 def parse_slices(text: str) -> tuple[int, int | None]:
-    """Parse ``--slices``: ``"START:STOP"`` (STOP exclusive) or ``"all"``.
-
-    Returns:
-        ``(start, stop)``; ``stop`` is ``None`` for ``"all"``.
-
-    Raises:
-        argparse.ArgumentTypeError: for anything else, saying what was expected.
-    """
+    """``--slices``: ``"START:STOP"`` (STOP exclusive) -> ``(start, stop)``; ``"all"``: all."""
     if text.strip().lower() == "all":
         return 0, None
     parts = text.split(":")
@@ -37,15 +31,12 @@ def parse_slices(text: str) -> tuple[int, int | None]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats preprocess``."""
     parser = subparsers.add_parser(
         "preprocess",
         help="build the slice cache (normalised, resized axial slices) of a data folder",
-        description="Read every case of DATA_DIR once, normalise each modality over the brain, "
-        "keep the chosen axial slices, resize them and store them uncompressed in CACHE_DIR "
-        "(manifest.json + cases/<case>.{image,label}.npy) for fast training. Resumable: "
-        "finished cases are skipped. Unreadable cases are reported and skipped; the exit "
-        "status is then 1.",
+        description="Normalise every case of DATA_DIR, keep and resize the chosen slices and "
+        "store them in CACHE_DIR for fast training. Resumable; unreadable cases are reported "
+        "and skipped (exit status 1).",
     )
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="data folder")
     parser.add_argument(
@@ -55,48 +46,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--recipe",
         choices=sorted(RECIPES),
         default="seed",
-        help="start from a named recipe's settings (default seed, the seed's; best: every "
-        "slice and the brain crop); the options below replace the recipe's values",
+        help="start from a recipe (default seed; best: every slice, brain crop); the options "
+        "below replace its values",
     )
-    parser.add_argument(
-        "--size", type=positive_int, help="slice size in pixels (seed and best: 128)"
-    )
+    parser.add_argument("--size", type=positive_int, help="slice size in pixels (seed, best: 128)")
     parser.add_argument(
         "--slices",
         type=parse_slices,
         metavar="START:STOP|all",
-        help="axial slices kept, STOP exclusive (seed: 22:122, the seed's 100 slices; best: all)",
+        help="slices kept, STOP exclusive (seed: 22:122; best: all)",
     )
     parser.add_argument(
-        "--normalization",
-        choices=("zscore", "max"),
-        help="per case and modality over the brain: zscore (seed and best) or divide by max",
+        "--normalization", choices=NORMALIZATIONS, help="over the brain (seed, best: zscore)"
     )
     parser.add_argument(
         "--crop-brain",
         action=argparse.BooleanOptionalAction,
-        help="crop slices to the brain's bounding box (squared) before resizing (best: on; "
-        "seed: off)",
+        help="crop slices to the brain's square before resizing (seed: off, best: on)",
     )
     parser.add_argument(
-        "--plane", choices=("axial", "coronal", "sagittal"),
-        help="slicing plane (seed and best: axial); one cache and run per plane make a "
-        "triplanar ensemble (`brats predict --model` on a folder of the runs)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--workers", type=positive_int, default=1, help="parallel processes (default 1)"
+        "--plane",
+        choices=tuple(PLANES),
+        help="slicing plane (seed, best: axial); a run per plane makes a triplanar ensemble",
     )
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
     parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="delete an existing cache in CACHE_DIR built with other settings",
+        "--overwrite", action="store_true", help="replace a cache of other settings"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the cache; 0 if every case was cached, 1 if some failed."""
+    """0 if every case was cached, 1 if some failed."""
     from brats_utils.model.settings import UNetSettings
     from brats_utils.preprocessing.cache_build import build_cache
 

@@ -12,29 +12,21 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats split``."""
     parser = subparsers.add_parser(
         "split",
         help="write the train/validation/test split CSV",
-        description="Split the labelled cases of DATA_DIR into train/validation/test in the "
-        "proportions 1012/126/113 (the BraTS 2021 split; exactly those counts for 1251 "
-        "cases), reproducibly from the seed, and write the CSV (columns case,split). Cases "
-        "without segmentation are left out. An existing different split is kept unless "
-        "--force.",
+        description="Split the labelled cases of DATA_DIR into train/validation/test as "
+        "1012/126/113 (the BraTS 2021 split), reproducibly from the seed; write case,split. "
+        "An existing different split is kept unless --force.",
     )
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="data folder")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="CSV to write (default DATA_DIR/split.csv)"
-    )
-    parser.add_argument(
-        "--seed", type=non_negative_int, default=2021, help="random seed (default 2021)"
-    )
+    parser.add_argument("--out", type=Path, help="CSV to write (default DATA_DIR/split.csv)")
+    parser.add_argument("--seed", type=non_negative_int, default=2021, help="default 2021")
     parser.add_argument("--force", action="store_true", help="replace an existing, different split")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the split; refuses to replace a different one without ``--force``."""
     from brats_utils.data.split import (
         SPLIT_FILE,
         count_splits,

@@ -1,11 +1,6 @@
-"""``brats study``: k-fold cross-validation of the study's configurations, resumable.
-
-Example::
-
-    brats study ../shared/data/brats2018_sample --out studies/cpu
-    brats study DATA --out studies/gpu --size 128 --base-filters 32 --epochs 15 --batch-size 32
-    brats study DATA --out studies/cpu --report     # tables only, from what is scored
-"""
+"""``brats study``: k-fold cross-validation of the study's configurations, resumable; e.g.
+``brats study DATA --out studies/gpu --size 128 --base-filters 32 --epochs 15 --batch-size 32``
+(the seed's scale) or ``--report`` for the tables only."""
 
 from __future__ import annotations
 
@@ -45,29 +40,21 @@ def _folds(text: str) -> list[int]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats study``."""
     scale = StudyScale()
     parser = subparsers.add_parser(
         "study",
         help="cross-validate the improvements over the seed on labelled cases",
-        description="k-fold cross-validation over the labelled cases of DATA_DIR: every case "
-        "is a test case once; validation cases (checkpoint and postprocessing choice) come "
-        "from each fold's training cases. Every configuration is trained, predicted and "
-        "scored (legacy and lesion-wise) on the same folds; results/ holds the per-case "
-        "table, the summary with 95%% bootstrap CIs and paired comparisons with the seed "
-        "recipe and the current settings. Resumable: finished steps are skipped. "
-        f"Configurations: {', '.join(CONFIGS)}.",
+        description="k-fold cross-validation over the labelled cases of DATA_DIR (validation "
+        "cases from each fold's training cases): every configuration is trained and scored "
+        "on the same folds; results/ holds the per-case table, a summary with 95%% bootstrap "
+        f"CIs and paired comparisons. Resumable. Configurations: {', '.join(CONFIGS)}.",
     )
     parser.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="labelled cases")
     parser.add_argument("--out", type=Path, required=True, help="study folder")
     parser.add_argument("--configs", type=_configs, help="comma-separated (default: all)")
     parser.add_argument("--folds", type=positive_int, default=4, help="default 4")
-    parser.add_argument(
-        "--validation", type=positive_int, default=2, help="validation cases per fold (2)"
-    )
-    parser.add_argument(
-        "--seed", type=non_negative_int, default=2021, help="folds and trainings (2021)"
-    )
+    parser.add_argument("--validation", type=positive_int, default=2, help="per fold (2)")
+    parser.add_argument("--seed", type=non_negative_int, default=2021, help="default 2021")
     parser.add_argument(
         "--only-folds", type=_folds,
         help="run only these folds, 0-based (e.g. 0 for a smoke run)",
@@ -83,14 +70,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             option, type=positive_int, default=default,
             help=f"{what} (CPU default {default}; the seed's {gpu} on a GPU)",
         )  # fmt: skip
-    parser.add_argument(
-        "--report", action="store_true", help="only write results/ from the scores present"
-    )
+    parser.add_argument("--report", action="store_true", help="only write results/")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the study (or only its report); 0 on success."""
     from brats_utils.study.report import write_report
 
     if args.size % 16:

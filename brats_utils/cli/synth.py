@@ -13,25 +13,18 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats synth``."""
     parser = subparsers.add_parser(
         "synth",
         help="write synthetic BraTS 2021-like cases (NIfTI, 240x240x155)",
-        description="Write N synthetic BraTS-like cases as BraTS 2021 case folders "
-        "(BraTS2021_XXXXX/BraTS2021_XXXXX_{flair,t1,t1ce,t2,seg}.nii.gz). Cases already "
-        "complete are skipped unless --overwrite. Case i is identical for a given seed "
-        "whatever the number of cases.",
+        description="Write N synthetic BraTS 2021 case folders; complete ones are skipped unless "
+        "--overwrite. Case i depends only on the seed and i.",
     )
     parser.add_argument("--out", type=Path, required=True, help="data folder to write into")
     parser.add_argument("--cases", type=positive_int, required=True, help="number of cases")
-    parser.add_argument(
-        "--seed", type=non_negative_int, default=0, help="data-set seed (default 0)"
-    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
     parser.add_argument("--start", type=non_negative_int, default=0, help="index of the first case")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="regenerate cases that already exist"
-    )
+    parser.add_argument("--overwrite", action="store_true", help="regenerate existing cases")
     parser.add_argument(
         "--shape",
         type=int,
@@ -45,7 +38,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the cases; user mistakes raise :class:`BratsError`."""
     from brats_utils.data.synth import case_id_for, case_is_complete, write_synthetic_dataset
 
     if args.start + args.cases > 100000:

@@ -1,10 +1,5 @@
-"""``brats train``: train one fusion experiment on a slice cache.
-
-Example::
-
-    brats train --experiment early2 --cache cache128 --out runs/early2
-    brats train --experiment early2 --cache cache128 --out runs/early2 --epochs 20 --resume
-"""
+"""``brats train``: train one fusion experiment on a slice cache, e.g.
+``brats train --experiment early2 --cache cache128 --out runs/early2 [--epochs 20 --resume]``."""
 
 from __future__ import annotations
 
@@ -29,13 +24,34 @@ from brats_utils.training.settings import LOSSES, SELECTIONS, TrainSettings
 
 __all__ = ["add_parser", "run", "settings_from_args"]
 
-#: The defaults of every option: the one set of defaults, :class:`TrainSettings`.
-DEFAULTS = TrainSettings()
+#: ``(option, type, choices or action, help)`` of every setting; the help ends with the default
+#: of :class:`TrainSettings` (the seed's), the one set of defaults.
+_SETTINGS = (
+    ("--epochs", positive_int, None, "epochs"),
+    ("--batch-size", positive_int, None, "slices per batch"),
+    ("--lr", positive_float, None, "Adam learning rate"),
+    ("--loss", None, LOSSES, "with --head regions the region forms (binary CE, Dice + BCE)"),
+    ("--seed", non_negative_int, None, "random seed"),
+    ("--empty-slice-fraction", fraction, None, "tumour-free training slices kept each epoch"),
+    ("--augment", None, "bool", "random flips of training slices"),
+    ("--select", None, SELECTIONS, "what picks model.keras (region Dice: WT/TC/ET mean)"),
+    ("--head", None, HEADS, "network output: 4-class softmax, or sigmoids of WT, TC, ET"),
+    ("--context-slices", odd_positive_int, None, "2.5D input: slices per modality, odd"),
+    ("--base-filters", positive_int, None, "filters of the first U-Net level"),
+    ("--batch-norm", None, "bool", "batch norm after convs"),
+    ("--mixed-precision", None, "flag", "mixed_float16 policy"),
+    ("--data-parallel", None, "flag", "data parallel over all local devices"),
+    ("--max-cases", positive_int, None, "use at most N cases per subset (smoke runs)"),
+)
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "all" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``brats train``; every default comes from :class:`TrainSettings`."""
-    d, unet = DEFAULTS, DEFAULTS.unet
     parser = subparsers.add_parser(
         "train",
         help="train a fusion U-Net on a slice cache",
@@ -59,48 +75,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "Dice + CE, flips, 30%% empty slices, flip TTA and postprocessing chosen on the "
         "validation cases). Every option below replaces the recipe's value",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=positive_int, help=f"seed: {d.epochs}")
-    parser.add_argument("--batch-size", type=positive_int, help=f"seed: {d.batch_size}")
-    parser.add_argument(
-        "--lr", type=positive_float, dest="learning_rate",
-        help=f"Adam learning rate, seed: {d.learning_rate:g}",
-    )  # fmt: skip
-    parser.add_argument(
-        "--loss", choices=LOSSES,
-        help=f"seed: {d.loss}; with --head regions the region forms (binary CE, Dice + BCE)",
-    )  # fmt: skip
-    parser.add_argument("--seed", type=non_negative_int, help=f"random seed, default {d.seed}")
-    parser.add_argument(
-        "--empty-slice-fraction",
-        type=fraction,
-        help="fraction of tumour-free training slices kept each epoch "
-        f"(seed: {d.empty_slice_fraction})",
-    )
-    parser.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction,
-        help="random flips of training slices (seed: off)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--select", choices=SELECTIONS,
-        help="what picks model.keras: lowest validation loss (seed), highest mean validation "
-        "region Dice WT/TC/ET, or the last epoch",
-    )  # fmt: skip
-    parser.add_argument(
-        "--head", choices=HEADS,
-        help="network output: softmax over the 4 classes (seed) or sigmoids of the nested "
-        "regions WT, TC, ET decoded by nesting",
-    )  # fmt: skip
-    parser.add_argument(
-        "--context-slices", type=odd_positive_int,
-        help="2.5D input: neighbouring axial slices per modality, odd (seed: 1)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--base-filters", type=positive_int,
-        help=f"filters of the first U-Net level, seed: {unet.base_filters}",
-    )  # fmt: skip
-    parser.add_argument(
-        "--batch-norm", action=argparse.BooleanOptionalAction, help="batch norm after convs"
-    )
+    defaults = TrainSettings().flat()
+    for option, kind, choices, text in _SETTINGS:
+        dest = "learning_rate" if option == "--lr" else option[2:].replace("-", "_")
+        shown = f"{text} (seed: {_shown(defaults[dest])})"
+        if choices == "bool":
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, help=shown)
+        elif choices == "flag":
+            parser.add_argument(option, action="store_true", default=None, help=shown)
+        else:
+            parser.add_argument(option, dest=dest, type=kind, choices=choices, help=shown)
     parser.add_argument(
         "--postprocess", action=argparse.BooleanOptionalAction,
         help="after training, choose postprocessing on the validation cases as `brats "
@@ -116,23 +100,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     used_folder.add_argument(
         "--force", action="store_true", help="start over in a non-empty RUN_DIR"
     )
-    parser.add_argument(
-        "--mixed-precision", action="store_true", default=None, help="mixed_float16 policy"
-    )
-    parser.add_argument(
-        "--data-parallel", action="store_true", default=None,
-        help="data parallel over all local devices",
-    )  # fmt: skip
-    parser.add_argument(
-        "--max-cases", type=positive_int, help="use at most N cases per subset (smoke runs)"
-    )
     parser.add_argument("--workers", type=positive_int, default=1, help="loader threads")
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    """The :class:`TrainSettings` of parsed ``brats train`` arguments: the recipe's, with
-    every option given on the command line replacing the recipe's value."""
+    """The recipe's :class:`TrainSettings`, every option given replacing the recipe's value."""
     given = {name: getattr(args, name, None) for name in TrainSettings.names()}
     try:
         recipe = get_recipe(getattr(args, "recipe", "seed"))
@@ -142,7 +115,6 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``brats train``; returns 0 on success."""
     from brats_utils.preprocessing.cache import open_cache
     from brats_utils.training.run_folder import check_run_dir
 
@@ -179,7 +151,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _postprocess_run(run_dir: Path, config: dict) -> None:
-    """Choose the run's postprocessing on its validation cases (``--postprocess``)."""
     from brats_utils.cli.postprocess import choose_postprocessing
 
     validation = config.get("case_ids", {}).get("validation", [])

@@ -1,20 +1,5 @@
-"""Postprocessing of predicted segmentations: small components removed, small ET called NCR.
-
-A 2D model scatters small false-positive specks over the volume; the BraTS 2023 lesion-wise
-metrics count each as a whole missed lesion. :func:`postprocess` applies, in this order and
-keeping the regions nested (ET inside TC inside WT):
-
-1. WT components (26-connected) smaller than ``wt_min_mm3`` become background;
-2. TC components (NCR + ET) smaller than ``tc_min_mm3`` become edema (they stay tumour);
-3. ET components smaller than ``et_min_mm3`` become necrosis (they stay core);
-4. if the whole case has less ET than ``et_to_ncr_below_mm3``, all of it becomes necrosis
-   (nnU-Net's BraTS rule: a tiny predicted ET volume is more often wrong than right).
-
-:func:`fit_postprocessing` chooses the four thresholds on **validation** cases (never test):
-one stage at a time, each threshold from a fixed grid, maximising the mean over cases of
-(legacy Dice + lesion-wise Dice) / 2 of the region it acts on. ``brats postprocess`` writes
-the choice to ``RUN_DIR/postprocessing.json``; ``brats predict`` applies it and says so.
-"""
+"""Postprocessing of predicted segmentations: small components removed, small ET called NCR,
+with thresholds chosen on validation cases (never test)."""
 
 from __future__ import annotations
 
@@ -53,7 +38,7 @@ _CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)
 
 @dataclass(frozen=True)
 class PostprocessSettings:
-    """Thresholds in mm^3 of the four stages (see the module docstring); 0 disables one."""
+    """Thresholds in mm^3 of the four stages of :func:`postprocess`; 0 disables one."""
 
     wt_min_mm3: float = 0.0
     tc_min_mm3: float = 0.0
@@ -67,12 +52,10 @@ class PostprocessSettings:
                 raise ValueError(f"{f.name} must be a finite number >= 0 mm^3, got {value!r}")
 
     def to_dict(self) -> dict[str, float]:
-        """Plain JSON-serialisable dict."""
         return {k: float(v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PostprocessSettings:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown keys."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -80,7 +63,6 @@ class PostprocessSettings:
         return cls(**d)
 
     def describe(self) -> str:
-        """One line for logs, e.g. ``"WT components < 100 mm^3 removed; ..."``."""
         parts = []
         if self.wt_min_mm3:
             parts.append(f"WT components < {self.wt_min_mm3:g} mm^3 removed")
@@ -94,7 +76,7 @@ class PostprocessSettings:
 
 
 def _small_components(mask: np.ndarray, min_voxels: float) -> np.ndarray:
-    """The voxels of ``mask``'s 26-connected components with fewer than ``min_voxels``."""
+    """The voxels of ``mask``'s 26-connected components of fewer than ``min_voxels``."""
     if min_voxels <= 0 or not mask.any():
         return np.zeros_like(mask)
     labelled, _ = ndimage.label(mask, structure=_CONNECTIVITY_26)
@@ -107,12 +89,11 @@ def _small_components(mask: np.ndarray, min_voxels: float) -> np.ndarray:
 def postprocess(
     classes: np.ndarray, settings: PostprocessSettings, spacing: Sequence[float]
 ) -> np.ndarray:
-    """Apply the four stages to a predicted (X, Y, Z) class array; returns a new uint8 array.
+    """The four stages on (X, Y, Z) classes 0..3 with voxel ``spacing`` in mm: a new uint8 array.
 
-    Args:
-        classes: (X, Y, Z) internal classes 0..3.
-        settings: the thresholds.
-        spacing: voxel size in mm per axis (the case's header zooms).
+    In order, keeping ET inside TC inside WT: 26-connected WT components smaller than
+    ``wt_min_mm3`` become background, TC ones edema, ET ones necrosis; then all ET becomes
+    necrosis if the case has less than ``et_to_ncr_below_mm3`` (nnU-Net's BraTS rule).
     """
     out = np.array(classes, dtype=np.uint8, copy=True)
     voxel_mm3 = float(np.prod([float(s) for s in spacing]))
@@ -150,19 +131,9 @@ def fit_postprocessing(
     cases: Sequence[tuple[np.ndarray, np.ndarray, Sequence[float]]],
     grid: Sequence[float] = THRESHOLD_GRID_MM3,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
-    """Choose the thresholds on validation cases, one stage at a time (see module docstring).
-
-    Args:
-        cases: ``(predicted classes, reference classes, spacing)`` of every validation case.
-        grid: candidate thresholds of every stage, mm^3 (ties go to the smallest).
-
-    Returns:
-        ``(settings, trials)``: the chosen settings and one record per candidate tried
-        (``stage``, ``threshold``, ``region``, ``score``), for the run's record.
-
-    Raises:
-        ValueError: no case.
-    """
+    """``(settings, trials)`` chosen on ``(predicted, reference classes, spacing)`` of the
+    validation cases, one stage at a time, maximising the mean (Dice + lesion-wise Dice) / 2
+    of the stage's region; ``trials``: every candidate's score (ties: smallest threshold)."""
     if not cases:
         raise ValueError("postprocessing thresholds need at least one validation case")
     settings = PostprocessSettings()
@@ -193,11 +164,7 @@ def save_postprocessing(
 
 
 def load_postprocessing(run_dir: Path | str) -> PostprocessSettings | None:
-    """The run's postprocessing settings, or ``None`` when the run has none.
-
-    Raises:
-        BratsError: an unreadable or invalid file (named).
-    """
+    """The run's postprocessing settings, or ``None`` when the run has none."""
     path = Path(run_dir) / POSTPROCESSING_FILE
     if not path.is_file():
         return None

@@ -1,24 +1,6 @@
-"""Whole-volume inference with a trained run, back in the source space of each case.
-
-A case is prepared by the function that made the training slices,
-:func:`brats_utils.preprocessing.slices.model_input` (per-modality normalisation over the
-whole volume with the run's method, every axial slice resized to the run's size, the run's
-channels in the run's order): a slice the model sees here is bit for bit the cached one.
-Unlike training, **every** axial slice is predicted (all 155, not only the training range).
-The model's scores (softmax class probabilities, or the WT/TC/ET sigmoids of a
-``head="regions"`` run) are resized back to the source slice size by linear interpolation
-(each pixel stays a convex combination, so class probabilities still sum to 1) and
-:func:`~brats_utils.conventions.classes_from_scores` gives the classes (argmax, or nested
-regions). A 2.5D run (``context_slices`` > 1) gets the stacks the loader gave it in training
-(:func:`~brats_utils.preprocessing.slices.stack_context`). Voxels outside the brain (no
-modality > 0, the mask the normalisation uses) are background.
-
-Predictions are written as ``OUT_DIR/<case_id>.nii.gz``, uint8, in the source release's own
-labels (0, 1, 2, 4 for 2018-2021; 0, 1, 2, 3 for 2023+), with the source affine and header:
-the naming the BraTS submission portals expect.
-
-Keras is imported inside the functions that need it.
-"""
+"""Whole-volume inference with a trained run, written back in each case's source space (labels,
+affine, header). The slices fed to the model are bit for bit the cached training slices (both
+come from :func:`~brats_utils.preprocessing.slices.model_input`)."""
 
 from __future__ import annotations
 
@@ -62,8 +44,6 @@ from brats_utils.preprocessing.slices import (
 __all__ = [
     "PredictionReport",
     "predict_volume",
-    "predict_channels",
-    "predict_classes",
     "predict_case",
     "predict_cases",
     "fit_run_postprocessing",
@@ -90,24 +70,18 @@ def _resolve(
 
 def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndarray:
     """Scores of ``x`` (N, H, W, C) -> (N, H, W, 4 or 3) float32, averaged over flips if ``tta``."""
-    flips: list[tuple[int, ...]] = [()]
-    if tta:
-        # slice rows are X (left-right in BraTS orientation), columns Y (anterior-posterior)
-        flips += [(1,), (2,)]
-    total = None
-    for axes in flips:
-        batch = np.flip(x, axis=axes) if axes else x
-        probs = model.predict(np.ascontiguousarray(batch), batch_size=batch_size, verbose=0)
-        probs = np.asarray(probs, dtype=np.float32)
-        if axes:
-            probs = np.flip(probs, axis=axes)
-        total = probs if total is None else total + probs
+    flips = [(), (1,), (2,)] if tta else [()]  # rows: X (left-right), columns: Y
+    total = np.float32(0)
+    for axes in flips:  # axis=(): no flip
+        batch = np.ascontiguousarray(np.flip(x, axis=axes))
+        probs = model.predict(batch, batch_size=batch_size, verbose=0)
+        total = total + np.flip(np.asarray(probs, dtype=np.float32), axis=axes)
     return total / np.float32(len(flips))
 
 
 def predict_volume(
     model,
-    image: np.ndarray,
+    image: np.ndarray | Sequence[np.ndarray],
     config_or_settings: dict[str, Any] | PreprocessSettings,
     channels: Sequence[str] | None = None,
     *,
@@ -116,66 +90,27 @@ def predict_volume(
     case_id: str = "",
     context: int | None = None,
 ) -> np.ndarray:
-    """The model's scores of every voxel of one case (class or region probabilities).
+    """The model's scores of every voxel of one case.
 
     Args:
-        model: Keras model taking (B, size, size, len(channels)) float32 and returning
-            softmax (B, size, size, 4).
-        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units
-            (``Case.image``).
-        config_or_settings: the run config dict (``config.json``) or
-            :class:`~brats_utils.preprocessing.settings.PreprocessSettings`.
-        channels: modalities fed to the model, in order; default the config's (required
-            with ``PreprocessSettings``).
-        batch_size: slices per forward pass.
-        tta: average the softmax over the identity and the flips of every slice along X
-            (left-right in BraTS orientation) and along Y (up-down on screen), each
-            flipped back before averaging.
-        case_id: for error messages.
-        context: 2.5D context slices; default the config's (1 with ``PreprocessSettings``).
+        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units; or the four
+            (X, Y, Z) volumes as read, any real dtype (no float32 copy of the case is made).
+        config_or_settings: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
+            ``channels`` is required and ``context`` defaults to 1).
+        tta: average over the identity and the flips along X and Y, each flipped back.
 
     Returns:
-        (X, Y, Z, 4) float32 probabilities over internal classes 0..3, outside the brain
-        exactly (1, 0, 0, 0); for a region-output model (X, Y, Z, 3) probabilities of WT,
-        TC, ET, 0 outside the brain. :func:`~brats_utils.conventions.classes_from_scores`
-        turns either into classes.
+        (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or
+        (X, Y, Z, 3) WT/TC/ET probabilities of a region model, 0 outside the brain.
 
     Raises:
-        CaseError: wrong image shape or non-square slices, no brain voxels, a constant modality.
+        CaseError: wrong image shape, no brain voxels, a constant modality.
         ValueError: bad channels or batch size.
-    """
-    return predict_channels(
-        model,
-        image_channels(image, case_id),
-        config_or_settings,
-        channels,
-        batch_size=batch_size,
-        tta=tta,
-        case_id=case_id,
-        context=context,
-    )
-
-
-def predict_channels(
-    model,
-    volumes: Sequence[np.ndarray],
-    config_or_settings: dict[str, Any] | PreprocessSettings,
-    channels: Sequence[str] | None = None,
-    *,
-    batch_size: int = 32,
-    tta: bool = False,
-    case_id: str = "",
-    context: int | None = None,
-) -> np.ndarray:
-    """:func:`predict_volume` on the four ``(X, Y, Z)`` modality volumes as read from disk.
-
-    ``volumes`` are in ``MODALITIES`` order in any real dtype (``CaseVolumes.channels``,
-    int16 for BraTS), so no float32 copy of the whole case is made. Same result as
-    :func:`predict_volume` on the float image of the same values.
     """
     settings, channels, context = _resolve(config_or_settings, channels, context)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    volumes = image_channels(image, case_id) if isinstance(image, np.ndarray) else image
     shape = np.shape(volumes[0])
     if len(shape) != 3:
         raise CaseError(case_id, f"volumes must be (X, Y, Z), got shape {shape}")
@@ -196,7 +131,6 @@ def predict_channels(
 
 
 def _background(n_channels: int) -> np.ndarray:
-    """The scores of a background voxel: class 0 certain, or no region."""
     if n_channels == NUM_CLASSES:
         return np.eye(NUM_CLASSES, dtype=np.float32)[0]
     return np.zeros(n_channels, dtype=np.float32)
@@ -215,29 +149,10 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
     return full
 
 
-def predict_classes(
-    model,
-    image: np.ndarray,
-    config_or_settings: dict[str, Any] | PreprocessSettings,
-    channels: Sequence[str] | None = None,
-    **kwargs,
-) -> np.ndarray:
-    """Classes of :func:`predict_volume`: (X, Y, Z) uint8 internal classes 0..3."""
-    probs = predict_volume(model, image, config_or_settings, channels, **kwargs)
-    return classes_from_scores(probs)
-
-
 @dataclass
 class PredictionReport:
-    """What :func:`predict_cases` did.
-
-    Attributes:
-        written: prediction files written.
-        skipped: case ids whose prediction already existed (no ``overwrite``).
-        failed: ``{case_id: message}`` of cases that could not be read or predicted.
-        postprocessing: the postprocessing applied to every written case, if any.
-        tta: whether flip TTA was used.
-    """
+    """What :func:`predict_cases` did: files written, case ids skipped (output existed),
+    ``{case_id: message}`` of failed cases, and the postprocessing and TTA applied."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -247,7 +162,6 @@ class PredictionReport:
 
     @property
     def ok(self) -> bool:
-        """True if no case failed."""
         return not self.failed
 
 
@@ -276,16 +190,11 @@ def predict_case(
     tta: bool = False,
     case_id: str = "",
 ) -> np.ndarray:
-    """(X, Y, Z) uint8 classes of one case read by ``read_case_volumes``.
-
-    ``members`` are ``(model, config)`` pairs
-    (:func:`~brats_utils.inference.run_config.load_models`): one run, or an ensemble whose
-    scores (each member with its own plane, crop and context) are averaged in 3D before
-    decoding.
-    """
+    """(X, Y, Z) uint8 classes of one case; the scores of several ``(model, config)``
+    members (an ensemble, each with its own plane, crop and context) are averaged first."""
     total = None
     for model, config in members:
-        scores = predict_channels(
+        scores = predict_volume(
             model, volumes.channels, config, batch_size=batch_size, tta=tta, case_id=case_id
         )
         total = scores if total is None else total + scores
@@ -301,16 +210,7 @@ def fit_run_postprocessing(
     tta: bool = False,
     progress: bool = True,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
-    """Predict the (validation) cases and choose postprocessing thresholds on them.
-
-    ``model_path`` as for :func:`predict_cases` (a model, a run folder or an ensemble).
-
-    Returns:
-        ``fit_postprocessing``'s ``(settings, trials)``; nothing is written.
-
-    Raises:
-        BratsError: bad model/config, unknown cases; CaseError: a case without segmentation.
-    """
+    """Predict the validation cases and return ``fit_postprocessing``'s ``(settings, trials)``."""
     members, _ = load_models(model_path)
     scored = []
     for files in tqdm(_input_cases(Path(data_dir), case_ids), desc="validation", unit="case",
@@ -337,32 +237,11 @@ def predict_cases(
 ) -> PredictionReport:
     """Predict every case of a data folder (or one case folder) and write NIfTI files.
 
-    Cases without segmentation (validation/test data) are fine. A case that cannot be read
-    or predicted (:class:`~brats_utils.errors.CaseError`) is reported in
-    ``report.failed`` and skipped; the others go on.
-
-    Args:
-        model_path: ``RUN_DIR/model.keras`` with ``RUN_DIR/config.json`` beside it, a run
-            folder, or an ensemble folder of run folders
-            (:func:`~brats_utils.inference.run_config.model_files`).
-        input_path: data folder (case folders found recursively) or one case folder.
-        out_dir: where ``<case_id>.nii.gz`` are written (uint8, source release's labels,
-            source affine and header), atomically; created by the first one written.
-        batch_size: slices per forward pass.
-        tta: flip test-time augmentation (see :func:`predict_volume`); ``"run"``: what the
-            run's ``config.json`` says (``"inference": {"tta": ...}``, off if absent).
-        overwrite: predict again cases whose output exists (default: skip them).
-        case_ids: predict only these cases (e.g. the test split).
-        progress: show a progress bar over cases.
-        postprocessing: ``"run"`` (default): the run's (or ensemble folder's)
-            ``postprocessing.json`` if it has one
-            (:mod:`brats_utils.inference.postprocess`); settings to apply; or ``None``: none.
-
-    Returns:
-        The :class:`PredictionReport` (``postprocessing``: what was applied).
-
-    Raises:
-        BratsError: bad model/config, no cases, unknown ``case_ids``, ``out_dir`` a file.
+    A case that cannot be read or predicted (``CaseError``) goes to ``report.failed``; the
+    others go on. ``model_path``: a model file, a run folder or an ensemble folder
+    (:func:`~brats_utils.inference.run_config.model_files`). ``tta`` and ``postprocessing``
+    ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off, none if
+    absent). ``out_dir`` is created by the first prediction written.
     """
     cases = _input_cases(Path(input_path), case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
@@ -374,7 +253,6 @@ def predict_cases(
     if tta == "run":
         tta = bool(members[0][1].get("inference", {}).get("tta", False))
     remove_stale_temporaries(out_dir)  # what a killed run left half-written
-    # out_dir itself is made by the first prediction written: a run that writes none leaves none.
     report = PredictionReport(postprocessing=postprocessing, tta=bool(tta))
     bar = tqdm(cases, desc="predict", unit="case", disable=not progress)
     for files in bar:

@@ -1,9 +1,4 @@
-"""A trained run as inference needs it: the model and the settings it was trained with.
-
-:func:`load_run` loads ``RUN_DIR/model.keras`` with the ``config.json`` beside it and checks
-that they belong together; :func:`run_settings` reads the preprocessing settings and channels
-inference must re-apply. Keras is imported inside :func:`load_run` only.
-"""
+"""A trained run as inference needs it: the model, and the settings it was trained with."""
 
 from __future__ import annotations
 
@@ -18,7 +13,6 @@ from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.training.run_folder import CONFIG_FILE
 
 __all__ = [
-    "read_run_config",
     "run_settings",
     "run_context",
     "load_run",
@@ -27,12 +21,7 @@ __all__ = [
 ]
 
 
-def read_run_config(config_path: Path) -> dict[str, Any]:
-    """A run's ``config.json``, with the keys inference needs.
-
-    Raises:
-        BratsError: a missing or unreadable file, or missing keys.
-    """
+def _read_run_config(config_path: Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise BratsError(
             f"no run config {config_path} beside the model; expected the run folder written by "
@@ -48,13 +37,7 @@ def read_run_config(config_path: Path) -> dict[str, Any]:
 
 
 def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str, ...]]:
-    """Preprocessing settings and channels of a run config, checked against each other.
-
-    Raises:
-        BratsError: unknown experiment, channels that are not modalities or differ in number
-            from the experiment's, an image size that differs from the preprocessing size,
-            a number of classes other than 4.
-    """
+    """Preprocessing settings and channels of a run config, checked against each other."""
     experiment = get_experiment(config["experiment"])
     channels = tuple(config["channels"])
     unknown = [c for c in channels if c not in MODALITIES]
@@ -80,13 +63,9 @@ def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str,
 
 
 def run_context(config: dict[str, Any]) -> int:
-    """The 2.5D context slices a run was trained with (1 for runs that predate the setting).
-
-    Raises:
-        BratsError: a value that is not an odd positive integer.
-    """
+    """The 2.5D context slices a run was trained with (1 for runs that predate the setting)."""
     context = config.get("training", {}).get("context_slices", 1)
-    if isinstance(context, bool) or not isinstance(context, int) or context < 1 or context % 2 == 0:
+    if type(context) is not int or context < 1 or context % 2 == 0:  # bool is no int here
         raise BratsError(
             f"run config context_slices must be an odd positive integer, got {context!r}"
         )
@@ -94,18 +73,8 @@ def run_context(config: dict[str, Any]) -> int:
 
 
 def load_run(model_path: Path | str):
-    """Load a trained model and the ``config.json`` beside it, and check they match.
-
-    Args:
-        model_path: ``RUN_DIR/model.keras`` (or ``model_last.keras``).
-
-    Returns:
-        ``(model, config)``: the Keras model (not compiled) and the run config dict.
-
-    Raises:
-        BratsError: missing model or config, unknown experiment, model input channels or
-            size different from the config's, model output not 4 classes.
-    """
+    """``(model, config)``: ``RUN_DIR/model.keras`` (not compiled) and the ``config.json``
+    beside it, checked to belong together (input channels and size, outputs)."""
     import keras
 
     import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
@@ -113,7 +82,7 @@ def load_run(model_path: Path | str):
     model_path = Path(model_path)
     if not model_path.is_file():
         raise BratsError(f"model file not found: {model_path}")
-    config = read_run_config(model_path.parent / CONFIG_FILE)
+    config = _read_run_config(model_path.parent / CONFIG_FILE)
     settings, channels = run_settings(config)
     try:
         model = keras.saving.load_model(model_path, compile=False)
@@ -145,14 +114,8 @@ def load_run(model_path: Path | str):
 def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
     """The model files behind ``--model`` and the folder that holds their postprocessing.
 
-    ``model_path`` is a model file (``RUN_DIR/model.keras``), a run folder (its
-    ``model.keras``), or an **ensemble folder**: a folder whose sub-folders (or links to run
-    folders) are runs, for instance the axial, coronal and sagittal runs of a triplanar
-    ensemble; inference then averages their scores. The second value is where
-    ``postprocessing.json`` lives: the run folder, or the ensemble folder.
-
-    Raises:
-        BratsError: a path that is none of these.
+    ``model_path`` is a model file, a run folder (its ``model.keras``), or an ensemble folder
+    whose sub-folders (or links) are run folders, e.g. a triplanar ensemble.
     """
     path = Path(model_path)
     if path.is_file():
@@ -170,15 +133,8 @@ def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
 
 
 def load_models(model_path: Path | str) -> tuple[list[tuple[Any, dict[str, Any]]], Path]:
-    """:func:`load_run` of every model of :func:`model_files`, checked to agree.
-
-    Returns:
-        ``([(model, config), ...], home)``: the members and the postprocessing folder.
-
-    Raises:
-        BratsError: as :func:`model_files` and :func:`load_run`, or members whose outputs
-            differ (class and region models cannot be averaged).
-    """
+    """``([(model, config), ...], home)``: :func:`load_run` of every model of
+    :func:`model_files` (all class or all region models), and the postprocessing folder."""
     paths, home = model_files(model_path)
     members = [load_run(p) for p in paths]
     outputs = {int(model.outputs[0].shape[-1]) for model, _ in members}

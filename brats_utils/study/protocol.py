@@ -1,15 +1,5 @@
-"""What the study compares, and on which cases: folds and configurations (no Keras).
-
-The protocol cannot see the test cases while choosing anything: every case is a test case in
-exactly one fold; within a fold, the validation cases (checkpoint and postprocessing choice)
-are drawn from the other folds' cases, and training uses the rest. Every configuration is
-trained and scored on the same folds, so per-case differences between two configurations
-are paired.
-
-A :class:`Config` is a training (experiment, preprocessing and training settings, shared by
-configurations that differ only at inference) plus the inference choices: which model file,
-flip TTA, postprocessing chosen on the fold's validation cases.
-"""
+"""What the study compares, and on which cases (no Keras): folds where every case is a test case
+once and validation cases never are, and the configurations, all scored on the same folds."""
 
 from __future__ import annotations
 
@@ -29,7 +19,6 @@ __all__ = [
     "StudyScale",
     "Config",
     "CONFIGS",
-    "DEFAULT_CONFIGS",
     "make_folds",
     "fold_split",
 ]
@@ -37,11 +26,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class StudyScale:
-    """The size of every training of the study (the same for all configurations).
-
-    The defaults fit the whole study on 2 CPU cores in about 3 hours (see README); on a GPU
-    use the seed's scale: ``size=128, base_filters=32, epochs=15, batch_size=32``.
-    """
+    """The size of every training of the study: the defaults fit 2 CPU cores (about 3 hours);
+    on a GPU use the seed's ``size=128, base_filters=32, epochs=15, batch_size=32``."""
 
     size: int = 64
     base_filters: int = 16
@@ -54,21 +40,8 @@ class StudyScale:
 
 @dataclass(frozen=True)
 class Config:
-    """One configuration of the study.
-
-    Attributes:
-        name: short name (table rows, folder names).
-        description: what it adds, in words.
-        experiment: ``early4``, ``mean4`` or ``early2``.
-        preprocessing: :class:`PreprocessSettings` fields replacing the defaults.
-        training: :class:`TrainSettings` flat names replacing the defaults.
-        model_file: the model scored: ``model.keras`` (the run's selection rule) or
-            ``model_last.keras``.
-        planes: one training per slicing plane; several make an ensemble whose scores are
-            averaged in 3D (the triplanar option).
-        tta: flip test-time augmentation.
-        postprocess: postprocessing chosen on the fold's validation cases.
-    """
+    """One configuration: a training (shared by configurations that differ only at inference;
+    one per plane of ``planes``, an ensemble when several) and the inference choices."""
 
     name: str
     description: str
@@ -110,6 +83,13 @@ _CROP = {**_CURRENT_PRE, "crop_brain": True}
 _ALL_TRAIN = {**_CURRENT_TRAIN, "head": "regions", "context_slices": 3}
 
 
+def _current(name: str, description: str, **changes: Any) -> Config:
+    """The ``current`` configuration with ``changes``; ``training`` changes are added to its."""
+    training = {**_CURRENT_TRAIN, **changes.pop("training", {})}
+    current = Config(name, description, preprocessing=_CURRENT_PRE, training=training, tta=True)
+    return replace(current, **changes)
+
+
 def _all(experiment: str, name: str, description: str) -> Config:
     return Config(name, description, experiment, _CROP, _ALL_TRAIN, tta=True, postprocess=True)
 
@@ -118,78 +98,50 @@ def _all(experiment: str, name: str, description: str) -> Config:
 CONFIGS: dict[str, Config] = {
     c.name: c
     for c in (
-        Config(
+        _current(
             "current",
             "the project's real-data settings before the study: every slice, 30% empty "
             "slices, Dice + CE, flips, flip TTA",
-            preprocessing=_CURRENT_PRE,
-            training=_CURRENT_TRAIN,
-            tta=True,
         ),
         Config("seed", "the seed's recipe: slices 22..121, CE, no augmentation, no TTA"),
-        Config(
+        _current(
             "+postprocess",
             "current + small components and small ET removed (thresholds on validation)",
-            preprocessing=_CURRENT_PRE,
-            training=_CURRENT_TRAIN,
-            tta=True,
             postprocess=True,
         ),
-        Config(
+        _current(
             "+last",
             "current, scoring the last epoch instead of the best validation loss",
-            preprocessing=_CURRENT_PRE,
-            training=_CURRENT_TRAIN,
             model_file="model_last.keras",
-            tta=True,
         ),
-        Config(
-            "+crop", "current + brain crop", preprocessing=_CROP, training=_CURRENT_TRAIN, tta=True
-        ),  # fmt: skip
-        Config(
+        _current("+crop", "current + brain crop", preprocessing=_CROP),
+        _current(
             "+regions",
             "current + region outputs (WT/TC/ET sigmoids, Dice + BCE, nested decoding)",
-            preprocessing=_CURRENT_PRE,
-            training={**_CURRENT_TRAIN, "head": "regions"},
-            tta=True,
+            training={"head": "regions"},
         ),
-        Config(
-            "+2.5d",
-            "current + 3 neighbouring slices per modality",
-            preprocessing=_CURRENT_PRE,
-            training={**_CURRENT_TRAIN, "context_slices": 3},
-            tta=True,
+        _current(
+            "+2.5d", "current + 3 neighbouring slices per modality", training={"context_slices": 3}
         ),
-        Config(
+        _current(
             "+triplanar",
             "current, trained on axial, coronal and sagittal slices, scores averaged in 3D",
-            preprocessing=_CURRENT_PRE,
-            training=_CURRENT_TRAIN,
-            tta=True,
             planes=("axial", "coronal", "sagittal"),
         ),
         _all("early2", "all", "current + crop + regions + 2.5D + postprocessing"),
         _all("early4", "all-early4", "all options, four modalities as channels"),
         _all("mean4", "all-mean4", "all options, the mean of the four modalities"),
-        Config(
+        _current(
             "+select",
             "current, model.keras chosen by the validation cases' region Dice, not their loss",
-            preprocessing=_CURRENT_PRE,
-            training={**_CURRENT_TRAIN, "select": "val_region_dice"},
-            tta=True,
+            training={"select": "val_region_dice"},
         ),
     )
 }
-#: What ``brats study`` runs without ``--configs``.
-DEFAULT_CONFIGS: tuple[str, ...] = tuple(CONFIGS)
 
 
 def make_folds(case_ids: Sequence[str], folds: int, seed: int) -> list[list[str]]:
-    """``folds`` disjoint test sets covering every case (sizes differ by at most 1).
-
-    Raises:
-        BratsError: fewer cases than folds x 3 (each fold needs train, validation, test).
-    """
+    """``folds`` disjoint test sets covering every case (sizes differ by at most 1)."""
     ids = sorted(set(case_ids))
     if folds < 2 or len(ids) < 3 * folds:
         raise BratsError(
@@ -201,11 +153,8 @@ def make_folds(case_ids: Sequence[str], folds: int, seed: int) -> list[list[str]
 
 
 def fold_split(folds: Sequence[Sequence[str]], fold: int, validation: int, seed: int):
-    """``{case: "train" | "validation" | "test"}`` of fold ``fold``.
-
-    The fold's cases are the test cases; ``validation`` cases drawn (seeded by ``seed`` and
-    the fold) from the other cases choose checkpoints and postprocessing; the rest train.
-    """
+    """``{case: "train" | "validation" | "test"}`` of ``fold``: its cases are the test cases,
+    ``validation`` cases are drawn (seeded by ``seed`` and the fold) from the others."""
     test = set(folds[fold])
     rest = sorted(c for i, part in enumerate(folds) if i != fold for c in part)
     if not 1 <= validation < len(rest):

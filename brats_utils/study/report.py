@@ -1,10 +1,5 @@
-"""The study's results: per-case table, summary with confidence intervals, paired comparisons.
-
-Only configurations scored on **every** fold enter the summary and the comparisons (a
-partial study reports what is complete and lists the rest). Every interval is a seeded
-percentile bootstrap over cases (:func:`brats_utils.evaluation.compare.bootstrap_mean_ci`),
-every comparison is paired on the same test cases (:func:`compare_tables`).
-"""
+"""The study's results: per-case table, summary with bootstrap CIs, paired comparisons, of the
+configurations scored on every fold (a partial study lists the rest)."""
 
 from __future__ import annotations
 
@@ -20,7 +15,6 @@ from brats_utils.study.runner import STUDY_FILE, score_path
 
 __all__ = ["SUMMARY_METRICS", "collect_scores", "summarize_study", "write_report"]
 
-#: The metrics of the summary table: legacy and lesion-wise region Dice, legacy HD95.
 SUMMARY_METRICS: tuple[str, ...] = (
     "dice_WT",
     "dice_TC",
@@ -35,15 +29,8 @@ SUMMARY_METRICS: tuple[str, ...] = (
 
 
 def collect_scores(study_dir: Path | str) -> tuple[pd.DataFrame, dict[str, list[int]]]:
-    """Every score table of the study in one frame, and the folds missing per configuration.
-
-    Returns:
-        ``(scores, missing)``: per-case rows (``config``, ``fold``, ``case``, metrics) of the
-        configurations scored on every fold; ``{config: [missing folds]}`` of the others.
-
-    Raises:
-        BratsError: no study in ``study_dir``.
-    """
+    """``(scores, missing)``: per-case rows of the configurations scored on every fold, and
+    ``{config: [missing folds]}`` of the others."""
     study_dir = Path(study_dir)
     protocol = read_json(study_dir / STUDY_FILE, "study protocol")
     folds = range(len(protocol["folds"]))
@@ -59,12 +46,8 @@ def collect_scores(study_dir: Path | str) -> tuple[pd.DataFrame, dict[str, list[
 
 
 def summarize_study(scores: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
-    """Mean and 95% bootstrap CI of :data:`SUMMARY_METRICS` per configuration.
-
-    Returns:
-        One row per configuration (study order): ``n`` cases, then ``<metric>``,
-        ``<metric>_low``, ``<metric>_high`` for each metric.
-    """
+    """One row per configuration: ``n`` cases, then ``<metric>``, ``<metric>_low`` and
+    ``<metric>_high`` (95% bootstrap CI) of every metric."""
     rows = {}
     for config, table in scores.groupby("config", sort=False):
         row: dict[str, Any] = {"n": len(table)}
@@ -79,13 +62,7 @@ def summarize_study(scores: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
 
 
 def comparisons(scores: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Every configuration against ``baseline``, paired on cases: ``compare_tables`` rows.
-
-    Returns:
-        Rows ``(config, metric)`` for :data:`SUMMARY_METRICS`: the mean difference
-        ``config - baseline``, its CI, the paired tests, and which one the CI favours
-        (``B``: the configuration, ``A``: the baseline, ``-``: the CI holds 0).
-    """
+    """``compare_tables`` rows ``(config, metric)`` of every configuration against ``baseline``."""
     if baseline not in set(scores["config"]):
         raise BratsError(f"the baseline {baseline!r} is not scored on every fold yet")
     base = scores[scores["config"] == baseline]
@@ -115,11 +92,7 @@ def _markdown(summary: pd.DataFrame, missing: dict[str, list[int]]) -> str:
 
 
 def write_report(study_dir: Path | str) -> dict[str, Path]:
-    """Write ``results/`` of the study: per_case.csv, summary.csv/.md, compare_vs_<base>.csv.
-
-    Returns:
-        ``{name: path}`` of the files written (the comparisons only for scored baselines).
-    """
+    """Write ``results/`` (per_case.csv, summary.csv/.md, compare_vs_<base>.csv): {name: path}."""
     study_dir = Path(study_dir)
     scores, missing = collect_scores(study_dir)
     out = study_dir / "results"

@@ -1,21 +1,5 @@
-"""Running the study: every configuration on every fold, resumable after a kill.
-
-Layout of the study folder (everything the study writes lives under it)::
-
-    study.json                     the protocol: cases, folds, scale, seed, configurations
-    folds/fold<k>.csv              each fold's split (case,split)
-    caches/<settings>/             one slice cache per preprocessing (all cases)
-    runs/fold<k>/<training>/       `brats train` run folders, shared by configurations
-                                   with the same training (postprocessing.json inside)
-    predictions/fold<k>/<config>/  the fold's test cases, as `brats predict` writes them
-    scores/fold<k>/<config>.csv    `brats evaluate`'s table of the fold's test cases
-    log.jsonl                      one line per finished step with its wall time
-
-Each step is skipped when its output exists (a cache skips cached cases, a training resumes
-from its last epoch, predictions skip written cases), so a killed study goes on where it
-stopped. A study folder is tied to its protocol: running it again with other cases, folds,
-scale or seed is refused.
-"""
+"""Running the study: every configuration on every fold, each step skipped when its output in
+the study folder exists (so a killed study goes on), the folder tied to its protocol."""
 
 from __future__ import annotations
 
@@ -40,7 +24,7 @@ STUDY_FILE = "study.json"
 def study_protocol(
     data_dir: Path, folds: int, validation: int, seed: int, scale: StudyScale
 ) -> dict[str, Any]:
-    """The protocol of a study of ``data_dir`` (what :data:`STUDY_FILE` records)."""
+    """What :data:`STUDY_FILE` records."""
     labelled = sorted(c.case_id for c in discover_cases(data_dir) if c.seg is not None)
     if not labelled:
         raise BratsError(f"no labelled cases (with a *_seg file) under {data_dir}")
@@ -69,7 +53,6 @@ def _check_protocol(study_dir: Path, protocol: dict[str, Any]) -> None:
 
 
 def score_path(study_dir: Path, fold: int, config: str) -> Path:
-    """Where the scores of ``config`` on the test cases of ``fold`` are written."""
     return Path(study_dir) / "scores" / f"fold{fold}" / f"{config}.csv"
 
 
@@ -101,21 +84,11 @@ def run_study(
     only_folds: Sequence[int] | None = None,
     say=print,
 ) -> list[tuple[int, str]]:
-    """Train, predict and score every configuration on every fold (config by config).
+    """Train, predict and score every configuration (default all) on every fold (or
+    ``only_folds``, 0-based); returns ``(fold, config)`` of every score table now present.
 
-    Args:
-        data_dir: labelled BraTS cases.
-        study_dir: the study folder (see the module docstring).
-        configs: names of :data:`~brats_utils.study.protocol.CONFIGS` (default all, in order).
-        scale: the trainings' size (default :class:`StudyScale()`, the CPU scale).
-        folds: number of folds (every case is a test case once).
-        validation: validation cases per fold, drawn from its training cases.
-        seed: seeds the folds, the validation draw and every training.
-        only_folds: run only these folds (0-based; e.g. a smoke run).
-        say: where progress lines go.
-
-    Returns:
-        ``(fold, config)`` of every score table now present.
+    ``study_dir`` holds ``study.json`` (the protocol), ``folds/``, ``caches/``, ``runs/`` (shared
+    by configurations with the same training), ``predictions/``, ``scores/`` and ``log.jsonl``.
     """
     data_dir, study_dir = Path(data_dir), Path(study_dir)
     scale = scale or StudyScale()

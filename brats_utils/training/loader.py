@@ -1,15 +1,10 @@
-"""Keras data loading from the slice cache: :class:`SliceDataset` and :func:`load_arrays`.
-
-Batches are gathered from the cache's memory maps by fancy indexing, so memory stays flat
-however many cases the data set has: only the slices of the current batch are read.
-Pure numpy inside; Keras is only needed for the ``keras.utils.PyDataset`` base class, so
-the loader works with every Keras backend.
-"""
+"""Batches of cached slices for Keras (every backend), read from the cache's memory maps
+batch by batch: :class:`SliceDataset`, :func:`load_arrays`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,35 +40,18 @@ def _check_cases(cache: SliceCache, case_ids: Sequence[str]) -> list[str]:
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
-    """``(...,)`` uint8 classes -> ``(..., NUM_CLASSES)`` float32 one-hot."""
     return np.take(_ONE_HOT_ROWS, labels, axis=0)  # a table look-up: ~10x faster than ==
 
 
 class SliceDataset(keras.utils.PyDataset):
-    """Batches of cached slices for ``model.fit``: ``x`` images and ``y`` labels.
+    """Batches of cached slices for ``model.fit``.
 
     Each epoch keeps every tumour slice and a random ``empty_slice_fraction`` of the
-    tumour-free ones (drawn again every epoch, always the same count), and shuffles them if
-    ``shuffle``. Epoch ``k`` uses the random seed ``seed + k``; :meth:`on_epoch_end`
-    advances ``k`` (:meth:`set_epoch` sets it), so a run is reproducible under a seed.
-    Augmentation (random left-right and up-down flips of each slice) is seeded by
-    ``(seed, epoch, batch index)``, so it does not depend on the order in which Keras
-    workers ask for batches.
-
-    Args:
-        cache: an open :class:`~brats_utils.preprocessing.cache.SliceCache` or its folder.
-        case_ids: cases to draw slices from; each must be cached with labels.
-        channels: modality names, in the order of ``x``'s channels (default all four).
-        batch_size: slices per batch; the last batch of an epoch may be smaller.
-        shuffle: shuffle the slices every epoch (otherwise case by case, slice by slice).
-        seed: random seed of epoch 0.
-        augment: random flips of training slices (off by default).
-        empty_slice_fraction: fraction in [0, 1] of tumour-free slices kept each epoch.
-        one_hot: ``y`` one-hot float32 (default) or uint8 classes.
-        context: 2.5D: each ``x`` holds this many neighbouring cached slices of every channel
-            (:func:`~brats_utils.preprocessing.slices.stack_context`, the function inference
-            uses); ``y`` is the centre slice's. 1 (default): the slice alone.
-        **pydataset_kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size``.
+    tumour-free ones (the same count every epoch), shuffled if ``shuffle``. Epoch ``k`` draws
+    with the seed ``seed + k``; flips (``augment``) are seeded by ``(seed, epoch, batch
+    index)``, so they do not depend on the order in which Keras workers ask for batches.
+    With ``context`` > 1, ``x`` stacks that many neighbouring slices of every channel
+    (:func:`~brats_utils.preprocessing.slices.stack_context`, as inference does).
 
     Batches:
         ``x``: ``(B, size, size, context * len(channels))`` float32, channels in the given
@@ -112,12 +90,7 @@ class SliceDataset(keras.utils.PyDataset):
         self.augment = bool(augment)
         self.empty_slice_fraction = float(empty_slice_fraction)
         self.one_hot = bool(one_hot)
-        if (
-            isinstance(context, bool)
-            or not isinstance(context, int)
-            or context < 1
-            or context % 2 == 0
-        ):
+        if type(context) is not int or context < 1 or context % 2 == 0:  # bool is no int here
             raise ValueError(f"context must be an odd positive integer, got {context!r}")
         self.context = context
         self.size = self.cache.settings.size
@@ -140,8 +113,6 @@ class SliceDataset(keras.utils.PyDataset):
             )
         self.set_epoch(0)
 
-    # --- epochs --------------------------------------------------------------------------
-
     def set_epoch(self, epoch: int) -> None:
         """Start at ``epoch``: its slices and order (e.g. to resume a run at epoch ``k``)."""
         self._start_epoch = int(epoch)
@@ -160,14 +131,8 @@ class SliceDataset(keras.utils.PyDataset):
         self._rows = rng.permutation(rows) if self.shuffle else np.sort(rows)
 
     def on_epoch_begin(self) -> None:
-        """Called by Keras when an epoch starts.
-
-        Before its first epoch, every ``fit`` (``evaluate``, ``predict``) may read a couple of
-        batches to learn their shapes (TensorFlow) and then calls :meth:`on_epoch_end`. The
-        first call here after construction or :meth:`set_epoch` undoes a draw made by such a
-        call, so the first epoch Keras trains is the start epoch (0, or the one given to
-        :meth:`set_epoch`).
-        """
+        """Undo, at Keras' first epoch, a draw made by the ``on_epoch_end`` that follows
+        TensorFlow's reading of a batch or two for their shapes: the start epoch is trained."""
         if not self._keras_started:
             self._keras_started = True
             if self.epoch != self._start_epoch:
@@ -175,26 +140,17 @@ class SliceDataset(keras.utils.PyDataset):
         self._begun = True
 
     def on_epoch_end(self) -> None:
-        """Advance to the next epoch (new empty-slice draw, new order) if this one was used.
-
-        Until Keras has called :meth:`on_epoch_begin`, used means a batch was read (a loop
-        over the batches by hand, then ``on_epoch_end()``). From then on, only an epoch
-        Keras began counts: the call each later ``fit`` makes before its first epoch changes
-        nothing, so ``fit(epochs=1)`` then ``fit(epochs=2)`` trains epochs 0, 1, 2.
-
-        Known limit: when Keras builds a model from the data before its first epoch (the
-        first ``fit`` of a model not built yet on the JAX and PyTorch backends, or under a
-        TensorFlow distribution strategy), it begins an epoch of its own and reads one batch
-        (indistinguishable here from a one-batch epoch), so that ``fit``'s epochs are drawn
-        from the start epoch + 1 on. Runs stay reproducible under a seed.
-        """
+        """Draw the next epoch if this one was used: a batch was read (before Keras began an
+        epoch), or Keras began it; so ``fit(epochs=1)`` then ``fit(epochs=2)`` trains epochs 0,
+        1, 2. Known limit: a Keras that builds the model from one batch first (JAX, PyTorch,
+        a TF strategy) begins an epoch of its own, so ``fit`` starts from the start epoch + 1;
+        runs stay reproducible under a seed."""
         used = self._begun if self._keras_started else self._read
         if used:
             self._draw(self.epoch + 1)
 
     @property
     def num_slices(self) -> int:
-        """Slices per epoch (tumour slices plus the kept tumour-free ones)."""
         return len(self._rows)
 
     def __len__(self) -> int:
@@ -208,8 +164,6 @@ class SliceDataset(keras.utils.PyDataset):
             case_id = self.case_ids[case]
             out.append((case_id, int(self.cache.slice_indices(case_id)[position])))
         return out
-
-    # --- batches -------------------------------------------------------------------------
 
     def _batch_rows(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self):
@@ -239,36 +193,6 @@ class SliceDataset(keras.utils.PyDataset):
                     x[i], y[i] = x[i, :, ::-1].copy(), y[i, :, ::-1].copy()
         return x, (_one_hot(y) if self.one_hot else y)
 
-    @classmethod
-    def from_split(
-        cls,
-        cache: SliceCache | str | Path,
-        split: Mapping[str, str] | str | Path,
-        subset: str,
-        **kwargs: Any,
-    ) -> SliceDataset:
-        """The dataset of one subset of a split.
-
-        Args:
-            cache: the slice cache or its folder.
-            split: ``{case_id: subset}`` or a split CSV (:func:`brats_utils.data.split.load_split`).
-            subset: ``"train"``, ``"validation"`` or ``"test"``.
-            **kwargs: passed to :class:`SliceDataset`.
-
-        Raises:
-            ValueError: if no case of the split is in ``subset``, or one is not cached.
-        """
-        if not isinstance(split, Mapping):
-            from brats_utils.data.split import load_split
-
-            split = load_split(split)
-        case_ids = sorted(c for c, s in split.items() if s == subset)
-        if not case_ids:
-            raise ValueError(
-                f"the split has no {subset!r} cases (found {sorted(set(split.values()))})"
-            )
-        return cls(cache, case_ids, **kwargs)
-
 
 def _gather(
     cache: SliceCache,
@@ -279,12 +203,8 @@ def _gather(
     all_channels: bool,
     context: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read the slices ``(cases[i], positions[i])`` into ``(x, y)`` (y as uint8 classes).
-
-    ``cases`` must be sorted (slices of one case side by side): each case's slices are then
-    copied straight from its memory map into one block of the output. With ``context`` > 1
-    each ``x`` is the 2.5D stack around the slice (:func:`stack_context`).
-    """
+    """The slices ``(cases[i], positions[i])`` as ``(x, y)``, y uint8 classes; ``cases`` sorted,
+    so each case's slices are copied from its memory map into one block."""
     size = cache.settings.size
     x = np.empty((len(cases), size, size, context * len(channel_index)), dtype=np.float32)
     y = np.empty((len(cases), size, size), dtype=np.uint8)
@@ -311,25 +231,10 @@ def load_arrays(
     one_hot: bool = True,
     context: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every cached slice of ``case_ids`` in memory (small evaluations, benchmarks).
-
-    Args:
-        cache: the slice cache or its folder.
-        case_ids: cases, each cached with labels; slices come case by case, in slice order.
-        channels: modality names in the order of ``x``'s channels.
-        one_hot: ``y`` one-hot float32 (default, like :class:`SliceDataset`) or uint8.
-        context: 2.5D stacks of this many slices (as :class:`SliceDataset`).
-
-    Returns:
-        ``x`` ``(N, size, size, context * len(channels))`` float32 and ``y`` ``(N, size, size, 4)``
-        float32 one-hot or ``(N, size, size)`` uint8, N the total number of slices.
-    """
-    cache = _as_cache(cache)
-    case_ids = _check_cases(cache, case_ids)
-    index = channel_indices(channels)
-    counts = [cache.n_slices(c) for c in case_ids]
-    cases = np.repeat(np.arange(len(case_ids)), counts)
-    positions = np.concatenate([np.arange(n) for n in counts])
-    every = index == list(range(len(MODALITIES)))
-    x, y = _gather(cache, case_ids, cases, positions, index, every, context)
-    return x, (_one_hot(y) if one_hot else y)
+    """Every cached slice of ``case_ids`` (case by case, in slice order) as one batch of
+    :class:`SliceDataset` (small evaluations, benchmarks)."""
+    dataset = SliceDataset(
+        cache, case_ids, channels, shuffle=False, one_hot=one_hot, context=context
+    )
+    dataset.batch_size = dataset.num_slices  # one batch
+    return dataset[0]

@@ -1,19 +1,5 @@
-"""Training losses: categorical cross-entropy (the seed's) and soft Dice + cross-entropy.
-
-For a region-output network (``head="regions"``, three sigmoids WT, TC, ET) the same names
-mean their region forms, as nnU-Net and MONAI train BraTS: ``"ce"`` is the binary
-cross-entropy of each region, ``"dice_ce"`` adds the batch soft Dice of each region. The
-targets stay the loader's one-hot classes; the regions are derived from them here.
-
-``keras.ops`` only, so they run on every Keras backend. The functions are registered with
-``keras.saving.register_keras_serializable`` so a saved ``.keras`` model compiled with them
-reloads (import this module before ``keras.saving.load_model``).
-
-All losses take ``y_true`` ``(B, H, W, C)`` one-hot float32 and ``y_pred`` ``(B, H, W, C)``
-softmax probabilities float32 (classes in
-:data:`~brats_utils.conventions.CLASS_NAMES` order) and return per-voxel values ``(B, H, W)``
-that Keras averages.
-"""
+"""Training losses (``keras.ops``): ``y_true`` (B, H, W, 4) one-hot classes, ``y_pred`` softmax
+(B, H, W, 4) or, for a region network, WT/TC/ET sigmoids (B, H, W, 3) -> (B, H, W) per voxel."""
 
 from __future__ import annotations
 
@@ -41,15 +27,8 @@ def categorical_crossentropy(y_true, y_pred):
 
 
 def soft_dice_loss(y_true, y_pred, classes: tuple[int, ...] = TUMOUR_CLASSES, smooth: float = 1.0):
-    """``1 - mean soft Dice`` over ``classes``, with sums over the whole batch.
-
-    For each class ``c``: ``dice_c = (2 * sum(p_c * t_c) + smooth) / (sum(p_c) + sum(t_c) +
-    smooth)``, sums over batch, height and width (so slices without tumour do not each
-    contribute a noisy ratio). A class absent from both truth and prediction scores ~1.
-
-    Returns:
-        Scalar float32 in ``[0, 1]``.
-    """
+    """Scalar ``1 - mean over classes of (2 sum(p t) + smooth) / (sum(p) + sum(t) + smooth)``,
+    sums over the whole batch (a slice without tumour adds no noisy ratio of its own)."""
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
     index = list(classes)
@@ -64,12 +43,7 @@ def soft_dice_loss(y_true, y_pred, classes: tuple[int, ...] = TUMOUR_CLASSES, sm
 
 @keras.saving.register_keras_serializable(package="brats_utils")
 def dice_ce(y_true, y_pred):
-    """Soft Dice over the 3 tumour classes (batch-wise) + per-voxel categorical cross-entropy.
-
-    Returns:
-        ``(B, H, W)`` float32: cross-entropy per voxel plus the batch's Dice loss, so that the
-        Keras mean equals ``mean CE + (1 - mean tumour soft Dice)``.
-    """
+    """Per-voxel cross-entropy + the batch's soft Dice loss over the 3 tumour classes."""
     return categorical_crossentropy(y_true, y_pred) + soft_dice_loss(y_true, y_pred)
 
 
@@ -84,7 +58,7 @@ def region_targets(y_true):
 
 @keras.saving.register_keras_serializable(package="brats_utils")
 def region_bce(y_true, y_pred):
-    """Binary cross-entropy of the WT, TC, ET sigmoids, averaged over the regions: ``(B, H, W)``."""
+    """Binary cross-entropy of the WT, TC, ET sigmoids, averaged over the regions."""
     return keras.losses.binary_crossentropy(region_targets(y_true), ops.cast(y_pred, "float32"))
 
 
@@ -97,15 +71,7 @@ def region_dice_bce(y_true, y_pred):
 
 
 def get_loss(name: str, head: str = "classes"):
-    """The loss called ``name`` (one of :data:`~brats_utils.training.settings.LOSSES`) for a head.
-
-    Args:
-        name: ``"ce"`` or ``"dice_ce"``.
-        head: ``"classes"`` (softmax) or ``"regions"`` (sigmoids; see the module docstring).
-
-    Raises:
-        ValueError: for an unknown name (the message lists the known ones).
-    """
+    """The loss called ``name`` (:data:`~brats_utils.training.settings.LOSSES`) for ``head``."""
     if head == "regions":
         losses = dict(zip(LOSSES, (region_bce, region_dice_bce), strict=True))
     else:

@@ -1,31 +1,5 @@
-"""The run folder of a training run (``brats train --out RUN_DIR``): its files, read and written.
-
-A run folder holds:
-
-* ``model.keras``: the model with the best monitored value so far (``--select``: lowest
-  validation loss, or highest validation region Dice);
-* ``model_last.keras``: the model after the last finished epoch, with its optimizer state;
-* ``history.csv`` / ``history.json``: every logged value (loss and metrics on training and
-  ``val_`` validation data) per epoch, plus the epoch's wall time in seconds;
-* ``config.json``: experiment, preprocessing settings, training settings, seed, versions
-  (written by :func:`brats_utils.training.train.train`);
-* ``state.json``: the number of finished epochs and the best monitored value: the commit
-  point of an epoch (below), so ``--resume`` continues from the last finished epoch.
-
-Every file is written to a temporary name and renamed, so an interrupted run never leaves a
-half-written file. An epoch ends in this order: the history (a resumed run reads only the
-records of its finished epochs), the two models under hidden pending names
-(``.model_last.epoch<k>.keras``), ``state.json``, then the pending models renamed into place.
-A run killed before ``state.json`` keeps the previous epoch's models; one killed after it has
-its pending models put in place by :func:`prepare_run_dir` on ``--resume``
-(:func:`finish_epoch_files`). So ``model_last.keras`` is always the model of the epoch
-``state.json`` names, and a resume is exact (see :class:`brats_utils.training.fit.EpochSeeds`).
-
-This module does not import Keras: the files can be read (and a run folder checked) without a
-deep-learning backend. :class:`RunLog` keeps the folder up to date
-epoch after epoch; :class:`brats_utils.training.fit.RunCheckpoint` is the Keras callback that
-drives it.
-"""
+"""The run folder of ``brats train --out RUN_DIR``: its files (:data:`RUN_FILES`), each written
+atomically, so that ``--resume`` is exact (:meth:`RunLog.end_epoch`). No Keras import."""
 
 from __future__ import annotations
 
@@ -55,12 +29,11 @@ __all__ = [
     "check_run_dir",
     "prepare_run_dir",
     "finish_epoch_files",
-    "write_history",
-    "save_model",
 ]
 
-#: Files a run folder holds (``--force`` removes exactly these before a new run).
 CONFIG_FILE = "config.json"
+#: Files a run folder holds (``--force`` removes exactly these): the best model by ``--select``,
+#: the last one with its optimizer state, the history, the run's settings, its last epoch.
 RUN_FILES: tuple[str, ...] = (
     "model.keras",
     "model_last.keras",
@@ -77,28 +50,21 @@ def load_state(run_dir: Path | str) -> dict:
 
 
 def load_history(run_dir: Path | str) -> list[dict]:
-    """``history.json`` of a run: one dict per finished epoch (``[]`` if absent)."""
+    """One dict per finished epoch (``[]`` without ``history.json``)."""
     path = Path(run_dir) / "history.json"
     return read_json(path, "history") if path.exists() else []
 
 
 def load_config(run_dir: Path | str) -> dict:
-    """``config.json`` of a run (see :func:`brats_utils.training.train.run_config`)."""
     return read_json(Path(run_dir) / CONFIG_FILE, "run config")
 
 
 def write_config(run_dir: Path | str, config: Mapping[str, Any]) -> Path:
-    """Write ``RUN_DIR/config.json`` atomically."""
     return write_json(Path(run_dir) / CONFIG_FILE, config)
 
 
 def check_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> None:
-    """Refuse a run folder that may not be used, changing nothing (see :func:`prepare_run_dir`).
-
-    Raises:
-        BratsError: if the folder is not empty (without ``resume``/``force``), if there is
-            nothing to resume, if both flags are given, or if ``run_dir`` is a file.
-    """
+    """Refuse (``BratsError``) a run folder that may not be used, changing nothing."""
     run_dir = Path(run_dir)
     if resume and force:
         raise BratsError("choose either --resume (continue a run) or --force (start over)")
@@ -123,18 +89,8 @@ def check_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = Fa
 
 
 def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
-    """Check that ``run_dir`` may be used (:func:`check_run_dir`) and create it.
-
-    * missing or empty: created;
-    * ``resume``: must hold ``state.json`` and ``model_last.keras`` from an earlier run (the
-      hidden temporaries of a killed run are removed, the models of its last epoch put in
-      place, :func:`finish_epoch_files`);
-    * ``force``: the run files (:data:`RUN_FILES`) are removed, other files are left alone;
-    * otherwise a non-empty folder is refused: a run is never overwritten silently.
-
-    Raises:
-        BratsError: see :func:`check_run_dir`.
-    """
+    """:func:`check_run_dir`, then create the folder: ``resume`` completes the killed run's
+    last epoch; ``force`` removes the run files (:data:`RUN_FILES`) and leaves others alone."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir, resume=resume, force=force)
     if resume or force:
@@ -154,7 +110,7 @@ _MODEL_FILES = ("model.keras", "model_last.keras")
 
 
 def _pending_path(run_dir: Path, name: str, epoch: int) -> Path:
-    """``RUN_DIR/.model_last.epoch3.keras``: ``name`` of 1-based ``epoch``, not yet committed."""
+    """``RUN_DIR/.model_last.epoch3.keras``: ``name`` of 1-based ``epoch``, not committed."""
     return run_dir / f".{Path(name).stem}.epoch{epoch}.keras"
 
 
@@ -165,12 +121,8 @@ def _pending_models(run_dir: Path) -> list[Path]:
 
 
 def finish_epoch_files(run_dir: Path | str) -> list[str]:
-    """Complete the last epoch of a killed run: the models of the epoch ``state.json`` names
-    are put in place, pending models of an epoch it does not name (never committed) removed.
-
-    Returns:
-        The names of the models put in place.
-    """
+    """Put the pending models of the epoch ``state.json`` names in place (returns their names)
+    and remove those of an epoch it does not name (never committed)."""
     run_dir = Path(run_dir)
     epoch = load_state(run_dir)["epoch"]
     placed = []
@@ -184,29 +136,23 @@ def finish_epoch_files(run_dir: Path | str) -> list[str]:
     return placed
 
 
-def write_history(run_dir: Path, records: list[dict]) -> None:
-    """Write ``history.csv`` (columns in order of first appearance) and ``history.json``."""
+def _write_history(run_dir: Path, records: list[dict]) -> None:
     write_csv(records, run_dir / "history.csv")
     write_json(run_dir / "history.json", records)
 
 
-def save_model(model: Any, path: Path) -> None:
-    """``model.save(path)`` atomically (``model``: a Keras model; ``path``: ``*.keras``)."""
+def _save_model(model: Any, path: Path) -> None:
+    """``model.save(path)`` atomically."""
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
 
 
 def lower_is_better(monitor: str) -> bool:
-    """True for a loss (``loss``, ``val_loss``), False for a score such as a Dice."""
     return monitor.endswith("loss")
 
 
 def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
-    """``region_dice`` / ``val_region_dice``: the mean of logged ``dice_wt/tc/et`` (if all are).
-
-    On the validation data this is the whole-volume region Dice the challenge scores, pooled
-    over the validation cases' cached slices (every slice with a cache of ``--slices all``).
-    """
+    """``region_dice`` / ``val_region_dice``: the mean of logged ``dice_wt/tc/et`` (if all are)."""
     derived = {}
     for prefix in ("", "val_"):
         keys = [f"{prefix}dice_{region}" for region in ("wt", "tc", "et")]
@@ -218,15 +164,9 @@ def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
 class RunLog:
     """Keep a run folder's models, history and state up to date, one epoch at a time.
 
-    Args:
-        run_dir: the run folder.
-        monitor: the value that picks ``model.keras``: a logged one (a ``*loss`` is better
-            lower, anything else higher) or ``region_dice`` / ``val_region_dice``, the mean of
-            the logged region Dice WT, TC, ET (:func:`region_dice_of`).
-        best: the best monitored value so far (``None``: a new run).
-        best_epoch: the epoch (1-based) that reached ``best``, 0 if none.
-        history: records of the epochs already finished (for a resumed run).
-        target_epochs: the run's total number of epochs, recorded in ``state.json``.
+    ``monitor`` picks ``model.keras``: a logged value (a ``*loss`` lower is better, anything
+    else higher) or ``(val_)region_dice`` (:func:`region_dice_of`). ``best``, ``best_epoch``
+    (1-based) and ``history`` are those of a resumed run.
     """
 
     def __init__(
@@ -249,22 +189,12 @@ class RunLog:
     def end_epoch(
         self, model: Any, epoch: int, logs: Mapping[str, Any], seconds: float
     ) -> dict[str, Any]:
-        """Record a finished epoch: the history, ``model_last.keras`` and ``model.keras`` if it
-        is the best so far (pending), ``state.json``, then the models put in place (see the
-        module's docstring for why in this order).
+        """Record finished ``epoch`` (0-based); returns its history record (``epoch`` 1-based).
 
-        Args:
-            model: the Keras model (anything with ``.save(path)``).
-            epoch: the finished epoch, 0-based as Keras counts (recorded 1-based).
-            logs: the values Keras logged for the epoch.
-            seconds: the epoch's wall time.
-
-        Returns:
-            The epoch's history record: ``epoch`` (1-based), every logged value as a float,
-            ``seconds`` rounded to ms.
-
-        Raises:
-            BratsError: if the monitored value is not among the logged ones.
+        In this order: the history, the models under hidden pending names, ``state.json`` (the
+        commit point), the models renamed into place; so ``model_last.keras`` is always the
+        model of the epoch ``state.json`` names (:func:`finish_epoch_files` completes a run
+        killed in between).
         """
         record: dict[str, Any] = {"epoch": epoch + 1}
         record.update({key: float(value) for key, value in logs.items()})
@@ -277,13 +207,13 @@ class RunLog:
                 f"cannot pick the best model: {self.monitor!r} is not logged "
                 f"(logged: {sorted(logs)})"
             )
-        write_history(self.run_dir, self.history)
+        _write_history(self.run_dir, self.history)
         names = ["model_last.keras"]
         if (value < self.best) if self.minimize else (value > self.best):
             self.best, self.best_epoch = value, epoch + 1
             names.append("model.keras")
         for name in names:
-            save_model(model, _pending_path(self.run_dir, name, epoch + 1))
+            _save_model(model, _pending_path(self.run_dir, name, epoch + 1))
         state = {
             "epoch": epoch + 1,
             "epochs": self.target_epochs,

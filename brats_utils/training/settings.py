@@ -1,12 +1,5 @@
-"""How a run trains: :class:`TrainSettings`, the one settings object of training (no Keras).
-
-Everything derives from it: the defaults of ``brats train`` (:mod:`brats_utils.cli.train`),
-the notebooks' parameters (:meth:`TrainSettings.from_parameters`; a test checks that the
-notebooks' defaults and the ``full`` profile equal these), the run's ``config.json``
-(:meth:`TrainSettings.to_config`: sections ``"training"``, ``"model"`` and ``"seed"``), and
-the ``--resume`` check (:meth:`TrainSettings.from_config` and :meth:`differences`). The
-defaults are the seed's: 15 epochs, batch 32, Adam at 1e-3, cross-entropy, a 32-filter U-Net.
-"""
+"""How a run trains: :class:`TrainSettings`, the one source of the defaults of ``brats train``,
+the notebooks' parameters, the run's ``config.json`` and the ``--resume`` check (no Keras)."""
 
 from __future__ import annotations
 
@@ -18,12 +11,10 @@ from brats_utils.model.settings import UNetSettings
 
 __all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
 
-#: Loss names (:func:`brats_utils.training.losses.get_loss`): categorical cross-entropy (the
-#: seed's) or soft Dice over the tumour classes + cross-entropy.
+#: Loss names (:func:`brats_utils.training.losses.get_loss`): cross-entropy, soft Dice + CE.
 LOSSES: tuple[str, ...] = ("ce", "dice_ce")
-#: What picks a run's ``model.keras``: the lowest validation loss (the seed's checkpoint rule),
-#: the highest mean validation region Dice (WT, TC, ET), the scored metric, or the last epoch
-#: (no choice on validation data: with a handful of validation cases both are noisy).
+#: What picks ``model.keras``: lowest validation loss, highest mean validation region Dice, or
+#: the last epoch.
 SELECTIONS: tuple[str, ...] = ("val_loss", "val_region_dice", "last")
 #: The optimizer every run uses (recorded in ``config.json``).
 OPTIMIZER = "adam"
@@ -31,25 +22,12 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides what a training run learns.
+    """Everything that decides what a training run learns; the defaults are the seed's.
 
-    Attributes:
-        epochs: total epochs (the seed: 15); ``--resume`` may raise it.
-        batch_size: slices per batch (the seed: 32).
-        learning_rate: Adam learning rate (the seed: 1e-3).
-        loss: one of :data:`LOSSES`.
-        seed: seeds Keras, numpy, Python and the loader's draws.
-        empty_slice_fraction: share of tumour-free training slices drawn each epoch
-            (validation always uses every slice).
-        augment: random left-right/up-down flips of training slices.
-        mixed_precision: ``mixed_float16`` policy (for GPUs).
-        data_parallel: data-parallel training over all local devices.
-        max_cases: at most this many cases of each subset (smoke runs); ``None``: all.
-        select: what picks ``model.keras``, one of :data:`SELECTIONS`.
-        context_slices: 2.5D input: the model sees this many neighbouring axial slices of
-            every modality (odd; 1 is the seed's single slice, 3 adds the slice above and
-            below; :func:`brats_utils.preprocessing.slices.stack_context`).
-        unet: the network's architecture (:class:`~brats_utils.model.settings.UNetSettings`).
+    ``seed`` seeds Keras, numpy, Python and the loader's draws; ``empty_slice_fraction`` is the
+    share of tumour-free training slices drawn each epoch; ``max_cases`` caps the cases of each
+    subset (smoke runs); ``context_slices`` (odd) neighbouring slices per modality make a 2.5D
+    input; ``--resume`` may raise ``epochs``.
     """
 
     epochs: int = 15
@@ -69,13 +47,9 @@ class TrainSettings:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if type(value) is not int or value < 1:  # bool is no int here
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_cases is not None and (
-            isinstance(self.max_cases, bool)
-            or not isinstance(self.max_cases, int)
-            or self.max_cases < 1
-        ):
+        if self.max_cases is not None and (type(self.max_cases) is not int or self.max_cases < 1):
             raise ValueError(
                 f"max_cases must be None or a positive integer, got {self.max_cases!r}"
             )
@@ -86,7 +60,7 @@ class TrainSettings:
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         k = self.context_slices
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0:
+        if type(k) is not int or k < 1 or k % 2 == 0:
             raise ValueError(f"context_slices must be an odd positive integer, got {k!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
@@ -98,21 +72,14 @@ class TrainSettings:
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Every setting's flat name: the training fields, then the U-Net's (no ``unet``)."""
+        """Every flat name: the training fields, then the U-Net's."""
         own = tuple(f.name for f in fields(cls) if f.name != "unet")
         return own + tuple(f.name for f in fields(UNetSettings))
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any], base: TrainSettings | None = None):
-        """Settings from flat names (a notebook's parameters, keyword arguments, CLI values).
-
-        Keys that are not settings are ignored, so a notebook can pass ``globals()``.
-        ``max_cases`` 0 means all cases (``None``), as in the notebooks' parameter cells.
-
-        Args:
-            parameters: ``{name: value}``; see :meth:`names`.
-            base: settings to start from (default: the defaults).
-        """
+        """``base`` (default: the defaults) with the flat names of ``parameters`` replacing its
+        values; other keys are ignored (a notebook passes ``globals()``); ``max_cases`` 0: all."""
         base = base or cls()
         unet_names = {f.name for f in fields(UNetSettings)}
         own = {k: parameters[k] for k in cls.names() if k in parameters and k not in unet_names}
@@ -122,7 +89,6 @@ class TrainSettings:
         return replace(base, **own, unet=replace(base.unet, **unet))
 
     def flat(self) -> dict[str, Any]:
-        """``{name: value}`` for every name of :meth:`names`."""
         own = {k: v for k, v in asdict(self).items() if k != "unet"}
         return {**own, **self.unet.to_dict()}
 
@@ -137,11 +103,7 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrainSettings:
-        """The settings a run's ``config.json`` records (inverse of :meth:`to_config`).
-
-        Raises:
-            ValueError: unknown keys or invalid values in the sections.
-        """
+        """Inverse of :meth:`to_config`; ``ValueError`` on unknown keys or invalid values."""
         training = dict(config.get("training", {}))
         training.pop("optimizer", None)
         unknown = sorted(set(training) - set(_TRAINING_KEYS))

@@ -15,12 +15,18 @@ from helpers import SHAPE_SMALL as SHAPE
 from helpers import rounding_model, write_case_folder, write_run
 
 from brats_utils.cli.main import main
-from brats_utils.conventions import GLI2023, LEGACY, MODALITIES, labels_to_classes
+from brats_utils.conventions import (
+    GLI2023,
+    LEGACY,
+    MODALITIES,
+    classes_from_scores,
+    labels_to_classes,
+)
 from brats_utils.data.cases import load_case
 from brats_utils.data.nifti import read_nifti
 from brats_utils.data.synth import generate_case
 from brats_utils.errors import BratsError
-from brats_utils.inference.predict import predict_cases, predict_classes, predict_volume
+from brats_utils.inference.predict import predict_cases, predict_volume
 from brats_utils.inference.run_config import load_run
 from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.preprocessing.settings import PreprocessSettings
@@ -52,7 +58,7 @@ def run_model(tmp_path_factory) -> Path:
 def test_predict_classes_normalises_and_orders_channels_like_the_config(image, channels):
     settings = PreprocessSettings(size=SHAPE[0], slice_start=0, slice_stop=None)
     model = rounding_model(SHAPE[0], 2)
-    classes = predict_classes(model, image, settings, channels, batch_size=5)
+    classes = classes_from_scores(predict_volume(model, image, settings, channels, batch_size=5))
     expected, far = expected_classes(image, channels[0])
     assert classes.shape == SHAPE and classes.dtype == np.uint8
     np.testing.assert_array_equal(classes[far], expected[far])
@@ -180,7 +186,7 @@ def test_predictions_round_trip_labels_affine_and_header(tmp_path, run_model, re
     assert labels.dtype == np.uint8 and labels.shape == SHAPE
     assert set(np.unique(labels)) == set(release.labels)  # ET written as 4 (2021) or 3 (2023+)
     model, config = load_run(run_model)
-    direct = predict_classes(model, case.image, config)
+    direct = classes_from_scores(predict_volume(model, case.image, config))
     np.testing.assert_array_equal(labels_to_classes(labels, release), direct)
     np.testing.assert_allclose(written.affine, case.affine)
     assert written.header["descrip"].tobytes().rstrip(b"\0") == b"source header"

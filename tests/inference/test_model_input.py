@@ -7,7 +7,7 @@ import pytest
 
 from brats_utils.conventions import NUM_CLASSES, channel_indices
 from brats_utils.data.cases import discover_cases, load_case, read_case_volumes
-from brats_utils.inference.predict import predict_channels, predict_volume
+from brats_utils.inference.predict import predict_volume
 from brats_utils.model.experiments import EXPERIMENTS
 from brats_utils.preprocessing.cache import open_cache
 from brats_utils.preprocessing.cache_build import build_cache
@@ -38,7 +38,7 @@ def _assert_inference_input_equals_cache(data_dir, case_id, settings, tmp_path):
         for run in ("channels", "image"):
             model = RecordingModel()
             if run == "channels":
-                predict_channels(model, volumes.channels, settings, experiment.channels)
+                predict_volume(model, volumes.channels, settings, experiment.channels)
             else:
                 predict_volume(model, image, settings, experiment.channels)
             (fed,) = model.inputs

@@ -12,7 +12,7 @@ from helpers import rounding_model, write_run
 from brats_utils.conventions import channel_indices
 from brats_utils.data.cases import discover_cases, read_case_volumes
 from brats_utils.errors import BratsError
-from brats_utils.inference.predict import predict_cases, predict_channels
+from brats_utils.inference.predict import predict_cases, predict_volume
 from brats_utils.inference.run_config import load_models, model_files
 from brats_utils.preprocessing.cache import open_cache
 from brats_utils.preprocessing.cache_build import build_cache
@@ -47,7 +47,7 @@ def test_every_plane_puts_its_scores_back_where_they_belong(plane, crop_brain):
     settings = PreprocessSettings(size=32, slice_start=0, slice_stop=None, normalization="max",
                                   crop_brain=crop_brain, plane=plane)  # fmt: skip
     model = rounding_model(32, 2)  # class = round(channel 0): 1 inside the cube, 0 outside
-    scores = predict_channels(model, _cube_volumes(), settings, ("flair", "t1ce"))
+    scores = predict_volume(model, _cube_volumes(), settings, ("flair", "t1ce"))
     assert scores.shape == (*SHAPE, 4)
     predicted = scores.argmax(-1) == 1
     truth = np.zeros(SHAPE, dtype=bool)
@@ -76,7 +76,7 @@ def test_inference_feeds_a_planes_cached_slices_bit_for_bit(synthetic_root, tmp_
             return np.full((*x.shape[:3], 4), 0.25, dtype=np.float32)
 
     channels = ("t2", "flair")
-    predict_channels(Recording(), read_case_volumes(files).channels, settings, channels)
+    predict_volume(Recording(), read_case_volumes(files).channels, settings, channels)
     assert fed[0].shape[0] == 240  # every coronal (Y) or sagittal (X) slice
     cached = np.asarray(cache.images(case_id))[..., channel_indices(channels)]
     assert np.array_equal(fed[0][kept], cached)

@@ -9,7 +9,7 @@ import pytest
 from brats_utils.conventions import NUM_CLASSES, REGIONS, channel_indices, classes_from_scores
 from brats_utils.data.cases import discover_cases, read_case_volumes
 from brats_utils.evaluation.slice_metrics import confusion_matrix
-from brats_utils.inference.predict import predict_channels
+from brats_utils.inference.predict import predict_volume
 from brats_utils.model.unet import build_model
 from brats_utils.preprocessing.cache import open_cache
 from brats_utils.preprocessing.cache_build import build_cache
@@ -138,7 +138,7 @@ def test_inference_feeds_the_loaders_2p5d_stacks_bit_for_bit(synthetic_root, tmp
     positions = [z for _, z in data.batch_slices(0)]
     files = next(f for f in discover_cases(synthetic_root) if f.case_id == case_id)
     model = RecordingModel()
-    scores = predict_channels(model, read_case_volumes(files).channels, settings, channels,
+    scores = predict_volume(model, read_case_volumes(files).channels, settings, channels,
                               context=3)  # fmt: skip
     (fed,) = model.inputs
     assert fed.shape[-1] == 6 and x.shape[-1] == 6

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from brats_utils.errors import BratsError
+from brats_utils.evaluation.compare import MIN_CASES, TOO_FEW, too_few
 from brats_utils.notebooks.findings import (
     ablation_findings,
     contrast_findings,
@@ -119,19 +120,39 @@ def test_compare_variant_tables_pairs_the_cases_or_says_the_baseline_is_missing(
     assert comparison.loc["dice_WT", "mean_difference"] == pytest.approx(0.1)
     assert comparison.loc["dice_WT", "b_better"] == 6
     text = paired_findings(comparison, "early4", "early2")
-    assert "dice_WT: early2 - early4 = +0.100" in text and "favours early2" in text
-    assert "too few cases to tell" in paired_findings(comparison.assign(n=3), "a", "b")
+    assert "dice_WT: early2 - early4 = +0.100" in text and "early2 is better" in text
+    small = comparison.assign(favours=TOO_FEW, ci_low=np.nan, ci_high=np.nan, n=3)
+    text = paired_findings(small, "a", "b")
+    assert f"({too_few(3)})" in text and "CI" not in text and "is better" not in text
     a.iloc[:2].to_csv(paths.table("03_cases_test.csv"), index=False)
     with pytest.raises(BratsError):
         compare_variant_tables(paths, "03", "05", "test")
 
 
+def test_study_findings_judge_only_samples_of_the_minimum_size():
+    from brats_utils.notebooks.findings import study_findings
+
+    rows = []
+    for n, favours in ((MIN_CASES, "B"), (MIN_CASES - 1, TOO_FEW)):
+        for metric in ("dice_ET", "lesion_dice_ET"):
+            rows.append({"config": f"n{n}", "metric": metric, "n": n, "favours": favours,
+                         "mean_difference": 0.1})  # fmt: skip
+    summary = pd.DataFrame(
+        {"n": [8], "dice_WT": [0.8], "dice_TC": [0.7], "dice_ET": [0.6], "lesion_dice_WT": [0.7],
+         "lesion_dice_TC": [0.6], "lesion_dice_ET": [0.5]}, index=["n5"]
+    )  # fmt: skip
+    text = study_findings({"seed": pd.DataFrame(rows)}, summary, {})
+    assert f"**n{MIN_CASES}** vs seed ({MIN_CASES} paired cases): better on dice_ET" in text
+    assert f"**n{MIN_CASES - 1}** vs seed: lesion-wise ET +0.100 ({too_few(MIN_CASES - 1)})" in text
+    assert "target" not in text and "is not a verdict" in text
+
+
 def test_mean_with_ci_brackets_the_mean():
-    text = mean_with_ci([0.5, 0.6, 0.7, 0.8])
+    text = mean_with_ci([0.5, 0.6, 0.65, 0.7, 0.8])
     mean, low, high = 0.65, *map(float, text.split("CI ")[1].split(",")[0].split("-"))
-    assert text.startswith("0.65 (95% CI") and low <= mean <= high and "n = 4" in text
+    assert text.startswith("0.65 (95% CI") and low <= mean <= high and "n = 5" in text
     assert mean_with_ci([]) == "no cases"
-    assert mean_with_ci([0.5, 0.7]) == "0.60 (n = 2, too few cases for an interval)"
+    assert mean_with_ci([0.5, 0.7]) == f"0.60 ({too_few(2)})"
 
 
 def test_exploration_and_preprocessing_findings_come_from_the_tables():
@@ -144,7 +165,7 @@ def test_exploration_and_preprocessing_findings_come_from_the_tables():
     text = exploration_findings(volumes, histograms, {"train": 1, "validation": 1})
     assert "**2 cases**" in text and "1 case(s) without ET" in text
     assert "edema stands out most on **FLAIR**" in text
-    assert "enhancing tumour on **T1ce**" in text
+    assert "enhancing tumour on **T1ce** (+" in text and "where contrast agent" not in text
     stats = slice_label_stats(cache)
     text = preprocessing_findings(cache, stats)
     assert "2 cases cached as 3 slices each at 16 x 16" in text
@@ -217,7 +238,13 @@ def test_results_findings_state_the_conclusion_this_sample_allows():
     assert "ET 0.5 ml against a median of 4.8 ml" in text and "2 missed and 1 false" in text
     same = pd.concat({"early2": compare_tables(base, base)})
     text = results_findings(region_table, per_case, same, "early4", failures, "test")
-    assert "this sample cannot rank the variants" in text
+    assert "no paired difference against early4 excludes 0" in text
+    few = {k: v.iloc[: MIN_CASES - 1] for k, v in per_case.items()}
+    paired = pd.concat({"early2": compare_tables(few["early4"], few["early2"])})
+    text = results_findings(region_table, few, paired, "early4", failures, "test")
+    # one rule: no interval, no verdict, and a conclusion that says why
+    assert "CI" not in text and "is better" not in text
+    assert text.count(too_few(MIN_CASES - 1)) == 7  # 3 means, 3 differences, the conclusion
 
 
 def test_every_notebook_has_the_same_setup_cell_and_it_says_where_to_open_it(tmp_path):

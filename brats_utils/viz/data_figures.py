@@ -19,6 +19,7 @@ from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.viz.drawing import (
     LABEL_ABBREVIATIONS,
     LABEL_COLORS,
+    axial_view,
     finish_figure,
     label_legend_handles,
     label_overlay,
@@ -237,7 +238,7 @@ def plot_preprocessing(
         ),
     ]
     for r, (row_name, image, labels) in enumerate(rows):
-        view = np.swapaxes(image, 0, 1)  # the axial display orientation of slice_2d
+        view = axial_view(image)
         for c, name in enumerate(channel_names):
             axis = axes[r * (n + 1) + c]
             shown = axis.imshow(view[..., c], cmap="gray", interpolation="nearest")
@@ -249,7 +250,7 @@ def plot_preprocessing(
         axis = axes[r * (n + 1) + n]
         axis.imshow(np.zeros(view.shape[:2]), cmap="gray")
         if labels is not None:
-            axis.imshow(label_overlay(np.swapaxes(labels, 0, 1), alpha=1.0))
+            axis.imshow(label_overlay(axial_view(labels), alpha=1.0))
         axis.set_title(f"labels, {row_name}", fontsize="small")
         axis.set_axis_off()
     axes[-1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")

@@ -41,6 +41,7 @@ __all__ = [
     "save_figure",
     "finish_figure",
     "new_axes",
+    "axial_view",
     "slice_2d",
     "default_slice_index",
     "display_ranges",
@@ -119,6 +120,13 @@ def _check_plane(plane: str) -> int:
     return PLANES[plane]
 
 
+def axial_view(plane: np.ndarray) -> np.ndarray:
+    """An axial ``(X, Y[, C])`` slice (of a volume or the cache) in display orientation:
+    ``(Y, X[, C])``, anterior at the top, the patient's right on the left. Every figure draws
+    axial slices through it, so all of them agree (tested)."""
+    return np.swapaxes(plane, 0, 1)
+
+
 def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
     """One plane of a volume in display orientation.
 
@@ -141,8 +149,7 @@ def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
         raise ValueError(
             f"{plane} slice index must lie in 0..{volume.shape[axis] - 1}, got {index}"
         )
-    plane_view = np.take(volume, index, axis=axis)
-    plane_view = np.swapaxes(plane_view, 0, 1)
+    plane_view = axial_view(np.take(volume, index, axis=axis))
     return plane_view if plane == "axial" else plane_view[::-1]
 
 

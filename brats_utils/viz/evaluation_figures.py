@@ -15,7 +15,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from brats_utils.conventions import MODALITIES
-from brats_utils.viz.drawing import error_legend_handles, error_overlay, finish_figure, new_axes
+from brats_utils.viz.drawing import (
+    GREY,
+    error_legend_handles,
+    error_overlay,
+    finish_figure,
+    new_axes,
+    slice_2d,
+)
 
 __all__ = ["plot_paired_cases", "plot_dice_vs_volume", "plot_error_map"]
 
@@ -136,11 +143,12 @@ def plot_error_map(
         raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")
     if index is None:
         index = int(np.argmax(np.count_nonzero(errors[..., 0] >= 2, axis=(0, 1))))
-    background = image[:, :, index, MODALITIES.index(modality)]
+    background = slice_2d(image[..., MODALITIES.index(modality)], "axial", index)
+    codes = slice_2d(errors, "axial", index)
     fig, axes = new_axes(ax, 3, panel_size=(3.2, 3.4))
     for channel, (axis, region) in enumerate(zip(axes, ("WT", "TC", "ET"), strict=True)):
-        axis.imshow(background, cmap="gray", interpolation="nearest")
-        axis.imshow(error_overlay(errors[:, :, index, channel], alpha), interpolation="nearest")
+        axis.imshow(np.ma.masked_equal(background, 0), cmap=GREY, interpolation="nearest")
+        axis.imshow(error_overlay(codes[..., channel], alpha), interpolation="nearest")
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()
     axes[-1].legend(

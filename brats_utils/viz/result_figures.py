@@ -20,6 +20,7 @@ from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.viz.drawing import (
     GREY,
     REGION_COLORS,
+    axial_view,
     display_ranges,
     finish_figure,
     label_legend_handles,
@@ -301,7 +302,7 @@ def plot_prediction_examples(
     fig, axes = new_axes(ax, len(images) * ncols, ncols=ncols, panel_size=(2.2, 2.2))
     ranges = display_ranges(images, names)
     for r in range(len(images)):
-        view = np.swapaxes(images[r], 0, 1)
+        view = axial_view(images[r])
         background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black
         panels = [(MODALITY_NAMES.get(n, n), c, None) for c, n in enumerate(names)]
         panels += [("ground truth", under, truth[r]), ("prediction", under, pred[r])]
@@ -311,7 +312,7 @@ def plot_prediction_examples(
             shown = np.ma.masked_array(view[..., channel], background)
             axis.imshow(shown, cmap=GREY, vmin=low, vmax=high, interpolation="nearest")
             if labels is not None:
-                axis.imshow(label_overlay(np.swapaxes(labels, 0, 1), TUMOUR_CLASSES, alpha))
+                axis.imshow(label_overlay(axial_view(labels), TUMOUR_CLASSES, alpha))
             axis.set_title(name if r == 0 else "", fontsize="small")
             axis.set_axis_off()
         if row_titles is not None:

@@ -308,3 +308,29 @@ def test_prediction_examples(volume, tmp_path):
     assert _png_ok(tmp_path / "ex.png")
     with pytest.raises(ValueError, match="must both be"):
         plot_prediction_examples(images, truth[:2], truth)
+
+
+def test_every_figure_draws_an_axial_slice_the_same_way_up():
+    """The one orientation rule (drawing.axial_view): the viewer, the examples, the error map
+    and the mean image all show slice_2d's picture, never a rotated or flipped one."""
+    from brats_utils.evaluation.failures import error_map
+    from brats_utils.viz.evaluation_figures import plot_error_map
+    from brats_utils.viz.variant_figures import plot_mean_image
+
+    shape = (10, 14, 3)  # not square: a rotation would change the drawn shape
+    image = np.zeros((*shape, 4), np.float32)
+    image[2:9, 1:13] = np.arange(1, 4 * 7 * 12 + 1).reshape(7, 12, 1, 4)  # no symmetry
+    seg = np.zeros(shape, np.uint8)
+    seg[3:5, 2:9, 1] = 2
+    expected = slice_2d(image[..., 3], "axial", 1)  # FLAIR
+    drawn = {
+        "draw_slice": draw_slice(image, seg, index=1).axes[0],
+        "examples": plot_prediction_examples(image[:, :, 1:2].transpose(2, 0, 1, 3),
+                                             seg[None, :, :, 1], seg[None, :, :, 1]).axes[3],
+        "error map": plot_error_map(image, error_map(seg, seg), index=1).axes[0],
+        "mean image": plot_mean_image(image[:, :, 1], seg[:, :, 1]).axes[3],
+    }  # fmt: skip
+    for name, axis in drawn.items():
+        shown = np.ma.filled(axis.images[0].get_array().astype(float), 0.0)
+        assert np.array_equal(np.nan_to_num(shown), expected), name
+        assert axis.images[0].origin == "upper", name

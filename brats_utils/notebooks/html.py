@@ -2,9 +2,10 @@
 
 :func:`render_html` turns the executed copies of a ``brats notebooks`` run into one
 self-contained HTML page each (figures embedded as PNG), plus an ``index.html`` that lists
-them with the run's profile, data folder and seconds per notebook. ``brats notebooks --html
-DIR`` calls it after a run; ``docs/results/`` holds the pages of a real-data run (README).
-No Keras import.
+them with the run's profile, data folder and seconds per notebook. Folders of the machine that
+ran the notebooks are shown relative to the project (``outputs/real16/data``), or as
+``DATA_DIR`` / ``OUT_DIR`` when they lie outside it. ``brats notebooks --html DIR`` calls it
+after a run; ``docs/results/`` holds the pages of a real-data run (README). No Keras import.
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ def render_html(
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     pages, styles = {}, {}
+    shown_as = _machine_paths(summary, notebooks_dir.parent)
     for path in executed:
         body, _ = exporter.from_filename(str(path))
+        for folder, name in shown_as.items():
+            body = body.replace(folder, name)
         pages[path.stem], page_styles = _without_styles(body)
         styles.update(dict.fromkeys(page_styles))  # in order of first appearance
     written = [_write(html_dir / "notebook.css", "\n".join(styles))]
@@ -78,6 +82,17 @@ def _without_styles(body: str) -> tuple[str, list[str]]:
     first = _STYLE.search(body).start()
     body = body[:first] + _LINK + _STYLE.sub("", body[first:])
     return body, found
+
+
+def _machine_paths(summary: Mapping, out_dir: Path) -> dict[str, str]:
+    """Absolute folders of the run -> what the pages show instead, longest first."""
+    project = Path(__file__).resolve().parents[2]
+    shown_as = {f"{project}/": ""}
+    for folder, name in ((summary.get("data_dir"), "DATA_DIR"), (out_dir, "OUT_DIR")):
+        folder = Path(str(folder or "")).absolute()
+        if folder.parent != folder and not folder.is_relative_to(project):
+            shown_as[str(folder)] = name
+    return dict(sorted(shown_as.items(), key=lambda item: -len(item[0])))
 
 
 def _data_description(data_dir: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -192,6 +193,11 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
     notebooks = tmp_path / "run" / "notebooks"
     notebooks.mkdir(parents=True)
     _executed_notebook(notebooks / "01_exploration.ipynb", image)
+    nb = nbformat.read(notebooks / "01_exploration.ipynb", 4)
+    project = Path(render_html.__code__.co_filename).resolve().parents[2]
+    printed = f"cases in /x/brats2018_sample, figures in {tmp_path / 'run'}/figures, {project}/a"
+    nb.cells.append(nbformat.v4.new_markdown_cell(printed))
+    nbformat.write(nb, notebooks / "01_exploration.ipynb")
     summary = {"profile": "smoke", "data_dir": "/x/brats2018_sample", "seconds":
                {"01_exploration": 90.0}, "total_seconds": 90.0}  # fmt: skip
     (notebooks / "run_summary.json").write_text(json.dumps(summary))
@@ -199,6 +205,8 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
     assert [p.name for p in pages] == ["notebook.css", "01_exploration.html", "index.html"]
     page = pages[1].read_text()
     assert f"data:image/png;base64,{image[:40]}" in page and "A title" in page
+    # no folder of the machine that ran it: relative to the project, or DATA_DIR / OUT_DIR
+    assert "cases in DATA_DIR, figures in OUT_DIR/figures, a" in page and str(tmp_path) not in page
     assert "<style" not in page and 'href="notebook.css"' in page  # the styles once, shared
     assert ".jp-Notebook" in pages[0].read_text()
     index = pages[2].read_text()

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.viz.drawing import (
@@ -191,6 +192,7 @@ def plot_split_counts(
     fig, (axis,) = new_axes(ax, 1, panel_size=(4.0, 3.0))
     bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868", "0.5"][: len(names)])
     axis.bar_label(bars)
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("cases")
     axis.set_title(f"Cases per split ({len(split)} in all)")
     return finish_figure(fig, out_path)

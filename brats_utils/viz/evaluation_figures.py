@@ -100,13 +100,17 @@ def plot_dice_vs_volume(
         out_path: if given, the figure is saved there.
     """
     fig, (axis,) = new_axes(ax, 1, panel_size=(5.0, 3.6))
+    largest = 1.0
     for i, (variant, frame) in enumerate(per_case.items()):
         columns = [f"volume_{region}_ml", f"dice_{region}"]
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{variant}: per-case table lacks columns {missing}")
         axis.scatter(frame[columns[0]], frame[columns[1]], s=18, color=f"C{i}", label=variant)
-    axis.set_xscale("symlog", linthresh=1.0)
+        largest = max(largest, float(frame[columns[0]].max()))
+    axis.set_xscale("symlog", linthresh=1.0)  # linear below 1 mL (cases without the region: 0)
+    ticks = [0.0, *(10.0**k for k in range(int(np.ceil(np.log10(largest))) + 1))]
+    axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
     axis.set_xlabel(f"reference {region} volume (mL)")
     axis.set_ylabel(f"Dice {region}")
     axis.set_ylim(-0.02, 1.02)

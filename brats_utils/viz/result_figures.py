@@ -185,7 +185,9 @@ def plot_metric_bars(
     for axis, metric in zip(axes, metrics, strict=True):
         values = table[metric].to_numpy(dtype=float)
         bars = axis.bar(x, values, color=colors, width=0.7)
-        axis.bar_label(bars, fmt="%.2f", fontsize="x-small")
+        # inside the bar, so a reference mark at its top never hides the value
+        box = {"boxstyle": "round,pad=0.15", "fc": "white", "lw": 0, "alpha": 0.8}
+        axis.bar_label(bars, fmt="%.2f", label_type="center", fontsize="x-small", bbox=box)
         marks = [
             (i, reference[v][metric])
             for i, v in enumerate(variants)
@@ -304,6 +306,7 @@ def plot_prediction_examples(
     for r in range(len(images)):
         view = axial_view(images[r])
         background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black
+        box = _brain_box(background)
         panels = [(MODALITY_NAMES.get(n, n), c, None) for c, n in enumerate(names)]
         panels += [("ground truth", under, truth[r]), ("prediction", under, pred[r])]
         for c, (name, channel, labels) in enumerate(panels):
@@ -313,19 +316,21 @@ def plot_prediction_examples(
             axis.imshow(shown, cmap=GREY, vmin=low, vmax=high, interpolation="nearest")
             if labels is not None:
                 axis.imshow(label_overlay(axial_view(labels), TUMOUR_CLASSES, alpha))
+            axis.set(xlim=box[0], ylim=box[1], xticks=[], yticks=[])  # zoomed on the brain
             axis.set_title(name if r == 0 else "", fontsize="small")
-            axis.set_axis_off()
-        if row_titles is not None:
-            axes[r * ncols].text(
-                -0.08,
-                0.5,
-                row_titles[r],
-                transform=axes[r * ncols].transAxes,
-                rotation=90,
-                va="center",
-                ha="right",
-                fontsize="small",
-            )
-    axes[ncols - 1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")
+            axis.spines[:].set_visible(False)
+        if row_titles is not None:  # a y label: the layout keeps it inside the figure
+            axes[r * ncols].set_ylabel(row_titles[r].replace(", ", "\n"), fontsize="small")
+    fig.legend(handles=label_legend_handles(), loc="outside right upper", fontsize="small")
     fig.suptitle(title)
     return finish_figure(fig, out_path)
+
+
+def _brain_box(background: np.ndarray, margin: int = 2):
+    """``(xlim, ylim)`` of an image's brain (not ``background``) for ``imshow`` axes."""
+    rows, cols = np.nonzero(~background)
+    if rows.size == 0:
+        rows, cols = np.array([0, background.shape[0] - 1]), np.array([0, background.shape[1] - 1])
+    x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin, background.shape[1] - 1)
+    y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin, background.shape[0] - 1)
+    return (x0 - 0.5, x1 + 0.5), (y1 + 0.5, y0 - 0.5)

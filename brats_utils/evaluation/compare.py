@@ -62,12 +62,12 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "mean_difference",
     "ci_low",
     "ci_high",
+    "favours",
     "wilcoxon_p",
     "sign_p",
     "b_better",
     "a_better",
     "ties",
-    "favours",
 )
 
 

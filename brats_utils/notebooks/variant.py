@@ -386,4 +386,3 @@ def compare_variant_tables(
         raise BratsError(f"{path_b} is missing: run this notebook's whole-volume cell first")
     a, b = pd.read_csv(path_a), pd.read_csv(path_b)
     return a, b, compare_tables(a, b, [m for m in metrics if m in a.columns and m in b.columns])
-

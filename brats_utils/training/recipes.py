@@ -74,8 +74,13 @@ RECIPES: dict[str, Recipe] = {
             "Dice + BCE, 2.5D (3 slices), flips, flip TTA, postprocessing chosen on the "
             "validation cases (the study's 'all')",
             preprocessing={"slice_start": 0, "slice_stop": None, "crop_brain": True},
-            training={"loss": "dice_ce", "augment": True, "empty_slice_fraction": 0.3,
-                      "head": "regions", "context_slices": 3},  # fmt: skip
+            training={
+                "loss": "dice_ce",
+                "augment": True,
+                "empty_slice_fraction": 0.3,
+                "head": "regions",
+                "context_slices": 3,
+            },  # fmt: skip
             tta=True,
             postprocess=True,
         ),

@@ -53,8 +53,10 @@ SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
 #: The per-label slice Dice metrics, in class order (NCR, ED, ET).
 
 
-def seed_table() -> pd.DataFrame:
-    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")`` for result tables."""
+def seed_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")``, after ``measured``
+    (indexed ``(split, experiment)``) when given, the label Dice columns first: the columns
+    both hold come into view before those only the measured rows fill."""
     rows = {
         (split, f"seed {experiment}"): values
         for experiment, by_split in SEED_LABEL_DICE.items()
@@ -62,7 +64,9 @@ def seed_table() -> pd.DataFrame:
     }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
-    return frame
+    if measured is None:
+        return frame
+    return pd.concat([frame, measured]).sort_index()
 
 
 _SPLIT_STYLES = {"train": "-", "validation": "--"}

@@ -278,6 +278,13 @@ def test_seed_table_has_the_reported_numbers():
     table = seed_table()
     assert table.loc[("validation", "seed early2"), "dice_enhancing"] == 0.80
     assert table.loc[("test", "seed early2"), "dice_necrotic"] == 0.65
+    measured = pd.DataFrame(
+        {"mean_iou": [0.5], "dice_edema": [0.7], "dice_necrotic": [0.6], "dice_enhancing": [0.8]},
+        index=pd.MultiIndex.from_tuples([("test", "early2")], names=["split", "experiment"]),
+    )
+    both = seed_table(measured)
+    assert list(both.columns[:3]) == ["dice_necrotic", "dice_edema", "dice_enhancing"]
+    assert both.loc[("test", "early2"), "dice_edema"] == 0.7 and len(both) == len(table) + 1
     assert table.loc[("validation", "seed early4"), "dice_edema"] == 0.76
     assert len(table) == 3
 

@@ -310,7 +310,8 @@ def plot_prediction_examples(
     for r in range(len(images)):
         view = axial_view(images[r])
         background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black
-        box = _brain_box(background)
+        labelled = (axial_view(truth[r]) != 0) | (axial_view(pred[r]) != 0)
+        box = _brain_box(background & ~labelled)  # every label in view, even outside the brain
         panels = [(MODALITY_NAMES.get(n, n), c, None) for c, n in enumerate(names)]
         panels += [("ground truth", under, truth[r]), ("prediction", under, pred[r])]
         for c, (name, channel, labels) in enumerate(panels):

@@ -217,11 +217,15 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
         render_html(tmp_path / "html", tmp_path / "other")
 
 
-def test_time_estimate_reads_the_measured_minutes():
+def test_time_estimate_reads_the_measured_minutes(monkeypatch):
     profile = Profile("smoke", "", 24, 0, {}, {"01_exploration": 0.5, "03_x": 4.0}, "on a CPU")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("os.getloadavg", lambda: (0.2, 0.2, 0.2))
     assert time_estimate(profile, "03_x") == (
-        "time: about 4.0 min (all notebooks: 4 min), measured on a CPU"
+        "time: about 4.0 min (all notebooks: 4 min) on an idle machine, measured on a CPU"
     )
+    monkeypatch.setattr("os.getloadavg", lambda: (5.0, 5.0, 5.0))
+    assert time_estimate(profile, "03_x").endswith("busy now (5.0 processes running on 2 cores)")
     assert "not measured" in time_estimate(profile, "07_y")
 
 

@@ -1,17 +1,13 @@
-"""Shared figure helpers (label colours, atomic saving) and slices with label overlays.
+"""Shared figure helpers (colours, axes, atomic saving) and slices with label overlays.
 
-Every ``plot_*`` function takes ``ax=None`` (an Axes, or a sequence of Axes for multi-panel
-figures) and ``out_path=None``, draws, saves the figure atomically when ``out_path`` is given
-(:func:`save_figure`) and returns the :class:`~matplotlib.figure.Figure`. Figures are built
-with the object-oriented API (no ``pyplot`` state), so they work headless (Agg) and display
-in Jupyter as the value of a cell. Figures of the data set (histograms, label volumes, splits,
-preprocessing) live in :mod:`brats_utils.viz.data_figures`, figures of results (training curves,
-metric bars, box plots, prediction examples) in :mod:`brats_utils.viz.result_figures`.
+Every ``plot_*`` function of :mod:`brats_utils.viz` takes ``ax=None`` (Axes to draw on, one
+per panel; default a new figure) and ``out_path=None`` (where to save it, atomically), and
+returns the :class:`~matplotlib.figure.Figure`; no ``pyplot`` state, so they work headless.
 
-Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order (affine ``diag(-1, -1, 1)``: x runs from
-the patient's right to left, y from anterior to posterior, z from inferior to superior).
-:func:`slice_2d` turns a plane into display orientation: anterior (axial) or superior
-(coronal, sagittal) at the top, the patient's right on the image's left (radiological view).
+Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order (x: the patient's right to left, y:
+anterior to posterior, z: inferior to superior). Every slice is drawn through
+:func:`axial_view` / :func:`slice_2d`: anterior (axial) or superior at the top, the patient's
+right on the image's left (radiological view).
 """
 
 from __future__ import annotations
@@ -80,18 +76,8 @@ def new_axes(
     ncols: int | None = None,
     panel_size: tuple[float, float] = (3.0, 3.0),
 ) -> tuple[Figure, list[Axes]]:
-    """Axes to draw ``n_panels`` panels on: the given ones, or a new figure's grid.
-
-    Args:
-        ax: ``None`` (make a figure), one Axes (only when ``n_panels == 1``) or a sequence of
-            exactly ``n_panels`` Axes.
-        n_panels: panels the caller will draw.
-        ncols: columns of a new grid (default: all panels on one row).
-        panel_size: (width, height) in inches of one panel of a new grid.
-
-    Raises:
-        ValueError: if the given Axes are not exactly ``n_panels``.
-    """
+    """Axes for ``n_panels`` panels: the given ones (exactly ``n_panels``, else ValueError) or
+    a new constrained-layout figure's grid of ``ncols`` columns, ``panel_size`` inches each."""
     if ax is not None:
         axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
         if len(axes) != n_panels:
@@ -128,16 +114,8 @@ def axial_view(plane: np.ndarray) -> np.ndarray:
 
 
 def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """One plane of a volume in display orientation.
-
-    Args:
-        volume: ``(X, Y, Z)`` or ``(X, Y, Z, C)`` array in BraTS voxel order.
-        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
-        index: slice index along the plane's fixed axis.
-
-    Returns:
-        ``(rows, cols[, C])`` view: axial ``(Y, X)``, coronal ``(Z, X)``, sagittal ``(Z, Y)``,
-        with anterior / superior at the top.
+    """One plane of an ``(X, Y, Z[, C])`` volume in display orientation: axial ``(Y, X)``,
+    coronal ``(Z, X)``, sagittal ``(Z, Y)``, anterior / superior at the top.
 
     Raises:
         ValueError: unknown plane, volume not 3D/4D, or index out of range.
@@ -154,13 +132,8 @@ def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
 
 
 def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]) -> int:
-    """Slice with the most tumour voxels on ``plane``; the middle slice without a tumour.
-
-    Args:
-        seg: ``(X, Y, Z)`` classes 0..3, or ``None``.
-        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
-        shape: the volume's shape (used when ``seg`` is ``None`` or empty).
-    """
+    """The slice of ``plane`` with the most tumour in ``seg`` (classes); the middle one when
+    ``seg`` is ``None`` or empty."""
     axis = _check_plane(plane)
     if seg is not None and np.any(seg):
         other = tuple(a for a in range(3) if a != axis)
@@ -171,16 +144,8 @@ def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]
 def display_ranges(
     image: np.ndarray, channel_names: Sequence[str] = MODALITIES, percentiles=(0.5, 99.5)
 ) -> dict[str, tuple[float, float]]:
-    """Grey-level window per channel from percentiles of its brain voxels (non-zero voxels).
-
-    Args:
-        image: ``(X, Y, Z, C)`` (or ``(N, H, W, C)``) array, channels named by ``channel_names``.
-        channel_names: name of each channel.
-        percentiles: lower and upper percentile, in percent.
-
-    Returns:
-        ``{channel name: (low, high)}``; ``(0, 1)`` for an all-zero channel.
-    """
+    """Grey-level window ``{channel: (low, high)}`` from percentiles of each channel's brain
+    (non-zero) voxels of an ``(..., C)`` image; ``(0, 1)`` for an all-zero channel."""
     if image.shape[-1] != len(channel_names):
         raise ValueError(
             f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
@@ -201,16 +166,8 @@ def display_ranges(
 def label_overlay(
     seg: np.ndarray, labels_shown: Iterable[int] = TUMOUR_CLASSES, alpha: float = 0.4
 ) -> np.ndarray:
-    """RGBA image colouring each shown class with :data:`LABEL_COLORS`.
-
-    Args:
-        seg: ``(H, W)`` classes 0..3.
-        labels_shown: classes to colour (others transparent).
-        alpha: opacity of coloured pixels, in [0, 1].
-
-    Returns:
-        ``(H, W, 4)`` float32 RGBA in [0, 1].
-    """
+    """``(H, W, 4)`` float32 RGBA colouring the shown classes of ``seg`` (``(H, W)``, 0..3)
+    with :data:`LABEL_COLORS` at opacity ``alpha``; the rest transparent."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     rgba = np.zeros((*seg.shape, 4), dtype=np.float32)
@@ -264,33 +221,19 @@ def draw_slice(
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Draw one slice of a case: modality panel(s), ground truth and/or prediction overlaid.
-
-    Panels: one per shown modality (``modality="all"``: every channel side by side) and per
-    label source (ground truth, prediction; a single panel row without either). With one
-    modality the sources sit side by side; with all, one row per source.
+    """One slice of a case: one panel per modality shown and per label source (ground truth,
+    prediction, errors). One modality: the sources side by side; ``modality="all"``: a row
+    of every channel per source.
 
     Args:
         image: ``(X, Y, Z, C)`` float volume, channels named by ``channel_names``.
-        seg: ``(X, Y, Z)`` ground-truth classes 0..3, or ``None``.
-        pred: ``(X, Y, Z)`` predicted classes 0..3, or ``None``.
-        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
-        index: slice index on that plane; default the slice with most tumour.
+        seg, pred: ``(X, Y, Z)`` ground-truth / predicted classes 0..3, or ``None``.
+        plane, index: the slice (default index: the most tumour).
         modality: a name in ``channel_names`` or ``"all"``.
-        labels_shown: tumour classes to overlay (subset of 1, 2, 3).
-        alpha: overlay opacity in [0, 1].
-        channel_names: name of each channel of ``image`` (default :data:`MODALITIES`).
-        ranges: grey-level window per channel name (see :func:`display_ranges`); default
-            percentiles of the slice itself.
-        title: figure title (default: plane and index).
-        errors: ``(X, Y, Z)`` error codes of one region (0 TN, 1 TP, 2 FP, 3 FN; a channel
-            of ``brats evaluate --error-maps``), drawn as one more source, or ``None``.
-        errors_title: the name of that source on its panels (e.g. ``"errors ET"``).
-        ax: Axes to draw on, one per panel; default a new figure.
-        out_path: if given, the figure is saved there (atomically).
-
-    Returns:
-        The figure.
+        labels_shown, alpha: the classes overlaid (subset of 1, 2, 3) and their opacity.
+        ranges: grey-level window per channel (:func:`display_ranges`); default the slice's.
+        errors: ``(X, Y, Z)`` error codes of one region (0 TN, 1 TP, 2 FP, 3 FN; a channel of
+            ``brats evaluate --error-maps``), drawn as one more source named ``errors_title``.
 
     Raises:
         ValueError: shapes that disagree, unknown plane/modality, index out of range.
@@ -377,30 +320,13 @@ def _slice_range(channel: np.ndarray, background: np.ndarray) -> tuple[float, fl
 
 
 def plot_modality_grid(
-    image: np.ndarray,
-    seg: np.ndarray | None = None,
-    *,
-    case_id: str = "",
-    plane: str = "axial",
-    index: int | None = None,
-    alpha: float = 0.4,
-    channel_names: Sequence[str] = MODALITIES,
-    ax: Axes | Sequence[Axes] | None = None,
-    out_path: Path | str | None = None,
+    image: np.ndarray, seg: np.ndarray | None = None, *, case_id: str = "", **options
 ) -> Figure:
-    """All modalities of one slice side by side with the labels overlaid (see draw_slice)."""
+    """Every modality of the slice with the most tumour (or ``index=``), labels overlaid: a
+    :func:`draw_slice` with ``modality="all"`` titled with ``case_id``."""
+    plane = options.pop("plane", "axial")
+    index = options.pop("index", None)
     if index is None:
         index = default_slice_index(seg, plane, image.shape)
     title = f"{case_id + ': ' if case_id else ''}{plane} slice {index}"
-    return draw_slice(
-        image,
-        seg,
-        plane=plane,
-        index=index,
-        modality="all",
-        alpha=alpha,
-        channel_names=channel_names,
-        title=title,
-        ax=ax,
-        out_path=out_path,
-    )
+    return draw_slice(image, seg, plane=plane, index=index, modality="all", title=title, **options)

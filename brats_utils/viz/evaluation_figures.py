@@ -1,7 +1,4 @@
-"""Figures of the evaluation: paired model comparisons, Dice against tumour volume, error maps.
-
-``plot_x(..., ax=None, out_path=None) -> Figure`` like every figure of :mod:`brats_utils.viz`.
-"""
+"""Figures of the evaluation: paired comparisons, Dice against tumour volume, error maps."""
 
 from __future__ import annotations
 
@@ -37,20 +34,8 @@ def plot_paired_cases(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Paired dots per case, one line per case from model A to model B, one panel per metric.
-
-    Args:
-        a: per-case table of model A (column ``case`` and ``metrics``).
-        b: per-case table of model B on the same cases.
-        metrics: columns to show.
-        labels: names of the two models on the x axis.
-        title: figure title.
-        ax: one Axes per metric; default a new figure.
-        out_path: if given, the figure is saved there.
-
-    Raises:
-        BratsError: unpaired case sets (see :func:`brats_utils.evaluation.compare.paired_cases`).
-    """
+    """One panel per metric: a line per case from model A to model B (green where B does
+    better), and the means. Raises BratsError for unpaired case sets."""
     from brats_utils.evaluation.compare import paired_cases
 
     a, b = paired_cases(a, b)
@@ -89,16 +74,8 @@ def plot_dice_vs_volume(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Region Dice of every case against the reference tumour volume, one colour per variant.
-
-    Args:
-        per_case: ``{variant: per-case table}`` of ``brats evaluate`` (``dice_<region>`` and
-            ``volume_<region>_ml`` columns).
-        region: ``"WT"``, ``"TC"`` or ``"ET"``.
-        title: figure title (default: the region).
-        ax: Axes to draw on; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """``dice_<region>`` of every case against ``volume_<region>_ml``, one colour per variant
+    (``{variant: per-case table}`` of ``brats evaluate``)."""
     fig, (axis,) = new_axes(ax, 1, panel_size=(5.0, 3.6))
     largest = 1.0
     for i, (variant, frame) in enumerate(per_case.items()):
@@ -130,18 +107,12 @@ def plot_error_map(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One axial slice with the TP / FP / FN voxels of WT, TC and ET, one panel per region.
+    """The TP / FP / FN voxels of WT, TC and ET on one axial slice, a panel per region.
 
     Args:
-        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order (any intensity scale).
-        errors: ``(X, Y, Z, 3)`` error map of :func:`brats_utils.evaluation.failures.error_map`
-            (``brats evaluate --error-maps``), channels WT, TC, ET.
-        index: axial slice; default the one with most errors (FP + FN) in WT.
-        modality: the grey-level background.
-        alpha: overlay opacity.
-        title: figure title (default: the slice).
-        ax: three Axes; default a new figure.
-        out_path: if given, the figure is saved there.
+        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order; ``modality`` is drawn.
+        errors: ``(X, Y, Z, 3)`` error map (``brats evaluate --error-maps``), WT, TC, ET.
+        index: the axial slice; default the one with the most WT errors (FP + FN).
     """
     if errors.shape != (*image.shape[:3], 3):
         raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")

@@ -1,8 +1,4 @@
-"""Figures of results: training curves, metric bars against the seed, Dice box plots, examples.
-
-Same conventions as :mod:`brats_utils.viz.drawing`: ``ax=None``, ``out_path=None``, the figure is
-returned and saved atomically when ``out_path`` is given.
-"""
+"""Figures of results: training curves, metric bars against the seed, Dice boxes, examples."""
 
 from __future__ import annotations
 
@@ -73,17 +69,8 @@ _SPLIT_STYLES = {"train": "-", "validation": "--"}
 
 
 def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
-    """A training history as a DataFrame, one row per epoch.
-
-    Args:
-        history: a DataFrame, a ``{metric: [values per epoch]}`` mapping (Keras
-            ``History.history``, ``history.json``), or a path to ``history.csv`` /
-            ``history.json`` / a run folder holding ``history.csv``.
-
-    Returns:
-        DataFrame with an ``epoch`` column (1-based) and one column per logged metric
-        (``loss``, ``val_loss``, ``dice``, ``val_dice``, ...).
-    """
+    """A training history (DataFrame, ``{metric: values}``, ``history.csv`` / ``.json`` or a
+    run folder) as a DataFrame with a 1-based ``epoch`` column, one row per epoch."""
     if isinstance(history, (str, Path)):
         path = Path(history)
         if path.is_dir():
@@ -113,18 +100,8 @@ def plot_training_curves(
 ) -> Figure:
     """Loss and every metric per epoch, training (solid) vs validation (dashed).
 
-    Args:
-        history: see :func:`read_history`.
-        metrics: metric names without the ``val_`` prefix; default ``loss`` then every other
-            metric logged for both training and validation (every logged column but the
-            learning rate when there is no validation).
-        title: figure title.
-        ncols: panels per row of a new figure.
-        ax: one Axes per metric; default a new figure.
-        out_path: if given, the figure is saved there.
-
-    Raises:
-        ValueError: a requested metric is not in the history.
+    ``metrics`` (names without ``val_``) default to ``loss`` then every metric logged for both
+    training and validation. Raises ValueError for a metric not in the history.
     """
     frame = read_history(history)
     logged = [c for c in frame.columns if not c.startswith("val_")]
@@ -162,20 +139,9 @@ def plot_metric_bars(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One panel per metric, one bar per variant; reference values drawn as black ticks.
-
-    Args:
-        table: DataFrame indexed by variant (e.g. ``"early2"``), one column per metric, values
-            in the metric's units (Dice in [0, 1]).
-        metrics: columns to plot; default every numeric column.
-        reference: ``{variant: {metric: value}}`` to mark on the bars (e.g. one split of
-            :data:`SEED_LABEL_DICE`); variants or metrics it lacks get no mark.
-        reference_label: legend label of the reference marks.
-        title: figure title.
-        ncols: panels per row of a new figure.
-        ax: one Axes per metric; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """One panel per metric (``metrics``: default every numeric column of ``table``, indexed
+    by variant), one bar per variant; ``reference`` ``{variant: {metric: value}}`` (e.g. a split
+    of :data:`SEED_LABEL_DICE`) drawn as black marks labelled ``reference_label``."""
     if metrics is None:
         metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
     missing = [m for m in metrics if m not in table.columns]
@@ -228,17 +194,8 @@ def plot_region_dice_boxes(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Box plots of per-case region Dice, one panel per region, one box per variant.
-
-    Args:
-        per_case: ``{variant: per-case DataFrame}`` as written by
-            :func:`brats_utils.evaluation.volumes.evaluate_folder` (columns ``dice_WT`` ...).
-        regions: regions to show (columns ``prefix + region``).
-        prefix: column prefix, ``"dice_"`` or e.g. ``"hd95_"``.
-        title: figure title.
-        ax: one Axes per region; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """Box plots of ``prefix + region`` per case (``{variant: per-case table}`` of
+    :func:`~brats_utils.evaluation.volumes.evaluate_folder`), one panel per region."""
     for variant, frame in per_case.items():
         missing = [f"{prefix}{r}" for r in regions if f"{prefix}{r}" not in frame.columns]
         if missing:
@@ -276,21 +233,14 @@ def plot_prediction_examples(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Rows of axial slices: each modality, then ground truth and prediction overlays.
+    """One row per slice: each modality, then ground truth and prediction over ``background``
+    (default FLAIR), zoomed on the brain and the labels.
 
     Args:
-        images: ``(N, X, Y, C)`` slices in cache orientation (axial slice of a volume
-            ``image[:, :, z]``, or ``cache.images(case)[s]``), channels named by
-            ``channel_names``.
-        truth: ``(N, X, Y)`` ground-truth classes 0..3.
-        pred: ``(N, X, Y)`` predicted classes 0..3.
-        channel_names: name of each channel.
-        row_titles: one title per row (e.g. ``"case, slice"``).
-        background: channel under the overlays (default FLAIR if present, else the first).
-        alpha: overlay opacity.
-        title: figure title.
-        ax: ``N * (C + 2)`` Axes; default a new figure.
-        out_path: if given, the figure is saved there.
+        images: ``(N, X, Y, C)`` axial slices (``image[:, :, z]`` of volumes, or cached
+            slices), channels named by ``channel_names``.
+        truth, pred: ``(N, X, Y)`` classes 0..3.
+        row_titles: one per row (e.g. ``"case, axial z"``).
     """
     if images.ndim != 4 or images.shape[-1] != len(channel_names):
         raise ValueError(

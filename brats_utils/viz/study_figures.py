@@ -34,8 +34,6 @@ def plot_study_summary(
         summary: ``summarize_study``'s table (index ``config``; ``<m>``, ``<m>_low``,
             ``<m>_high`` columns).
         metrics: the metrics to draw.
-        title: figure title.
-        out_path: where to save the figure (optional).
     """
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(summary) + 1))
     y = np.arange(len(summary))
@@ -70,7 +68,6 @@ def plot_study_differences(
             ``ci_low``, ``ci_high``).
         baseline: the configuration subtracted (for the title).
         metrics: the metrics to draw (Dice-like: higher is better).
-        out_path: where to save the figure (optional).
     """
     configs = list(dict.fromkeys(compared["config"]))
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(configs) + 1))

@@ -1,8 +1,4 @@
-"""Figures of the variant notebooks' own questions: modality blanking (03), what the mean
-image keeps (04).
-
-``plot_x(..., ax=None, out_path=None) -> Figure`` like every figure of :mod:`brats_utils.viz`.
-"""
+"""Figures of the variant notebooks' own questions: modality blanking (03), the mean image (04)."""
 
 from __future__ import annotations
 
@@ -45,9 +41,6 @@ def plot_modality_ablation(
 
     Args:
         table: :func:`brats_utils.notebooks.variant.modality_ablation`'s table.
-        title: figure title.
-        ax: one Axes; default a new figure.
-        out_path: if given, the figure is saved there.
     """
     fig, (axis,) = new_axes(ax, 1, panel_size=(1.3 * len(table) + 2.0, 3.4))
     width = 0.8 / len(_ABLATION_BARS)
@@ -79,10 +72,7 @@ def plot_mean_image(
     Args:
         image: ``(H, W, 4)`` z-scored slice in :data:`MODALITIES` order.
         labels: ``(H, W)`` classes, drawn on a sixth panel over the mean image.
-        title: figure title.
         alpha: label opacity.
-        ax: six Axes (five without labels); default a new figure.
-        out_path: if given, the figure is saved there.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != len(MODALITIES):

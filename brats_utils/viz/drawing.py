@@ -163,34 +163,34 @@ def display_ranges(
     return ranges
 
 
+def _overlay(codes: np.ndarray, colors: Mapping[int, str], alpha: float) -> np.ndarray:
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    rgba = np.zeros((*codes.shape, 4), dtype=np.float32)
+    for code, color in colors.items():
+        rgba[codes == code] = (*to_rgba(color)[:3], alpha)
+    return rgba
+
+
 def label_overlay(
     seg: np.ndarray, labels_shown: Iterable[int] = TUMOUR_CLASSES, alpha: float = 0.4
 ) -> np.ndarray:
     """``(H, W, 4)`` float32 RGBA colouring the shown classes of ``seg`` (``(H, W)``, 0..3)
     with :data:`LABEL_COLORS` at opacity ``alpha``; the rest transparent."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    rgba = np.zeros((*seg.shape, 4), dtype=np.float32)
-    for cls in labels_shown:
-        if cls not in LABEL_COLORS:
-            raise ValueError(f"labels_shown holds {cls}; tumour classes are {TUMOUR_CLASSES}")
-        rgba[seg == cls] = (*to_rgba(LABEL_COLORS[cls])[:3], alpha)
-    return rgba
+    unknown = [c for c in labels_shown if c not in LABEL_COLORS]
+    if unknown:
+        raise ValueError(f"labels_shown holds {unknown}; tumour classes are {TUMOUR_CLASSES}")
+    return _overlay(seg, {c: LABEL_COLORS[c] for c in labels_shown}, alpha)
 
 
-#: Colours of the error-map codes 1 TP, 2 FP, 3 FN (``brats evaluate --error-maps``).
+#: Colours and names of the error-map codes 1 TP, 2 FP, 3 FN (``brats evaluate --error-maps``).
 ERROR_COLORS: dict[int, str] = {1: "#2ca02c", 2: "#d62728", 3: "#1f77b4"}
 ERROR_LABELS: dict[int, str] = {1: "true positive", 2: "false positive", 3: "false negative"}
 
 
 def error_overlay(codes: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """``(H, W, 4)`` RGBA colouring TP / FP / FN codes with :data:`ERROR_COLORS`."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    rgba = np.zeros((*codes.shape, 4), dtype=np.float32)
-    for code, color in ERROR_COLORS.items():
-        rgba[codes == code] = (*to_rgba(color)[:3], alpha)
-    return rgba
+    return _overlay(codes, ERROR_COLORS, alpha)
 
 
 def error_legend_handles() -> list[Patch]:
@@ -244,6 +244,7 @@ def draw_slice(
         index = default_slice_index(seg if seg is not None else pred, plane, image.shape)
     view = slice_2d(image, plane, index)
     background = ~np.any(view != 0, axis=-1)
+    slice_ranges = None if ranges else display_ranges(view, channel_names)
     modalities = list(channel_names) if modality == "all" else [modality]
     sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
     if errors is not None:
@@ -255,7 +256,7 @@ def draw_slice(
     last_of_kind = {(s[0] == errors_title): i for i, (_, s) in enumerate(panels)}
     for panel, (axis, (mod, (source, labels))) in enumerate(zip(axes, panels, strict=True)):
         channel = view[..., list(channel_names).index(mod)]
-        window = ranges[mod] if ranges else _slice_range(channel, background)
+        window = (ranges or slice_ranges)[mod]
         is_errors = errors is not None and source == errors_title
         overlay, handles = None, None
         if labels is not None and is_errors:
@@ -309,14 +310,6 @@ def _draw_panel(
     axis.set_axis_off()
     if legend:
         axis.legend(handles=legend, loc="lower right", fontsize="small", framealpha=0.6)
-
-
-def _slice_range(channel: np.ndarray, background: np.ndarray) -> tuple[float, float]:
-    values = channel[~background]
-    if values.size == 0:
-        return 0.0, 1.0
-    low, high = np.percentile(values, (0.5, 99.5))
-    return float(low), float(high if high > low else low + 1.0)
 
 
 def plot_modality_grid(

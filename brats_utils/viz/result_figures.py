@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -69,19 +68,14 @@ _SPLIT_STYLES = {"train": "-", "validation": "--"}
 
 
 def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
-    """A training history (DataFrame, ``{metric: values}``, ``history.csv`` / ``.json`` or a
-    run folder) as a DataFrame with a 1-based ``epoch`` column, one row per epoch."""
+    """A training history (DataFrame, ``{metric: values}``, ``history.csv`` or its run folder)
+    with a 1-based ``epoch`` column, one row per epoch."""
     if isinstance(history, (str, Path)):
-        path = Path(history)
-        if path.is_dir():
-            path = path / "history.csv"
+        path = Path(history) / "history.csv" if Path(history).is_dir() else Path(history)
         if not path.is_file():
             raise FileNotFoundError(f"training history not found: {path}")
-        if path.suffix == ".json":
-            history = json.loads(path.read_text())
-        else:
-            history = pd.read_csv(path)
-    frame = history.copy() if isinstance(history, pd.DataFrame) else pd.DataFrame(dict(history))
+        history = pd.read_csv(path)
+    frame = pd.DataFrame(history).copy()
     if "epoch" not in frame.columns:
         frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     elif len(frame) and frame["epoch"].min() == 0:

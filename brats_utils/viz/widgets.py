@@ -108,8 +108,8 @@ class SliceViewer:
         self._pictures: list[Any] = []  # display handles of the picture (see _ipython_display_)
 
         self._build_controls(plane, modality, alpha)
-        self.case.observe(self._on_case, names="value")
-        self.plane.observe(self._on_plane, names="value")
+        self.case.observe(self._new_slicing, names="value")
+        self.plane.observe(self._new_slicing, names="value")
         for control in (
             self.index,
             self.modality,
@@ -119,7 +119,7 @@ class SliceViewer:
             *self.labels.values(),
         ):
             control.observe(lambda _change: self.redraw(), names="value")
-        self._on_case()
+        self._new_slicing()
 
     def _build_controls(self, plane: str, modality: str, alpha: float) -> None:
         """The widgets: case, plane, modality, slice, opacity, labels, prediction, output."""
@@ -209,11 +209,8 @@ class SliceViewer:
         finally:
             self._quiet = False
 
-    def _on_case(self, _change=None) -> None:
-        self._reset_index()
-        self.redraw()
-
-    def _on_plane(self, _change=None) -> None:
+    def _new_slicing(self, _change=None) -> None:
+        """A new case or plane: its default slice, then one drawing."""
         self._reset_index()
         self.redraw()
 

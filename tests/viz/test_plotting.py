@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -245,10 +243,9 @@ def test_training_curves_from_files(tmp_path):
         "learning_rate": [1e-3, 1e-3],
         "seconds": [9, 8],
     }
-    (tmp_path / "history.json").write_text(json.dumps(history))
     pd.DataFrame({"epoch": [0, 1], **history}).to_csv(tmp_path / "history.csv", index=False)
     assert read_history(tmp_path)["epoch"].tolist() == [1, 2]
-    fig = plot_training_curves(tmp_path / "history.json", out_path=tmp_path / "curves.png")
+    fig = plot_training_curves(tmp_path / "history.csv", out_path=tmp_path / "curves.png")
     assert [ax.get_title() for ax in fig.axes] == ["loss", "dice"]  # no timings
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]  # train and validation
     np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), [0.1, 0.4])

@@ -44,6 +44,17 @@ def mean_with_ci(values, digits: int = 2) -> str:
     return f"{mean} (95% CI {low:.{digits}f}-{high:.{digits}f}, n = {values.size})"
 
 
+def region_means(frame: pd.DataFrame, prefix: str = "dice_", digits: int = 2) -> str:
+    """``"WT 0.81 (95% CI ...); TC ...; ET ..."``, or below the minimum ``"WT 0.81, TC 0.70, ET
+    0.60 (n = 2 < 5: no interval, no verdict)"``: the small-sample rule said once."""
+    columns = {r: frame[f"{prefix}{r}"].dropna() for r in ("WT", "TC", "ET")}
+    n = max(len(v) for v in columns.values())
+    if 0 < n < MIN_CASES:
+        means = ", ".join(f"{r} {v.mean():.{digits}f}" for r, v in columns.items())
+        return f"{means} ({too_few(n)})"
+    return "; ".join(f"{r} {mean_with_ci(v, digits)}" for r, v in columns.items())
+
+
 def _tissue_means(histograms) -> pd.DataFrame:
     """Mean z-score per modality (rows) and tissue (columns) from binned counts."""
     centres = (histograms.edges[:-1] + histograms.edges[1:]) / 2
@@ -159,9 +170,8 @@ def variant_findings(variant, seed_dice: Mapping[str, float] | None = None) -> s
             f"{len(variant.subsets[split])} case(s)): label Dice {labels}{seed}."
         )
     for split, frame in variant.region_metrics.items():
-        regions = "; ".join(f"{r} {mean_with_ci(frame[f'dice_{r}'])}" for r in ("WT", "TC", "ET"))
-        lines.append(f"* Whole {split} volumes, region Dice: {regions}.")
-    if any(len(f) < 30 for f in variant.region_metrics.values()):
+        lines.append(f"* Whole {split} volumes, region Dice: {region_means(frame)}.")
+    if any(MIN_CASES <= len(f) < 30 for f in variant.region_metrics.values()):
         lines.append(
             "* With this few cases the intervals are wide: differences between the variants "
             "smaller than them are not evidence (notebook 06 pairs the cases)."
@@ -226,6 +236,11 @@ def _verdict(row, a: str, b: str) -> str:
 
 def paired_findings(comparison: pd.DataFrame, a: str, b: str) -> str:
     """A paired comparison of ``b`` against ``a`` (``compare_tables`` of B - A), per metric."""
+    if (comparison["favours"] == TOO_FEW).all():
+        differences = ", ".join(
+            f"{m} {r['mean_difference']:+.3f}" for m, r in comparison.iterrows()
+        )
+        return f"* {b} - {a}: {differences} ({too_few(int(comparison['n'].iloc[0]))})."
     lines = []
     for metric, row in comparison.iterrows():
         verdict = _verdict(row, a, b)
@@ -263,13 +278,12 @@ def results_findings(
     cases = per_case[top]
     lines = [
         f"- On the {len(cases)} {split} case(s), **{top}** has the highest mean WT Dice; its "
-        "region Dice: "
-        + "; ".join(f"{r} {mean_with_ci(cases[f'dice_{r}'], 3)}" for r in ("WT", "TC", "ET"))
-        + "."
+        f"region Dice: {region_means(cases, digits=3)}."
     ]
+    small = len(cases) < MIN_CASES
     clear, judged = [], 0
     for (variant, metric), row in paired_table.iterrows():
-        if metric not in ("dice_WT", "dice_TC", "dice_ET"):
+        if metric not in ("dice_WT", "dice_TC", "dice_ET") or small:
             continue
         verdict = _verdict(row, baseline, variant)
         judged += bool(verdict)
@@ -279,6 +293,11 @@ def results_findings(
             f"- {variant} - {baseline}, {metric}: {_difference(row)}"
             + (f": {verdict}." if verdict else ".")
         )
+    if small and len(paired_table):
+        for variant, rows in paired_table.groupby(level=0, sort=False):
+            values = rows.droplevel(0)["mean_difference"]
+            shown = " / ".join(f"{values[f'dice_{r}']:+.3f}" for r in ("WT", "TC", "ET"))
+            lines.append(f"- {variant} - {baseline}, region Dice WT / TC / ET: {shown}.")
     worst = failures.iloc[0]
     median_volume = float(failures["volume_ml"].median())
     lines.append(

@@ -39,6 +39,7 @@ __all__ = [
     "new_axes",
     "axial_view",
     "slice_2d",
+    "brain_box",
     "default_slice_index",
     "display_ranges",
     "label_overlay",
@@ -129,6 +130,17 @@ def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
         )
     plane_view = axial_view(np.take(volume, index, axis=axis))
     return plane_view if plane == "axial" else plane_view[::-1]
+
+
+def brain_box(background: np.ndarray, margin: int = 2):
+    """``(xlim, ylim)`` of an ``imshow`` Axes around what is not ``background``: the brain
+    fills the panel instead of a black frame."""
+    rows, cols = np.nonzero(~background)
+    if rows.size == 0:
+        rows, cols = np.array([0, background.shape[0] - 1]), np.array([0, background.shape[1] - 1])
+    x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin, background.shape[1] - 1)
+    y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin, background.shape[0] - 1)
+    return (x0 - 0.5, x1 + 0.5), (y1 + 0.5, y0 - 0.5)
 
 
 def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]) -> int:

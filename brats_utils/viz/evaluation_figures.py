@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 from brats_utils.conventions import MODALITIES
 from brats_utils.viz.drawing import (
     GREY,
+    brain_box,
     error_legend_handles,
     error_overlay,
     finish_figure,
@@ -120,10 +121,12 @@ def plot_error_map(
         index = int(np.argmax(np.count_nonzero(errors[..., 0] >= 2, axis=(0, 1))))
     background = slice_2d(image[..., MODALITIES.index(modality)], "axial", index)
     codes = slice_2d(errors, "axial", index)
+    box = brain_box((background == 0) & ~np.any(codes >= 2, axis=-1))  # errors stay in view
     fig, axes = new_axes(ax, 3, panel_size=(3.2, 3.4))
     for channel, (axis, region) in enumerate(zip(axes, ("WT", "TC", "ET"), strict=True)):
         axis.imshow(np.ma.masked_equal(background, 0), cmap=GREY, interpolation="nearest")
         axis.imshow(error_overlay(codes[..., channel], alpha), interpolation="nearest")
+        axis.set(xlim=box[0], ylim=box[1])
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()
     axes[-1].legend(

@@ -16,6 +16,7 @@ from brats_utils.viz.drawing import (
     GREY,
     REGION_COLORS,
     axial_view,
+    brain_box,
     display_ranges,
     finish_figure,
     label_legend_handles,
@@ -255,7 +256,7 @@ def plot_prediction_examples(
         view = axial_view(images[r])
         background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black
         labelled = (axial_view(truth[r]) != 0) | (axial_view(pred[r]) != 0)
-        box = _brain_box(background & ~labelled)  # every label in view, even outside the brain
+        box = brain_box(background & ~labelled)  # every label in view, even outside the brain
         panels = [(MODALITY_NAMES.get(n, n), c, None) for c, n in enumerate(names)]
         panels += [("ground truth", under, truth[r]), ("prediction", under, pred[r])]
         for c, (name, channel, labels) in enumerate(panels):
@@ -273,13 +274,3 @@ def plot_prediction_examples(
     fig.legend(handles=label_legend_handles(), loc="outside right upper", fontsize="small")
     fig.suptitle(title)
     return finish_figure(fig, out_path)
-
-
-def _brain_box(background: np.ndarray, margin: int = 2):
-    """``(xlim, ylim)`` of an image's brain (not ``background``) for ``imshow`` axes."""
-    rows, cols = np.nonzero(~background)
-    if rows.size == 0:
-        rows, cols = np.array([0, background.shape[0] - 1]), np.array([0, background.shape[1] - 1])
-    x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin, background.shape[1] - 1)
-    y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin, background.shape[0] - 1)
-    return (x0 - 0.5, x1 + 0.5), (y1 + 0.5, y0 - 0.5)

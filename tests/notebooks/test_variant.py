@@ -197,6 +197,7 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
     nb = nbformat.read(notebooks / "01_exploration.ipynb", 4)
     project = Path(render_html.__code__.co_filename).resolve().parents[2]
     printed = f"cases in /x/brats2018_sample, figures in {tmp_path / 'run'}/figures, {project}/a"
+    printed += "; z-score $\\tilde x = (x - \\mu_B)/\\sigma_B$, `$PWD` kept"
     nb.cells.append(nbformat.v4.new_markdown_cell(printed))
     nbformat.write(nb, notebooks / "01_exploration.ipynb")
     summary = {"profile": "smoke", "data_dir": "/x/brats2018_sample", "seconds":
@@ -208,6 +209,8 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
     assert f"data:image/png;base64,{image[:40]}" in page and "A title" in page
     # no folder of the machine that ran it: relative to the project, or DATA_DIR / OUT_DIR
     assert "cases in DATA_DIR, figures in OUT_DIR/figures, a" in page and str(tmp_path) not in page
+    # formulas drawn offline as SVG (no MathJax needed); code left alone
+    assert "data:image/svg+xml;base64," in page and "$\\tilde" not in page and "$PWD" in page
     assert "<style" not in page and 'href="notebook.css"' in page  # the styles once, shared
     assert ".jp-Notebook" in pages[0].read_text()
     index = pages[2].read_text()

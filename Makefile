@@ -19,9 +19,20 @@ TORCH_SPEC ?= torch==2.13.0
 REAL ?= ../shared/data/brats2018_sample
 REAL_OUT ?= outputs/real16
 
-.PHONY: setup demo lab results-html test test-quick lint format bench clean
+.PHONY: setup git-filter demo lab results-html test test-quick lint format bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) git-filter
+
+# nbstripout as a git filter (inside a git checkout only): notebooks are committed without
+# outputs, counts or what opening them adds (language_info), keeping their cell ids; the
+# filter is named in .gitattributes. tests/notebooks/test_git_filter.py runs this target.
+NB_EXTRA_KEYS := $(foreach k,version codemirror_mode file_extension mimetype \
+	nbconvert_exporter pygments_lexer,metadata.language_info.$(k))
+git-filter:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		$(BIN)/nbstripout --install --attributes .gitattributes && \
+		git config filter.nbstripout.clean "'$(abspath $(BIN))/nbstripout' --keep-id" && \
+		git config filter.nbstripout.extrakeys "$(NB_EXTRA_KEYS)"; fi
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +49,12 @@ demo: setup
 lab: setup
 	@test -n "$$(ls -A $(DATA) 2>/dev/null)" || \
 		$(BIN)/brats synth --out $(DATA) --cases $(CASES) --seed $(SEED)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	@# no "get notified about Jupyter news?" pop-up over the outputs (this venv only)
+	@$(BIN)/jupyter labextension disable --level=sys_prefix \
+		"@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1
+	$(BIN)/jupyter lab --notebook-dir=notebooks \
+		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The notebooks on the real cases with the CPU (smoke) settings, rendered to docs/results/.
 results-html: setup

@@ -52,7 +52,7 @@ def difference_table(results: Path, baseline: str = "current") -> str:
         cells = []
         for metric in METRICS:
             x = group.loc[metric]
-            bold = "**" if x["favours"] != "-" else ""
+            bold = "**" if x["favours"] in ("A", "B") else ""
             cells.append(
                 f"{bold}{x['mean_difference']:+.3f}{bold} ({x['ci_low']:+.3f}..{x['ci_high']:+.3f})"
             )

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         check_input_folder("--ref", args.ref, "data folder")
     import pandas as pd
 
-    from brats_utils.evaluation.compare import compare_tables
+    from brats_utils.evaluation.compare import TOO_FEW, compare_tables, too_few
     from brats_utils.files import write_csv
 
     a, b = _table(args.a, args.ref, "a"), _table(args.b, args.ref, "b")
@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 140, "display.max_rows", 100):
         shown = table[["n", "mean_a", "mean_b", "mean_difference", "ci_low", "ci_high",
                        "wilcoxon_p", "favours"]]  # fmt: skip
-        print(shown.to_string(float_format=lambda v: f"{v:.4f}"))
+        print(shown.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-"))
     print(f"B = {args.labels[1]} minus A = {args.labels[0]}, {len(a)} paired cases -> {args.out}")
+    if (table["favours"] == TOO_FEW).any():
+        print(f"{TOO_FEW}: {too_few(len(a))}")
     return 0

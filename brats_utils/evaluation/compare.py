@@ -2,10 +2,14 @@
 
 Two per-case tables of :func:`brats_utils.evaluation.volumes.evaluate_folder` (or ``brats
 evaluate`` CSVs) on the **same cases** are compared metric by metric: the per-case difference
-``B - A``, its mean with a seeded percentile bootstrap 95% confidence interval (10,000
-resamples of cases by default), and two paired tests of "no difference": the Wilcoxon
-signed-rank test and the exact sign test. For Dice-like metrics higher is better, for HD95
-lower; the table says which model the mean favours.
+``B - A``, its mean with a seeded percentile bootstrap 95% confidence interval
+(``scipy.stats.bootstrap``, 10,000 resamples of cases by default), and two paired tests of "no
+difference": the Wilcoxon signed-rank test and the exact sign test. For Dice-like metrics
+higher is better, for HD95 lower; the table says which model the interval favours.
+
+The one small-sample rule: below :data:`MIN_CASES` cases there is no interval and no verdict
+(``ci_low``/``ci_high`` NaN, ``favours`` :data:`TOO_FEW`), and the notebooks' findings and
+``brats compare`` say :func:`too_few`.
 
 No Keras import.
 """
@@ -23,6 +27,9 @@ from brats_utils.evaluation.lesions import LESION_COLUMNS
 from brats_utils.evaluation.volumes import METRIC_COLUMNS
 
 __all__ = [
+    "MIN_CASES",
+    "TOO_FEW",
+    "too_few",
     "COMPARED_METRICS",
     "COMPARISON_COLUMNS",
     "paired_cases",
@@ -30,6 +37,17 @@ __all__ = [
     "sign_test",
     "compare_tables",
 ]
+
+#: Fewer cases than this: no confidence interval and no verdict, anywhere.
+MIN_CASES = 5
+#: ``favours`` below MIN_CASES: the tables' word for "no interval, no verdict".
+TOO_FEW = f"n < {MIN_CASES}"
+
+
+def too_few(n: int) -> str:
+    """The sentence every text prints in place of an interval and a verdict below MIN_CASES."""
+    return f"n = {n} < {MIN_CASES}: no interval, no verdict"
+
 
 #: Metrics compared: every legacy region and label metric and the lesion-wise Dice and HD95.
 COMPARED_METRICS: tuple[str, ...] = (
@@ -44,12 +62,12 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "mean_difference",
     "ci_low",
     "ci_high",
+    "favours",
     "wilcoxon_p",
     "sign_p",
     "b_better",
     "a_better",
     "ties",
-    "favours",
 )
 
 
@@ -81,22 +99,26 @@ def paired_cases(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
 
 
 def bootstrap_mean_ci(
-    differences: np.ndarray, *, resamples: int = 10_000, seed: int = 0, level: float = 0.95
+    values: np.ndarray, *, resamples: int = 10_000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean of paired differences.
+    """Seeded percentile bootstrap confidence interval of a mean (``scipy.stats.bootstrap``).
 
-    Cases are resampled with replacement ``resamples`` times (seeded), the mean taken each
-    time, and the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of those means returned.
-    With one case the interval is the single difference.
+    Cases are resampled with replacement ``resamples`` times and the ``(1 - level) / 2`` and
+    ``(1 + level) / 2`` quantiles of the means returned; ``(nan, nan)`` below
+    :data:`MIN_CASES` values.
     """
-    differences = np.asarray(differences, dtype=np.float64)
-    if differences.size == 0:
-        raise ValueError("no paired differences to bootstrap")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, differences.size, size=(resamples, differences.size))
-    means = differences[draws].mean(axis=1)
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < MIN_CASES:
+        return float("nan"), float("nan")
+    result = stats.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def sign_test(differences: np.ndarray) -> float:
@@ -135,7 +157,7 @@ def compare_tables(
         DataFrame indexed by metric with :data:`COMPARISON_COLUMNS`: cases, both means, the
         mean of ``B - A`` with its bootstrap 95% CI, Wilcoxon and sign-test p-values, how many
         cases B / A does better on (higher Dice, lower HD95) and ties, and ``favours``
-        (``"A"``, ``"B"`` or ``"-"`` when the CI holds 0).
+        (``"A"``, ``"B"``, ``"-"`` when the CI holds 0, or :data:`TOO_FEW`).
 
     Raises:
         BratsError: unpaired case sets, or a requested metric missing from a table.
@@ -154,7 +176,7 @@ def compare_tables(
         lower_is_better = "hd95" in metric
         better = -differences if lower_is_better else differences
         low, high = bootstrap_mean_ci(differences, resamples=resamples, seed=seed)
-        favours = "-"
+        favours = TOO_FEW if len(differences) < MIN_CASES else "-"
         if low > 0 or high < 0:
             b_wins = (low > 0) != lower_is_better
             favours = "B" if b_wins else "A"

@@ -1,8 +1,10 @@
-""""What we saw": each notebook's closing paragraph, written from the numbers it computed.
+""" "What we saw": each notebook's closing paragraph, written from the numbers it computed.
 
 Every sentence is made from a table or result of the run that shows it, so the text cannot
-go stale when the data, the profile or the code change. Means of few cases come with a
-seeded bootstrap 95% confidence interval. No Keras import.
+go stale when the data, the profile or the code change. Means and paired differences come
+with a seeded bootstrap 95% confidence interval, under the one small-sample rule of
+:mod:`brats_utils.evaluation.compare` (below ``MIN_CASES`` cases: no interval, no verdict).
+No Keras import.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from brats_utils.conventions import MODALITY_NAMES
-from brats_utils.evaluation.compare import bootstrap_mean_ci
+from brats_utils.evaluation.compare import MIN_CASES, TOO_FEW, bootstrap_mean_ci, too_few
 
 __all__ = [
     "mean_with_ci",
@@ -24,6 +26,7 @@ __all__ = [
     "contrast_findings",
     "paired_findings",
     "results_findings",
+    "study_findings",
 ]
 
 _LABELS = {"dice_necrotic": "NCR", "dice_edema": "ED", "dice_enhancing": "ET"}
@@ -34,11 +37,22 @@ def mean_with_ci(values, digits: int = 2) -> str:
     values = np.asarray(pd.Series(values).dropna(), dtype=np.float64)
     if values.size == 0:
         return "no cases"
-    if values.size < 3:
-        return f"{values.mean():.{digits}f} (n = {values.size}, too few cases for an interval)"
+    if values.size < MIN_CASES:
+        return f"{values.mean():.{digits}f} ({too_few(values.size)})"
     low, high = bootstrap_mean_ci(values)
     mean = f"{values.mean():.{digits}f}"
     return f"{mean} (95% CI {low:.{digits}f}-{high:.{digits}f}, n = {values.size})"
+
+
+def region_means(frame: pd.DataFrame, prefix: str = "dice_", digits: int = 2) -> str:
+    """``"WT 0.81 (95% CI ...); TC ...; ET ..."``, or below the minimum ``"WT 0.81, TC 0.70, ET
+    0.60 (n = 2 < 5: no interval, no verdict)"``: the small-sample rule said once."""
+    columns = {r: frame[f"{prefix}{r}"].dropna() for r in ("WT", "TC", "ET")}
+    n = max(len(v) for v in columns.values())
+    if 0 < n < MIN_CASES:
+        means = ", ".join(f"{r} {v.mean():.{digits}f}" for r, v in columns.items())
+        return f"{means} ({too_few(n)})"
+    return "; ".join(f"{r} {mean_with_ci(v, digits)}" for r, v in columns.items())
 
 
 def _tissue_means(histograms) -> pd.DataFrame:
@@ -55,9 +69,7 @@ def _tissue_means(histograms) -> pd.DataFrame:
     ).T
 
 
-def exploration_findings(
-    volumes: pd.DataFrame, histograms, split_counts: Mapping[str, int]
-) -> str:
+def exploration_findings(volumes: pd.DataFrame, histograms, split_counts: Mapping[str, int]) -> str:
     """Notebook 01: the split, the tumour sizes, and which modality shows which tissue.
 
     Args:
@@ -86,11 +98,16 @@ def exploration_findings(
     brightest_ed = contrast["ED"].idxmax()
     brightest_et = contrast["ET"].idxmax()
     darkest_ncr = contrast["NCR"].idxmin()
+    t1ce = ""
+    if brightest_et != "t1ce" and "t1ce" in contrast.index:
+        t1ce = (
+            f"; T1ce, where contrast agent marks it in patients, {contrast.loc['t1ce', 'ET']:+.2f}"
+        )
     lines.append(
         f"* Against normal brain (mean z-score difference over {histograms.n_cases} cases): "
         f"edema stands out most on **{name[brightest_ed]}** "
         f"({contrast.loc[brightest_ed, 'ED']:+.2f}), enhancing tumour on "
-        f"**{name[brightest_et]}** ({contrast.loc[brightest_et, 'ET']:+.2f}), necrosis is "
+        f"**{name[brightest_et]}** ({contrast.loc[brightest_et, 'ET']:+.2f}{t1ce}), necrosis is "
         f"darkest on **{name[darkest_ncr]}** ({contrast.loc[darkest_ncr, 'NCR']:+.2f})."
     )
     return "\n".join(lines)
@@ -156,9 +173,8 @@ def variant_findings(
             f"{len(region_metrics[split])} case(s)): label Dice {labels}{seed}."
         )
     for split, frame in region_metrics.items():
-        regions = "; ".join(f"{r} {mean_with_ci(frame[f'dice_{r}'])}" for r in ("WT", "TC", "ET"))
-        lines.append(f"* Whole {split} volumes, region Dice: {regions}.")
-    if any(len(f) < 30 for f in region_metrics.values()):
+        lines.append(f"* Whole {split} volumes, region Dice: {region_means(frame)}.")
+    if any(MIN_CASES <= len(f) < 30 for f in region_metrics.values()):
         lines.append(
             "* With this few cases the intervals are wide: differences between the variants "
             "smaller than them are not evidence (notebook 06 pairs the cases)."
@@ -205,20 +221,38 @@ def contrast_findings(table: pd.DataFrame) -> str:
     )
 
 
+def _difference(row) -> str:
+    """``"+0.100 (95% CI +0.080..+0.120, n = 8)"`` or the small-sample sentence."""
+    if row["favours"] == TOO_FEW:
+        return f"{row['mean_difference']:+.3f} ({too_few(int(row['n']))})"
+    return (
+        f"{row['mean_difference']:+.3f} (95% CI {row['ci_low']:+.3f}..{row['ci_high']:+.3f}, "
+        f"n = {int(row['n'])})"
+    )
+
+
+def _verdict(row, a: str, b: str) -> str:
+    return {"A": f"{a} is better", "B": f"{b} is better", "-": "the interval holds 0"}.get(
+        row["favours"], ""
+    )
+
+
 def paired_findings(comparison: pd.DataFrame, a: str, b: str) -> str:
     """A paired comparison of ``b`` against ``a`` (``compare_tables`` of B - A), per metric."""
+    if (comparison["favours"] == TOO_FEW).all():
+        differences = ", ".join(
+            f"{m} {r['mean_difference']:+.3f}" for m, r in comparison.iterrows()
+        )
+        return f"* {b} - {a}: {differences} ({too_few(int(comparison['n'].iloc[0]))})."
     lines = []
     for metric, row in comparison.iterrows():
-        verdict = {"A": f"favours {a}", "B": f"favours {b}", "-": "the interval holds 0"}
-        if row["n"] < 5:
-            verdict = dict.fromkeys(verdict, "too few cases to tell")
+        verdict = _verdict(row, a, b)
         lines.append(
-            f"* {metric}: {b} - {a} = {row['mean_difference']:+.3f} (95% CI "
-            f"{row['ci_low']:+.3f} to {row['ci_high']:+.3f}; {row['b_better']} case(s) better, "
-            f"{row['a_better']} worse, n = {row['n']}): {verdict[row['favours']]}."
+            f"* {metric}: {b} - {a} = {_difference(row)}"
+            + (f": {verdict}" if verdict else "")
+            + f" ({row['b_better']} case(s) better, {row['a_better']} worse)."
         )
     return "\n".join(lines)
-
 
 
 def results_findings(
@@ -247,25 +281,26 @@ def results_findings(
     cases = per_case[top]
     lines = [
         f"- On the {len(cases)} {split} case(s), **{top}** has the highest mean WT Dice; its "
-        "region Dice: "
-        + "; ".join(f"{r} {mean_with_ci(cases[f'dice_{r}'], 3)}" for r in ("WT", "TC", "ET"))
-        + "."
+        f"region Dice: {region_means(cases, digits=3)}."
     ]
-    clear = []
+    small = len(cases) < MIN_CASES
+    clear, judged = [], 0
     for (variant, metric), row in paired_table.iterrows():
-        if metric not in ("dice_WT", "dice_TC", "dice_ET"):
+        if metric not in ("dice_WT", "dice_TC", "dice_ET") or small:
             continue
-        if row["n"] < 5:
-            verdict = "too few cases to tell"
-        else:
-            verdict = {"B": f"{variant} is better", "A": f"{baseline} is better",
-                       "-": "the interval holds 0"}[row["favours"]]  # fmt: skip
-            if row["favours"] != "-":
-                clear.append(f"{verdict} on {metric}")
+        verdict = _verdict(row, baseline, variant)
+        judged += bool(verdict)
+        if row["favours"] in ("A", "B"):
+            clear.append(f"{verdict} on {metric}")
         lines.append(
-            f"- {variant} - {baseline}, {metric}: {row['mean_difference']:+.3f} (95% CI "
-            f"{row['ci_low']:+.3f}..{row['ci_high']:+.3f}, {int(row['n'])} cases): {verdict}."
+            f"- {variant} - {baseline}, {metric}: {_difference(row)}"
+            + (f": {verdict}." if verdict else ".")
         )
+    if small and len(paired_table):
+        for variant, rows in paired_table.groupby(level=0, sort=False):
+            values = rows.droplevel(0)["mean_difference"]
+            shown = " / ".join(f"{values[f'dice_{r}']:+.3f}" for r in ("WT", "TC", "ET"))
+            lines.append(f"- {variant} - {baseline}, region Dice WT / TC / ET: {shown}.")
     worst = failures.iloc[0]
     median_volume = float(failures["volume_ml"].median())
     lines.append(
@@ -277,10 +312,59 @@ def results_findings(
     if clear:
         conclusion = "; ".join(clear) + " (95% intervals that exclude 0); the rest cannot be "
         conclusion += "told apart on these cases."
-    else:
+    elif judged:
         conclusion = (
             f"no paired difference against {baseline} excludes 0 on these {len(cases)} cases: "
             "this sample cannot rank the variants, whatever their means say."
         )
+    else:
+        conclusion = (
+            f"{too_few(len(cases))}: this sample cannot rank the variants, whatever their "
+            "means say."
+        )
     lines.append(f"- **Conclusion**: {conclusion}")
     return "\n".join(lines)
+
+
+def study_findings(
+    compared: Mapping[str, pd.DataFrame], summary: pd.DataFrame, missing: Mapping
+) -> str:
+    """Notebook 07: each configuration's paired verdicts against each baseline, the best one.
+
+    Args:
+        compared: ``{baseline: comparisons(scores, baseline)}``.
+        summary: ``summarize_study``'s table.
+        missing: configurations not scored on every fold yet (``collect_scores``).
+    """
+    lines = []
+    for baseline, table in compared.items():
+        for config, rows in table.groupby("config", sort=False):
+            rows = rows.set_index("metric")
+            n = int(rows["n"].iloc[0])
+            delta = rows.loc["lesion_dice_ET", "mean_difference"]
+            if n < MIN_CASES:
+                lines.append(
+                    f"- **{config}** vs {baseline}: lesion-wise ET {delta:+.3f} ({too_few(n)})."
+                )
+                continue
+            better = [m for m in rows.index if rows.loc[m, "favours"] == "B"]
+            worse = [m for m in rows.index if rows.loc[m, "favours"] == "A"]
+            lines.append(
+                f"- **{config}** vs {baseline} ({n} paired cases): better on "
+                f"{', '.join(better) or 'nothing the intervals show'}; worse on "
+                f"{', '.join(worse) or 'nothing the intervals show'} (lesion-wise ET "
+                f"{delta:+.3f})."
+            )
+    if len(summary):
+        top = summary["dice_ET"].idxmax()
+        row = summary.loc[top]
+        lines.append(
+            f"- The highest mean ET Dice over these {int(row['n'])} test cases is **{top}**: "
+            f"region Dice WT / TC / ET {row['dice_WT']:.3f} / {row['dice_TC']:.3f} / "
+            f"{row['dice_ET']:.3f}, lesion-wise {row['lesion_dice_WT']:.3f} / "
+            f"{row['lesion_dice_TC']:.3f} / {row['lesion_dice_ET']:.3f}; a higher mean alone "
+            "is not a verdict (the paired lines above are)."
+        )
+    if missing:
+        lines.append(f"- Not complete yet (rerun to resume): {dict(missing)}.")
+    return "\n".join(lines) or "No configuration is scored on every fold yet."

@@ -2,14 +2,19 @@
 
 :func:`render_html` turns the executed copies of a ``brats notebooks`` run into one
 self-contained HTML page each (figures embedded as PNG), plus an ``index.html`` that lists
-them with the run's profile, data folder and seconds per notebook. ``brats notebooks --html
-DIR`` calls it after a run; ``docs/results/`` holds the pages of a real-data run (README).
-No Keras import.
+them with the run's profile, data folder and seconds per notebook. Folders of the machine that
+ran the notebooks are shown relative to the project (``outputs/real16/data``), or as
+``DATA_DIR`` / ``OUT_DIR`` when they lie outside it. Inline ``$...$`` formulas are drawn by
+matplotlib's mathtext as SVG, so the pages read offline (no MathJax from a CDN). ``brats
+notebooks --html DIR`` calls it after a run; ``docs/results/`` holds the pages of a real-data
+run (README). No Keras import.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +47,7 @@ def render_html(
     Raises:
         BratsError: no executed notebook in ``notebooks_dir``.
     """
+    import nbformat
     from nbconvert import HTMLExporter
 
     notebooks_dir, html_dir = Path(notebooks_dir), Path(html_dir)
@@ -55,8 +61,15 @@ def render_html(
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     pages, styles = {}, {}
+    shown_as = _machine_paths(summary, notebooks_dir.parent)
     for path in executed:
-        body, _ = exporter.from_filename(str(path))
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                cell.source = _formulas_as_svg(cell.source)
+        body, _ = exporter.from_notebook_node(notebook)
+        for folder, name in shown_as.items():
+            body = body.replace(folder, name)
         pages[path.stem], page_styles = _without_styles(body)
         styles.update(dict.fromkeys(page_styles))  # in order of first appearance
     written = [_write(html_dir / "notebook.css", "\n".join(styles))]
@@ -78,6 +91,41 @@ def _without_styles(body: str) -> tuple[str, list[str]]:
     first = _STYLE.search(body).start()
     body = body[:first] + _LINK + _STYLE.sub("", body[first:])
     return body, found
+
+
+_FORMULA = re.compile(r"\$([^$\s][^$]*?)\$")
+_CODE = re.compile(r"(```.*?```|`[^`]*`)", re.S)
+
+
+def _formulas_as_svg(markdown: str) -> str:
+    """Inline ``$...$`` outside code as SVG images (mathtext); a formula it cannot draw stays."""
+    parts = _CODE.split(markdown)
+    parts[::2] = [_FORMULA.sub(_svg_image, part) for part in parts[::2]]
+    return "".join(parts)
+
+
+def _svg_image(match: re.Match) -> str:
+    from matplotlib import mathtext
+
+    formula, buffer = " ".join(match.group(1).split()), io.BytesIO()
+    try:
+        mathtext.math_to_image(f"${formula}$", buffer, format="svg")
+    except ValueError:
+        return match.group(0)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    alt = html.escape(formula, quote=True)
+    return f'<img alt="{alt}" src="data:image/svg+xml;base64,{data}" style="vertical-align:middle">'
+
+
+def _machine_paths(summary: Mapping, out_dir: Path) -> dict[str, str]:
+    """Absolute folders of the run -> what the pages show instead, longest first."""
+    project = Path(__file__).resolve().parents[2]
+    shown_as = {f"{project}/": ""}
+    for folder, name in ((summary.get("data_dir"), "DATA_DIR"), (out_dir, "OUT_DIR")):
+        folder = Path(str(folder or "")).absolute()
+        if folder.parent != folder and not folder.is_relative_to(project):
+            shown_as[str(folder)] = name
+    return dict(sorted(shown_as.items(), key=lambda item: -len(item[0])))
 
 
 def _data_description(data_dir: Path) -> str:

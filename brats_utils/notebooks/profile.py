@@ -15,6 +15,7 @@ Keras import.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from typing import Any
@@ -80,8 +81,9 @@ def use_profile(notebook: str, profile: str = "auto", **parameters: Any) -> dict
         ]
         values.update({key: chosen.parameters[key] for key in changed})
         values["out_dir"] = values.get("out_dir") or f"../outputs/{name}"
-        device = "GPU" if has_gpu() else "CPU (no GPU found)"
-        print(f"{notebook}: profile {name} ({why}; {device}): {chosen.description}")
+        if not why.startswith("auto"):  # auto's reason already names the device
+            why += ", on a GPU" if has_gpu() else ", on the CPU"
+        print(f"{notebook}: profile {name} ({why}): {chosen.description}")
         print(f"  {time_estimate(chosen, notebook)}")
         print(f"  outputs in {values['out_dir']}; from the profile: {', '.join(changed) or '-'}")
     if values.get("out_dir"):
@@ -95,7 +97,11 @@ def time_estimate(profile: Profile, notebook: str) -> str:
     if notebook not in profile.minutes:
         return f"time: not measured for {notebook} with the {profile.name} profile"
     total = sum(profile.minutes.values())
-    return (
-        f"time: about {profile.minutes[notebook]:.1f} min (all notebooks: {total:.0f} min), "
-        f"measured {profile.measured or 'once'}"
+    line = (
+        f"time: about {profile.minutes[notebook]:.1f} min (all notebooks: {total:.0f} min) on an "
+        f"idle machine, measured {profile.measured or 'once'}"
     )
+    cores, busy = os.cpu_count() or 1, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if busy > cores / 2:  # other work shares the cores: the minutes above stretch
+        line += f"; this machine is busy now ({busy:.1f} processes running on {cores} cores)"
+    return line

@@ -434,4 +434,3 @@ def run_notebooks(
             print(f"    done in {run.seconds[name]:.0f} s -> {target}", flush=True)
     write_summary(run, parameters, order=NOTEBOOKS)
     return run
-

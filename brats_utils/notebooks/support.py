@@ -236,7 +236,8 @@ def evaluate_slices(
 def example_slices(
     cache, case_ids: Sequence[str], n: int
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The ``n`` cached slices with the most tumour, taking cases in turn (one each first).
+    """Each case's cached slice with the most tumour, for up to ``n`` distinct cases (two
+    neighbouring slices of one case would show the same picture twice).
 
     Args:
         cache: an open :class:`~brats_utils.preprocessing.slices.SliceCache`.
@@ -244,20 +245,17 @@ def example_slices(
         n: number of slices.
 
     Returns:
-        ``(images, labels, titles)``: ``(n, size, size, 4)`` float32 in :data:`MODALITIES`
-        order, ``(n, size, size)`` uint8 classes, and ``"case, axial z"`` per row (``"case,
-        slice s"``, the position in the cache, for a cache without ``slice_indices``).
+        ``(images, labels, titles)`` of ``k = min(n, len(case_ids))`` rows: ``(k, size,
+        size, 4)`` float32 in :data:`MODALITIES` order, ``(k, size, size)`` uint8 classes,
+        and ``"case, axial z"`` per row (``"case, slice s"``, the position in the cache, for
+        a cache without ``slice_indices``).
     """
     if n < 1 or not case_ids:
         raise ValueError(f"need n >= 1 and at least one case, got n={n}, {len(case_ids)} cases")
-    ranked = []
-    for case_id in case_ids:
+    chosen = []
+    for case_id in case_ids[:n]:
         area = np.count_nonzero(np.asarray(cache.labels(case_id)), axis=(1, 2))
-        ranked.append([(case_id, int(s)) for s in np.argsort(-area, kind="stable")])
-    order = []  # each case's best slice, then each case's second best, ...
-    for rank in range(max(len(r) for r in ranked)):
-        order += [r[rank] for r in ranked if rank < len(r)]
-    chosen = order[:n]
+        chosen.append((case_id, int(np.argmax(area))))
     images = np.stack([np.asarray(cache.images(c)[s], dtype=np.float32) for c, s in chosen])
     labels = np.stack([np.asarray(cache.labels(c)[s]) for c, s in chosen])
     axial = getattr(cache, "slice_indices", None)  # position in the cache -> axial index

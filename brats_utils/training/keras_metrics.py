@@ -43,7 +43,8 @@ CONFUSION_METRICS: tuple[str, ...] = (
     *LABEL_METRICS,
     *(f"dice_{region.lower()}" for region in REGIONS),
 )
-#: Metrics logged per epoch by ``brats train`` (train and ``val_`` validation).
+#: Metrics logged per epoch by ``brats train`` (train and ``val_`` validation), one name per
+#: quantity: the ET label's Dice is the ET region's, so it is logged once, as ``dice_et``.
 DEFAULT_METRICS: tuple[str, ...] = (
     "mean_iou",
     "dice",
@@ -52,7 +53,6 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "specificity",
     "dice_necrotic",
     "dice_edema",
-    "dice_enhancing",
     "dice_wt",
     "dice_tc",
     "dice_et",
@@ -214,7 +214,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 def default_metrics(names: tuple[str, ...] = DEFAULT_METRICS) -> list[ConfusionMatrixMetric]:
     """Fresh metric objects for ``model.compile(metrics=default_metrics())``.
 
-    Keras then logs ``mean_iou, dice, precision, sensitivity, specificity, dice_necrotic,
-    dice_edema, dice_enhancing`` per epoch on training and (``val_``) validation data.
+    Keras then logs :data:`DEFAULT_METRICS` per epoch on training and (``val_``) validation
+    data.
     """
     return [ConfusionMatrixMetric(name) for name in names]

@@ -1,8 +1,4 @@
-"""Figures of the data set: intensity histograms, label volumes, splits, preprocessing.
-
-Same conventions as :mod:`brats_utils.viz.drawing`: ``ax=None``, ``out_path=None``, the figure is
-returned and saved atomically when ``out_path`` is given.
-"""
+"""Figures of the data set: intensity histograms, label volumes, splits, preprocessing."""
 
 from __future__ import annotations
 
@@ -14,11 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.viz.drawing import (
     LABEL_ABBREVIATIONS,
     LABEL_COLORS,
+    axial_view,
     finish_figure,
     label_legend_handles,
     label_overlay,
@@ -40,14 +38,8 @@ __all__ = [
 
 @dataclass
 class IntensityHistograms:
-    """Voxel counts of intensity per modality and tissue, accumulated over cases.
-
-    Attributes:
-        edges: ``(bins + 1,)`` bin edges (z-score units when normalised).
-        counts: ``{modality: {tissue: (bins,) int64}}``; tissue ``"brain"`` is brain voxels
-            of class 0, then ``"NCR"``, ``"ED"``, ``"ET"``.
-        n_cases: cases accumulated.
-    """
+    """Voxel counts per modality and tissue over ``n_cases`` cases: ``counts[modality][tissue]``
+    ``(bins,)`` over ``edges``; tissues ``"brain"`` (class 0 inside the brain), NCR, ED, ET."""
 
     edges: np.ndarray
     counts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
@@ -62,21 +54,10 @@ def intensity_histograms(
     normalize: bool = True,
     channel_names: Sequence[str] = MODALITIES,
 ) -> IntensityHistograms:
-    """Histogram brain-voxel intensities per modality and label over many cases.
-
-    Args:
-        cases: ``(image, seg)`` pairs: image ``(X, Y, Z, C)`` float, seg ``(X, Y, Z)`` classes
-            0..3 or ``None`` (then only ``"brain"`` is counted). Brain = any channel non-zero.
-        bins: number of bins over ``value_range``.
-        value_range: histogram range; values outside are clipped into the end bins.
-        normalize: z-score each case and channel over its brain first
-            (:func:`brats_utils.preprocessing.normalize.normalize_image`); pass ``False`` for
-            images that are already normalised (e.g. read from the slice cache).
-        channel_names: name of each channel.
-
-    Returns:
-        The accumulated :class:`IntensityHistograms`.
-    """
+    """Histograms of brain-voxel intensity per modality and tissue over ``(image, seg)`` pairs
+    (``(X, Y, Z, C)``, ``(X, Y, Z)`` classes or ``None``: brain only); brain = any channel
+    non-zero; values outside ``value_range`` go to the end bins. ``normalize``: z-score each
+    case first (``normalize_image``); ``False`` for already normalised images."""
     edges = np.linspace(value_range[0], value_range[1], bins + 1)
     tissues = {"brain": 0, **{LABEL_ABBREVIATIONS[c]: c for c in TUMOUR_CLASSES}}
     result = IntensityHistograms(
@@ -129,15 +110,7 @@ def plot_intensity_histograms(
 
 
 def label_volumes(seg: np.ndarray, voxel_volume_ml: float = 0.001) -> dict[str, float]:
-    """Volume of each tumour label in millilitres.
-
-    Args:
-        seg: classes 0..3, any shape.
-        voxel_volume_ml: volume of one voxel in mL (BraTS: 1 mm^3 = 0.001 mL).
-
-    Returns:
-        ``{"NCR": mL, "ED": mL, "ET": mL}``.
-    """
+    """``{"NCR": mL, "ED": mL, "ET": mL}`` of a class array (BraTS voxels: 0.001 mL)."""
     counts = np.bincount(np.asarray(seg, dtype=np.int64).ravel(), minlength=4)
     return {LABEL_ABBREVIATIONS[c]: float(counts[c] * voxel_volume_ml) for c in TUMOUR_CLASSES}
 
@@ -148,14 +121,8 @@ def plot_label_volumes(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Stacked bars of NCR, ED and ET volume per case, sorted by whole-tumour volume.
-
-    Args:
-        volumes: pandas DataFrame indexed by case id with columns ``NCR``, ``ED``, ``ET`` (mL),
-            e.g. rows of :func:`label_volumes`.
-        ax: Axes to draw on; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """Stacked NCR, ED and ET bars per case (``volumes``: mL columns, indexed by case),
+    largest tumour first."""
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
     missing = [n for n in names if n not in volumes.columns]
     if missing:
@@ -190,6 +157,7 @@ def plot_split_counts(
     fig, (axis,) = new_axes(ax, 1, panel_size=(4.0, 3.0))
     bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868", "0.5"][: len(names)])
     axis.bar_label(bars)
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("cases")
     axis.set_title(f"Cases per split ({len(split)} in all)")
     return finish_figure(fig, out_path)
@@ -208,20 +176,9 @@ def plot_preprocessing(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One axial slice before (raw, scanner units) and after preprocessing (normalised, resized).
-
-    Args:
-        raw_image: ``(X, Y, Z, C)`` volume as read from NIfTI.
-        raw_seg: ``(X, Y, Z)`` classes 0..3 or ``None``.
-        cached_image: ``(S, size, size, C)`` cached slices (axial slices first).
-        cached_labels: ``(S, size, size)`` cached labels or ``None``.
-        raw_index: axial index ``z`` in the raw volume.
-        cached_index: position of the same slice in the cache (``z - slice_start``).
-        channel_names: channel names of both images.
-        case_id: shown in the title.
-        ax: ``2 * (C + 1)`` Axes (two rows: modalities then labels); default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """One axial slice before (raw, scanner units) and after preprocessing (normalised,
+    resized): ``raw_image[:, :, raw_index]`` ``(X, Y, Z, C)`` above ``cached_image[cached_index]``
+    ``(S, size, size, C)``, each with its labels."""
     n = len(channel_names)
     if raw_image.shape[-1] != n or cached_image.shape[-1] != n:
         raise ValueError(
@@ -237,7 +194,7 @@ def plot_preprocessing(
         ),
     ]
     for r, (row_name, image, labels) in enumerate(rows):
-        view = np.swapaxes(image, 0, 1)  # the axial display orientation of slice_2d
+        view = axial_view(image)
         for c, name in enumerate(channel_names):
             axis = axes[r * (n + 1) + c]
             shown = axis.imshow(view[..., c], cmap="gray", interpolation="nearest")
@@ -249,7 +206,7 @@ def plot_preprocessing(
         axis = axes[r * (n + 1) + n]
         axis.imshow(np.zeros(view.shape[:2]), cmap="gray")
         if labels is not None:
-            axis.imshow(label_overlay(np.swapaxes(labels, 0, 1), alpha=1.0))
+            axis.imshow(label_overlay(axial_view(labels), alpha=1.0))
         axis.set_title(f"labels, {row_name}", fontsize="small")
         axis.set_axis_off()
     axes[-1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")
@@ -258,18 +215,9 @@ def plot_preprocessing(
 
 
 def slice_label_stats(cache, case_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Label pixels per axial slice position, summed over the cached cases.
-
-    Args:
-        cache: an open :class:`~brats_utils.preprocessing.slices.SliceCache` (labels ``(S, size,
-            size)`` per case, slice ``s`` = axial index ``settings.slice_start + s``).
-        case_ids: cases to count (default every cached case with labels).
-
-    Returns:
-        DataFrame indexed by axial slice index (``axial_slice``) with pixel counts (at the
-        cache's size) ``background``, ``NCR``, ``ED``, ``ET`` and ``tumour_cases``, the
-        fraction of cases whose slice holds any tumour.
-    """
+    """Label pixels per axial slice position over the cached cases (default: every one with
+    labels): columns ``background``, NCR, ED, ET and ``tumour_cases`` (share of cases with
+    tumour there), indexed by ``axial_slice``."""
     if case_ids is None:
         case_ids = [c for c in cache.case_ids if cache.has_labels(c)]
     counts, with_tumour, n_cases = None, None, 0
@@ -298,13 +246,7 @@ def plot_slice_label_stats(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Tumour label pixels per axial slice (stacked) and the share of cases with tumour there.
-
-    Args:
-        stats: the table of :func:`slice_label_stats`.
-        ax: two Axes; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """Tumour pixels per axial slice (stacked) and the share of cases with tumour there."""
     fig, (left, right) = new_axes(ax, 2, panel_size=(4.6, 3.0))
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
     left.stackplot(

@@ -1,17 +1,13 @@
-"""Shared figure helpers (label colours, atomic saving) and slices with label overlays.
+"""Shared figure helpers (colours, axes, atomic saving) and slices with label overlays.
 
-Every ``plot_*`` function takes ``ax=None`` (an Axes, or a sequence of Axes for multi-panel
-figures) and ``out_path=None``, draws, saves the figure atomically when ``out_path`` is given
-(:func:`save_figure`) and returns the :class:`~matplotlib.figure.Figure`. Figures are built
-with the object-oriented API (no ``pyplot`` state), so they work headless (Agg) and display
-in Jupyter as the value of a cell. Figures of the data set (histograms, label volumes, splits,
-preprocessing) live in :mod:`brats_utils.viz.data_figures`, figures of results (training curves,
-metric bars, box plots, prediction examples) in :mod:`brats_utils.viz.result_figures`.
+Every ``plot_*`` function of :mod:`brats_utils.viz` takes ``ax=None`` (Axes to draw on, one
+per panel; default a new figure) and ``out_path=None`` (where to save it, atomically), and
+returns the :class:`~matplotlib.figure.Figure`; no ``pyplot`` state, so they work headless.
 
-Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order (affine ``diag(-1, -1, 1)``: x runs from
-the patient's right to left, y from anterior to posterior, z from inferior to superior).
-:func:`slice_2d` turns a plane into display orientation: anterior (axial) or superior
-(coronal, sagittal) at the top, the patient's right on the image's left (radiological view).
+Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order (x: the patient's right to left, y:
+anterior to posterior, z: inferior to superior). Every slice is drawn through
+:func:`axial_view` / :func:`slice_2d`: anterior (axial) or superior at the top, the patient's
+right on the image's left (radiological view).
 """
 
 from __future__ import annotations
@@ -41,7 +37,9 @@ __all__ = [
     "save_figure",
     "finish_figure",
     "new_axes",
+    "axial_view",
     "slice_2d",
+    "brain_box",
     "default_slice_index",
     "display_ranges",
     "label_overlay",
@@ -79,18 +77,8 @@ def new_axes(
     ncols: int | None = None,
     panel_size: tuple[float, float] = (3.0, 3.0),
 ) -> tuple[Figure, list[Axes]]:
-    """Axes to draw ``n_panels`` panels on: the given ones, or a new figure's grid.
-
-    Args:
-        ax: ``None`` (make a figure), one Axes (only when ``n_panels == 1``) or a sequence of
-            exactly ``n_panels`` Axes.
-        n_panels: panels the caller will draw.
-        ncols: columns of a new grid (default: all panels on one row).
-        panel_size: (width, height) in inches of one panel of a new grid.
-
-    Raises:
-        ValueError: if the given Axes are not exactly ``n_panels``.
-    """
+    """Axes for ``n_panels`` panels: the given ones (exactly ``n_panels``, else ValueError) or
+    a new constrained-layout figure's grid of ``ncols`` columns, ``panel_size`` inches each."""
     if ax is not None:
         axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
         if len(axes) != n_panels:
@@ -119,17 +107,16 @@ def _check_plane(plane: str) -> int:
     return PLANES[plane]
 
 
+def axial_view(plane: np.ndarray) -> np.ndarray:
+    """An axial ``(X, Y[, C])`` slice (of a volume or the cache) in display orientation:
+    ``(Y, X[, C])``, anterior at the top, the patient's right on the left. Every figure draws
+    axial slices through it, so all of them agree (tested)."""
+    return np.swapaxes(plane, 0, 1)
+
+
 def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """One plane of a volume in display orientation.
-
-    Args:
-        volume: ``(X, Y, Z)`` or ``(X, Y, Z, C)`` array in BraTS voxel order.
-        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
-        index: slice index along the plane's fixed axis.
-
-    Returns:
-        ``(rows, cols[, C])`` view: axial ``(Y, X)``, coronal ``(Z, X)``, sagittal ``(Z, Y)``,
-        with anterior / superior at the top.
+    """One plane of an ``(X, Y, Z[, C])`` volume in display orientation: axial ``(Y, X)``,
+    coronal ``(Z, X)``, sagittal ``(Z, Y)``, anterior / superior at the top.
 
     Raises:
         ValueError: unknown plane, volume not 3D/4D, or index out of range.
@@ -141,19 +128,24 @@ def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
         raise ValueError(
             f"{plane} slice index must lie in 0..{volume.shape[axis] - 1}, got {index}"
         )
-    plane_view = np.take(volume, index, axis=axis)
-    plane_view = np.swapaxes(plane_view, 0, 1)
+    plane_view = axial_view(np.take(volume, index, axis=axis))
     return plane_view if plane == "axial" else plane_view[::-1]
 
 
-def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]) -> int:
-    """Slice with the most tumour voxels on ``plane``; the middle slice without a tumour.
+def brain_box(background: np.ndarray, margin: int = 2):
+    """``(xlim, ylim)`` of an ``imshow`` Axes around what is not ``background``: the brain
+    fills the panel instead of a black frame."""
+    rows, cols = np.nonzero(~background)
+    if rows.size == 0:
+        rows, cols = np.array([0, background.shape[0] - 1]), np.array([0, background.shape[1] - 1])
+    x0, x1 = max(cols.min() - margin, 0), min(cols.max() + margin, background.shape[1] - 1)
+    y0, y1 = max(rows.min() - margin, 0), min(rows.max() + margin, background.shape[0] - 1)
+    return (x0 - 0.5, x1 + 0.5), (y1 + 0.5, y0 - 0.5)
 
-    Args:
-        seg: ``(X, Y, Z)`` classes 0..3, or ``None``.
-        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
-        shape: the volume's shape (used when ``seg`` is ``None`` or empty).
-    """
+
+def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]) -> int:
+    """The slice of ``plane`` with the most tumour in ``seg`` (classes); the middle one when
+    ``seg`` is ``None`` or empty."""
     axis = _check_plane(plane)
     if seg is not None and np.any(seg):
         other = tuple(a for a in range(3) if a != axis)
@@ -164,16 +156,8 @@ def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]
 def display_ranges(
     image: np.ndarray, channel_names: Sequence[str] = MODALITIES, percentiles=(0.5, 99.5)
 ) -> dict[str, tuple[float, float]]:
-    """Grey-level window per channel from percentiles of its brain voxels (non-zero voxels).
-
-    Args:
-        image: ``(X, Y, Z, C)`` (or ``(N, H, W, C)``) array, channels named by ``channel_names``.
-        channel_names: name of each channel.
-        percentiles: lower and upper percentile, in percent.
-
-    Returns:
-        ``{channel name: (low, high)}``; ``(0, 1)`` for an all-zero channel.
-    """
+    """Grey-level window ``{channel: (low, high)}`` from percentiles of each channel's brain
+    (non-zero) voxels of an ``(..., C)`` image; ``(0, 1)`` for an all-zero channel."""
     if image.shape[-1] != len(channel_names):
         raise ValueError(
             f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
@@ -191,42 +175,34 @@ def display_ranges(
     return ranges
 
 
-def label_overlay(
-    seg: np.ndarray, labels_shown: Iterable[int] = TUMOUR_CLASSES, alpha: float = 0.4
-) -> np.ndarray:
-    """RGBA image colouring each shown class with :data:`LABEL_COLORS`.
-
-    Args:
-        seg: ``(H, W)`` classes 0..3.
-        labels_shown: classes to colour (others transparent).
-        alpha: opacity of coloured pixels, in [0, 1].
-
-    Returns:
-        ``(H, W, 4)`` float32 RGBA in [0, 1].
-    """
+def _overlay(codes: np.ndarray, colors: Mapping[int, str], alpha: float) -> np.ndarray:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    rgba = np.zeros((*seg.shape, 4), dtype=np.float32)
-    for cls in labels_shown:
-        if cls not in LABEL_COLORS:
-            raise ValueError(f"labels_shown holds {cls}; tumour classes are {TUMOUR_CLASSES}")
-        rgba[seg == cls] = (*to_rgba(LABEL_COLORS[cls])[:3], alpha)
+    rgba = np.zeros((*codes.shape, 4), dtype=np.float32)
+    for code, color in colors.items():
+        rgba[codes == code] = (*to_rgba(color)[:3], alpha)
     return rgba
 
 
-#: Colours of the error-map codes 1 TP, 2 FP, 3 FN (``brats evaluate --error-maps``).
+def label_overlay(
+    seg: np.ndarray, labels_shown: Iterable[int] = TUMOUR_CLASSES, alpha: float = 0.4
+) -> np.ndarray:
+    """``(H, W, 4)`` float32 RGBA colouring the shown classes of ``seg`` (``(H, W)``, 0..3)
+    with :data:`LABEL_COLORS` at opacity ``alpha``; the rest transparent."""
+    unknown = [c for c in labels_shown if c not in LABEL_COLORS]
+    if unknown:
+        raise ValueError(f"labels_shown holds {unknown}; tumour classes are {TUMOUR_CLASSES}")
+    return _overlay(seg, {c: LABEL_COLORS[c] for c in labels_shown}, alpha)
+
+
+#: Colours and names of the error-map codes 1 TP, 2 FP, 3 FN (``brats evaluate --error-maps``).
 ERROR_COLORS: dict[int, str] = {1: "#2ca02c", 2: "#d62728", 3: "#1f77b4"}
 ERROR_LABELS: dict[int, str] = {1: "true positive", 2: "false positive", 3: "false negative"}
 
 
 def error_overlay(codes: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """``(H, W, 4)`` RGBA colouring TP / FP / FN codes with :data:`ERROR_COLORS`."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    rgba = np.zeros((*codes.shape, 4), dtype=np.float32)
-    for code, color in ERROR_COLORS.items():
-        rgba[codes == code] = (*to_rgba(color)[:3], alpha)
-    return rgba
+    return _overlay(codes, ERROR_COLORS, alpha)
 
 
 def error_legend_handles() -> list[Patch]:
@@ -257,33 +233,19 @@ def draw_slice(
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Draw one slice of a case: modality panel(s), ground truth and/or prediction overlaid.
-
-    Panels: one per shown modality (``modality="all"``: every channel side by side) and per
-    label source (ground truth, prediction; a single panel row without either). With one
-    modality the sources sit side by side; with all, one row per source.
+    """One slice of a case: one panel per modality shown and per label source (ground truth,
+    prediction, errors). One modality: the sources side by side; ``modality="all"``: a row
+    of every channel per source.
 
     Args:
         image: ``(X, Y, Z, C)`` float volume, channels named by ``channel_names``.
-        seg: ``(X, Y, Z)`` ground-truth classes 0..3, or ``None``.
-        pred: ``(X, Y, Z)`` predicted classes 0..3, or ``None``.
-        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
-        index: slice index on that plane; default the slice with most tumour.
+        seg, pred: ``(X, Y, Z)`` ground-truth / predicted classes 0..3, or ``None``.
+        plane, index: the slice (default index: the most tumour).
         modality: a name in ``channel_names`` or ``"all"``.
-        labels_shown: tumour classes to overlay (subset of 1, 2, 3).
-        alpha: overlay opacity in [0, 1].
-        channel_names: name of each channel of ``image`` (default :data:`MODALITIES`).
-        ranges: grey-level window per channel name (see :func:`display_ranges`); default
-            percentiles of the slice itself.
-        title: figure title (default: plane and index).
-        errors: ``(X, Y, Z)`` error codes of one region (0 TN, 1 TP, 2 FP, 3 FN; a channel
-            of ``brats evaluate --error-maps``), drawn as one more source, or ``None``.
-        errors_title: the name of that source on its panels (e.g. ``"errors ET"``).
-        ax: Axes to draw on, one per panel; default a new figure.
-        out_path: if given, the figure is saved there (atomically).
-
-    Returns:
-        The figure.
+        labels_shown, alpha: the classes overlaid (subset of 1, 2, 3) and their opacity.
+        ranges: grey-level window per channel (:func:`display_ranges`); default the slice's.
+        errors: ``(X, Y, Z)`` error codes of one region (0 TN, 1 TP, 2 FP, 3 FN; a channel of
+            ``brats evaluate --error-maps``), drawn as one more source named ``errors_title``.
 
     Raises:
         ValueError: shapes that disagree, unknown plane/modality, index out of range.
@@ -294,6 +256,7 @@ def draw_slice(
         index = default_slice_index(seg if seg is not None else pred, plane, image.shape)
     view = slice_2d(image, plane, index)
     background = ~np.any(view != 0, axis=-1)
+    slice_ranges = None if ranges else display_ranges(view, channel_names)
     modalities = list(channel_names) if modality == "all" else [modality]
     sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
     if errors is not None:
@@ -305,7 +268,7 @@ def draw_slice(
     last_of_kind = {(s[0] == errors_title): i for i, (_, s) in enumerate(panels)}
     for panel, (axis, (mod, (source, labels))) in enumerate(zip(axes, panels, strict=True)):
         channel = view[..., list(channel_names).index(mod)]
-        window = ranges[mod] if ranges else _slice_range(channel, background)
+        window = (ranges or slice_ranges)[mod]
         is_errors = errors is not None and source == errors_title
         overlay, handles = None, None
         if labels is not None and is_errors:
@@ -361,39 +324,14 @@ def _draw_panel(
         axis.legend(handles=legend, loc="lower right", fontsize="small", framealpha=0.6)
 
 
-def _slice_range(channel: np.ndarray, background: np.ndarray) -> tuple[float, float]:
-    values = channel[~background]
-    if values.size == 0:
-        return 0.0, 1.0
-    low, high = np.percentile(values, (0.5, 99.5))
-    return float(low), float(high if high > low else low + 1.0)
-
-
 def plot_modality_grid(
-    image: np.ndarray,
-    seg: np.ndarray | None = None,
-    *,
-    case_id: str = "",
-    plane: str = "axial",
-    index: int | None = None,
-    alpha: float = 0.4,
-    channel_names: Sequence[str] = MODALITIES,
-    ax: Axes | Sequence[Axes] | None = None,
-    out_path: Path | str | None = None,
+    image: np.ndarray, seg: np.ndarray | None = None, *, case_id: str = "", **options
 ) -> Figure:
-    """All modalities of one slice side by side with the labels overlaid (see draw_slice)."""
+    """Every modality of the slice with the most tumour (or ``index=``), labels overlaid: a
+    :func:`draw_slice` with ``modality="all"`` titled with ``case_id``."""
+    plane = options.pop("plane", "axial")
+    index = options.pop("index", None)
     if index is None:
         index = default_slice_index(seg, plane, image.shape)
     title = f"{case_id + ': ' if case_id else ''}{plane} slice {index}"
-    return draw_slice(
-        image,
-        seg,
-        plane=plane,
-        index=index,
-        modality="all",
-        alpha=alpha,
-        channel_names=channel_names,
-        title=title,
-        ax=ax,
-        out_path=out_path,
-    )
+    return draw_slice(image, seg, plane=plane, index=index, modality="all", title=title, **options)

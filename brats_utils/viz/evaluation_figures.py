@@ -1,7 +1,4 @@
-"""Figures of the evaluation: paired model comparisons, Dice against tumour volume, error maps.
-
-``plot_x(..., ax=None, out_path=None) -> Figure`` like every figure of :mod:`brats_utils.viz`.
-"""
+"""Figures of the evaluation: paired comparisons, Dice against tumour volume, error maps."""
 
 from __future__ import annotations
 
@@ -15,7 +12,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from brats_utils.conventions import MODALITIES
-from brats_utils.viz.drawing import error_legend_handles, error_overlay, finish_figure, new_axes
+from brats_utils.viz.drawing import (
+    GREY,
+    brain_box,
+    error_legend_handles,
+    error_overlay,
+    finish_figure,
+    new_axes,
+    slice_2d,
+)
 
 __all__ = ["plot_paired_cases", "plot_dice_vs_volume", "plot_error_map"]
 
@@ -30,20 +35,8 @@ def plot_paired_cases(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Paired dots per case, one line per case from model A to model B, one panel per metric.
-
-    Args:
-        a: per-case table of model A (column ``case`` and ``metrics``).
-        b: per-case table of model B on the same cases.
-        metrics: columns to show.
-        labels: names of the two models on the x axis.
-        title: figure title.
-        ax: one Axes per metric; default a new figure.
-        out_path: if given, the figure is saved there.
-
-    Raises:
-        BratsError: unpaired case sets (see :func:`brats_utils.evaluation.compare.paired_cases`).
-    """
+    """One panel per metric: a line per case from model A to model B (green where B does
+    better), and the means. Raises BratsError for unpaired case sets."""
     from brats_utils.evaluation.compare import paired_cases
 
     a, b = paired_cases(a, b)
@@ -82,24 +75,20 @@ def plot_dice_vs_volume(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Region Dice of every case against the reference tumour volume, one colour per variant.
-
-    Args:
-        per_case: ``{variant: per-case table}`` of ``brats evaluate`` (``dice_<region>`` and
-            ``volume_<region>_ml`` columns).
-        region: ``"WT"``, ``"TC"`` or ``"ET"``.
-        title: figure title (default: the region).
-        ax: Axes to draw on; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """``dice_<region>`` of every case against ``volume_<region>_ml``, one colour per variant
+    (``{variant: per-case table}`` of ``brats evaluate``)."""
     fig, (axis,) = new_axes(ax, 1, panel_size=(5.0, 3.6))
+    largest = 1.0
     for i, (variant, frame) in enumerate(per_case.items()):
         columns = [f"volume_{region}_ml", f"dice_{region}"]
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ValueError(f"{variant}: per-case table lacks columns {missing}")
         axis.scatter(frame[columns[0]], frame[columns[1]], s=18, color=f"C{i}", label=variant)
-    axis.set_xscale("symlog", linthresh=1.0)
+        largest = max(largest, float(frame[columns[0]].max()))
+    axis.set_xscale("symlog", linthresh=1.0)  # linear below 1 mL (cases without the region: 0)
+    ticks = [0.0, *(10.0**k for k in range(int(np.ceil(np.log10(largest))) + 1))]
+    axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
     axis.set_xlabel(f"reference {region} volume (mL)")
     axis.set_ylabel(f"Dice {region}")
     axis.set_ylim(-0.02, 1.02)
@@ -119,28 +108,25 @@ def plot_error_map(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One axial slice with the TP / FP / FN voxels of WT, TC and ET, one panel per region.
+    """The TP / FP / FN voxels of WT, TC and ET on one axial slice, a panel per region.
 
     Args:
-        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order (any intensity scale).
-        errors: ``(X, Y, Z, 3)`` error map of :func:`brats_utils.evaluation.failures.error_map`
-            (``brats evaluate --error-maps``), channels WT, TC, ET.
-        index: axial slice; default the one with most errors (FP + FN) in WT.
-        modality: the grey-level background.
-        alpha: overlay opacity.
-        title: figure title (default: the slice).
-        ax: three Axes; default a new figure.
-        out_path: if given, the figure is saved there.
+        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order; ``modality`` is drawn.
+        errors: ``(X, Y, Z, 3)`` error map (``brats evaluate --error-maps``), WT, TC, ET.
+        index: the axial slice; default the one with the most WT errors (FP + FN).
     """
     if errors.shape != (*image.shape[:3], 3):
         raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")
     if index is None:
         index = int(np.argmax(np.count_nonzero(errors[..., 0] >= 2, axis=(0, 1))))
-    background = image[:, :, index, MODALITIES.index(modality)]
+    background = slice_2d(image[..., MODALITIES.index(modality)], "axial", index)
+    codes = slice_2d(errors, "axial", index)
+    box = brain_box((background == 0) & ~np.any(codes >= 2, axis=-1))  # errors stay in view
     fig, axes = new_axes(ax, 3, panel_size=(3.2, 3.4))
     for channel, (axis, region) in enumerate(zip(axes, ("WT", "TC", "ET"), strict=True)):
-        axis.imshow(background, cmap="gray", interpolation="nearest")
-        axis.imshow(error_overlay(errors[:, :, index, channel], alpha), interpolation="nearest")
+        axis.imshow(np.ma.masked_equal(background, 0), cmap=GREY, interpolation="nearest")
+        axis.imshow(error_overlay(codes[..., channel], alpha), interpolation="nearest")
+        axis.set(xlim=box[0], ylim=box[1])
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()
     axes[-1].legend(

@@ -1,12 +1,7 @@
-"""Figures of results: training curves, metric bars against the seed, Dice box plots, examples.
-
-Same conventions as :mod:`brats_utils.viz.drawing`: ``ax=None``, ``out_path=None``, the figure is
-returned and saved atomically when ``out_path`` is given.
-"""
+"""Figures of results: training curves, metric bars against the seed, Dice boxes, examples."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +15,8 @@ from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.viz.drawing import (
     GREY,
     REGION_COLORS,
+    axial_view,
+    brain_box,
     display_ranges,
     finish_figure,
     label_legend_handles,
@@ -52,8 +49,10 @@ SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
 #: The per-label slice Dice metrics, in class order (NCR, ED, ET).
 
 
-def seed_table() -> pd.DataFrame:
-    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")`` for result tables."""
+def seed_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")``, after ``measured``
+    (indexed ``(split, experiment)``) when given, the label Dice columns first: the columns
+    both hold come into view before those only the measured rows fill."""
     rows = {
         (split, f"seed {experiment}"): values
         for experiment, by_split in SEED_LABEL_DICE.items()
@@ -61,35 +60,23 @@ def seed_table() -> pd.DataFrame:
     }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
-    return frame
+    if measured is None:
+        return frame
+    return pd.concat([frame, measured]).sort_index()
 
 
 _SPLIT_STYLES = {"train": "-", "validation": "--"}
 
 
 def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
-    """A training history as a DataFrame, one row per epoch.
-
-    Args:
-        history: a DataFrame, a ``{metric: [values per epoch]}`` mapping (Keras
-            ``History.history``, ``history.json``), or a path to ``history.csv`` /
-            ``history.json`` / a run folder holding ``history.csv``.
-
-    Returns:
-        DataFrame with an ``epoch`` column (1-based) and one column per logged metric
-        (``loss``, ``val_loss``, ``dice``, ``val_dice``, ...).
-    """
+    """A training history (DataFrame, ``{metric: values}``, ``history.csv`` or its run folder)
+    with a 1-based ``epoch`` column, one row per epoch."""
     if isinstance(history, (str, Path)):
-        path = Path(history)
-        if path.is_dir():
-            path = path / "history.csv"
+        path = Path(history) / "history.csv" if Path(history).is_dir() else Path(history)
         if not path.is_file():
             raise FileNotFoundError(f"training history not found: {path}")
-        if path.suffix == ".json":
-            history = json.loads(path.read_text())
-        else:
-            history = pd.read_csv(path)
-    frame = history.copy() if isinstance(history, pd.DataFrame) else pd.DataFrame(dict(history))
+        history = pd.read_csv(path)
+    frame = pd.DataFrame(history).copy()
     if "epoch" not in frame.columns:
         frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     elif len(frame) and frame["epoch"].min() == 0:
@@ -108,18 +95,8 @@ def plot_training_curves(
 ) -> Figure:
     """Loss and every metric per epoch, training (solid) vs validation (dashed).
 
-    Args:
-        history: see :func:`read_history`.
-        metrics: metric names without the ``val_`` prefix; default ``loss`` then every other
-            metric logged for both training and validation (every logged column but the
-            learning rate when there is no validation).
-        title: figure title.
-        ncols: panels per row of a new figure.
-        ax: one Axes per metric; default a new figure.
-        out_path: if given, the figure is saved there.
-
-    Raises:
-        ValueError: a requested metric is not in the history.
+    ``metrics`` (names without ``val_``) default to ``loss`` then every metric logged for both
+    training and validation. Raises ValueError for a metric not in the history.
     """
     frame = read_history(history)
     logged = [c for c in frame.columns if not c.startswith("val_")]
@@ -157,20 +134,9 @@ def plot_metric_bars(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One panel per metric, one bar per variant; reference values drawn as black ticks.
-
-    Args:
-        table: DataFrame indexed by variant (e.g. ``"early2"``), one column per metric, values
-            in the metric's units (Dice in [0, 1]).
-        metrics: columns to plot; default every numeric column.
-        reference: ``{variant: {metric: value}}`` to mark on the bars (e.g. one split of
-            :data:`SEED_LABEL_DICE`); variants or metrics it lacks get no mark.
-        reference_label: legend label of the reference marks.
-        title: figure title.
-        ncols: panels per row of a new figure.
-        ax: one Axes per metric; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """One panel per metric (``metrics``: default every numeric column of ``table``, indexed
+    by variant), one bar per variant; ``reference`` ``{variant: {metric: value}}`` (e.g. a split
+    of :data:`SEED_LABEL_DICE`) drawn as black marks labelled ``reference_label``."""
     if metrics is None:
         metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
     missing = [m for m in metrics if m not in table.columns]
@@ -184,7 +150,9 @@ def plot_metric_bars(
     for axis, metric in zip(axes, metrics, strict=True):
         values = table[metric].to_numpy(dtype=float)
         bars = axis.bar(x, values, color=colors, width=0.7)
-        axis.bar_label(bars, fmt="%.2f", fontsize="x-small")
+        # inside the bar, so a reference mark at its top never hides the value
+        box = {"boxstyle": "round,pad=0.15", "fc": "white", "lw": 0, "alpha": 0.8}
+        axis.bar_label(bars, fmt="%.2f", label_type="center", fontsize="x-small", bbox=box)
         marks = [
             (i, reference[v][metric])
             for i, v in enumerate(variants)
@@ -221,17 +189,8 @@ def plot_region_dice_boxes(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Box plots of per-case region Dice, one panel per region, one box per variant.
-
-    Args:
-        per_case: ``{variant: per-case DataFrame}`` as written by
-            :func:`brats_utils.evaluation.volumes.evaluate_folder` (columns ``dice_WT`` ...).
-        regions: regions to show (columns ``prefix + region``).
-        prefix: column prefix, ``"dice_"`` or e.g. ``"hd95_"``.
-        title: figure title.
-        ax: one Axes per region; default a new figure.
-        out_path: if given, the figure is saved there.
-    """
+    """Box plots of ``prefix + region`` per case (``{variant: per-case table}`` of
+    :func:`~brats_utils.evaluation.volumes.evaluate_folder`), one panel per region."""
     for variant, frame in per_case.items():
         missing = [f"{prefix}{r}" for r in regions if f"{prefix}{r}" not in frame.columns]
         if missing:
@@ -269,21 +228,14 @@ def plot_prediction_examples(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Rows of axial slices: each modality, then ground truth and prediction overlays.
+    """One row per slice: each modality, then ground truth and prediction over ``background``
+    (default FLAIR), zoomed on the brain and the labels.
 
     Args:
-        images: ``(N, X, Y, C)`` slices in cache orientation (axial slice of a volume
-            ``image[:, :, z]``, or ``cache.images(case)[s]``), channels named by
-            ``channel_names``.
-        truth: ``(N, X, Y)`` ground-truth classes 0..3.
-        pred: ``(N, X, Y)`` predicted classes 0..3.
-        channel_names: name of each channel.
-        row_titles: one title per row (e.g. ``"case, slice"``).
-        background: channel under the overlays (default FLAIR if present, else the first).
-        alpha: overlay opacity.
-        title: figure title.
-        ax: ``N * (C + 2)`` Axes; default a new figure.
-        out_path: if given, the figure is saved there.
+        images: ``(N, X, Y, C)`` axial slices (``image[:, :, z]`` of volumes, or cached
+            slices), channels named by ``channel_names``.
+        truth, pred: ``(N, X, Y)`` classes 0..3.
+        row_titles: one per row (e.g. ``"case, axial z"``).
     """
     if images.ndim != 4 or images.shape[-1] != len(channel_names):
         raise ValueError(
@@ -301,8 +253,10 @@ def plot_prediction_examples(
     fig, axes = new_axes(ax, len(images) * ncols, ncols=ncols, panel_size=(2.2, 2.2))
     ranges = display_ranges(images, names)
     for r in range(len(images)):
-        view = np.swapaxes(images[r], 0, 1)
+        view = axial_view(images[r])
         background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black
+        labelled = (axial_view(truth[r]) != 0) | (axial_view(pred[r]) != 0)
+        box = brain_box(background & ~labelled)  # every label in view, even outside the brain
         panels = [(MODALITY_NAMES.get(n, n), c, None) for c, n in enumerate(names)]
         panels += [("ground truth", under, truth[r]), ("prediction", under, pred[r])]
         for c, (name, channel, labels) in enumerate(panels):
@@ -311,20 +265,12 @@ def plot_prediction_examples(
             shown = np.ma.masked_array(view[..., channel], background)
             axis.imshow(shown, cmap=GREY, vmin=low, vmax=high, interpolation="nearest")
             if labels is not None:
-                axis.imshow(label_overlay(np.swapaxes(labels, 0, 1), TUMOUR_CLASSES, alpha))
+                axis.imshow(label_overlay(axial_view(labels), TUMOUR_CLASSES, alpha))
+            axis.set(xlim=box[0], ylim=box[1], xticks=[], yticks=[])  # zoomed on the brain
             axis.set_title(name if r == 0 else "", fontsize="small")
-            axis.set_axis_off()
-        if row_titles is not None:
-            axes[r * ncols].text(
-                -0.08,
-                0.5,
-                row_titles[r],
-                transform=axes[r * ncols].transAxes,
-                rotation=90,
-                va="center",
-                ha="right",
-                fontsize="small",
-            )
-    axes[ncols - 1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")
+            axis.spines[:].set_visible(False)
+        if row_titles is not None:  # a y label: the layout keeps it inside the figure
+            axes[r * ncols].set_ylabel(row_titles[r].replace(", ", "\n"), fontsize="small")
+    fig.legend(handles=label_legend_handles(), loc="outside right upper", fontsize="small")
     fig.suptitle(title)
     return finish_figure(fig, out_path)

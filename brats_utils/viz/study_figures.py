@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from brats_utils.evaluation.compare import MIN_CASES
 from brats_utils.viz.drawing import finish_figure, new_axes
 
 __all__ = ["plot_study_summary", "plot_study_differences"]
@@ -33,8 +34,6 @@ def plot_study_summary(
         summary: ``summarize_study``'s table (index ``config``; ``<m>``, ``<m>_low``,
             ``<m>_high`` columns).
         metrics: the metrics to draw.
-        title: figure title.
-        out_path: where to save the figure (optional).
     """
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(summary) + 1))
     y = np.arange(len(summary))
@@ -69,11 +68,12 @@ def plot_study_differences(
             ``ci_low``, ``ci_high``).
         baseline: the configuration subtracted (for the title).
         metrics: the metrics to draw (Dice-like: higher is better).
-        out_path: where to save the figure (optional).
     """
     configs = list(dict.fromkeys(compared["config"]))
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(configs) + 1))
     y = np.arange(len(configs))
+    for ax in axes[1:]:
+        ax.sharex(axes[0])  # one scale: the panels compare with each other
     for ax, metric in zip(axes, metrics, strict=False):
         rows = compared[compared["metric"] == metric].set_index("config").reindex(configs)
         mean = rows["mean_difference"].to_numpy(dtype=float)
@@ -85,7 +85,14 @@ def plot_study_differences(
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y, configs)
         ax.invert_yaxis()
-        ax.set_title(f"{metric}: config - {baseline}", fontsize=10)
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel(f"configuration - {baseline}")
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"Paired differences against {baseline} (95% bootstrap CI over cases)")
+    spread = compared[["mean_difference", "ci_low", "ci_high"]].abs().to_numpy(dtype=float)
+    reach = max(0.05, float(np.nanmax(spread, initial=0.0))) * 1.1
+    axes[0].set_xlim(-reach, reach)  # symmetric about 0, never a scale of rounding errors
+    fig.suptitle(
+        f"Paired differences against {baseline} (95% bootstrap CI over cases; none "
+        f"below {MIN_CASES} cases)"
+    )
     return finish_figure(fig, out_path)

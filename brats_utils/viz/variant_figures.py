@@ -1,8 +1,4 @@
-"""Figures of the variant notebooks' own questions: modality blanking (03), what the mean
-image keeps (04).
-
-``plot_x(..., ax=None, out_path=None) -> Figure`` like every figure of :mod:`brats_utils.viz`.
-"""
+"""Figures of the variant notebooks' own questions: modality blanking (03), the mean image (04)."""
 
 from __future__ import annotations
 
@@ -17,6 +13,7 @@ from matplotlib.figure import Figure
 from brats_utils.conventions import MODALITIES, MODALITY_NAMES
 from brats_utils.viz.drawing import (
     GREY,
+    axial_view,
     finish_figure,
     label_legend_handles,
     label_overlay,
@@ -44,9 +41,6 @@ def plot_modality_ablation(
 
     Args:
         table: :func:`brats_utils.notebooks.variant.modality_ablation`'s table.
-        title: figure title.
-        ax: one Axes; default a new figure.
-        out_path: if given, the figure is saved there.
     """
     fig, (axis,) = new_axes(ax, 1, panel_size=(1.3 * len(table) + 2.0, 3.4))
     width = 0.8 / len(_ABLATION_BARS)
@@ -78,10 +72,7 @@ def plot_mean_image(
     Args:
         image: ``(H, W, 4)`` z-scored slice in :data:`MODALITIES` order.
         labels: ``(H, W)`` classes, drawn on a sixth panel over the mean image.
-        title: figure title.
         alpha: label opacity.
-        ax: six Axes (five without labels); default a new figure.
-        out_path: if given, the figure is saved there.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != len(MODALITIES):
@@ -90,18 +81,15 @@ def plot_mean_image(
     panels = [*(image[..., k] for k in range(image.shape[-1])), mean]
     names = [*(MODALITY_NAMES[m] for m in MODALITIES), "mean of the four"]
     brain = np.any(image != 0, axis=-1)
-    low, high = (np.percentile(image[brain], (1, 99)) if brain.any() else (-1.0, 1.0))
+    low, high = np.percentile(image[brain], (1, 99)) if brain.any() else (-1.0, 1.0)
     fig, axes = new_axes(ax, len(panels) + (labels is not None), panel_size=(2.3, 2.5))
     for axis, panel, name in zip(axes, panels, names, strict=False):
-        axis.imshow(np.where(brain, panel, np.nan).T, cmap=GREY, vmin=low, vmax=high,
-                    origin="lower")  # fmt: skip
+        axis.imshow(axial_view(np.where(brain, panel, np.nan)), cmap=GREY, vmin=low, vmax=high)
         axis.set_title(name, fontsize="medium")
         axis.set_axis_off()
     if labels is not None:
-        axes[-1].imshow(np.where(brain, mean, np.nan).T, cmap=GREY, vmin=low, vmax=high,
-                        origin="lower")  # fmt: skip
-        axes[-1].imshow(np.transpose(label_overlay(np.asarray(labels), alpha=alpha), (1, 0, 2)),
-                        origin="lower")  # fmt: skip
+        axes[-1].imshow(axial_view(np.where(brain, mean, np.nan)), cmap=GREY, vmin=low, vmax=high)
+        axes[-1].imshow(axial_view(label_overlay(np.asarray(labels), alpha=alpha)))
         axes[-1].set_title("labels", fontsize="medium")
         axes[-1].set_axis_off()
         axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")

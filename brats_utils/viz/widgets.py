@@ -1,16 +1,8 @@
-"""An ipywidgets slice viewer wired to the plain drawing function :func:`draw_slice`.
+"""An ipywidgets slice viewer over :func:`brats_utils.viz.drawing.draw_slice` (tested headless).
 
-The drawing itself is :func:`brats_utils.viz.drawing.draw_slice` (tested headless); the widget
-only holds controls (case, plane, slice, modality, per-label toggles, opacity, prediction on
-or off) and redraws into an ``Output`` when one changes. In a headless run (papermill) call
-:meth:`SliceViewer.save` to keep a static figure of what the viewer shows.
-
-Example::
-
-    viewer = SliceViewer(discover_cases("data/synthetic")[:5],
-                         predictions="outputs/smoke/predictions/early2/test")
-    viewer.widget          # display in Jupyter
-    viewer.save("outputs/smoke/figures/viewer.png")
+The widget only holds controls (case, plane, slice, modality, label toggles, opacity,
+prediction, error region) and redraws when one changes; :meth:`SliceViewer.save` keeps a
+static figure of what it shows (headless runs).
 """
 
 from __future__ import annotations
@@ -39,9 +31,7 @@ __all__ = ["VIEWER_CLASS", "SliceViewer"]
 #: CSS class of the viewer's controls (its ``VBox``) in the page.
 VIEWER_CLASS = "brats-viewer"
 
-#: What a case may be given as: a Case-like object (``.image``, ``.seg``), an
-#: ``(image, seg)`` pair, a bare image, or a zero-argument callable returning one of those.
-CaseSource = Any
+CaseSource = Any  # see SliceViewer
 _Loaded = tuple[str, np.ndarray, "np.ndarray | None", "np.ndarray | None", dict]
 
 
@@ -74,21 +64,15 @@ def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
 
 
 class SliceViewer:
-    """Interactive viewer: case, plane, slice, modality, label toggles, opacity, prediction.
+    """Interactive viewer of cases, their predictions and error maps; only the case shown is
+    held in memory.
 
     Args:
-        cases: a mapping ``{case_id: source}`` or a sequence of sources, where a source is a
-            :class:`~brats_utils.data.cases.Case` (or anything with ``.image`` ``(X, Y, Z, C)`` and
-            ``.seg`` ``(X, Y, Z)`` classes), a :class:`~brats_utils.data.cases.CaseFiles` or case
-            folder (loaded lazily with :func:`~brats_utils.data.cases.load_case`), an
-            ``(image, seg)`` pair, or a callable returning one of those. Only the case shown is
-            held in memory.
-        predictions: ``{case_id: (X, Y, Z) classes or callable}`` or a folder of
-            ``<case_id>.nii.gz`` written by ``brats predict``; ``None`` for none.
-        error_maps: ``{case_id: (X, Y, Z, 3) error map}`` or the folder of
-            ``brats evaluate --error-maps`` (``<case_id>_errors.nii.gz``): the chosen
-            region's true/false positives and false negatives as one more panel row.
-        channel_names: channel names of the images (default :data:`MODALITIES`).
+        cases: ``{case_id: source}`` or a sequence of sources: a ``Case`` (anything with
+            ``.image`` ``(X, Y, Z, C)`` and ``.seg``), ``CaseFiles`` or case folder (loaded
+            lazily), an ``(image, seg)`` pair, or a callable returning one of those.
+        predictions: ``{case_id: classes or callable}`` or a ``brats predict`` folder.
+        error_maps: ``{case_id: (X, Y, Z, 3)}`` or a ``brats evaluate --error-maps`` folder.
         plane, modality, alpha: initial controls (see :func:`draw_slice`).
     """
 
@@ -124,8 +108,8 @@ class SliceViewer:
         self._pictures: list[Any] = []  # display handles of the picture (see _ipython_display_)
 
         self._build_controls(plane, modality, alpha)
-        self.case.observe(self._on_case, names="value")
-        self.plane.observe(self._on_plane, names="value")
+        self.case.observe(self._new_slicing, names="value")
+        self.plane.observe(self._new_slicing, names="value")
         for control in (
             self.index,
             self.modality,
@@ -135,7 +119,7 @@ class SliceViewer:
             *self.labels.values(),
         ):
             control.observe(lambda _change: self.redraw(), names="value")
-        self._on_case()
+        self._new_slicing()
 
     def _build_controls(self, plane: str, modality: str, alpha: float) -> None:
         """The widgets: case, plane, modality, slice, opacity, labels, prediction, output."""
@@ -225,11 +209,8 @@ class SliceViewer:
         finally:
             self._quiet = False
 
-    def _on_case(self, _change=None) -> None:
-        self._reset_index()
-        self.redraw()
-
-    def _on_plane(self, _change=None) -> None:
+    def _new_slicing(self, _change=None) -> None:
+        """A new case or plane: its default slice, then one drawing."""
         self._reset_index()
         self.redraw()
 
@@ -277,12 +258,8 @@ class SliceViewer:
         return save_figure(self.figure if self.figure is not None else self.draw(), out_path)
 
     def _ipython_display_(self) -> None:
-        """Show the picture, then the controls.
-
-        The picture is an ordinary image output that every control change updates in place
-        (an IPython display handle), so a saved notebook, its HTML and the forge show the
-        viewer's last state; the controls need a running kernel.
-        """
+        """Show the picture (an image output each control change updates in place, so a saved
+        notebook and its HTML show the last state), then the controls (a live kernel only)."""
         from IPython import get_ipython
         from IPython.display import display
 

@@ -10,10 +10,13 @@ from brats_utils.cli.main import main
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.compare import (
     COMPARISON_COLUMNS,
+    MIN_CASES,
+    TOO_FEW,
     bootstrap_mean_ci,
     compare_tables,
     paired_cases,
     sign_test,
+    too_few,
 )
 
 
@@ -38,11 +41,31 @@ def test_paired_cases_pairs_by_case_and_refuses_other_sets():
         paired_cases(pd.concat([a, a.iloc[:1]]), b)
 
 
+def _hand_written_bootstrap(values, resamples=10_000, seed=0, level=0.95):
+    """The percentile bootstrap this project used before scipy's, kept as the reference."""
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
+    return tuple(np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
+
+
+@pytest.mark.parametrize("n", [5, 12, 40])
+def test_scipy_bootstrap_equals_the_hand_written_percentile_bootstrap(n):
+    values = np.random.default_rng(n).normal(size=n)
+    for seed in (0, 7):
+        # same draws, same quantiles; only the summation order of a mean may differ by an ulp
+        expected = _hand_written_bootstrap(values, seed=seed)
+        assert bootstrap_mean_ci(values, seed=seed) == pytest.approx(expected, abs=1e-12)
+
+
 def test_bootstrap_interval():
     assert bootstrap_mean_ci(np.full(5, 0.25)) == (0.25, 0.25)
-    low, high = bootstrap_mean_ci(np.array([1.0, 2.0, 3.0, 4.0]), seed=1)
-    assert 1.0 <= low < 2.5 < high <= 4.0
-    assert bootstrap_mean_ci(np.array([1.0, 2.0, 3.0, 4.0]), seed=1) == (low, high)  # seeded
+    low, high = bootstrap_mean_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), seed=1)
+    assert 1.0 <= low < 3.0 < high <= 5.0
+    assert bootstrap_mean_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), seed=1) == (low, high)
+
+
+def test_no_interval_below_the_minimum_number_of_cases():
+    assert np.isnan(bootstrap_mean_ci(np.ones(MIN_CASES - 1))).all()
 
 
 def test_sign_test_literal():
@@ -64,6 +87,24 @@ def test_compare_tables_says_which_model_the_difference_favours():
     assert dice["wilcoxon_p"] < 0.01
     same = compare_tables(a, a, resamples=100)
     assert (same["favours"] == "-").all() and (same["wilcoxon_p"] == 1.0).all()
+
+
+def test_compare_tables_gives_no_interval_and_no_verdict_below_the_minimum():
+    a, b = _tables(MIN_CASES - 1)  # B better on every case, but too few cases to say so
+    table = compare_tables(a, b, resamples=200)
+    assert table["ci_low"].isna().all() and table["ci_high"].isna().all()
+    assert (table["favours"] == TOO_FEW).all()
+    assert (compare_tables(*_tables(MIN_CASES), resamples=200)["favours"] == "B").all()
+
+
+def test_compare_cli_says_the_small_sample_rule_once(tmp_path, capsys):
+    a, b = _tables(MIN_CASES - 1)
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_csv(tmp_path / "b.csv", index=False)
+    args = ["compare", "--a", str(tmp_path / "a.csv"), "--b", str(tmp_path / "b.csv")]
+    assert main([*args, "--out", str(tmp_path / "c.csv"), "--resamples", "100"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(too_few(MIN_CASES - 1)) == 1 and "nan" not in out
 
 
 def test_compare_cli(tmp_path, capsys):

@@ -168,8 +168,7 @@ def test_default_metrics_names():
         "specificity",
         "dice_necrotic",
         "dice_edema",
-        "dice_enhancing",
         "dice_wt",
         "dice_tc",
-        "dice_et",
+        "dice_et",  # the ET label's Dice too: one name per quantity
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from brats_utils.errors import BratsError
+from brats_utils.evaluation.compare import MIN_CASES, TOO_FEW, too_few
 from brats_utils.notebooks.findings import (
     ablation_findings,
     contrast_findings,
@@ -111,7 +113,7 @@ def test_variant_findings_read_the_saved_record():
     text = variant_findings(record, {"test": per_case}, {"dice_necrotic": 0.61})
     assert "Trained 3 epoch(s) in 12 s; `model.keras` is epoch 2 (by `val_loss`)" in text
     assert "Test slices (30 of 2 case(s))" in text and "WT 0.70" in text
-    assert "intervals are wide" in text
+    assert too_few(2) in text and "intervals are wide" not in text  # below MIN_CASES: no CI
 
 
 def test_blanking_the_channel_a_model_uses_costs_dice_and_the_others_do_not():
@@ -155,16 +157,37 @@ def test_paired_findings_read_the_paired_comparison():
     assert comparison.loc["dice_WT", "mean_difference"] == pytest.approx(0.1)
     assert comparison.loc["dice_WT", "b_better"] == 6
     text = paired_findings(comparison, "early4", "early2")
-    assert "dice_WT: early2 - early4 = +0.100" in text and "favours early2" in text
-    assert "too few cases to tell" in paired_findings(comparison.assign(n=3), "a", "b")
+    assert "dice_WT: early2 - early4 = +0.100" in text and "early2 is better" in text
+    small = comparison.assign(favours=TOO_FEW, ci_low=np.nan, ci_high=np.nan, n=3)
+    text = paired_findings(small, "a", "b")
+    assert f"({too_few(3)})" in text and "CI" not in text and "is better" not in text
+    assert text.count(too_few(3)) == 1 and "dice_WT +0.100" in text  # the rule said once
+
+
+def test_study_findings_judge_only_samples_of_the_minimum_size():
+    from brats_utils.notebooks.findings import study_findings
+
+    rows = []
+    for n, favours in ((MIN_CASES, "B"), (MIN_CASES - 1, TOO_FEW)):
+        for metric in ("dice_ET", "lesion_dice_ET"):
+            rows.append({"config": f"n{n}", "metric": metric, "n": n, "favours": favours,
+                         "mean_difference": 0.1})  # fmt: skip
+    summary = pd.DataFrame(
+        {"n": [8], "dice_WT": [0.8], "dice_TC": [0.7], "dice_ET": [0.6], "lesion_dice_WT": [0.7],
+         "lesion_dice_TC": [0.6], "lesion_dice_ET": [0.5]}, index=["n5"]
+    )  # fmt: skip
+    text = study_findings({"seed": pd.DataFrame(rows)}, summary, {})
+    assert f"**n{MIN_CASES}** vs seed ({MIN_CASES} paired cases): better on dice_ET" in text
+    assert f"**n{MIN_CASES - 1}** vs seed: lesion-wise ET +0.100 ({too_few(MIN_CASES - 1)})" in text
+    assert "target" not in text and "is not a verdict" in text
 
 
 def test_mean_with_ci_brackets_the_mean():
-    text = mean_with_ci([0.5, 0.6, 0.7, 0.8])
+    text = mean_with_ci([0.5, 0.6, 0.65, 0.7, 0.8])
     mean, low, high = 0.65, *map(float, text.split("CI ")[1].split(",")[0].split("-"))
-    assert text.startswith("0.65 (95% CI") and low <= mean <= high and "n = 4" in text
+    assert text.startswith("0.65 (95% CI") and low <= mean <= high and "n = 5" in text
     assert mean_with_ci([]) == "no cases"
-    assert mean_with_ci([0.5, 0.7]) == "0.60 (n = 2, too few cases for an interval)"
+    assert mean_with_ci([0.5, 0.7]) == f"0.60 ({too_few(2)})"
 
 
 def test_exploration_and_preprocessing_findings_come_from_the_tables():
@@ -177,7 +200,7 @@ def test_exploration_and_preprocessing_findings_come_from_the_tables():
     text = exploration_findings(volumes, histograms, {"train": 1, "validation": 1})
     assert "**2 cases**" in text and "1 case(s) without ET" in text
     assert "edema stands out most on **FLAIR**" in text
-    assert "enhancing tumour on **T1ce**" in text
+    assert "enhancing tumour on **T1ce** (+" in text and "where contrast agent" not in text
     stats = slice_label_stats(cache)
     text = preprocessing_findings(cache, stats)
     assert "2 cases cached as 3 slices each at 16 x 16" in text
@@ -204,6 +227,12 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
     notebooks = tmp_path / "run" / "notebooks"
     notebooks.mkdir(parents=True)
     _executed_notebook(notebooks / "01_exploration.ipynb", image)
+    nb = nbformat.read(notebooks / "01_exploration.ipynb", 4)
+    project = Path(render_html.__code__.co_filename).resolve().parents[2]
+    printed = f"cases in /x/brats2018_sample, figures in {tmp_path / 'run'}/figures, {project}/a"
+    printed += "; z-score $\\tilde x = (x - \\mu_B)/\\sigma_B$, `$PWD` kept"
+    nb.cells.append(nbformat.v4.new_markdown_cell(printed))
+    nbformat.write(nb, notebooks / "01_exploration.ipynb")
     summary = {"profile": "smoke", "data_dir": "/x/brats2018_sample", "seconds":
                {"01_exploration": 90.0}, "total_seconds": 90.0}  # fmt: skip
     (notebooks / "run_summary.json").write_text(json.dumps(summary))
@@ -211,6 +240,10 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
     assert [p.name for p in pages] == ["notebook.css", "01_exploration.html", "index.html"]
     page = pages[1].read_text()
     assert f"data:image/png;base64,{image[:40]}" in page and "A title" in page
+    # no folder of the machine that ran it: relative to the project, or DATA_DIR / OUT_DIR
+    assert "cases in DATA_DIR, figures in OUT_DIR/figures, a" in page and str(tmp_path) not in page
+    # formulas drawn offline as SVG (no MathJax needed); code left alone
+    assert "data:image/svg+xml;base64," in page and "$\\tilde" not in page and "$PWD" in page
     assert "<style" not in page and 'href="notebook.css"' in page  # the styles once, shared
     assert ".jp-Notebook" in pages[0].read_text()
     index = pages[2].read_text()
@@ -221,11 +254,15 @@ def test_render_html_embeds_the_figures_and_writes_an_index(tmp_path):
         render_html(tmp_path / "html", tmp_path / "other")
 
 
-def test_time_estimate_reads_the_measured_minutes():
+def test_time_estimate_reads_the_measured_minutes(monkeypatch):
     profile = Profile("smoke", "", 24, 0, {}, {"01_exploration": 0.5, "03_x": 4.0}, "on a CPU")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("os.getloadavg", lambda: (0.2, 0.2, 0.2))
     assert time_estimate(profile, "03_x") == (
-        "time: about 4.0 min (all notebooks: 4 min), measured on a CPU"
+        "time: about 4.0 min (all notebooks: 4 min) on an idle machine, measured on a CPU"
     )
+    monkeypatch.setattr("os.getloadavg", lambda: (5.0, 5.0, 5.0))
+    assert time_estimate(profile, "03_x").endswith("busy now (5.0 processes running on 2 cores)")
     assert "not measured" in time_estimate(profile, "07_y")
 
 
@@ -250,7 +287,13 @@ def test_results_findings_state_the_conclusion_this_sample_allows():
     assert "ET 0.5 ml against a median of 4.8 ml" in text and "2 missed and 1 false" in text
     same = pd.concat({"early2": compare_tables(base, base)})
     text = results_findings(region_table, per_case, same, "early4", failures, "test")
-    assert "this sample cannot rank the variants" in text
+    assert "no paired difference against early4 excludes 0" in text
+    few = {k: v.iloc[: MIN_CASES - 1] for k, v in per_case.items()}
+    paired = pd.concat({"early2": compare_tables(few["early4"], few["early2"])})
+    text = results_findings(region_table, few, paired, "early4", failures, "test")
+    # one rule: no interval, no verdict, and a conclusion that says why
+    assert "CI" not in text and "is better" not in text and "early2 - early4, region Dice" in text
+    assert text.count(too_few(MIN_CASES - 1)) == 2  # once for the means, once to conclude
 
 
 def test_every_notebook_has_the_same_setup_cell_and_it_says_where_to_open_it(tmp_path):

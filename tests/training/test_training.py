@@ -65,7 +65,7 @@ def test_fit_writes_run_files(tmp_path):
         "loss",
         "dice",
         "mean_iou",
-        "dice_enhancing",
+        "dice_et",
         "val_loss",
         "val_dice",
         "val_sensitivity",
@@ -73,6 +73,7 @@ def test_fit_writes_run_files(tmp_path):
         "seconds",
     ):
         assert key in rows[0], key
+    assert "dice_enhancing" not in rows[0]  # the same quantity as dice_et: logged once
     assert json.loads((tmp_path / "history.json").read_text()) == history
     state = load_state(tmp_path)
     assert state["epoch"] == 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -245,10 +243,9 @@ def test_training_curves_from_files(tmp_path):
         "learning_rate": [1e-3, 1e-3],
         "seconds": [9, 8],
     }
-    (tmp_path / "history.json").write_text(json.dumps(history))
     pd.DataFrame({"epoch": [0, 1], **history}).to_csv(tmp_path / "history.csv", index=False)
     assert read_history(tmp_path)["epoch"].tolist() == [1, 2]
-    fig = plot_training_curves(tmp_path / "history.json", out_path=tmp_path / "curves.png")
+    fig = plot_training_curves(tmp_path / "history.csv", out_path=tmp_path / "curves.png")
     assert [ax.get_title() for ax in fig.axes] == ["loss", "dice"]  # no timings
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]  # train and validation
     np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), [0.1, 0.4])
@@ -278,6 +275,13 @@ def test_seed_table_has_the_reported_numbers():
     table = seed_table()
     assert table.loc[("validation", "seed early2"), "dice_enhancing"] == 0.80
     assert table.loc[("test", "seed early2"), "dice_necrotic"] == 0.65
+    measured = pd.DataFrame(
+        {"mean_iou": [0.5], "dice_edema": [0.7], "dice_necrotic": [0.6], "dice_enhancing": [0.8]},
+        index=pd.MultiIndex.from_tuples([("test", "early2")], names=["split", "experiment"]),
+    )
+    both = seed_table(measured)
+    assert list(both.columns[:3]) == ["dice_necrotic", "dice_edema", "dice_enhancing"]
+    assert both.loc[("test", "early2"), "dice_edema"] == 0.7 and len(both) == len(table) + 1
     assert table.loc[("validation", "seed early4"), "dice_edema"] == 0.76
     assert len(table) == 3
 
@@ -308,3 +312,29 @@ def test_prediction_examples(volume, tmp_path):
     assert _png_ok(tmp_path / "ex.png")
     with pytest.raises(ValueError, match="must both be"):
         plot_prediction_examples(images, truth[:2], truth)
+
+
+def test_every_figure_draws_an_axial_slice_the_same_way_up():
+    """The one orientation rule (drawing.axial_view): the viewer, the examples, the error map
+    and the mean image all show slice_2d's picture, never a rotated or flipped one."""
+    from brats_utils.evaluation.failures import error_map
+    from brats_utils.viz.evaluation_figures import plot_error_map
+    from brats_utils.viz.variant_figures import plot_mean_image
+
+    shape = (10, 14, 3)  # not square: a rotation would change the drawn shape
+    image = np.zeros((*shape, 4), np.float32)
+    image[2:9, 1:13] = np.arange(1, 4 * 7 * 12 + 1).reshape(7, 12, 1, 4)  # no symmetry
+    seg = np.zeros(shape, np.uint8)
+    seg[3:5, 2:9, 1] = 2
+    expected = slice_2d(image[..., 3], "axial", 1)  # FLAIR
+    drawn = {
+        "draw_slice": draw_slice(image, seg, index=1).axes[0],
+        "examples": plot_prediction_examples(image[:, :, 1:2].transpose(2, 0, 1, 3),
+                                             seg[None, :, :, 1], seg[None, :, :, 1]).axes[3],
+        "error map": plot_error_map(image, error_map(seg, seg), index=1).axes[0],
+        "mean image": plot_mean_image(image[:, :, 1], seg[:, :, 1]).axes[3],
+    }  # fmt: skip
+    for name, axis in drawn.items():
+        shown = np.ma.filled(axis.images[0].get_array().astype(float), 0.0)
+        assert np.array_equal(np.nan_to_num(shown), expected), name
+        assert axis.images[0].origin == "upper", name

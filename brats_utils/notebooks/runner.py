@@ -85,13 +85,13 @@ class NotebookRun:
         return sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".json"))
 
 
-def load_profile(profile: str | Path, params_dir: Path | str | None = None) -> Profile:
+def load_profile(profile: str | Path) -> Profile:
     """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, read as ``papermill -f``
     reads a parameters file; a BratsError if it is missing, not YAML or malformed."""
     import yaml
     from papermill.iorw import read_yaml_file
 
-    params_dir = Path(params_dir) if params_dir is not None else NOTEBOOK_DIR / "params"
+    params_dir = NOTEBOOK_DIR / "params"
     path = Path(profile)
     if path.suffix not in (".yaml", ".yml"):
         path = params_dir / f"{profile}.yaml"
@@ -144,15 +144,15 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
-def ensure_kernel(kernel_name: str = "python3") -> str:
-    """The name of a Jupyter kernel that runs this Python: ``kernel_name`` if its kernelspec
-    starts ``python`` (which jupyter_client maps to ``sys.executable``) or this interpreter, else
+def ensure_kernel() -> str:
+    """The name of a Jupyter kernel that runs this Python: ``python3`` if its kernelspec starts
+    ``python`` (which jupyter_client maps to ``sys.executable``) or this interpreter, else
     :data:`FALLBACK_KERNEL`, installed into ``sys.prefix`` if needed."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     major, minor = sys.version_info[:2]
     plain = {"python", f"python{major}", f"python{major}.{minor}"}
-    for name in (kernel_name, FALLBACK_KERNEL):
+    for name in ("python3", FALLBACK_KERNEL):
         try:
             command = KernelSpecManager().get_kernel_spec(name).argv[0]
         except NoSuchKernel:
@@ -263,8 +263,6 @@ def run_notebooks(
     *,
     only: str | Sequence[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    notebook_dir: Path | str | None = None,
-    kernel_name: str | None = None,
     progress: bool = True,
     log_output: bool = False,
 ) -> NotebookRun:
@@ -277,7 +275,6 @@ def run_notebooks(
         only: these notebooks only (:func:`select_notebooks`); what they read from earlier ones
             must be in ``out_dir`` already.
         overrides: parameters replacing the profile's (``--param key=value``).
-        notebook_dir: the source notebooks, never overwritten (default :data:`NOTEBOOK_DIR`).
 
     Raises:
         BratsError: unknown profile, notebook or parameter, missing data, or a failing notebook
@@ -287,14 +284,13 @@ def run_notebooks(
     from papermill.exceptions import PapermillExecutionError
 
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
-    notebook_dir = Path(notebook_dir) if notebook_dir is not None else NOTEBOOK_DIR
     data_dir = Path(data_dir if data_dir is not None else "data/synthetic").resolve()
     out_dir = Path(out_dir if out_dir is not None else f"outputs/{profile.name}").resolve()
     for option, folder in (("--data", data_dir), ("--out", out_dir)):
         if folder.exists() and not folder.is_dir():
             raise BratsError(f"{option} {folder} is a file; expected a folder")
     names = select_notebooks(only)
-    sources = {name: notebook_dir / f"{name}.ipynb" for name in NOTEBOOKS}
+    sources = {name: NOTEBOOK_DIR / f"{name}.ipynb" for name in NOTEBOOKS}  # never overwritten
     missing = [str(p) for p in sources.values() if not p.is_file()]
     if missing:
         raise BratsError(f"source notebooks not found: {missing} (run from a source checkout)")
@@ -302,7 +298,7 @@ def run_notebooks(
     parameters = {**profile.parameters, **(overrides or {})}
     _check_parameters(parameters, declared)
     n_cases = ensure_data(data_dir, profile, progress=progress)
-    kernel = kernel_name or ensure_kernel()
+    kernel = ensure_kernel()
     run = NotebookRun(profile=profile.name, data_dir=data_dir, out_dir=out_dir)
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     if progress:
@@ -324,7 +320,7 @@ def run_notebooks(
                 kernel_name=kernel,
                 progress_bar=progress,
                 log_output=log_output,
-                cwd=str(notebook_dir),
+                cwd=str(NOTEBOOK_DIR),
             )
         except PapermillExecutionError as exc:
             raise BratsError(

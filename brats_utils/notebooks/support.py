@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -194,10 +195,8 @@ def example_slices(
     for case_id in case_ids:
         area = np.count_nonzero(np.asarray(cache.labels(case_id)), axis=(1, 2))
         ranked.append([(case_id, int(s)) for s in np.argsort(-area, kind="stable")])
-    order = []  # each case's best slice, then each case's second best, ...
-    for rank in range(max(len(r) for r in ranked)):
-        order += [r[rank] for r in ranked if rank < len(r)]
-    chosen = order[:n]
+    # each case's best slice, then each case's second best, ...
+    chosen = [pick for row in zip_longest(*ranked) for pick in row if pick is not None][:n]
     images = np.stack([np.asarray(cache.images(c)[s], dtype=np.float32) for c, s in chosen])
     labels = np.stack([np.asarray(cache.labels(c)[s]) for c, s in chosen])
     axial = getattr(cache, "slice_indices", None)  # position in the cache -> axial index

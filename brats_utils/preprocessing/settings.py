@@ -109,7 +109,7 @@ class PreprocessSettings:
         """Settings from notebook parameters (``02_preprocessing``'s parameters cell).
 
         ``image_size`` is ``size``, ``slice_stop`` 0 means every slice to the end (``None``);
-        other keys are ignored, so a notebook can pass ``globals()``. Missing keys take the
+        other keys are ignored (``brats notebooks`` checks a whole profile). Missing keys take the
         defaults.
 
         Raises:

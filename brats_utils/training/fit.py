@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -38,7 +38,6 @@ def compile_model(
     model: keras.Model,
     loss: str = TrainSettings.loss,
     learning_rate: float = TrainSettings.learning_rate,
-    metrics: Sequence[keras.metrics.Metric] | None = None,
 ) -> keras.Model:
     """Compile with Adam, the named loss in the form of the model's head (a 4-class softmax or
     the 3 region sigmoids of ``head="regions"``) and :func:`default_metrics`; returns the model."""
@@ -46,7 +45,7 @@ def compile_model(
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=get_loss(loss, head),
-        metrics=list(metrics) if metrics is not None else default_metrics(),
+        metrics=default_metrics(),
     )
     return model
 
@@ -143,7 +142,6 @@ def fit(
     select: str = TrainSettings.select,
     seed: int | None = TrainSettings.seed,
     verbose: str | int = "auto",
-    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> list[dict]:
     """Train a compiled model, keeping ``run_dir`` up to date after every epoch; returns the
     history, a dict per epoch (``epoch`` 1-based, every logged value, ``seconds``).
@@ -181,7 +179,7 @@ def fit(
         validation_data=val_data,
         validation_batch_size=batch_size if isinstance(val_data, tuple) else None,
         verbose=verbose,
-        callbacks=[*run_callbacks, *callbacks],
+        callbacks=run_callbacks,
     )
     if guard.stopped is not None:
         epoch, batch, value = guard.stopped
@@ -201,11 +199,9 @@ def fit(
 @contextlib.contextmanager
 def precision_policy(mixed: bool) -> Iterator[None]:
     """The ``mixed_float16`` dtype policy inside the block if ``mixed``."""
-    if not mixed:
-        yield
-        return
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
+    if mixed:
+        keras.config.set_dtype_policy("mixed_float16")
     try:
         yield
     finally:

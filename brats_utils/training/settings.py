@@ -106,7 +106,7 @@ class TrainSettings:
     def from_parameters(cls, parameters: Mapping[str, Any], base: TrainSettings | None = None):
         """Settings from flat names (a notebook's parameters, keyword arguments, CLI values).
 
-        Keys that are not settings are ignored, so a notebook can pass ``globals()``.
+        Keys that are not settings are ignored, so ``brats notebooks`` checks a whole profile.
         ``max_cases`` 0 means all cases (``None``), as in the notebooks' parameter cells.
 
         Args:

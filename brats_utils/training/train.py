@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from brats_utils.conventions import NUM_CLASSES
-from brats_utils.data.split import SPLITS, load_split, resolve_split
+from brats_utils.data.split import SPLITS, cases_in, load_split, resolve_split
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import Experiment, get_experiment
 from brats_utils.model.unet import build_model
@@ -50,9 +50,7 @@ def run_cases(
             f"{cache.cache_dir}: {shown} (rebuild the cache with `brats preprocess`, or use the "
             "split of the data this cache was built from)"
         )
-    cases = {part: sorted(c for c, p in split.items() if p == part) for part in SPLITS}
-    if max_cases is not None:
-        cases = {part: ids[:max_cases] for part, ids in cases.items()}
+    cases = {part: cases_in(split, part)[:max_cases] for part in SPLITS}
     if not cases["train"]:
         raise BratsError("the split has no training cases")
     return cases

@@ -1,16 +1,7 @@
 """One profile everywhere: an interactive "Run All" gets the settings ``brats notebooks`` uses.
 
-Every numbered notebook declares ``profile: str = "auto"`` and passes it, with the parameters
-a profile may set, to :func:`use_profile` right after its parameters. ``auto`` means the
-``smoke`` profile on a machine without a GPU (minutes on a laptop) and ``full`` (the seed's
-settings) with one; ``tiny``, ``smoke`` or
-``full`` name one (``brats notebooks`` passes the name it runs; ``custom`` for a profile
-file, whose parameters it passes itself). Every parameter the profile sets and the
-notebook's parameter cell still holds at its default (the ``full`` profile's value, tested)
-takes the profile's value; a value a student typed, or one papermill injected, stays. An
-empty ``out_dir`` becomes ``../outputs/<profile>``, the folder ``make demo`` and ``brats
-notebooks --profile NAME`` write, so 06 finds what 03-05 saved whichever way they ran. No
-Keras import.
+Every notebook passes its ``profile`` parameter and the parameters a profile may set to
+:func:`use_profile` right after its parameters cell. No Keras import.
 """
 
 from __future__ import annotations
@@ -24,7 +15,7 @@ from brats_utils.errors import BratsError
 from brats_utils.notebooks.runner import PROFILES, Profile, load_profile
 from brats_utils.notebooks.support import native_logs_to
 
-__all__ = ["has_gpu", "resolve_profile", "use_profile", "time_estimate"]
+__all__ = ["has_gpu", "use_profile", "time_estimate"]
 
 
 def has_gpu() -> bool:
@@ -39,38 +30,22 @@ def has_gpu() -> bool:
     return listed.returncode == 0 and "GPU" in listed.stdout
 
 
-def resolve_profile(name: str) -> tuple[str, str]:
-    """``(profile, why)``: ``auto`` resolved by the device, or the name checked.
-
-    Raises:
-        BratsError: a name that is neither ``auto`` nor a profile.
-    """
-    if name == "auto":
-        return ("full", "auto: a GPU was found") if has_gpu() else ("smoke", "auto: no GPU")
-    if name not in (*PROFILES, "custom"):
-        raise BratsError(f"profile {name!r} is not one of auto, {', '.join(PROFILES)}")
-    return name, "chosen"
-
-
 def use_profile(notebook: str, profile: str = "auto", **parameters: Any) -> dict[str, Any]:
-    """The notebook's parameters with its ``profile`` applied (see the module).
-
-    Also sends TensorFlow's native start-up lines to ``OUT_DIR/logs/``
-    (:func:`~brats_utils.notebooks.support.native_logs_to`).
-
-    Args:
-        notebook: the notebook's name (``"03_unet_early_fusion_4mod"``), for the message.
-        profile: the notebook's ``profile`` parameter.
-        **parameters: ``out_dir`` and the parameter cell's values a profile may set, by name.
-
-    Returns:
-        ``parameters`` in the order given: those still at their default take the profile's
-        value, an empty ``out_dir`` becomes ``../outputs/<profile>``. A line says which
-        profile, why, on which device, and what changed.
-    """
+    """``parameters`` (``out_dir`` and those a profile may set), in the order given, with
+    ``profile`` applied: ``auto`` is ``smoke`` without a GPU, ``full`` (the seed's) with one;
+    ``custom`` (``brats notebooks`` with a profile file, which passed every value) changes
+    nothing. A value still at its default (the ``full`` profile's, tested) takes the profile's;
+    one a student typed or papermill injected stays. An empty ``out_dir`` becomes
+    ``../outputs/<profile>``, where ``brats notebooks`` writes. Also sends TensorFlow's native
+    start-up lines to ``OUT_DIR/logs/`` (:func:`.support.native_logs_to`)."""
     values = dict(parameters)
-    name, why = resolve_profile(profile)
-    if name == "custom":  # `brats notebooks` with a profile file: it set every parameter
+    if profile == "auto":
+        name, why = ("full", "auto: a GPU was found") if has_gpu() else ("smoke", "auto: no GPU")
+    elif profile in (*PROFILES, "custom"):
+        name, why = profile, "chosen"
+    else:
+        raise BratsError(f"profile {profile!r} is not one of auto, {', '.join(PROFILES)}")
+    if name == "custom":
         print(f"{notebook}: a custom profile; outputs in {values.get('out_dir')}")
     else:
         chosen, defaults = load_profile(name), load_profile("full").parameters
@@ -92,8 +67,7 @@ def use_profile(notebook: str, profile: str = "auto", **parameters: Any) -> dict
 
 
 def time_estimate(profile: Profile, notebook: str) -> str:
-    """``"about 3 min (all notebooks: 14 min), measured on ..."`` from the profile's
-    measured minutes, or a line saying they were not measured."""
+    """A line with the profile's measured minutes for ``notebook`` and all, or saying none."""
     if notebook not in profile.minutes:
         return f"time: not measured for {notebook} with the {profile.name} profile"
     total = sum(profile.minutes.values())

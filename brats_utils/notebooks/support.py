@@ -1,11 +1,7 @@
-"""Small helpers the numbered notebooks share: output folders, the split, result tables.
+"""What the numbered notebooks share: output folders, the split, slice metrics, result tables.
 
-The notebooks share state only through files under one output folder
-(:class:`OutputPaths`): ``figures/NN_*.png``, ``tables/NN_*.{csv,json}``, ``cache/``,
-``runs/<experiment>/``, ``predictions/<experiment>/<split>/``. Notebooks 03-05 write
-``tables/NN_metrics.json`` (:func:`variant_record`), which 06 reads back
-(:func:`load_variant_metrics`). Nothing here imports Keras; functions that need a model take
-one.
+The notebooks share state only through files under one output folder (:class:`OutputPaths`).
+No Keras import; functions that need a model take one.
 """
 
 from __future__ import annotations
@@ -43,67 +39,45 @@ __all__ = [
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """The folders of one notebook series under ``root`` (created on first use).
-
-    Attributes:
-        root: the output folder (``out_dir`` parameter).
-    """
+    """The folders of one notebook series under ``root`` (the ``out_dir`` parameter):
+    ``figures/`` and ``tables/`` (created on use), ``cache/`` (notebook 02's slice cache),
+    ``runs/<experiment>/`` and ``predictions/<experiment>/<split>/``."""
 
     root: Path
 
     def __init__(self, root: Path | str):
         object.__setattr__(self, "root", Path(root).resolve())
 
-    def _folder(self, *parts: str) -> Path:
-        folder = self.root.joinpath(*parts)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
     @property
     def figures(self) -> Path:
-        """``ROOT/figures``."""
-        return self._folder("figures")
+        (self.root / "figures").mkdir(parents=True, exist_ok=True)
+        return self.root / "figures"
 
     @property
     def tables(self) -> Path:
-        """``ROOT/tables``."""
-        return self._folder("tables")
+        (self.root / "tables").mkdir(parents=True, exist_ok=True)
+        return self.root / "tables"
 
     @property
     def cache(self) -> Path:
-        """``ROOT/cache``: the slice cache notebook 02 builds (the folder is not created)."""
         return self.root / "cache"
 
     def figure(self, name: str) -> Path:
-        """Path of figure ``name`` (e.g. ``"05_training_curves.png"``)."""
         return self.figures / name
 
     def table(self, name: str) -> Path:
-        """Path of table ``name`` (e.g. ``"05_metrics.json"``)."""
         return self.tables / name
 
     def run(self, experiment: str) -> Path:
-        """Training run folder of an experiment, ``ROOT/runs/<experiment>`` (not created)."""
         return self.root / "runs" / experiment
 
     def predictions(self, experiment: str, split: str) -> Path:
-        """Whole-volume predictions, ``ROOT/predictions/<experiment>/<split>`` (not created)."""
         return self.root / "predictions" / experiment / split
 
 
 def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2021):
-    """The split the notebooks use: :func:`brats_utils.data.split.resolve_split` with creation.
-
-    ``split_csv`` if given, else ``DATA_DIR/split.csv``, written (labelled cases, ``seed``)
-    when there is none yet, as ``brats split DATA_DIR`` would.
-
-    Returns:
-        ``({case_id: "train"|"validation"|"test"}, path of the CSV)``.
-
-    Raises:
-        BratsError: a given ``split_csv`` that does not exist, no labelled case in
-            ``data_dir``, or a data folder where the split cannot be written.
-    """
+    """``({case_id: "train"|"validation"|"test"}, CSV path)``: ``split_csv`` if given, else
+    ``DATA_DIR/split.csv``, written (labelled cases, ``seed``) if missing, as ``brats split``."""
     from brats_utils.data.split import load_split, resolve_split
 
     path, _ = resolve_split(split_csv or None, data_dir, create=True, seed=seed)
@@ -111,16 +85,8 @@ def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2
 
 
 def label_volume_table(cases: Sequence, *, progress: bool = True) -> pd.DataFrame:
-    """Tumour label volumes of every case that has a segmentation, read from its seg file.
-
-    Args:
-        cases: :class:`~brats_utils.data.cases.CaseFiles` (from ``discover_cases``).
-        progress: show a progress bar.
-
-    Returns:
-        DataFrame indexed by case id with columns ``NCR``, ``ED``, ``ET`` and ``WT`` in mL
-        (voxel volume from the header), cases without segmentation left out.
-    """
+    """Label volumes in mL (``NCR``, ``ED``, ``ET``, ``WT``) by case id of the ``CaseFiles``
+    that have a segmentation, from its file and header."""
     from brats_utils.viz.data_figures import label_volumes
 
     rows = {}
@@ -137,11 +103,7 @@ def label_volume_table(cases: Sequence, *, progress: bool = True) -> pd.DataFram
 
 
 def require_cases(data_dir: Path | str) -> list:
-    """The case folders of ``data_dir``, or an error that says how to get some.
-
-    Raises:
-        BratsError: no case folder under ``data_dir`` (the message names ``brats synth``).
-    """
+    """The case folders of ``data_dir``, or a BratsError that says how to make some."""
     from brats_utils.data.cases import discover_cases
 
     cases = discover_cases(data_dir) if Path(data_dir).exists() else []
@@ -155,15 +117,11 @@ def require_cases(data_dir: Path | str) -> list:
 
 
 def native_logs_to(out_dir: Path | str) -> Path | None:
-    """Send this kernel's native (C/C++) stderr to ``OUT_DIR/logs/native_stderr.log``.
+    """Send this Jupyter kernel's native stderr (file descriptor 2) to
+    ``OUT_DIR/logs/native_stderr.log`` and return that path; ``None`` outside a kernel.
 
-    TensorFlow writes start-up lines (CUDA probes, oneDNN notices) straight to file
-    descriptor 2, which Jupyter copies into the notebook; environment variables do not
-    silence all of them. Python's own warnings and errors are not affected (they go through
-    ``sys.stderr``). Outside a Jupyter kernel nothing is changed.
-
-    Returns:
-        The log file, or ``None`` outside a kernel.
+    TensorFlow writes start-up lines (CUDA probes, oneDNN notices) there, which environment
+    variables do not all silence; Python's warnings and errors go through ``sys.stderr`` still.
     """
     import os
 
@@ -192,23 +150,10 @@ def evaluate_slices(
     progress: bool = True,
     context: int = 1,
 ) -> dict[str, float]:
-    """Slice label metrics of a model over cached cases, from one accumulated confusion matrix.
-
-    Args:
-        model: a Keras model taking ``(B, size, size, len(channels))`` and returning softmax
-            ``(B, size, size, 4)``.
-        cache: an open :class:`~brats_utils.preprocessing.slices.SliceCache`.
-        case_ids: cases to evaluate (each must have labels in the cache).
-        channels: the model's input channels, in order (``experiment.channels``).
-        batch_size: slices per prediction batch.
-        progress: show a progress bar over cases.
-        context: the run's 2.5D context slices (``config["training"]["context_slices"]``).
-
-    Returns:
-        :func:`~brats_utils.evaluation.slice_metrics.label_metrics` of the summed confusion
-        matrix, plus ``region_dice_WT/TC/ET``
-        (:func:`~brats_utils.evaluation.slice_metrics.region_dice_from_cm`) and ``n_slices``.
-    """
+    """Slice label metrics of ``model`` over cached cases from one summed confusion matrix:
+    ``label_metrics``, ``region_dice_WT/TC/ET`` (:mod:`~brats_utils.evaluation.slice_metrics`)
+    and ``n_slices``. The model takes ``(B, size, size, context * len(channels))``, ``channels``
+    in its order and ``context`` slices per stack, and returns softmax ``(B, size, size, 4)``."""
     from brats_utils.evaluation.slice_metrics import (
         confusion_matrix,
         label_metrics,
@@ -236,19 +181,13 @@ def evaluate_slices(
 def example_slices(
     cache, case_ids: Sequence[str], n: int
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Each case's cached slice with the most tumour, for up to ``n`` distinct cases (two
-    neighbouring slices of one case would show the same picture twice).
-
-    Args:
-        cache: an open :class:`~brats_utils.preprocessing.slices.SliceCache`.
-        case_ids: cases to choose from (each with labels in the cache).
-        n: number of slices.
+    """Each case's cached slice with the most tumour, for up to ``n`` distinct cases.
 
     Returns:
-        ``(images, labels, titles)`` of ``k = min(n, len(case_ids))`` rows: ``(k, size,
-        size, 4)`` float32 in :data:`MODALITIES` order, ``(k, size, size)`` uint8 classes,
-        and ``"case, axial z"`` per row (``"case, slice s"``, the position in the cache, for
-        a cache without ``slice_indices``).
+        ``(images, labels, titles)`` of ``k = min(n, len(case_ids))`` rows: ``(k, size, size, 4)``
+        float32 in ``MODALITIES`` order, ``(k, size, size)`` uint8 classes, ``"case, axial z"``
+        per row (``"case, slice s"``, the position in the cache, for a cache without
+        ``slice_indices``).
     """
     if n < 1 or not case_ids:
         raise ValueError(f"need n >= 1 and at least one case, got n={n}, {len(case_ids)} cases")
@@ -266,19 +205,12 @@ def example_slices(
 def volume_examples(
     data_dir: Path | str, pred_dir: Path | str, case_ids: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """For each case the axial slice with most tumour: normalised image, truth, prediction.
-
-    Args:
-        data_dir: data folder holding the cases (with segmentations).
-        pred_dir: folder of ``<case_id>.nii.gz`` predictions (``brats predict``).
-        case_ids: the cases, one row each.
+    """Each case's axial slice with most tumour, from ``data_dir`` and the predictions
+    ``pred_dir/<case_id>.nii.gz``; a CaseError for a case without either.
 
     Returns:
         ``(images, truth, pred, titles)``: ``(N, X, Y, 4)`` float32 z-scored over the brain,
         ``(N, X, Y)`` uint8 classes twice, ``"case, axial z"`` per row.
-
-    Raises:
-        CaseError: a case without segmentation or prediction.
     """
     from brats_utils.data.cases import find_case, load_case
     from brats_utils.data.predictions import load_prediction
@@ -305,16 +237,9 @@ def variant_record(
     region_metrics: Mapping[str, pd.DataFrame],
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``NN_metrics.json`` record of one fusion variant (read by notebook 06).
-
-    Args:
-        experiment: the :class:`~brats_utils.model.experiments.Experiment`.
-        notebook: its notebook number, e.g. ``"05"``.
-        slice_metrics: ``{split: evaluate_slices(...)}``.
-        region_metrics: ``{split: evaluate_folder(...) per-case DataFrame}``; the record keeps
-            the mean of every numeric column and the number of cases.
-        **extra: more fields (training time, epochs, ...).
-    """
+    """The ``tables/NN_metrics.json`` record of a variant's notebook (``"05"``), read by 06:
+    ``slice_metrics`` ``{split: evaluate_slices(...)}``, and of ``region_metrics`` ``{split:
+    per-case table}`` the number of cases and the mean of every numeric column."""
     regions = {}
     for split, frame in region_metrics.items():
         numeric = frame.select_dtypes("number")
@@ -331,19 +256,8 @@ def variant_record(
 
 
 def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") -> pd.DataFrame:
-    """Metrics of every variant found in ``tables_dir/*_metrics.json``, side by side.
-
-    Args:
-        tables_dir: the ``tables`` folder of an output folder.
-        kind: ``"slice_metrics"`` (label metrics on cached slices) or ``"region_metrics"``
-            (means of the whole-volume per-case metrics).
-
-    Returns:
-        DataFrame with a ``(split, experiment)`` MultiIndex and one column per metric.
-
-    Raises:
-        BratsError: no metrics file in ``tables_dir``.
-    """
+    """``slice_metrics`` or ``region_metrics`` of every ``tables_dir/*_metrics.json``, a
+    DataFrame with a ``(split, experiment)`` index; a BratsError if there is none."""
     if kind not in ("slice_metrics", "region_metrics"):
         raise ValueError(f"kind must be 'slice_metrics' or 'region_metrics', got {kind!r}")
     paths = sorted(Path(tables_dir).glob("*_metrics.json"))
@@ -360,11 +274,8 @@ def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") ->
 
 
 def load_per_case(tables_dir: Path | str, split: str) -> dict[str, pd.DataFrame]:
-    """Per-case whole-volume metrics of every variant, ``{experiment: DataFrame}``.
-
-    Reads ``NN_cases_<split>.csv`` for each ``NN_metrics.json`` in ``tables_dir``; variants
-    without that file are left out.
-    """
+    """``{experiment: per-case table}`` of the ``NN_cases_<split>.csv`` next to each
+    ``NN_metrics.json`` in ``tables_dir`` (variants without one left out)."""
     found = {}
     for path in sorted(Path(tables_dir).glob("*_metrics.json")):
         record = read_json(path, "variant metrics")
@@ -375,12 +286,7 @@ def load_per_case(tables_dir: Path | str, split: str) -> dict[str, pd.DataFrame]
 
 
 def rank_cases(per_case: pd.DataFrame, regions: Sequence[str] = ("WT", "TC", "ET")) -> pd.DataFrame:
-    """Per-case metrics sorted best first by the mean region Dice (column ``mean_dice``).
-
-    Args:
-        per_case: a per-case table of :func:`brats_utils.evaluation.volumes.evaluate_folder`.
-        regions: regions averaged (columns ``dice_<region>``).
-    """
+    """A per-case table sorted best first by ``mean_dice``, the mean of ``dice_<region>``."""
     columns = [f"dice_{r}" for r in regions]
     missing = [c for c in columns if c not in per_case.columns]
     if missing:

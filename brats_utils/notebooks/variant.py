@@ -1,20 +1,7 @@
-"""The heavy steps of notebooks 03, 04 and 05, and the question each asks of its variant.
+"""The steps notebooks 03-05 share after fitting their model in view, and their own questions.
 
-The notebooks build, compile and fit their model in view; the steps they share are here: the
-cases they score (:func:`variant_cases`), whole-volume scores (:func:`score_volumes`), and
-example predictions (:func:`predict_examples`). They differ in their subject:
-
-* 03 (``early4``) asks which modality the network needs: :func:`modality_ablation` blanks
-  one input channel at a time at inference (0 is the brain mean after the z-score) and
-  measures the slice Dice again;
-* 04 (``mean4``) asks what averaging the modalities keeps and loses:
-  :func:`channel_contrast` measures how far apart the tissues lie in each modality and in
-  their mean (Cohen's d of brain vs tumour, edema vs core, enhancing vs necrotic);
-* 05 (``early2``) asks whether FLAIR + T1ce does as well as all four, case by case: it pairs
-  its per-case whole-volume metrics with 03's
-  (:func:`~brats_utils.evaluation.compare.compare_tables`).
-
-Nothing here imports Keras; functions that need a model take one.
+03 asks which modality the network needs (:func:`modality_ablation`), 04 what averaging the
+modalities keeps and loses (:func:`channel_contrast`). No Keras import.
 """
 
 from __future__ import annotations
@@ -50,8 +37,8 @@ SLICE_COLUMNS = ("dice_necrotic", "dice_edema", "dice_enhancing", "dice", "mean_
 
 
 def variant_cases(split: Mapping[str, str], max_cases: int = 0) -> dict[str, list[str]]:
-    """The cases a variant notebook scores: ``{"validation": [...], "test": [...]}``, sorted,
-    at most ``max_cases`` each (0: all), a split without cases left out."""
+    """``{"validation": [...], "test": [...]}``, sorted, at most ``max_cases`` each (0: all),
+    a split without cases left out."""
     limit = max_cases or None
     cases = {s: cases_in(split, s)[:limit] for s in SCORED}
     return {s: ids for s, ids in cases.items() if ids}
@@ -67,16 +54,9 @@ def score_volumes(
     batch_size: int = 64,
     tta: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Whole-volume region metrics per case of each split (``brats predict`` + ``brats
-    evaluate``).
-
-    Predicts every case of ``cases[split]`` into ``paths.predictions(<experiment>, split)``
-    (the experiment is the run folder's name), scores it and writes the per-case table
-    ``tables/<notebook>_cases_<split>.csv`` (read by notebooks 05 and 06).
-
-    Returns:
-        ``{split: per-case DataFrame}`` (:func:`~brats_utils.evaluation.volumes.evaluate_folder`).
-    """
+    """``{split: per-case table}`` of whole-volume metrics (``brats predict`` + ``brats
+    evaluate``): predictions go to ``paths.predictions(<run folder name>, split)``, the table to
+    ``tables/<notebook>_cases_<split>.csv`` (read by 04-06)."""
     from brats_utils.evaluation.volumes import evaluate_folder
     from brats_utils.files import write_csv
     from brats_utils.inference.predict import predict_cases
@@ -95,9 +75,8 @@ def score_volumes(
 def predict_examples(
     model, cache, case_ids: Sequence[str], channels: Sequence[str], n: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """``(images, truth, predicted classes, titles)`` of the ``n`` cached slices with most
-    tumour (:func:`~brats_utils.notebooks.support.example_slices`); ``images`` keep all four
-    modalities for context, the model sees its ``channels``."""
+    """:func:`.support.example_slices` and the model's classes, ``(images, truth, predicted,
+    titles)``; ``images`` keep all four modalities, the model sees its ``channels``."""
     images, truth, titles = example_slices(cache, case_ids, n)
     scores = model.predict(images[..., channel_indices(channels)], batch_size=batch_size, verbose=0)
     return images, truth, classes_from_scores(scores), titles
@@ -112,24 +91,13 @@ def modality_ablation(
     batch_size: int = 64,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Slice metrics with each input channel blanked in turn, against the intact input.
-
-    Blanking sets the channel to 0 everywhere: after the brain z-score that is the brain's mean
-    intensity inside the brain and the background value outside, so the network sees a flat,
-    uninformative modality rather than an out-of-range one.
-
-    Args:
-        model: a Keras model on ``len(channels)`` input channels.
-        cache: an open slice cache.
-        case_ids: the cases (validation cases in notebook 03).
-        channels: the model's channels in order (``experiment.channels``).
-        batch_size: slices per prediction batch.
-        progress: show a progress bar per configuration.
+    """Slice metrics with each of the model's ``channels`` set to 0 in turn: after the brain
+    z-score, the brain's mean inside and the background outside, a flat modality rather than an
+    out-of-range one.
 
     Returns:
-        DataFrame indexed by ``input`` (``"all"``, then ``"without T1"``, ...) with
-        :data:`SLICE_COLUMNS`, the slice region Dice ``region_dice_WT/TC/ET``, and ``drop``:
-        the intact mean Dice minus this row's (positive = the network needed it).
+        DataFrame indexed by ``input`` (``"all"``, ``"without T1"``, ...): :data:`SLICE_COLUMNS`,
+        ``region_dice_WT/TC/ET`` and ``drop``, the intact Dice minus this row's.
     """
     if not channels:
         raise ValueError("modality_ablation needs the model's channels, got none")
@@ -173,21 +141,10 @@ CONTRASTS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 
 
 def channel_contrast(cache, case_ids: Sequence[str]) -> pd.DataFrame:
-    """How far apart the tissues lie in each modality and in the four modalities' mean.
-
-    For every cached case, brain pixels (any channel non-zero) are grouped by class, and for
-    each pair of :data:`CONTRASTS` the absolute Cohen's d is taken,
-    ``|mean_A - mean_B| / pooled standard deviation``, per channel and for the channel mean
-    (what ``mean4`` feeds its U-Net). The table holds the median over cases that have both
-    tissues (so one large case does not dominate).
-
-    Returns:
-        DataFrame indexed by channel (``T1``, ``T1ce``, ``T2``, ``FLAIR``, ``mean``) with one
-        column per contrast and ``cases`` (how many cases had each tissue pair; the minimum).
-
-    Raises:
-        ValueError: no case ids.
-    """
+    """Cohen's d of each pair of :data:`CONTRASTS` in each modality and their mean (what
+    ``mean4`` sees): per case over the brain (any channel non-zero), then the median over the
+    cases that have both tissues. Indexed by channel (``T1`` ... ``FLAIR``, ``mean``), a column
+    per contrast and ``cases``, the fewest cases any pair had."""
     if not case_ids:
         raise ValueError("channel_contrast needs at least one case id, got none")
     names = [*(MODALITY_NAMES[m] for m in MODALITIES), "mean"]

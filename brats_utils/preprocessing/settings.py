@@ -91,7 +91,7 @@ class PreprocessSettings:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> PreprocessSettings:
-        """From notebook parameters (``globals()``): ``image_size`` is ``size``, ``slice_stop``
+        """From notebook parameters: ``image_size`` is ``size``, ``slice_stop``
         0 is ``None``; other keys are ignored, missing ones take the defaults."""
         names = {"image_size": "size", "slice_start": "slice_start", "slice_stop": "slice_stop",
                  "normalization": "normalization", "crop_brain": "crop_brain"}  # fmt: skip

@@ -79,7 +79,8 @@ class TrainSettings:
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any], base: TrainSettings | None = None):
         """``base`` (default: the defaults) with the flat names of ``parameters`` replacing its
-        values; other keys are ignored (a notebook passes ``globals()``); ``max_cases`` 0: all."""
+        values; other keys are ignored (``brats notebooks`` checks a whole profile);
+        ``max_cases`` 0: all."""
         base = base or cls()
         unet_names = {f.name for f in fields(UNetSettings)}
         own = {k: parameters[k] for k in cls.names() if k in parameters and k not in unet_names}

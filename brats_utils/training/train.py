@@ -1,10 +1,7 @@
 """``brats train``: one fusion experiment trained on a slice cache, from start or resumed.
 
-:func:`train` reads the cache and the split, checks a resumed run's settings, builds the
-experiment's model from :class:`~brats_utils.training.settings.TrainSettings`, writes
-``config.json`` (everything inference needs to re-apply the same preprocessing, the settings
-the model was built and trained with, the seed and the versions) and calls
-:func:`~brats_utils.training.fit.fit`. Each step is a function of its own below.
+``config.json`` records what inference needs to re-apply the preprocessing, the settings the
+model was built and trained with, the seed and the versions.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from typing import Any
 import keras
 
 from brats_utils.conventions import NUM_CLASSES
-from brats_utils.data.split import SPLITS, load_split, resolve_split
+from brats_utils.data.split import SPLITS, cases_in, load_split, resolve_split
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import Experiment, get_experiment
 from brats_utils.model.unet import build_model
@@ -40,11 +37,8 @@ __all__ = ["prepare_run", "train", "run_cases", "run_config"]
 def run_cases(
     cache: SliceCache, split: dict[str, str], max_cases: int | None
 ) -> dict[str, list[str]]:
-    """Case ids per part of the split (sorted), at most ``max_cases`` per part if given.
-
-    Raises:
-        BratsError: train/validation cases missing from the cache, or no training case.
-    """
+    """Sorted case ids per part of the split, at most ``max_cases`` each; a BratsError if
+    train/validation cases are missing from the cache or none is for training."""
     cached = set(cache.case_ids)
     missing = sorted(
         case for case, subset in split.items() if subset != "test" and case not in cached
@@ -56,9 +50,7 @@ def run_cases(
             f"{cache.cache_dir}: {shown} (rebuild the cache with `brats preprocess`, or use the "
             "split of the data this cache was built from)"
         )
-    cases = {part: sorted(c for c, p in split.items() if p == part) for part in SPLITS}
-    if max_cases is not None:
-        cases = {part: ids[:max_cases] for part, ids in cases.items()}
+    cases = {part: cases_in(split, part)[:max_cases] for part in SPLITS}
     if not cases["train"]:
         raise BratsError("the split has no training cases")
     return cases
@@ -94,12 +86,8 @@ def run_config(
 def _resumed_config(
     run_dir: Path, experiment: Experiment, settings: TrainSettings, config: dict[str, Any]
 ) -> dict[str, Any]:
-    """The saved config of the run to resume, with the new epoch target.
-
-    Raises:
-        BratsError: a run of another experiment, or any setting other than ``epochs`` that
-            differs from the saved one (model, training, preprocessing, channels).
-    """
+    """The saved config of the run to resume, with the new ``epochs``; a BratsError for
+    another experiment or any other setting changed (model, training, preprocessing, channels)."""
     previous = load_config(run_dir)
     if previous.get("experiment") != experiment.name:
         raise BratsError(
@@ -112,8 +100,10 @@ def _resumed_config(
     except (TypeError, ValueError) as exc:
         raise BratsError(f"cannot resume {run_dir}: unreadable {CONFIG_FILE}: {exc}") from exc
     changed = saved.differences(settings, ignore=("epochs",))
-    now_preprocessing = PreprocessSettings.from_dict(config["preprocessing"])
-    changed += _preprocessing_differences(saved_preprocessing, now_preprocessing)
+    old, new = saved_preprocessing.to_dict(), config["preprocessing"]
+    for key in sorted(old | new):
+        if old.get(key) != new.get(key):
+            changed.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
     if previous.get("channels") != config["channels"]:
         changed.append(f"channels: {previous.get('channels')!r} -> {config['channels']!r}")
     if changed:
@@ -124,61 +114,6 @@ def _resumed_config(
         )
     previous["training"]["epochs"] = settings.epochs
     return previous
-
-
-def _preprocessing_differences(saved: PreprocessSettings, now: PreprocessSettings) -> list[str]:
-    old, new = saved.to_dict(), now.to_dict()
-    return [f"{k}: {old[k]!r} -> {new[k]!r}" for k in sorted(old) if old[k] != new[k]]
-
-
-def _datasets(
-    cache: SliceCache,
-    cases: dict[str, list[str]],
-    experiment: Experiment,
-    settings: TrainSettings,
-    workers: int,
-) -> tuple[SliceDataset, SliceDataset | None]:
-    """The training loader (shuffled, subsampled, augmented) and the validation loader."""
-    common = dict(
-        channels=experiment.channels,
-        batch_size=settings.batch_size,
-        seed=settings.seed,
-        context=settings.context_slices,
-    )
-    train_data = SliceDataset(
-        cache,
-        cases["train"],
-        shuffle=True,
-        augment=settings.augment,
-        empty_slice_fraction=settings.empty_slice_fraction,
-        workers=workers,
-        **common,
-    )
-    val_data = None
-    if cases["validation"]:
-        val_data = SliceDataset(
-            cache, cases["validation"], shuffle=False, augment=False, workers=workers, **common
-        )
-    return train_data, val_data
-
-
-def _model(run_dir: Path, experiment: Experiment, settings: TrainSettings, size: int, resume: bool):
-    """``model_last.keras`` of the run to resume, or a new compiled model of ``settings``."""
-    if resume:
-        return keras.saving.load_model(run_dir / "model_last.keras")
-    model = build_model(experiment, size, settings.unet, context=settings.context_slices)
-    return compile_model(model, settings.loss, settings.learning_rate)
-
-
-def _settings(settings: TrainSettings | None, overrides: dict[str, Any]) -> TrainSettings:
-    """``settings`` (default the defaults) with ``overrides`` by flat name, checked."""
-    unknown = sorted(set(overrides) - set(TrainSettings.names()))
-    if unknown:
-        raise TypeError(f"train() got unknown settings {unknown}")
-    try:
-        return TrainSettings.from_parameters(overrides, base=settings)
-    except ValueError as exc:
-        raise BratsError(str(exc)) from exc
 
 
 def prepare_run(
@@ -194,18 +129,10 @@ def prepare_run(
     verbose: str | int = "auto",
     recipe: Recipe | str = "seed",
 ) -> tuple[SliceDataset, SliceDataset | None]:
-    """Everything before ``model.fit``: the run folder with its ``config.json``, and the loaders.
-
-    Checks the cache against the U-Net's depth, reads the split, prepares ``run_dir``
-    (:func:`~brats_utils.training.run_folder.prepare_run_dir`; a resumed run's settings are
-    checked against its ``config.json``), writes ``config.json`` (:func:`run_config`), seeds
-    Keras with ``settings.seed`` and makes the loaders; a resumed run's training loader starts
-    at its next epoch. Arguments as in :func:`train`.
-
-    Returns:
-        ``(train_data, val_data)``: :class:`~brats_utils.training.loader.SliceDataset` s,
-        ``val_data`` ``None`` without validation cases.
-    """
+    """Everything before ``model.fit``: the run folder with its ``config.json`` (a resumed
+    run's settings checked against it), Keras seeded, and the ``(train_data, val_data)``
+    ``SliceDataset`` s (``val_data`` ``None`` without validation cases; a resumed run's training
+    loader at its next epoch). Arguments as in :func:`train`."""
     settings = settings or TrainSettings()
     experiment = get_experiment(experiment)
     run_dir = Path(run_dir)
@@ -229,7 +156,24 @@ def prepare_run(
     say(f"experiment {experiment.name}: {experiment.description}")
     say(f"split {split_path} ({how}); cases {config['cases']}")
     keras.utils.set_random_seed(settings.seed)
-    train_data, val_data = _datasets(cache, cases, experiment, settings, workers)
+    common = dict(
+        channels=experiment.channels,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        context=settings.context_slices,
+        workers=workers,
+    )
+    train_data = SliceDataset(
+        cache,
+        cases["train"],
+        shuffle=True,
+        augment=settings.augment,
+        empty_slice_fraction=settings.empty_slice_fraction,
+        **common,
+    )
+    val_data = None
+    if cases["validation"]:
+        val_data = SliceDataset(cache, cases["validation"], shuffle=False, augment=False, **common)
     if resume:
         train_data.set_epoch(load_state(run_dir)["epoch"])
     return train_data, val_data
@@ -249,37 +193,29 @@ def train(
     recipe: Recipe | str = "seed",
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Train one experiment on a slice cache (``brats train``): :func:`prepare_run`, then the
-    model (new and compiled, or ``model_last.keras`` to resume) and
-    :func:`~brats_utils.training.fit.fit`.
+    """Train one experiment on a slice cache (``brats train``): :func:`prepare_run`, a new
+    compiled model (or ``model_last.keras`` to resume) and :func:`~.fit.fit`.
 
     Args:
-        experiment: an experiment name (``early4``, ``mean4``, ``early2``) or object.
-        cache_dir: slice cache from ``brats preprocess``.
-        run_dir: run folder; must be empty or missing unless ``resume`` or ``force``.
-        settings: what to train with (default :class:`TrainSettings()`, the seed's).
-        split: split CSV (``case,split``); default ``split.csv`` of the data folder the
-            cache was built from (:func:`brats_utils.data.split.resolve_split`).
-        resume: continue an interrupted run from its last finished epoch; every setting but
-            ``epochs`` must be the run's.
-        force: start over in a non-empty ``run_dir`` (its run files are removed first).
-        workers: loader worker threads (``keras.utils.PyDataset`` ``workers``).
-        verbose: Keras' progress display; 0 also silences the lines this function prints.
-        recipe: the recipe the settings came from, recorded in ``config.json`` with its
-            inference settings (``"recipe"``, ``"inference"``; see
-            :mod:`brats_utils.training.recipes`).
-        **overrides: settings by flat name (``epochs=1, base_filters=4``; see
-            :meth:`TrainSettings.names`) replacing those of ``settings``.
+        experiment: ``early4``, ``mean4``, ``early2`` or an :class:`Experiment`.
+        run_dir: must be empty or missing unless ``resume`` (every setting but ``epochs`` must
+            be the run's) or ``force`` (its run files are removed first).
+        settings: default ``TrainSettings()``, the seed's.
+        split: split CSV; default ``split.csv`` of the data folder the cache was built from.
+        verbose: Keras' progress display; 0 also silences this function's lines.
+        recipe: recorded in ``config.json`` with its inference settings (:mod:`.recipes`).
+        **overrides: settings by flat name (``epochs=1``) replacing those of ``settings``.
 
     Returns:
         ``{"run_dir", "config", "history", "best_epoch", "best_val_loss"}``.
-
-    Raises:
-        BratsError: unknown experiment, missing cache/split, split cases missing from the
-            cache, a non-empty run folder, a resume with other settings.
-        TypeError: an override that is not a setting.
     """
-    settings = _settings(settings, overrides)
+    unknown = sorted(set(overrides) - set(TrainSettings.names()))
+    if unknown:
+        raise TypeError(f"train() got unknown settings {unknown}")
+    try:
+        settings = TrainSettings.from_parameters(overrides, base=settings)
+    except ValueError as exc:
+        raise BratsError(str(exc)) from exc
     experiment = get_experiment(experiment)
     run_dir = Path(run_dir)
     train_data, val_data = prepare_run(
@@ -291,7 +227,13 @@ def train(
         precision_policy(settings.mixed_precision),
         distribution(settings.data_parallel, settings.batch_size),
     ):
-        model = _model(run_dir, experiment, settings, config["image_size"], resume)
+        if resume:
+            model = keras.saving.load_model(run_dir / "model_last.keras")
+        else:
+            model = build_model(
+                experiment, config["image_size"], settings.unet, context=settings.context_slices
+            )
+            compile_model(model, settings.loss, settings.learning_rate)
         history = fit(
             model,
             train_data,

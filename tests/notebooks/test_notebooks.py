@@ -121,6 +121,46 @@ def test_parse_param_types():
         parse_param("epochs")
 
 
+def _papermill_cli_parameters(tmp_path, *options: str) -> dict:
+    """The parameters ``papermill --prepare-only OPTIONS`` injects into a notebook."""
+    from click.testing import CliRunner
+    from papermill.cli import papermill as papermill_cli
+
+    cell = nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb.metadata.kernelspec = {"name": "python3", "language": "python", "display_name": "Python"}
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    out = tmp_path / "out.ipynb"
+    args = [str(tmp_path / "in.ipynb"), str(out), "--prepare-only", *options]
+    result = CliRunner().invoke(papermill_cli, args)
+    assert result.exit_code == 0, result.output
+    return nbformat.read(out, as_version=4).metadata.papermill.parameters
+
+
+def test_profiles_and_params_are_read_as_papermill_reads_them(tmp_path):
+    """A profile's parameters are what ``papermill -f`` reads from the same YAML, and
+    ``--param key=value`` is ``papermill -y "key: value"`` but for two cases."""
+    values = ["epochs: 3", "learning_rate: 0.001", "loss: dice_ce", "tta: yes", "tag: null",
+              "study_configs: current,+postprocess", 'split_csv: ""', "day: 2026-12-01",
+              "sizes: [32, 64]"]  # fmt: skip
+    (tmp_path / "params.yaml").write_text("\n".join(values) + "\n")
+    indented = "".join(f"  {line}\n" for line in values)
+    (tmp_path / "mine.yaml").write_text(f"description: test\nparameters:\n{indented}")
+    from_file = _papermill_cli_parameters(tmp_path, "-f", str(tmp_path / "params.yaml"))
+    assert load_profile(tmp_path / "mine.yaml").parameters == from_file
+    assert from_file["day"] == "2026-12-01"  # papermill's loader keeps dates as text
+    given = [line.replace(": ", "=", 1).replace('""', "") for line in values]
+    yaml_options = [option for line in values for option in ("-y", line)]
+    from_yaml = _papermill_cli_parameters(tmp_path, *yaml_options)
+    assert dict(parse_param(text) for text in given) == from_yaml
+    # The two differences: YAML 1.1 reads 1e-4 as text (a float here), and nothing as None.
+    assert _papermill_cli_parameters(tmp_path, "-y", "lr: 1e-4", "-y", "x: ") == {
+        "lr": "1e-4",
+        "x": None,
+    }
+    assert dict(map(parse_param, ["lr=1e-4", "x="])) == {"lr": 1e-4, "x": ""}
+
+
 def test_select_notebooks():
     assert select_notebooks(None) == list(NOTEBOOKS)
     assert select_notebooks("3,1") == ["01_exploration", "03_unet_early_fusion_4mod"]

@@ -318,24 +318,23 @@ def test_every_notebook_has_the_same_setup_cell_and_it_says_where_to_open_it(tmp
 
 
 def test_a_partial_run_updates_the_summary_of_the_folder(tmp_path):
-    from brats_utils.notebooks.runner import NOTEBOOKS, NotebookRun
-    from brats_utils.notebooks.summary import write_summary
+    from brats_utils.notebooks.runner import NotebookRun, write_summary
 
     mean4 = "04_unet_mean_fusion_4mod"
     first = NotebookRun("smoke", tmp_path / "data", tmp_path,
                         {"01_exploration": tmp_path / "a", mean4: tmp_path / "b"},
                         {"01_exploration": 10.0, mean4: 100.0})  # fmt: skip
     (tmp_path / "notebooks").mkdir()
-    write_summary(first, {}, NOTEBOOKS)
+    write_summary(first, {})
     again = NotebookRun("smoke", tmp_path / "data", tmp_path,
                         {"04_unet_mean_fusion_4mod": tmp_path / "b"},
                         {"04_unet_mean_fusion_4mod": 90.0})  # fmt: skip
-    write_summary(again, {}, NOTEBOOKS)
+    write_summary(again, {})
     summary = json.loads((tmp_path / "notebooks" / "run_summary.json").read_text())
     assert summary["seconds"] == {"01_exploration": 10.0, "04_unet_mean_fusion_4mod": 90.0}
     assert summary["total_seconds"] == 100.0
     assert list(summary["executed"]) == list(summary["seconds"])
     other = NotebookRun("tiny", tmp_path / "data", tmp_path, {}, {"06_results": 5.0})
-    write_summary(other, {}, NOTEBOOKS)  # another profile: a new summary
+    write_summary(other, {})  # another profile: a new summary
     summary = json.loads((tmp_path / "notebooks" / "run_summary.json").read_text())
     assert summary["seconds"] == {"06_results": 5.0}

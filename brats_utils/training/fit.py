@@ -27,6 +27,7 @@ __all__ = [
     "compile_model",
     "RunCheckpoint",
     "EpochSeeds",
+    "EpochLine",
     "callbacks_for_run",
     "fit",
     "precision_policy",
@@ -82,6 +83,25 @@ class EpochSeeds(keras.callbacks.Callback):
         for i, state in enumerate(states):
             drawn = np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)[0]
             state.assign(np.array([int(drawn) % (2**31 - 1), 0], dtype=state.dtype))
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One short line per epoch, for ``model.fit(verbose=0)``: the losses and the validation
+    region Dice; every logged value is in the run folder's ``history.csv``."""
+
+    SHOWN = ("loss", "val_loss", "val_dice_wt", "val_dice_tc", "val_dice_et")
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs, self._started = epochs, time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = ", ".join(f"{k} {float(logs[k]):.3f}" for k in self.SHOWN if k in (logs or {}))
+        seconds = time.perf_counter() - self._started
+        print(f"epoch {epoch + 1}/{self.epochs} ({seconds:.0f} s): {values}", flush=True)
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):

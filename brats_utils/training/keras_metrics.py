@@ -101,42 +101,32 @@ def _binary(cm, positive: tuple[int, ...]):
     return tp, fp, fn, tn
 
 
+_SCORES = {  # (numerator, denominator) from (tp, fp, fn, tn)
+    "dice": lambda tp, fp, fn, tn: (2 * tp, 2 * tp + fp + fn),
+    "iou": lambda tp, fp, fn, tn: (tp, tp + fp + fn),
+    "precision": lambda tp, fp, fn, tn: (tp, tp + fp),
+    "sensitivity": lambda tp, fp, fn, tn: (tp, tp + fn),
+    "specificity": lambda tp, fp, fn, tn: (tn, tn + fp),
+}
+_ALL, _TUMOUR = [(c,) for c in range(NUM_CLASSES)], [(c,) for c in TUMOUR_CLASSES]
+#: metric -> (score, the class sets it is averaged over, each set against the rest)
+_DEFINITIONS = {
+    "mean_iou": ("iou", _ALL),
+    "dice_all": ("dice", _ALL),
+    **{score: (score, _TUMOUR) for score in ("dice", "precision", "sensitivity", "specificity")},
+    **{f"{score}_tumour": (score, [TUMOUR_CLASSES]) for score in _SCORES if score != "iou"},
+    **{f"dice_{CLASS_NAMES[c]}": ("dice", [(c,)]) for c in TUMOUR_CLASSES},
+    **{f"dice_{region.lower()}": ("dice", [classes]) for region, classes in REGIONS.items()},
+}
+
+
 def metric_from_confusion(cm, metric: str):
     """One of :data:`CONFUSION_METRICS` from a ``(4, 4)`` confusion matrix."""
-    tp = ops.diagonal(cm)
-    fp = ops.sum(cm, axis=0) - tp
-    fn = ops.sum(cm, axis=1) - tp
-    tn = ops.sum(cm) - tp - fp - fn
-    tumour = list(TUMOUR_CLASSES)
-    per_class = {
-        "dice": lambda: _safe_ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": lambda: _safe_ratio(tp, tp + fp),
-        "sensitivity": lambda: _safe_ratio(tp, tp + fn),
-        "specificity": lambda: _safe_ratio(tn, tn + fp),
-    }
-    if metric == "mean_iou":
-        return ops.mean(_safe_ratio(tp, tp + fp + fn))
-    if metric == "dice_all":
-        return ops.mean(per_class["dice"]())
-    if metric in per_class:
-        return ops.mean(ops.take(per_class[metric](), tumour))
-    if metric.endswith("_tumour"):
-        btp, bfp, bfn, btn = _binary(cm, TUMOUR_CLASSES)
-        binary = {
-            "dice_tumour": (2 * btp, 2 * btp + bfp + bfn),
-            "precision_tumour": (btp, btp + bfp),
-            "sensitivity_tumour": (btp, btp + bfn),
-            "specificity_tumour": (btn, btn + bfp),
-        }
-        return _safe_ratio(*binary[metric])
-    for cls in TUMOUR_CLASSES:
-        if metric == f"dice_{CLASS_NAMES[cls]}":
-            return per_class["dice"]()[cls]
-    for region, classes in REGIONS.items():
-        if metric == f"dice_{region.lower()}":
-            rtp, rfp, rfn, _ = _binary(cm, classes)
-            return _safe_ratio(2 * rtp, 2 * rtp + rfp + rfn)
-    raise ValueError(f"unknown metric {metric!r}; expected one of {CONFUSION_METRICS}")
+    if metric not in _DEFINITIONS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {CONFUSION_METRICS}")
+    score, class_sets = _DEFINITIONS[metric]
+    values = [_safe_ratio(*_SCORES[score](*_binary(cm, s))) for s in class_sets]
+    return ops.mean(ops.stack(values))
 
 
 @keras.saving.register_keras_serializable(package="brats_utils")

@@ -63,21 +63,15 @@ def seed_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.concat([frame, measured]).sort_index()
 
 
-_SPLIT_STYLES = {"train": "-", "validation": "--"}
-
-
 def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
     """A history (DataFrame, dict, ``history.csv`` or its run folder) with a 1-based epoch."""
     if isinstance(history, (str, Path)):
         path = Path(history) / "history.csv" if Path(history).is_dir() else Path(history)
-        if not path.is_file():
-            raise FileNotFoundError(f"training history not found: {path}")
-        history = pd.read_csv(path)
+        history = pd.read_csv(path)  # FileNotFoundError names the path
     frame = pd.DataFrame(history).copy()
     if "epoch" not in frame.columns:
         frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    elif len(frame) and frame["epoch"].min() == 0:
-        frame["epoch"] = frame["epoch"] + 1
+    frame["epoch"] += int(len(frame) > 0 and frame["epoch"].min() == 0)
     return frame
 
 
@@ -104,11 +98,9 @@ def plot_training_curves(
         raise ValueError(f"metrics {unknown or metrics} not in the history; logged: {logged}")
     fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(3.4, 2.6))
     for axis, metric in zip(axes, metrics, strict=True):
-        for split, column in (("train", metric), ("validation", f"val_{metric}")):
+        for split, column, style in (("train", metric, "-"), ("validation", f"val_{metric}", "--")):
             if column in frame.columns:
-                axis.plot(
-                    frame["epoch"], frame[column], _SPLIT_STYLES[split], marker=".", label=split
-                )
+                axis.plot(frame["epoch"], frame[column], style, marker=".", label=split)
         axis.set_title(metric.replace("_", " "))
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)

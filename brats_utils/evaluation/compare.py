@@ -109,12 +109,6 @@ def sign_test(differences: np.ndarray) -> float:
     return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
 
 
-def _wilcoxon(differences: np.ndarray) -> float:
-    if not np.any(differences != 0):
-        return 1.0
-    return float(stats.wilcoxon(differences, zero_method="wilcox").pvalue)
-
-
 def compare_tables(
     a: pd.DataFrame,
     b: pd.DataFrame,
@@ -152,7 +146,7 @@ def compare_tables(
             "mean_difference": float(differences.mean()),
             "ci_low": low,
             "ci_high": high,
-            "wilcoxon_p": _wilcoxon(differences),
+            "wilcoxon_p": float(stats.wilcoxon(differences).pvalue) if np.any(differences) else 1.0,
             "sign_p": sign_test(differences),
             "b_better": int(np.sum(better > 0)),
             "a_better": int(np.sum(better < 0)),

@@ -59,7 +59,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _check_figure_format(path: Path) -> None:
-    """Refuse a figure file name whose extension matplotlib cannot write."""
     from matplotlib.figure import Figure
 
     formats = Figure().canvas.get_supported_filetypes()

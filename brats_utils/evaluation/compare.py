@@ -1,18 +1,6 @@
-"""Comparing two models honestly: paired per-case differences with confidence intervals.
-
-Two per-case tables of :func:`brats_utils.evaluation.volumes.evaluate_folder` (or ``brats
-evaluate`` CSVs) on the **same cases** are compared metric by metric: the per-case difference
-``B - A``, its mean with a seeded percentile bootstrap 95% confidence interval
-(``scipy.stats.bootstrap``, 10,000 resamples of cases by default), and two paired tests of "no
-difference": the Wilcoxon signed-rank test and the exact sign test. For Dice-like metrics
-higher is better, for HD95 lower; the table says which model the interval favours.
-
-The one small-sample rule: below :data:`MIN_CASES` cases there is no interval and no verdict
-(``ci_low``/``ci_high`` NaN, ``favours`` :data:`TOO_FEW`), and the notebooks' findings and
-``brats compare`` say :func:`too_few`.
-
-No Keras import.
-"""
+"""Two models on the same cases: paired per-case differences ``B - A`` with a seeded bootstrap
+95% CI, Wilcoxon and sign tests. The one small-sample rule: below :data:`MIN_CASES` cases no
+interval and no verdict (``favours`` :data:`TOO_FEW`), said everywhere by :func:`too_few`."""
 
 from __future__ import annotations
 
@@ -72,12 +60,8 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
 
 
 def paired_cases(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The two tables indexed by case, in the same case order.
-
-    Raises:
-        BratsError: a table without a ``case`` column, a case listed twice, or case sets that
-            differ (the message names cases found in one table only).
-    """
+    """The two tables indexed by ``case``, in the same order; BratsError unless they list the
+    same cases once each."""
     indexed = []
     for name, table in (("A", a), ("B", b)):
         if "case" not in table.columns:
@@ -101,12 +85,7 @@ def paired_cases(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
 def bootstrap_mean_ci(
     values: np.ndarray, *, resamples: int = 10_000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
-    """Seeded percentile bootstrap confidence interval of a mean (``scipy.stats.bootstrap``).
-
-    Cases are resampled with replacement ``resamples`` times and the ``(1 - level) / 2`` and
-    ``(1 + level) / 2`` quantiles of the means returned; ``(nan, nan)`` below
-    :data:`MIN_CASES` values.
-    """
+    """Seeded percentile bootstrap CI of a mean; ``(nan, nan)`` below :data:`MIN_CASES`."""
     values = np.asarray(values, dtype=np.float64)
     if values.size < MIN_CASES:
         return float("nan"), float("nan")
@@ -122,18 +101,12 @@ def bootstrap_mean_ci(
 
 
 def sign_test(differences: np.ndarray) -> float:
-    """Two-sided exact sign test p-value of paired differences (ties dropped; none left: 1)."""
+    """Two-sided exact sign test p-value (ties dropped; none left: 1)."""
     differences = np.asarray(differences, dtype=np.float64)
     positive, negative = int(np.sum(differences > 0)), int(np.sum(differences < 0))
     if positive + negative == 0:
         return 1.0
     return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
-
-
-def _wilcoxon(differences: np.ndarray) -> float:
-    if not np.any(differences != 0):
-        return 1.0
-    return float(stats.wilcoxon(differences, zero_method="wilcox").pvalue)
 
 
 def compare_tables(
@@ -144,24 +117,10 @@ def compare_tables(
     resamples: int = 10_000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Paired comparison of two per-case tables, one row per metric.
-
-    Args:
-        a: per-case metrics of model A (``brats evaluate``'s CSV as a DataFrame).
-        b: the same of model B, on the same cases.
-        metrics: columns to compare (default :data:`COMPARED_METRICS` present in both).
-        resamples: bootstrap resamples of the mean difference.
-        seed: bootstrap seed.
-
-    Returns:
-        DataFrame indexed by metric with :data:`COMPARISON_COLUMNS`: cases, both means, the
-        mean of ``B - A`` with its bootstrap 95% CI, Wilcoxon and sign-test p-values, how many
-        cases B / A does better on (higher Dice, lower HD95) and ties, and ``favours``
-        (``"A"``, ``"B"``, ``"-"`` when the CI holds 0, or :data:`TOO_FEW`).
-
-    Raises:
-        BratsError: unpaired case sets, or a requested metric missing from a table.
-    """
+    """Paired comparison of two per-case tables (``brats evaluate``'s), one row per metric
+    (default: :data:`COMPARED_METRICS` in both) with :data:`COMPARISON_COLUMNS`: how many cases
+    B / A does better on (higher Dice, lower HD95) and ``favours`` ``"A"``, ``"B"``, ``"-"``
+    (the CI holds 0) or :data:`TOO_FEW`."""
     a, b = paired_cases(a, b)
     if metrics is None:
         metrics = [m for m in COMPARED_METRICS if m in a.columns and m in b.columns]
@@ -187,7 +146,7 @@ def compare_tables(
             "mean_difference": float(differences.mean()),
             "ci_low": low,
             "ci_high": high,
-            "wilcoxon_p": _wilcoxon(differences),
+            "wilcoxon_p": float(stats.wilcoxon(differences).pvalue) if np.any(differences) else 1.0,
             "sign_p": sign_test(differences),
             "b_better": int(np.sum(better > 0)),
             "a_better": int(np.sum(better < 0)),

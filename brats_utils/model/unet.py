@@ -1,19 +1,6 @@
-"""The seed's 2D U-Net and the fusion front ends of the three experiments.
-
-Keras layers and ``keras.ops`` only (no ``tf.*``), so the same models build and train on the
-TensorFlow, JAX and PyTorch backends of Keras 3.
-
-The U-Net follows the seed (the Kaggle "BraTS 2020 2D U-Net" notebook): blocks of two 3x3
-convolutions with ReLU (``he_normal``), 2x2 max pooling, 32-64-128-256 filters on the
-contracting path, a 512-filter bottleneck followed by dropout 0.2, a symmetric expanding path
-(2x2 up-sampling then a 2x2 convolution, or a 2x2 transposed convolution) with skip
-connections, and a 1x1 convolution with a softmax over the 4 classes - or, with
-``head="regions"``, three sigmoids for the nested regions WT, TC, ET. The output activation
-is computed in float32 so that a ``mixed_float16`` policy is safe.
-
-``context`` slices (2.5D input): the model takes ``context * len(channels)`` channels, the
-neighbouring slices of every modality (see :func:`brats_utils.preprocessing.slices.stack_context`).
-"""
+"""The seed's 2D U-Net (32-64-128-256 filters, a 512-filter bottleneck with dropout 0.2, skip
+connections, a float32 softmax over 4 classes or 3 region sigmoids) and the fusion front ends
+of the three experiments; ``keras.ops`` only, so it runs on every Keras 3 backend."""
 
 from __future__ import annotations
 
@@ -26,17 +13,13 @@ from brats_utils.conventions import NUM_CLASSES, REGION_OUTPUTS
 from brats_utils.model.experiments import Experiment, get_experiment
 from brats_utils.model.settings import UNetSettings
 
-__all__ = ["ChannelMean", "conv_block", "upsample_block", "build_unet", "build_model"]
+__all__ = ["ChannelMean", "conv_block", "upsample_block", "build_model"]
 
 
 @keras.saving.register_keras_serializable(package="brats_utils")
 class ChannelMean(layers.Layer):
-    """Average the channels voxel-wise in ``groups`` (mean fusion).
-
-    ``(B, H, W, groups * C) -> (B, H, W, groups)``: group ``g`` holds channels
-    ``g * C .. (g + 1) * C - 1`` (the modalities of one slice of a 2.5D stack); one group is
-    the seed's mean fusion ``(B, H, W, C) -> (B, H, W, 1)``.
-    """
+    """Mean fusion: ``(B, H, W, groups * C) -> (B, H, W, groups)``, group ``g`` the mean of
+    channels ``g * C .. (g + 1) * C - 1`` (the modalities of one slice of a 2.5D stack)."""
 
     def __init__(self, groups: int = 1, **kwargs):
         super().__init__(**kwargs)
@@ -91,25 +74,7 @@ def upsample_block(x, filters: int, mode: str, name: str):
     )(x)
 
 
-def _check_input(input_shape, num_classes: int, depth: int) -> None:
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
-    height, width, channels = input_shape
-    factor = 2**depth
-    for label, size in (("height", height), ("width", width)):
-        if size is not None and size % factor:
-            raise ValueError(
-                f"input {label} must be a multiple of 2**depth = {factor} for a U-Net of depth "
-                f"{depth}, got {size}"
-            )
-    if channels is None or channels < 1:
-        raise ValueError(f"input_shape must give a positive channel count, got {input_shape}")
-    if num_classes < 2:
-        raise ValueError(f"expected num_classes >= 2, got {num_classes}")
-
-
 def _unet_body(inputs, num_classes: int, settings: UNetSettings):
-    """Contracting path, bottleneck, expanding path and softmax head; returns the output."""
     depth, base_filters, batch_norm = settings.depth, settings.base_filters, settings.batch_norm
     x = inputs
     skips = []
@@ -133,39 +98,6 @@ def _unet_body(inputs, num_classes: int, settings: UNetSettings):
     return layers.Activation("softmax", dtype="float32", name="softmax")(x)
 
 
-def build_unet(
-    input_shape: tuple[int | None, int | None, int],
-    num_classes: int = NUM_CLASSES,
-    settings: UNetSettings | None = None,
-    *,
-    name: str = "unet",
-    **overrides,
-) -> keras.Model:
-    """The seed's 2D U-Net.
-
-    Args:
-        input_shape: ``(height, width, channels)``; height and width multiples of
-            ``2**depth`` (or ``None``).
-        num_classes: output classes (4: background, necrotic, edema, enhancing).
-        settings: the architecture (default :class:`UNetSettings()`, the seed's network).
-        name: model name.
-        **overrides: fields of :class:`UNetSettings` that replace those of ``settings``
-            (``depth``, ``base_filters``, ``dropout``, ``batch_norm``, ``upsampling``).
-
-    Returns:
-        Uncompiled model mapping ``(B, H, W, channels)`` float32 to ``(B, H, W, num_classes)``
-        float32 class probabilities (softmax over the last axis), or ``(B, H, W, 3)``
-        region probabilities with ``head="regions"``.
-
-    Raises:
-        ValueError: for sizes not divisible by ``2**depth`` or invalid settings.
-    """
-    settings = replace(settings or UNetSettings(), **overrides)
-    _check_input(input_shape, num_classes, settings.depth)
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    return keras.Model(inputs, _unet_body(inputs, num_classes, settings), name=name)
-
-
 def build_model(
     experiment: str | Experiment,
     image_size: int = 128,
@@ -175,33 +107,34 @@ def build_model(
     context: int = 1,
     **overrides,
 ) -> keras.Model:
-    """Build the network of one experiment: fusion front end + U-Net.
+    """The uncompiled network of one experiment: fusion front end + U-Net.
 
     Args:
         experiment: an :class:`~brats_utils.model.experiments.Experiment` or its name.
-        image_size: height and width of the input slices (a multiple of ``2**depth``).
-        settings: the U-Net's architecture (default :class:`UNetSettings()`).
-        num_classes: output classes (a ``head="regions"`` network outputs WT, TC, ET).
+        image_size: height and width of the input slices, a multiple of ``2**depth``.
+        settings: the U-Net's architecture (default :class:`UNetSettings()`, the seed's).
         context: slices per modality in the input (2.5D; 1 = the seed's single slice).
         **overrides: fields of :class:`UNetSettings` that replace those of ``settings``.
 
     Returns:
-        Model taking ``(B, image_size, image_size, context * len(experiment.channels))``
-        float32 (the channels of each slice in ``experiment.channels`` order, slice by
-        slice) and returning ``(B, image_size, image_size, num_classes)`` float32
-        probabilities (3 region channels with ``head="regions"``). For ``mean`` fusion the
-        modalities of each slice are averaged voxel-wise into one channel
-        (:class:`ChannelMean`) before the U-Net.
+        Model from ``(B, image_size, image_size, context * len(experiment.channels))``
+        float32 (each slice's channels in ``experiment.channels`` order, slice by slice) to
+        ``(B, image_size, image_size, num_classes)`` float32 probabilities (3 region
+        channels with ``head="regions"``).
     """
     experiment = get_experiment(experiment)
     settings = replace(settings or UNetSettings(), **overrides)
     if isinstance(context, bool) or not isinstance(context, int) or context < 1:
         raise ValueError(f"context must be a positive integer, got {context!r}")
-    input_shape = (image_size, image_size, context * experiment.input_channels)
-    if experiment.fusion == "early":  # the channels go straight into the U-Net
-        return build_unet(input_shape, num_classes, settings, name=f"unet_{experiment.name}")
-    _check_input(input_shape, num_classes, settings.depth)
-    inputs = keras.Input(shape=input_shape, name="image")
+    if image_size % 2**settings.depth:
+        raise ValueError(
+            f"image_size must be a multiple of 2**depth = {2**settings.depth} for a U-Net of "
+            f"depth {settings.depth}, got {image_size}"
+        )
+    if num_classes < 2:
+        raise ValueError(f"expected num_classes >= 2, got {num_classes}")
+    channels = context * experiment.input_channels
+    inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
     x = ChannelMean(context, name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
     outputs = _unet_body(x, num_classes, settings)
     return keras.Model(inputs, outputs, name=f"unet_{experiment.name}")

@@ -1,11 +1,5 @@
-""" "What we saw": each notebook's closing paragraph, written from the numbers it computed.
-
-Every sentence is made from a table or result of the run that shows it, so the text cannot
-go stale when the data, the profile or the code change. Means and paired differences come
-with a seeded bootstrap 95% confidence interval, under the one small-sample rule of
-:mod:`brats_utils.evaluation.compare` (below ``MIN_CASES`` cases: no interval, no verdict).
-No Keras import.
-"""
+""" "What we saw": each notebook's closing paragraph, made from the numbers its run computed,
+with bootstrap 95% CIs under :mod:`brats_utils.evaluation.compare`'s small-sample rule."""
 
 from __future__ import annotations
 
@@ -45,8 +39,7 @@ def mean_with_ci(values, digits: int = 2) -> str:
 
 
 def region_means(frame: pd.DataFrame, prefix: str = "dice_", digits: int = 2) -> str:
-    """``"WT 0.81 (95% CI ...); TC ...; ET ..."``, or below the minimum ``"WT 0.81, TC 0.70, ET
-    0.60 (n = 2 < 5: no interval, no verdict)"``: the small-sample rule said once."""
+    """``"WT 0.81 (95% CI ...); TC ...; ET ..."``; below MIN_CASES the rule is said once."""
     columns = {r: frame[f"{prefix}{r}"].dropna() for r in ("WT", "TC", "ET")}
     n = max(len(v) for v in columns.values())
     if 0 < n < MIN_CASES:
@@ -56,7 +49,6 @@ def region_means(frame: pd.DataFrame, prefix: str = "dice_", digits: int = 2) ->
 
 
 def _tissue_means(histograms) -> pd.DataFrame:
-    """Mean z-score per modality (rows) and tissue (columns) from binned counts."""
     centres = (histograms.edges[:-1] + histograms.edges[1:]) / 2
     return pd.DataFrame(
         {
@@ -70,13 +62,8 @@ def _tissue_means(histograms) -> pd.DataFrame:
 
 
 def exploration_findings(volumes: pd.DataFrame, histograms, split_counts: Mapping[str, int]) -> str:
-    """Notebook 01: the split, the tumour sizes, and which modality shows which tissue.
-
-    Args:
-        volumes: :func:`~brats_utils.notebooks.support.label_volume_table` (ml per case).
-        histograms: :class:`~brats_utils.viz.data_figures.IntensityHistograms` (normalised).
-        split_counts: cases per split.
-    """
+    """Notebook 01: the split, the tumour sizes (``volumes``: mL per case), and which modality
+    shows which tissue (normalised ``histograms``)."""
     lines = [
         f"* **{len(volumes)} cases**, split "
         + " / ".join(f"{n} {s}" for s, n in split_counts.items())
@@ -114,12 +101,8 @@ def exploration_findings(volumes: pd.DataFrame, histograms, split_counts: Mappin
 
 
 def preprocessing_findings(cache, stats: pd.DataFrame) -> str:
-    """Notebook 02: what the cache holds and how rare each class is in it.
-
-    Args:
-        cache: the open slice cache.
-        stats: :func:`~brats_utils.viz.data_figures.slice_label_stats`.
-    """
+    """Notebook 02: what the cache holds and how rare each class is in it (``stats``:
+    :func:`~brats_utils.viz.data_figures.slice_label_stats`)."""
     frequency = stats[["background", "NCR", "ED", "ET"]].sum()
     share = frequency / frequency.sum()
     rarest = share[["NCR", "ED", "ET"]].idxmin()
@@ -149,9 +132,7 @@ def variant_findings(
     """Notebooks 03-05: training, slice label Dice against the seed's, whole-volume Dice.
 
     Args:
-        record: the notebook's ``NN_metrics.json`` record
-            (:func:`~brats_utils.notebooks.support.variant_record`, with ``epochs``,
-            ``best_epoch``, ``select`` and ``train_seconds``).
+        record: the notebook's ``NN_metrics.json`` record (``variant_record``).
         region_metrics: ``{split: per-case DataFrame}`` of the whole volumes.
         seed_dice: the seed notebook's validation label Dice of this variant, if reported.
     """
@@ -222,7 +203,6 @@ def contrast_findings(table: pd.DataFrame) -> str:
 
 
 def _difference(row) -> str:
-    """``"+0.100 (95% CI +0.080..+0.120, n = 8)"`` or the small-sample sentence."""
     if row["favours"] == TOO_FEW:
         return f"{row['mean_difference']:+.3f} ({too_few(int(row['n']))})"
     return (
@@ -271,10 +251,7 @@ def results_findings(
         per_case: ``{experiment: per-case table}`` of ``split``.
         paired_table: ``compare_tables`` of each variant against ``baseline``, indexed by
             ``(experiment, metric)``.
-        baseline: the experiment the others are compared with.
-        failures: :func:`~brats_utils.evaluation.failures.failure_table` of the best variant
-            for ET (worst first).
-        split: the split shown.
+        failures: ``failure_table`` of the best variant for ET (worst first).
     """
     means = region_table.loc[split]
     top = means["dice_WT"].idxmax()
@@ -329,13 +306,8 @@ def results_findings(
 def study_findings(
     compared: Mapping[str, pd.DataFrame], summary: pd.DataFrame, missing: Mapping
 ) -> str:
-    """Notebook 07: each configuration's paired verdicts against each baseline, the best one.
-
-    Args:
-        compared: ``{baseline: comparisons(scores, baseline)}``.
-        summary: ``summarize_study``'s table.
-        missing: configurations not scored on every fold yet (``collect_scores``).
-    """
+    """Notebook 07: each configuration's paired verdicts against each baseline
+    (``compared``: ``{baseline: comparisons(...)}``), the best one, and what is ``missing``."""
     lines = []
     for baseline, table in compared.items():
         for config, rows in table.groupby("config", sort=False):

@@ -1,14 +1,6 @@
-"""Executed notebooks rendered to HTML pages a reader can open without Jupyter.
-
-:func:`render_html` turns the executed copies of a ``brats notebooks`` run into one
-self-contained HTML page each (figures embedded as PNG), plus an ``index.html`` that lists
-them with the run's profile, data folder and seconds per notebook. Folders of the machine that
-ran the notebooks are shown relative to the project (``outputs/real16/data``), or as
-``DATA_DIR`` / ``OUT_DIR`` when they lie outside it. Inline ``$...$`` formulas are drawn by
-matplotlib's mathtext as SVG, so the pages read offline (no MathJax from a CDN). ``brats
-notebooks --html DIR`` calls it after a run; ``docs/results/`` holds the pages of a real-data
-run (README). No Keras import.
-"""
+"""Executed notebooks rendered to HTML pages that read offline (``brats notebooks --html``):
+figures embedded, ``$...$`` formulas drawn as SVG by matplotlib's mathtext (no MathJax), the
+run machine's folders shown relative to the project or as ``DATA_DIR`` / ``OUT_DIR``."""
 
 from __future__ import annotations
 
@@ -28,25 +20,10 @@ __all__ = ["render_html"]
 def render_html(
     notebooks_dir: Path | str, html_dir: Path | str, *, title: str = "brats-unet results"
 ) -> list[Path]:
-    """Render every executed notebook of a run folder to ``html_dir``.
-
-    The template's style sheets (some 260 kB, the same for every page) are written once, to
-    ``notebook.css``, and linked from each page, so the pages hold little besides their text
-    and figures.
-
-    Args:
-        notebooks_dir: ``OUT_DIR/notebooks`` of a run (executed copies and
-            ``run_summary.json``).
-        html_dir: where the pages go (created; existing pages of the same names replaced,
-            each written whole or not at all).
-        title: heading of ``index.html``.
-
-    Returns:
-        The files written: ``notebook.css``, the pages, ``index.html`` last.
-
-    Raises:
-        BratsError: no executed notebook in ``notebooks_dir``.
-    """
+    """Render the executed notebooks of ``notebooks_dir`` (``OUT_DIR/notebooks``) to pages in
+    ``html_dir``, each written whole or not at all, and an ``index.html`` with the run's
+    profile, data and minutes per notebook. The template's style sheets (some 260 kB, the same
+    for every page) go once to ``notebook.css``. Returns the files written, index last."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -84,7 +61,6 @@ _LINK = '<link rel="stylesheet" href="notebook.css">'
 
 
 def _without_styles(body: str) -> tuple[str, list[str]]:
-    """The page with its ``<style>`` blocks replaced by one link, and those blocks' text."""
     found = _STYLE.findall(body)
     if not found:
         return body, []
@@ -98,7 +74,7 @@ _CODE = re.compile(r"(```.*?```|`[^`]*`)", re.S)
 
 
 def _formulas_as_svg(markdown: str) -> str:
-    """Inline ``$...$`` outside code as SVG images (mathtext); a formula it cannot draw stays."""
+    """A formula mathtext cannot draw stays as text; code is left alone."""
     parts = _CODE.split(markdown)
     parts[::2] = [_FORMULA.sub(_svg_image, part) for part in parts[::2]]
     return "".join(parts)
@@ -118,7 +94,6 @@ def _svg_image(match: re.Match) -> str:
 
 
 def _machine_paths(summary: Mapping, out_dir: Path) -> dict[str, str]:
-    """Absolute folders of the run -> what the pages show instead, longest first."""
     project = Path(__file__).resolve().parents[2]
     shown_as = {f"{project}/": ""}
     for folder, name in ((summary.get("data_dir"), "DATA_DIR"), (out_dir, "OUT_DIR")):
@@ -129,8 +104,7 @@ def _machine_paths(summary: Mapping, out_dir: Path) -> dict[str, str]:
 
 
 def _data_description(data_dir: Path) -> str:
-    """``"16 cases of brats2018_sample"``: the case folders' count and the folder they are in
-    (the folder they link to when they are links), never a full path."""
+    """``"16 cases of brats2018_sample"`` (the folder linked cases lie in), never a path."""
     if not data_dir.is_dir():
         return f"data {data_dir.name}"
     cases = [p for p in data_dir.iterdir() if p.is_dir()]

@@ -1,16 +1,8 @@
-"""Keras metrics mirroring :mod:`brats_utils.evaluation.slice_metrics`, from a confusion matrix.
-
-Each metric keeps a ``(4, 4)`` confusion matrix of hard (argmax) predictions as state and
-adds every batch to it, so the value Keras logs at the end of an epoch (train) or of an
-evaluation (validation) is computed from all voxels seen, exactly like
-:func:`brats_utils.evaluation.slice_metrics.label_metrics` on the same data - not a mean of
-per-batch values.
-``keras.ops`` only: the metrics run on every Keras backend.
-
-Counting: a batch's matrix is the product of one-hot argmax arrays in float32 (exact while a
-batch holds fewer than 2**24 voxels); batches are added with compensated (Kahan) summation so
-totals of billions of voxels stay exact to float32 rounding of the final value.
-"""
+"""Keras metrics equal to :func:`brats_utils.evaluation.slice_metrics.label_metrics` on all
+voxels seen, from a ``(4, 4)`` confusion matrix summed over batches (Kahan summation: exact
+over billions of voxels). Own code because ``keras.metrics`` differ: ``OneHotMeanIoU`` skips
+absent classes, ``Precision(class_id=)`` scores one 0 where ours is 1, neither decodes the
+region sigmoids."""
 
 from __future__ import annotations
 
@@ -35,16 +27,13 @@ __all__ = [
     "default_metrics",
 ]
 
-#: Names a :class:`ConfusionMatrixMetric` can compute (``metric=``). The label metrics have the
-#: meaning of :func:`brats_utils.evaluation.slice_metrics.label_metrics`; ``dice_wt``,
-#: ``dice_tc``, ``dice_et`` are the region Dice of
-#: :func:`brats_utils.evaluation.slice_metrics.region_dice_from_cm`.
+#: Names a :class:`ConfusionMatrixMetric` computes: the label metrics and the region Dice
+#: (``dice_wt``, ...) of :mod:`brats_utils.evaluation.slice_metrics`.
 CONFUSION_METRICS: tuple[str, ...] = (
     *LABEL_METRICS,
     *(f"dice_{region.lower()}" for region in REGIONS),
 )
-#: Metrics logged per epoch by ``brats train`` (train and ``val_`` validation), one name per
-#: quantity: the ET label's Dice is the ET region's, so it is logged once, as ``dice_et``.
+#: Logged per epoch by ``brats train``; the ET label's Dice is the ET region's: ``dice_et``.
 DEFAULT_METRICS: tuple[str, ...] = (
     "mean_iou",
     "dice",
@@ -60,18 +49,13 @@ DEFAULT_METRICS: tuple[str, ...] = (
 
 
 def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sample_weight=None):
-    """Confusion matrix of one batch, as a float32 tensor ``(num_classes, num_classes)``.
+    """``(C, C)`` float32 confusion matrix of one batch, rows true, columns predicted.
 
     Args:
         y_true: ``(B, H, W, C)`` one-hot (or ``(B, H, W)`` integer classes).
-        y_pred: ``(B, H, W, C)`` probabilities; the argmax over the last axis is the class;
-            or ``(B, H, W, 3)`` region sigmoids (WT, TC, ET), decoded by nesting as
-            :func:`brats_utils.conventions.classes_from_scores` does.
-        num_classes: ``C``.
+        y_pred: ``(B, H, W, C)`` probabilities, or ``(B, H, W, 3)`` region sigmoids (WT, TC,
+            ET) decoded as :func:`brats_utils.conventions.classes_from_scores` does.
         sample_weight: optional weights broadcastable to ``(B, H, W)``.
-
-    Returns:
-        Rows = true class, columns = predicted class.
     """
     if len(y_true.shape) == len(y_pred.shape):
         true_class = ops.argmax(y_true, axis=-1)
@@ -91,7 +75,6 @@ def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sampl
 
 
 def _predicted_classes(y_pred, num_classes: int):
-    """Argmax of class probabilities, or the nested decoding of WT, TC, ET sigmoids."""
     if y_pred.shape[-1] == num_classes or y_pred.shape[-1] != REGION_OUTPUTS:
         return ops.argmax(y_pred, axis=-1)
     whole = ops.cast(y_pred[..., 0] > 0.5, "int32")
@@ -102,13 +85,13 @@ def _predicted_classes(y_pred, num_classes: int):
 
 
 def _safe_ratio(numerator, denominator):
-    """``numerator / denominator``, 1.0 where the denominator is 0 (as in metrics.safe_ratio)."""
+    """1.0 where the denominator is 0, as in the numpy metrics."""
     positive = denominator > 0
     return ops.where(positive, numerator / ops.where(positive, denominator, 1.0), 1.0)
 
 
 def _binary(cm, positive: tuple[int, ...]):
-    """``(tp, fp, fn, tn)`` of "class in positive" vs the rest, scalars."""
+    """``(tp, fp, fn, tn)`` of "class in positive" vs the rest."""
     mask = ops.convert_to_tensor([1.0 if c in positive else 0.0 for c in range(cm.shape[0])])
     rest = 1.0 - mask
     tp = ops.sum(cm * mask[:, None] * mask[None, :])
@@ -118,56 +101,38 @@ def _binary(cm, positive: tuple[int, ...]):
     return tp, fp, fn, tn
 
 
+_SCORES = {  # (numerator, denominator) from (tp, fp, fn, tn)
+    "dice": lambda tp, fp, fn, tn: (2 * tp, 2 * tp + fp + fn),
+    "iou": lambda tp, fp, fn, tn: (tp, tp + fp + fn),
+    "precision": lambda tp, fp, fn, tn: (tp, tp + fp),
+    "sensitivity": lambda tp, fp, fn, tn: (tp, tp + fn),
+    "specificity": lambda tp, fp, fn, tn: (tn, tn + fp),
+}
+_ALL, _TUMOUR = [(c,) for c in range(NUM_CLASSES)], [(c,) for c in TUMOUR_CLASSES]
+#: metric -> (score, the class sets it is averaged over, each set against the rest)
+_DEFINITIONS = {
+    "mean_iou": ("iou", _ALL),
+    "dice_all": ("dice", _ALL),
+    **{score: (score, _TUMOUR) for score in ("dice", "precision", "sensitivity", "specificity")},
+    **{f"{score}_tumour": (score, [TUMOUR_CLASSES]) for score in _SCORES if score != "iou"},
+    **{f"dice_{CLASS_NAMES[c]}": ("dice", [(c,)]) for c in TUMOUR_CLASSES},
+    **{f"dice_{region.lower()}": ("dice", [classes]) for region, classes in REGIONS.items()},
+}
+
+
 def metric_from_confusion(cm, metric: str):
-    """One of :data:`CONFUSION_METRICS` from a ``(4, 4)`` float confusion matrix tensor."""
-    tp = ops.diagonal(cm)
-    fp = ops.sum(cm, axis=0) - tp
-    fn = ops.sum(cm, axis=1) - tp
-    tn = ops.sum(cm) - tp - fp - fn
-    tumour = list(TUMOUR_CLASSES)
-    per_class = {
-        "dice": lambda: _safe_ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": lambda: _safe_ratio(tp, tp + fp),
-        "sensitivity": lambda: _safe_ratio(tp, tp + fn),
-        "specificity": lambda: _safe_ratio(tn, tn + fp),
-    }
-    if metric == "mean_iou":
-        return ops.mean(_safe_ratio(tp, tp + fp + fn))
-    if metric == "dice_all":
-        return ops.mean(per_class["dice"]())
-    if metric in per_class:
-        return ops.mean(ops.take(per_class[metric](), tumour))
-    if metric.endswith("_tumour"):
-        btp, bfp, bfn, btn = _binary(cm, TUMOUR_CLASSES)
-        binary = {
-            "dice_tumour": (2 * btp, 2 * btp + bfp + bfn),
-            "precision_tumour": (btp, btp + bfp),
-            "sensitivity_tumour": (btp, btp + bfn),
-            "specificity_tumour": (btn, btn + bfp),
-        }
-        return _safe_ratio(*binary[metric])
-    for cls in TUMOUR_CLASSES:
-        if metric == f"dice_{CLASS_NAMES[cls]}":
-            return per_class["dice"]()[cls]
-    for region, classes in REGIONS.items():
-        if metric == f"dice_{region.lower()}":
-            rtp, rfp, rfn, _ = _binary(cm, classes)
-            return _safe_ratio(2 * rtp, 2 * rtp + rfp + rfn)
-    raise ValueError(f"unknown metric {metric!r}; expected one of {CONFUSION_METRICS}")
+    """One of :data:`CONFUSION_METRICS` from a ``(4, 4)`` confusion matrix."""
+    if metric not in _DEFINITIONS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {CONFUSION_METRICS}")
+    score, class_sets = _DEFINITIONS[metric]
+    values = [_safe_ratio(*_SCORES[score](*_binary(cm, s))) for s in class_sets]
+    return ops.mean(ops.stack(values))
 
 
 @keras.saving.register_keras_serializable(package="brats_utils")
 class ConfusionMatrixMetric(keras.metrics.Metric):
-    """A segmentation score computed from a confusion matrix accumulated over an evaluation.
-
-    Args:
-        metric: which score, one of :data:`CONFUSION_METRICS` (default: the metric's name).
-        name: the name Keras logs (``val_`` is prefixed on validation data).
-        num_classes: number of classes (4).
-
-    ``update_state(y_true, y_pred)`` takes ``y_true`` ``(B, H, W, C)`` one-hot (or
-    ``(B, H, W)`` classes) and ``y_pred`` ``(B, H, W, C)`` softmax probabilities.
-    """
+    """One of :data:`CONFUSION_METRICS` (``metric``, default ``name``) from the confusion
+    matrix of every batch since the last reset (inputs as :func:`batch_confusion_matrix`)."""
 
     def __init__(
         self,
@@ -212,9 +177,5 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 
 
 def default_metrics(names: tuple[str, ...] = DEFAULT_METRICS) -> list[ConfusionMatrixMetric]:
-    """Fresh metric objects for ``model.compile(metrics=default_metrics())``.
-
-    Keras then logs :data:`DEFAULT_METRICS` per epoch on training and (``val_``) validation
-    data.
-    """
+    """Fresh metric objects for ``model.compile(metrics=default_metrics())``."""
     return [ConfusionMatrixMetric(name) for name in names]

@@ -54,10 +54,9 @@ def intensity_histograms(
     normalize: bool = True,
     channel_names: Sequence[str] = MODALITIES,
 ) -> IntensityHistograms:
-    """Histograms of brain-voxel intensity per modality and tissue over ``(image, seg)`` pairs
-    (``(X, Y, Z, C)``, ``(X, Y, Z)`` classes or ``None``: brain only); brain = any channel
-    non-zero; values outside ``value_range`` go to the end bins. ``normalize``: z-score each
-    case first (``normalize_image``); ``False`` for already normalised images."""
+    """Brain-voxel (any channel non-zero) intensity histograms over ``(image, seg)`` pairs
+    (``(X, Y, Z, C)``, ``(X, Y, Z)`` classes or ``None``); values outside ``value_range`` go
+    to the end bins. ``normalize``: z-score each case first."""
     edges = np.linspace(value_range[0], value_range[1], bins + 1)
     tissues = {"brain": 0, **{LABEL_ABBREVIATIONS[c]: c for c in TUMOUR_CLASSES}}
     result = IntensityHistograms(
@@ -87,7 +86,6 @@ def plot_intensity_histograms(
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One panel per modality: the intensity density of normal brain, NCR, ED and ET."""
     modalities = list(histograms.counts)
     fig, axes = new_axes(ax, len(modalities), panel_size=(3.6, 2.8))
     centres = (histograms.edges[:-1] + histograms.edges[1:]) / 2
@@ -110,7 +108,7 @@ def plot_intensity_histograms(
 
 
 def label_volumes(seg: np.ndarray, voxel_volume_ml: float = 0.001) -> dict[str, float]:
-    """``{"NCR": mL, "ED": mL, "ET": mL}`` of a class array (BraTS voxels: 0.001 mL)."""
+    """``{"NCR": mL, "ED": mL, "ET": mL}`` of a class array."""
     counts = np.bincount(np.asarray(seg, dtype=np.int64).ravel(), minlength=4)
     return {LABEL_ABBREVIATIONS[c]: float(counts[c] * voxel_volume_ml) for c in TUMOUR_CLASSES}
 
@@ -121,8 +119,7 @@ def plot_label_volumes(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Stacked NCR, ED and ET bars per case (``volumes``: mL columns, indexed by case),
-    largest tumour first."""
+    """Stacked NCR, ED, ET bars (``volumes``: mL columns, indexed by case), largest first."""
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
     missing = [n for n in names if n not in volumes.columns]
     if missing:
@@ -130,17 +127,13 @@ def plot_label_volumes(
     order = volumes[names].sum(axis=1).sort_values(ascending=False).index
     table = volumes.loc[order, names]
     fig, (axis,) = new_axes(ax, 1, panel_size=(max(5.0, 0.25 * len(table)), 3.2))
-    x = np.arange(len(table))
-    bottom = np.zeros(len(table))
-    for cls, name in zip(TUMOUR_CLASSES, names, strict=True):
-        axis.bar(x, table[name], bottom=bottom, color=LABEL_COLORS[cls], label=name, width=0.85)
-        bottom += table[name].to_numpy()
-    if len(table) <= 60:
-        axis.set_xticks(x, [str(c) for c in table.index], rotation=90, fontsize="x-small")
-    else:
+    colors = [LABEL_COLORS[c] for c in TUMOUR_CLASSES]
+    table.plot.bar(stacked=True, ax=axis, color=colors, width=0.85, xlabel="")
+    axis.tick_params(axis="x", labelsize="x-small")
+    if len(table) > 60:
         axis.set_xticks([])
         axis.set_xlabel(f"{len(table)} cases, sorted by tumour volume")
-    axis.set_ylim(0, 1.08 * max(float(bottom.max(initial=0.0)), 1e-3))
+    axis.set_ylim(0, 1.08 * max(float(table.sum(axis=1).max()), 1e-3))
     axis.set_ylabel("volume (mL)")
     axis.set_title("Tumour label volumes per case")
     axis.legend()
@@ -150,7 +143,6 @@ def plot_label_volumes(
 def plot_split_counts(
     split: Mapping[str, str], *, ax: Axes | None = None, out_path: Path | str | None = None
 ) -> Figure:
-    """Bar chart of the number of cases per split (``{case: "train"|"validation"|"test"}``)."""
     names = [s for s in ("train", "validation", "test") if s in split.values()]
     names += sorted(set(split.values()) - set(names))
     counts = [sum(1 for v in split.values() if v == s) for s in names]
@@ -176,9 +168,8 @@ def plot_preprocessing(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One axial slice before (raw, scanner units) and after preprocessing (normalised,
-    resized): ``raw_image[:, :, raw_index]`` ``(X, Y, Z, C)`` above ``cached_image[cached_index]``
-    ``(S, size, size, C)``, each with its labels."""
+    """``raw_image[:, :, raw_index]`` ``(X, Y, Z, C)`` above ``cached_image[cached_index]``
+    ``(S, size, size, C)``, each with its labels: one slice before and after preprocessing."""
     n = len(channel_names)
     if raw_image.shape[-1] != n or cached_image.shape[-1] != n:
         raise ValueError(
@@ -215,9 +206,8 @@ def plot_preprocessing(
 
 
 def slice_label_stats(cache, case_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Label pixels per axial slice position over the cached cases (default: every one with
-    labels): columns ``background``, NCR, ED, ET and ``tumour_cases`` (share of cases with
-    tumour there), indexed by ``axial_slice``."""
+    """Label pixels per ``axial_slice`` over the cached cases (default: those with labels):
+    ``background``, NCR, ED, ET and ``tumour_cases`` (share of cases with tumour there)."""
     if case_ids is None:
         case_ids = [c for c in cache.case_ids if cache.has_labels(c)]
     counts, with_tumour, n_cases = None, None, 0
@@ -249,12 +239,7 @@ def plot_slice_label_stats(
     """Tumour pixels per axial slice (stacked) and the share of cases with tumour there."""
     fig, (left, right) = new_axes(ax, 2, panel_size=(4.6, 3.0))
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
-    left.stackplot(
-        stats.index,
-        *(stats[n] for n in names),
-        labels=names,
-        colors=[LABEL_COLORS[c] for c in TUMOUR_CLASSES],
-    )
+    stats[names].plot.area(ax=left, color=[LABEL_COLORS[c] for c in TUMOUR_CLASSES], lw=0)
     left.set_xlabel("axial slice index")
     left.set_ylabel("pixels (all cases)")
     left.set_title("Tumour labels per slice")

@@ -1,13 +1,7 @@
 """Shared figure helpers (colours, axes, atomic saving) and slices with label overlays.
 
-Every ``plot_*`` function of :mod:`brats_utils.viz` takes ``ax=None`` (Axes to draw on, one
-per panel; default a new figure) and ``out_path=None`` (where to save it, atomically), and
-returns the :class:`~matplotlib.figure.Figure`; no ``pyplot`` state, so they work headless.
-
-Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order (x: the patient's right to left, y:
-anterior to posterior, z: inferior to superior). Every slice is drawn through
-:func:`axial_view` / :func:`slice_2d`: anterior (axial) or superior at the top, the patient's
-right on the image's left (radiological view).
+Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order; every slice is drawn through
+:func:`axial_view` / :func:`slice_2d` in radiological view (anterior or superior at the top).
 """
 
 from __future__ import annotations
@@ -63,7 +57,7 @@ PLANES: dict[str, int] = {"sagittal": 0, "coronal": 1, "axial": 2}
 
 
 def save_figure(fig: Figure, out_path: Path | str, dpi: int = 110) -> Path:
-    """Save ``fig`` atomically (temporary name, then rename); the format follows the suffix."""
+    """Save ``fig`` atomically; the format follows the suffix."""
     out_path = Path(out_path)
     with atomic_path(out_path, suffix=out_path.suffix) as tmp:
         fig.savefig(tmp, dpi=dpi)
@@ -77,8 +71,7 @@ def new_axes(
     ncols: int | None = None,
     panel_size: tuple[float, float] = (3.0, 3.0),
 ) -> tuple[Figure, list[Axes]]:
-    """Axes for ``n_panels`` panels: the given ones (exactly ``n_panels``, else ValueError) or
-    a new constrained-layout figure's grid of ``ncols`` columns, ``panel_size`` inches each."""
+    """The given Axes (exactly ``n_panels``) or a new figure's grid of ``ncols`` columns."""
     if ax is not None:
         axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
         if len(axes) != n_panels:
@@ -95,7 +88,6 @@ def new_axes(
 
 
 def finish_figure(fig: Figure, out_path: Path | str | None) -> Figure:
-    """Save ``fig`` to ``out_path`` when given (see :func:`save_figure`); return ``fig``."""
     if out_path is not None:
         save_figure(fig, out_path)
     return fig
@@ -108,19 +100,14 @@ def _check_plane(plane: str) -> int:
 
 
 def axial_view(plane: np.ndarray) -> np.ndarray:
-    """An axial ``(X, Y[, C])`` slice (of a volume or the cache) in display orientation:
-    ``(Y, X[, C])``, anterior at the top, the patient's right on the left. Every figure draws
-    axial slices through it, so all of them agree (tested)."""
+    """An axial ``(X, Y[, C])`` slice as drawn, ``(Y, X[, C])``: anterior at the top, the
+    patient's right on the left. Every figure draws axial slices through it (tested)."""
     return np.swapaxes(plane, 0, 1)
 
 
 def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """One plane of an ``(X, Y, Z[, C])`` volume in display orientation: axial ``(Y, X)``,
-    coronal ``(Z, X)``, sagittal ``(Z, Y)``, anterior / superior at the top.
-
-    Raises:
-        ValueError: unknown plane, volume not 3D/4D, or index out of range.
-    """
+    """One plane of an ``(X, Y, Z[, C])`` volume as drawn: axial ``(Y, X)``, coronal
+    ``(Z, X)``, sagittal ``(Z, Y)``."""
     axis = _check_plane(plane)
     if volume.ndim not in (3, 4):
         raise ValueError(f"volume must be (X, Y, Z) or (X, Y, Z, C), got shape {volume.shape}")
@@ -133,8 +120,7 @@ def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
 
 
 def brain_box(background: np.ndarray, margin: int = 2):
-    """``(xlim, ylim)`` of an ``imshow`` Axes around what is not ``background``: the brain
-    fills the panel instead of a black frame."""
+    """``(xlim, ylim)`` of an ``imshow`` Axes around what is not ``background``."""
     rows, cols = np.nonzero(~background)
     if rows.size == 0:
         rows, cols = np.array([0, background.shape[0] - 1]), np.array([0, background.shape[1] - 1])
@@ -144,8 +130,7 @@ def brain_box(background: np.ndarray, margin: int = 2):
 
 
 def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]) -> int:
-    """The slice of ``plane`` with the most tumour in ``seg`` (classes); the middle one when
-    ``seg`` is ``None`` or empty."""
+    """The slice with the most tumour in ``seg``; the middle one without tumour."""
     axis = _check_plane(plane)
     if seg is not None and np.any(seg):
         other = tuple(a for a in range(3) if a != axis)
@@ -156,8 +141,7 @@ def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]
 def display_ranges(
     image: np.ndarray, channel_names: Sequence[str] = MODALITIES, percentiles=(0.5, 99.5)
 ) -> dict[str, tuple[float, float]]:
-    """Grey-level window ``{channel: (low, high)}`` from percentiles of each channel's brain
-    (non-zero) voxels of an ``(..., C)`` image; ``(0, 1)`` for an all-zero channel."""
+    """``{channel: (low, high)}`` percentiles of the non-zero voxels of an ``(..., C)`` image."""
     if image.shape[-1] != len(channel_names):
         raise ValueError(
             f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
@@ -187,8 +171,7 @@ def _overlay(codes: np.ndarray, colors: Mapping[int, str], alpha: float) -> np.n
 def label_overlay(
     seg: np.ndarray, labels_shown: Iterable[int] = TUMOUR_CLASSES, alpha: float = 0.4
 ) -> np.ndarray:
-    """``(H, W, 4)`` float32 RGBA colouring the shown classes of ``seg`` (``(H, W)``, 0..3)
-    with :data:`LABEL_COLORS` at opacity ``alpha``; the rest transparent."""
+    """``(H, W, 4)`` RGBA of the shown classes of ``seg`` ``(H, W)``; the rest transparent."""
     unknown = [c for c in labels_shown if c not in LABEL_COLORS]
     if unknown:
         raise ValueError(f"labels_shown holds {unknown}; tumour classes are {TUMOUR_CLASSES}")
@@ -201,17 +184,14 @@ ERROR_LABELS: dict[int, str] = {1: "true positive", 2: "false positive", 3: "fal
 
 
 def error_overlay(codes: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """``(H, W, 4)`` RGBA colouring TP / FP / FN codes with :data:`ERROR_COLORS`."""
     return _overlay(codes, ERROR_COLORS, alpha)
 
 
 def error_legend_handles() -> list[Patch]:
-    """Legend entries for :func:`error_overlay`."""
     return [Patch(color=ERROR_COLORS[c], label=ERROR_LABELS[c]) for c in ERROR_COLORS]
 
 
 def label_legend_handles(labels_shown: Iterable[int] = TUMOUR_CLASSES) -> list[Patch]:
-    """Legend patches for the given tumour classes (colour and short name)."""
     return [Patch(color=LABEL_COLORS[c], label=LABEL_ABBREVIATIONS[c]) for c in labels_shown]
 
 
@@ -233,22 +213,16 @@ def draw_slice(
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One slice of a case: one panel per modality shown and per label source (ground truth,
-    prediction, errors). One modality: the sources side by side; ``modality="all"``: a row
-    of every channel per source.
+    """One slice of a case: a panel per modality shown (``modality="all"``: a row of every
+    channel) and per label source (ground truth, prediction, errors).
 
     Args:
         image: ``(X, Y, Z, C)`` float volume, channels named by ``channel_names``.
-        seg, pred: ``(X, Y, Z)`` ground-truth / predicted classes 0..3, or ``None``.
-        plane, index: the slice (default index: the most tumour).
-        modality: a name in ``channel_names`` or ``"all"``.
-        labels_shown, alpha: the classes overlaid (subset of 1, 2, 3) and their opacity.
+        seg, pred: ``(X, Y, Z)`` classes 0..3, or ``None``.
+        index: default the slice with the most tumour.
         ranges: grey-level window per channel (:func:`display_ranges`); default the slice's.
-        errors: ``(X, Y, Z)`` error codes of one region (0 TN, 1 TP, 2 FP, 3 FN; a channel of
-            ``brats evaluate --error-maps``), drawn as one more source named ``errors_title``.
-
-    Raises:
-        ValueError: shapes that disagree, unknown plane/modality, index out of range.
+        errors: ``(X, Y, Z)`` codes 0 TN, 1 TP, 2 FP, 3 FN of one region (a channel of
+            ``brats evaluate --error-maps``).
     """
     _check_slice_arguments(image, seg, pred, modality, channel_names)
     labels_shown = tuple(labels_shown)
@@ -256,7 +230,7 @@ def draw_slice(
         index = default_slice_index(seg if seg is not None else pred, plane, image.shape)
     view = slice_2d(image, plane, index)
     background = ~np.any(view != 0, axis=-1)
-    slice_ranges = None if ranges else display_ranges(view, channel_names)
+    ranges = ranges or display_ranges(view, channel_names)
     modalities = list(channel_names) if modality == "all" else [modality]
     sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
     if errors is not None:
@@ -267,8 +241,6 @@ def draw_slice(
     panels = [(m, s) for s in sources for m in modalities]
     last_of_kind = {(s[0] == errors_title): i for i, (_, s) in enumerate(panels)}
     for panel, (axis, (mod, (source, labels))) in enumerate(zip(axes, panels, strict=True)):
-        channel = view[..., list(channel_names).index(mod)]
-        window = (ranges or slice_ranges)[mod]
         is_errors = errors is not None and source == errors_title
         overlay, handles = None, None
         if labels is not None and is_errors:
@@ -277,15 +249,16 @@ def draw_slice(
         elif labels is not None:
             overlay = label_overlay(slice_2d(labels, plane, index), labels_shown, alpha)
             handles = label_legend_handles(labels_shown) if labels_shown else None
+        low, high = ranges[mod]
+        shown = np.ma.masked_array(view[..., list(channel_names).index(mod)], background)
+        axis.imshow(shown, cmap=GREY, vmin=low, vmax=high, interpolation="nearest")
+        if overlay is not None:
+            axis.imshow(overlay)
         name = MODALITY_NAMES.get(mod, mod)
-        _draw_panel(
-            axis,
-            np.ma.masked_array(channel, background),
-            window,
-            overlay,
-            title=f"{name} + {source}" if source else name,
-            legend=handles if panel == last_of_kind[is_errors] else None,
-        )
+        axis.set_title(f"{name} + {source}" if source else name, fontsize="medium")
+        axis.set_axis_off()
+        if handles and panel == last_of_kind[is_errors]:
+            axis.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.6)
     fig.suptitle(title if title is not None else f"{plane} slice {index}")
     return finish_figure(fig, out_path)
 
@@ -305,30 +278,10 @@ def _check_slice_arguments(image, seg, pred, modality: str, channel_names: Seque
         )
 
 
-def _draw_panel(
-    axis: Axes,
-    channel: np.ma.MaskedArray,
-    window: tuple[float, float],
-    overlay: np.ndarray | None,
-    *,
-    title: str,
-    legend: list[Patch] | None,
-) -> None:
-    """One grey-level slice, its RGBA overlay (if any) and a legend (if given)."""
-    axis.imshow(channel, cmap=GREY, vmin=window[0], vmax=window[1], interpolation="nearest")
-    if overlay is not None:
-        axis.imshow(overlay)
-    axis.set_title(title, fontsize="medium")
-    axis.set_axis_off()
-    if legend:
-        axis.legend(handles=legend, loc="lower right", fontsize="small", framealpha=0.6)
-
-
 def plot_modality_grid(
     image: np.ndarray, seg: np.ndarray | None = None, *, case_id: str = "", **options
 ) -> Figure:
-    """Every modality of the slice with the most tumour (or ``index=``), labels overlaid: a
-    :func:`draw_slice` with ``modality="all"`` titled with ``case_id``."""
+    """:func:`draw_slice` of every modality, titled with ``case_id``."""
     plane = options.pop("plane", "axial")
     index = options.pop("index", None)
     if index is None:

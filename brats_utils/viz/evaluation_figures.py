@@ -35,8 +35,8 @@ def plot_paired_cases(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One panel per metric: a line per case from model A to model B (green where B does
-    better), and the means. Raises BratsError for unpaired case sets."""
+    """A panel per metric: a line per case from model A to model B (green where B does
+    better), and the means."""
     from brats_utils.evaluation.compare import paired_cases
 
     a, b = paired_cases(a, b)
@@ -46,8 +46,7 @@ def plot_paired_cases(
         improved = values[1] > values[0] if "hd95" not in metric else values[1] < values[0]
         for case, better in enumerate(improved):
             axis.plot([0, 1], values[:, case], color="C2" if better else "C3", alpha=0.6, lw=1)
-        axis.scatter(np.zeros(values.shape[1]), values[0], s=12, color="black", zorder=3)
-        axis.scatter(np.ones(values.shape[1]), values[1], s=12, color="black", zorder=3)
+        axis.scatter(np.repeat([0, 1], values.shape[1]), values, s=12, color="black", zorder=3)
         axis.plot([0, 1], values.mean(axis=1), color="black", lw=2.5, label="mean")
         axis.set_xticks([0, 1], labels)
         axis.set_xlim(-0.3, 1.3)
@@ -75,8 +74,7 @@ def plot_dice_vs_volume(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """``dice_<region>`` of every case against ``volume_<region>_ml``, one colour per variant
-    (``{variant: per-case table}`` of ``brats evaluate``)."""
+    """``dice_<region>`` against ``volume_<region>_ml`` per case, a colour per variant."""
     fig, (axis,) = new_axes(ax, 1, panel_size=(5.0, 3.6))
     largest = 1.0
     for i, (variant, frame) in enumerate(per_case.items()):
@@ -111,9 +109,9 @@ def plot_error_map(
     """The TP / FP / FN voxels of WT, TC and ET on one axial slice, a panel per region.
 
     Args:
-        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order; ``modality`` is drawn.
+        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order.
         errors: ``(X, Y, Z, 3)`` error map (``brats evaluate --error-maps``), WT, TC, ET.
-        index: the axial slice; default the one with the most WT errors (FP + FN).
+        index: default the slice with the most WT errors (FP + FN).
     """
     if errors.shape != (*image.shape[:3], 3):
         raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")
@@ -129,11 +127,6 @@ def plot_error_map(
         axis.set(xlim=box[0], ylim=box[1])
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()
-    axes[-1].legend(
-        handles=error_legend_handles(),
-        loc="lower right",
-        fontsize="small",
-        framealpha=0.7,
-    )
+    axes[-1].legend(handles=error_legend_handles(), loc="lower right", fontsize="small")
     fig.suptitle(title or f"errors on axial slice {index}")
     return finish_figure(fig, out_path)

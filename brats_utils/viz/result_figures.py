@@ -46,13 +46,11 @@ SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
         "validation": {"dice_necrotic": 0.61, "dice_edema": 0.76, "dice_enhancing": 0.77},
     },
 }
-#: The per-label slice Dice metrics, in class order (NCR, ED, ET).
 
 
 def seed_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")``, after ``measured``
-    (indexed ``(split, experiment)``) when given, the label Dice columns first: the columns
-    both hold come into view before those only the measured rows fill."""
+    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")``, with ``measured``
+    (indexed ``(split, experiment)``) when given; the label Dice columns first."""
     rows = {
         (split, f"seed {experiment}"): values
         for experiment, by_split in SEED_LABEL_DICE.items()
@@ -65,22 +63,15 @@ def seed_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.concat([frame, measured]).sort_index()
 
 
-_SPLIT_STYLES = {"train": "-", "validation": "--"}
-
-
 def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
-    """A training history (DataFrame, ``{metric: values}``, ``history.csv`` or its run folder)
-    with a 1-based ``epoch`` column, one row per epoch."""
+    """A history (DataFrame, dict, ``history.csv`` or its run folder) with a 1-based epoch."""
     if isinstance(history, (str, Path)):
         path = Path(history) / "history.csv" if Path(history).is_dir() else Path(history)
-        if not path.is_file():
-            raise FileNotFoundError(f"training history not found: {path}")
-        history = pd.read_csv(path)
+        history = pd.read_csv(path)  # FileNotFoundError names the path
     frame = pd.DataFrame(history).copy()
     if "epoch" not in frame.columns:
         frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    elif len(frame) and frame["epoch"].min() == 0:
-        frame["epoch"] = frame["epoch"] + 1
+    frame["epoch"] += int(len(frame) > 0 and frame["epoch"].min() == 0)
     return frame
 
 
@@ -93,11 +84,8 @@ def plot_training_curves(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Loss and every metric per epoch, training (solid) vs validation (dashed).
-
-    ``metrics`` (names without ``val_``) default to ``loss`` then every metric logged for both
-    training and validation. Raises ValueError for a metric not in the history.
-    """
+    """Loss and every metric per epoch, training (solid) vs validation (dashed); ``metrics``
+    (without ``val_``) default to those logged for both."""
     frame = read_history(history)
     logged = [c for c in frame.columns if not c.startswith("val_")]
     logged = [c for c in logged if c not in ("epoch", "lr", "learning_rate")]
@@ -110,11 +98,9 @@ def plot_training_curves(
         raise ValueError(f"metrics {unknown or metrics} not in the history; logged: {logged}")
     fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(3.4, 2.6))
     for axis, metric in zip(axes, metrics, strict=True):
-        for split, column in (("train", metric), ("validation", f"val_{metric}")):
+        for split, column, style in (("train", metric, "-"), ("validation", f"val_{metric}", "--")):
             if column in frame.columns:
-                axis.plot(
-                    frame["epoch"], frame[column], _SPLIT_STYLES[split], marker=".", label=split
-                )
+                axis.plot(frame["epoch"], frame[column], style, marker=".", label=split)
         axis.set_title(metric.replace("_", " "))
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
@@ -134,9 +120,8 @@ def plot_metric_bars(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One panel per metric (``metrics``: default every numeric column of ``table``, indexed
-    by variant), one bar per variant; ``reference`` ``{variant: {metric: value}}`` (e.g. a split
-    of :data:`SEED_LABEL_DICE`) drawn as black marks labelled ``reference_label``."""
+    """A panel per metric (default: numeric columns), a bar per variant (``table``'s index);
+    ``reference`` ``{variant: {metric: value}}`` drawn as black marks."""
     if metrics is None:
         metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
     missing = [m for m in metrics if m not in table.columns]
@@ -153,25 +138,14 @@ def plot_metric_bars(
         # inside the bar, so a reference mark at its top never hides the value
         box = {"boxstyle": "round,pad=0.15", "fc": "white", "lw": 0, "alpha": 0.8}
         axis.bar_label(bars, fmt="%.2f", label_type="center", fontsize="x-small", bbox=box)
-        marks = [
-            (i, reference[v][metric])
-            for i, v in enumerate(variants)
-            if reference and metric in reference.get(v, {})
-        ]
-        for n, (i, value) in enumerate(marks):
-            axis.hlines(
-                value,
-                i - 0.4,
-                i + 0.4,
-                colors="black",
-                linewidth=2.5,
-                label=reference_label if n == 0 else None,
-            )
+        for i, variant in enumerate(variants):
+            if reference and metric in reference.get(variant, {}):
+                axis.hlines(reference[variant][metric], i - 0.4, i + 0.4, "black", linewidth=2.5)
+                marked = True
         axis.set_xticks(x, variants, rotation=30, fontsize="small")
         axis.set_title(metric.replace("_", " "), fontsize="medium")
         if np.nanmax(np.append(values, 0)) <= 1.0:
             axis.set_ylim(0, 1.05)
-        marked = marked or bool(marks)
     if marked:
         mark = Line2D([], [], color="black", linewidth=2.5, label=reference_label)
         fig.legend(handles=[mark], loc="outside lower center", fontsize="small")
@@ -189,8 +163,8 @@ def plot_region_dice_boxes(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Box plots of ``prefix + region`` per case (``{variant: per-case table}`` of
-    :func:`~brats_utils.evaluation.volumes.evaluate_folder`), one panel per region."""
+    """Box plots of ``prefix + region`` per case (``{variant: per-case table}``), a panel per
+    region."""
     for variant, frame in per_case.items():
         missing = [f"{prefix}{r}" for r in regions if f"{prefix}{r}" not in frame.columns]
         if missing:
@@ -228,14 +202,12 @@ def plot_prediction_examples(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One row per slice: each modality, then ground truth and prediction over ``background``
+    """A row per slice: each modality, then ground truth and prediction over ``background``
     (default FLAIR), zoomed on the brain and the labels.
 
     Args:
-        images: ``(N, X, Y, C)`` axial slices (``image[:, :, z]`` of volumes, or cached
-            slices), channels named by ``channel_names``.
+        images: ``(N, X, Y, C)`` axial slices, channels named by ``channel_names``.
         truth, pred: ``(N, X, Y)`` classes 0..3.
-        row_titles: one per row (e.g. ``"case, axial z"``).
     """
     if images.ndim != 4 or images.shape[-1] != len(channel_names):
         raise ValueError(

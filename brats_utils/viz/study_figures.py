@@ -1,8 +1,5 @@
-"""Figures of the improvements study (``brats study``): summaries and paired differences.
-
-Both take the tables :mod:`brats_utils.study.report` writes (``summary.csv``,
-``compare_vs_<baseline>.csv``), so they draw a finished study as well as a partial one.
-"""
+"""Figures of ``brats study`` from the tables it writes (``summary.csv``,
+``compare_vs_<baseline>.csv``), so a partial study draws too."""
 
 from __future__ import annotations
 
@@ -28,13 +25,8 @@ def plot_study_summary(
     title: str = "Cross-validated test cases: mean and 95% bootstrap CI",
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One panel per metric: each configuration's mean over the test cases with its CI.
-
-    Args:
-        summary: ``summarize_study``'s table (index ``config``; ``<m>``, ``<m>_low``,
-            ``<m>_high`` columns).
-        metrics: the metrics to draw.
-    """
+    """A panel per metric: each configuration's mean with its CI (``summarize_study``'s table:
+    index ``config``, columns ``<m>``, ``<m>_low``, ``<m>_high``)."""
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(summary) + 1))
     y = np.arange(len(summary))
     for ax, metric in zip(axes, metrics, strict=False):
@@ -58,17 +50,8 @@ def plot_study_differences(
     *,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One panel per metric: each configuration minus ``baseline``, paired, with its CI.
-
-    Green where the CI lies above 0 (the configuration is better), red below, grey where it
-    holds 0 (no difference the cases can show).
-
-    Args:
-        compared: ``comparisons``' table (``config``, ``metric``, ``mean_difference``,
-            ``ci_low``, ``ci_high``).
-        baseline: the configuration subtracted (for the title).
-        metrics: the metrics to draw (Dice-like: higher is better).
-    """
+    """A panel per (Dice-like) metric: each configuration minus ``baseline`` with its CI from
+    ``comparisons``' table; green where the CI lies above 0, red below, grey where it holds 0."""
     configs = list(dict.fromkeys(compared["config"]))
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(configs) + 1))
     y = np.arange(len(configs))

@@ -37,19 +37,12 @@ def plot_modality_ablation(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Grouped bars: label Dice for the intact input and with each modality blanked.
-
-    Args:
-        table: :func:`brats_utils.notebooks.variant.modality_ablation`'s table.
-    """
+    """Grouped bars of :func:`brats_utils.notebooks.variant.modality_ablation`'s table: label
+    Dice for the intact input and with each modality blanked."""
     fig, (axis,) = new_axes(ax, 1, panel_size=(1.3 * len(table) + 2.0, 3.4))
-    width = 0.8 / len(_ABLATION_BARS)
-    positions = np.arange(len(table))
-    for k, (column, name) in enumerate(_ABLATION_BARS.items()):
-        values = table[column].to_numpy(float)
-        color = "black" if column == "dice" else f"C{k}"
-        axis.bar(positions + (k - 1.5) * width, values, width, label=name, color=color)
-    axis.set_xticks(positions, [str(i) for i in table.index], fontsize="small")
+    bars = table[list(_ABLATION_BARS)].rename(columns=_ABLATION_BARS)
+    bars.plot.bar(ax=axis, width=0.8, color=["C0", "C1", "C2", "black"], rot=0, xlabel="")
+    axis.tick_params(axis="x", labelsize="small")
     axis.set_ylim(0, 1.15)
     axis.set_ylabel("slice Dice")
     axis.legend(fontsize="small", ncols=4, loc="upper right")
@@ -67,12 +60,11 @@ def plot_mean_image(
     out_path: Path | str | None = None,
 ) -> Figure:
     """The four modalities of one slice, their mean (what ``mean4`` feeds its U-Net), and the
-    labels; every panel on one common z-score scale so contrasts compare.
+    labels, on one common scale.
 
     Args:
         image: ``(H, W, 4)`` z-scored slice in :data:`MODALITIES` order.
         labels: ``(H, W)`` classes, drawn on a sixth panel over the mean image.
-        alpha: label opacity.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != len(MODALITIES):
@@ -109,14 +101,8 @@ def plot_channel_contrast(
     tissue pair, one bar per channel, the mean image's bar in black."""
     contrasts = [c for c in table.columns if c != "cases"]
     fig, (axis,) = new_axes(ax, 1, panel_size=(2.2 * len(contrasts) + 1.5, 3.4))
-    width = 0.8 / len(table)
-    positions = np.arange(len(contrasts))
-    for k, channel in enumerate(table.index):
-        color = "black" if channel == "mean" else f"C{k}"
-        offset = (k - (len(table) - 1) / 2) * width
-        axis.bar(positions + offset, table.loc[channel, contrasts].to_numpy(float), width,
-                 label=channel, color=color)  # fmt: skip
-    axis.set_xticks(positions, contrasts)
+    colors = ["black" if c == "mean" else f"C{k}" for k, c in enumerate(table.index)]
+    table[contrasts].T.plot.bar(ax=axis, width=0.8, color=colors, rot=0)
     axis.set_ylabel("|Cohen's d|")
     top = np.nanmax(table[contrasts].to_numpy(float)) if len(table) else 1.0
     axis.set_ylim(0, 1.25 * (top if np.isfinite(top) and top > 0 else 1.0))

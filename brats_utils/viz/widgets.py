@@ -1,12 +1,9 @@
-"""An ipywidgets slice viewer over :func:`brats_utils.viz.drawing.draw_slice` (tested headless).
-
-The widget only holds controls (case, plane, slice, modality, label toggles, opacity,
-prediction, error region) and redraws when one changes; :meth:`SliceViewer.save` keeps a
-static figure of what it shows (headless runs).
-"""
+"""An ipywidgets slice viewer over :func:`brats_utils.viz.drawing.draw_slice` (tested headless):
+controls that redraw when one changes."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ __all__ = ["VIEWER_CLASS", "SliceViewer"]
 VIEWER_CLASS = "brats-viewer"
 
 CaseSource = Any  # see SliceViewer
-_Loaded = tuple[str, np.ndarray, "np.ndarray | None", "np.ndarray | None", dict]
+_Loaded = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", dict]
 
 
 def _case_id(item: Any, position: int) -> str:
@@ -44,7 +41,6 @@ def _case_id(item: Any, position: int) -> str:
 
 
 def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
-    """(image, seg, release) of a case source; loads CaseFiles and folders with load_case."""
     if callable(item) and not hasattr(item, "image"):
         item = item()
     if isinstance(item, (str, Path)) or (hasattr(item, "modalities") and hasattr(item, "seg")):
@@ -68,12 +64,11 @@ class SliceViewer:
     held in memory.
 
     Args:
-        cases: ``{case_id: source}`` or a sequence of sources: a ``Case`` (anything with
-            ``.image`` ``(X, Y, Z, C)`` and ``.seg``), ``CaseFiles`` or case folder (loaded
-            lazily), an ``(image, seg)`` pair, or a callable returning one of those.
+        cases: ``{case_id: source}`` or a sequence of sources: a ``Case`` (``.image``
+            ``(X, Y, Z, C)``, ``.seg``), ``CaseFiles`` or case folder (loaded lazily), an
+            ``(image, seg)`` pair, or a callable returning one of those.
         predictions: ``{case_id: classes or callable}`` or a ``brats predict`` folder.
         error_maps: ``{case_id: (X, Y, Z, 3)}`` or a ``brats evaluate --error-maps`` folder.
-        plane, modality, alpha: initial controls (see :func:`draw_slice`).
     """
 
     def __init__(
@@ -100,10 +95,11 @@ class SliceViewer:
             raise ValueError(f"modality must be 'all' or one of {self.channel_names}")
         self.predictions = predictions
         self.error_maps = error_maps
-        self._errors: tuple[str, np.ndarray | None] | None = None  # case id, its error map
+        # only the case shown is held: image, seg, pred, ranges; its error map
+        self._load = functools.lru_cache(maxsize=1)(self._read_case)
+        self._load_errors = functools.lru_cache(maxsize=1)(self._read_errors)
         self.figure = None
         self.n_draws = 0
-        self._loaded: _Loaded | None = None  # the case shown: id, image, seg, pred, ranges
         self._quiet = False
         self._pictures: list[Any] = []  # display handles of the picture (see _ipython_display_)
 
@@ -122,7 +118,6 @@ class SliceViewer:
         self._new_slicing()
 
     def _build_controls(self, plane: str, modality: str, alpha: float) -> None:
-        """The widgets: case, plane, modality, slice, opacity, labels, prediction, output."""
         import ipywidgets as w
 
         predictions = self.predictions
@@ -165,30 +160,23 @@ class SliceViewer:
         )
         self.widget.add_class(VIEWER_CLASS)  # how a page (the browser test) finds the viewer
 
-    def _load(self, case_id: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        if self._loaded is None or self._loaded[0] != case_id:
-            image, seg, release = _unpack(self._sources[case_id])
-            pred = None
-            if isinstance(self.predictions, (str, Path)):
-                pred = load_prediction(self.predictions, case_id, release)
-            elif self.predictions is not None and case_id in self.predictions:
-                pred = self.predictions[case_id]
-                pred = np.asarray(pred() if callable(pred) else pred)
-            ranges = display_ranges(image, self.channel_names)
-            self._loaded = (case_id, image, seg, pred, ranges)
-        return self._loaded[1:4]
+    def _read_case(self, case_id: str) -> _Loaded:
+        image, seg, release = _unpack(self._sources[case_id])
+        pred = None
+        if isinstance(self.predictions, (str, Path)):
+            pred = load_prediction(self.predictions, case_id, release)
+        elif self.predictions is not None and case_id in self.predictions:
+            pred = self.predictions[case_id]
+            pred = np.asarray(pred() if callable(pred) else pred)
+        return image, seg, pred, display_ranges(image, self.channel_names)
 
-    def _load_errors(self, case_id: str) -> np.ndarray | None:
-        """The case's (X, Y, Z, 3) error map, or None when there is none."""
-        if self._errors is None or self._errors[0] != case_id:
-            errors = None
-            if isinstance(self.error_maps, (str, Path)):
-                path = error_map_path(self.error_maps, case_id)
-                errors = read_nifti(path, case_id)[0] if path.is_file() else None
-            elif self.error_maps is not None and case_id in self.error_maps:
-                errors = np.asarray(self.error_maps[case_id])
-            self._errors = (case_id, errors)
-        return self._errors[1]
+    def _read_errors(self, case_id: str) -> np.ndarray | None:
+        if isinstance(self.error_maps, (str, Path)):
+            path = error_map_path(self.error_maps, case_id)
+            return read_nifti(path, case_id)[0] if path.is_file() else None
+        if self.error_maps is not None and case_id in self.error_maps:
+            return np.asarray(self.error_maps[case_id])
+        return None
 
     def _region_errors(self) -> np.ndarray | None:
         if self.error_region.value == "off":
@@ -199,7 +187,7 @@ class SliceViewer:
         return errors[..., list(REGIONS).index(self.error_region.value)]
 
     def _reset_index(self) -> None:
-        image, seg, pred = self._load(self.case.value)
+        image, seg, pred, _ = self._load(self.case.value)
         axis = PLANES[self.plane.value]
         self._quiet = True
         try:
@@ -210,13 +198,12 @@ class SliceViewer:
             self._quiet = False
 
     def _new_slicing(self, _change=None) -> None:
-        """A new case or plane: its default slice, then one drawing."""
         self._reset_index()
         self.redraw()
 
     def draw(self):
-        """Draw what the controls select on a new figure and return it (no display)."""
-        image, seg, pred = self._load(self.case.value)
+        """A new figure of what the controls select (no display)."""
+        image, seg, pred, ranges = self._load(self.case.value)
         shown = [c for c, box in self.labels.items() if box.value]
         return draw_slice(
             image,
@@ -228,14 +215,13 @@ class SliceViewer:
             labels_shown=shown,
             alpha=self.alpha.value,
             channel_names=self.channel_names,
-            ranges=self._loaded[4],
+            ranges=ranges,
             title=f"{self.case.value}: {self.plane.value} slice {self.index.value}",
             errors=self._region_errors(),
             errors_title=f"errors {self.error_region.value}",
         )
 
     def redraw(self) -> None:
-        """Redraw into the output area (called on every control change)."""
         if self._quiet:
             return
         from IPython import get_ipython
@@ -254,7 +240,7 @@ class SliceViewer:
             display(self.figure)
 
     def save(self, out_path: Path | str) -> Path:
-        """Save the figure the viewer shows now (atomically) - the static copy for reports."""
+        """Save the figure shown now (atomically): the static copy for reports."""
         return save_figure(self.figure if self.figure is not None else self.draw(), out_path)
 
     def _ipython_display_(self) -> None:

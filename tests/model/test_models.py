@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from brats_utils.model.experiments import EXPERIMENTS
-from brats_utils.model.unet import ChannelMean, build_model, build_unet
+from brats_utils.model.experiments import EXPERIMENTS, Experiment
+from brats_utils.model.unet import ChannelMean, build_model
 
 SIZE = 32
 TINY = {"base_filters": 4}
@@ -29,7 +29,8 @@ def test_experiment_model_shapes(name):
 
 def test_mean4_equals_unet_on_channel_mean():
     mean4 = build_model("mean4", SIZE, **TINY)
-    unet = build_unet((SIZE, SIZE, 1), **TINY)
+    flair = Experiment(name="flair", title="", channels=("flair",), fusion="early", description="")
+    unet = build_model(flair, SIZE, **TINY)
     unet.set_weights(mean4.get_weights())
     x = np.random.default_rng(1).normal(size=(2, SIZE, SIZE, 4)).astype("float32")
     expected = unet.predict(x.mean(-1, keepdims=True), verbose=0)
@@ -37,7 +38,7 @@ def test_mean4_equals_unet_on_channel_mean():
 
 
 def test_seed_architecture_filters():
-    model = build_unet((128, 128, 2))
+    model = build_model("early2", 128)
     filters = [model.get_layer(f"down{i}_conv1").filters for i in range(4)]
     assert filters == [32, 64, 128, 256]
     assert model.get_layer("bottleneck_conv2").filters == 512
@@ -47,7 +48,7 @@ def test_seed_architecture_filters():
 
 
 def test_transpose_and_batch_norm_variants_build():
-    model = build_unet((SIZE, SIZE, 2), upsampling="transpose", batch_norm=True, **TINY)
+    model = build_model("early2", SIZE, upsampling="transpose", batch_norm=True, **TINY)
     assert model.output_shape == (None, SIZE, SIZE, 4)
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
@@ -55,15 +56,16 @@ def test_transpose_and_batch_norm_variants_build():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"input_shape": (30, 30, 2)}, "multiple of 2\\*\\*depth = 16"),
-        ({"input_shape": (32, 32)}, "height, width, channels"),
-        ({"input_shape": (32, 32, 2), "dropout": 1.0}, "dropout"),
-        ({"input_shape": (32, 32, 2), "upsampling": "bilinear"}, "upsampling"),
+        ({"image_size": 30}, "multiple of 2\\*\\*depth = 16"),
+        ({"num_classes": 1}, "num_classes >= 2"),
+        ({"context": 0}, "context must be a positive integer"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"upsampling": "bilinear"}, "upsampling"),
     ],
 )
 def test_invalid_unet_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        build_unet(**kwargs)
+        build_model("early2", **kwargs)
 
 
 def test_saved_model_reloads_with_fusion_layer(tmp_path):

@@ -32,6 +32,7 @@ from brats_utils.notebooks.variant import (
     variant_cases,
 )
 from brats_utils.viz.data_figures import intensity_histograms, slice_label_stats
+from brats_utils.viz.variant_figures import plot_channel_contrast, plot_modality_ablation
 
 
 class FakeCache:
@@ -130,6 +131,10 @@ def test_blanking_the_channel_a_model_uses_costs_dice_and_the_others_do_not():
     assert f"{table.loc['without T1ce', 'drop']:+.2f}" in text
     flat = table.assign(drop=0.0)
     assert "relies on none of them alone" in ablation_findings(flat)
+    axis = plot_modality_ablation(table).axes[0]  # a group of 4 bars per input
+    assert [t.get_text() for t in axis.get_xticklabels()] == list(table.index)
+    assert len(axis.patches) == 4 * len(table)
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["NCR", "ED", "ET", "mean"]
 
 
 def test_channel_contrast_measures_each_tissue_pair_and_the_mean_image():
@@ -143,6 +148,11 @@ def test_channel_contrast_measures_each_tissue_pair_and_the_mean_image():
     assert table.loc["mean", "edema vs core"] < table.loc["FLAIR", "edema vs core"]
     text = contrast_findings(table)
     assert "against T1ce's" in text and "kept" in text
+    axis = plot_channel_contrast(table).axes[0]  # a group per tissue pair, a bar per channel
+    contrasts = [c for c in table.columns if c != "cases"]
+    assert [t.get_text() for t in axis.get_xticklabels()] == contrasts
+    assert len(axis.patches) == len(contrasts) * len(table)
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == list(table.index)
     with pytest.raises(ValueError, match="at least one case"):
         channel_contrast(FakeCache(), [])
 

@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from brats_utils.conventions import HD95_MAX_MM
 
-__all__ = ["HD95_VARIANTS", "mask_surface", "surface_distances", "hd95", "joint_bounding_box"]
+__all__ = ["HD95_VARIANTS", "mask_surface", "hd95", "joint_bounding_box"]
 
 #: ``"pooled"``: 95th percentile of both directions together (MedPy, the legacy BraTS HD95);
 #: ``"max_directed"``: the larger of the two directed 95th percentiles (BraTS 2023 tooling,
@@ -61,23 +61,6 @@ def joint_bounding_box(
     return tuple(box)
 
 
-def surface_distances(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(pred_to_ref, ref_to_pred)``: float64 mm from each surface voxel of one non-empty
-    mask to the nearest of the other's; ``spacing`` in mm per axis."""
-    pred, ref, spacing = _check_pair(pred, ref, spacing)
-    if not pred.any() or not ref.any():
-        raise ValueError("surface distances need two non-empty masks; use hd95() for empty ones")
-    box = joint_bounding_box(pred, ref, margin=1)
-    pred_surface = mask_surface(pred[box])
-    ref_surface = mask_surface(ref[box])
-    # distance_transform_edt measures the distance to the nearest zero voxel.
-    to_ref = ndimage.distance_transform_edt(~ref_surface, sampling=spacing)
-    to_pred = ndimage.distance_transform_edt(~pred_surface, sampling=spacing)
-    return to_ref[pred_surface], to_pred[ref_surface]
-
-
 def hd95(
     pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], variant: str = "pooled"
 ) -> float:
@@ -93,7 +76,11 @@ def hd95(
         return 0.0
     if pred_empty or ref_empty:
         return float(HD95_MAX_MM)
-    pred_to_ref, ref_to_pred = surface_distances(pred, ref, spacing)
+    box = joint_bounding_box(pred, ref, margin=1)
+    pred_surface, ref_surface = mask_surface(pred[box]), mask_surface(ref[box])
+    # distance_transform_edt measures the distance to the nearest zero voxel.
+    pred_to_ref = ndimage.distance_transform_edt(~ref_surface, sampling=spacing)[pred_surface]
+    ref_to_pred = ndimage.distance_transform_edt(~pred_surface, sampling=spacing)[ref_surface]
     if variant == "max_directed":
         return float(max(np.percentile(pred_to_ref, 95), np.percentile(ref_to_pred, 95)))
     return float(np.percentile(np.concatenate([pred_to_ref, ref_to_pred]), 95))

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from brats_utils.conventions import CLASS_NAMES, REGIONS
-from brats_utils.errors import BratsError
+from brats_utils.errors import BratsError, from_known_keys
 from brats_utils.evaluation.lesions import lesion_scores
 from brats_utils.evaluation.volumes import dice
 from brats_utils.files import read_json, write_json
@@ -56,11 +56,7 @@ class PostprocessSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PostprocessSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown postprocessing settings {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return from_known_keys(cls, d, "postprocessing settings")
 
     def describe(self) -> str:
         parts = []

@@ -50,11 +50,6 @@ class Experiment:
     def input_channels(self) -> int:
         return len(self.channels)
 
-    @property
-    def unet_channels(self) -> int:
-        """Channels the U-Net body sees after the fusion front end."""
-        return 1 if self.fusion == "mean" else len(self.channels)
-
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from brats_utils.errors import from_known_keys
 
 __all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
@@ -56,9 +58,4 @@ class UNetSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UNetSettings:
-        """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown ones raise."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown U-Net settings {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return from_known_keys(cls, d, "U-Net settings")

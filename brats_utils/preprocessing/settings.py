@@ -6,12 +6,12 @@ To add an option, see docs/ARCHITECTURE.md, "Where do I add a preprocessing opti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from brats_utils.errors import CaseError
+from brats_utils.errors import CaseError, from_known_keys
 
 __all__ = ["NORMALIZATIONS", "MAX_SIZE", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
@@ -109,12 +109,7 @@ class PreprocessSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSettings:
-        """Inverse of :meth:`to_dict`; ``ValueError`` on unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown preprocessing settings {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return from_known_keys(cls, d, "preprocessing settings")
 
     def every_slice(self) -> PreprocessSettings:
         """The same settings keeping every slice (what inference feeds the model)."""

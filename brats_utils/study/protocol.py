@@ -21,7 +21,13 @@ __all__ = [
     "CONFIGS",
     "make_folds",
     "fold_split",
+    "digest",
 ]
+
+
+def digest(record: Any) -> str:
+    """Ten hex digits of the SHA-1 of ``record`` as sorted JSON: a folder name per setting."""
+    return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,7 @@ class Config:
             "preprocessing": self.preprocess_settings(scale, plane).to_dict(),
             "training": self.train_settings(scale, seed).flat(),
         }
-        digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-        return f"{self.experiment}-{digest}"
+        return f"{self.experiment}-{digest(recipe)}"
 
 
 _CURRENT_PRE = {"slice_start": 0, "slice_stop": None}

@@ -3,7 +3,6 @@ the study folder exists (so a killed study goes on), the folder tied to its prot
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from brats_utils.data.cases import discover_cases
 from brats_utils.data.split import save_split
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json, write_csv, write_json
-from brats_utils.study.protocol import CONFIGS, Config, StudyScale, fold_split, make_folds
+from brats_utils.study.protocol import CONFIGS, Config, StudyScale, digest, fold_split, make_folds
 
 __all__ = ["STUDY_FILE", "run_study", "study_protocol", "score_path"]
 
@@ -54,11 +53,6 @@ def _check_protocol(study_dir: Path, protocol: dict[str, Any]) -> None:
 
 def score_path(study_dir: Path, fold: int, config: str) -> Path:
     return Path(study_dir) / "scores" / f"fold{fold}" / f"{config}.csv"
-
-
-def _settings_key(settings: Any) -> str:
-    text = json.dumps(settings.to_dict(), sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 class _Log:
@@ -184,7 +178,7 @@ def _run_cell(
 def _cache(data_dir: Path, study_dir: Path, settings, log: _Log) -> Path:
     from brats_utils.preprocessing.cache_build import build_cache
 
-    cache_dir = study_dir / "caches" / _settings_key(settings)
+    cache_dir = study_dir / "caches" / digest(settings.to_dict())
     started = time.perf_counter()
     report = build_cache(data_dir, cache_dir, settings, progress=False, expected_shape=None)
     if report.failed:

@@ -156,15 +156,6 @@ class SliceDataset(keras.utils.PyDataset):
     def __len__(self) -> int:
         return math.ceil(len(self._rows) / self.batch_size)
 
-    def batch_slices(self, index: int) -> list[tuple[str, int]]:
-        """``(case_id, z)`` of each slice of batch ``index`` this epoch (z: source index)."""
-        rows = self._batch_rows(index)
-        out = []
-        for case, position in zip(self._case_of[rows], self._position_of[rows], strict=True):
-            case_id = self.case_ids[case]
-            out.append((case_id, int(self.cache.slice_indices(case_id)[position])))
-        return out
-
     def _batch_rows(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")

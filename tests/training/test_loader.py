@@ -33,9 +33,9 @@ def cache(tmp_path_factory) -> SliceCache:
 def batch_slices(dataset: SliceDataset, index: int) -> list[tuple[str, int]]:
     """``(case_id, z)`` of each slice of batch ``index`` this epoch (z: source index)."""
     rows = dataset._batch_rows(index)
-    cases = [dataset.case_ids[c] for c in dataset._case_of[rows]]
-    positions = dataset._position_of[rows]
-    return [(c, int(dataset.cache.slice_indices(c)[p])) for c, p in zip(cases, positions, strict=True)]
+    pairs = zip(dataset._case_of[rows], dataset._position_of[rows], strict=True)
+    cases = [(dataset.case_ids[c], p) for c, p in pairs]
+    return [(c, int(dataset.cache.slice_indices(c)[p])) for c, p in cases]
 
 
 def _all_slices(dataset: SliceDataset) -> list[tuple[str, int]]:

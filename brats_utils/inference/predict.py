@@ -18,7 +18,7 @@ from brats_utils.conventions import (
     classes_from_scores,
     classes_to_labels,
 )
-from brats_utils.data.cases import CaseFiles, CaseVolumes, discover_cases, read_case_volumes
+from brats_utils.data.cases import CaseVolumes, read_case_volumes, select_cases
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
 from brats_utils.errors import BratsError, CaseError
@@ -165,23 +165,6 @@ class PredictionReport:
         return not self.failed
 
 
-def _input_cases(input_path: Path, case_ids: Iterable[str] | None) -> list[CaseFiles]:
-    cases = discover_cases(input_path)
-    if not cases:
-        raise BratsError(
-            f"no case folders found under {input_path} (expected folders like "
-            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
-        )
-    if case_ids is None:
-        return cases
-    wanted = list(case_ids)
-    by_id = {c.case_id: c for c in cases}
-    unknown = sorted(set(wanted) - set(by_id))
-    if unknown:
-        raise BratsError(f"cases {unknown} are not in {input_path}")
-    return [by_id[c] for c in sorted(set(wanted))]
-
-
 def predict_case(
     members: Sequence[tuple[Any, dict[str, Any]]],
     volumes: CaseVolumes,
@@ -213,7 +196,7 @@ def fit_run_postprocessing(
     """Predict the validation cases and return ``fit_postprocessing``'s ``(settings, trials)``."""
     members, _ = load_models(model_path)
     scored = []
-    for files in tqdm(_input_cases(Path(data_dir), case_ids), desc="validation", unit="case",
+    for files in tqdm(select_cases(data_dir, case_ids), desc="validation", unit="case",
                       disable=not progress):  # fmt: skip
         volumes = read_case_volumes(files, require_seg=True, expected_shape=None)
         classes = predict_case(
@@ -243,7 +226,7 @@ def predict_cases(
     ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off, none if
     absent). ``out_dir`` is created by the first prediction written.
     """
-    cases = _input_cases(Path(input_path), case_ids)  # before the model is loaded
+    cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BratsError(f"output folder {out_dir} is a file")

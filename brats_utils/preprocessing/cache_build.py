@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
-from brats_utils.data.cases import CaseFiles, discover_cases
+from brats_utils.data.cases import CaseFiles, select_cases
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.files import (
     read_json,
@@ -200,22 +200,6 @@ def _cached_cases(
             raise
 
 
-def _select_cases(all_cases: list[Any], case_ids: Iterable[str] | None, data_dir: Path):
-    if not all_cases:
-        raise BratsError(
-            f"no case folders found under {data_dir} (expected folders like "
-            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
-        )
-    if case_ids is None:
-        return all_cases
-    wanted = list(dict.fromkeys(case_ids))
-    by_id = {files.case_id: files for files in all_cases}
-    unknown = [c for c in wanted if c not in by_id]
-    if unknown:
-        raise BratsError(f"cases not found under {data_dir}: {', '.join(unknown[:10])}")
-    return [by_id[c] for c in wanted]
-
-
 def build_cache(
     data_dir: Path | str,
     cache_dir: Path | str,
@@ -248,7 +232,7 @@ def build_cache(
                 f"--slices {settings.slice_start}:{settings.slice_stop}: every case must have "
                 f"{expected_shape[-1]} axial slices (use --slices all or a range inside them)"
             ) from exc
-    selected = _select_cases(discover_cases(data_dir), case_ids, data_dir)
+    selected = select_cases(data_dir, case_ids)
     new_cache = not (cache_dir / MANIFEST_NAME).exists()
     made_folder = not cache_dir.exists()
     _prepare_cache_dir(cache_dir, settings, overwrite)

@@ -31,7 +31,6 @@ def error_map(pred_classes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
 
 
 def error_map_path(folder: Path | str, case_id: str) -> Path:
-    """``FOLDER/<case_id>_errors.nii.gz``."""
     return Path(folder) / f"{case_id}_errors.nii.gz"
 
 
@@ -45,11 +44,9 @@ def region_volumes_ml(classes: np.ndarray, spacing) -> dict[str, float]:
 
 
 def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
-    """Cases of ``evaluate_folder``'s table, worst ``dice`` (then ``lesion_dice``) first.
-
-    Columns ``case``, ``dice``, ``hd95``, ``lesion_dice``, ``volume_ml`` (reference),
-    ``lesions`` (TP + FN), ``fp_lesions``, ``fn_lesions``, ``status``.
-    """
+    """Cases of ``evaluate_folder``'s table, worst ``dice`` (then ``lesion_dice``) first:
+    ``case``, ``dice``, ``hd95``, ``lesion_dice``, ``volume_ml`` (reference), ``lesions`` (TP +
+    FN), ``fp_lesions``, ``fn_lesions``, ``status``."""
     if region not in REGIONS:
         raise ValueError(f"region must be one of {tuple(REGIONS)}, got {region!r}")
     columns = {

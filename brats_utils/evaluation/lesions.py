@@ -168,11 +168,8 @@ def lesion_metrics(
     spacing: Sequence[float],
     rules: LesionRules | None = None,
 ) -> dict[str, float]:
-    """The :data:`LESION_COLUMNS` of one case from (X, Y, Z) classes.
-
-    A missing prediction (``None``) fails every region: Dice 0, HD95 374 mm, every kept
-    lesion a false negative.
-    """
+    """The :data:`LESION_COLUMNS` of one case from (X, Y, Z) classes; a missing prediction
+    (``None``) fails every region: Dice 0, HD95 374 mm, every kept lesion a false negative."""
     from brats_utils.conventions import REGIONS
 
     rules = rules or LesionRules()
@@ -191,8 +188,6 @@ def lesion_metrics(
         )
         if missing:
             scores = LesionScores(0.0, LESION_HD95_MAX_MM, 0, 0, scores.fn)
-        values = {"dice": scores.dice, "hd95": scores.hd95}
-        values.update({"tp": scores.tp, "fp": scores.fp, "fn": scores.fn})
-        for metric, value in values.items():
-            result[f"lesion_{metric}_{region}"] = value
+        for metric in ("dice", "hd95", "tp", "fp", "fn"):
+            result[f"lesion_{metric}_{region}"] = getattr(scores, metric)
     return {column: result[column] for column in LESION_COLUMNS}

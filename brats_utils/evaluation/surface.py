@@ -1,9 +1,6 @@
-"""Surface distances and HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling.
-
-The surface is the mask minus its erosion (connectivity 1; the array border counts as
-surface); distances in mm to the other surface are exact (``distance_transform_edt``).
-Masks are cropped to their joint box plus one voxel first, which changes no distance.
-"""
+"""HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling: the surface is the mask
+minus its erosion (connectivity 1; the array border counts as surface); distances in mm to the
+other surface are exact (``distance_transform_edt``) on the joint box plus one voxel."""
 
 from __future__ import annotations
 
@@ -38,7 +35,6 @@ def _check_pair(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> 
 
 
 def mask_surface(mask: np.ndarray) -> np.ndarray:
-    """Surface voxels of a boolean mask of any dimension: the mask minus its erosion."""
     mask = np.asarray(mask, dtype=bool)
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
     return mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0)
@@ -64,10 +60,8 @@ def joint_bounding_box(
 def hd95(
     pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], variant: str = "pooled"
 ) -> float:
-    """HD95 in mm of two boolean masks: both empty 0, one empty 373.13 (legacy BraTS).
-
-    ``variant``: one of :data:`HD95_VARIANTS`; ``spacing`` in mm per axis.
-    """
+    """HD95 in mm of two boolean masks, ``spacing`` in mm per axis: both empty 0, one empty
+    373.13 (legacy BraTS)."""
     if variant not in HD95_VARIANTS:
         raise ValueError(f"variant must be one of {HD95_VARIANTS}, got {variant!r}")
     pred, ref, spacing = _check_pair(pred, ref, spacing)

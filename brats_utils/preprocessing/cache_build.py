@@ -1,8 +1,6 @@
-"""Building the slice cache (``brats preprocess``), resumable after Ctrl-C or ``kill -9``.
-
-Files are written atomically and a case's marker after its arrays: a rerun skips the cases
-with a marker and redoes the others. The manifest is rebuilt from the markers every 30 s.
-"""
+"""Building the slice cache (``brats preprocess``), resumable after Ctrl-C or ``kill -9``: files
+are written atomically, a case's marker after its arrays, and the manifest is rebuilt from the
+markers every 30 s; a rerun skips the cases with a marker."""
 
 from __future__ import annotations
 
@@ -46,13 +44,8 @@ _MANIFEST_EVERY_S = 30.0
 
 @dataclass
 class CacheReport:
-    """What :func:`build_cache` did.
-
-    Attributes:
-        skipped: cases finished by an earlier run.
-        failed: ``(case_id, reason)`` of unreadable cases; the reason names the file.
-        written: False when every case of a new cache failed: nothing was left.
-    """
+    """What :func:`build_cache` did: ``skipped`` cases finished by an earlier run, ``failed``
+    ``(case_id, reason)``; ``written`` False when every case of a new cache failed."""
 
     cache_dir: Path
     done: list[str] = field(default_factory=list)
@@ -102,7 +95,6 @@ def _cache_one_case(
 
 
 def _finished_entries(cases_dir: Path) -> dict[str, dict[str, Any]]:
-    """Entries of every case whose marker and arrays are all present."""
     entries = {}
     if not cases_dir.is_dir():
         return entries
@@ -137,7 +129,6 @@ def _manifest(
 
 
 def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite: bool) -> None:
-    """Check an existing cache matches ``settings`` (or wipe it with ``overwrite``)."""
     manifest_path = cache_dir / MANIFEST_NAME
     cases_dir = cache_dir / CASES_DIR
     if manifest_path.is_file():
@@ -183,7 +174,6 @@ def _cached_cases(
     expected_shape: Sequence[int] | None,
     workers: int,
 ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes."""
     if workers == 1 or len(todo) <= 1:
         for files in todo:
             yield _cache_one_case(files, cases_dir, settings, expected_shape)
@@ -211,15 +201,8 @@ def build_cache(
     overwrite: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> CacheReport:
-    """Preprocess every case (or ``case_ids``) of ``data_dir`` once into ``cache_dir``.
-
-    Cases finished by an earlier run are skipped; unreadable ones are reported in
-    ``failed``. ``overwrite`` deletes an existing cache instead of refusing other settings.
-
-    Raises:
-        BratsError: missing data folder, no cases, unknown ``case_ids``, an existing cache
-            with different settings (without ``overwrite``), a non-cache folder.
-    """
+    """Preprocess every case (or ``case_ids``) of ``data_dir`` once into ``cache_dir``;
+    ``overwrite`` deletes an existing cache of other settings instead of refusing it."""
     settings = settings or PreprocessSettings()
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     if workers < 1:
@@ -277,7 +260,6 @@ def build_cache(
 
 
 def _remove_empty_cache(cache_dir: Path, made_folder: bool) -> None:
-    """Remove a new cache that holds no case (``cache_dir`` too if this run made it)."""
     (cache_dir / MANIFEST_NAME).unlink(missing_ok=True)
     for folder in (cache_dir / CASES_DIR, cache_dir) if made_folder else (cache_dir / CASES_DIR,):
         if folder.is_dir() and not any(folder.iterdir()):

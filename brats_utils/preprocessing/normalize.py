@@ -33,11 +33,8 @@ def brain_mask(channels: Sequence[np.ndarray]) -> np.ndarray:
 def brain_statistics(
     channels: Sequence[np.ndarray], method: str, case_id: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mask, offsets, divisors)``: normalised = (x - offset) / divisor inside the mask.
-
-    ``channels`` are ``(X, Y, Z)`` arrays in MODALITIES order; statistics in float64, returned
-    as two ``(C,)`` float32 arrays.
-    """
+    """``(mask, offsets, divisors)`` of ``(X, Y, Z)`` channels: normalised = (x - offset) /
+    divisor inside the mask; statistics in float64, returned as ``(C,)`` float32."""
     if method not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
     mask = brain_mask(channels)
@@ -68,13 +65,8 @@ def brain_statistics(
 
 
 def normalize_image(image: np.ndarray, method: str = "zscore", case_id: str = "") -> np.ndarray:
-    """``(X, Y, Z, 4)`` -> float32, each modality normalised over the brain, 0 outside.
-
-    ``"zscore"``: mean 0, sd 1; ``"max"``: divided by the maximum.
-
-    Raises:
-        CaseError: no brain voxels, NaN/inf in the brain, or a modality constant over it.
-    """
+    """``(X, Y, Z, 4)`` -> float32, each modality normalised over the brain, 0 outside;
+    ``CaseError``: no brain voxels, NaN/inf in the brain, or a modality constant over it."""
     image = np.asarray(image)
     check_image(image, case_id)
     channels = [image[..., c] for c in range(image.shape[-1])]

@@ -132,11 +132,8 @@ def _unique_integers(values: np.ndarray) -> list[int]:
 
 
 def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
-    """A release's labels (any integer dtype, or whole-number floats) -> uint8 classes 0..3.
-
-    Raises:
-        ValueError: a value not in ``release.labels``, not a whole number, NaN or infinite.
-    """
+    """A release's labels (any integer dtype, or whole-number floats) -> uint8 classes 0..3;
+    ``ValueError`` on a value not in ``release.labels``, not a whole number, NaN or infinite."""
     seg = _as_integer_labels(np.asarray(seg), "segmentation")
     bad = [v for v in _unique_integers(seg) if v not in release.labels]
     if bad:

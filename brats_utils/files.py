@@ -124,12 +124,9 @@ PARENT_POLL_S = 0.2
 
 
 def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies.
-
-    A parent killed by ``kill -9`` cannot stop its pool; each worker here polls its parent
-    from a daemon thread (works on every platform and from any thread, unlike Linux's
-    ``PR_SET_PDEATHSIG``).
-    """
+    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies (a
+    parent killed by ``kill -9`` cannot stop its pool): each polls its parent from a daemon
+    thread (any platform, any thread, unlike Linux's ``PR_SET_PDEATHSIG``)."""
     return ProcessPoolExecutor(
         max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
     )

@@ -18,7 +18,6 @@ NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
 
 
 def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
-    """Open a NIfTI image without reading its voxels."""
     path = Path(path)
     if not path.is_file():
         raise CaseError(case_id, "file not found", path)
@@ -31,11 +30,8 @@ def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
 def read_nifti(
     path: Path | str, case_id: str = "", dtype: np.dtype | type | None = None
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
-    """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image.
-
-    A ``.nii.gz`` is decompressed whole with its checksum verified, so a download cut
-    anywhere (even in the trailer) or a flipped bit is reported, not read silently.
-    """
+    """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image; a
+    ``.nii.gz`` is decompressed whole with its checksum verified, so a cut download is reported."""
     path = Path(path)
     if path.name.endswith(".gz"):
         image = _read_gzipped_image(path, case_id)

@@ -72,7 +72,6 @@ class PostprocessSettings:
 
 
 def _small_components(mask: np.ndarray, min_voxels: float) -> np.ndarray:
-    """The voxels of ``mask``'s 26-connected components of fewer than ``min_voxels``."""
     if min_voxels <= 0 or not mask.any():
         return np.zeros_like(mask)
     labelled, _ = ndimage.label(mask, structure=_CONNECTIVITY_26)
@@ -154,13 +153,11 @@ def save_postprocessing(
     chosen_on: Sequence[str],
     trials: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write ``RUN_DIR/postprocessing.json``: the settings, the cases chosen on, the trials."""
     record = {"settings": settings.to_dict(), "chosen_on": list(chosen_on), "trials": list(trials)}
     return write_json(Path(run_dir) / POSTPROCESSING_FILE, record)
 
 
 def load_postprocessing(run_dir: Path | str) -> PostprocessSettings | None:
-    """The run's postprocessing settings, or ``None`` when the run has none."""
     path = Path(run_dir) / POSTPROCESSING_FILE
     if not path.is_file():
         return None

@@ -102,10 +102,6 @@ def predict_volume(
     Returns:
         (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or
         (X, Y, Z, 3) WT/TC/ET probabilities of a region model, 0 outside the brain.
-
-    Raises:
-        CaseError: wrong image shape, no brain voxels, a constant modality.
-        ValueError: bad channels or batch size.
     """
     settings, channels, context = _resolve(config_or_settings, channels, context)
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -151,8 +147,8 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
 
 @dataclass
 class PredictionReport:
-    """What :func:`predict_cases` did: files written, case ids skipped (output existed),
-    ``{case_id: message}`` of failed cases, and the postprocessing and TTA applied."""
+    """What :func:`predict_cases` did: files ``written``, case ids ``skipped`` (output existed),
+    ``failed`` ``{case_id: message}``, and the postprocessing and TTA applied."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -193,7 +189,6 @@ def fit_run_postprocessing(
     tta: bool = False,
     progress: bool = True,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
-    """Predict the validation cases and return ``fit_postprocessing``'s ``(settings, trials)``."""
     members, _ = load_models(model_path)
     scored = []
     for files in tqdm(select_cases(data_dir, case_ids), desc="validation", unit="case",
@@ -218,13 +213,10 @@ def predict_cases(
     progress: bool = True,
     postprocessing: PostprocessSettings | None | str = "run",
 ) -> PredictionReport:
-    """Predict every case of a data folder (or one case folder) and write NIfTI files.
-
-    A case that cannot be read or predicted (``CaseError``) goes to ``report.failed``; the
-    others go on. ``model_path``: a model file, a run folder or an ensemble folder
-    (:func:`~brats_utils.inference.run_config.model_files`). ``tta`` and ``postprocessing``
-    ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off, none if
-    absent). ``out_dir`` is created by the first prediction written.
+    """Predict every case of a data folder (or one case folder) and write NIfTI files; a case
+    that fails (``CaseError``) goes to ``report.failed``, the others go on. ``model_path``: see
+    :func:`~brats_utils.inference.run_config.model_files`. ``tta`` and ``postprocessing``
+    ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off if absent).
     """
     cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)

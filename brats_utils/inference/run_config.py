@@ -74,7 +74,7 @@ def run_context(config: dict[str, Any]) -> int:
 
 def load_run(model_path: Path | str):
     """``(model, config)``: ``RUN_DIR/model.keras`` (not compiled) and the ``config.json``
-    beside it, checked to belong together (input channels and size, outputs)."""
+    beside it, checked to belong together."""
     import keras
 
     import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
@@ -112,11 +112,8 @@ def load_run(model_path: Path | str):
 
 
 def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
-    """The model files behind ``--model`` and the folder that holds their postprocessing.
-
-    ``model_path`` is a model file, a run folder (its ``model.keras``), or an ensemble folder
-    whose sub-folders (or links) are run folders, e.g. a triplanar ensemble.
-    """
+    """The model files of a model file, a run folder, or an ensemble folder of run folders (or
+    links to them, e.g. a triplanar ensemble), and the folder of their postprocessing."""
     path = Path(model_path)
     if path.is_file():
         return [path], path.parent
@@ -133,8 +130,7 @@ def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
 
 
 def load_models(model_path: Path | str) -> tuple[list[tuple[Any, dict[str, Any]]], Path]:
-    """``([(model, config), ...], home)``: :func:`load_run` of every model of
-    :func:`model_files` (all class or all region models), and the postprocessing folder."""
+    """``([(model, config), ...], home)``: :func:`load_run` of every :func:`model_files`."""
     paths, home = model_files(model_path)
     members = [load_run(p) for p in paths]
     outputs = {int(model.outputs[0].shape[-1]) for model, _ in members}

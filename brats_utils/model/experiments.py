@@ -1,8 +1,5 @@
-"""The three modality-fusion experiments: which modalities each reads, and how they are fused.
-
-``build_model`` turns an :class:`Experiment` into a network; each ``description`` says how it
-reads the seed's words.
-"""
+"""The three modality-fusion experiments: which modalities each reads, and how they are fused
+(``build_model`` turns one into a network)."""
 
 from __future__ import annotations
 
@@ -19,14 +16,8 @@ FUSIONS: tuple[str, ...] = ("early", "mean")
 
 @dataclass(frozen=True)
 class Experiment:
-    """One fusion variant.
-
-    Attributes:
-        name: identifier on the command line and in run folders (``"early2"``).
-        channels: modalities fed to the model, in order.
-        fusion: ``"early"`` (channels side by side) or ``"mean"`` (the model averages them
-            voxel-wise into one channel before the U-Net).
-    """
+    """One fusion variant: the ``channels`` fed to the model, in order, side by side
+    (``"early"``) or averaged voxel-wise into one channel before the U-Net (``"mean"``)."""
 
     name: str
     title: str
@@ -87,7 +78,6 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 def get_experiment(name: str | Experiment) -> Experiment:
-    """The experiment of that name (an :class:`Experiment` unchanged); BratsError if unknown."""
     if isinstance(name, Experiment):
         return name
     try:

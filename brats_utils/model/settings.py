@@ -20,14 +20,9 @@ HEADS: tuple[str, ...] = ("classes", "regions")
 
 @dataclass(frozen=True)
 class UNetSettings:
-    """Architecture of the 2D U-Net (defaults: the seed's network).
-
-    Attributes:
-        depth: 2x2 poolings; filters ``base_filters * 2**level`` on levels ``0..depth``
-            (32-64-128-256 and 512 in the bottleneck with the defaults).
-        dropout: dropout rate after the bottleneck (0 disables it).
-        batch_norm: after every 3x3 convolution (not in the seed).
-    """
+    """Architecture of the 2D U-Net (defaults: the seed's network): ``depth`` 2x2 poolings,
+    ``base_filters * 2**level`` filters on levels ``0..depth``, ``dropout`` after the
+    bottleneck, ``batch_norm`` after every 3x3 convolution (not in the seed)."""
 
     depth: int = 4
     base_filters: int = 32
@@ -53,7 +48,6 @@ class UNetSettings:
             raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``"model"`` section of ``config.json``."""
         return asdict(self)
 
     @classmethod

@@ -159,10 +159,6 @@ class SliceCache:
             raise CaseError(case_id, "was cached without a segmentation (no labels)")
         return self._map(case_id, "label")
 
-    def close(self) -> None:
-        with self._lock:
-            self._open.clear()
-
 
 def open_cache(cache_dir: Path | str) -> SliceCache:
     return SliceCache(cache_dir)

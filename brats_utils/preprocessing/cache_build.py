@@ -53,10 +53,6 @@ class CacheReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     written: bool = True
 
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
     def summary(self) -> str:
         where = self.cache_dir if self.written else "nothing cached, no cache written"
         return (

@@ -1,5 +1,4 @@
-"""Batches of cached slices for Keras (every backend), read from the cache's memory maps
-batch by batch: :class:`SliceDataset`, :func:`load_arrays`."""
+"""Batches of cached slices for Keras (every backend), read from the cache's memory maps."""
 
 from __future__ import annotations
 

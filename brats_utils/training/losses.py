@@ -48,7 +48,7 @@ def dice_ce(y_true, y_pred):
 
 
 def region_targets(y_true):
-    """One-hot classes ``(B, H, W, 4)`` -> ``(B, H, W, 3)`` float32 masks of WT, TC, ET."""
+    """``(B, H, W, 4)`` one-hot classes -> ``(B, H, W, 3)`` float32 masks of WT, TC, ET."""
     y_true = ops.cast(y_true, "float32")
     masks = [
         ops.sum(ops.take(y_true, list(classes), axis=-1), axis=-1) for classes in REGIONS.values()

@@ -72,7 +72,6 @@ class TrainSettings:
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Every flat name: the training fields, then the U-Net's."""
         own = tuple(f.name for f in fields(cls) if f.name != "unet")
         return own + tuple(f.name for f in fields(UNetSettings))
 
@@ -113,7 +112,7 @@ class TrainSettings:
         return cls(**training, seed=int(config.get("seed", 0)), unet=unet)
 
     def differences(self, other: TrainSettings, ignore: tuple[str, ...] = ()) -> list[str]:
-        """``"name: mine -> other's"`` for every flat setting that differs (sorted by name)."""
+        """``"name: mine -> other's"`` for every flat setting that differs."""
         mine, theirs = self.flat(), other.flat()
         return [
             f"{k}: {mine[k]!r} -> {theirs[k]!r}"

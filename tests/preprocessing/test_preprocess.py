@@ -249,7 +249,7 @@ def _build(data: Path, out: Path, settings=TINY, **kwargs):
 
 def test_cache_round_trip_equals_preprocess_case(tiny_data, tmp_path):
     report = _build(tiny_data, tmp_path / "cache")
-    assert report.done == ["Case_A", "Case_B", "Case_C"] and report.ok
+    assert report.done == ["Case_A", "Case_B", "Case_C"] and not report.failed
     cache = open_cache(tmp_path / "cache")
     assert cache.case_ids == ("Case_A", "Case_B", "Case_C")
     assert cache.settings == TINY

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import fields
 from typing import Any
 
-__all__ = ["BratsError", "CaseError", "from_known_keys"]
+__all__ = ["BratsError", "CaseError", "check_choice", "from_known_keys"]
 
 
 class BratsError(Exception):
@@ -31,3 +32,9 @@ def from_known_keys(cls: type, d: dict[str, Any], what: str) -> Any:
     if unknown:
         raise ValueError(f"unknown {what} {unknown}; expected {sorted(known)}")
     return cls(**d)
+
+
+def check_choice(name: str, value: Any, choices: Collection) -> None:
+    """``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")

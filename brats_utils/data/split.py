@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_utils.errors import BratsError
+from brats_utils.errors import BratsError, check_choice
 from brats_utils.files import write_csv
 
 __all__ = [
@@ -116,8 +116,7 @@ def count_splits(split: Mapping[str, str]) -> dict[str, int]:
 
 
 def cases_in(split: Mapping[str, str], part: str) -> list[str]:
-    if part not in SPLITS:
-        raise ValueError(f"part must be one of {SPLITS}, got {part!r}")
+    check_choice("part", part, SPLITS)
     return sorted(case_id for case_id, p in split.items() if p == part)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from brats_utils.errors import check_choice
 from brats_utils.evaluation.surface import HD95_VARIANTS, hd95, joint_bounding_box
 
 __all__ = [
@@ -52,10 +53,7 @@ class LesionRules:
             raise ValueError(f"dilation must be an integer >= 0, got {dilation!r}")
         if not isinstance(min_volume, int | float | np.number) or not 0 <= min_volume < np.inf:
             raise ValueError(f"min_volume must be a finite number >= 0 mm^3, got {min_volume!r}")
-        if self.hd95_variant not in HD95_VARIANTS:
-            raise ValueError(
-                f"hd95_variant must be one of {HD95_VARIANTS}, got {self.hd95_variant!r}"
-            )
+        check_choice("hd95_variant", self.hd95_variant, HD95_VARIANTS)
 
 
 @dataclass(frozen=True)

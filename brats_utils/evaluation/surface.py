@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from brats_utils.conventions import HD95_MAX_MM
+from brats_utils.errors import check_choice
 
 __all__ = ["HD95_VARIANTS", "mask_surface", "hd95", "joint_bounding_box"]
 
@@ -62,8 +63,7 @@ def hd95(
 ) -> float:
     """HD95 in mm of two boolean masks, ``spacing`` in mm per axis: both empty 0, one empty
     373.13 (legacy BraTS)."""
-    if variant not in HD95_VARIANTS:
-        raise ValueError(f"variant must be one of {HD95_VARIANTS}, got {variant!r}")
+    check_choice("variant", variant, HD95_VARIANTS)
     pred, ref, spacing = _check_pair(pred, ref, spacing)
     pred_empty, ref_empty = not pred.any(), not ref.any()
     if pred_empty and ref_empty:

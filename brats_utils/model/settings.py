@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from brats_utils.errors import from_known_keys
+from brats_utils.errors import check_choice, from_known_keys
 
 __all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
@@ -40,12 +40,8 @@ class UNetSettings:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         if not isinstance(self.batch_norm, bool):
             raise ValueError(f"batch_norm must be True or False, got {self.batch_norm!r}")
-        if self.upsampling not in UPSAMPLING_MODES:
-            raise ValueError(
-                f"upsampling must be one of {UPSAMPLING_MODES}, got {self.upsampling!r}"
-            )
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        check_choice("upsampling", self.upsampling, UPSAMPLING_MODES)
+        check_choice("head", self.head, HEADS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -250,13 +250,9 @@ def build_cache(
         entries = _finished_entries(cases_dir)
         write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
     if new_cache and not entries:  # every case failed: no empty cache is left behind
-        _remove_empty_cache(cache_dir, made_folder)
+        manifest_path.unlink(missing_ok=True)
+        for folder in (cases_dir, cache_dir) if made_folder else (cases_dir,):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         report.written = False
     return report
-
-
-def _remove_empty_cache(cache_dir: Path, made_folder: bool) -> None:
-    (cache_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for folder in (cache_dir / CASES_DIR, cache_dir) if made_folder else (cache_dir / CASES_DIR,):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from brats_utils.conventions import MODALITIES
-from brats_utils.errors import CaseError
+from brats_utils.errors import CaseError, check_choice
 from brats_utils.preprocessing.settings import NORMALIZATIONS
 
-__all__ = ["check_image", "brain_mask", "brain_statistics", "normalize_image", "to_slices"]
+__all__ = ["check_image", "brain_mask", "brain_statistics", "normalize_image"]
 
 
 def check_image(image: np.ndarray, case_id: str) -> None:
@@ -35,8 +35,7 @@ def brain_statistics(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(mask, offsets, divisors)`` of ``(X, Y, Z)`` channels: normalised = (x - offset) /
     divisor inside the mask; statistics in float64, returned as ``(C,)`` float32."""
-    if method not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
+    check_choice("normalization", method, NORMALIZATIONS)
     mask = brain_mask(channels)
     order = "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"
     index = np.flatnonzero(mask.ravel(order=order))
@@ -77,11 +76,3 @@ def normalize_image(image: np.ndarray, method: str = "zscore", case_id: str = ""
         out[..., c] /= divisors[c]
         out[..., c] *= mask
     return out
-
-
-def to_slices(volume: np.ndarray) -> np.ndarray:
-    """Axial slices first: ``(X, Y, Z[, C]) -> (Z, X, Y[, C])`` (a view, no copy)."""
-    volume = np.asarray(volume)
-    if volume.ndim not in (3, 4):
-        raise ValueError(f"volume must be (X, Y, Z) or (X, Y, Z, C), got shape {volume.shape}")
-    return np.moveaxis(volume, 2, 0)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from brats_utils.errors import CaseError, from_known_keys
+from brats_utils.errors import CaseError, check_choice, from_known_keys
 
 __all__ = ["NORMALIZATIONS", "MAX_SIZE", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
@@ -71,12 +71,8 @@ class PreprocessSettings:
             )
         if not isinstance(self.crop_brain, bool):
             raise ValueError(f"crop_brain must be True or False, got {self.crop_brain!r}")
-        if self.plane not in PLANES:
-            raise ValueError(f"plane must be one of {tuple(PLANES)}, got {self.plane!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
-            )
+        check_choice("plane", self.plane, PLANES)
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> PreprocessSettings:

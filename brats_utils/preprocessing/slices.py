@@ -14,7 +14,7 @@ import numpy as np
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE, channel_indices
 from brats_utils.data.cases import CaseFiles, read_case_volumes
 from brats_utils.errors import CaseError
-from brats_utils.preprocessing.normalize import brain_statistics, check_image, to_slices
+from brats_utils.preprocessing.normalize import brain_statistics, check_image
 from brats_utils.preprocessing.resize import resize_channel_slab, resize_labels
 from brats_utils.preprocessing.settings import PreprocessSettings, to_plane
 
@@ -135,7 +135,7 @@ def preprocess_channels(
 
     Statistics come from the whole volume (float64); the kept slices are normalised after
     resizing, as ``resize(mask * (x - offset)) == resize(x) - offset * resize(mask)`` for a
-    linear resize: ``resize_images(to_slices(normalize_image(image)[:, :, kept]), size)`` up
+    linear resize: ``resize_images(moveaxis(normalize_image(image)[:, :, kept], 2, 0), size)`` up
     to float32 rounding, each slice independent of the others kept.
 
     Returns ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32, ``(S, size,
@@ -185,7 +185,7 @@ def preprocess_channels(
 
     labels = None
     if seg is not None:
-        labels = resize_labels(to_slices(frame(seg[:, :, zs])), size).astype(np.uint8)
+        labels = resize_labels(np.moveaxis(frame(seg[:, :, zs]), 2, 0), size).astype(np.uint8)
         if labels.size and int(labels.max()) >= NUM_CLASSES:
             raise CaseError(
                 case_id, f"seg holds class {int(labels.max())}, expected 0..{NUM_CLASSES - 1}"

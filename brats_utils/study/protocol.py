@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from brats_utils.errors import BratsError
 from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.training.recipes import Recipe
 from brats_utils.training.settings import TrainSettings
 
 __all__ = [
@@ -45,32 +46,21 @@ class StudyScale:
 
 
 @dataclass(frozen=True)
-class Config:
-    """One configuration: a training (shared by configurations that differ only at inference;
-    one per plane of ``planes``, an ensemble when several) and the inference choices."""
+class Config(Recipe):
+    """A :class:`~brats_utils.training.recipes.Recipe` of one experiment at the study's scale: a
+    training (shared by configurations that differ only at inference; one per plane of
+    ``planes``, an ensemble when several) and the inference choices."""
 
-    name: str
-    description: str
     experiment: str = "early2"
-    preprocessing: Mapping[str, Any] = field(default_factory=dict)
-    training: Mapping[str, Any] = field(default_factory=dict)
     model_file: str = "model.keras"
-    tta: bool = False
-    postprocess: bool = False
     planes: tuple[str, ...] = ("axial",)
 
     def preprocess_settings(self, scale: StudyScale, plane: str = "axial") -> PreprocessSettings:
-        return replace(PreprocessSettings(size=scale.size, plane=plane), **self.preprocessing)
+        return super().preprocess_settings(size=scale.size, plane=plane)
 
     def train_settings(self, scale: StudyScale, seed: int) -> TrainSettings:
-        values = {
-            "epochs": scale.epochs,
-            "batch_size": scale.batch_size,
-            "base_filters": scale.base_filters,
-            "seed": seed,
-            **self.training,
-        }
-        return TrainSettings.from_parameters(values)
+        sizes = {"epochs": scale.epochs, "batch_size": scale.batch_size, "seed": seed}
+        return super().train_settings(**sizes, base_filters=scale.base_filters)
 
     def training_key(self, scale: StudyScale, seed: int, plane: str = "axial") -> str:
         """Name of the run folder: configurations with the same training share it."""
@@ -96,7 +86,7 @@ def _current(name: str, description: str, **changes: Any) -> Config:
 
 
 def _all(experiment: str, name: str, description: str) -> Config:
-    return Config(name, description, experiment, _CROP, _ALL_TRAIN, tta=True, postprocess=True)
+    return Config(name, description, _CROP, _ALL_TRAIN, True, True, experiment=experiment)
 
 
 #: Every configuration, in the order the study runs them (the most needed comparisons first).

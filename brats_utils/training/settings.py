@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from brats_utils.errors import check_choice
 from brats_utils.model.settings import UNetSettings
 
 __all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
@@ -57,13 +58,11 @@ class TrainSettings:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.learning_rate, int | float) or not 0 < self.learning_rate < 1e3:
             raise ValueError(f"learning_rate must be > 0 and < 1000, got {self.learning_rate!r}")
-        if self.select not in SELECTIONS:
-            raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
+        check_choice("select", self.select, SELECTIONS)
         k = self.context_slices
         if type(k) is not int or k < 1 or k % 2 == 0:
             raise ValueError(f"context_slices must be an odd positive integer, got {k!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        check_choice("loss", self.loss, LOSSES)
         fraction = self.empty_slice_fraction
         if not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
             raise ValueError(f"empty_slice_fraction must lie in [0, 1], got {fraction!r}")

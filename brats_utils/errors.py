@@ -35,6 +35,5 @@ def from_known_keys(cls: type, d: dict[str, Any], what: str) -> Any:
 
 
 def check_choice(name: str, value: Any, choices: Collection) -> None:
-    """``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")

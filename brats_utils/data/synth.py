@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import nibabel as nib
@@ -26,7 +26,7 @@ from brats_utils.data.synth_anatomy import (
     smooth_noise,
     tumour_fields,
 )
-from brats_utils.files import remove_stale_temporaries, worker_pool
+from brats_utils.files import in_workers, remove_stale_temporaries
 
 __all__ = [
     "SyntheticCase",
@@ -210,7 +210,7 @@ def write_case(case: SyntheticCase, out_dir: Path | str) -> Path:
     return paths["seg"].parent
 
 
-def _generate_and_write(seed: int, index: int, out_dir: Path, shape: tuple[int, int, int]) -> Path:
+def _generate_and_write(index: int, seed: int, out_dir: Path, shape: tuple[int, int, int]) -> Path:
     return write_case(generate_case(seed, index, shape), out_dir)
 
 
@@ -241,19 +241,11 @@ def write_synthetic_dataset(
     for index in todo:  # what a killed run left half-written in the cases to write
         remove_stale_temporaries(out_dir / case_id_for(index))
     bar = tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case")
+    write = partial(_generate_and_write, seed=seed, out_dir=out_dir, shape=shape)
+    spawn = multiprocessing.get_context("spawn")
     try:
-        if workers == 1 or len(todo) <= 1:
-            for index in todo:
-                _generate_and_write(seed, index, out_dir, shape)
-                bar.update()
-        else:
-            n_workers = min(workers, len(todo), os.cpu_count() or 1)
-            spawn = multiprocessing.get_context("spawn")
-            with worker_pool(n_workers, mp_context=spawn) as pool:
-                futures = [pool.submit(_generate_and_write, seed, i, out_dir, shape) for i in todo]
-                for future in as_completed(futures):
-                    future.result()
-                    bar.update()
+        for _ in in_workers(write, todo, min(workers, os.cpu_count() or 1), spawn):
+            bar.update()
     finally:
         bar.close()
     return folders

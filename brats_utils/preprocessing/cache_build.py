@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,9 @@ from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, select_cases
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.files import (
+    in_workers,
     read_json,
     remove_stale_temporaries,
-    worker_pool,
     write_json,
     write_npy,
 )
@@ -163,29 +163,6 @@ def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite:
         )
 
 
-def _cached_cases(
-    todo: list[CaseFiles],
-    cases_dir: Path,
-    settings: PreprocessSettings,
-    expected_shape: Sequence[int] | None,
-    workers: int,
-) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    if workers == 1 or len(todo) <= 1:
-        for files in todo:
-            yield _cache_one_case(files, cases_dir, settings, expected_shape)
-        return
-    with worker_pool(min(workers, len(todo))) as pool:
-        futures = [
-            pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape) for f in todo
-        ]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:  # Ctrl-C or a failed case: stop the workers before leaving
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
 def build_cache(
     data_dir: Path | str,
     cache_dir: Path | str,
@@ -243,7 +220,10 @@ def build_cache(
             last_write = time.monotonic()
 
     try:
-        for result in _cached_cases(todo, cases_dir, settings, expected_shape, workers):
+        cache = partial(
+            _cache_one_case, cases_dir=cases_dir, settings=settings, expected_shape=expected_shape
+        )
+        for result in in_workers(cache, todo, workers):
             record(*result)
     finally:
         bar.close()

@@ -23,7 +23,6 @@ STUDY_FILE = "study.json"
 def study_protocol(
     data_dir: Path, folds: int, validation: int, seed: int, scale: StudyScale
 ) -> dict[str, Any]:
-    """What :data:`STUDY_FILE` records."""
     labelled = sorted(c.case_id for c in discover_cases(data_dir) if c.seg is not None)
     if not labelled:
         raise BratsError(f"no labelled cases (with a *_seg file) under {data_dir}")

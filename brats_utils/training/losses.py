@@ -71,7 +71,6 @@ def region_dice_bce(y_true, y_pred):
 
 
 def get_loss(name: str, head: str = "classes"):
-    """The loss called ``name`` (:data:`~brats_utils.training.settings.LOSSES`) for ``head``."""
     if head == "regions":
         losses = dict(zip(LOSSES, (region_bce, region_dice_bce), strict=True))
     else:

@@ -20,13 +20,12 @@ from brats_utils.conventions import (
     Release,
     labels_to_classes,
 )
-from brats_utils.data.nifti import NIFTI_EXTS, read_nifti, read_nifti_header
+from brats_utils.data.nifti import nifti_stem, read_nifti, read_nifti_header
 from brats_utils.errors import BratsError, CaseError
 
 __all__ = [
     "KINDS",
     "Reference",
-    "nifti_stem",
     "consensus_reference",
     "shape_problem",
     "affine_problem",
@@ -42,14 +41,6 @@ __all__ = [
 ]
 
 KINDS: tuple[str, ...] = (*MODALITIES, "seg")
-
-
-def nifti_stem(name: str) -> str | None:
-    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
-    for ext in NIFTI_EXTS:
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return None
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,17 @@ import numpy as np
 from brats_utils.errors import CaseError
 from brats_utils.files import atomic_path
 
-__all__ = ["read_nifti", "read_nifti_header", "write_nifti", "NIFTI_EXTS"]
+__all__ = ["read_nifti", "read_nifti_header", "write_nifti", "NIFTI_EXTS", "nifti_stem"]
 
 NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
+
+
+def nifti_stem(name: str) -> str | None:
+    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
+    for ext in NIFTI_EXTS:
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return None
 
 
 def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:

@@ -16,10 +16,9 @@ from brats_utils.data.cases import (
     Reference,
     affine_problem,
     consensus_reference,
-    nifti_stem,
     shape_problem,
 )
-from brats_utils.data.nifti import read_nifti
+from brats_utils.data.nifti import nifti_stem, read_nifti
 from brats_utils.errors import CaseError
 from brats_utils.files import worker_pool
 

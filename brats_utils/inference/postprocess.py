@@ -36,6 +36,15 @@ _NCR, _ED, _ET = (CLASS_NAMES.index(n) for n in ("necrotic", "edema", "enhancing
 _CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)
 
 
+#: The stages in the order they are chosen: the region each is scored on, what it does.
+_STAGES: tuple[tuple[str, str, str], ...] = (
+    ("wt_min_mm3", "WT", "WT components < {:g} mm^3 removed"),
+    ("tc_min_mm3", "TC", "TC components < {:g} mm^3 -> edema"),
+    ("et_min_mm3", "ET", "ET components < {:g} mm^3 -> necrosis"),
+    ("et_to_ncr_below_mm3", "ET", "all ET -> necrosis when ET < {:g} mm^3"),
+)
+
+
 @dataclass(frozen=True)
 class PostprocessSettings:
     """Thresholds in mm^3 of the four stages of :func:`postprocess`; 0 disables one."""
@@ -59,15 +68,7 @@ class PostprocessSettings:
         return from_known_keys(cls, d, "postprocessing settings")
 
     def describe(self) -> str:
-        parts = []
-        if self.wt_min_mm3:
-            parts.append(f"WT components < {self.wt_min_mm3:g} mm^3 removed")
-        if self.tc_min_mm3:
-            parts.append(f"TC components < {self.tc_min_mm3:g} mm^3 -> edema")
-        if self.et_min_mm3:
-            parts.append(f"ET components < {self.et_min_mm3:g} mm^3 -> necrosis")
-        if self.et_to_ncr_below_mm3:
-            parts.append(f"all ET -> necrosis when ET < {self.et_to_ncr_below_mm3:g} mm^3")
+        parts = [what.format(getattr(self, s)) for s, _, what in _STAGES if getattr(self, s)]
         return "; ".join(parts) or "none"
 
 
@@ -113,15 +114,6 @@ def _region_score(cases, settings: PostprocessSettings, region: str) -> float:
     return float(np.mean(scores))
 
 
-#: The stages in the order they are chosen, with the region each is scored on.
-_STAGES: tuple[tuple[str, str], ...] = (
-    ("wt_min_mm3", "WT"),
-    ("tc_min_mm3", "TC"),
-    ("et_min_mm3", "ET"),
-    ("et_to_ncr_below_mm3", "ET"),
-)
-
-
 def fit_postprocessing(
     cases: Sequence[tuple[np.ndarray, np.ndarray, Sequence[float]]],
     grid: Sequence[float] = THRESHOLD_GRID_MM3,
@@ -133,7 +125,7 @@ def fit_postprocessing(
         raise ValueError("postprocessing thresholds need at least one validation case")
     settings = PostprocessSettings()
     trials = []
-    for stage, region in _STAGES:
+    for stage, region, _ in _STAGES:
         scored = []
         for threshold in sorted(set(float(g) for g in grid)):
             candidate = replace(settings, **{stage: threshold})

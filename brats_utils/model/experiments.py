@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brats_utils.conventions import MODALITIES
-from brats_utils.errors import BratsError
+from brats_utils.conventions import MODALITIES, channel_indices
+from brats_utils.errors import BratsError, check_choice
 
 __all__ = ["FUSIONS", "Experiment", "EXPERIMENTS", "get_experiment"]
 
@@ -26,16 +26,8 @@ class Experiment:
     description: str
 
     def __post_init__(self) -> None:
-        unknown = [c for c in self.channels if c not in MODALITIES]
-        if unknown or not self.channels:
-            raise ValueError(
-                f"experiment {self.name!r}: channels must be a non-empty subset of "
-                f"{MODALITIES}, got {self.channels}"
-            )
-        if self.fusion not in FUSIONS:
-            raise ValueError(
-                f"experiment {self.name!r}: fusion must be one of {FUSIONS}, got {self.fusion!r}"
-            )
+        channel_indices(self.channels)  # ValueError on unknown or no channels
+        check_choice("fusion", self.fusion, FUSIONS)
 
     @property
     def input_channels(self) -> int:

@@ -59,14 +59,8 @@ def export_predictions(
     overwrite: bool = False,
     expected_shape: tuple[int, int, int] | None = VOLUME_SHAPE,
 ) -> dict[str, Path]:
-    """Write every prediction of ``pred_dir`` into ``out_dir`` with the portal's name and labels;
-    returns ``{case_id: exported file}``.
-
-    Every name and every file is checked before the first is written (BratsError: a case
-    without a portal name, an existing file without ``overwrite``, two cases with one name;
-    CaseError: an unreadable file, a shape other than ``expected_shape``, wrong labels), and
-    every written file is read back.
-    """
+    """Write every prediction of ``pred_dir`` into ``out_dir`` with the portal's name and labels,
+    each checked before the first is written and read back after; ``{case_id: exported file}``."""
     predictions = find_predictions(pred_dir)
     if not predictions:
         raise BratsError(f"no predictions (<case>.nii.gz) in {pred_dir}")

@@ -156,15 +156,22 @@ class SliceDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self._batch_rows(index)
         self._read = True
-        x, y = _gather(
-            self.cache,
-            self.case_ids,
-            self._case_of[rows],
-            self._position_of[rows],
-            self._channel_index,
-            self._all_channels,
-            self.context,
-        )
+        cases, positions = self._case_of[rows], self._position_of[rows]
+        n, size = len(rows), self.size
+        x = np.empty((n, size, size, self.context * len(self._channel_index)), dtype=np.float32)
+        y = np.empty((n, size, size), dtype=np.uint8)
+        # rows are sorted: each case's slices are copied from its memory map into one block
+        bounds = [0, *(np.flatnonzero(np.diff(cases)) + 1).tolist(), n]
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            case_id, wanted = self.case_ids[cases[start]], positions[start:stop]
+            images = self.cache.images(case_id)
+            if self.context > 1:
+                x[start:stop] = stack_context(images, wanted, self.context, self._channel_index)
+            elif self._all_channels:
+                np.take(images, wanted, axis=0, out=x[start:stop], mode="clip")
+            else:
+                x[start:stop] = images[wanted][..., self._channel_index]
+            np.take(self.cache.labels(case_id), wanted, axis=0, out=y[start:stop], mode="clip")
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             flips = rng.random((len(rows), 2)) < 0.5
@@ -176,35 +183,6 @@ class SliceDataset(keras.utils.PyDataset):
         if self.one_hot:  # a table look-up: ~10x faster than ==
             return x, np.take(_ONE_HOT_ROWS, y, axis=0)
         return x, y
-
-
-def _gather(
-    cache: SliceCache,
-    case_ids: Sequence[str],
-    cases: np.ndarray,
-    positions: np.ndarray,
-    channel_index: list[int],
-    all_channels: bool,
-    context: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The slices ``(cases[i], positions[i])`` as ``(x, y)``, y uint8 classes; ``cases`` sorted,
-    so each case's slices are copied from its memory map into one block."""
-    size = cache.settings.size
-    x = np.empty((len(cases), size, size, context * len(channel_index)), dtype=np.float32)
-    y = np.empty((len(cases), size, size), dtype=np.uint8)
-    bounds = [0, *(np.flatnonzero(np.diff(cases)) + 1).tolist(), len(cases)]
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        case_id = case_ids[cases[start]]
-        wanted = positions[start:stop]
-        images = cache.images(case_id)
-        if context > 1:
-            x[start:stop] = stack_context(images, wanted, context, channel_index)
-        elif all_channels:
-            np.take(images, wanted, axis=0, out=x[start:stop], mode="clip")
-        else:
-            x[start:stop] = images[wanted][..., channel_index]
-        np.take(cache.labels(case_id), wanted, axis=0, out=y[start:stop], mode="clip")
-    return x, y
 
 
 def load_arrays(

@@ -150,12 +150,9 @@ def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
 
 
 class RunLog:
-    """Keep a run folder's models, history and state up to date, one epoch at a time.
-
-    ``monitor`` picks ``model.keras``: a logged value (a ``*loss`` lower is better, anything
-    else higher) or ``(val_)region_dice`` (:func:`region_dice_of`). ``best``, ``best_epoch``
-    (1-based) and ``history`` are those of a resumed run.
-    """
+    """Keep a run folder's models, history and state up to date, one epoch at a time; ``monitor``
+    picks ``model.keras`` (a ``*loss`` lower is better, anything else higher); ``best``,
+    ``best_epoch`` (1-based) and ``history`` are those of a resumed run."""
 
     def __init__(
         self,
@@ -178,12 +175,8 @@ class RunLog:
         self, model: Any, epoch: int, logs: Mapping[str, Any], seconds: float
     ) -> dict[str, Any]:
         """Record finished ``epoch`` (0-based); returns its history record (``epoch`` 1-based).
-
-        In this order: the history, the models under hidden pending names, ``state.json`` (the
-        commit point), the models renamed into place; so ``model_last.keras`` is always the
-        model of the epoch ``state.json`` names (:func:`finish_epoch_files` completes a run
-        killed in between).
-        """
+        Written in order: history, models under pending names, ``state.json`` (the commit point),
+        models renamed into place (:func:`finish_epoch_files` completes a run killed between)."""
         record: dict[str, Any] = {"epoch": epoch + 1}
         record.update({key: float(value) for key, value in logs.items()})
         record.update(region_dice_of(record))

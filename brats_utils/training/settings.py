@@ -23,12 +23,9 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides what a training run learns; the defaults are the seed's.
-
-    ``seed`` seeds Keras, numpy, Python and the loader's draws; ``empty_slice_fraction`` is the
-    share of tumour-free training slices drawn each epoch; ``max_cases`` caps the cases of each
-    subset (smoke runs); ``context_slices`` (odd) neighbouring slices per modality make a 2.5D
-    input; ``--resume`` may raise ``epochs``.
+    """Everything that decides what a training run learns (defaults: the seed's). ``seed`` seeds
+    Keras, numpy, Python and the loader; ``empty_slice_fraction``: share of tumour-free slices
+    drawn each epoch; ``max_cases`` caps each subset; ``context_slices`` (odd) make a 2.5D input.
     """
 
     epochs: int = 15

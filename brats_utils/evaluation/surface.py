@@ -20,21 +20,6 @@ __all__ = ["HD95_VARIANTS", "mask_surface", "hd95", "joint_bounding_box"]
 HD95_VARIANTS: tuple[str, ...] = ("pooled", "max_directed")
 
 
-def _check_pair(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> tuple:
-    pred = np.asarray(pred, dtype=bool)
-    ref = np.asarray(ref, dtype=bool)
-    if pred.shape != ref.shape:
-        raise ValueError(
-            f"prediction has shape {pred.shape}, expected {ref.shape} like the reference"
-        )
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) != ref.ndim:
-        raise ValueError(f"spacing has {len(spacing)} values, expected {ref.ndim} (one per axis)")
-    if not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError(f"spacing must be positive finite mm per voxel, got {spacing}")
-    return pred, ref, spacing
-
-
 def mask_surface(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
@@ -64,7 +49,16 @@ def hd95(
     """HD95 in mm of two boolean masks, ``spacing`` in mm per axis: both empty 0, one empty
     373.13 (legacy BraTS)."""
     check_choice("variant", variant, HD95_VARIANTS)
-    pred, ref, spacing = _check_pair(pred, ref, spacing)
+    pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
+    if pred.shape != ref.shape:
+        raise ValueError(
+            f"prediction has shape {pred.shape}, expected {ref.shape} like the reference"
+        )
+    spacing = tuple(float(s) for s in spacing)
+    if len(spacing) != ref.ndim:
+        raise ValueError(f"spacing has {len(spacing)} values, expected {ref.ndim} (one per axis)")
+    if not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"spacing must be positive finite mm per voxel, got {spacing}")
     pred_empty, ref_empty = not pred.any(), not ref.any()
     if pred_empty and ref_empty:
         return 0.0

@@ -50,24 +50,6 @@ __all__ = [
 ]
 
 
-def _resolve(
-    config_or_settings: dict[str, Any] | PreprocessSettings,
-    channels: Sequence[str] | None,
-    context: int | None,
-) -> tuple[PreprocessSettings, tuple[str, ...], int]:
-    if isinstance(config_or_settings, PreprocessSettings):
-        if channels is None:
-            raise ValueError("channels are required when PreprocessSettings are given")
-        settings = config_or_settings
-        context = 1 if context is None else context
-    else:
-        settings, config_channels = run_settings(config_or_settings)
-        channels = config_channels if channels is None else channels
-        context = run_context(config_or_settings) if context is None else context
-    channel_indices(channels)  # names checked before any work
-    return settings, tuple(channels), context
-
-
 def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndarray:
     """Scores of ``x`` (N, H, W, C) -> (N, H, W, 4 or 3) float32, averaged over flips if ``tta``."""
     flips = [(), (1,), (2,)] if tta else [()]  # rows: X (left-right), columns: Y
@@ -103,7 +85,16 @@ def predict_volume(
         (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or
         (X, Y, Z, 3) WT/TC/ET probabilities of a region model, 0 outside the brain.
     """
-    settings, channels, context = _resolve(config_or_settings, channels, context)
+    if isinstance(config_or_settings, PreprocessSettings):
+        if channels is None:
+            raise ValueError("channels are required when PreprocessSettings are given")
+        settings = config_or_settings
+        context = 1 if context is None else context
+    else:
+        settings, config_channels = run_settings(config_or_settings)
+        channels = config_channels if channels is None else channels
+        context = run_context(config_or_settings) if context is None else context
+    channel_indices(channels)  # names checked before any work
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     volumes = image_channels(image, case_id) if isinstance(image, np.ndarray) else image

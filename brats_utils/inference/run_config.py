@@ -21,21 +21,6 @@ __all__ = [
 ]
 
 
-def _read_run_config(config_path: Path) -> dict[str, Any]:
-    if not config_path.is_file():
-        raise BratsError(
-            f"no run config {config_path} beside the model; expected the run folder written by "
-            "`brats train` (model.keras with config.json)"
-        )
-    config = read_json(config_path, "run config")
-    missing = [
-        k for k in ("experiment", "channels", "image_size", "preprocessing") if k not in config
-    ]
-    if missing:
-        raise BratsError(f"{config_path}: missing keys {missing}")
-    return config
-
-
 def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str, ...]]:
     """Preprocessing settings and channels of a run config, checked against each other."""
     experiment = get_experiment(config["experiment"])
@@ -82,7 +67,18 @@ def load_run(model_path: Path | str):
     model_path = Path(model_path)
     if not model_path.is_file():
         raise BratsError(f"model file not found: {model_path}")
-    config = _read_run_config(model_path.parent / CONFIG_FILE)
+    config_path = model_path.parent / CONFIG_FILE
+    if not config_path.is_file():
+        raise BratsError(
+            f"no run config {config_path} beside the model; expected the run folder written by "
+            "`brats train` (model.keras with config.json)"
+        )
+    config = read_json(config_path, "run config")
+    missing = [
+        k for k in ("experiment", "channels", "image_size", "preprocessing") if k not in config
+    ]
+    if missing:
+        raise BratsError(f"{config_path}: missing keys {missing}")
     settings, channels = run_settings(config)
     try:
         model = keras.saving.load_model(model_path, compile=False)

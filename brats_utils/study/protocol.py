@@ -34,7 +34,7 @@ def digest(record: Any) -> str:
 @dataclass(frozen=True)
 class StudyScale:
     """The size of every training of the study: the defaults fit 2 CPU cores (about 3 hours);
-    on a GPU use the seed's ``size=128, base_filters=32, epochs=15, batch_size=32``."""
+    on a GPU use the seed recipe's (``brats study --help`` shows them)."""
 
     size: int = 64
     base_filters: int = 16

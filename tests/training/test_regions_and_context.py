@@ -135,7 +135,7 @@ def test_inference_feeds_the_loaders_2p5d_stacks_bit_for_bit(synthetic_root, tmp
     channels = ("flair", "t1ce")
     data = SliceDataset(cache, [case_id], channels, batch_size=500, shuffle=False, context=3)
     x, _ = data[0]
-    positions = [z for _, z in data.batch_slices(0)]
+    positions = data._position_of[data._batch_rows(0)]  # one case: its slice positions
     files = next(f for f in discover_cases(synthetic_root) if f.case_id == case_id)
     model = RecordingModel()
     scores = predict_volume(model, read_case_volumes(files).channels, settings, channels,

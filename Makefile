@@ -46,11 +46,13 @@ results-html: setup
 	$(BIN)/brats notebooks --profile smoke --data $(REAL_OUT)/data --out $(REAL_OUT) \
 		--html docs/results --overwrite
 
+# make test: every test (what CI runs). make test-quick: all but the slow tier (notebooks,
+# training runs, the real cases, kill -9, the browser), for a contributor between edits.
 test: setup
 	$(BIN)/python -m pytest
 
 test-quick: setup
-	$(BIN)/python -m pytest -m "not slow and not notebooks"
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

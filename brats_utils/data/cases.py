@@ -236,6 +236,18 @@ def _checked_volume(
     return data, image
 
 
+def _folder_shape(data_dir: Path, expected_shape: Sequence[int] | None):
+    """``VOLUME_SHAPE``, or the smaller shape a synthetic data folder records it was drawn
+    with (``brats synth --shape``); any other ``expected_shape`` as given."""
+    from brats_utils.data.synth import RECIPE_FILE
+    from brats_utils.files import read_json
+
+    recipe = data_dir / RECIPE_FILE
+    if expected_shape is None or tuple(expected_shape) != VOLUME_SHAPE or not recipe.is_file():
+        return expected_shape
+    return tuple(read_json(recipe, "synthetic data recipe")["shape"])
+
+
 def read_case_volumes(
     files: CaseFiles,
     *,
@@ -250,8 +262,8 @@ def read_case_volumes(
     Args:
         files: the case, from :func:`discover_cases` or :func:`case_files_in`.
         require_seg: raise if the case has no segmentation.
-        expected_shape: shape every file must have; ``None`` only requires all to agree
-            (and to be 3D).
+        expected_shape: shape every file must have (``VOLUME_SHAPE``: or the shape a synthetic
+            data folder records); ``None`` only requires all to agree (and to be 3D).
 
     Returns:
         The :class:`CaseVolumes`: four modality arrays as stored, seg as classes 0..3.
@@ -270,6 +282,7 @@ def read_case_volumes(
         name = release.file_name(case_id, "seg")
         raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
 
+    expected_shape = _folder_shape(files.folder.parent, expected_shape)
     channels: list[np.ndarray] = []
     reference = consensus_reference({k: files.path(k) for k in KINDS}, case_id)
     first_image = None

@@ -7,6 +7,7 @@ generate when the data folder is empty::
     description: ...
     synthetic_cases: 24      # null: never generate (full profile: real data required)
     synthetic_seed: 0
+    synthetic_shape: [64, 64, 40]  # optional; default BraTS's 240 x 240 x 155
     parameters:              # every key must be a parameter of at least one notebook
       image_size: 64
       epochs: 4
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from brats_utils.conventions import VOLUME_SHAPE
 from brats_utils.errors import BratsError
 from brats_utils.notebooks.summary import write_summary
 
@@ -71,6 +73,7 @@ class Profile:
         description: one line saying what it is for.
         synthetic_cases: cases to generate into an empty data folder; ``None``: never.
         synthetic_seed: seed of the generated cases.
+        synthetic_shape: their volume shape (default BraTS's 240 x 240 x 155).
         parameters: notebook parameters (name -> value).
         minutes: measured minutes per notebook (name -> minutes), from a run's
             ``run_summary.json`` (``scripts/profile_minutes.py``); empty when not measured.
@@ -84,6 +87,7 @@ class Profile:
     parameters: dict[str, Any]
     minutes: dict[str, float] = field(default_factory=dict)
     measured: str = ""
+    synthetic_shape: tuple[int, int, int] = VOLUME_SHAPE
 
 
 @dataclass
@@ -127,13 +131,15 @@ def load_profile(profile: str | Path, params_dir: Path | str | None = None) -> P
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise BratsError(f"profile {path} is not valid YAML: {exc}") from exc
-    keys = {"description", "synthetic_cases", "synthetic_seed", "parameters", "minutes", "measured"}
+    keys = {"description", "synthetic_cases", "synthetic_seed", "synthetic_shape", "parameters"}
+    keys |= {"minutes", "measured"}
     unknown = sorted(set(raw) - keys)
     parameters = raw.get("parameters") or {}
     minutes = raw.get("minutes") or {}
     if unknown or not isinstance(parameters, dict) or not isinstance(minutes, dict):
         raise BratsError(
-            f"profile {path}: expected keys description, synthetic_cases, synthetic_seed, a "
+            f"profile {path}: expected keys description, synthetic_cases, synthetic_seed, "
+            "synthetic_shape, a "
             f"'parameters' mapping and optionally 'minutes' and 'measured'; found unknown keys "
             f"{unknown}"
         )
@@ -146,6 +152,7 @@ def load_profile(profile: str | Path, params_dir: Path | str | None = None) -> P
         parameters=dict(parameters),
         minutes={str(k): float(v) for k, v in minutes.items()},
         measured=str(raw.get("measured", "")),
+        synthetic_shape=tuple(int(n) for n in raw.get("synthetic_shape", VOLUME_SHAPE)),
     )
 
 
@@ -238,7 +245,11 @@ def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True
 
     print(f"{data_dir} holds no cases: generating {profile.synthetic_cases} synthetic cases")
     write_synthetic_dataset(
-        data_dir, profile.synthetic_cases, profile.synthetic_seed, progress=progress
+        data_dir,
+        profile.synthetic_cases,
+        profile.synthetic_seed,
+        shape=profile.synthetic_shape,
+        progress=progress,
     )
     return len(discover_cases(data_dir))
 
@@ -434,4 +445,3 @@ def run_notebooks(
             print(f"    done in {run.seconds[name]:.0f} s -> {target}", flush=True)
     write_summary(run, parameters, order=NOTEBOOKS)
     return run
-

@@ -174,8 +174,10 @@ def test_stored_targets_match_the_real_sample(real_sample_dir):
     np.testing.assert_allclose(target, measured, atol=0.002)
 
 
-def test_full_size_files_on_disk(synthetic_root):
-    folders = sorted(p for p in synthetic_root.iterdir() if p.is_dir())
+@pytest.mark.slow
+def test_full_size_files_on_disk(tmp_path):
+    write_synthetic_dataset(tmp_path, n_cases=4, seed=0, progress=False)
+    folders = sorted(p for p in tmp_path.iterdir() if p.is_dir())
     assert [p.name for p in folders] == [case_id_for(i) for i in range(4)]
     labels_seen: set[int] = set()
     for folder in folders:

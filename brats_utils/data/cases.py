@@ -237,8 +237,8 @@ def _checked_volume(
 
 
 def _folder_shape(data_dir: Path, expected_shape: Sequence[int] | None):
-    """``VOLUME_SHAPE``, or the smaller shape a synthetic data folder records it was drawn
-    with (``brats synth --shape``); any other ``expected_shape`` as given."""
+    """For ``VOLUME_SHAPE``, the shape a synthetic data folder records its cases were drawn
+    with (``brats synth --shape``), if it does; any other ``expected_shape`` as given."""
     from brats_utils.data.synth import RECIPE_FILE
     from brats_utils.files import read_json
 

@@ -139,9 +139,8 @@ def load_profile(profile: str | Path, params_dir: Path | str | None = None) -> P
     if unknown or not isinstance(parameters, dict) or not isinstance(minutes, dict):
         raise BratsError(
             f"profile {path}: expected keys description, synthetic_cases, synthetic_seed, "
-            "synthetic_shape, a "
-            f"'parameters' mapping and optionally 'minutes' and 'measured'; found unknown keys "
-            f"{unknown}"
+            "synthetic_shape, a 'parameters' mapping and optionally 'minutes' and 'measured'; "
+            f"found unknown keys {unknown}"
         )
     cases = raw.get("synthetic_cases")
     return Profile(

@@ -67,11 +67,16 @@ results-html: setup
 	$(BIN)/brats notebooks --profile smoke --data $(REAL_OUT)/data --out $(REAL_OUT) \
 		--html docs/results --overwrite
 
+# make test: every test (what CI runs), on TEST_WORKERS pytest-xdist workers, a test file per
+# worker (its module fixtures made once). make test-quick: all but the slow tier (notebooks,
+# training runs, the real cases, kill -9, the browser), in one process (a second worker did
+# not pay for its start on 2 cores), for a contributor between edits.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-quick: setup
-	$(BIN)/python -m pytest -m "not slow and not notebooks"
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

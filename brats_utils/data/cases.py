@@ -262,6 +262,18 @@ def _checked_volume(
     return data, image
 
 
+def _folder_shape(data_dir: Path, expected_shape: Sequence[int] | None):
+    """For ``VOLUME_SHAPE``, the shape a synthetic data folder records its cases were drawn
+    with (``brats synth --shape``), if it does; any other ``expected_shape`` as given."""
+    from brats_utils.data.synth import RECIPE_FILE
+    from brats_utils.files import read_json
+
+    recipe = data_dir / RECIPE_FILE
+    if expected_shape is None or tuple(expected_shape) != VOLUME_SHAPE or not recipe.is_file():
+        return expected_shape
+    return tuple(read_json(recipe, "synthetic data recipe")["shape"])
+
+
 def read_case_volumes(
     files: CaseFiles,
     *,
@@ -271,8 +283,9 @@ def read_case_volumes(
     """Read a case's files once, in their on-disk dtype, and check them (for every reader).
 
     ``CaseError`` naming case and file: a missing modality (or segmentation with
-    ``require_seg``), an unreadable file, a shape other than ``expected_shape`` (``None``: all
-    3D and equal), another affine, NaN/inf, invalid labels.
+    ``require_seg``), an unreadable file, a shape other than ``expected_shape``
+    (``VOLUME_SHAPE``: that or the shape a synthetic data folder records; ``None``: all 3D and
+    equal), another affine, NaN/inf, invalid labels.
     """
     case_id, release = files.case_id, files.release
     missing = [m for m in MODALITIES if files.modalities[m] is None]
@@ -283,6 +296,7 @@ def read_case_volumes(
         name = release.file_name(case_id, "seg")
         raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
 
+    expected_shape = _folder_shape(files.folder.parent, expected_shape)
     channels: list[np.ndarray] = []
     reference = consensus_reference({k: files.path(k) for k in KINDS}, case_id)
     first_image = None

@@ -70,6 +70,7 @@ def _toy_data(n: int, channels: int = 2, seed: int = 0):
     return x, np.eye(4, dtype="float32")[classes]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["ce", "dice_ce"])
 def test_a_region_model_learns_and_logs_the_label_metrics(loss, tmp_path):
     keras.utils.set_random_seed(0)

@@ -56,11 +56,11 @@ GREY = colormaps["gray"].with_extremes(bad="black")
 PLANES: dict[str, int] = {"sagittal": 0, "coronal": 1, "axial": 2}
 
 
-def save_figure(fig: Figure, out_path: Path | str, dpi: int = 110) -> Path:
+def save_figure(fig: Figure, out_path: Path | str) -> Path:
     """Save ``fig`` atomically; the format follows the suffix."""
     out_path = Path(out_path)
     with atomic_path(out_path, suffix=out_path.suffix) as tmp:
-        fig.savefig(tmp, dpi=dpi)
+        fig.savefig(tmp, dpi=110)
     return out_path
 
 
@@ -139,9 +139,10 @@ def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]
 
 
 def display_ranges(
-    image: np.ndarray, channel_names: Sequence[str] = MODALITIES, percentiles=(0.5, 99.5)
+    image: np.ndarray, channel_names: Sequence[str] = MODALITIES
 ) -> dict[str, tuple[float, float]]:
-    """``{channel: (low, high)}`` percentiles of the non-zero voxels of an ``(..., C)`` image."""
+    """``{channel: (low, high)}``: the 0.5 and 99.5 percentiles of the non-zero voxels of an
+    ``(..., C)`` image."""
     if image.shape[-1] != len(channel_names):
         raise ValueError(
             f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
@@ -154,7 +155,7 @@ def display_ranges(
         if values.size == 0:
             ranges[name] = (0.0, 1.0)
             continue
-        low, high = np.percentile(values, percentiles)
+        low, high = np.percentile(values, (0.5, 99.5))
         ranges[name] = (float(low), float(high if high > low else low + 1.0))
     return ranges
 

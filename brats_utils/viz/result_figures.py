@@ -80,7 +80,6 @@ def plot_training_curves(
     *,
     metrics: Sequence[str] | None = None,
     title: str = "Training curves",
-    ncols: int = 3,
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -96,7 +95,7 @@ def plot_training_curves(
     unknown = [m for m in metrics if m not in frame.columns and f"val_{m}" not in frame.columns]
     if unknown or not metrics:
         raise ValueError(f"metrics {unknown or metrics} not in the history; logged: {logged}")
-    fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(3.4, 2.6))
+    fig, axes = new_axes(ax, len(metrics), ncols=3, panel_size=(3.4, 2.6))
     for axis, metric in zip(axes, metrics, strict=True):
         for split, column, style in (("train", metric, "-"), ("validation", f"val_{metric}", "--")):
             if column in frame.columns:
@@ -114,9 +113,7 @@ def plot_metric_bars(
     *,
     metrics: Sequence[str] | None = None,
     reference: Mapping[str, Mapping[str, float]] | None = None,
-    reference_label: str = "seed (reported)",
     title: str = "",
-    ncols: int = 4,
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -129,7 +126,7 @@ def plot_metric_bars(
         raise ValueError(f"metrics {missing or metrics} not in the table: {list(table.columns)}")
     variants = [str(v) for v in table.index]
     colors = [f"C{i}" for i in range(len(variants))]
-    fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(2.2 + 0.5 * len(variants), 2.8))
+    fig, axes = new_axes(ax, len(metrics), ncols=4, panel_size=(2.2 + 0.5 * len(variants), 2.8))
     x = np.arange(len(variants))
     marked = False
     for axis, metric in zip(axes, metrics, strict=True):
@@ -147,7 +144,7 @@ def plot_metric_bars(
         if np.nanmax(np.append(values, 0)) <= 1.0:
             axis.set_ylim(0, 1.05)
     if marked:
-        mark = Line2D([], [], color="black", linewidth=2.5, label=reference_label)
+        mark = Line2D([], [], color="black", linewidth=2.5, label="seed (reported)")
         fig.legend(handles=[mark], loc="outside lower center", fontsize="small")
     if title:
         fig.suptitle(title)

@@ -39,7 +39,6 @@ __all__ = [
     "label_overlay",
     "label_legend_handles",
     "draw_slice",
-    "plot_modality_grid",
 ]
 
 #: Short names of the tumour classes, as the BraTS papers write them.
@@ -208,7 +207,7 @@ def draw_slice(
     alpha: float = 0.4,
     channel_names: Sequence[str] = MODALITIES,
     ranges: Mapping[str, tuple[float, float]] | None = None,
-    title: str | None = None,
+    case_id: str = "",
     errors: np.ndarray | None = None,
     errors_title: str = "errors",
     ax: Axes | Sequence[Axes] | None = None,
@@ -260,7 +259,7 @@ def draw_slice(
         axis.set_axis_off()
         if handles and panel == last_of_kind[is_errors]:
             axis.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.6)
-    fig.suptitle(title if title is not None else f"{plane} slice {index}")
+    fig.suptitle(f"{case_id + ': ' if case_id else ''}{plane} slice {index}")
     return finish_figure(fig, out_path)
 
 
@@ -277,15 +276,3 @@ def _check_slice_arguments(image, seg, pred, modality: str, channel_names: Seque
         raise ValueError(
             f"modality must be 'all' or one of {tuple(channel_names)}, got {modality!r}"
         )
-
-
-def plot_modality_grid(
-    image: np.ndarray, seg: np.ndarray | None = None, *, case_id: str = "", **options
-) -> Figure:
-    """:func:`draw_slice` of every modality, titled with ``case_id``."""
-    plane = options.pop("plane", "axial")
-    index = options.pop("index", None)
-    if index is None:
-        index = default_slice_index(seg, plane, image.shape)
-    title = f"{case_id + ': ' if case_id else ''}{plane} slice {index}"
-    return draw_slice(image, seg, plane=plane, index=index, modality="all", title=title, **options)

@@ -206,7 +206,7 @@ class SliceViewer:
             alpha=self.alpha.value,
             channel_names=self.channel_names,
             ranges=ranges,
-            title=f"{self.case.value}: {self.plane.value} slice {self.index.value}",
+            case_id=self.case.value,
             errors=self._region_errors(),
             errors_title=f"errors {self.error_region.value}",
         )

@@ -176,6 +176,6 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         return {"metric": self.metric, "num_classes": self.num_classes, **super().get_config()}
 
 
-def default_metrics(names: tuple[str, ...] = DEFAULT_METRICS) -> list[ConfusionMatrixMetric]:
+def default_metrics() -> list[ConfusionMatrixMetric]:
     """Fresh metric objects for ``model.compile(metrics=default_metrics())``."""
-    return [ConfusionMatrixMetric(name) for name in names]
+    return [ConfusionMatrixMetric(name) for name in DEFAULT_METRICS]

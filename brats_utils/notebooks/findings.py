@@ -12,7 +12,6 @@ from brats_utils.conventions import MODALITY_NAMES
 from brats_utils.evaluation.compare import MIN_CASES, TOO_FEW, bootstrap_mean_ci, too_few
 
 __all__ = [
-    "mean_with_ci",
     "exploration_findings",
     "preprocessing_findings",
     "variant_findings",

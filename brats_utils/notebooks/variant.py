@@ -26,7 +26,6 @@ __all__ = [
     "score_volumes",
     "predict_examples",
     "modality_ablation",
-    "CONTRASTS",
     "channel_contrast",
 ]
 

@@ -20,10 +20,7 @@ from brats_utils.evaluation.slice_metrics import LABEL_METRICS
 
 __all__ = [
     "CONFUSION_METRICS",
-    "DEFAULT_METRICS",
     "ConfusionMatrixMetric",
-    "batch_confusion_matrix",
-    "metric_from_confusion",
     "default_metrics",
 ]
 

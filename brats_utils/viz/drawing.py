@@ -22,7 +22,6 @@ from brats_utils.files import atomic_path
 __all__ = [
     "LABEL_ABBREVIATIONS",
     "LABEL_COLORS",
-    "ERROR_COLORS",
     "error_overlay",
     "error_legend_handles",
     "REGION_COLORS",

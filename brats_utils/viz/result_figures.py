@@ -27,7 +27,6 @@ from brats_utils.viz.drawing import (
 __all__ = [
     "SEED_LABEL_DICE",
     "seed_table",
-    "read_history",
     "plot_training_curves",
     "plot_metric_bars",
     "plot_region_dice_boxes",

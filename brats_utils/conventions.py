@@ -95,13 +95,6 @@ GLI2023 = Release(
 RELEASES: dict[str, Release] = {r.name: r for r in (LEGACY, GLI2023)}
 
 
-def _lookup_table(release: Release) -> np.ndarray:
-    table = np.full(256, 255, dtype=np.uint8)
-    for cls, label in enumerate(release.labels):
-        table[label] = cls
-    return table
-
-
 def _as_integer_labels(values: np.ndarray, what: str) -> np.ndarray:
     """``values`` as integers; floats must be finite whole numbers."""
     if values.dtype.kind in "ui":
@@ -132,11 +125,8 @@ def _unique_integers(values: np.ndarray) -> list[int]:
 
 
 def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
-    """A release's labels (any integer dtype, or whole-number floats) -> uint8 classes 0..3.
-
-    Raises:
-        ValueError: a value not in ``release.labels``, not a whole number, NaN or infinite.
-    """
+    """A release's labels (any integer dtype, or whole-number floats) -> uint8 classes 0..3;
+    ``ValueError`` on a value not in ``release.labels``, not a whole number, NaN or infinite."""
     seg = _as_integer_labels(np.asarray(seg), "segmentation")
     bad = [v for v in _unique_integers(seg) if v not in release.labels]
     if bad:
@@ -144,7 +134,9 @@ def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
             f"labels {bad} are not valid for release {release.name!r} "
             f"(expected a subset of {sorted(release.labels)})"
         )
-    return _lookup_table(release)[seg]
+    table = np.full(256, 255, dtype=np.uint8)  # label -> class
+    table[list(release.labels)] = np.arange(NUM_CLASSES)
+    return table[seg]
 
 
 def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndarray:

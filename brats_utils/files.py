@@ -10,8 +10,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "write_csv",
     "write_npy",
     "worker_pool",
+    "in_workers",
 ]
 
 
@@ -124,15 +125,31 @@ PARENT_POLL_S = 0.2
 
 
 def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies.
-
-    A parent killed by ``kill -9`` cannot stop its pool; each worker here polls its parent
-    from a daemon thread (works on every platform and from any thread, unlike Linux's
-    ``PR_SET_PDEATHSIG``).
-    """
+    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies (a
+    parent killed by ``kill -9`` cannot stop its pool): each polls its parent from a daemon
+    thread (any platform, any thread, unlike Linux's ``PR_SET_PDEATHSIG``)."""
     return ProcessPoolExecutor(
         max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
     )
+
+
+def in_workers(
+    function: Callable, items: Sequence, workers: int, mp_context: Any = None
+) -> Iterator:
+    """``function(item)`` of every item: in order here with one worker, else in
+    :func:`worker_pool` processes as each finishes (Ctrl-C or an error stops them all)."""
+    if workers == 1 or len(items) <= 1:
+        for item in items:
+            yield function(item)
+        return
+    with worker_pool(min(workers, len(items)), mp_context) as pool:
+        futures = [pool.submit(function, item) for item in items]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _end_with_parent() -> None:

@@ -8,7 +8,7 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["PACKAGES", "BACKEND_PACKAGES", "keras_backend", "missing_backend", "versions"]
+__all__ = ["PACKAGES", "BACKENDS", "keras_backend", "missing_backend", "versions"]
 
 PACKAGES: tuple[str, ...] = (
     "numpy",
@@ -23,22 +23,20 @@ PACKAGES: tuple[str, ...] = (
 )
 
 
-#: The package each Keras backend needs, and the extra of this project that installs it.
-BACKEND_PACKAGES: dict[str, str] = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: The Keras backends: each is the name of its package and of the extra that installs it.
+BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
 
 
 def missing_backend(package: str | None) -> str | None:
     """What to tell a user whose Keras backend ``package`` (``ModuleNotFoundError.name``) is
     not installed, else ``None``."""
     top = (package or "").split(".")[0]
-    if top not in BACKEND_PACKAGES.values():
+    if top not in BACKENDS:
         return None
-    backend = keras_backend()
-    extra = next((b for b, p in BACKEND_PACKAGES.items() if p == top), top)
     return (
-        f"the Keras backend {backend!r} needs {top!r}, which is not installed: pip install -e "
-        f"'.[{extra}]'. Or use a backend you have: KERAS_BACKEND=tensorflow|jax|torch, each "
-        f"installed by its extra, '.[tensorflow]' (the default), '.[jax]' or '.[torch]'"
+        f"the Keras backend {keras_backend()!r} needs {top!r}, which is not installed: pip "
+        f"install -e '.[{top}]'. Or use a backend you have: KERAS_BACKEND=tensorflow|jax|torch, "
+        "each installed by its extra, '.[tensorflow]' (the default), '.[jax]' or '.[torch]'"
     )
 
 

@@ -20,11 +20,13 @@ def real_sample_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
-    """Four full-size synthetic BraTS 2021 cases (seed 0), written once per test session."""
+    """Four small synthetic BraTS 2021 cases (seed 0, 64 x 64 x 40: the folder records the
+    shape, which reading then expects), written once per test session. Full-size volumes
+    are made only by the tests about full size."""
     from brats_utils.data.synth import write_synthetic_dataset
 
     root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(root, n_cases=4, seed=0)
+    write_synthetic_dataset(root, n_cases=4, seed=0, shape=(64, 64, 40), progress=False)
     return root
 
 

@@ -45,9 +45,7 @@ def require_backend(backend: str) -> None:
     as ``.ci/run`` is run) fail instead: ``make setup`` installs every backend there."""
     import pytest
 
-    from brats_utils.provenance import BACKEND_PACKAGES
-
-    package = BACKEND_PACKAGES[backend]
+    package = backend  # each backend's package has its name
     if importlib.util.find_spec(package) is not None:
         return
     message = f"the Keras backend {backend!r} needs {package!r}, which is not installed here"

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from brats_utils.cli.args import check_input_folder, positive_int
-from brats_utils.errors import BratsError
 
 __all__ = ["add_parser", "run"]
 
@@ -31,16 +30,11 @@ def run(args: argparse.Namespace) -> int:
     """0 if every case is valid, 1 otherwise (warnings allowed)."""
     from tqdm import tqdm
 
-    from brats_utils.data.cases import discover_cases
+    from brats_utils.data.cases import select_cases
     from brats_utils.data.validation import has_errors, validate_cases
 
     check_input_folder("DATA_DIR", args.data_dir, "data folder")
-    cases = discover_cases(args.data_dir)
-    if not cases:
-        raise BratsError(
-            f"no case folders found under {args.data_dir} (expected folders like "
-            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
-        )
+    cases = select_cases(args.data_dir)
     n_invalid = n_warned = 0
     results = validate_cases(cases, require_seg=args.require_seg, workers=args.workers)
     # The bar goes to stderr and only on a terminal (disable=None); lines go to stdout.

@@ -60,18 +60,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    for path in (args.out, summary_path(args.out)):
-        check_output_file("--out", path, args.overwrite)
-    if args.error_maps is not None:
-        check_output_folder("--error-maps", args.error_maps)
-        if not args.overwrite and args.error_maps.is_dir() and any(args.error_maps.iterdir()):
-            raise BratsError(
-                f"--error-maps {args.error_maps} is not empty; pass --overwrite to replace "
-                "its maps, or choose an empty folder"
-            )
-
-
 def summary_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_summary.csv")
 
@@ -86,7 +74,15 @@ def run(args: argparse.Namespace) -> int:
 
     check_input_folder("--pred", args.pred, "folder of predictions")
     check_input_folder("--ref", args.ref, "data folder")
-    _check_outputs(args)
+    for path in (args.out, summary_path(args.out)):
+        check_output_file("--out", path, args.overwrite)
+    if args.error_maps is not None:
+        check_output_folder("--error-maps", args.error_maps)
+        if not args.overwrite and args.error_maps.is_dir() and any(args.error_maps.iterdir()):
+            raise BratsError(
+                f"--error-maps {args.error_maps} is not empty; pass --overwrite to replace "
+                "its maps, or choose an empty folder"
+            )
     case_ids = split_case_ids(args)
     rules = LesionRules(args.lesion_dilation, args.lesion_min_volume, args.lesion_hd95)
     df = evaluate_folder(

@@ -30,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder("--out", args.out)
     from brats_utils.data.export import export_predictions
 
-    report = export_predictions(args.pred, args.out, args.release, overwrite=args.overwrite)
-    print(f"{len(report.written)} predictions for the {args.release} portal -> {args.out}")
+    written = export_predictions(args.pred, args.out, args.release, overwrite=args.overwrite)
+    print(f"{len(written)} predictions for the {args.release} portal -> {args.out}")
     return 0

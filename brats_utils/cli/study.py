@@ -1,6 +1,5 @@
-"""``brats study``: k-fold cross-validation of the study's configurations, resumable; e.g.
-``brats study DATA --out studies/gpu --size 128 --base-filters 32 --epochs 15 --batch-size 32``
-(the seed's scale) or ``--report`` for the tables only."""
+"""``brats study``: k-fold cross-validation of the study's configurations, resumable (at the
+seed's scale on a GPU: ``--size 128 --base-filters 32 --epochs 15 --batch-size 32``)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,9 @@ from brats_utils.cli.args import (
     positive_int,
 )
 from brats_utils.errors import BratsError
+from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.study.protocol import CONFIGS, StudyScale
+from brats_utils.training.settings import TrainSettings
 
 __all__ = ["add_parser", "run"]
 
@@ -59,11 +60,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--only-folds", type=_folds,
         help="run only these folds, 0-based (e.g. 0 for a smoke run)",
     )  # fmt: skip
+    seed = TrainSettings()  # the seed recipe's sizes, for a GPU
     scale_options = (
-        ("--size", scale.size, "slice size", 128),
-        ("--base-filters", scale.base_filters, "U-Net width", 32),
-        ("--epochs", scale.epochs, "epochs of every training", 15),
-        ("--batch-size", scale.batch_size, "slices per batch", 32),
+        ("--size", scale.size, "slice size", PreprocessSettings().size),
+        ("--base-filters", scale.base_filters, "U-Net width", seed.unet.base_filters),
+        ("--epochs", scale.epochs, "epochs of every training", seed.epochs),
+        ("--batch-size", scale.batch_size, "slices per batch", seed.batch_size),
     )
     for option, default, what, gpu in scale_options:
         parser.add_argument(

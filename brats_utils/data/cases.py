@@ -1,9 +1,6 @@
-"""Finding, reading and checking BraTS cases of any release (``CaseError`` on the first problem).
-
-A *case folder* holds files named ``<folder name><separator><suffix>.nii[.gz]`` for a known
-:class:`~brats_utils.conventions.Release`; they are searched for recursively (BraTS 2018's
-``HGG/``, ``LGG/``), and the root may be one. The case id is the folder name.
-"""
+"""Finding, reading and checking BraTS cases of any release (``CaseError`` on the first problem):
+a case folder, found recursively (BraTS 2018's ``HGG/``, ``LGG/``), holds files named
+``<folder name><separator><suffix>.nii[.gz]`` of a known ``Release``; its name is the case id."""
 
 from __future__ import annotations
 
@@ -23,19 +20,19 @@ from brats_utils.conventions import (
     Release,
     labels_to_classes,
 )
-from brats_utils.data.nifti import NIFTI_EXTS, read_nifti, read_nifti_header
+from brats_utils.data.nifti import nifti_stem, read_nifti, read_nifti_header
 from brats_utils.errors import BratsError, CaseError
 
 __all__ = [
     "KINDS",
     "Reference",
-    "nifti_stem",
     "consensus_reference",
     "shape_problem",
     "affine_problem",
     "CaseFiles",
     "Case",
     "discover_cases",
+    "select_cases",
     "find_case",
     "case_files_in",
     "CaseVolumes",
@@ -43,21 +40,12 @@ __all__ = [
     "load_case",
 ]
 
-#: File kinds of a case: the modalities in channel order, then the segmentation.
 KINDS: tuple[str, ...] = (*MODALITIES, "seg")
-
-
-def nifti_stem(name: str) -> str | None:
-    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
-    for ext in NIFTI_EXTS:
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return None
 
 
 @dataclass(frozen=True)
 class Reference:
-    """The first file read of a case: the shape and affine the others must match."""
+    """The shape and affine the other files of a case must match."""
 
     kind: str
     shape: tuple[int, ...]
@@ -65,11 +53,8 @@ class Reference:
 
 
 def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> Reference | None:
-    """The geometry (from the headers) most files of a case share, so the odd one is reported.
-
-    Ties go to the earliest kind in :data:`KINDS` order; unreadable files are left out.
-    ``None`` if no file is readable.
-    """
+    """The geometry (from the headers) most files of a case share, so the odd one is reported;
+    ties go to the earliest kind of :data:`KINDS`; ``None`` if no file is readable."""
     groups: list[tuple[Reference, int]] = []
     for kind in KINDS:
         path = paths.get(kind)
@@ -98,7 +83,6 @@ def shape_problem(
     reference: Reference | None,
     expected_shape: Sequence[int] | None,
 ) -> str | None:
-    """Message if ``shape`` is not ``expected_shape`` (or the reference's), else None."""
     expected = tuple(expected_shape) if expected_shape is not None else None
     if expected is None and reference is not None:
         expected = reference.shape
@@ -109,7 +93,6 @@ def shape_problem(
 
 
 def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -> str | None:
-    """Message if ``affine`` differs from the reference's by more than the tolerance, else None."""
     if reference is None or np.allclose(affine, reference.affine, atol=AFFINE_TOLERANCE_MM):
         return None
     difference = float(np.max(np.abs(affine - reference.affine)))
@@ -118,14 +101,8 @@ def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -
 
 @dataclass(frozen=True)
 class CaseFiles:
-    """What discovery found in one case folder (file names only, nothing read).
-
-    Attributes:
-        modalities: path per modality, in MODALITIES order; ``None`` = missing.
-        seg: the segmentation file, ``None`` when absent.
-        extra: other NIfTI files (a misnamed segmentation, or a ``.nii`` duplicate of the
-            ``.nii.gz`` file used).
-    """
+    """The files found in one case folder (nothing read); ``None`` for a missing one. ``extra``:
+    other NIfTI files (a misnamed segmentation, or a ``.nii`` duplicate of the file used)."""
 
     case_id: str
     folder: Path
@@ -135,20 +112,14 @@ class CaseFiles:
     extra: tuple[Path, ...] = ()
 
     def path(self, kind: str) -> Path | None:
-        """Path of a modality or ``"seg"``, ``None`` if missing."""
         return self.seg if kind == "seg" else self.modalities[kind]
 
 
 @dataclass
 class Case:
-    """One case in memory.
-
-    Attributes:
-        image: (X, Y, Z, 4) float32, channels in MODALITIES order, scanner units.
-        seg: (X, Y, Z) uint8 internal classes 0..3, or ``None``.
-        affine: (4, 4) voxel-to-world matrix (mm) of the first modality file.
-        header: header of the first modality file, to write predictions back.
-    """
+    """One case in memory: ``image`` (X, Y, Z, 4) float32, channels in MODALITIES order,
+    scanner units; ``seg`` (X, Y, Z) uint8 classes 0..3 or ``None``; the ``affine`` (mm) and
+    ``header`` of the first modality file, to write predictions back."""
 
     case_id: str
     image: np.ndarray
@@ -160,7 +131,6 @@ class Case:
 
 
 def _match_folder(folder: Path, names: Iterable[str]) -> CaseFiles | None:
-    """CaseFiles of ``folder`` by the release that names most of its files, else ``None``."""
     case_id = folder.name
     # .nii.gz before .nii, so the compressed file wins when both exist.
     niftis = sorted(
@@ -206,11 +176,8 @@ def case_files_in(folder: Path | str) -> CaseFiles:
 
 
 def discover_cases(root: Path | str) -> list[CaseFiles]:
-    """Every case folder under ``root`` (following links), sorted by case id.
-
-    Raises:
-        BratsError: ``root`` is not a folder, or two folders hold the same case id.
-    """
+    """Every case folder under ``root`` (following links), sorted by case id; ``BratsError``
+    if ``root`` is not a folder or two folders hold the same case id."""
     root = Path(root)
     if not root.is_dir():
         raise BratsError(f"data folder not found: {root}")
@@ -234,6 +201,23 @@ def discover_cases(root: Path | str) -> list[CaseFiles]:
     return [cases[case_id] for case_id in sorted(cases)]
 
 
+def select_cases(root: Path | str, case_ids: Iterable[str] | None = None) -> list[CaseFiles]:
+    """:func:`discover_cases`, or only ``case_ids``; ``BratsError`` if none or an id is unknown."""
+    cases = discover_cases(root)
+    if not cases:
+        raise BratsError(
+            f"no case folders found under {root} (expected folders like "
+            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
+        )
+    if case_ids is None:
+        return cases
+    wanted = set(case_ids)
+    unknown = sorted(wanted - {files.case_id for files in cases})
+    if unknown:
+        raise BratsError(f"cases not found under {root}: {', '.join(unknown[:10])}")
+    return [files for files in cases if files.case_id in wanted]
+
+
 def find_case(root: Path | str, case_id: str) -> CaseFiles:
     """The case ``case_id`` under ``root`` (``root/case_id`` first), else ``CaseError``."""
     direct = Path(root) / case_id
@@ -249,13 +233,9 @@ def find_case(root: Path | str, case_id: str) -> CaseFiles:
 
 @dataclass
 class CaseVolumes:
-    """A case's checked voxels as stored on disk.
-
-    Attributes:
-        channels: four (X, Y, Z) arrays in MODALITIES order, on-disk dtype, Fortran-ordered.
-        seg: (X, Y, Z) uint8 internal classes 0..3, or ``None``.
-        image: the nibabel image of the first modality (``affine``, ``header``).
-    """
+    """A case's checked voxels as stored on disk: ``channels``, four (X, Y, Z) arrays in
+    MODALITIES order, on-disk dtype, Fortran-ordered; ``seg`` (X, Y, Z) uint8 classes 0..3 or
+    ``None``; ``image``, the nibabel image of the first modality (``affine``, ``header``)."""
 
     channels: tuple[np.ndarray, ...]
     seg: np.ndarray | None
@@ -269,7 +249,6 @@ def _checked_volume(
     reference: Reference | None,
     expected_shape: Sequence[int] | None,
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
-    """One file's voxels and image; CaseError on a wrong shape or affine, or NaN."""
     data, image = read_nifti(path, case_id)
     message = shape_problem(kind, data.shape, reference, expected_shape)
     if message is None:
@@ -283,6 +262,18 @@ def _checked_volume(
     return data, image
 
 
+def _folder_shape(data_dir: Path, expected_shape: Sequence[int] | None):
+    """For ``VOLUME_SHAPE``, the shape a synthetic data folder records its cases were drawn
+    with (``brats synth --shape``), if it does; any other ``expected_shape`` as given."""
+    from brats_utils.data.synth import RECIPE_FILE
+    from brats_utils.files import read_json
+
+    recipe = data_dir / RECIPE_FILE
+    if expected_shape is None or tuple(expected_shape) != VOLUME_SHAPE or not recipe.is_file():
+        return expected_shape
+    return tuple(read_json(recipe, "synthetic data recipe")["shape"])
+
+
 def read_case_volumes(
     files: CaseFiles,
     *,
@@ -291,10 +282,10 @@ def read_case_volumes(
 ) -> CaseVolumes:
     """Read a case's files once, in their on-disk dtype, and check them (for every reader).
 
-    Raises:
-        CaseError: naming case and file: a missing modality (or segmentation with
-            ``require_seg``), an unreadable file, a shape other than ``expected_shape``
-            (``None``: all 3D and equal), another affine, NaN/inf, invalid labels.
+    ``CaseError`` naming case and file: a missing modality (or segmentation with
+    ``require_seg``), an unreadable file, a shape other than ``expected_shape``
+    (``VOLUME_SHAPE``: that or the shape a synthetic data folder records; ``None``: all 3D and
+    equal), another affine, NaN/inf, invalid labels.
     """
     case_id, release = files.case_id, files.release
     missing = [m for m in MODALITIES if files.modalities[m] is None]
@@ -305,6 +296,7 @@ def read_case_volumes(
         name = release.file_name(case_id, "seg")
         raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
 
+    expected_shape = _folder_shape(files.folder.parent, expected_shape)
     channels: list[np.ndarray] = []
     reference = consensus_reference({k: files.path(k) for k in KINDS}, case_id)
     first_image = None

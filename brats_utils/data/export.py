@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from brats_utils.data.nifti import read_nifti, write_nifti
 from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
 
-__all__ = ["PORTALS", "ExportReport", "portal_name", "source_release", "export_predictions"]
+__all__ = ["PORTALS", "portal_name", "source_release", "export_predictions"]
 
 #: Portal release -> label convention of its files.
 PORTALS: dict[str, Release] = {"2023": GLI2023, "2021": LEGACY}
@@ -52,13 +51,6 @@ def portal_name(case_id: str, portal: str) -> str:
     )
 
 
-@dataclass
-class ExportReport:
-    """What :func:`export_predictions` wrote: ``{case_id: exported file}``."""
-
-    written: dict[str, Path] = field(default_factory=dict)
-
-
 def export_predictions(
     pred_dir: Path | str,
     out_dir: Path | str,
@@ -66,14 +58,9 @@ def export_predictions(
     *,
     overwrite: bool = False,
     expected_shape: tuple[int, int, int] | None = VOLUME_SHAPE,
-) -> ExportReport:
-    """Write every prediction of ``pred_dir`` into ``out_dir`` with the portal's name and labels.
-
-    Every name and every file is checked before the first is written (BratsError: a case
-    without a portal name, an existing file without ``overwrite``, two cases with one name;
-    CaseError: an unreadable file, a shape other than ``expected_shape``, wrong labels), and
-    every written file is read back.
-    """
+) -> dict[str, Path]:
+    """Write every prediction of ``pred_dir`` into ``out_dir`` with the portal's name and labels,
+    each checked before the first is written and read back after; ``{case_id: exported file}``."""
     predictions = find_predictions(pred_dir)
     if not predictions:
         raise BratsError(f"no predictions (<case>.nii.gz) in {pred_dir}")
@@ -95,15 +82,15 @@ def export_predictions(
     for case_id, path in predictions.items():  # a bad file found before anything is written
         read_prediction(path, case_id, source_release(case_id), expected_shape)
     target = PORTALS[portal]
-    report = ExportReport()
+    written = {}
     for case_id, path in predictions.items():
         classes, _ = read_prediction(path, case_id, source_release(case_id), expected_shape)
         _, image = read_nifti(path, case_id)
         labels = classes_to_labels(classes, target)
         out = write_nifti(out_dir / names[case_id], labels, image.affine, image.header)
         _check_exported(out, case_id, target, classes)
-        report.written[case_id] = out
-    return report
+        written[case_id] = out
+    return written
 
 
 def _check_exported(path: Path, case_id: str, release: Release, classes: np.ndarray) -> None:

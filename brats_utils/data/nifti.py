@@ -12,13 +12,20 @@ import numpy as np
 from brats_utils.errors import CaseError
 from brats_utils.files import atomic_path
 
-__all__ = ["read_nifti", "read_nifti_header", "write_nifti", "NIFTI_EXTS"]
+__all__ = ["read_nifti", "read_nifti_header", "write_nifti", "NIFTI_EXTS", "nifti_stem"]
 
 NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
 
 
+def nifti_stem(name: str) -> str | None:
+    """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
+    for ext in NIFTI_EXTS:
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return None
+
+
 def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
-    """Open a NIfTI image without reading its voxels."""
     path = Path(path)
     if not path.is_file():
         raise CaseError(case_id, "file not found", path)
@@ -31,11 +38,8 @@ def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
 def read_nifti(
     path: Path | str, case_id: str = "", dtype: np.dtype | type | None = None
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
-    """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image.
-
-    A ``.nii.gz`` is decompressed whole with its checksum verified, so a download cut
-    anywhere (even in the trailer) or a flipped bit is reported, not read silently.
-    """
+    """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image; a
+    ``.nii.gz`` is decompressed whole with its checksum verified, so a cut download is reported."""
     path = Path(path)
     if path.name.endswith(".gz"):
         image = _read_gzipped_image(path, case_id)

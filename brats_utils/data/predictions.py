@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from brats_utils.conventions import LEGACY, Release, labels_to_classes
-from brats_utils.data.nifti import NIFTI_EXTS, read_nifti
+from brats_utils.data.nifti import NIFTI_EXTS, nifti_stem, read_nifti
 from brats_utils.errors import BratsError, CaseError
 
 __all__ = ["prediction_path", "find_predictions", "read_prediction", "load_prediction"]
@@ -25,12 +25,8 @@ def read_prediction(
     release: Release = LEGACY,
     expected_shape: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine.
-
-    Raises:
-        CaseError: unreadable file, a shape other than ``expected_shape`` (``None``: any 3D),
-            non-integer values or labels that are not ``release``'s.
-    """
+    """``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine;
+    ``CaseError`` on a shape other than ``expected_shape`` (``None``: any 3D) or bad labels."""
     data, image = read_nifti(path, case_id)
     if data.ndim != 3:
         raise CaseError(case_id, f"prediction has shape {data.shape}, expected 3D", path)
@@ -59,10 +55,9 @@ def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
     for path in sorted(pred_dir.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue  # temporary files of atomic writes, sub-folders
-        ext = next((e for e in NIFTI_EXTS if path.name.endswith(e)), None)
-        if ext is None:
+        case_id = nifti_stem(path.name)
+        if case_id is None:
             continue
-        case_id = path.name[: -len(ext)]
         if case_id in found:
             raise BratsError(
                 f"{case_id}: two predictions, {found[case_id].name} and {path.name}; keep one"

@@ -1,8 +1,5 @@
-"""The train/validation/test split, its ``split.csv`` file, and where it is found.
-
-The split is a pure function of the sorted case ids and a seed, in the proportions of the
-BraTS 2021 split (1012/126/113). :func:`resolve_split` is the one rule for finding it.
-"""
+"""The train/validation/test split (a function of the sorted case ids and a seed, in the
+proportions of the BraTS 2021 split), its ``split.csv`` file, and where it is found."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brats_utils.errors import BratsError
+from brats_utils.errors import BratsError, check_choice
 from brats_utils.files import write_csv
 
 __all__ = [
@@ -30,21 +27,16 @@ __all__ = [
     "resolve_split",
 ]
 
-#: The parts of a split, in file and report order.
 SPLITS: tuple[str, str, str] = ("train", "validation", "test")
 #: Train/validation/test sizes of the mission's split of the 1251 BraTS 2021 training cases.
 BRATS2021_COUNTS: tuple[int, int, int] = (1012, 126, 113)
 _HEADER = ["case", "split"]
-#: File name of a data folder's split, ``DATA_DIR/split.csv``.
 SPLIT_FILE = "split.csv"
 
 
 def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
-    """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``.
-
-    Largest-remainder rounding (``sum(counts)`` cases give ``counts``); from three cases on,
-    every non-zero part gets at least one case, taken from the largest.
-    """
+    """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``, by
+    largest remainder; from three cases on, every non-zero part gets one, from the largest."""
     counts = tuple(int(c) for c in counts)
     if len(counts) != len(SPLITS) or min(counts) < 0 or sum(counts) == 0:
         raise ValueError(f"counts must be 3 non-negative integers, not all 0; got {counts}")
@@ -82,15 +74,8 @@ def make_split(
     counts: Sequence[int] = BRATS2021_COUNTS,
     strata: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """``{case_id: part}`` sorted by case id, :func:`split_sizes` cases per part.
-
-    Args:
-        case_ids: the cases (the result depends only on the sorted ids).
-        seed: random seed (>= 0).
-        counts: train/validation/test proportions.
-        strata: optional group of every case (e.g. ``"HGG"``), each spread over the parts
-            in the proportions of ``counts``.
-    """
+    """``{case_id: part}`` sorted by case id, :func:`split_sizes` cases per part; each group
+    of ``strata`` (e.g. ``"HGG"`` per case) is spread over the parts in those proportions."""
     ids = list(case_ids)
     if not ids:
         raise ValueError("no case ids to split")
@@ -126,15 +111,12 @@ def make_split(
 
 
 def count_splits(split: Mapping[str, str]) -> dict[str, int]:
-    """``{"train": n, "validation": n, "test": n}``."""
     counter = Counter(split.values())
     return {part: counter.get(part, 0) for part in SPLITS}
 
 
 def cases_in(split: Mapping[str, str], part: str) -> list[str]:
-    """Sorted case ids of one part (``"train"``, ``"validation"`` or ``"test"``)."""
-    if part not in SPLITS:
-        raise ValueError(f"part must be one of {SPLITS}, got {part!r}")
+    check_choice("part", part, SPLITS)
     return sorted(case_id for case_id, p in split.items() if p == part)
 
 
@@ -208,10 +190,8 @@ def resolve_split(
     create: bool = False,
     seed: int = 2021,
 ) -> tuple[Path, str]:
-    """``(path, how)``: ``split`` if given (not ``None`` or ``""``), else ``DATA_DIR/split.csv``.
-
-    With ``create``, a missing ``DATA_DIR/split.csv`` is written (:func:`split_data_folder`).
-    """
+    """``(path, how)``: ``split`` if given, else ``DATA_DIR/split.csv`` (written if missing
+    with ``create``)."""
     if split:
         path = Path(split)
         if not path.is_file():

@@ -1,14 +1,12 @@
-"""Synthetic BraTS-like cases (a brain with one glioma, four contrasts), written as BraTS 2021
-case folders. Case ``index`` draws from ``np.random.default_rng([seed, index])``, so it has the
-same voxels whatever the number of cases asked for. See docs/synthetic_data.md.
-"""
+"""Synthetic BraTS-like cases (a brain with one glioma, four contrasts) as BraTS 2021 case
+folders; case ``index`` draws from ``default_rng([seed, index])`` (docs/synthetic_data.md)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import nibabel as nib
@@ -28,7 +26,7 @@ from brats_utils.data.synth_anatomy import (
     smooth_noise,
     tumour_fields,
 )
-from brats_utils.files import remove_stale_temporaries, worker_pool
+from brats_utils.files import in_workers, remove_stale_temporaries
 
 __all__ = [
     "SyntheticCase",
@@ -79,16 +77,9 @@ _BLUR_VOXELS = 0.6
 
 @dataclass
 class SyntheticCase:
-    """One generated case.
-
-    Attributes:
-        image: (X, Y, Z, 4) int16, channels in MODALITIES order, 0 outside the brain.
-        classes: (X, Y, Z) uint8 internal classes 0..3.
-        affine: (4, 4) 1 mm voxels, axes flipped like BraTS (``diag(-1, -1, 1)``, y offset
-            ``Y - 1``).
-        tissue: (X, Y, Z) uint8 tissue codes of :mod:`.synth_anatomy` without the tumour; not
-            written to disk.
-    """
+    """``image`` (X, Y, Z, 4) int16, 0 outside the brain; ``classes`` (X, Y, Z) uint8 0..3;
+    ``affine`` 1 mm voxels flipped like BraTS; ``tissue`` (X, Y, Z) uint8 codes of
+    :mod:`.synth_anatomy` without the tumour (not written)."""
 
     case_id: str
     image: np.ndarray
@@ -98,7 +89,6 @@ class SyntheticCase:
 
 
 def case_id_for(index: int) -> str:
-    """BraTS 2021 case id of synthetic case ``index`` (``"BraTS2021_00042"``)."""
     if index < 0 or index > 99999:
         raise ValueError(f"case index must lie in 0..99999, got {index}")
     return f"BraTS2021_{index:05d}"
@@ -114,11 +104,8 @@ def _check_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def generate_case(
     seed: int, index: int, shape: tuple[int, int, int] = VOLUME_SHAPE
 ) -> SyntheticCase:
-    """Case ``index`` (0..99999) of the data set drawn with ``seed``.
-
-    ``shape`` (each >= 16 voxels) scales the whole brain to fit: a small shape is a coarse
-    view of the same anatomy.
-    """
+    """Case ``index`` (0..99999) drawn with ``seed``; a smaller ``shape`` (each >= 16 voxels)
+    is a coarser view of the same anatomy."""
     shape = _check_shape(shape)
     case_id = case_id_for(index)
     with one_blas_thread():
@@ -133,10 +120,8 @@ def _acquire(
     normal_mean: float,
     scanner_median: float,
 ) -> np.ndarray:
-    """Bias field, Rician noise and scanner scale: int16 >= 1 of the ``brain_index`` voxels.
-
-    ``values`` (relative intensities over ``box``, float32) is modified in place.
-    """
+    """Bias field, Rician noise and scanner scale: int16 >= 1 of the ``brain_index`` voxels
+    (``values``, float32 relative intensities over ``box``, is modified in place)."""
     values *= np.exp(0.1 * smooth_noise(rng, box, 70.0))
     inside = values.reshape(-1)[brain_index]
     sigma = float(rng.uniform(0.02, 0.045)) * normal_mean
@@ -150,7 +135,6 @@ def _acquire(
 def _render_case(
     case_id: str, rng: np.random.Generator, shape: tuple[int, int, int]
 ) -> SyntheticCase:
-    """Anatomy, glioma and the four contrasts of one case (see :func:`generate_case`)."""
     box = brain_box(shape)
     tissue, depth = brain_tissues(rng, box)
     plan = plan_tumour(rng, depth, box)
@@ -209,7 +193,6 @@ def _case_paths(case_id: str, out_dir: Path) -> dict[str, Path]:
 
 
 def case_is_complete(case_id: str, out_dir: Path | str) -> bool:
-    """True if ``out_dir/<case_id>/`` holds all five files."""
     return all(p.is_file() for p in _case_paths(case_id, Path(out_dir)).values())
 
 
@@ -227,7 +210,7 @@ def write_case(case: SyntheticCase, out_dir: Path | str) -> Path:
     return paths["seg"].parent
 
 
-def _generate_and_write(seed: int, index: int, out_dir: Path, shape: tuple[int, int, int]) -> Path:
+def _generate_and_write(index: int, seed: int, out_dir: Path, shape: tuple[int, int, int]) -> Path:
     return write_case(generate_case(seed, index, shape), out_dir)
 
 
@@ -242,13 +225,8 @@ def write_synthetic_dataset(
     overwrite: bool = False,
     shape: tuple[int, int, int] = VOLUME_SHAPE,
 ) -> list[Path]:
-    """Write cases ``start .. start + n_cases - 1`` of the data set drawn with ``seed``.
-
-    Complete cases are kept unless ``overwrite``; ``workers`` > 1 uses processes.
-
-    Returns:
-        The case folders, in index order.
-    """
+    """Write cases ``start .. start + n_cases - 1`` drawn with ``seed`` (complete ones kept
+    unless ``overwrite``); returns the case folders in index order."""
     if n_cases < 1:
         raise ValueError(f"n_cases must be at least 1, got {n_cases}")
     if workers < 1:
@@ -263,19 +241,11 @@ def write_synthetic_dataset(
     for index in todo:  # what a killed run left half-written in the cases to write
         remove_stale_temporaries(out_dir / case_id_for(index))
     bar = tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case")
+    write = partial(_generate_and_write, seed=seed, out_dir=out_dir, shape=shape)
+    spawn = multiprocessing.get_context("spawn")
     try:
-        if workers == 1 or len(todo) <= 1:
-            for index in todo:
-                _generate_and_write(seed, index, out_dir, shape)
-                bar.update()
-        else:
-            n_workers = min(workers, len(todo), os.cpu_count() or 1)
-            spawn = multiprocessing.get_context("spawn")
-            with worker_pool(n_workers, mp_context=spawn) as pool:
-                futures = [pool.submit(_generate_and_write, seed, i, out_dir, shape) for i in todo]
-                for future in as_completed(futures):
-                    future.result()
-                    bar.update()
+        for _ in in_workers(write, todo, min(workers, os.cpu_count() or 1), spawn):
+            bar.update()
     finally:
         bar.close()
     return folders
@@ -335,11 +305,8 @@ CSF_T2_FACTOR = 2.0
 
 
 def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Mean of CSF-like voxels over the mean of normal brain, per modality: ``(4,)``, or NaN.
-
-    CSF-like: normal brain (nonzero, label 0) whose T2 exceeds :data:`CSF_T2_FACTOR` times
-    its median T2 (ventricles and sulci).
-    """
+    """``(4,)`` mean of CSF-like voxels (ventricles, sulci) over the mean of normal brain
+    (nonzero, label 0), per modality, or NaN."""
     _check_image_and_classes(image, classes)
     normal = (image != 0).any(axis=-1) & (classes == 0)
     t2 = image[..., MODALITIES.index("t2")][normal]

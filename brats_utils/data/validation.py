@@ -16,10 +16,9 @@ from brats_utils.data.cases import (
     Reference,
     affine_problem,
     consensus_reference,
-    nifti_stem,
     shape_problem,
 )
-from brats_utils.data.nifti import read_nifti
+from brats_utils.data.nifti import nifti_stem, read_nifti
 from brats_utils.errors import CaseError
 from brats_utils.files import worker_pool
 
@@ -41,7 +40,6 @@ class Problem:
 
 
 def has_errors(problems: Iterable[Problem]) -> bool:
-    """True if any problem is an error (not a warning): the case is invalid."""
     return any(not p.warning for p in problems)
 
 
@@ -51,13 +49,11 @@ def validate_case(
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
     require_seg: bool = False,
 ) -> list[Problem]:
-    """Read every file of a case once and report every problem, in file order.
-
-    Missing files (the segmentation only with ``require_seg``), unreadable files, a shape
-    other than ``expected_shape`` (``None``: the others'), differing affines, NaN/inf, an
-    all-zero modality, labels outside the release's. Warnings: a ``.nii`` duplicate, and
-    stray NIfTI files when the segmentation is missing (BraTS 2020 case 355's misnamed one).
-    """
+    """Read every file of a case once and report every problem, in file order: missing files
+    (the seg only with ``require_seg``), unreadable files, a shape other than ``expected_shape``
+    (``None``: the others'), differing affines, NaN/inf, an all-zero modality, labels outside
+    the release's. Warnings: a ``.nii`` duplicate, and stray NIfTI files when the seg is
+    missing (BraTS 2020 case 355's misnamed one)."""
     problems: list[Problem] = []
 
     def report(message: str, path: Path | None, warning: bool = False) -> None:
@@ -94,7 +90,6 @@ def validate_case(
 
 
 def _content_problems(kind: str, data: np.ndarray, files: CaseFiles) -> list[str]:
-    """Labels outside the release's set (seg); NaN/inf or all zeros (modalities)."""
     if kind == "seg":
         try:
             labels_to_classes(data, files.release)
@@ -112,7 +107,6 @@ def _content_problems(kind: str, data: np.ndarray, files: CaseFiles) -> list[str
 
 
 def _stray_files(files: CaseFiles) -> list[tuple[Path, str]]:
-    """Warnings for extra NIfTI files: duplicates always, others when the seg is missing."""
     by_stem = {files.release.file_name(files.case_id, k, ext=""): k for k in KINDS}
     found = []
     for path in files.extra:
@@ -120,13 +114,9 @@ def _stray_files(files: CaseFiles) -> list[tuple[Path, str]]:
         if kind is not None:
             found.append((path, f"duplicate {kind} file, using {files.path(kind)}"))
         elif files.seg is None:
-            expected_name = files.release.file_name(files.case_id, "seg")
-            found.append(
-                (
-                    path,
-                    f"unrecognised NIfTI file; a misnamed segmentation? (expected {expected_name})",
-                )
-            )
+            expected = files.release.file_name(files.case_id, "seg")
+            message = f"unrecognised NIfTI file; a misnamed segmentation? (expected {expected})"
+            found.append((path, message))
     return found
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from brats_utils.conventions import REGIONS
+from brats_utils.errors import check_choice
 
 __all__ = ["ERROR_CODES", "error_map", "error_map_path", "region_volumes_ml", "failure_table"]
 
@@ -31,7 +32,6 @@ def error_map(pred_classes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
 
 
 def error_map_path(folder: Path | str, case_id: str) -> Path:
-    """``FOLDER/<case_id>_errors.nii.gz``."""
     return Path(folder) / f"{case_id}_errors.nii.gz"
 
 
@@ -45,13 +45,10 @@ def region_volumes_ml(classes: np.ndarray, spacing) -> dict[str, float]:
 
 
 def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
-    """Cases of ``evaluate_folder``'s table, worst ``dice`` (then ``lesion_dice``) first.
-
-    Columns ``case``, ``dice``, ``hd95``, ``lesion_dice``, ``volume_ml`` (reference),
-    ``lesions`` (TP + FN), ``fp_lesions``, ``fn_lesions``, ``status``.
-    """
-    if region not in REGIONS:
-        raise ValueError(f"region must be one of {tuple(REGIONS)}, got {region!r}")
+    """Cases of ``evaluate_folder``'s table, worst ``dice`` (then ``lesion_dice``) first:
+    ``case``, ``dice``, ``hd95``, ``lesion_dice``, ``volume_ml`` (reference), ``lesions`` (TP +
+    FN), ``fp_lesions``, ``fn_lesions``, ``status``."""
+    check_choice("region", region, REGIONS)
     columns = {
         "dice": f"dice_{region}",
         "hd95": f"hd95_{region}",

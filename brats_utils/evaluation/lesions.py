@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from brats_utils.errors import check_choice
 from brats_utils.evaluation.surface import HD95_VARIANTS, hd95, joint_bounding_box
 
 __all__ = [
@@ -52,10 +53,7 @@ class LesionRules:
             raise ValueError(f"dilation must be an integer >= 0, got {dilation!r}")
         if not isinstance(min_volume, int | float | np.number) or not 0 <= min_volume < np.inf:
             raise ValueError(f"min_volume must be a finite number >= 0 mm^3, got {min_volume!r}")
-        if self.hd95_variant not in HD95_VARIANTS:
-            raise ValueError(
-                f"hd95_variant must be one of {HD95_VARIANTS}, got {self.hd95_variant!r}"
-            )
+        check_choice("hd95_variant", self.hd95_variant, HD95_VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -168,11 +166,8 @@ def lesion_metrics(
     spacing: Sequence[float],
     rules: LesionRules | None = None,
 ) -> dict[str, float]:
-    """The :data:`LESION_COLUMNS` of one case from (X, Y, Z) classes.
-
-    A missing prediction (``None``) fails every region: Dice 0, HD95 374 mm, every kept
-    lesion a false negative.
-    """
+    """The :data:`LESION_COLUMNS` of one case from (X, Y, Z) classes; a missing prediction
+    (``None``) fails every region: Dice 0, HD95 374 mm, every kept lesion a false negative."""
     from brats_utils.conventions import REGIONS
 
     rules = rules or LesionRules()
@@ -191,8 +186,6 @@ def lesion_metrics(
         )
         if missing:
             scores = LesionScores(0.0, LESION_HD95_MAX_MM, 0, 0, scores.fn)
-        values = {"dice": scores.dice, "hd95": scores.hd95}
-        values.update({"tp": scores.tp, "fp": scores.fp, "fn": scores.fn})
-        for metric, value in values.items():
-            result[f"lesion_{metric}_{region}"] = value
+        for metric in ("dice", "hd95", "tp", "fp", "fn"):
+            result[f"lesion_{metric}_{region}"] = getattr(scores, metric)
     return {column: result[column] for column in LESION_COLUMNS}

@@ -1,8 +1,6 @@
-"""The seed's slice metrics, from one ``(4, 4)`` confusion matrix accumulated over a whole
-evaluation (``cm[true, predicted]``); ``training.keras_metrics`` mirrors them (tested).
-
-Per-class scores are one-vs-rest; a ratio whose denominator is 0 scores 1.0 (for Dice and IoU:
-the class absent from both truth and prediction).
+"""The seed's slice metrics, from one ``(4, 4)`` confusion matrix ``cm[true, predicted]`` over a
+whole evaluation (``training.keras_metrics`` mirrors them); per-class scores are one-vs-rest, and
+a ratio whose denominator is 0 scores 1.0 (Dice, IoU: the class absent from truth and prediction).
 """
 
 from __future__ import annotations
@@ -75,7 +73,6 @@ def _check_cm(cm: np.ndarray) -> np.ndarray:
 
 
 def _one_vs_rest(cm: np.ndarray):
-    """``(tp, fp, fn, tn)`` per class, each ``(C,)`` float64."""
     tp = np.diag(cm)
     fp = cm.sum(axis=0) - tp
     fn = cm.sum(axis=1) - tp

@@ -1,9 +1,6 @@
-"""Surface distances and HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling.
-
-The surface is the mask minus its erosion (connectivity 1; the array border counts as
-surface); distances in mm to the other surface are exact (``distance_transform_edt``).
-Masks are cropped to their joint box plus one voxel first, which changes no distance.
-"""
+"""HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling: the surface is the mask
+minus its erosion (connectivity 1; the array border counts as surface); distances in mm to the
+other surface are exact (``distance_transform_edt``) on the joint box plus one voxel."""
 
 from __future__ import annotations
 
@@ -13,8 +10,9 @@ import numpy as np
 from scipy import ndimage
 
 from brats_utils.conventions import HD95_MAX_MM
+from brats_utils.errors import check_choice
 
-__all__ = ["HD95_VARIANTS", "mask_surface", "surface_distances", "hd95", "joint_bounding_box"]
+__all__ = ["HD95_VARIANTS", "mask_surface", "hd95", "joint_bounding_box"]
 
 #: ``"pooled"``: 95th percentile of both directions together (MedPy, the legacy BraTS HD95);
 #: ``"max_directed"``: the larger of the two directed 95th percentiles (BraTS 2023 tooling,
@@ -22,23 +20,7 @@ __all__ = ["HD95_VARIANTS", "mask_surface", "surface_distances", "hd95", "joint_
 HD95_VARIANTS: tuple[str, ...] = ("pooled", "max_directed")
 
 
-def _check_pair(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]) -> tuple:
-    pred = np.asarray(pred, dtype=bool)
-    ref = np.asarray(ref, dtype=bool)
-    if pred.shape != ref.shape:
-        raise ValueError(
-            f"prediction has shape {pred.shape}, expected {ref.shape} like the reference"
-        )
-    spacing = tuple(float(s) for s in spacing)
-    if len(spacing) != ref.ndim:
-        raise ValueError(f"spacing has {len(spacing)} values, expected {ref.ndim} (one per axis)")
-    if not all(np.isfinite(s) and s > 0 for s in spacing):
-        raise ValueError(f"spacing must be positive finite mm per voxel, got {spacing}")
-    return pred, ref, spacing
-
-
 def mask_surface(mask: np.ndarray) -> np.ndarray:
-    """Surface voxels of a boolean mask of any dimension: the mask minus its erosion."""
     mask = np.asarray(mask, dtype=bool)
     structure = ndimage.generate_binary_structure(mask.ndim, 1)
     return mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0)
@@ -61,39 +43,32 @@ def joint_bounding_box(
     return tuple(box)
 
 
-def surface_distances(
-    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(pred_to_ref, ref_to_pred)``: float64 mm from each surface voxel of one non-empty
-    mask to the nearest of the other's; ``spacing`` in mm per axis."""
-    pred, ref, spacing = _check_pair(pred, ref, spacing)
-    if not pred.any() or not ref.any():
-        raise ValueError("surface distances need two non-empty masks; use hd95() for empty ones")
-    box = joint_bounding_box(pred, ref, margin=1)
-    pred_surface = mask_surface(pred[box])
-    ref_surface = mask_surface(ref[box])
-    # distance_transform_edt measures the distance to the nearest zero voxel.
-    to_ref = ndimage.distance_transform_edt(~ref_surface, sampling=spacing)
-    to_pred = ndimage.distance_transform_edt(~pred_surface, sampling=spacing)
-    return to_ref[pred_surface], to_pred[ref_surface]
-
-
 def hd95(
     pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], variant: str = "pooled"
 ) -> float:
-    """HD95 in mm of two boolean masks: both empty 0, one empty 373.13 (legacy BraTS).
-
-    ``variant``: one of :data:`HD95_VARIANTS`; ``spacing`` in mm per axis.
-    """
-    if variant not in HD95_VARIANTS:
-        raise ValueError(f"variant must be one of {HD95_VARIANTS}, got {variant!r}")
-    pred, ref, spacing = _check_pair(pred, ref, spacing)
+    """HD95 in mm of two boolean masks, ``spacing`` in mm per axis: both empty 0, one empty
+    373.13 (legacy BraTS)."""
+    check_choice("variant", variant, HD95_VARIANTS)
+    pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
+    if pred.shape != ref.shape:
+        raise ValueError(
+            f"prediction has shape {pred.shape}, expected {ref.shape} like the reference"
+        )
+    spacing = tuple(float(s) for s in spacing)
+    if len(spacing) != ref.ndim:
+        raise ValueError(f"spacing has {len(spacing)} values, expected {ref.ndim} (one per axis)")
+    if not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"spacing must be positive finite mm per voxel, got {spacing}")
     pred_empty, ref_empty = not pred.any(), not ref.any()
     if pred_empty and ref_empty:
         return 0.0
     if pred_empty or ref_empty:
         return float(HD95_MAX_MM)
-    pred_to_ref, ref_to_pred = surface_distances(pred, ref, spacing)
+    box = joint_bounding_box(pred, ref, margin=1)
+    pred_surface, ref_surface = mask_surface(pred[box]), mask_surface(ref[box])
+    # distance_transform_edt measures the distance to the nearest zero voxel.
+    pred_to_ref = ndimage.distance_transform_edt(~ref_surface, sampling=spacing)[pred_surface]
+    ref_to_pred = ndimage.distance_transform_edt(~pred_surface, sampling=spacing)[ref_surface]
     if variant == "max_directed":
         return float(max(np.percentile(pred_to_ref, 95), np.percentile(ref_to_pred, 95)))
     return float(np.percentile(np.concatenate([pred_to_ref, ref_to_pred]), 95))

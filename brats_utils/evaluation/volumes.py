@@ -1,6 +1,5 @@
 """Per-case BraTS metrics of whole volumes: region Dice, HD95, sensitivity, specificity, label
-Dice (NCR, ED), with the legacy BraTS empty-mask rules, plus the lesion-wise columns.
-"""
+Dice (NCR, ED), with the legacy BraTS empty-mask rules, plus the lesion-wise columns."""
 
 from __future__ import annotations
 
@@ -46,16 +45,12 @@ LABEL_CLASSES: dict[str, int] = {
     "NCR": CLASS_NAMES.index("necrotic"),
     "ED": CLASS_NAMES.index("edema"),
 }
-_REGION_NAMES: tuple[str, ...] = ("WT", "TC", "ET")
 #: The reference's region volumes in mL, after the lesion-wise columns of the per-case CSV.
-VOLUME_COLUMNS: tuple[str, ...] = tuple(f"volume_{r}_ml" for r in ("WT", "TC", "ET"))
+VOLUME_COLUMNS: tuple[str, ...] = tuple(f"volume_{r}_ml" for r in REGIONS)
 #: The leading columns of the per-case CSV, in this order.
 METRIC_COLUMNS: tuple[str, ...] = (
     "case",
-    *(f"dice_{r}" for r in _REGION_NAMES),
-    *(f"hd95_{r}" for r in _REGION_NAMES),
-    *(f"sensitivity_{r}" for r in _REGION_NAMES),
-    *(f"specificity_{r}" for r in _REGION_NAMES),
+    *(f"{m}_{r}" for m in ("dice", "hd95", "sensitivity", "specificity") for r in REGIONS),
     *(f"dice_{name}" for name in LABEL_CLASSES),
 )
 
@@ -98,7 +93,6 @@ def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
-    """Boolean mask of region ``"WT"``, ``"TC"`` or ``"ET"`` in a class array."""
     if region not in REGIONS:
         raise ValueError(f"unknown region {region!r}; expected one of {sorted(REGIONS)}")
     return np.isin(classes, REGIONS[region])
@@ -122,7 +116,7 @@ def evaluate_case(
                 f"found {array.min()}..{array.max()}"
             )
     result: dict[str, float] = {}
-    masks = {r: (region_mask(pred_classes, r), region_mask(ref_classes, r)) for r in _REGION_NAMES}
+    masks = {r: (region_mask(pred_classes, r), region_mask(ref_classes, r)) for r in REGIONS}
     for region, (pred, ref) in masks.items():
         result[f"dice_{region}"] = dice(pred, ref)
         result[f"hd95_{region}"] = hd95(pred, ref, spacing)
@@ -141,8 +135,7 @@ def failure_metrics() -> dict[str, float]:
 
 
 def _say(message: str) -> None:
-    """Report a problem on stderr without breaking a progress bar."""
-    tqdm.write(message, file=sys.stderr)
+    tqdm.write(message, file=sys.stderr)  # without breaking a progress bar
 
 
 def evaluate_folder(
@@ -153,19 +146,11 @@ def evaluate_folder(
     lesion_rules: LesionRules | None = None,
     error_maps: Path | str | None = None,
 ) -> pd.DataFrame:
-    """Score every labelled case of ``ref_dir`` (or ``case_ids``) against ``pred_dir``.
-
-    Returns:
-        One row per case: :data:`METRIC_COLUMNS`, ``LESION_COLUMNS``, :data:`VOLUME_COLUMNS`
-        (the reference's, mL), ``status`` (``"ok"`` or ``"missing"``). ``df.attrs`` holds
-        ``missing``, ``extra`` (predictions without a case), ``unlabelled`` (skipped) and
-        ``warnings`` (e.g. another affine), also reported on stderr. With ``error_maps``, each
-        case's error map is written there.
-
-    Raises:
-        BratsError: nothing to score, no case with a prediction, an unknown id.
-        CaseError: an unreadable file, a shape mismatch, labels outside the release's.
-    """
+    """Score every labelled case of ``ref_dir`` (or ``case_ids``) against ``pred_dir``: one
+    row per case, :data:`METRIC_COLUMNS`, ``LESION_COLUMNS``, :data:`VOLUME_COLUMNS`, ``status``
+    (``"ok"`` or ``"missing"``). ``df.attrs`` holds ``missing``, ``extra`` (predictions without
+    a case), ``unlabelled`` (skipped) and ``warnings`` (e.g. another affine), also said on
+    stderr. With ``error_maps``, each case's error map is written there."""
     predictions = find_predictions(pred_dir)
     references = discover_cases(ref_dir)
     by_id = {case.case_id: case for case in references}

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from brats_utils.conventions import CLASS_NAMES, REGIONS
-from brats_utils.errors import BratsError
+from brats_utils.errors import BratsError, from_known_keys
 from brats_utils.evaluation.lesions import lesion_scores
 from brats_utils.evaluation.volumes import dice
 from brats_utils.files import read_json, write_json
@@ -36,6 +36,15 @@ _NCR, _ED, _ET = (CLASS_NAMES.index(n) for n in ("necrotic", "edema", "enhancing
 _CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)
 
 
+#: The stages in the order they are chosen: the region each is scored on, what it does.
+_STAGES: tuple[tuple[str, str, str], ...] = (
+    ("wt_min_mm3", "WT", "WT components < {:g} mm^3 removed"),
+    ("tc_min_mm3", "TC", "TC components < {:g} mm^3 -> edema"),
+    ("et_min_mm3", "ET", "ET components < {:g} mm^3 -> necrosis"),
+    ("et_to_ncr_below_mm3", "ET", "all ET -> necrosis when ET < {:g} mm^3"),
+)
+
+
 @dataclass(frozen=True)
 class PostprocessSettings:
     """Thresholds in mm^3 of the four stages of :func:`postprocess`; 0 disables one."""
@@ -56,27 +65,14 @@ class PostprocessSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PostprocessSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown postprocessing settings {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return from_known_keys(cls, d, "postprocessing settings")
 
     def describe(self) -> str:
-        parts = []
-        if self.wt_min_mm3:
-            parts.append(f"WT components < {self.wt_min_mm3:g} mm^3 removed")
-        if self.tc_min_mm3:
-            parts.append(f"TC components < {self.tc_min_mm3:g} mm^3 -> edema")
-        if self.et_min_mm3:
-            parts.append(f"ET components < {self.et_min_mm3:g} mm^3 -> necrosis")
-        if self.et_to_ncr_below_mm3:
-            parts.append(f"all ET -> necrosis when ET < {self.et_to_ncr_below_mm3:g} mm^3")
+        parts = [what.format(getattr(self, s)) for s, _, what in _STAGES if getattr(self, s)]
         return "; ".join(parts) or "none"
 
 
 def _small_components(mask: np.ndarray, min_voxels: float) -> np.ndarray:
-    """The voxels of ``mask``'s 26-connected components of fewer than ``min_voxels``."""
     if min_voxels <= 0 or not mask.any():
         return np.zeros_like(mask)
     labelled, _ = ndimage.label(mask, structure=_CONNECTIVITY_26)
@@ -118,15 +114,6 @@ def _region_score(cases, settings: PostprocessSettings, region: str) -> float:
     return float(np.mean(scores))
 
 
-#: The stages in the order they are chosen, with the region each is scored on.
-_STAGES: tuple[tuple[str, str], ...] = (
-    ("wt_min_mm3", "WT"),
-    ("tc_min_mm3", "TC"),
-    ("et_min_mm3", "ET"),
-    ("et_to_ncr_below_mm3", "ET"),
-)
-
-
 def fit_postprocessing(
     cases: Sequence[tuple[np.ndarray, np.ndarray, Sequence[float]]],
     grid: Sequence[float] = THRESHOLD_GRID_MM3,
@@ -138,7 +125,7 @@ def fit_postprocessing(
         raise ValueError("postprocessing thresholds need at least one validation case")
     settings = PostprocessSettings()
     trials = []
-    for stage, region in _STAGES:
+    for stage, region, _ in _STAGES:
         scored = []
         for threshold in sorted(set(float(g) for g in grid)):
             candidate = replace(settings, **{stage: threshold})
@@ -158,13 +145,11 @@ def save_postprocessing(
     chosen_on: Sequence[str],
     trials: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write ``RUN_DIR/postprocessing.json``: the settings, the cases chosen on, the trials."""
     record = {"settings": settings.to_dict(), "chosen_on": list(chosen_on), "trials": list(trials)}
     return write_json(Path(run_dir) / POSTPROCESSING_FILE, record)
 
 
 def load_postprocessing(run_dir: Path | str) -> PostprocessSettings | None:
-    """The run's postprocessing settings, or ``None`` when the run has none."""
     path = Path(run_dir) / POSTPROCESSING_FILE
     if not path.is_file():
         return None

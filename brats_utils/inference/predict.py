@@ -18,7 +18,7 @@ from brats_utils.conventions import (
     classes_from_scores,
     classes_to_labels,
 )
-from brats_utils.data.cases import CaseFiles, CaseVolumes, discover_cases, read_case_volumes
+from brats_utils.data.cases import CaseVolumes, read_case_volumes, select_cases
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
 from brats_utils.errors import BratsError, CaseError
@@ -48,24 +48,6 @@ __all__ = [
     "predict_cases",
     "fit_run_postprocessing",
 ]
-
-
-def _resolve(
-    config_or_settings: dict[str, Any] | PreprocessSettings,
-    channels: Sequence[str] | None,
-    context: int | None,
-) -> tuple[PreprocessSettings, tuple[str, ...], int]:
-    if isinstance(config_or_settings, PreprocessSettings):
-        if channels is None:
-            raise ValueError("channels are required when PreprocessSettings are given")
-        settings = config_or_settings
-        context = 1 if context is None else context
-    else:
-        settings, config_channels = run_settings(config_or_settings)
-        channels = config_channels if channels is None else channels
-        context = run_context(config_or_settings) if context is None else context
-    channel_indices(channels)  # names checked before any work
-    return settings, tuple(channels), context
 
 
 def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndarray:
@@ -102,12 +84,17 @@ def predict_volume(
     Returns:
         (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or
         (X, Y, Z, 3) WT/TC/ET probabilities of a region model, 0 outside the brain.
-
-    Raises:
-        CaseError: wrong image shape, no brain voxels, a constant modality.
-        ValueError: bad channels or batch size.
     """
-    settings, channels, context = _resolve(config_or_settings, channels, context)
+    if isinstance(config_or_settings, PreprocessSettings):
+        if channels is None:
+            raise ValueError("channels are required when PreprocessSettings are given")
+        settings = config_or_settings
+        context = 1 if context is None else context
+    else:
+        settings, config_channels = run_settings(config_or_settings)
+        channels = config_channels if channels is None else channels
+        context = run_context(config_or_settings) if context is None else context
+    channel_indices(channels)  # names checked before any work
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     volumes = image_channels(image, case_id) if isinstance(image, np.ndarray) else image
@@ -151,8 +138,8 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
 
 @dataclass
 class PredictionReport:
-    """What :func:`predict_cases` did: files written, case ids skipped (output existed),
-    ``{case_id: message}`` of failed cases, and the postprocessing and TTA applied."""
+    """What :func:`predict_cases` did: files ``written``, case ids ``skipped`` (output existed),
+    ``failed`` ``{case_id: message}``, and the postprocessing and TTA applied."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -163,23 +150,6 @@ class PredictionReport:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def _input_cases(input_path: Path, case_ids: Iterable[str] | None) -> list[CaseFiles]:
-    cases = discover_cases(input_path)
-    if not cases:
-        raise BratsError(
-            f"no case folders found under {input_path} (expected folders like "
-            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
-        )
-    if case_ids is None:
-        return cases
-    wanted = list(case_ids)
-    by_id = {c.case_id: c for c in cases}
-    unknown = sorted(set(wanted) - set(by_id))
-    if unknown:
-        raise BratsError(f"cases {unknown} are not in {input_path}")
-    return [by_id[c] for c in sorted(set(wanted))]
 
 
 def predict_case(
@@ -210,10 +180,9 @@ def fit_run_postprocessing(
     tta: bool = False,
     progress: bool = True,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
-    """Predict the validation cases and return ``fit_postprocessing``'s ``(settings, trials)``."""
     members, _ = load_models(model_path)
     scored = []
-    for files in tqdm(_input_cases(Path(data_dir), case_ids), desc="validation", unit="case",
+    for files in tqdm(select_cases(data_dir, case_ids), desc="validation", unit="case",
                       disable=not progress):  # fmt: skip
         volumes = read_case_volumes(files, require_seg=True, expected_shape=None)
         classes = predict_case(
@@ -235,15 +204,12 @@ def predict_cases(
     progress: bool = True,
     postprocessing: PostprocessSettings | None | str = "run",
 ) -> PredictionReport:
-    """Predict every case of a data folder (or one case folder) and write NIfTI files.
-
-    A case that cannot be read or predicted (``CaseError``) goes to ``report.failed``; the
-    others go on. ``model_path``: a model file, a run folder or an ensemble folder
-    (:func:`~brats_utils.inference.run_config.model_files`). ``tta`` and ``postprocessing``
-    ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off, none if
-    absent). ``out_dir`` is created by the first prediction written.
+    """Predict every case of a data folder (or one case folder) and write NIfTI files; a case
+    that fails (``CaseError``) goes to ``report.failed``, the others go on. ``model_path``: see
+    :func:`~brats_utils.inference.run_config.model_files`. ``tta`` and ``postprocessing``
+    ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off if absent).
     """
-    cases = _input_cases(Path(input_path), case_ids)  # before the model is loaded
+    cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BratsError(f"output folder {out_dir} is a file")

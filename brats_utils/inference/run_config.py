@@ -21,21 +21,6 @@ __all__ = [
 ]
 
 
-def _read_run_config(config_path: Path) -> dict[str, Any]:
-    if not config_path.is_file():
-        raise BratsError(
-            f"no run config {config_path} beside the model; expected the run folder written by "
-            "`brats train` (model.keras with config.json)"
-        )
-    config = read_json(config_path, "run config")
-    missing = [
-        k for k in ("experiment", "channels", "image_size", "preprocessing") if k not in config
-    ]
-    if missing:
-        raise BratsError(f"{config_path}: missing keys {missing}")
-    return config
-
-
 def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str, ...]]:
     """Preprocessing settings and channels of a run config, checked against each other."""
     experiment = get_experiment(config["experiment"])
@@ -74,7 +59,7 @@ def run_context(config: dict[str, Any]) -> int:
 
 def load_run(model_path: Path | str):
     """``(model, config)``: ``RUN_DIR/model.keras`` (not compiled) and the ``config.json``
-    beside it, checked to belong together (input channels and size, outputs)."""
+    beside it, checked to belong together."""
     import keras
 
     import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
@@ -82,7 +67,18 @@ def load_run(model_path: Path | str):
     model_path = Path(model_path)
     if not model_path.is_file():
         raise BratsError(f"model file not found: {model_path}")
-    config = _read_run_config(model_path.parent / CONFIG_FILE)
+    config_path = model_path.parent / CONFIG_FILE
+    if not config_path.is_file():
+        raise BratsError(
+            f"no run config {config_path} beside the model; expected the run folder written by "
+            "`brats train` (model.keras with config.json)"
+        )
+    config = read_json(config_path, "run config")
+    missing = [
+        k for k in ("experiment", "channels", "image_size", "preprocessing") if k not in config
+    ]
+    if missing:
+        raise BratsError(f"{config_path}: missing keys {missing}")
     settings, channels = run_settings(config)
     try:
         model = keras.saving.load_model(model_path, compile=False)
@@ -112,11 +108,8 @@ def load_run(model_path: Path | str):
 
 
 def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
-    """The model files behind ``--model`` and the folder that holds their postprocessing.
-
-    ``model_path`` is a model file, a run folder (its ``model.keras``), or an ensemble folder
-    whose sub-folders (or links) are run folders, e.g. a triplanar ensemble.
-    """
+    """The model files of a model file, a run folder, or an ensemble folder of run folders (or
+    links to them, e.g. a triplanar ensemble), and the folder of their postprocessing."""
     path = Path(model_path)
     if path.is_file():
         return [path], path.parent
@@ -133,8 +126,7 @@ def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
 
 
 def load_models(model_path: Path | str) -> tuple[list[tuple[Any, dict[str, Any]]], Path]:
-    """``([(model, config), ...], home)``: :func:`load_run` of every model of
-    :func:`model_files` (all class or all region models), and the postprocessing folder."""
+    """``([(model, config), ...], home)``: :func:`load_run` of every :func:`model_files`."""
     paths, home = model_files(model_path)
     members = [load_run(p) for p in paths]
     outputs = {int(model.outputs[0].shape[-1]) for model, _ in members}

@@ -1,15 +1,12 @@
-"""The three modality-fusion experiments: which modalities each reads, and how they are fused.
-
-``build_model`` turns an :class:`Experiment` into a network; each ``description`` says how it
-reads the seed's words.
-"""
+"""The three modality-fusion experiments: which modalities each reads, and how they are fused
+(``build_model`` turns one into a network)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brats_utils.conventions import MODALITIES
-from brats_utils.errors import BratsError
+from brats_utils.conventions import MODALITIES, channel_indices
+from brats_utils.errors import BratsError, check_choice
 
 __all__ = ["FUSIONS", "Experiment", "EXPERIMENTS", "get_experiment"]
 
@@ -19,14 +16,8 @@ FUSIONS: tuple[str, ...] = ("early", "mean")
 
 @dataclass(frozen=True)
 class Experiment:
-    """One fusion variant.
-
-    Attributes:
-        name: identifier on the command line and in run folders (``"early2"``).
-        channels: modalities fed to the model, in order.
-        fusion: ``"early"`` (channels side by side) or ``"mean"`` (the model averages them
-            voxel-wise into one channel before the U-Net).
-    """
+    """One fusion variant: the ``channels`` fed to the model, in order, side by side
+    (``"early"``) or averaged voxel-wise into one channel before the U-Net (``"mean"``)."""
 
     name: str
     title: str
@@ -35,25 +26,12 @@ class Experiment:
     description: str
 
     def __post_init__(self) -> None:
-        unknown = [c for c in self.channels if c not in MODALITIES]
-        if unknown or not self.channels:
-            raise ValueError(
-                f"experiment {self.name!r}: channels must be a non-empty subset of "
-                f"{MODALITIES}, got {self.channels}"
-            )
-        if self.fusion not in FUSIONS:
-            raise ValueError(
-                f"experiment {self.name!r}: fusion must be one of {FUSIONS}, got {self.fusion!r}"
-            )
+        channel_indices(self.channels)  # ValueError on unknown or no channels
+        check_choice("fusion", self.fusion, FUSIONS)
 
     @property
     def input_channels(self) -> int:
         return len(self.channels)
-
-    @property
-    def unet_channels(self) -> int:
-        """Channels the U-Net body sees after the fusion front end."""
-        return 1 if self.fusion == "mean" else len(self.channels)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -92,7 +70,6 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 def get_experiment(name: str | Experiment) -> Experiment:
-    """The experiment of that name (an :class:`Experiment` unchanged); BratsError if unknown."""
     if isinstance(name, Experiment):
         return name
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from brats_utils.errors import check_choice, from_known_keys
 
 __all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
@@ -18,14 +20,9 @@ HEADS: tuple[str, ...] = ("classes", "regions")
 
 @dataclass(frozen=True)
 class UNetSettings:
-    """Architecture of the 2D U-Net (defaults: the seed's network).
-
-    Attributes:
-        depth: 2x2 poolings; filters ``base_filters * 2**level`` on levels ``0..depth``
-            (32-64-128-256 and 512 in the bottleneck with the defaults).
-        dropout: dropout rate after the bottleneck (0 disables it).
-        batch_norm: after every 3x3 convolution (not in the seed).
-    """
+    """Architecture of the 2D U-Net (defaults: the seed's network): ``depth`` 2x2 poolings,
+    ``base_filters * 2**level`` filters on levels ``0..depth``, ``dropout`` after the
+    bottleneck, ``batch_norm`` after every 3x3 convolution (not in the seed)."""
 
     depth: int = 4
     base_filters: int = 32
@@ -43,22 +40,12 @@ class UNetSettings:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         if not isinstance(self.batch_norm, bool):
             raise ValueError(f"batch_norm must be True or False, got {self.batch_norm!r}")
-        if self.upsampling not in UPSAMPLING_MODES:
-            raise ValueError(
-                f"upsampling must be one of {UPSAMPLING_MODES}, got {self.upsampling!r}"
-            )
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        check_choice("upsampling", self.upsampling, UPSAMPLING_MODES)
+        check_choice("head", self.head, HEADS)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``"model"`` section of ``config.json``."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UNetSettings:
-        """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown ones raise."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown U-Net settings {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return from_known_keys(cls, d, "U-Net settings")

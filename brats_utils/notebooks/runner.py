@@ -1,8 +1,9 @@
 """Headless runs of the numbered notebooks with papermill (``brats notebooks``).
 
 A profile (``notebooks/params/<name>.yaml``) holds the notebook parameters and how many synthetic
-cases to generate into an empty data folder. Each notebook gets the parameters it declares, plus
-``data_dir`` and ``out_dir``; executed copies go to ``OUT_DIR/notebooks/``.
+cases to generate into an empty data folder (``synthetic_shape``: their volume shape, default
+BraTS's). Each notebook gets the parameters it declares, plus ``data_dir`` and ``out_dir``;
+executed copies go to ``OUT_DIR/notebooks/``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from brats_utils.conventions import VOLUME_SHAPE
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json, write_json
 
@@ -60,6 +62,7 @@ class Profile:
     parameters: dict[str, Any]
     minutes: dict[str, float] = field(default_factory=dict)
     measured: str = ""
+    synthetic_shape: tuple[int, int, int] = VOLUME_SHAPE
 
 
 @dataclass
@@ -99,14 +102,15 @@ def load_profile(profile: str | Path) -> Profile:
         raw = read_yaml_file(str(path)) or {}
     except yaml.YAMLError as exc:
         raise BratsError(f"profile {path} is not valid YAML: {exc}") from exc
-    keys = {"description", "synthetic_cases", "synthetic_seed", "parameters", "minutes", "measured"}
+    keys = {"description", "synthetic_cases", "synthetic_seed", "synthetic_shape", "parameters"}
+    keys |= {"minutes", "measured"}
     unknown = sorted(set(raw) - keys)
     parameters, minutes = raw.get("parameters") or {}, raw.get("minutes") or {}
     if unknown or not isinstance(parameters, dict) or not isinstance(minutes, dict):
         raise BratsError(
-            f"profile {path}: expected keys description, synthetic_cases, synthetic_seed, a "
-            f"'parameters' mapping and optionally 'minutes' and 'measured'; found unknown keys "
-            f"{unknown}"
+            f"profile {path}: expected keys description, synthetic_cases, synthetic_seed, "
+            "synthetic_shape, a 'parameters' mapping and optionally 'minutes' and 'measured'; "
+            f"found unknown keys {unknown}"
         )
     cases = raw.get("synthetic_cases")
     return Profile(
@@ -117,6 +121,7 @@ def load_profile(profile: str | Path) -> Profile:
         parameters=dict(parameters),
         minutes={str(k): float(v) for k, v in minutes.items()},
         measured=str(raw.get("measured", "")),
+        synthetic_shape=tuple(int(n) for n in raw.get("synthetic_shape", VOLUME_SHAPE)),
     )
 
 
@@ -183,7 +188,11 @@ def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True
 
     print(f"{data_dir} holds no cases: generating {profile.synthetic_cases} synthetic cases")
     write_synthetic_dataset(
-        data_dir, profile.synthetic_cases, profile.synthetic_seed, progress=progress
+        data_dir,
+        profile.synthetic_cases,
+        profile.synthetic_seed,
+        shape=profile.synthetic_shape,
+        progress=progress,
     )
     return len(discover_cases(data_dir))
 

@@ -1,8 +1,4 @@
-"""The slice cache's layout (docs/ARCHITECTURE.md, "Files on disk") and read access to it.
-
-After a build killed with ``kill -9`` the manifest may list fewer cases than are finished;
-the next build fixes it.
-"""
+"""The slice cache's layout (docs/ARCHITECTURE.md, "Files on disk") and read access to it."""
 
 from __future__ import annotations
 
@@ -30,7 +26,6 @@ __all__ = [
     "open_cache",
 ]
 
-#: Format version of the cache; a cache of another version must be rebuilt.
 CACHE_VERSION: int = 1
 MANIFEST_NAME = "manifest.json"
 CASES_DIR = "cases"
@@ -45,7 +40,6 @@ def label_path(cases_dir: Path, case_id: str) -> Path:
 
 
 def marker_path(cases_dir: Path, case_id: str) -> Path:
-    """The completion marker, written last."""
     return cases_dir / f"{case_id}.json"
 
 
@@ -104,7 +98,6 @@ class SliceCache:
         self._lock = threading.Lock()
 
     def entry(self, case_id: str) -> dict[str, Any]:
-        """The manifest entry of ``case_id``; ``KeyError`` naming the cache."""
         try:
             return self._entries[case_id]
         except KeyError:
@@ -166,12 +159,6 @@ class SliceCache:
             raise CaseError(case_id, "was cached without a segmentation (no labels)")
         return self._map(case_id, "label")
 
-    def close(self) -> None:
-        """Drop the open memory maps (they close when no array refers to them)."""
-        with self._lock:
-            self._open.clear()
-
 
 def open_cache(cache_dir: Path | str) -> SliceCache:
-    """Open the slice cache in ``cache_dir``; ``BratsError`` if there is none."""
     return SliceCache(cache_dir)

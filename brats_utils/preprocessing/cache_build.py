@@ -1,16 +1,14 @@
-"""Building the slice cache (``brats preprocess``), resumable after Ctrl-C or ``kill -9``.
-
-Files are written atomically and a case's marker after its arrays: a rerun skips the cases
-with a marker and redoes the others. The manifest is rebuilt from the markers every 30 s.
-"""
+"""Building the slice cache (``brats preprocess``), resumable after Ctrl-C or ``kill -9``: files
+are written atomically, a case's marker after its arrays, and the manifest is rebuilt from the
+markers every 30 s; a rerun skips the cases with a marker."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +17,12 @@ from tqdm.auto import tqdm
 
 from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
-from brats_utils.data.cases import CaseFiles, discover_cases
+from brats_utils.data.cases import CaseFiles, select_cases
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.files import (
+    in_workers,
     read_json,
     remove_stale_temporaries,
-    worker_pool,
     write_json,
     write_npy,
 )
@@ -46,23 +44,14 @@ _MANIFEST_EVERY_S = 30.0
 
 @dataclass
 class CacheReport:
-    """What :func:`build_cache` did.
-
-    Attributes:
-        skipped: cases finished by an earlier run.
-        failed: ``(case_id, reason)`` of unreadable cases; the reason names the file.
-        written: False when every case of a new cache failed: nothing was left.
-    """
+    """What :func:`build_cache` did: ``skipped`` cases finished by an earlier run, ``failed``
+    ``(case_id, reason)``; ``written`` False when every case of a new cache failed."""
 
     cache_dir: Path
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     written: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
 
     def summary(self) -> str:
         where = self.cache_dir if self.written else "nothing cached, no cache written"
@@ -102,7 +91,6 @@ def _cache_one_case(
 
 
 def _finished_entries(cases_dir: Path) -> dict[str, dict[str, Any]]:
-    """Entries of every case whose marker and arrays are all present."""
     entries = {}
     if not cases_dir.is_dir():
         return entries
@@ -137,7 +125,6 @@ def _manifest(
 
 
 def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite: bool) -> None:
-    """Check an existing cache matches ``settings`` (or wipe it with ``overwrite``)."""
     manifest_path = cache_dir / MANIFEST_NAME
     cases_dir = cache_dir / CASES_DIR
     if manifest_path.is_file():
@@ -176,46 +163,6 @@ def _prepare_cache_dir(cache_dir: Path, settings: PreprocessSettings, overwrite:
         )
 
 
-def _cached_cases(
-    todo: list[CaseFiles],
-    cases_dir: Path,
-    settings: PreprocessSettings,
-    expected_shape: Sequence[int] | None,
-    workers: int,
-) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    """:func:`_cache_one_case` of every case, in ``workers`` processes, as each finishes."""
-    if workers == 1 or len(todo) <= 1:
-        for files in todo:
-            yield _cache_one_case(files, cases_dir, settings, expected_shape)
-        return
-    with worker_pool(min(workers, len(todo))) as pool:
-        futures = [
-            pool.submit(_cache_one_case, f, cases_dir, settings, expected_shape) for f in todo
-        ]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:  # Ctrl-C or a failed case: stop the workers before leaving
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
-def _select_cases(all_cases: list[Any], case_ids: Iterable[str] | None, data_dir: Path):
-    if not all_cases:
-        raise BratsError(
-            f"no case folders found under {data_dir} (expected folders like "
-            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
-        )
-    if case_ids is None:
-        return all_cases
-    wanted = list(dict.fromkeys(case_ids))
-    by_id = {files.case_id: files for files in all_cases}
-    unknown = [c for c in wanted if c not in by_id]
-    if unknown:
-        raise BratsError(f"cases not found under {data_dir}: {', '.join(unknown[:10])}")
-    return [by_id[c] for c in wanted]
-
-
 def build_cache(
     data_dir: Path | str,
     cache_dir: Path | str,
@@ -227,15 +174,8 @@ def build_cache(
     overwrite: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> CacheReport:
-    """Preprocess every case (or ``case_ids``) of ``data_dir`` once into ``cache_dir``.
-
-    Cases finished by an earlier run are skipped; unreadable ones are reported in
-    ``failed``. ``overwrite`` deletes an existing cache instead of refusing other settings.
-
-    Raises:
-        BratsError: missing data folder, no cases, unknown ``case_ids``, an existing cache
-            with different settings (without ``overwrite``), a non-cache folder.
-    """
+    """Preprocess every case (or ``case_ids``) of ``data_dir`` once into ``cache_dir``;
+    ``overwrite`` deletes an existing cache of other settings instead of refusing it."""
     settings = settings or PreprocessSettings()
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     if workers < 1:
@@ -248,7 +188,7 @@ def build_cache(
                 f"--slices {settings.slice_start}:{settings.slice_stop}: every case must have "
                 f"{expected_shape[-1]} axial slices (use --slices all or a range inside them)"
             ) from exc
-    selected = _select_cases(discover_cases(data_dir), case_ids, data_dir)
+    selected = select_cases(data_dir, case_ids)
     new_cache = not (cache_dir / MANIFEST_NAME).exists()
     made_folder = not cache_dir.exists()
     _prepare_cache_dir(cache_dir, settings, overwrite)
@@ -280,21 +220,19 @@ def build_cache(
             last_write = time.monotonic()
 
     try:
-        for result in _cached_cases(todo, cases_dir, settings, expected_shape, workers):
+        cache = partial(
+            _cache_one_case, cases_dir=cases_dir, settings=settings, expected_shape=expected_shape
+        )
+        for result in in_workers(cache, todo, workers):
             record(*result)
     finally:
         bar.close()
         entries = _finished_entries(cases_dir)
         write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
     if new_cache and not entries:  # every case failed: no empty cache is left behind
-        _remove_empty_cache(cache_dir, made_folder)
+        manifest_path.unlink(missing_ok=True)
+        for folder in (cases_dir, cache_dir) if made_folder else (cases_dir,):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         report.written = False
     return report
-
-
-def _remove_empty_cache(cache_dir: Path, made_folder: bool) -> None:
-    """Remove a new cache that holds no case (``cache_dir`` too if this run made it)."""
-    (cache_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for folder in (cache_dir / CASES_DIR, cache_dir) if made_folder else (cache_dir / CASES_DIR,):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()

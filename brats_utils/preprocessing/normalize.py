@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from brats_utils.conventions import MODALITIES
-from brats_utils.errors import CaseError
+from brats_utils.errors import CaseError, check_choice
 from brats_utils.preprocessing.settings import NORMALIZATIONS
 
-__all__ = ["check_image", "brain_mask", "brain_statistics", "normalize_image", "to_slices"]
+__all__ = ["check_image", "brain_mask", "brain_statistics", "normalize_image"]
 
 
 def check_image(image: np.ndarray, case_id: str) -> None:
@@ -33,13 +33,9 @@ def brain_mask(channels: Sequence[np.ndarray]) -> np.ndarray:
 def brain_statistics(
     channels: Sequence[np.ndarray], method: str, case_id: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mask, offsets, divisors)``: normalised = (x - offset) / divisor inside the mask.
-
-    ``channels`` are ``(X, Y, Z)`` arrays in MODALITIES order; statistics in float64, returned
-    as two ``(C,)`` float32 arrays.
-    """
-    if method not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {method!r}")
+    """``(mask, offsets, divisors)`` of ``(X, Y, Z)`` channels: normalised = (x - offset) /
+    divisor inside the mask; statistics in float64, returned as ``(C,)`` float32."""
+    check_choice("normalization", method, NORMALIZATIONS)
     mask = brain_mask(channels)
     order = "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"
     index = np.flatnonzero(mask.ravel(order=order))
@@ -68,13 +64,8 @@ def brain_statistics(
 
 
 def normalize_image(image: np.ndarray, method: str = "zscore", case_id: str = "") -> np.ndarray:
-    """``(X, Y, Z, 4)`` -> float32, each modality normalised over the brain, 0 outside.
-
-    ``"zscore"``: mean 0, sd 1; ``"max"``: divided by the maximum.
-
-    Raises:
-        CaseError: no brain voxels, NaN/inf in the brain, or a modality constant over it.
-    """
+    """``(X, Y, Z, 4)`` -> float32, each modality normalised over the brain, 0 outside;
+    ``CaseError``: no brain voxels, NaN/inf in the brain, or a modality constant over it."""
     image = np.asarray(image)
     check_image(image, case_id)
     channels = [image[..., c] for c in range(image.shape[-1])]
@@ -85,11 +76,3 @@ def normalize_image(image: np.ndarray, method: str = "zscore", case_id: str = ""
         out[..., c] /= divisors[c]
         out[..., c] *= mask
     return out
-
-
-def to_slices(volume: np.ndarray) -> np.ndarray:
-    """Axial slices first: ``(X, Y, Z[, C]) -> (Z, X, Y[, C])`` (a view, no copy)."""
-    volume = np.asarray(volume)
-    if volume.ndim not in (3, 4):
-        raise ValueError(f"volume must be (X, Y, Z) or (X, Y, Z, C), got shape {volume.shape}")
-    return np.moveaxis(volume, 2, 0)

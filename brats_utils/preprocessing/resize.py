@@ -1,11 +1,6 @@
-"""Resizing stacks of slices: linear for images and probabilities, nearest for labels.
-
-Output pixel ``j`` of ``n_out`` samples the input at ``(j + 0.5) * n_in / n_out - 0.5``
-(pixel centres, edges clamped, no anti-aliasing), as ``scipy.ndimage.zoom(grid_mode=True,
-mode="nearest")`` does. Labels use zoom; the linear resize is written as two-tap blends
-(tested equal to zoom) because zoom was 2.5-5 times slower on the cache's slabs and on
-inference's probabilities.
-"""
+"""Resizing stacks of slices as ``scipy.ndimage.zoom(grid_mode=True, mode="nearest")`` does:
+nearest (zoom itself) for labels; linear for images as two-tap blends, tested equal to zoom,
+which was 2.5-5 times slower on the cache's slabs and on inference's probabilities."""
 
 from __future__ import annotations
 
@@ -54,20 +49,15 @@ def _resize_rows(x: np.ndarray, size: int) -> np.ndarray:
 
 
 def resize_channel_slab(slab: np.ndarray, size: int) -> np.ndarray:
-    """``(X, Y, S)`` any real dtype -> ``(S, size, size)`` float32 (a transposed view).
-
-    Fastest on a slice range of a Fortran-ordered volume, as nibabel returns them.
-    """
+    """``(X, Y, S)`` any real dtype, fastest Fortran-ordered -> ``(S, size, size)`` float32."""
     by_row = slab.T  # (S, Y, X): rows of X are contiguous for Fortran-ordered volumes
     resized = by_row.astype(np.float32) if by_row.shape[1] == size else _resize_rows(by_row, size)
     return _resize_axis(resized, size, 2).transpose(0, 2, 1)
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:
-    """``(N, H, W, C)`` float -> ``(N, size, size, C)`` float32, linear.
-
-    Every output pixel is a convex combination, so probabilities still sum to 1.
-    """
+    """``(N, H, W, C)`` float -> ``(N, size, size, C)`` float32, linear (convex: probabilities
+    still sum to 1)."""
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}")

@@ -1,17 +1,15 @@
-""":class:`PreprocessSettings`, the one settings object of preprocessing (cache manifest, runs).
-
-To add an option, see docs/ARCHITECTURE.md, "Where do I add a preprocessing option?".
-"""
+""":class:`PreprocessSettings`, the one settings object of preprocessing (cache manifest, runs);
+to add an option, see docs/ARCHITECTURE.md, "Where do I add a preprocessing option?"."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from brats_utils.errors import CaseError
+from brats_utils.errors import CaseError, check_choice, from_known_keys
 
 __all__ = ["NORMALIZATIONS", "MAX_SIZE", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
@@ -41,25 +39,16 @@ def from_plane(volume: np.ndarray, plane: str) -> np.ndarray:
     return np.transpose(volume, (*inverse, *range(3, volume.ndim)))
 
 
-#: The largest slice size (pixels): over twice a BraTS slice (240), and 100 slices of 4 channels
-#: at 512 x 512 are already 420 MB per case.
+#: The largest slice size (pixels): 100 slices of 4 channels at 512 x 512 are 420 MB per case.
 MAX_SIZE = 512
 
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """How volumes become training slices (defaults: the seed notebook's).
-
-    Attributes:
-        size: output slice size in pixels, at most :data:`MAX_SIZE`.
-        slice_start: first slice kept.
-        slice_stop: one past the last slice kept; ``None``: to the end.
-        normalization: one of :data:`NORMALIZATIONS`, per case and modality.
-        crop_brain: crop every slice to the brain's bounding box over the whole volume,
-            squared with a 2-pixel margin, before resizing (else a frame that is not square
-            is padded to the square around its centre).
-        plane: one of :data:`PLANES`; slice indices count along its axis.
-    """
+    """How volumes become training slices (defaults: the seed notebook's): ``size`` in pixels,
+    slices ``slice_start:slice_stop`` (``None``: to the end) along ``plane``'s axis;
+    ``crop_brain`` crops to the brain's box over the volume, squared with a 2-pixel margin
+    (else a frame that is not square is padded to the square around its centre)."""
 
     size: int = 128
     slice_start: int = 22
@@ -82,12 +71,8 @@ class PreprocessSettings:
             )
         if not isinstance(self.crop_brain, bool):
             raise ValueError(f"crop_brain must be True or False, got {self.crop_brain!r}")
-        if self.plane not in PLANES:
-            raise ValueError(f"plane must be one of {tuple(PLANES)}, got {self.plane!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
-            )
+        check_choice("plane", self.plane, PLANES)
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> PreprocessSettings:
@@ -109,12 +94,7 @@ class PreprocessSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessSettings:
-        """Inverse of :meth:`to_dict`; ``ValueError`` on unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown preprocessing settings {unknown}; expected {sorted(known)}")
-        return cls(**d)
+        return from_known_keys(cls, d, "preprocessing settings")
 
     def every_slice(self) -> PreprocessSettings:
         """The same settings keeping every slice (what inference feeds the model)."""

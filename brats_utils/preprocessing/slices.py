@@ -14,7 +14,7 @@ import numpy as np
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE, channel_indices
 from brats_utils.data.cases import CaseFiles, read_case_volumes
 from brats_utils.errors import CaseError
-from brats_utils.preprocessing.normalize import brain_statistics, check_image, to_slices
+from brats_utils.preprocessing.normalize import brain_statistics, check_image
 from brats_utils.preprocessing.resize import resize_channel_slab, resize_labels
 from brats_utils.preprocessing.settings import PreprocessSettings, to_plane
 
@@ -34,16 +34,12 @@ __all__ = [
 ]
 
 
-#: Pixels of background kept around the brain's bounding box by ``crop_brain``.
 BRAIN_MARGIN = 2
 
 
 def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, int]:
-    """The square ``(x0, y0, side)`` around a non-empty ``(X, Y, Z)`` brain mask, in-plane.
-
-    ``x0``, ``y0`` may be negative (the square may leave the frame, padded with background);
-    ``side = max(height, width) + 2 * margin``.
-    """
+    """The in-plane square ``(x0, y0, side)`` around a non-empty ``(X, Y, Z)`` brain mask,
+    ``side = max(height, width) + 2 * margin``; it may leave the frame (``x0 < 0``)."""
     xs = np.flatnonzero(mask.any(axis=(1, 2)))
     ys = np.flatnonzero(mask.any(axis=(0, 2)))
     height, width = int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)
@@ -52,11 +48,8 @@ def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, i
 
 
 def frame_box(mask: np.ndarray, crop_brain: bool) -> tuple[int, int, int] | None:
-    """The square each slice is cut to before resizing, or ``None`` for the whole slice.
-
-    ``mask`` is ``(A, B, S)`` in the plane's frame. With ``crop_brain`` the brain's box;
-    else ``None`` for a square frame, or the square around a non-square frame's centre.
-    """
+    """The square each slice of an ``(A, B, S)`` mask is cut to before resizing: the brain's
+    box, else ``None`` for a square frame or the square around a non-square frame's centre."""
     if crop_brain:
         return brain_box(mask)
     height, width = mask.shape[:2]
@@ -73,10 +66,8 @@ def window_overlap(start: int, side: int, n: int) -> tuple[slice, slice]:
 
 
 def crop_square(slab: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
-    """``slab[x0:x0+side, y0:y0+side]`` of an ``(X, Y, ...)`` array, zero where it leaves it.
-
-    Fortran-ordered like nibabel's volumes (the layout the resizer is fast on).
-    """
+    """``slab[x0:x0+side, y0:y0+side]`` of an ``(X, Y, ...)`` array, zero where it leaves it,
+    Fortran-ordered like nibabel's volumes (the layout the resizer is fast on)."""
     x0, y0, side = box
     out = np.zeros((side, side, *slab.shape[2:]), dtype=slab.dtype, order="F")
     (sx, dx), (sy, dy) = (
@@ -100,20 +91,15 @@ def model_input(
     model_channels: Sequence[str],
     case_id: str = "",
 ) -> np.ndarray:
-    """Every slice of a case as the model sees it, channels ``model_channels`` in their order.
-
-    ``channels``: four ``(X, Y, Z)`` volumes in MODALITIES order. Returns ``(Z, size, size,
-    len(model_channels))`` float32, C-contiguous; slice ``k`` equals the cached slice ``k``.
-    """
+    """Four ``(X, Y, Z)`` volumes in MODALITIES order -> every slice as the model sees it,
+    ``(Z, size, size, len(model_channels))`` float32; slice ``k`` equals the cached slice ``k``."""
     images, _, _ = preprocess_channels(channels, None, settings.every_slice(), case_id)
     return np.ascontiguousarray(images[..., channel_indices(model_channels)])
 
 
 def context_positions(positions: np.ndarray, n_slices: int, context: int) -> np.ndarray:
-    """``(N,)`` centre positions -> ``(N, context)``: ``p - r .. p + r``, ``r = context // 2``.
-
-    Clipped to ``0 .. n_slices - 1`` (the first and last slice repeat at the ends).
-    """
+    """``(N,)`` centre positions -> ``(N, context)``: ``p - r .. p + r``, ``r = context // 2``,
+    clipped to ``0 .. n_slices - 1`` (the first and last slice repeat at the ends)."""
     if context < 1 or context % 2 == 0:
         raise ValueError(f"context must be an odd positive integer, got {context}")
     offsets = np.arange(context) - context // 2
@@ -144,21 +130,17 @@ def preprocess_channels(
     settings: PreprocessSettings | None = None,
     case_id: str = "",
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Normalised, resized slices of four ``(X, Y, Z)`` modality volumes (any real dtype,
-    fastest Fortran-ordered) and their ``(X, Y, Z)`` uint8 classes or ``None``.
+    """Normalised, resized slices of four ``(X, Y, Z)`` volumes (any real dtype, fastest
+    Fortran-ordered) and their ``(X, Y, Z)`` uint8 classes or ``None``.
 
     Statistics come from the whole volume (float64); the kept slices are normalised after
     resizing, as ``resize(mask * (x - offset)) == resize(x) - offset * resize(mask)`` for a
-    linear resize: ``resize_images(to_slices(normalize_image(image)[:, :, kept]), size)`` up
+    linear resize: ``resize_images(moveaxis(normalize_image(image)[:, :, kept], 2, 0), size)`` up
     to float32 rounding, each slice independent of the others kept.
 
-    Returns:
-        ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32 C-contiguous,
-        ``(S, size, size)`` uint8 or ``None``, ``(S,)`` int64 indices into Z.
-
-    Raises:
-        CaseError: shapes that differ, too few slices, no brain, a constant modality, NaN,
-            labels outside 0..3.
+    Returns ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32, ``(S, size,
+    size)`` uint8 or ``None``, ``(S,)`` int64 indices into Z. ``CaseError``: differing shapes,
+    too few slices, no brain, a constant modality, NaN, labels outside 0..3.
     """
     settings = settings or PreprocessSettings()
     if len(channels) != len(MODALITIES):
@@ -203,7 +185,7 @@ def preprocess_channels(
 
     labels = None
     if seg is not None:
-        labels = resize_labels(to_slices(frame(seg[:, :, zs])), size).astype(np.uint8)
+        labels = resize_labels(np.moveaxis(frame(seg[:, :, zs]), 2, 0), size).astype(np.uint8)
         if labels.size and int(labels.max()) >= NUM_CLASSES:
             raise CaseError(
                 case_id, f"seg holds class {int(labels.max())}, expected 0..{NUM_CLASSES - 1}"
@@ -225,9 +207,6 @@ def preprocess_files(
     *,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """``preprocess_case(load_case(files))`` from the on-disk volumes, without a float32 copy.
-
-    What :func:`build_cache` does per case; raises ``CaseError`` naming case and file.
-    """
+    """``preprocess_case(load_case(files))`` from the on-disk volumes, without a float32 copy."""
     volumes = read_case_volumes(files, expected_shape=expected_shape)
     return preprocess_channels(volumes.channels, volumes.seg, settings, files.case_id)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from brats_utils.errors import BratsError
 from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.training.recipes import Recipe
 from brats_utils.training.settings import TrainSettings
 
 __all__ = [
@@ -21,13 +22,19 @@ __all__ = [
     "CONFIGS",
     "make_folds",
     "fold_split",
+    "digest",
 ]
+
+
+def digest(record: Any) -> str:
+    """Ten hex digits of the SHA-1 of ``record`` as sorted JSON: a folder name per setting."""
+    return hashlib.sha1(json.dumps(record, sort_keys=True).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
 class StudyScale:
     """The size of every training of the study: the defaults fit 2 CPU cores (about 3 hours);
-    on a GPU use the seed's ``size=128, base_filters=32, epochs=15, batch_size=32``."""
+    on a GPU use the seed recipe's (``brats study --help`` shows them)."""
 
     size: int = 64
     base_filters: int = 16
@@ -39,32 +46,21 @@ class StudyScale:
 
 
 @dataclass(frozen=True)
-class Config:
-    """One configuration: a training (shared by configurations that differ only at inference;
-    one per plane of ``planes``, an ensemble when several) and the inference choices."""
+class Config(Recipe):
+    """A :class:`~brats_utils.training.recipes.Recipe` of one experiment at the study's scale: a
+    training (shared by configurations that differ only at inference; one per plane of
+    ``planes``, an ensemble when several) and the inference choices."""
 
-    name: str
-    description: str
     experiment: str = "early2"
-    preprocessing: Mapping[str, Any] = field(default_factory=dict)
-    training: Mapping[str, Any] = field(default_factory=dict)
     model_file: str = "model.keras"
-    tta: bool = False
-    postprocess: bool = False
     planes: tuple[str, ...] = ("axial",)
 
     def preprocess_settings(self, scale: StudyScale, plane: str = "axial") -> PreprocessSettings:
-        return replace(PreprocessSettings(size=scale.size, plane=plane), **self.preprocessing)
+        return super().preprocess_settings(size=scale.size, plane=plane)
 
     def train_settings(self, scale: StudyScale, seed: int) -> TrainSettings:
-        values = {
-            "epochs": scale.epochs,
-            "batch_size": scale.batch_size,
-            "base_filters": scale.base_filters,
-            "seed": seed,
-            **self.training,
-        }
-        return TrainSettings.from_parameters(values)
+        sizes = {"epochs": scale.epochs, "batch_size": scale.batch_size, "seed": seed}
+        return super().train_settings(**sizes, base_filters=scale.base_filters)
 
     def training_key(self, scale: StudyScale, seed: int, plane: str = "axial") -> str:
         """Name of the run folder: configurations with the same training share it."""
@@ -73,8 +69,7 @@ class Config:
             "preprocessing": self.preprocess_settings(scale, plane).to_dict(),
             "training": self.train_settings(scale, seed).flat(),
         }
-        digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
-        return f"{self.experiment}-{digest}"
+        return f"{self.experiment}-{digest(recipe)}"
 
 
 _CURRENT_PRE = {"slice_start": 0, "slice_stop": None}
@@ -91,7 +86,7 @@ def _current(name: str, description: str, **changes: Any) -> Config:
 
 
 def _all(experiment: str, name: str, description: str) -> Config:
-    return Config(name, description, experiment, _CROP, _ALL_TRAIN, tta=True, postprocess=True)
+    return Config(name, description, _CROP, _ALL_TRAIN, True, True, experiment=experiment)
 
 
 #: Every configuration, in the order the study runs them (the most needed comparisons first).

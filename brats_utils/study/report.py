@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from brats_utils.conventions import REGIONS
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.compare import bootstrap_mean_ci, compare_tables
 from brats_utils.files import atomic_path, read_json, write_csv
@@ -15,16 +16,8 @@ from brats_utils.study.runner import STUDY_FILE, score_path
 
 __all__ = ["SUMMARY_METRICS", "collect_scores", "summarize_study", "write_report"]
 
-SUMMARY_METRICS: tuple[str, ...] = (
-    "dice_WT",
-    "dice_TC",
-    "dice_ET",
-    "lesion_dice_WT",
-    "lesion_dice_TC",
-    "lesion_dice_ET",
-    "hd95_WT",
-    "hd95_TC",
-    "hd95_ET",
+SUMMARY_METRICS: tuple[str, ...] = tuple(
+    f"{metric}_{region}" for metric in ("dice", "lesion_dice", "hd95") for region in REGIONS
 )
 
 

@@ -3,7 +3,6 @@ the study folder exists (so a killed study goes on), the folder tied to its prot
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from brats_utils.data.cases import discover_cases
 from brats_utils.data.split import save_split
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json, write_csv, write_json
-from brats_utils.study.protocol import CONFIGS, Config, StudyScale, fold_split, make_folds
+from brats_utils.study.protocol import CONFIGS, Config, StudyScale, digest, fold_split, make_folds
 
 __all__ = ["STUDY_FILE", "run_study", "study_protocol", "score_path"]
 
@@ -24,7 +23,6 @@ STUDY_FILE = "study.json"
 def study_protocol(
     data_dir: Path, folds: int, validation: int, seed: int, scale: StudyScale
 ) -> dict[str, Any]:
-    """What :data:`STUDY_FILE` records."""
     labelled = sorted(c.case_id for c in discover_cases(data_dir) if c.seg is not None)
     if not labelled:
         raise BratsError(f"no labelled cases (with a *_seg file) under {data_dir}")
@@ -56,11 +54,6 @@ def score_path(study_dir: Path, fold: int, config: str) -> Path:
     return Path(study_dir) / "scores" / f"fold{fold}" / f"{config}.csv"
 
 
-def _settings_key(settings: Any) -> str:
-    text = json.dumps(settings.to_dict(), sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
 class _Log:
     def __init__(self, study_dir: Path, say):
         self.path, self.say = study_dir / "log.jsonl", say
@@ -85,11 +78,8 @@ def run_study(
     say=print,
 ) -> list[tuple[int, str]]:
     """Train, predict and score every configuration (default all) on every fold (or
-    ``only_folds``, 0-based); returns ``(fold, config)`` of every score table now present.
-
-    ``study_dir`` holds ``study.json`` (the protocol), ``folds/``, ``caches/``, ``runs/`` (shared
-    by configurations with the same training), ``predictions/``, ``scores/`` and ``log.jsonl``.
-    """
+    ``only_folds``, 0-based) in ``study_dir`` (docs/ARCHITECTURE.md, "Files on disk"); returns
+    ``(fold, config)`` of every score table now present."""
     data_dir, study_dir = Path(data_dir), Path(study_dir)
     scale = scale or StudyScale()
     names = list(configs or CONFIGS)
@@ -184,7 +174,7 @@ def _run_cell(
 def _cache(data_dir: Path, study_dir: Path, settings, log: _Log) -> Path:
     from brats_utils.preprocessing.cache_build import build_cache
 
-    cache_dir = study_dir / "caches" / _settings_key(settings)
+    cache_dir = study_dir / "caches" / digest(settings.to_dict())
     started = time.perf_counter()
     report = build_cache(data_dir, cache_dir, settings, progress=False, expected_shape=None)
     if report.failed:

@@ -1,5 +1,4 @@
-"""Batches of cached slices for Keras (every backend), read from the cache's memory maps
-batch by batch: :class:`SliceDataset`, :func:`load_arrays`."""
+"""Batches of cached slices for Keras (every backend), read from the cache's memory maps."""
 
 from __future__ import annotations
 
@@ -20,10 +19,6 @@ __all__ = ["SliceDataset", "load_arrays"]
 _ONE_HOT_ROWS = np.eye(NUM_CLASSES, dtype=np.float32)
 
 
-def _as_cache(cache: SliceCache | str | Path) -> SliceCache:
-    return cache if isinstance(cache, SliceCache) else open_cache(cache)
-
-
 def _check_cases(cache: SliceCache, case_ids: Sequence[str]) -> list[str]:
     if isinstance(case_ids, str) or not case_ids:
         raise ValueError("case_ids must be a non-empty list of cached case ids")
@@ -37,10 +32,6 @@ def _check_cases(cache: SliceCache, case_ids: Sequence[str]) -> list[str]:
     if unlabelled:
         raise ValueError(f"cases cached without labels cannot be loaded: {unlabelled[:5]}")
     return case_ids
-
-
-def _one_hot(labels: np.ndarray) -> np.ndarray:
-    return np.take(_ONE_HOT_ROWS, labels, axis=0)  # a table look-up: ~10x faster than ==
 
 
 class SliceDataset(keras.utils.PyDataset):
@@ -75,7 +66,7 @@ class SliceDataset(keras.utils.PyDataset):
         **pydataset_kwargs: Any,
     ):
         super().__init__(**pydataset_kwargs)
-        self.cache = _as_cache(cache)
+        self.cache = cache if isinstance(cache, SliceCache) else open_cache(cache)
         self.case_ids = _check_cases(self.cache, case_ids)
         self.channels = tuple(channels)
         self._channel_index = channel_indices(self.channels)
@@ -156,15 +147,6 @@ class SliceDataset(keras.utils.PyDataset):
     def __len__(self) -> int:
         return math.ceil(len(self._rows) / self.batch_size)
 
-    def batch_slices(self, index: int) -> list[tuple[str, int]]:
-        """``(case_id, z)`` of each slice of batch ``index`` this epoch (z: source index)."""
-        rows = self._batch_rows(index)
-        out = []
-        for case, position in zip(self._case_of[rows], self._position_of[rows], strict=True):
-            case_id = self.case_ids[case]
-            out.append((case_id, int(self.cache.slice_indices(case_id)[position])))
-        return out
-
     def _batch_rows(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
@@ -174,15 +156,22 @@ class SliceDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self._batch_rows(index)
         self._read = True
-        x, y = _gather(
-            self.cache,
-            self.case_ids,
-            self._case_of[rows],
-            self._position_of[rows],
-            self._channel_index,
-            self._all_channels,
-            self.context,
-        )
+        cases, positions = self._case_of[rows], self._position_of[rows]
+        n, size = len(rows), self.size
+        x = np.empty((n, size, size, self.context * len(self._channel_index)), dtype=np.float32)
+        y = np.empty((n, size, size), dtype=np.uint8)
+        # rows are sorted: each case's slices are copied from its memory map into one block
+        bounds = [0, *(np.flatnonzero(np.diff(cases)) + 1).tolist(), n]
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            case_id, wanted = self.case_ids[cases[start]], positions[start:stop]
+            images = self.cache.images(case_id)
+            if self.context > 1:
+                x[start:stop] = stack_context(images, wanted, self.context, self._channel_index)
+            elif self._all_channels:
+                np.take(images, wanted, axis=0, out=x[start:stop], mode="clip")
+            else:
+                x[start:stop] = images[wanted][..., self._channel_index]
+            np.take(self.cache.labels(case_id), wanted, axis=0, out=y[start:stop], mode="clip")
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             flips = rng.random((len(rows), 2)) < 0.5
@@ -191,36 +180,9 @@ class SliceDataset(keras.utils.PyDataset):
                     x[i], y[i] = x[i, ::-1].copy(), y[i, ::-1].copy()
                 if flip_cols:
                     x[i], y[i] = x[i, :, ::-1].copy(), y[i, :, ::-1].copy()
-        return x, (_one_hot(y) if self.one_hot else y)
-
-
-def _gather(
-    cache: SliceCache,
-    case_ids: Sequence[str],
-    cases: np.ndarray,
-    positions: np.ndarray,
-    channel_index: list[int],
-    all_channels: bool,
-    context: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The slices ``(cases[i], positions[i])`` as ``(x, y)``, y uint8 classes; ``cases`` sorted,
-    so each case's slices are copied from its memory map into one block."""
-    size = cache.settings.size
-    x = np.empty((len(cases), size, size, context * len(channel_index)), dtype=np.float32)
-    y = np.empty((len(cases), size, size), dtype=np.uint8)
-    bounds = [0, *(np.flatnonzero(np.diff(cases)) + 1).tolist(), len(cases)]
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        case_id = case_ids[cases[start]]
-        wanted = positions[start:stop]
-        images = cache.images(case_id)
-        if context > 1:
-            x[start:stop] = stack_context(images, wanted, context, channel_index)
-        elif all_channels:
-            np.take(images, wanted, axis=0, out=x[start:stop], mode="clip")
-        else:
-            x[start:stop] = images[wanted][..., channel_index]
-        np.take(cache.labels(case_id), wanted, axis=0, out=y[start:stop], mode="clip")
-    return x, y
+        if self.one_hot:  # a table look-up: ~10x faster than ==
+            return x, np.take(_ONE_HOT_ROWS, y, axis=0)
+        return x, y
 
 
 def load_arrays(

@@ -48,7 +48,7 @@ def dice_ce(y_true, y_pred):
 
 
 def region_targets(y_true):
-    """One-hot classes ``(B, H, W, 4)`` -> ``(B, H, W, 3)`` float32 masks of WT, TC, ET."""
+    """``(B, H, W, 4)`` one-hot classes -> ``(B, H, W, 3)`` float32 masks of WT, TC, ET."""
     y_true = ops.cast(y_true, "float32")
     masks = [
         ops.sum(ops.take(y_true, list(classes), axis=-1), axis=-1) for classes in REGIONS.values()
@@ -71,7 +71,6 @@ def region_dice_bce(y_true, y_pred):
 
 
 def get_loss(name: str, head: str = "classes"):
-    """The loss called ``name`` (:data:`~brats_utils.training.settings.LOSSES`) for ``head``."""
     if head == "regions":
         losses = dict(zip(LOSSES, (region_bce, region_dice_bce), strict=True))
     else:

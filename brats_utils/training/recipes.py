@@ -63,7 +63,6 @@ RECIPES: dict[str, Recipe] = {
 
 
 def get_recipe(name: str | Recipe) -> Recipe:
-    """The recipe called ``name`` (a :class:`Recipe` is returned unchanged)."""
     if isinstance(name, Recipe):
         return name
     try:

@@ -50,7 +50,6 @@ def load_state(run_dir: Path | str) -> dict:
 
 
 def load_history(run_dir: Path | str) -> list[dict]:
-    """One dict per finished epoch (``[]`` without ``history.json``)."""
     path = Path(run_dir) / "history.json"
     return read_json(path, "history") if path.exists() else []
 
@@ -136,17 +135,6 @@ def finish_epoch_files(run_dir: Path | str) -> list[str]:
     return placed
 
 
-def _write_history(run_dir: Path, records: list[dict]) -> None:
-    write_csv(records, run_dir / "history.csv")
-    write_json(run_dir / "history.json", records)
-
-
-def _save_model(model: Any, path: Path) -> None:
-    """``model.save(path)`` atomically."""
-    with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
-
-
 def lower_is_better(monitor: str) -> bool:
     return monitor.endswith("loss")
 
@@ -162,12 +150,9 @@ def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
 
 
 class RunLog:
-    """Keep a run folder's models, history and state up to date, one epoch at a time.
-
-    ``monitor`` picks ``model.keras``: a logged value (a ``*loss`` lower is better, anything
-    else higher) or ``(val_)region_dice`` (:func:`region_dice_of`). ``best``, ``best_epoch``
-    (1-based) and ``history`` are those of a resumed run.
-    """
+    """Keep a run folder's models, history and state up to date, one epoch at a time; ``monitor``
+    picks ``model.keras`` (a ``*loss`` lower is better, anything else higher); ``best``,
+    ``best_epoch`` (1-based) and ``history`` are those of a resumed run."""
 
     def __init__(
         self,
@@ -190,12 +175,8 @@ class RunLog:
         self, model: Any, epoch: int, logs: Mapping[str, Any], seconds: float
     ) -> dict[str, Any]:
         """Record finished ``epoch`` (0-based); returns its history record (``epoch`` 1-based).
-
-        In this order: the history, the models under hidden pending names, ``state.json`` (the
-        commit point), the models renamed into place; so ``model_last.keras`` is always the
-        model of the epoch ``state.json`` names (:func:`finish_epoch_files` completes a run
-        killed in between).
-        """
+        Written in order: history, models under pending names, ``state.json`` (the commit point),
+        models renamed into place (:func:`finish_epoch_files` completes a run killed between)."""
         record: dict[str, Any] = {"epoch": epoch + 1}
         record.update({key: float(value) for key, value in logs.items()})
         record.update(region_dice_of(record))
@@ -207,13 +188,15 @@ class RunLog:
                 f"cannot pick the best model: {self.monitor!r} is not logged "
                 f"(logged: {sorted(logs)})"
             )
-        _write_history(self.run_dir, self.history)
+        write_csv(self.history, self.run_dir / "history.csv")
+        write_json(self.run_dir / "history.json", self.history)
         names = ["model_last.keras"]
         if (value < self.best) if self.minimize else (value > self.best):
             self.best, self.best_epoch = value, epoch + 1
             names.append("model.keras")
         for name in names:
-            _save_model(model, _pending_path(self.run_dir, name, epoch + 1))
+            with atomic_path(_pending_path(self.run_dir, name, epoch + 1), suffix=".keras") as tmp:
+                model.save(tmp)
         state = {
             "epoch": epoch + 1,
             "epochs": self.target_epochs,

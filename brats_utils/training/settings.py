@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from brats_utils.errors import check_choice
 from brats_utils.model.settings import UNetSettings
 
 __all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
@@ -22,12 +23,9 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides what a training run learns; the defaults are the seed's.
-
-    ``seed`` seeds Keras, numpy, Python and the loader's draws; ``empty_slice_fraction`` is the
-    share of tumour-free training slices drawn each epoch; ``max_cases`` caps the cases of each
-    subset (smoke runs); ``context_slices`` (odd) neighbouring slices per modality make a 2.5D
-    input; ``--resume`` may raise ``epochs``.
+    """Everything that decides what a training run learns (defaults: the seed's). ``seed`` seeds
+    Keras, numpy, Python and the loader; ``empty_slice_fraction``: share of tumour-free slices
+    drawn each epoch; ``max_cases`` caps each subset; ``context_slices`` (odd) make a 2.5D input.
     """
 
     epochs: int = 15
@@ -57,13 +55,11 @@ class TrainSettings:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.learning_rate, int | float) or not 0 < self.learning_rate < 1e3:
             raise ValueError(f"learning_rate must be > 0 and < 1000, got {self.learning_rate!r}")
-        if self.select not in SELECTIONS:
-            raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
+        check_choice("select", self.select, SELECTIONS)
         k = self.context_slices
         if type(k) is not int or k < 1 or k % 2 == 0:
             raise ValueError(f"context_slices must be an odd positive integer, got {k!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        check_choice("loss", self.loss, LOSSES)
         fraction = self.empty_slice_fraction
         if not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
             raise ValueError(f"empty_slice_fraction must lie in [0, 1], got {fraction!r}")
@@ -72,7 +68,6 @@ class TrainSettings:
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Every flat name: the training fields, then the U-Net's."""
         own = tuple(f.name for f in fields(cls) if f.name != "unet")
         return own + tuple(f.name for f in fields(UNetSettings))
 
@@ -114,7 +109,7 @@ class TrainSettings:
         return cls(**training, seed=int(config.get("seed", 0)), unet=unet)
 
     def differences(self, other: TrainSettings, ignore: tuple[str, ...] = ()) -> list[str]:
-        """``"name: mine -> other's"`` for every flat setting that differs (sorted by name)."""
+        """``"name: mine -> other's"`` for every flat setting that differs."""
         mine, theirs = self.flat(), other.flat()
         return [
             f"{k}: {mine[k]!r} -> {theirs[k]!r}"

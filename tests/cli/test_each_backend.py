@@ -1,13 +1,13 @@
 """``brats train`` -> ``predict`` -> ``evaluate`` on the JAX and PyTorch backends, as a user runs
 them: one command per process, ``KERAS_BACKEND`` set, with ``--mixed-precision`` (float16
 compute, float32 softmax). Float32 training, prediction and evaluation on these backends run
-in the tiny notebook series of each backend (``tests/notebooks/test_notebooks.py``), so the
-CLI run here is the mixed-precision one only (one run per backend keeps CI short).
+in notebook 05 on each backend (``tests/notebooks/test_notebooks.py``), so the CLI run here
+is the mixed-precision one only.
 
 TensorFlow, the default backend, runs these commands in the rest of the suite
-(``tests/cli/test_recipes.py``, ``tests/inference``, ``tests/training``). The synthetic cases
-and their slice cache are made once (``brats synth``, ``brats split``, ``brats preprocess``:
-numpy only, the same on every backend) and shared by the four runs.
+(``tests/cli/test_recipes.py``, ``tests/inference``, ``tests/training``). The small synthetic
+cases and their slice cache are made once (``brats synth``, ``brats split``, ``brats
+preprocess``: numpy only, the same on every backend) and shared by the runs.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ import pandas as pd
 import pytest
 from helpers import require_backend
 
-from brats_utils.conventions import HD95_MAX_MM, LEGACY, VOLUME_SHAPE
+from brats_utils.conventions import HD95_MAX_MM, LEGACY
 
 pytestmark = pytest.mark.slow
+
+SHAPE = (64, 64, 40)
 
 #: The console script of this environment (``python -m brats_utils`` where it is absent).
 _SCRIPT = Path(sys.executable).with_name("brats")
@@ -38,8 +40,11 @@ BRATS = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "brats_u
 def brats(*args, env: dict[str, str] | None = None, timeout: int = 600):
     """Run ``brats ARGS`` in a new process, with ``env`` added to this one's environment."""
     done = subprocess.run(
-        [*BRATS, *map(str, args)], env={**os.environ, **(env or {})}, capture_output=True,
-        text=True, timeout=timeout,
+        [*BRATS, *map(str, args)],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert done.returncode == 0, (args[0], done.stderr[-3000:])
     return done
@@ -47,14 +52,16 @@ def brats(*args, env: dict[str, str] | None = None, timeout: int = 600):
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> dict[str, Path]:
-    """Three full-size synthetic cases, split 1/1/1 by ``brats split``, cached at 16 x 16."""
+    """Three small synthetic cases (seed 5, 64 x 64 x 40: the commands read any shape the
+    data folder records; full size is the geometry tests' business), split 1/1/1 by
+    ``brats split``, cached at 16 x 16."""
     root = tmp_path_factory.mktemp("each_backend")
     data, cache = root / "data", root / "cache"
-    brats("synth", "--out", data, "--cases", 3, "--no-progress")
+    brats("synth", "--out", data, "--cases", 3, "--seed", 5, "--shape", *SHAPE, "--no-progress")
     brats("split", data)
     split = pd.read_csv(data / "split.csv")
     assert sorted(split["split"]) == ["test", "train", "validation"]
-    brats("preprocess", data, "--out", cache, "--size", 16, "--slices", "56:104", "-q")
+    brats("preprocess", data, "--out", cache, "--size", 16, "--slices", "10:34", "-q")
     test_case = split.loc[split["split"] == "test", "case"].item()
     return {"data": data, "cache": cache, "split": data / "split.csv", "test": test_case}
 
@@ -97,7 +104,7 @@ def test_train_predict_evaluate_on_the_backend(backend, prepared, backend_env, t
     assert written == [f"{case}.nii.gz"]
     image = nib.load(pred / written[0])
     reference = nib.load(prepared["data"] / case / LEGACY.file_name(case, "seg"))
-    assert image.shape == VOLUME_SHAPE
+    assert image.shape == reference.shape == SHAPE
     np.testing.assert_allclose(image.affine, reference.affine)
     labels = np.unique(np.asarray(image.dataobj))
     assert set(labels.tolist()) <= set(LEGACY.labels), labels  # the release's own labels

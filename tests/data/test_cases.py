@@ -345,6 +345,7 @@ def test_read_case_volumes_keeps_disk_dtype_and_load_case_converts_it(tmp_path):
 # --- real data ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_sample_cases_discover_validate_and_load(real_sample_dir):
     cases = discover_cases(real_sample_dir)
@@ -358,3 +359,16 @@ def test_real_sample_cases_discover_validate_and_load(real_sample_dir):
         assert case.image.min() >= 0 and all(case.image[..., c].max() > 0 for c in range(4))
         assert case.seg.shape == VOLUME_SHAPE and case.seg.dtype == np.uint8
         assert set(np.unique(case.seg)) <= {0, 1, 2, 3} and case.seg.max() > 0
+
+
+def test_a_synthetic_folder_says_the_shape_its_cases_must_have(tmp_path):
+    """``brats synth --shape`` records the shape; reading expects it in place of BraTS's."""
+    from brats_utils.data.synth import write_synthetic_dataset
+
+    write_synthetic_dataset(tmp_path, 1, seed=0, shape=(32, 32, 24), progress=False)
+    case = load_case(tmp_path / "BraTS2021_00000")
+    assert case.image.shape == (32, 32, 24, 4)
+    (tmp_path / "synthetic.json").write_text('{"seed": 0, "shape": [32, 32, 25]}')
+    with pytest.raises(CaseError, match=r"shape \(32, 32, 24\), expected \(32, 32, 25\)"):
+        load_case(tmp_path / "BraTS2021_00000")
+    assert load_case(tmp_path / "BraTS2021_00000", expected_shape=None).seg is not None

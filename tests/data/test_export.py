@@ -48,8 +48,7 @@ def test_export_cli_relabels_keeps_the_affine_and_never_replaces(tmp_path, capsy
     assert "BraTS2021_00007: prediction has shape (12, 10, 8)" in capsys.readouterr().err
     from brats_utils.data.export import export_predictions
 
-    report = export_predictions(pred, out, "2023", expected_shape=None)
-    written = report.written["BraTS2021_00007"]
+    written = export_predictions(pred, out, "2023", expected_shape=None)["BraTS2021_00007"]
     assert written.name == "BraTS-GLI-00007-000.nii.gz"
     data, image = read_nifti(written)
     np.testing.assert_array_equal(data, classes_to_labels(classes, GLI2023))  # ET is 3 now

@@ -167,6 +167,7 @@ def _perturbations(seg: np.ndarray, rng) -> dict[str, np.ndarray]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_agrees_with_an_independent_implementation_on_real_segmentations(real_sample_dir):
     pytest.importorskip("cc3d", reason="connected-components-3d (dev extra) is not installed")

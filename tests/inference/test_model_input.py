@@ -48,6 +48,7 @@ def _assert_inference_input_equals_cache(data_dir, case_id, settings, tmp_path):
             assert np.array_equal(fed[kept], cached), (experiment.name, run)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_inference_feeds_the_cached_slices_bit_for_bit_on_a_real_case(real_sample_dir, tmp_path):
     case_id = discover_cases(real_sample_dir)[0].case_id
@@ -55,6 +56,7 @@ def test_inference_feeds_the_cached_slices_bit_for_bit_on_a_real_case(real_sampl
     _assert_inference_input_equals_cache(real_sample_dir, case_id, settings, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_the_same_with_max_normalisation_and_every_slice(real_sample_dir, tmp_path):
     case_id = discover_cases(real_sample_dir)[-1].case_id
@@ -62,6 +64,7 @@ def test_the_same_with_max_normalisation_and_every_slice(real_sample_dir, tmp_pa
     _assert_inference_input_equals_cache(real_sample_dir, case_id, settings, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_the_same_with_the_brain_crop(real_sample_dir, tmp_path):
     case_id = discover_cases(real_sample_dir)[3].case_id
@@ -71,5 +74,5 @@ def test_the_same_with_the_brain_crop(real_sample_dir, tmp_path):
 
 def test_the_same_on_a_synthetic_case(synthetic_root, tmp_path):
     case_id = discover_cases(synthetic_root)[0].case_id
-    settings = PreprocessSettings(size=96, slice_start=40, slice_stop=100)
+    settings = PreprocessSettings(size=32, slice_start=8, slice_stop=32)
     _assert_inference_input_equals_cache(synthetic_root, case_id, settings, tmp_path)

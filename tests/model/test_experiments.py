@@ -14,19 +14,18 @@ def test_registry_holds_the_three_experiments():
 
 
 @pytest.mark.parametrize(
-    ("name", "channels", "fusion", "unet_channels"),
+    ("name", "channels", "fusion"),
     [
-        ("early4", MODALITIES, "early", 4),
-        ("mean4", MODALITIES, "mean", 1),
-        ("early2", ("flair", "t1ce"), "early", 2),
+        ("early4", MODALITIES, "early"),
+        ("mean4", MODALITIES, "mean"),
+        ("early2", ("flair", "t1ce"), "early"),
     ],
 )
-def test_experiment_channels_and_fusion(name, channels, fusion, unet_channels):
+def test_experiment_channels_and_fusion(name, channels, fusion):
     experiment = get_experiment(name)
     assert experiment.channels == channels
     assert experiment.fusion == fusion
     assert experiment.input_channels == len(channels)
-    assert experiment.unet_channels == unet_channels
     assert experiment.description
 
 

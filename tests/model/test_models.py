@@ -24,7 +24,8 @@ def test_experiment_model_shapes(name):
     assert probs.shape == (2, SIZE, SIZE, 4)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
     # The first convolution sees the fused channels: 1 for mean fusion.
-    assert model.get_layer("down0_conv1").kernel.shape == (3, 3, experiment.unet_channels, 4)
+    fused = 1 if experiment.fusion == "mean" else experiment.input_channels
+    assert model.get_layer("down0_conv1").kernel.shape == (3, 3, fused, 4)
 
 
 def test_mean4_equals_unet_on_channel_mean():

@@ -3,7 +3,7 @@
 The papermill tests prove the notebooks execute; this one proves what a student sees. It
 starts JupyterLab on 127.0.0.1 (a free port, a token) in a temporary copy of the project's
 layout (``notebooks/01_exploration.ipynb`` with its ``profile`` set to ``tiny``, three
-synthetic cases in ``data/synthetic``, so the notebook's defaults resolve), opens the
+small synthetic cases in ``data/synthetic``, so the notebook's defaults resolve), opens the
 notebook in headless Chromium through Playwright, runs Run > Run All Cells, waits (bounded)
 for the kernel to be idle, and checks that no cell shows an error, that every figure is an
 inline image, that the slice viewer is a live widget and that moving its slice slider (with
@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from brats_utils.notebooks.runner import NOTEBOOK_DIR
+from brats_utils.notebooks.runner import NOTEBOOK_DIR, load_profile
 from brats_utils.viz.widgets import VIEWER_CLASS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -87,7 +87,9 @@ def lab_layout(tmp_path) -> Path:
 
     root = tmp_path / "lab"
     (root / "notebooks").mkdir(parents=True)
-    write_synthetic_dataset(root / "data" / "synthetic", n_cases=CASES, seed=0, progress=False)
+    tiny = load_profile("tiny")  # small volumes, as the tiny profile draws them
+    write_synthetic_dataset(root / "data" / "synthetic", CASES, tiny.synthetic_seed,
+                            shape=tiny.synthetic_shape, progress=False)  # fmt: skip
     nb = nbformat.read(NOTEBOOK_DIR / NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     line = 'profile: str = "auto"'

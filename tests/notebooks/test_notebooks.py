@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,11 @@ def test_profile_settings():
     assert smoke.synthetic_cases == 24
     assert tiny.parameters["epochs"] <= smoke.parameters["epochs"] <= full.parameters["epochs"]
     assert tiny.parameters["image_size"] <= 64
+    # the tiny profile draws small volumes (the notebooks read the shape the folder records);
+    # the others BraTS's own
+    assert np.prod(tiny.synthetic_shape) * 50 < np.prod(smoke.synthetic_shape)
+    assert full.synthetic_shape == smoke.synthetic_shape == (240, 240, 155)
+    assert tiny.parameters["slice_stop"] <= tiny.synthetic_shape[2]
 
 
 def test_load_profile_errors(tmp_path):
@@ -388,8 +394,8 @@ def _digest(paths) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    """One data folder for the tiny runs on every backend: the first run generates the
-    profile's synthetic cases (and notebook 01 its split), the others find them there."""
+    """The data folder of the tiny runs: the TensorFlow series generates the profile's
+    small synthetic cases (and notebook 01 their split); the other backends find them."""
     return tmp_path_factory.mktemp("tiny") / "data"
 
 
@@ -402,28 +408,15 @@ def _run_configs(out: Path) -> dict[str, dict]:
     }
 
 
-@pytest.mark.slow
-@pytest.mark.notebooks
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_all_notebooks_run_with_the_tiny_profile(
-    backend, tiny_data, backend_env, tmp_path, monkeypatch
-):
-    """The whole series, tiny profile, in kernels that run the Keras ``backend``: the kernels
-    inherit this process's environment, so ``KERAS_BACKEND`` set here is what they use."""
+def _run_on(backend, monkeypatch, backend_env, *args, **kwargs):
+    """``run_notebooks(*args, **kwargs)`` in kernels that run the Keras ``backend``: the
+    kernels inherit this process's environment, so ``KERAS_BACKEND`` set here is theirs."""
     require_backend(backend)
     for name, value in {**backend_env, "KERAS_BACKEND": backend}.items():
         monkeypatch.setenv(name, value)
     before = _digest(SOURCES)
-    run = run_notebooks("tiny", tiny_data, tmp_path / "out", progress=False)
+    run = run_notebooks(*args, progress=False, **kwargs)
     assert _digest(SOURCES) == before, "source notebooks must never be modified"
-    out = tmp_path / "out"
-    # The kernels really ran this backend: every model they trained records it.
-    configs = _run_configs(out)
-    assert {"runs/early4/config.json", "runs/mean4/config.json",
-            "runs/early2/config.json"} < set(configs), sorted(configs)  # and the study's
-    for name, config in configs.items():
-        assert config["backend"] == backend and config["versions"]["backend"] == backend, name
-    assert list(run.executed) == list(NOTEBOOKS)
     for path in run.executed.values():
         nb = nbformat.read(path, as_version=4)
         errors = [
@@ -435,34 +428,95 @@ def test_all_notebooks_run_with_the_tiny_profile(
         ]
         assert not errors
         _assert_everything_shown_and_quiet(path.stem, nb)
+    return run
+
+
+def _assert_variant_metrics(out: Path, number: str, experiment: str) -> None:
+    """A training notebook's metrics: slice metrics in [0, 1], region metrics finite and in
+    range, every test case scored, its model saved."""
+    record = json.loads((out / "tables" / f"{number}_metrics.json").read_text())
+    assert record["experiment"] == experiment
+    for split in ("validation", "test"):
+        slices = record["slice_metrics"][split]
+        for key, value in slices.items():
+            if key != "n_slices":
+                assert 0.0 <= value <= 1.0, (number, split, key, value)
+        regions = record["region_metrics"][split]
+        for key, value in regions.items():
+            assert math.isfinite(value), (number, split, key)
+            if key.startswith(("dice", "sensitivity", "specificity")):
+                assert 0.0 <= value <= 1.0, (number, split, key, value)
+            if key.startswith("hd95"):
+                assert 0.0 <= value <= 373.13, (number, split, key, value)
+    cases = pd.read_csv(out / "tables" / f"{number}_cases_test.csv")
+    assert cases["dice_WT"].between(0, 1).all() and (cases["status"] == "ok").all()
+    assert (out / "runs" / experiment / "model.keras").is_file()
+
+
+@pytest.fixture(scope="module")
+def tiny_series(tiny_data, backend_env, tmp_path_factory) -> tuple[Path, object]:
+    """The whole series, tiny profile, on TensorFlow (once for the module): its output
+    folder and :class:`NotebookRun`."""
+    out = tmp_path_factory.mktemp("tiny_series") / "out"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        run = _run_on("tensorflow", monkeypatch, backend_env, "tiny", tiny_data, out)
+    return out, run
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_all_notebooks_run_with_the_tiny_profile(tiny_series, tiny_data):
+    """Every notebook, tiny profile, TensorFlow kernels: no error output, every figure shown
+    and written, no log noise, metrics in range, every model trained records TensorFlow."""
+    out, run = tiny_series
+    configs = _run_configs(out)
+    assert {"runs/early4/config.json", "runs/mean4/config.json", "runs/early2/config.json"} < set(
+        configs
+    ), sorted(configs)  # and the study's
+    for name, config in configs.items():
+        assert config["backend"] == "tensorflow", name
+        assert config["versions"]["backend"] == "tensorflow", name
+    assert list(run.executed) == list(NOTEBOOKS)
     missing = [f for f in EXPECTED_FIGURES if not (out / "figures" / f).is_file()]
     assert not missing
     assert len(list(tiny_data.iterdir())) >= 6  # synthetic cases were generated
+    shape = list(load_profile("tiny").synthetic_shape)
+    assert json.loads((tiny_data / "synthetic.json").read_text())["shape"] == shape
 
     volumes = pd.read_csv(out / "tables" / "01_label_volumes.csv")
     assert (volumes[["NCR", "ED", "ET"]] >= 0).all().all() and len(volumes) == 6
     for number, experiment in (("03", "early4"), ("04", "mean4"), ("05", "early2")):
-        record = json.loads((out / "tables" / f"{number}_metrics.json").read_text())
-        assert record["experiment"] == experiment
-        for split in ("validation", "test"):
-            slices = record["slice_metrics"][split]
-            for key, value in slices.items():
-                if key != "n_slices":
-                    assert 0.0 <= value <= 1.0, (number, split, key, value)
-            regions = record["region_metrics"][split]
-            for key, value in regions.items():
-                assert math.isfinite(value), (number, split, key)
-                if key.startswith(("dice", "sensitivity", "specificity")):
-                    assert 0.0 <= value <= 1.0, (number, split, key, value)
-                if key.startswith("hd95"):
-                    assert 0.0 <= value <= 373.13, (number, split, key, value)
-        cases = pd.read_csv(out / "tables" / f"{number}_cases_test.csv")
-        assert cases["dice_WT"].between(0, 1).all() and (cases["status"] == "ok").all()
-        assert (out / "runs" / experiment / "model.keras").is_file()
+        _assert_variant_metrics(out, number, experiment)
     results = pd.read_csv(out / "tables" / "06_slice_metrics.csv")
     assert {"early4", "mean4", "early2", "seed early2"} <= set(results["experiment"])
     summary = json.loads((out / "notebooks" / "run_summary.json").read_text())
     assert set(summary["seconds"]) == set(NOTEBOOKS) and summary["profile"] == "tiny"
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_training_notebook_runs_on_the_backend(
+    backend, tiny_series, tiny_data, backend_env, tmp_path, monkeypatch
+):
+    """Notebook 05 (train, score slices and whole volumes, save, examples) in a kernel that
+    runs JAX or PyTorch, on the TensorFlow series' data, split and slice cache: what differs
+    between backends is the kernel's training, prediction and saving, not the data steps."""
+    out = tmp_path / "out"
+    (out / "tables").mkdir(parents=True)
+    for table in (tiny_series[0] / "tables").glob("03_*"):  # what 05 compares itself with
+        shutil.copy(table, out / "tables")
+    cache = tiny_series[0] / "cache"
+    run = _run_on(backend, monkeypatch, backend_env, "tiny", tiny_data, out, only="05",
+                  overrides={"cache_dir": str(cache)})  # fmt: skip
+    assert list(run.executed) == ["05_unet_early_fusion_2mod"]
+    configs = _run_configs(out)
+    assert set(configs) == {"runs/early2/config.json"}, sorted(configs)
+    config = configs["runs/early2/config.json"]
+    assert config["backend"] == backend and config["versions"]["backend"] == backend
+    figures = ["05_training_curves.png", "05_examples.png", "05_vs_03.png"]
+    assert [f for f in figures if not (out / "figures" / f).is_file()] == []
+    _assert_variant_metrics(out, "05", "early2")
 
 
 def test_a_missing_data_folder_says_how_to_make_one(tmp_path):

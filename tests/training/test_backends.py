@@ -1,5 +1,6 @@
 """The models, losses and metrics run on the JAX and PyTorch backends too (keras.ops only, no
-tf.*); data parallelism on two simulated JAX devices."""
+tf.*), and each experiment's model saves and loads there; data parallelism on two simulated
+JAX devices."""
 
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ SCRIPT = textwrap.dedent(
             model = compile_model(build_model(name, 32, base_filters=4, depth=2), "dice_ce")
             logs = model.train_on_batch(x, y, return_dict=True)
             shape = keras.ops.shape(model(x))
-        result[name] = {"loss": float(logs["loss"]), "shape": list(shape)}
+        # saved and loaded as `brats predict` loads a run's model (the fusion layer too)
+        model.save(f"{sys.argv[2]}/{name}.keras")
+        reloaded = keras.saving.load_model(f"{sys.argv[2]}/{name}.keras", compile=False)
+        same = np.allclose(model.predict(x, verbose=0), reloaded.predict(x, verbose=0), atol=1e-6)
+        result[name] = {"loss": float(logs["loss"]), "shape": list(shape), "reloads": bool(same)}
     truth = rng.integers(0, 4, (3, 8, 8))
     probs = rng.random((3, 8, 8, 4)).astype("float32")
     reference = label_metrics(confusion_matrix(truth, probs.argmax(-1)))
@@ -52,18 +57,19 @@ SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_experiments_train_one_step_on_the_backend(backend, backend_env):
+def test_experiments_train_one_step_on_the_backend(backend, backend_env, tmp_path):
     require_backend(backend)
     env = {**os.environ, **backend_env, "KERAS_BACKEND": backend}
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, backend], env=env, capture_output=True, text=True,
-        timeout=300,
+        [sys.executable, "-c", SCRIPT, backend, str(tmp_path)], env=env, capture_output=True,
+        text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     for name in ("early4", "mean4", "early2"):
         assert result[name]["shape"] == [2, 32, 32, 4], name
         assert 0.0 < result[name]["loss"] < 1e3, name  # finite
+        assert result[name]["reloads"], name  # the reloaded model predicts the same
     for metric_name in ("mean_iou", "dice", "specificity", "dice_edema"):
         keras_value, numpy_value = result[metric_name]
         assert keras_value == pytest.approx(numpy_value, abs=1e-6), metric_name

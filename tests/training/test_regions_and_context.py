@@ -71,6 +71,7 @@ def _toy_data(n: int, channels: int = 2, seed: int = 0):
     return x, np.eye(4, dtype="float32")[classes]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["ce", "dice_ce"])
 def test_a_region_model_learns_and_logs_the_label_metrics(loss, tmp_path):
     keras.utils.set_random_seed(0)
@@ -137,7 +138,7 @@ def test_inference_feeds_the_loaders_2p5d_stacks_bit_for_bit(synthetic_root, tmp
     channels = ("flair", "t1ce")
     data = SliceDataset(cache, [case_id], channels, batch_size=500, shuffle=False, context=3)
     x, _ = data[0]
-    positions = [z for _, z in data.batch_slices(0)]
+    positions = data._position_of[data._batch_rows(0)]  # one case: its slice positions
     files = next(f for f in discover_cases(synthetic_root) if f.case_id == case_id)
     model = RecordingModel()
     scores = predict_volume(model, read_case_volumes(files).channels, settings, channels,

@@ -196,6 +196,7 @@ def test_used_run_folder_is_refused(tmp_path):
     assert (tmp_path / "new" / "run").is_dir()
 
 
+@pytest.mark.slow
 def test_resume_continues_from_saved_epoch(tmp_path):
     train, val = batches(*_toy_data(8)), batches(*_toy_data(4, seed=1))
     model = _tiny_model()

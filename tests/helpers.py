@@ -258,3 +258,19 @@ def write_tiny_cache(root: Path) -> Path:
     cases = sorted(p.name for p in data.iterdir() if p.is_dir())
     save_split(dict(zip(cases, ["train", "validation", "test"], strict=True)), data / "split.csv")
     return cache
+
+
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int = 4):
+    """``(x, y)`` arrays as a ``keras.utils.PyDataset`` of ``batch_size`` batches, in order."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i):
+            return x[i * batch_size : (i + 1) * batch_size], y[
+                i * batch_size : (i + 1) * batch_size
+            ]
+
+    return Batches()

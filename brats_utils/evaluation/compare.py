@@ -18,11 +18,9 @@ __all__ = [
     "MIN_CASES",
     "TOO_FEW",
     "too_few",
-    "COMPARED_METRICS",
     "COMPARISON_COLUMNS",
     "paired_cases",
     "bootstrap_mean_ci",
-    "sign_test",
     "compare_tables",
 ]
 

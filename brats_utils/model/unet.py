@@ -74,7 +74,7 @@ def upsample_block(x, filters: int, mode: str, name: str):
     )(x)
 
 
-def _unet_body(inputs, num_classes: int, settings: UNetSettings):
+def _unet_body(inputs, settings: UNetSettings):
     depth, base_filters, batch_norm = settings.depth, settings.base_filters, settings.batch_norm
     x = inputs
     skips = []
@@ -93,7 +93,7 @@ def _unet_body(inputs, num_classes: int, settings: UNetSettings):
     if settings.head == "regions":  # WT, TC, ET: one sigmoid each, float32 (mixed precision)
         x = layers.Conv2D(REGION_OUTPUTS, 1, name="logits")(x)
         return layers.Activation("sigmoid", dtype="float32", name="sigmoid")(x)
-    x = layers.Conv2D(num_classes, 1, name="logits")(x)
+    x = layers.Conv2D(NUM_CLASSES, 1, name="logits")(x)
     # float32 softmax: safe under a mixed_float16 policy.
     return layers.Activation("softmax", dtype="float32", name="softmax")(x)
 
@@ -103,7 +103,6 @@ def build_model(
     image_size: int = 128,
     settings: UNetSettings | None = None,
     *,
-    num_classes: int = NUM_CLASSES,
     context: int = 1,
     **overrides,
 ) -> keras.Model:
@@ -119,7 +118,7 @@ def build_model(
     Returns:
         Model from ``(B, image_size, image_size, context * len(experiment.channels))``
         float32 (each slice's channels in ``experiment.channels`` order, slice by slice) to
-        ``(B, image_size, image_size, num_classes)`` float32 probabilities (3 region
+        ``(B, image_size, image_size, 4)`` float32 class probabilities (3 region
         channels with ``head="regions"``).
     """
     experiment = get_experiment(experiment)
@@ -131,10 +130,8 @@ def build_model(
             f"image_size must be a multiple of 2**depth = {2**settings.depth} for a U-Net of "
             f"depth {settings.depth}, got {image_size}"
         )
-    if num_classes < 2:
-        raise ValueError(f"expected num_classes >= 2, got {num_classes}")
     channels = context * experiment.input_channels
     inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
     x = ChannelMean(context, name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
-    outputs = _unet_body(x, num_classes, settings)
+    outputs = _unet_body(x, settings)
     return keras.Model(inputs, outputs, name=f"unet_{experiment.name}")

@@ -12,7 +12,6 @@ from brats_utils.conventions import MODALITY_NAMES
 from brats_utils.evaluation.compare import MIN_CASES, TOO_FEW, bootstrap_mean_ci, too_few
 
 __all__ = [
-    "mean_with_ci",
     "exploration_findings",
     "preprocessing_findings",
     "variant_findings",
@@ -38,9 +37,9 @@ def mean_with_ci(values, digits: int = 2) -> str:
     return f"{mean} (95% CI {low:.{digits}f}-{high:.{digits}f}, n = {values.size})"
 
 
-def region_means(frame: pd.DataFrame, prefix: str = "dice_", digits: int = 2) -> str:
+def region_means(frame: pd.DataFrame, digits: int = 2) -> str:
     """``"WT 0.81 (95% CI ...); TC ...; ET ..."``; below MIN_CASES the rule is said once."""
-    columns = {r: frame[f"{prefix}{r}"].dropna() for r in ("WT", "TC", "ET")}
+    columns = {r: frame[f"dice_{r}"].dropna() for r in ("WT", "TC", "ET")}
     n = max(len(v) for v in columns.values())
     if 0 < n < MIN_CASES:
         means = ", ".join(f"{r} {v.mean():.{digits}f}" for r, v in columns.items())

@@ -17,9 +17,7 @@ from brats_utils.files import atomic_path, read_json
 __all__ = ["render_html"]
 
 
-def render_html(
-    notebooks_dir: Path | str, html_dir: Path | str, *, title: str = "brats-unet results"
-) -> list[Path]:
+def render_html(notebooks_dir: Path | str, html_dir: Path | str) -> list[Path]:
     """Render the executed notebooks of ``notebooks_dir`` (``OUT_DIR/notebooks``) to pages in
     ``html_dir``, each written whole or not at all, and an ``index.html`` with the run's
     profile, data and minutes per notebook. The template's style sheets (some 260 kB, the same
@@ -52,7 +50,7 @@ def render_html(
     written = [_write(html_dir / "notebook.css", "\n".join(styles))]
     for stem, body in pages.items():
         written.append(_write(html_dir / f"{stem}.html", body))
-    index = _write(html_dir / "index.html", _index_page(title, written[1:], summary))
+    index = _write(html_dir / "index.html", _index_page("brats-unet results", written[1:], summary))
     return [*written, index]
 
 

@@ -28,9 +28,6 @@ __all__ = [
     "NotebookRun",
     "load_profile",
     "parse_param",
-    "ensure_kernel",
-    "ensure_data",
-    "select_notebooks",
     "run_notebooks",
     "write_summary",
 ]

@@ -84,13 +84,13 @@ def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2
     return load_split(path), path
 
 
-def label_volume_table(cases: Sequence, *, progress: bool = True) -> pd.DataFrame:
+def label_volume_table(cases: Sequence) -> pd.DataFrame:
     """Label volumes in mL (``NCR``, ``ED``, ``ET``, ``WT``) by case id of the ``CaseFiles``
     that have a segmentation, from its file and header."""
     from brats_utils.viz.data_figures import label_volumes
 
     rows = {}
-    for files in tqdm(cases, desc="label volumes", unit="case", disable=not progress):
+    for files in tqdm(cases, desc="label volumes", unit="case"):
         if files.seg is None:
             continue
         labels, image = read_nifti(files.seg, files.case_id)
@@ -285,9 +285,9 @@ def load_per_case(tables_dir: Path | str, split: str) -> dict[str, pd.DataFrame]
     return found
 
 
-def rank_cases(per_case: pd.DataFrame, regions: Sequence[str] = ("WT", "TC", "ET")) -> pd.DataFrame:
+def rank_cases(per_case: pd.DataFrame) -> pd.DataFrame:
     """A per-case table sorted best first by ``mean_dice``, the mean of ``dice_<region>``."""
-    columns = [f"dice_{r}" for r in regions]
+    columns = ["dice_WT", "dice_TC", "dice_ET"]
     missing = [c for c in columns if c not in per_case.columns]
     if missing:
         raise ValueError(f"per-case table lacks columns {missing}")

@@ -26,7 +26,6 @@ __all__ = [
     "score_volumes",
     "predict_examples",
     "modality_ablation",
-    "CONTRASTS",
     "channel_contrast",
 ]
 
@@ -89,7 +88,6 @@ def modality_ablation(
     channels: Sequence[str],
     *,
     batch_size: int = 64,
-    progress: bool = False,
 ) -> pd.DataFrame:
     """Slice metrics with each of the model's ``channels`` set to 0 in turn: after the brain
     z-score, the brain's mean inside and the background outside, a flat modality rather than an
@@ -102,12 +100,12 @@ def modality_ablation(
     if not channels:
         raise ValueError("modality_ablation needs the model's channels, got none")
     rows = {"all": evaluate_slices(model, cache, case_ids, channels, batch_size=batch_size,
-                                   progress=progress)}  # fmt: skip
+                                   progress=False)}  # fmt: skip
     for position, channel in enumerate(channels):
         blanked = _BlankedCache(cache, channel_indices(channels)[position])
         name = f"without {MODALITY_NAMES.get(channel, channel)}"
         rows[name] = evaluate_slices(
-            model, blanked, case_ids, channels, batch_size=batch_size, progress=progress
+            model, blanked, case_ids, channels, batch_size=batch_size, progress=False
         )
     table = pd.DataFrame.from_dict(rows, orient="index")
     columns = [*SLICE_COLUMNS, "region_dice_WT", "region_dice_TC", "region_dice_ET"]

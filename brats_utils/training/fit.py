@@ -157,7 +157,6 @@ def fit(
     run_dir: Path | str,
     *,
     epochs: int = TrainSettings.epochs,
-    batch_size: int | None = TrainSettings.batch_size,
     resume: bool = False,
     select: str = TrainSettings.select,
     seed: int | None = TrainSettings.seed,
@@ -167,9 +166,8 @@ def fit(
     history, a dict per epoch (``epoch`` 1-based, every logged value, ``seconds``).
 
     Args:
-        train_data: a ``keras.utils.PyDataset`` of ``(x, y)`` batches, or ``(x, y)`` arrays
-            ``(N, H, W, C)`` float32 and ``(N, H, W, 4)`` one-hot float32 (``batch_size``).
-        val_data: the same kinds, or ``None`` (``select`` then reads the training values).
+        train_data: a ``keras.utils.PyDataset`` of ``(x, y)`` batches (a ``SliceDataset``).
+        val_data: the same, or ``None`` (``select`` then reads the training values).
         resume: continue after the last epoch of ``run_dir/state.json`` up to ``epochs``;
             ``model`` must be its ``model_last.keras``.
         select: what picks ``model.keras``: ``"val_loss"``, ``"val_region_dice"`` or ``"last"``.
@@ -189,15 +187,11 @@ def fit(
         return log.history
     if hasattr(train_data, "set_epoch"):  # SliceDataset: the resumed epoch's draw and order
         train_data.set_epoch(initial_epoch)
-    x, y = train_data if isinstance(train_data, tuple) else (train_data, None)
     model.fit(
-        x,
-        y,
-        batch_size=None if y is None else batch_size,
+        train_data,
         epochs=epochs,
         initial_epoch=initial_epoch,
         validation_data=val_data,
-        validation_batch_size=batch_size if isinstance(val_data, tuple) else None,
         verbose=verbose,
         callbacks=run_callbacks,
     )

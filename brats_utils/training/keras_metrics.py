@@ -20,10 +20,7 @@ from brats_utils.evaluation.slice_metrics import LABEL_METRICS
 
 __all__ = [
     "CONFUSION_METRICS",
-    "DEFAULT_METRICS",
     "ConfusionMatrixMetric",
-    "batch_confusion_matrix",
-    "metric_from_confusion",
     "default_metrics",
 ]
 
@@ -176,6 +173,6 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         return {"metric": self.metric, "num_classes": self.num_classes, **super().get_config()}
 
 
-def default_metrics(names: tuple[str, ...] = DEFAULT_METRICS) -> list[ConfusionMatrixMetric]:
+def default_metrics() -> list[ConfusionMatrixMetric]:
     """Fresh metric objects for ``model.compile(metrics=default_metrics())``."""
-    return [ConfusionMatrixMetric(name) for name in names]
+    return [ConfusionMatrixMetric(name) for name in DEFAULT_METRICS]

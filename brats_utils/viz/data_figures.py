@@ -49,19 +49,16 @@ class IntensityHistograms:
 def intensity_histograms(
     cases: Iterable[tuple[np.ndarray, np.ndarray | None]],
     *,
-    bins: int = 100,
-    value_range: tuple[float, float] = (-4.0, 6.0),
     normalize: bool = True,
-    channel_names: Sequence[str] = MODALITIES,
 ) -> IntensityHistograms:
     """Brain-voxel (any channel non-zero) intensity histograms over ``(image, seg)`` pairs
-    (``(X, Y, Z, C)``, ``(X, Y, Z)`` classes or ``None``); values outside ``value_range`` go
-    to the end bins. ``normalize``: z-score each case first."""
-    edges = np.linspace(value_range[0], value_range[1], bins + 1)
+    (``(X, Y, Z, 4)``, ``(X, Y, Z)`` classes or ``None``) in 100 bins over [-4, 6]; values
+    outside go to the end bins. ``normalize``: z-score each case first."""
+    bins, edges = 100, np.linspace(-4.0, 6.0, 101)
     tissues = {"brain": 0, **{LABEL_ABBREVIATIONS[c]: c for c in TUMOUR_CLASSES}}
     result = IntensityHistograms(
         edges=edges,
-        counts={m: {t: np.zeros(bins, np.int64) for t in tissues} for m in channel_names},
+        counts={m: {t: np.zeros(bins, np.int64) for t in tissues} for m in MODALITIES},
     )
     for image, seg in cases:
         if normalize:
@@ -71,7 +68,7 @@ def intensity_histograms(
         brain = np.any(image != 0, axis=-1)
         classes = seg[brain] if seg is not None else np.zeros(int(brain.sum()), np.uint8)
         clipped = np.clip(image[brain], edges[0], edges[-1])
-        for c, name in enumerate(channel_names):
+        for c, name in enumerate(MODALITIES):
             for tissue, cls in tissues.items():
                 values = clipped[classes == cls, c]
                 result.counts[name][tissue] += np.histogram(values, bins=edges)[0]
@@ -82,7 +79,6 @@ def intensity_histograms(
 def plot_intensity_histograms(
     histograms: IntensityHistograms,
     *,
-    log: bool = False,
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -99,8 +95,6 @@ def plot_intensity_histograms(
             axis.plot(centres, counts / (total * width), color=colors[tissue], label=tissue)
         axis.set_title(MODALITY_NAMES.get(modality, modality))
         axis.set_xlabel("intensity (z-score over brain)")
-        if log:
-            axis.set_yscale("log")
     axes[0].set_ylabel("density")
     axes[-1].legend(fontsize="small")
     fig.suptitle(f"Intensity by label, {histograms.n_cases} cases")

@@ -22,7 +22,6 @@ from brats_utils.files import atomic_path
 __all__ = [
     "LABEL_ABBREVIATIONS",
     "LABEL_COLORS",
-    "ERROR_COLORS",
     "error_overlay",
     "error_legend_handles",
     "REGION_COLORS",
@@ -39,7 +38,6 @@ __all__ = [
     "label_overlay",
     "label_legend_handles",
     "draw_slice",
-    "plot_modality_grid",
 ]
 
 #: Short names of the tumour classes, as the BraTS papers write them.
@@ -56,11 +54,11 @@ GREY = colormaps["gray"].with_extremes(bad="black")
 PLANES: dict[str, int] = {"sagittal": 0, "coronal": 1, "axial": 2}
 
 
-def save_figure(fig: Figure, out_path: Path | str, dpi: int = 110) -> Path:
+def save_figure(fig: Figure, out_path: Path | str) -> Path:
     """Save ``fig`` atomically; the format follows the suffix."""
     out_path = Path(out_path)
     with atomic_path(out_path, suffix=out_path.suffix) as tmp:
-        fig.savefig(tmp, dpi=dpi)
+        fig.savefig(tmp, dpi=110)
     return out_path
 
 
@@ -139,9 +137,10 @@ def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]
 
 
 def display_ranges(
-    image: np.ndarray, channel_names: Sequence[str] = MODALITIES, percentiles=(0.5, 99.5)
+    image: np.ndarray, channel_names: Sequence[str] = MODALITIES
 ) -> dict[str, tuple[float, float]]:
-    """``{channel: (low, high)}`` percentiles of the non-zero voxels of an ``(..., C)`` image."""
+    """``{channel: (low, high)}``: the 0.5 and 99.5 percentiles of the non-zero voxels of an
+    ``(..., C)`` image."""
     if image.shape[-1] != len(channel_names):
         raise ValueError(
             f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
@@ -154,7 +153,7 @@ def display_ranges(
         if values.size == 0:
             ranges[name] = (0.0, 1.0)
             continue
-        low, high = np.percentile(values, percentiles)
+        low, high = np.percentile(values, (0.5, 99.5))
         ranges[name] = (float(low), float(high if high > low else low + 1.0))
     return ranges
 
@@ -207,7 +206,7 @@ def draw_slice(
     alpha: float = 0.4,
     channel_names: Sequence[str] = MODALITIES,
     ranges: Mapping[str, tuple[float, float]] | None = None,
-    title: str | None = None,
+    case_id: str = "",
     errors: np.ndarray | None = None,
     errors_title: str = "errors",
     ax: Axes | Sequence[Axes] | None = None,
@@ -259,7 +258,7 @@ def draw_slice(
         axis.set_axis_off()
         if handles and panel == last_of_kind[is_errors]:
             axis.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.6)
-    fig.suptitle(title if title is not None else f"{plane} slice {index}")
+    fig.suptitle(f"{case_id + ': ' if case_id else ''}{plane} slice {index}")
     return finish_figure(fig, out_path)
 
 
@@ -276,15 +275,3 @@ def _check_slice_arguments(image, seg, pred, modality: str, channel_names: Seque
         raise ValueError(
             f"modality must be 'all' or one of {tuple(channel_names)}, got {modality!r}"
         )
-
-
-def plot_modality_grid(
-    image: np.ndarray, seg: np.ndarray | None = None, *, case_id: str = "", **options
-) -> Figure:
-    """:func:`draw_slice` of every modality, titled with ``case_id``."""
-    plane = options.pop("plane", "axial")
-    index = options.pop("index", None)
-    if index is None:
-        index = default_slice_index(seg, plane, image.shape)
-    title = f"{case_id + ': ' if case_id else ''}{plane} slice {index}"
-    return draw_slice(image, seg, plane=plane, index=index, modality="all", title=title, **options)

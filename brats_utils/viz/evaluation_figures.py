@@ -100,13 +100,12 @@ def plot_error_map(
     errors: np.ndarray,
     *,
     index: int | None = None,
-    modality: str = "flair",
-    alpha: float = 0.55,
     title: str | None = None,
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """The TP / FP / FN voxels of WT, TC and ET on one axial slice, a panel per region.
+    """The TP / FP / FN voxels of WT, TC and ET over FLAIR on one axial slice, a panel per
+    region.
 
     Args:
         image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order.
@@ -117,13 +116,13 @@ def plot_error_map(
         raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")
     if index is None:
         index = int(np.argmax(np.count_nonzero(errors[..., 0] >= 2, axis=(0, 1))))
-    background = slice_2d(image[..., MODALITIES.index(modality)], "axial", index)
+    background = slice_2d(image[..., MODALITIES.index("flair")], "axial", index)
     codes = slice_2d(errors, "axial", index)
     box = brain_box((background == 0) & ~np.any(codes >= 2, axis=-1))  # errors stay in view
     fig, axes = new_axes(ax, 3, panel_size=(3.2, 3.4))
     for channel, (axis, region) in enumerate(zip(axes, ("WT", "TC", "ET"), strict=True)):
         axis.imshow(np.ma.masked_equal(background, 0), cmap=GREY, interpolation="nearest")
-        axis.imshow(error_overlay(codes[..., channel], alpha), interpolation="nearest")
+        axis.imshow(error_overlay(codes[..., channel], 0.55), interpolation="nearest")
         axis.set(xlim=box[0], ylim=box[1])
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()

@@ -27,7 +27,6 @@ from brats_utils.viz.drawing import (
 __all__ = [
     "SEED_LABEL_DICE",
     "seed_table",
-    "read_history",
     "plot_training_curves",
     "plot_metric_bars",
     "plot_region_dice_boxes",
@@ -80,7 +79,6 @@ def plot_training_curves(
     *,
     metrics: Sequence[str] | None = None,
     title: str = "Training curves",
-    ncols: int = 3,
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -96,7 +94,7 @@ def plot_training_curves(
     unknown = [m for m in metrics if m not in frame.columns and f"val_{m}" not in frame.columns]
     if unknown or not metrics:
         raise ValueError(f"metrics {unknown or metrics} not in the history; logged: {logged}")
-    fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(3.4, 2.6))
+    fig, axes = new_axes(ax, len(metrics), ncols=3, panel_size=(3.4, 2.6))
     for axis, metric in zip(axes, metrics, strict=True):
         for split, column, style in (("train", metric, "-"), ("validation", f"val_{metric}", "--")):
             if column in frame.columns:
@@ -114,9 +112,7 @@ def plot_metric_bars(
     *,
     metrics: Sequence[str] | None = None,
     reference: Mapping[str, Mapping[str, float]] | None = None,
-    reference_label: str = "seed (reported)",
     title: str = "",
-    ncols: int = 4,
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -129,7 +125,7 @@ def plot_metric_bars(
         raise ValueError(f"metrics {missing or metrics} not in the table: {list(table.columns)}")
     variants = [str(v) for v in table.index]
     colors = [f"C{i}" for i in range(len(variants))]
-    fig, axes = new_axes(ax, len(metrics), ncols=ncols, panel_size=(2.2 + 0.5 * len(variants), 2.8))
+    fig, axes = new_axes(ax, len(metrics), ncols=4, panel_size=(2.2 + 0.5 * len(variants), 2.8))
     x = np.arange(len(variants))
     marked = False
     for axis, metric in zip(axes, metrics, strict=True):
@@ -147,7 +143,7 @@ def plot_metric_bars(
         if np.nanmax(np.append(values, 0)) <= 1.0:
             axis.set_ylim(0, 1.05)
     if marked:
-        mark = Line2D([], [], color="black", linewidth=2.5, label=reference_label)
+        mark = Line2D([], [], color="black", linewidth=2.5, label="seed (reported)")
         fig.legend(handles=[mark], loc="outside lower center", fontsize="small")
     if title:
         fig.suptitle(title)
@@ -157,7 +153,6 @@ def plot_metric_bars(
 def plot_region_dice_boxes(
     per_case: Mapping[str, pd.DataFrame],
     *,
-    regions: Sequence[str] = ("WT", "TC", "ET"),
     prefix: str = "dice_",
     title: str = "Region Dice per case",
     ax: Sequence[Axes] | None = None,
@@ -165,6 +160,7 @@ def plot_region_dice_boxes(
 ) -> Figure:
     """Box plots of ``prefix + region`` per case (``{variant: per-case table}``), a panel per
     region."""
+    regions = ("WT", "TC", "ET")
     for variant, frame in per_case.items():
         missing = [f"{prefix}{r}" for r in regions if f"{prefix}{r}" not in frame.columns]
         if missing:
@@ -194,33 +190,28 @@ def plot_prediction_examples(
     truth: np.ndarray,
     pred: np.ndarray,
     *,
-    channel_names: Sequence[str] = MODALITIES,
     row_titles: Sequence[str] | None = None,
-    background: str | None = None,
-    alpha: float = 0.5,
     title: str = "Examples: modalities | ground truth | prediction",
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A row per slice: each modality, then ground truth and prediction over ``background``
-    (default FLAIR), zoomed on the brain and the labels.
+    """A row per slice: each modality, then ground truth and prediction over FLAIR, zoomed on
+    the brain and the labels.
 
     Args:
-        images: ``(N, X, Y, C)`` axial slices, channels named by ``channel_names``.
+        images: ``(N, X, Y, 4)`` axial slices in :data:`MODALITIES` order.
         truth, pred: ``(N, X, Y)`` classes 0..3.
     """
-    if images.ndim != 4 or images.shape[-1] != len(channel_names):
-        raise ValueError(
-            f"images must be (N, X, Y, {len(channel_names)}), got shape {images.shape}"
-        )
+    if images.ndim != 4 or images.shape[-1] != len(MODALITIES):
+        raise ValueError(f"images must be (N, X, Y, {len(MODALITIES)}), got shape {images.shape}")
     if truth.shape != images.shape[:3] or pred.shape != images.shape[:3]:
         raise ValueError(
             f"truth {truth.shape} and pred {pred.shape} must both be {images.shape[:3]}"
         )
     if row_titles is not None and len(row_titles) != len(images):
         raise ValueError(f"{len(row_titles)} row titles for {len(images)} rows")
-    names = list(channel_names)
-    under = names.index(background or ("flair" if "flair" in names else names[0]))
+    names = list(MODALITIES)
+    under = names.index("flair")
     ncols = len(names) + 2
     fig, axes = new_axes(ax, len(images) * ncols, ncols=ncols, panel_size=(2.2, 2.2))
     ranges = display_ranges(images, names)
@@ -237,7 +228,7 @@ def plot_prediction_examples(
             shown = np.ma.masked_array(view[..., channel], background)
             axis.imshow(shown, cmap=GREY, vmin=low, vmax=high, interpolation="nearest")
             if labels is not None:
-                axis.imshow(label_overlay(axial_view(labels), TUMOUR_CLASSES, alpha))
+                axis.imshow(label_overlay(axial_view(labels), TUMOUR_CLASSES, 0.5))
             axis.set(xlim=box[0], ylim=box[1], xticks=[], yticks=[])  # zoomed on the brain
             axis.set_title(name if r == 0 else "", fontsize="small")
             axis.spines[:].set_visible(False)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,12 @@ _DICE = ("dice_WT", "dice_TC", "dice_ET", "lesion_dice_WT", "lesion_dice_TC", "l
 
 def plot_study_summary(
     summary: pd.DataFrame,
-    metrics: Sequence[str] = _DICE,
     *,
-    title: str = "Cross-validated test cases: mean and 95% bootstrap CI",
     out_path: Path | str | None = None,
 ) -> Figure:
     """A panel per metric: each configuration's mean with its CI (``summarize_study``'s table:
     index ``config``, columns ``<m>``, ``<m>_low``, ``<m>_high``)."""
+    metrics = _DICE
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(summary) + 1))
     y = np.arange(len(summary))
     for ax, metric in zip(axes, metrics, strict=False):
@@ -39,20 +37,20 @@ def plot_study_summary(
         ax.set_xlim(0, 1)
         ax.set_title(metric, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(title)
+    fig.suptitle("Cross-validated test cases: mean and 95% bootstrap CI")
     return finish_figure(fig, out_path)
 
 
 def plot_study_differences(
     compared: pd.DataFrame,
     baseline: str,
-    metrics: Sequence[str] = _DICE,
     *,
     out_path: Path | str | None = None,
 ) -> Figure:
     """A panel per (Dice-like) metric: each configuration minus ``baseline`` with its CI from
     ``comparisons``' table; green where the CI lies above 0, red below, grey where it holds 0."""
     configs = list(dict.fromkeys(compared["config"]))
+    metrics = _DICE
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(configs) + 1))
     y = np.arange(len(configs))
     for ax in axes[1:]:

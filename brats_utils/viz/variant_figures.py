@@ -55,7 +55,6 @@ def plot_mean_image(
     labels: np.ndarray | None = None,
     *,
     title: str = "",
-    alpha: float = 0.35,
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -81,7 +80,7 @@ def plot_mean_image(
         axis.set_axis_off()
     if labels is not None:
         axes[-1].imshow(axial_view(np.where(brain, mean, np.nan)), cmap=GREY, vmin=low, vmax=high)
-        axes[-1].imshow(axial_view(label_overlay(np.asarray(labels), alpha=alpha)))
+        axes[-1].imshow(axial_view(label_overlay(np.asarray(labels), alpha=0.35)))
         axes[-1].set_title("labels", fontsize="medium")
         axes[-1].set_axis_off()
         axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")

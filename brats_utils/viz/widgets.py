@@ -41,8 +41,6 @@ def _case_id(item: Any, position: int) -> str:
 
 
 def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
-    if callable(item) and not hasattr(item, "image"):
-        item = item()
     if isinstance(item, (str, Path)) or (hasattr(item, "modalities") and hasattr(item, "seg")):
         from brats_utils.data.cases import load_case
 
@@ -51,11 +49,9 @@ def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
         return np.asarray(item.image), item.seg, getattr(item, "release", LEGACY)
     if isinstance(item, tuple) and len(item) == 2:
         return np.asarray(item[0]), item[1], LEGACY
-    if isinstance(item, np.ndarray):
-        return item, None, LEGACY
     raise TypeError(
-        f"a case must be a Case, CaseFiles, case folder, (image, seg) pair, image array or a "
-        f"callable returning one; got {type(item).__name__}"
+        f"a case must be a Case, CaseFiles, case folder or (image, seg) pair; "
+        f"got {type(item).__name__}"
     )
 
 
@@ -65,9 +61,9 @@ class SliceViewer:
 
     Args:
         cases: ``{case_id: source}`` or a sequence of sources: a ``Case`` (``.image``
-            ``(X, Y, Z, C)``, ``.seg``), ``CaseFiles`` or case folder (loaded lazily), an
-            ``(image, seg)`` pair, or a callable returning one of those.
-        predictions: ``{case_id: classes or callable}`` or a ``brats predict`` folder.
+            ``(X, Y, Z, 4)``, ``.seg``), ``CaseFiles`` or case folder (loaded lazily), or an
+            ``(image, seg)`` pair.
+        predictions: ``{case_id: classes}`` or a ``brats predict`` folder.
         error_maps: ``{case_id: (X, Y, Z, 3)}`` or a ``brats evaluate --error-maps`` folder.
     """
 
@@ -76,10 +72,7 @@ class SliceViewer:
         cases: Mapping[str, CaseSource] | Sequence[CaseSource],
         *,
         predictions: Mapping[str, Any] | Path | str | None = None,
-        channel_names: Sequence[str] = MODALITIES,
-        plane: str = "axial",
         modality: str = "flair",
-        alpha: float = 0.4,
         error_maps: Mapping[str, Any] | Path | str | None = None,
     ):
         if isinstance(cases, Mapping):
@@ -88,9 +81,7 @@ class SliceViewer:
             self._sources = {_case_id(c, i): c for i, c in enumerate(cases)}
         if not self._sources:
             raise ValueError("SliceViewer needs at least one case, got none")
-        if plane not in PLANES:
-            raise ValueError(f"plane must be one of {tuple(PLANES)}, got {plane!r}")
-        self.channel_names = tuple(channel_names)
+        self.channel_names = MODALITIES
         if modality != "all" and modality not in self.channel_names:
             raise ValueError(f"modality must be 'all' or one of {self.channel_names}")
         self.predictions = predictions
@@ -103,7 +94,7 @@ class SliceViewer:
         self._quiet = False
         self._pictures: list[Any] = []  # display handles of the picture (see _ipython_display_)
 
-        self._build_controls(plane, modality, alpha)
+        self._build_controls(modality)
         self.case.observe(self._new_slicing, names="value")
         self.plane.observe(self._new_slicing, names="value")
         for control in (
@@ -117,12 +108,12 @@ class SliceViewer:
             control.observe(lambda _change: self.redraw(), names="value")
         self._new_slicing()
 
-    def _build_controls(self, plane: str, modality: str, alpha: float) -> None:
+    def _build_controls(self, modality: str) -> None:
         import ipywidgets as w
 
         predictions = self.predictions
         self.case = w.Dropdown(options=list(self._sources), description="case")
-        self.plane = w.ToggleButtons(options=list(PLANES)[::-1], value=plane, description="plane")
+        self.plane = w.ToggleButtons(options=list(PLANES)[::-1], value="axial", description="plane")
         self.modality = w.Dropdown(
             options=[*self.channel_names, "all"], value=modality, description="modality"
         )
@@ -130,7 +121,7 @@ class SliceViewer:
             min=0, max=1, value=0, description="slice", continuous_update=False
         )
         self.alpha = w.FloatSlider(
-            min=0.0, max=1.0, step=0.05, value=alpha, description="opacity", continuous_update=False
+            min=0.0, max=1.0, step=0.05, value=0.4, description="opacity", continuous_update=False
         )
         self.labels = {
             c: w.Checkbox(value=True, description=LABEL_ABBREVIATIONS[c], indent=False)
@@ -166,8 +157,7 @@ class SliceViewer:
         if isinstance(self.predictions, (str, Path)):
             pred = load_prediction(self.predictions, case_id, release)
         elif self.predictions is not None and case_id in self.predictions:
-            pred = self.predictions[case_id]
-            pred = np.asarray(pred() if callable(pred) else pred)
+            pred = np.asarray(self.predictions[case_id])
         return image, seg, pred, display_ranges(image, self.channel_names)
 
     def _read_errors(self, case_id: str) -> np.ndarray | None:
@@ -216,7 +206,7 @@ class SliceViewer:
             alpha=self.alpha.value,
             channel_names=self.channel_names,
             ranges=ranges,
-            title=f"{self.case.value}: {self.plane.value} slice {self.index.value}",
+            case_id=self.case.value,
             errors=self._region_errors(),
             errors_title=f"errors {self.error_region.value}",
         )

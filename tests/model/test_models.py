@@ -58,7 +58,6 @@ def test_transpose_and_batch_norm_variants_build():
     ("kwargs", "message"),
     [
         ({"image_size": 30}, "multiple of 2\\*\\*depth = 16"),
-        ({"num_classes": 1}, "num_classes >= 2"),
         ({"context": 0}, "context must be a positive integer"),
         ({"dropout": 1.0}, "dropout"),
         ({"upsampling": "bilinear"}, "upsampling"),

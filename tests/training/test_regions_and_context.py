@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from helpers import batches
 
 from brats_utils.conventions import NUM_CLASSES, REGIONS, channel_indices, classes_from_scores
 from brats_utils.data.cases import discover_cases, read_case_volumes
@@ -82,8 +83,9 @@ def test_a_region_model_learns_and_logs_the_label_metrics(loss, tmp_path):
     for _ in range(30):
         last = float(model.train_on_batch(x, y, return_dict=True)["loss"])
     assert np.isfinite(last) and last < 0.75 * first
-    history = fit(model, (x, y), _toy_data(4, seed=1), tmp_path, epochs=1, batch_size=4,
-                  verbose=0)  # fmt: skip
+    history = fit(
+        model, batches(x, y), batches(*_toy_data(4, seed=1)), tmp_path, epochs=1, verbose=0
+    )
     for key in ("val_dice_necrotic", "val_dice_wt", "val_dice_et", "val_mean_iou"):
         assert 0.0 <= history[0][key] <= 1.0, key
     reloaded = keras.saving.load_model(tmp_path / "model_last.keras")

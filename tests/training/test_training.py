@@ -1,4 +1,4 @@
-"""fit() on in-memory data: run files, refusal of used run folders, resume, flags."""
+"""fit() on small in-memory batches: run files, refusal of used run folders, resume, flags."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import ml_frameworks_loaded_by, write_tiny_cache
+from helpers import batches, ml_frameworks_loaded_by, write_tiny_cache
 
 from brats_utils.errors import BratsError
 from brats_utils.model.settings import UNetSettings
@@ -54,7 +54,7 @@ def test_a_few_steps_lower_the_loss(loss):
 def test_fit_writes_run_files(tmp_path):
     model = _tiny_model()
     history = fit(
-        model, _toy_data(8), _toy_data(4, seed=1), tmp_path, epochs=2, batch_size=4, verbose=0
+        model, batches(*_toy_data(8)), batches(*_toy_data(4, seed=1)), tmp_path, epochs=2, verbose=0
     )
     for name in ("model.keras", "model_last.keras", "history.csv", "history.json", "state.json"):
         assert (tmp_path / name).is_file(), name
@@ -96,7 +96,7 @@ def test_a_non_finite_loss_stops_training_with_an_error_that_says_what_was_kept(
     x, y = _toy_data(8)
     bad = np.full_like(y, np.nan)  # NaN targets: every batch's loss is NaN
     with pytest.raises(BratsError, match=r"epoch 1, batch 1: the loss became nan; no epoch"):
-        fit(_tiny_model(), (x, bad), None, tmp_path / "a", epochs=2, batch_size=4, verbose=0)
+        fit(_tiny_model(), batches(x, bad), None, tmp_path / "a", epochs=2, verbose=0)
     assert not (tmp_path / "a" / "model.keras").exists()
     # The guard remembers the first non-finite batch (1-based epoch and batch).
     guard = NonFiniteLossGuard()
@@ -198,13 +198,13 @@ def test_used_run_folder_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_resume_continues_from_saved_epoch(tmp_path):
-    train, val = _toy_data(8), _toy_data(4, seed=1)
+    train, val = batches(*_toy_data(8)), batches(*_toy_data(4, seed=1))
     model = _tiny_model()
-    fit(model, train, val, tmp_path, epochs=1, batch_size=4, verbose=0)  # "interrupted"
+    fit(model, train, val, tmp_path, epochs=1, verbose=0)  # "interrupted"
     steps_per_epoch = 2
     reloaded = keras.saving.load_model(tmp_path / "model_last.keras")
     assert int(reloaded.optimizer.iterations) == steps_per_epoch  # optimizer state restored
-    history = fit(reloaded, train, val, tmp_path, epochs=2, batch_size=4, resume=True, verbose=0)
+    history = fit(reloaded, train, val, tmp_path, epochs=2, resume=True, verbose=0)
     assert [record["epoch"] for record in history] == [1, 2]
     assert load_state(tmp_path)["epoch"] == 2
     assert int(reloaded.optimizer.iterations) == 2 * steps_per_epoch

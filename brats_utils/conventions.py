@@ -1,6 +1,4 @@
-"""The one place that defines modality order, label conventions, classes and regions: images
-are (240, 240, 155, C) float32, channels in :data:`MODALITIES` order; segmentations uint8 classes
-0..3 (:data:`CLASS_NAMES`), each release's labels mapped to them on reading and back on writing."""
+"""The one place that defines modality order, label conventions, classes and regions."""
 
 from __future__ import annotations
 

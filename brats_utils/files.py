@@ -1,6 +1,4 @@
-"""Atomic writes (a temporary name renamed into place) of JSON, CSV and ``.npy`` files, and
-worker processes that end with the run that started them: a killed run leaves no half-written
-file that looks finished."""
+"""Atomic writes of JSON, CSV and ``.npy`` files, and workers that end with their run."""
 
 from __future__ import annotations
 

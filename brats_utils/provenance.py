@@ -1,5 +1,4 @@
-"""What produced a result: the versions of Python, the libraries and the Keras backend
-(read from package metadata: Keras is never imported here)."""
+"""What produced a result: versions of Python, the libraries and the Keras backend."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Finding, reading and checking BraTS cases of any release (``CaseError`` on the first problem):
-a case folder, found recursively (BraTS 2018's ``HGG/``, ``LGG/``), holds files named
-``<folder name><separator><suffix>.nii[.gz]`` of a known ``Release``; its name is the case id."""
+"""Finding, reading and checking BraTS cases of any release (``CaseError``)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Predictions named and labelled for a BraTS portal (``brats export``): ``"2023"``
-``BraTS-GLI-NNNNN-TTT.nii.gz`` labels 0/1/2/3, or ``"2021"`` ``BraTS2021_NNNNN.nii.gz`` 0/1/2/4.
-
-``BraTS2021_00042`` is ``BraTS-GLI-00042-000`` in 2023 (only timepoint ``000`` maps back).
-"""
+"""Predictions named and labelled for a BraTS portal (``brats export``)."""
 
 from __future__ import annotations
 

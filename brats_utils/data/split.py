@@ -1,5 +1,4 @@
-"""The train/validation/test split (a function of the sorted case ids and a seed, in the
-proportions of the BraTS 2021 split), its ``split.csv`` file, and where it is found."""
+"""The train/validation/test split, its ``split.csv`` file, and where it is found."""
 
 from __future__ import annotations
 

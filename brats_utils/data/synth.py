@@ -1,5 +1,4 @@
-"""Synthetic BraTS-like cases (a brain with one glioma, four contrasts) as BraTS 2021 case
-folders; case ``index`` draws from ``default_rng([seed, index])`` (docs/synthetic_data.md)."""
+"""Synthetic BraTS-like cases as BraTS 2021 case folders (docs/synthetic_data.md)."""
 
 from __future__ import annotations
 

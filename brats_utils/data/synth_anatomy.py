@@ -1,8 +1,4 @@
-"""Geometry of synthetic cases: smooth noise, brain tissues (codes below) and a glioma.
-
-Laid out in *reference mm*, the coordinates of a 240 x 240 x 155 volume at 1 mm: a smaller
-shape samples the same anatomy more coarsely. Fields are evaluated only inside their boxes.
-"""
+"""Geometry of synthetic cases in reference mm (of a 240 x 240 x 155 volume at 1 mm)."""
 
 from __future__ import annotations
 

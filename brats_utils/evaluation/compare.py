@@ -1,6 +1,4 @@
-"""Two models on the same cases: paired per-case differences ``B - A`` with a seeded bootstrap
-95% CI, Wilcoxon and sign tests. The one small-sample rule: below :data:`MIN_CASES` cases no
-interval and no verdict (``favours`` :data:`TOO_FEW`), said everywhere by :func:`too_few`."""
+"""Two models on the same cases: paired differences ``B - A``, bootstrap CI, tests."""
 
 from __future__ import annotations
 

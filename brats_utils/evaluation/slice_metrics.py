@@ -1,7 +1,4 @@
-"""The seed's slice metrics, from one ``(4, 4)`` confusion matrix ``cm[true, predicted]`` over a
-whole evaluation (``training.keras_metrics`` mirrors them); per-class scores are one-vs-rest, and
-a ratio whose denominator is 0 scores 1.0 (Dice, IoU: the class absent from truth and prediction).
-"""
+"""The seed's slice metrics from one ``(4, 4)`` confusion matrix ``cm[true, predicted]``."""
 
 from __future__ import annotations
 

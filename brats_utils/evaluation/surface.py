@@ -1,6 +1,4 @@
-"""HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling: the surface is the mask
-minus its erosion (connectivity 1; the array border counts as surface); distances in mm to the
-other surface are exact (``distance_transform_edt``) on the joint box plus one voxel."""
+"""HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Per-case BraTS metrics of whole volumes: region Dice, HD95, sensitivity, specificity, label
-Dice (NCR, ED), with the legacy BraTS empty-mask rules, plus the lesion-wise columns."""
+"""Per-case BraTS metrics of whole volumes, with the legacy empty-mask rules."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Postprocessing of predicted segmentations: small components removed, small ET called NCR,
-with thresholds chosen on validation cases (never test)."""
+"""Postprocessing of predicted segmentations, thresholds chosen on validation cases."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Whole-volume inference with a trained run, written back in each case's source space (labels,
-affine, header). The slices fed to the model are bit for bit the cached training slices (both
-come from :func:`~brats_utils.preprocessing.slices.model_input`)."""
+"""Whole-volume inference with a trained run, written back in each case's space."""
 
 from __future__ import annotations
 

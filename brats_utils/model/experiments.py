@@ -1,5 +1,4 @@
-"""The three modality-fusion experiments: which modalities each reads, and how they are fused
-(``build_model`` turns one into a network)."""
+"""The three modality-fusion experiments: which modalities each reads and fuses."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""The seed's 2D U-Net (32-64-128-256 filters, a 512-filter bottleneck with dropout 0.2, skip
-connections, a float32 softmax over 4 classes or 3 region sigmoids) and the fusion front ends
-of the three experiments; ``keras.ops`` only, so it runs on every Keras 3 backend."""
+"""The seed's 2D U-Net and the fusion front ends of the three experiments (keras.ops)."""
 
 from __future__ import annotations
 

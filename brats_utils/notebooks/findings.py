@@ -1,5 +1,4 @@
-""" "What we saw": each notebook's closing paragraph, made from the numbers its run computed,
-with bootstrap 95% CIs under :mod:`brats_utils.evaluation.compare`'s small-sample rule."""
+""" "What we saw": each notebook's closing paragraph, from its run's numbers."""
 
 from __future__ import annotations
 

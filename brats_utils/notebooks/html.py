@@ -1,6 +1,4 @@
-"""Executed notebooks rendered to HTML pages that read offline (``brats notebooks --html``):
-figures embedded, ``$...$`` formulas drawn as SVG by matplotlib's mathtext (no MathJax), the
-run machine's folders shown relative to the project or as ``DATA_DIR`` / ``OUT_DIR``."""
+"""Executed notebooks rendered to HTML pages that read offline (``--html``)."""
 
 from __future__ import annotations
 

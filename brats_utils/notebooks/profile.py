@@ -1,8 +1,4 @@
-"""One profile everywhere: an interactive "Run All" gets the settings ``brats notebooks`` uses.
-
-Every notebook passes its ``profile`` parameter and the parameters a profile may set to
-:func:`use_profile` right after its parameters cell. No Keras import.
-"""
+"""One profile everywhere: an interactive "Run All" gets the ``brats notebooks`` settings."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""Headless runs of the numbered notebooks with papermill (``brats notebooks``).
-
-A profile (``notebooks/params/<name>.yaml``) holds the notebook parameters and how many synthetic
-cases to generate into an empty data folder (``synthetic_shape``: their volume shape, default
-BraTS's). Each notebook gets the parameters it declares, plus ``data_dir`` and ``out_dir``;
-executed copies go to ``OUT_DIR/notebooks/``.
-"""
+"""Headless runs of the numbered notebooks with papermill (``brats notebooks``)."""
 
 from __future__ import annotations
 

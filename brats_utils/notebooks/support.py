@@ -1,8 +1,4 @@
-"""What the numbered notebooks share: output folders, the split, slice metrics, result tables.
-
-The notebooks share state only through files under one output folder (:class:`OutputPaths`).
-No Keras import; functions that need a model take one.
-"""
+"""What the numbered notebooks share: output folders, the split, metrics, tables."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The steps notebooks 03-05 share after fitting their model in view, and their own questions.
-
-03 asks which modality the network needs (:func:`modality_ablation`), 04 what averaging the
-modalities keeps and loses (:func:`channel_contrast`). No Keras import.
-"""
+"""The steps notebooks 03-05 share after fitting their model, and their own questions."""
 
 from __future__ import annotations
 

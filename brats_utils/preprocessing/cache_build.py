@@ -1,6 +1,4 @@
-"""Building the slice cache (``brats preprocess``), resumable after Ctrl-C or ``kill -9``: files
-are written atomically, a case's marker after its arrays, and the manifest is rebuilt from the
-markers every 30 s; a rerun skips the cases with a marker."""
+"""Building the slice cache (``brats preprocess``), resumable after a kill."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-""":class:`PreprocessSettings`, the one settings object of preprocessing (cache manifest, runs);
-to add an option, see docs/ARCHITECTURE.md, "Where do I add a preprocessing option?"."""
+""":class:`PreprocessSettings`, the one settings object of preprocessing."""
 
 from __future__ import annotations
 

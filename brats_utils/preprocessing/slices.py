@@ -1,8 +1,4 @@
-"""One case becomes model input: :func:`preprocess_channels`, for the cache and for inference.
-
-Volumes are ``(X, Y, Z[, C])`` as read from NIfTI, slices ``(Z, X, Y[, C])``; channels in
-MODALITIES order. A slice is bit for bit the same array in training and inference (tested).
-"""
+"""One case becomes model input, bit for bit alike for the cache and inference."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What the study compares, and on which cases (no Keras): folds where every case is a test case
-once and validation cases never are, and the configurations, all scored on the same folds."""
+"""What the study compares, and on which cases: the folds and the configurations."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The study's results: per-case table, summary with bootstrap CIs, paired comparisons, of the
-configurations scored on every fold (a partial study lists the rest)."""
+"""The study's results: per-case table, summary with bootstrap CIs, comparisons."""
 
 from __future__ import annotations
 

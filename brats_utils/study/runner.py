@@ -1,5 +1,4 @@
-"""Running the study: every configuration on every fold, each step skipped when its output in
-the study folder exists (so a killed study goes on), the folder tied to its protocol."""
+"""Running the study: every configuration on every fold, resumable."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Fitting a compiled model and keeping its run folder up to date, epoch after epoch.
-
-The callbacks of :func:`callbacks_for_run` write the run folder (:mod:`.run_folder`) after
-every epoch; :func:`fit` is ``model.fit`` with them. ``tf.*`` only serves data parallelism on
-TensorFlow.
-"""
+"""Fitting a compiled model and keeping its run folder up to date, epoch after epoch."""
 
 from __future__ import annotations
 

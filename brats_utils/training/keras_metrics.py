@@ -1,8 +1,4 @@
-"""Keras metrics equal to :func:`brats_utils.evaluation.slice_metrics.label_metrics` on all
-voxels seen, from a ``(4, 4)`` confusion matrix summed over batches (Kahan summation: exact
-over billions of voxels). Own code because ``keras.metrics`` differ: ``OneHotMeanIoU`` skips
-absent classes, ``Precision(class_id=)`` scores one 0 where ours is 1, neither decodes the
-region sigmoids."""
+"""Keras metrics equal to ``evaluation.slice_metrics.label_metrics`` on all voxels seen."""
 
 from __future__ import annotations
 

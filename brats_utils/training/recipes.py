@@ -1,6 +1,4 @@
-"""Named recipes (``--recipe``): every setting of a way to train, from cache to segmentation:
-``seed``, the seed notebook's (every command's defaults), and ``best``, the study's ``all``
-configuration, the best measured on the 16 real cases (a test keeps them equal)."""
+"""Named recipes (``--recipe``): ``seed`` (the defaults) and ``best`` (the study's)."""
 
 from __future__ import annotations
 

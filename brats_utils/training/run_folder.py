@@ -1,5 +1,4 @@
-"""The run folder of ``brats train --out RUN_DIR``: its files (:data:`RUN_FILES`), each written
-atomically, so that ``--resume`` is exact (:meth:`RunLog.end_epoch`). No Keras import."""
+"""The run folder of ``brats train --out RUN_DIR``, written atomically for ``--resume``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""How a run trains: :class:`TrainSettings`, the one source of the defaults of ``brats train``,
-the notebooks' parameters, the run's ``config.json`` and the ``--resume`` check (no Keras)."""
+"""How a run trains: :class:`TrainSettings`, the one source of training defaults."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""``brats train``: one fusion experiment trained on a slice cache, from start or resumed.
-
-``config.json`` records what inference needs to re-apply the preprocessing, the settings the
-model was built and trained with, the seed and the versions.
-"""
+"""``brats train``: one fusion experiment trained on a slice cache, from start or resumed."""
 
 from __future__ import annotations
 

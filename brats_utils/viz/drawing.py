@@ -1,8 +1,4 @@
-"""Shared figure helpers (colours, axes, atomic saving) and slices with label overlays.
-
-Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order; every slice is drawn through
-:func:`axial_view` / :func:`slice_2d` in radiological view (anterior or superior at the top).
-"""
+"""Shared figure helpers and slices with label overlays, in radiological view."""
 
 from __future__ import annotations
 

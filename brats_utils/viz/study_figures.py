@@ -1,5 +1,4 @@
-"""Figures of ``brats study`` from the tables it writes (``summary.csv``,
-``compare_vs_<baseline>.csv``), so a partial study draws too."""
+"""Figures of ``brats study`` from the tables it writes, so a partial study draws too."""
 
 from __future__ import annotations
 

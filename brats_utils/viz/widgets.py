@@ -1,5 +1,4 @@
-"""An ipywidgets slice viewer over :func:`brats_utils.viz.drawing.draw_slice` (tested headless):
-controls that redraw when one changes."""
+"""An ipywidgets slice viewer over :func:`brats_utils.viz.drawing.draw_slice`."""
 
 from __future__ import annotations
 

@@ -73,11 +73,10 @@ def predict_volume(
     """The model's scores of every voxel of one case.
 
     Args:
-        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units; or the four
-            (X, Y, Z) volumes as read, any real dtype (no float32 copy of the case is made).
+        image: (X, Y, Z, 4) float in scanner units, or the four (X, Y, Z) volumes as read.
         config_or_settings: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
-            ``channels`` is required and ``context`` defaults to 1).
-        tta: average over the identity and the flips along X and Y, each flipped back.
+            ``channels`` is required).
+        tta: average over the identity and the flips along X and Y.
 
     Returns:
         (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or
@@ -136,8 +135,7 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
 
 @dataclass
 class PredictionReport:
-    """What :func:`predict_cases` did: files ``written``, case ids ``skipped`` (output existed),
-    ``failed`` ``{case_id: message}``, and the postprocessing and TTA applied."""
+    """What :func:`predict_cases` did: ``written``, ``skipped``, ``failed`` case messages."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -158,8 +156,7 @@ def predict_case(
     tta: bool = False,
     case_id: str = "",
 ) -> np.ndarray:
-    """(X, Y, Z) uint8 classes of one case; the scores of several ``(model, config)``
-    members (an ensemble, each with its own plane, crop and context) are averaged first."""
+    """(X, Y, Z) uint8 classes of one case; several ``(model, config)`` members are averaged."""
     total = None
     for model, config in members:
         scores = predict_volume(
@@ -203,10 +200,8 @@ def predict_cases(
     postprocessing: PostprocessSettings | None | str = "run",
 ) -> PredictionReport:
     """Predict every case of a data folder (or one case folder) and write NIfTI files; a case
-    that fails (``CaseError``) goes to ``report.failed``, the others go on. ``model_path``: see
-    :func:`~brats_utils.inference.run_config.model_files`. ``tta`` and ``postprocessing``
-    ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off if absent).
-    """
+    that fails (``CaseError``) goes to ``report.failed``. ``tta``/``postprocessing`` ``"run"``:
+    what the run's files say."""
     cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -46,8 +46,7 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 @dataclass(frozen=True)
 class Profile:
-    """A parameter profile; ``synthetic_cases`` ``None``: never generate cases. ``minutes``:
-    measured minutes per notebook (``scripts/profile_minutes.py``), ``measured``: where and how."""
+    """A parameter profile; ``synthetic_cases`` ``None``: never generate cases."""
 
     name: str
     description: str
@@ -80,8 +79,8 @@ class NotebookRun:
 
 
 def load_profile(profile: str | Path) -> Profile:
-    """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, read as ``papermill -f``
-    reads a parameters file; a BratsError if it is missing, not YAML or malformed."""
+    """A profile by name (``notebooks/params/<name>.yaml``) or YAML path; a BratsError if it is
+    missing, not YAML or malformed."""
     import yaml
     from papermill.iorw import read_yaml_file
 
@@ -120,8 +119,7 @@ def load_profile(profile: str | Path) -> Profile:
 
 
 def parse_param(text: str) -> tuple[str, Any]:
-    """``key=value`` from the command line, the value read as YAML (as ``papermill -y``), a
-    number in exponent form (``1e-4``, a string to YAML 1.1) as a float, nothing as ``""``."""
+    """``key=value``, the value read as YAML (``1e-4`` as a float, nothing as ``""``)."""
     import yaml
     from papermill.iorw import NoDatesSafeLoader
 
@@ -141,9 +139,8 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def ensure_kernel() -> str:
-    """The name of a Jupyter kernel that runs this Python: ``python3`` if its kernelspec starts
-    ``python`` (which jupyter_client maps to ``sys.executable``) or this interpreter, else
-    :data:`FALLBACK_KERNEL`, installed into ``sys.prefix`` if needed."""
+    """The name of a Jupyter kernel that runs this Python (``python3`` or
+    :data:`FALLBACK_KERNEL`, installed into ``sys.prefix`` if needed)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     major, minor = sys.version_info[:2]
@@ -166,7 +163,7 @@ def ensure_kernel() -> str:
 
 def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True) -> int:
     """The number of cases in ``data_dir``, after generating the profile's synthetic cases into
-    an empty one; a BratsError if it is empty and the profile generates none (``full``)."""
+    an empty one; a BratsError if it is empty and the profile generates none."""
     from brats_utils.data.cases import discover_cases
 
     data_dir = Path(data_dir)
@@ -206,8 +203,7 @@ def select_notebooks(only: str | Sequence[str] | None = None) -> list[str]:
 
 
 def _declared_parameters(path: Path) -> dict[str, tuple[str, Any]]:
-    """``{name: (type name, default)}`` of a notebook's parameters cell, as papermill infers
-    them; a default that is no Python literal is ``None``."""
+    """``{name: (type name, default)}`` of a notebook's parameters cell (non-literal: ``None``)."""
     import ast
 
     import papermill
@@ -225,10 +221,8 @@ def _declared_parameters(path: Path) -> dict[str, tuple[str, Any]]:
 def _check_parameters(
     parameters: Mapping[str, Any], declared: Mapping[str, Mapping[str, tuple[str, Any]]]
 ) -> None:
-    """A BratsError naming the parameter if one is declared by no notebook, is not of its
-    declared type, or makes invalid settings over the notebooks' defaults (checked by
-    ``PreprocessSettings``/``TrainSettings.from_parameters``). Every notebook counts, not only
-    the ``--only`` ones: a profile serves the whole series."""
+    """A BratsError naming the parameter if no notebook declares it, it has the wrong type, or
+    it makes invalid settings; every notebook counts, not only the ``--only`` ones."""
     from brats_utils.preprocessing.settings import PreprocessSettings
     from brats_utils.training.settings import TrainSettings
 
@@ -270,10 +264,7 @@ def run_notebooks(
 
     Args:
         profile: ``tiny``, ``smoke``, ``full``, a YAML path or a :class:`Profile`.
-        data_dir: default ``data/synthetic``, filled if empty and the profile allows it.
-        out_dir: default ``outputs/<profile>``.
-        only: these notebooks only (:func:`select_notebooks`); what they read from earlier ones
-            must be in ``out_dir`` already.
+        only: these notebooks only; what they read from earlier ones must be in ``out_dir``.
         overrides: parameters replacing the profile's (``--param key=value``).
 
     Raises:
@@ -336,9 +327,8 @@ def run_notebooks(
 
 
 def write_summary(run: NotebookRun, parameters: Mapping[str, Any]) -> None:
-    """Write ``OUT_DIR/notebooks/run_summary.json`` (read by ``html.render_html`` and
-    ``scripts/profile_minutes.py``). A partial run into a folder that holds a run of the same
-    profile and data updates its notebooks' entries and keeps the others', in run order."""
+    """Write ``OUT_DIR/notebooks/run_summary.json``; a partial run updates its notebooks'
+    entries of a run of the same profile and data."""
     path = run.out_dir / "notebooks" / "run_summary.json"
     seconds, executed = dict(run.seconds), {k: str(v) for k, v in run.executed.items()}
     if path.is_file():

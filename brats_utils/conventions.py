@@ -64,8 +64,7 @@ def channel_indices(channels: Sequence[str]) -> list[int]:
 
 @dataclass(frozen=True)
 class Release:
-    """File naming and labels of a family of releases: the file suffix of each modality and
-    ``"seg"`` after ``separator``, and the source label of each internal class 0..3."""
+    """File naming and labels of a family of releases (suffixes, separator, source labels)."""
 
     name: str
     separator: str
@@ -123,8 +122,7 @@ def _unique_integers(values: np.ndarray) -> list[int]:
 
 
 def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
-    """A release's labels (any integer dtype, or whole-number floats) -> uint8 classes 0..3;
-    ``ValueError`` on a value not in ``release.labels``, not a whole number, NaN or infinite."""
+    """A release's labels -> uint8 classes 0..3; ``ValueError`` on an unknown or non-whole value."""
     seg = _as_integer_labels(np.asarray(seg), "segmentation")
     bad = [v for v in _unique_integers(seg) if v not in release.labels]
     if bad:
@@ -148,12 +146,8 @@ def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndar
 
 
 def classes_from_scores(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """``(...)`` uint8 classes of ``(..., 4)`` class scores (argmax) or ``(..., 3)`` WT/TC/ET.
-
-    Regions are decoded by nesting, as nnU-Net's BraTS models are: WT where ``WT > threshold``,
-    TC inside it where ``TC > threshold``, ET inside that where ``ET > threshold``; WT outside
-    TC is edema, TC outside ET necrotic core, so ET lies in TC lies in WT whatever the scores.
-    """
+    """``(...)`` uint8 classes of ``(..., 4)`` class scores (argmax) or ``(..., 3)`` WT/TC/ET,
+    decoded by nesting as nnU-Net's BraTS models are, so ET lies in TC lies in WT."""
     scores = np.asarray(scores)
     if scores.shape[-1] == NUM_CLASSES:
         return np.argmax(scores, axis=-1).astype(np.uint8)

@@ -77,8 +77,7 @@ _BLUR_VOXELS = 0.6
 @dataclass
 class SyntheticCase:
     """``image`` (X, Y, Z, 4) int16, 0 outside the brain; ``classes`` (X, Y, Z) uint8 0..3;
-    ``affine`` 1 mm voxels flipped like BraTS; ``tissue`` (X, Y, Z) uint8 codes of
-    :mod:`.synth_anatomy` without the tumour (not written)."""
+    ``tissue`` (X, Y, Z) uint8 codes without the tumour (not written)."""
 
     case_id: str
     image: np.ndarray
@@ -103,8 +102,7 @@ def _check_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def generate_case(
     seed: int, index: int, shape: tuple[int, int, int] = VOLUME_SHAPE
 ) -> SyntheticCase:
-    """Case ``index`` (0..99999) drawn with ``seed``; a smaller ``shape`` (each >= 16 voxels)
-    is a coarser view of the same anatomy."""
+    """Case ``index`` (0..99999); a smaller ``shape`` (>= 16 voxels) is a coarser view of it."""
     shape = _check_shape(shape)
     case_id = case_id_for(index)
     with one_blas_thread():
@@ -119,8 +117,7 @@ def _acquire(
     normal_mean: float,
     scanner_median: float,
 ) -> np.ndarray:
-    """Bias field, Rician noise and scanner scale: int16 >= 1 of the ``brain_index`` voxels
-    (``values``, float32 relative intensities over ``box``, is modified in place)."""
+    """Bias field, Rician noise and scanner scale: int16 >= 1 (``values`` modified in place)."""
     values *= np.exp(0.1 * smooth_noise(rng, box, 70.0))
     inside = values.reshape(-1)[brain_index]
     sigma = float(rng.uniform(0.02, 0.045)) * normal_mean
@@ -224,8 +221,7 @@ def write_synthetic_dataset(
     overwrite: bool = False,
     shape: tuple[int, int, int] = VOLUME_SHAPE,
 ) -> list[Path]:
-    """Write cases ``start .. start + n_cases - 1`` drawn with ``seed`` (complete ones kept
-    unless ``overwrite``); returns the case folders in index order."""
+    """Write cases ``start .. start + n_cases - 1`` (complete ones kept unless ``overwrite``)."""
     if n_cases < 1:
         raise ValueError(f"n_cases must be at least 1, got {n_cases}")
     if workers < 1:
@@ -283,8 +279,8 @@ def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
 
 
 def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """``(4, 3)``: mean of each tumour label (NCR, ED, ET) over the mean of normal brain
-    (nonzero, label 0), per modality of an (X, Y, Z, 4) image; NaN where a label is absent."""
+    """``(4, 3)``: mean of NCR, ED, ET over the mean of normal brain, per modality; NaN where a
+    label is absent."""
     _check_image_and_classes(image, classes)
     brain = (image != 0).any(axis=-1)
     normal = brain & (classes == 0)
@@ -304,8 +300,7 @@ CSF_T2_FACTOR = 2.0
 
 
 def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """``(4,)`` mean of CSF-like voxels (ventricles, sulci) over the mean of normal brain
-    (nonzero, label 0), per modality, or NaN."""
+    """``(4,)`` mean of CSF-like voxels over the mean of normal brain, per modality, or NaN."""
     _check_image_and_classes(image, classes)
     normal = (image != 0).any(axis=-1) & (classes == 0)
     t2 = image[..., MODALITIES.index("t2")][normal]

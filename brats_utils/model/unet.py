@@ -106,18 +106,10 @@ def build_model(
 ) -> keras.Model:
     """The uncompiled network of one experiment: fusion front end + U-Net.
 
-    Args:
-        experiment: an :class:`~brats_utils.model.experiments.Experiment` or its name.
-        image_size: height and width of the input slices, a multiple of ``2**depth``.
-        settings: the U-Net's architecture (default :class:`UNetSettings()`, the seed's).
-        context: slices per modality in the input (2.5D; 1 = the seed's single slice).
-        **overrides: fields of :class:`UNetSettings` that replace those of ``settings``.
-
-    Returns:
-        Model from ``(B, image_size, image_size, context * len(experiment.channels))``
-        float32 (each slice's channels in ``experiment.channels`` order, slice by slice) to
-        ``(B, image_size, image_size, 4)`` float32 class probabilities (3 region
-        channels with ``head="regions"``).
+    ``image_size`` must be a multiple of ``2**depth``; ``context``: slices per modality (2.5D).
+    Input ``(B, image_size, image_size, context * len(experiment.channels))`` float32, slice by
+    slice; output ``(B, image_size, image_size, 4)`` float32 probabilities (3 region channels
+    with ``head="regions"``).
     """
     experiment = get_experiment(experiment)
     settings = replace(settings or UNetSettings(), **overrides)

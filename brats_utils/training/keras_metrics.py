@@ -43,13 +43,7 @@ DEFAULT_METRICS: tuple[str, ...] = (
 
 def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sample_weight=None):
     """``(C, C)`` float32 confusion matrix of one batch, rows true, columns predicted.
-
-    Args:
-        y_true: ``(B, H, W, C)`` one-hot (or ``(B, H, W)`` integer classes).
-        y_pred: ``(B, H, W, C)`` probabilities, or ``(B, H, W, 3)`` region sigmoids (WT, TC,
-            ET) decoded as :func:`brats_utils.conventions.classes_from_scores` does.
-        sample_weight: optional weights broadcastable to ``(B, H, W)``.
-    """
+    ``y_true`` one-hot or classes; ``y_pred`` probabilities or 3 region sigmoids."""
     if len(y_true.shape) == len(y_pred.shape):
         true_class = ops.argmax(y_true, axis=-1)
     else:
@@ -124,8 +118,7 @@ def metric_from_confusion(cm, metric: str):
 
 @keras.saving.register_keras_serializable(package="brats_utils")
 class ConfusionMatrixMetric(keras.metrics.Metric):
-    """One of :data:`CONFUSION_METRICS` (``metric``, default ``name``) from the confusion
-    matrix of every batch since the last reset (inputs as :func:`batch_confusion_matrix`)."""
+    """One of :data:`CONFUSION_METRICS` over every batch since the last reset."""
 
     def __init__(
         self,

@@ -31,8 +31,8 @@ __all__ = [
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (ending in ``suffix``, for libraries that choose
-    a format by it); rename it onto ``path`` if the block succeeds, else remove it."""
+    """Yield a temporary path beside ``path`` (ending in ``suffix``); rename it onto ``path`` if
+    the block succeeds, else remove it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
@@ -49,8 +49,7 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
 
 
 def remove_stale_temporaries(folder: Path | str) -> int:
-    """Delete the temporaries of :func:`atomic_path` a killed run left in ``folder``; returns
-    how many. Call it at the start of a run, never while another writes there."""
+    """Delete the temporaries a killed run left in ``folder``; never while another writes there."""
     folder = Path(folder)
     if not folder.is_dir():
         return 0
@@ -123,9 +122,8 @@ PARENT_POLL_S = 0.2
 
 
 def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies (a
-    parent killed by ``kill -9`` cannot stop its pool): each polls its parent from a daemon
-    thread (any platform, any thread, unlike Linux's ``PR_SET_PDEATHSIG``)."""
+    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies,
+    even by ``kill -9``: each polls its parent from a daemon thread."""
     return ProcessPoolExecutor(
         max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
     )
@@ -134,8 +132,7 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 def in_workers(
     function: Callable, items: Sequence, workers: int, mp_context: Any = None
 ) -> Iterator:
-    """``function(item)`` of every item: in order here with one worker, else in
-    :func:`worker_pool` processes as each finishes (Ctrl-C or an error stops them all)."""
+    """``function(item)`` of every item, here with one worker, else in :func:`worker_pool`."""
     if workers == 1 or len(items) <= 1:
         for item in items:
             yield function(item)

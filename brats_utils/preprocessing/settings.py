@@ -44,10 +44,8 @@ MAX_SIZE = 512
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """How volumes become training slices (defaults: the seed notebook's): ``size`` in pixels,
-    slices ``slice_start:slice_stop`` (``None``: to the end) along ``plane``'s axis;
-    ``crop_brain`` crops to the brain's box over the volume, squared with a 2-pixel margin
-    (else a frame that is not square is padded to the square around its centre)."""
+    """How volumes become training slices (defaults: the seed notebook's); ``crop_brain`` crops
+    to the brain's box, else a non-square frame is padded to a square."""
 
     size: int = 128
     slice_start: int = 22
@@ -75,8 +73,7 @@ class PreprocessSettings:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> PreprocessSettings:
-        """From notebook parameters: ``image_size`` is ``size``, ``slice_stop``
-        0 is ``None``; other keys are ignored, missing ones take the defaults."""
+        """From notebook parameters (``image_size`` is ``size``, ``slice_stop`` 0 is ``None``)."""
         names = {"image_size": "size", "slice_start": "slice_start", "slice_stop": "slice_stop",
                  "normalization": "normalization", "crop_brain": "crop_brain"}  # fmt: skip
         values = {field: parameters[name] for name, field in names.items() if name in parameters}

@@ -55,14 +55,11 @@ def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
 
 
 class SliceViewer:
-    """Interactive viewer of cases, their predictions and error maps; only the case shown is
-    held in memory.
+    """Interactive viewer of cases, their predictions and error maps (one case in memory).
 
     Args:
-        cases: ``{case_id: source}`` or a sequence of sources: a ``Case`` (``.image``
-            ``(X, Y, Z, 4)``, ``.seg``), ``CaseFiles`` or case folder (loaded lazily), or an
+        cases: ``{case_id: source}`` or sources: a ``Case``, ``CaseFiles``, case folder or an
             ``(image, seg)`` pair.
-        predictions: ``{case_id: classes}`` or a ``brats predict`` folder.
         error_maps: ``{case_id: (X, Y, Z, 3)}`` or a ``brats evaluate --error-maps`` folder.
     """
 
@@ -233,8 +230,8 @@ class SliceViewer:
         return save_figure(self.figure if self.figure is not None else self.draw(), out_path)
 
     def _ipython_display_(self) -> None:
-        """Show the picture (an image output each control change updates in place, so a saved
-        notebook and its HTML show the last state), then the controls (a live kernel only)."""
+        """Show the picture (updated in place, so a saved notebook shows the last state), then
+        the controls."""
         from IPython import get_ipython
         from IPython.display import display
 

@@ -55,8 +55,7 @@ def export_predictions(
     overwrite: bool = False,
     expected_shape: tuple[int, int, int] | None = VOLUME_SHAPE,
 ) -> dict[str, Path]:
-    """Write every prediction of ``pred_dir`` into ``out_dir`` with the portal's name and labels,
-    each checked before the first is written and read back after; ``{case_id: exported file}``."""
+    """Export every prediction of ``pred_dir``, all checked first; ``{case_id: exported file}``."""
     predictions = find_predictions(pred_dir)
     if not predictions:
         raise BratsError(f"no predictions (<case>.nii.gz) in {pred_dir}")

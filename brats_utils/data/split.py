@@ -34,7 +34,8 @@ SPLIT_FILE = "split.csv"
 
 
 def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
-    """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``."""
+    """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``; from three
+    cases on, every non-zero part gets one."""
     counts = tuple(int(c) for c in counts)
     if len(counts) != len(SPLITS) or min(counts) < 0 or sum(counts) == 0:
         raise ValueError(f"counts must be 3 non-negative integers, not all 0; got {counts}")

@@ -20,9 +20,8 @@ HEADS: tuple[str, ...] = ("classes", "regions")
 
 @dataclass(frozen=True)
 class UNetSettings:
-    """Architecture of the 2D U-Net (defaults: the seed's network): ``depth`` 2x2 poolings,
-    ``base_filters * 2**level`` filters on levels ``0..depth``, ``dropout`` after the
-    bottleneck, ``batch_norm`` after every 3x3 convolution (not in the seed)."""
+    """Architecture of the 2D U-Net (defaults: the seed's): ``base_filters * 2**level`` filters
+    on levels ``0..depth``; ``batch_norm`` is not in the seed."""
 
     depth: int = 4
     base_filters: int = 32

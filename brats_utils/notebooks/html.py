@@ -16,10 +16,8 @@ __all__ = ["render_html"]
 
 
 def render_html(notebooks_dir: Path | str, html_dir: Path | str) -> list[Path]:
-    """Render the executed notebooks of ``notebooks_dir`` (``OUT_DIR/notebooks``) to pages in
-    ``html_dir``, each written whole or not at all, and an ``index.html`` with the run's
-    profile, data and minutes per notebook. The template's style sheets (some 260 kB, the same
-    for every page) go once to ``notebook.css``. Returns the files written, index last."""
+    """Render the executed notebooks of ``notebooks_dir`` to pages in ``html_dir``, each written
+    whole, and an ``index.html``; returns the files written, index last."""
     import nbformat
     from nbconvert import HTMLExporter
 

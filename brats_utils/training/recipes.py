@@ -15,8 +15,7 @@ __all__ = ["Recipe", "RECIPES", "get_recipe"]
 
 @dataclass(frozen=True)
 class Recipe:
-    """One named way to preprocess, train and predict: the settings that differ from the
-    defaults, flip TTA at inference, and postprocessing chosen after training."""
+    """One named way to preprocess, train and predict: settings, TTA and postprocessing."""
 
     name: str
     description: str

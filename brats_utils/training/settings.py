@@ -22,10 +22,8 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides what a training run learns (defaults: the seed's). ``seed`` seeds
-    Keras, numpy, Python and the loader; ``empty_slice_fraction``: share of tumour-free slices
-    drawn each epoch; ``max_cases`` caps each subset; ``context_slices`` (odd) make a 2.5D input.
-    """
+    """Everything that decides what a training run learns (defaults: the seed's);
+    ``context_slices`` (odd) make a 2.5D input."""
 
     epochs: int = 15
     batch_size: int = 32
@@ -72,9 +70,8 @@ class TrainSettings:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any], base: TrainSettings | None = None):
-        """``base`` (default: the defaults) with the flat names of ``parameters`` replacing its
-        values; other keys are ignored (``brats notebooks`` checks a whole profile);
-        ``max_cases`` 0: all."""
+        """``base`` with the flat names of ``parameters`` replacing its values (others ignored,
+        ``max_cases`` 0: all)."""
         base = base or cls()
         unet_names = {f.name for f in fields(UNetSettings)}
         own = {k: parameters[k] for k in cls.names() if k in parameters and k not in unet_names}

@@ -31,8 +31,7 @@ __all__ = [
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (ending in ``suffix``); rename it onto ``path`` if
-    the block succeeds, else remove it."""
+    """Yield a temporary path beside ``path``, renamed onto it if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
@@ -122,8 +121,7 @@ PARENT_POLL_S = 0.2
 
 
 def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies,
-    even by ``kill -9``: each polls its parent from a daemon thread."""
+    """A ``ProcessPoolExecutor`` whose workers exit when their parent dies, even by ``kill -9``."""
     return ProcessPoolExecutor(
         max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
     )

@@ -98,8 +98,7 @@ def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -
 
 @dataclass(frozen=True)
 class CaseFiles:
-    """The files found in one case folder (nothing read); ``None`` for a missing one. ``extra``:
-    other NIfTI files."""
+    """The files of one case folder (nothing read), ``None`` if missing; ``extra``: other NIfTI."""
 
     case_id: str
     folder: Path
@@ -114,9 +113,8 @@ class CaseFiles:
 
 @dataclass
 class Case:
-    """One case in memory: ``image`` (X, Y, Z, 4) float32, channels in MODALITIES order,
-    scanner units; ``seg`` (X, Y, Z) uint8 classes 0..3 or ``None``; the ``affine`` (mm) and
-    ``header`` of the first modality file, to write predictions back."""
+    """One case: ``image`` (X, Y, Z, 4) float32 in MODALITIES order, scanner units; ``seg``
+    (X, Y, Z) uint8 classes 0..3 or ``None``; the first file's ``affine`` (mm) and ``header``."""
 
     case_id: str
     image: np.ndarray
@@ -173,8 +171,7 @@ def case_files_in(folder: Path | str) -> CaseFiles:
 
 
 def discover_cases(root: Path | str) -> list[CaseFiles]:
-    """Every case folder under ``root``, sorted by case id; ``BratsError`` if ``root`` is not a
-    folder or two folders hold the same case id."""
+    """Every case folder under ``root``, sorted; ``BratsError`` if not a folder or ids repeat."""
     root = Path(root)
     if not root.is_dir():
         raise BratsError(f"data folder not found: {root}")

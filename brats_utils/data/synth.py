@@ -279,8 +279,7 @@ def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
 
 
 def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """``(4, 3)``: mean of NCR, ED, ET over the mean of normal brain, per modality; NaN where a
-    label is absent."""
+    """``(4, 3)``: mean of NCR, ED, ET over normal brain, per modality; NaN for an absent label."""
     _check_image_and_classes(image, classes)
     brain = (image != 0).any(axis=-1)
     normal = brain & (classes == 0)

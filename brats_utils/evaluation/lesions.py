@@ -154,8 +154,7 @@ def lesion_metrics(
     spacing: Sequence[float],
     rules: LesionRules | None = None,
 ) -> dict[str, float]:
-    """The :data:`LESION_COLUMNS` of one case from (X, Y, Z) classes; a missing prediction
-    (``None``) fails every region."""
+    """The :data:`LESION_COLUMNS` of one case; a missing prediction fails every region."""
     from brats_utils.conventions import REGIONS
 
     rules = rules or LesionRules()

@@ -44,8 +44,7 @@ def joint_bounding_box(
 def hd95(
     pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], variant: str = "pooled"
 ) -> float:
-    """HD95 in mm of two boolean masks, ``spacing`` in mm per axis: both empty 0, one empty
-    373.13 (legacy BraTS)."""
+    """HD95 in mm (``spacing`` per axis): both masks empty 0, one empty 373.13 (legacy BraTS)."""
     check_choice("variant", variant, HD95_VARIANTS)
     pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape:

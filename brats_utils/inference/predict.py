@@ -72,15 +72,10 @@ def predict_volume(
 ) -> np.ndarray:
     """The model's scores of every voxel of one case.
 
-    Args:
-        image: (X, Y, Z, 4) float in scanner units, or the four (X, Y, Z) volumes as read.
-        config_or_settings: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
-            ``channels`` is required).
-        tta: average over the identity and the flips along X and Y.
-
-    Returns:
-        (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or
-        (X, Y, Z, 3) WT/TC/ET probabilities of a region model, 0 outside the brain.
+    ``image``: (X, Y, Z, 4) float in scanner units, or the four (X, Y, Z) volumes as read;
+    ``config_or_settings``: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
+    ``channels`` is required). Returns (X, Y, Z, 4) float32 class probabilities, exactly
+    (1, 0, 0, 0) outside the brain, or (X, Y, Z, 3) region probabilities, 0 outside the brain.
     """
     if isinstance(config_or_settings, PreprocessSettings):
         if channels is None:
@@ -200,8 +195,7 @@ def predict_cases(
     postprocessing: PostprocessSettings | None | str = "run",
 ) -> PredictionReport:
     """Predict every case of a data folder (or one case folder) and write NIfTI files; a case
-    that fails (``CaseError``) goes to ``report.failed``. ``tta``/``postprocessing`` ``"run"``:
-    what the run's files say."""
+    that fails (``CaseError``) goes to ``report.failed``."""
     cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -139,8 +139,7 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def ensure_kernel() -> str:
-    """The name of a Jupyter kernel that runs this Python (``python3`` or
-    :data:`FALLBACK_KERNEL`, installed into ``sys.prefix`` if needed)."""
+    """The name of a Jupyter kernel that runs this Python, installed if needed."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     major, minor = sys.version_info[:2]
@@ -262,11 +261,6 @@ def run_notebooks(
 ) -> NotebookRun:
     """Run the numbered notebooks in order with papermill, each mistake refused before.
 
-    Args:
-        profile: ``tiny``, ``smoke``, ``full``, a YAML path or a :class:`Profile`.
-        only: these notebooks only; what they read from earlier ones must be in ``out_dir``.
-        overrides: parameters replacing the profile's (``--param key=value``).
-
     Raises:
         BratsError: unknown profile, notebook or parameter, missing data, or a failing notebook
             (the message names its executed copy, which holds the traceback).
@@ -327,8 +321,7 @@ def run_notebooks(
 
 
 def write_summary(run: NotebookRun, parameters: Mapping[str, Any]) -> None:
-    """Write ``OUT_DIR/notebooks/run_summary.json``; a partial run updates its notebooks'
-    entries of a run of the same profile and data."""
+    """Write ``OUT_DIR/notebooks/run_summary.json`` (a partial run updates its entries)."""
     path = run.out_dir / "notebooks" / "run_summary.json"
     seconds, executed = dict(run.seconds), {k: str(v) for k, v in run.executed.items()}
     if path.is_file():

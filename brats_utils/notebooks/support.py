@@ -110,8 +110,7 @@ def require_cases(data_dir: Path | str) -> list:
 
 
 def native_logs_to(out_dir: Path | str) -> Path | None:
-    """Send this kernel's native stderr (TensorFlow's start-up lines) to
-    ``OUT_DIR/logs/native_stderr.log`` and return that path; ``None`` outside a kernel."""
+    """Send this kernel's native stderr to ``OUT_DIR/logs/native_stderr.log`` (or ``None``)."""
     import os
 
     try:
@@ -168,11 +167,8 @@ def evaluate_slices(
 def example_slices(
     cache, case_ids: Sequence[str], n: int
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Each case's cached slice with the most tumour, for up to ``n`` distinct cases.
-
-    Returns ``(images, labels, titles)``: ``(k, size, size, 4)`` float32, ``(k, size, size)``
-    uint8 classes, ``"case, axial z"`` per row.
-    """
+    """Each case's cached slice with the most tumour, for up to ``n`` cases: ``(images, labels,
+    titles)``, ``(k, size, size, 4)`` float32, ``(k, size, size)`` uint8, ``"case, axial z"``."""
     if n < 1 or not case_ids:
         raise ValueError(f"need n >= 1 and at least one case, got n={n}, {len(case_ids)} cases")
     chosen = []
@@ -189,11 +185,8 @@ def example_slices(
 def volume_examples(
     data_dir: Path | str, pred_dir: Path | str, case_ids: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Each case's axial slice with most tumour, from ``data_dir`` and ``pred_dir``.
-
-    Returns ``(images, truth, pred, titles)``: ``(N, X, Y, 4)`` float32 z-scored over the brain,
-    ``(N, X, Y)`` uint8 classes twice, ``"case, axial z"`` per row.
-    """
+    """Each case's axial slice with most tumour: ``(images, truth, pred, titles)``, ``(N, X, Y,
+    4)`` float32 z-scored over the brain, ``(N, X, Y)`` uint8 classes twice, titles."""
     from brats_utils.data.cases import find_case, load_case
     from brats_utils.data.predictions import load_prediction
     from brats_utils.errors import CaseError

@@ -48,8 +48,7 @@ def score_volumes(
     batch_size: int = 64,
     tta: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """``{split: per-case table}`` of whole-volume metrics, also written to
-    ``tables/<notebook>_cases_<split>.csv``."""
+    """``{split: per-case table}`` of whole-volume metrics, also written to ``tables/``."""
     from brats_utils.evaluation.volumes import evaluate_folder
     from brats_utils.files import write_csv
     from brats_utils.inference.predict import predict_cases
@@ -82,12 +81,8 @@ def modality_ablation(
     *,
     batch_size: int = 64,
 ) -> pd.DataFrame:
-    """Slice metrics with each of the model's ``channels`` set to 0 (flat after the z-score).
-
-    Returns:
-        DataFrame indexed by ``input`` (``"all"``, ``"without T1"``, ...), with ``drop``, the
-        intact Dice minus this row's.
-    """
+    """Slice metrics with each of the model's ``channels`` set to 0, a row per ``input``;
+    ``drop``: the intact Dice minus this row's."""
     if not channels:
         raise ValueError("modality_ablation needs the model's channels, got none")
     rows = {"all": evaluate_slices(model, cache, case_ids, channels, batch_size=batch_size,

@@ -154,14 +154,9 @@ def fit(
     """Train a compiled model, keeping ``run_dir`` up to date after every epoch; returns the
     history, a dict per epoch (``epoch`` 1-based, every logged value, ``seconds``).
 
-    Args:
-        resume: continue after the last epoch of ``run_dir/state.json``; ``model`` must be its
-            ``model_last.keras``.
-        select: what picks ``model.keras``: ``"val_loss"``, ``"val_region_dice"`` or ``"last"``.
-        seed: every epoch's draws from ``(seed, epoch)``; ``None``: a resume draws other masks.
-
-    Raises:
-        BratsError: a non-finite loss (the message says what was kept).
+    ``resume``: ``model`` must be the run's ``model_last.keras``; ``select``: ``"val_loss"``,
+    ``"val_region_dice"`` or ``"last"``; ``seed`` ``None``: a resume draws other dropout masks.
+    A BratsError for a non-finite loss (the message says what was kept).
     """
     run_callbacks, initial_epoch = callbacks_for_run(
         run_dir, epochs=epochs, resume=resume, select=select, seed=seed,

@@ -35,15 +35,11 @@ def _check_cases(cache: SliceCache, case_ids: Sequence[str]) -> list[str]:
 
 
 class SliceDataset(keras.utils.PyDataset):
-    """Batches of cached slices for ``model.fit``.
+    """Batches of cached slices for ``model.fit``: every tumour slice and a random
+    ``empty_slice_fraction`` of the others per epoch, drawn with ``seed + k`` for epoch ``k``.
 
-    Each epoch keeps every tumour slice and a random ``empty_slice_fraction`` of the
-    tumour-free ones. Epoch ``k`` draws with the seed ``seed + k``; flips are seeded by
-    ``(seed, epoch, batch index)``, independent of the Keras workers' order.
-
-    Batches:
-        ``x``: ``(B, size, size, context * len(channels))`` float32, channels in the given order;
-        ``y``: ``(B, size, size, 4)`` float32 one-hot, or ``(B, size, size)`` uint8 classes.
+    ``x``: ``(B, size, size, context * len(channels))`` float32, channels in the given order;
+    ``y``: ``(B, size, size, 4)`` float32 one-hot, or ``(B, size, size)`` uint8 classes.
     """
 
     def __init__(

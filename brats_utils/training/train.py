@@ -82,8 +82,7 @@ def run_config(
 def _resumed_config(
     run_dir: Path, experiment: Experiment, settings: TrainSettings, config: dict[str, Any]
 ) -> dict[str, Any]:
-    """The saved config of the run to resume, with the new ``epochs``; a BratsError if any
-    other setting changed."""
+    """The saved config of the run to resume, new ``epochs``; a BratsError if else changed."""
     previous = load_config(run_dir)
     if previous.get("experiment") != experiment.name:
         raise BratsError(
@@ -189,15 +188,10 @@ def train(
 ) -> dict[str, Any]:
     """Train one experiment on a slice cache (``brats train``).
 
-    Args:
-        run_dir: must be empty or missing unless ``resume`` (every setting but ``epochs`` must
-            be the run's) or ``force`` (its run files are removed first).
-        split: split CSV; default ``split.csv`` of the data folder the cache was built from.
-        verbose: Keras' progress display; 0 also silences this function's lines.
-        **overrides: settings by flat name (``epochs=1``) replacing those of ``settings``.
-
-    Returns:
-        ``{"run_dir", "config", "history", "best_epoch", "best_val_loss"}``.
+    ``run_dir`` must be empty or missing unless ``resume`` (every setting but ``epochs`` must be
+    the run's) or ``force`` (its run files are removed first); ``split`` default: the cache's
+    data folder's ``split.csv``. Returns ``{"run_dir", "config", "history", "best_epoch",
+    "best_val_loss"}``.
     """
     unknown = sorted(set(overrides) - set(TrainSettings.names()))
     if unknown:

@@ -206,13 +206,9 @@ def draw_slice(
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One slice of a case: a panel per modality shown and per label source.
-
-    Args:
-        image: ``(X, Y, Z, C)`` float volume, channels named by ``channel_names``.
-        seg, pred: ``(X, Y, Z)`` classes 0..3, or ``None``.
-        errors: ``(X, Y, Z)`` codes 0 TN, 1 TP, 2 FP, 3 FN of one region.
-    """
+    """One slice of a case: a panel per modality shown and per label source. ``image``
+    ``(X, Y, Z, C)``; ``seg``, ``pred`` ``(X, Y, Z)`` classes or ``None``; ``errors`` ``(X, Y,
+    Z)`` codes 0 TN, 1 TP, 2 FP, 3 FN of one region."""
     _check_slice_arguments(image, seg, pred, modality, channel_names)
     labels_shown = tuple(labels_shown)
     if index is None:

@@ -55,13 +55,8 @@ def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
 
 
 class SliceViewer:
-    """Interactive viewer of cases, their predictions and error maps (one case in memory).
-
-    Args:
-        cases: ``{case_id: source}`` or sources: a ``Case``, ``CaseFiles``, case folder or an
-            ``(image, seg)`` pair.
-        error_maps: ``{case_id: (X, Y, Z, 3)}`` or a ``brats evaluate --error-maps`` folder.
-    """
+    """Interactive viewer of cases (a ``Case``, ``CaseFiles``, folder or ``(image, seg)``), their
+    predictions and error maps (dicts or folders); one case held in memory."""
 
     def __init__(
         self,
@@ -230,8 +225,7 @@ class SliceViewer:
         return save_figure(self.figure if self.figure is not None else self.draw(), out_path)
 
     def _ipython_display_(self) -> None:
-        """Show the picture (updated in place, so a saved notebook shows the last state), then
-        the controls."""
+        """Show the picture (updated in place, so a saved notebook shows it), then controls."""
         from IPython import get_ipython
         from IPython.display import display
 

@@ -32,14 +32,12 @@ __all__ = [
 MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
 
-#: Internal classes, index = class value: NCR is necrotic / non-enhancing core, ED edema, ET
-#: GD-enhancing tumour.
+#: Internal classes (index = value): necrotic / non-enhancing core, edema, GD-enhancing tumour.
 CLASS_NAMES: tuple[str, ...] = ("background", "necrotic", "edema", "enhancing")
 NUM_CLASSES: int = len(CLASS_NAMES)
 TUMOUR_CLASSES: tuple[int, ...] = (1, 2, 3)
 
-#: BraTS evaluation regions as sets of internal classes.
-#: WT whole tumour = NCR + ED + ET; TC tumour core = NCR + ET; ET enhancing tumour = ET.
+#: BraTS evaluation regions as class sets: WT = NCR + ED + ET, TC = NCR + ET, ET = ET.
 REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
 #: Channels of a region-output model (``head="regions"``): one sigmoid per nested region.
 REGION_OUTPUTS: int = len(REGIONS)

@@ -273,8 +273,7 @@ def read_case_volumes(
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> CaseVolumes:
     """Read a case's files once, in their on-disk dtype, and check them; ``CaseError`` naming
-    case and file for a missing or unreadable file, a shape other than ``expected_shape``
-    (``None``: all 3D and equal), another affine, NaN/inf, invalid labels."""
+    case and file on the first problem (``expected_shape`` ``None``: all 3D and equal)."""
     case_id, release = files.case_id, files.release
     missing = [m for m in MODALITIES if files.modalities[m] is None]
     if missing:

@@ -45,10 +45,8 @@ __all__ = [
 #: Labels whose intensity ratios are calibrated, as internal classes (NCR, ED, ET).
 RATIO_LABELS: tuple[int, ...] = (1, 2, 3)
 
-#: Mean intensity of each tumour label divided by the mean of normal-appearing brain
-#: (nonzero voxels labelled 0), per modality, averaged over the 16 real BraTS 2018 sample
-#: cases; per modality the ratios of NCR, ED and ET (in that order). Measured with
-#: ``.venv/bin/python scripts/calibrate_synth.py --real-only``.
+#: Mean of NCR, ED, ET over normal brain per modality, on the 16 real BraTS 2018 sample cases,
+#: measured with ``.venv/bin/python scripts/calibrate_synth.py --real-only``.
 REAL_LABEL_RATIOS: dict[str, tuple[float, float, float]] = {
     "t1": (0.874, 1.063, 1.003),
     "t1ce": (0.846, 0.998, 1.450),

@@ -144,7 +144,6 @@ def brain_tissues(rng: np.random.Generator, box: Box) -> tuple[np.ndarray, np.nd
     tissue[in_sulcus_zone & (sulcus_field < 0.14)] = CSF
     tissue[inside & (depth < 1.2)] = CSF  # thin CSF layer over the cortex
 
-    # Interhemispheric fissure, slightly wavy.
     near_mid = np.abs(x - cx - 2.0 * smooth_noise(rng, box, 40.0))
     fissure = inside & (depth < 38.0 + 3.0 * dz) & (dz > -0.3)
     tissue[fissure & (near_mid < 4.5)] = GREY_MATTER

@@ -12,9 +12,8 @@ from brats_utils.errors import check_choice
 
 __all__ = ["HD95_VARIANTS", "mask_surface", "hd95", "joint_bounding_box"]
 
-#: ``"pooled"``: 95th percentile of both directions together (MedPy, the legacy BraTS HD95);
-#: ``"max_directed"``: the larger of the two directed 95th percentiles (BraTS 2023 tooling,
-#: never smaller).
+#: ``"pooled"``: 95th percentile of both directions together (MedPy, legacy BraTS);
+#: ``"max_directed"``: the larger of the two directed 95th percentiles (BraTS 2023 tooling).
 HD95_VARIANTS: tuple[str, ...] = ("pooled", "max_directed")
 
 

@@ -113,8 +113,7 @@ def fit_postprocessing(
     cases: Sequence[tuple[np.ndarray, np.ndarray, Sequence[float]]],
     grid: Sequence[float] = THRESHOLD_GRID_MM3,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
-    """``(settings, trials)`` chosen on validation cases one stage at a time, maximising
-    (Dice + lesion-wise Dice) / 2; ties: smallest threshold."""
+    """``(settings, trials)`` chosen on validation cases, stage by stage; ties: lowest threshold."""
     if not cases:
         raise ValueError("postprocessing thresholds need at least one validation case")
     settings = PostprocessSettings()

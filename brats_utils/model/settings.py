@@ -9,12 +9,9 @@ from brats_utils.errors import check_choice, from_known_keys
 
 __all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
-#: How the expanding path doubles the size: 2x2 up-sampling + 2x2 conv (the seed's), or a
-#: 2x2 transposed convolution.
+#: How the expanding path doubles the size: up-sampling + 2x2 conv (the seed's) or transposed.
 UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
-#: What the network outputs: a softmax over the 4 classes (the seed's), or three sigmoids for
-#: the nested regions WT, TC, ET (as nnU-Net and MONAI train BraTS), decoded to classes by
-#: :func:`brats_utils.conventions.classes_from_scores`.
+#: Network output: a softmax over the 4 classes (the seed's), or sigmoids of WT, TC, ET (nnU-Net).
 HEADS: tuple[str, ...] = ("classes", "regions")
 
 

@@ -79,8 +79,7 @@ class NotebookRun:
 
 
 def load_profile(profile: str | Path) -> Profile:
-    """A profile by name (``notebooks/params/<name>.yaml``) or YAML path; a BratsError if it is
-    missing, not YAML or malformed."""
+    """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, else a BratsError."""
     import yaml
     from papermill.iorw import read_yaml_file
 
@@ -161,8 +160,7 @@ def ensure_kernel() -> str:
 
 
 def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True) -> int:
-    """The number of cases in ``data_dir``, after generating the profile's synthetic cases into
-    an empty one; a BratsError if it is empty and the profile generates none."""
+    """The number of cases in ``data_dir``, generating the profile's cases into an empty one."""
     from brats_utils.data.cases import discover_cases
 
     data_dir = Path(data_dir)

@@ -48,8 +48,7 @@ MAX_OPEN_CASES = 256
 
 
 class SliceCache:
-    """Read access to a slice cache, arrays as read-only memory maps kept open per case (at most
-    :data:`MAX_OPEN_CASES`); pickling drops them."""
+    """Read access to a slice cache, as read-only memory maps (pickling drops them)."""
 
     def __init__(self, cache_dir: Path | str):
         self.cache_dir = Path(cache_dir)

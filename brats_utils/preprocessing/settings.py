@@ -12,8 +12,7 @@ from brats_utils.errors import CaseError, check_choice, from_known_keys
 
 __all__ = ["NORMALIZATIONS", "MAX_SIZE", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
-#: Intensity normalisations, per case and modality over the brain mask.
-#: ``"zscore"``: (x - mean) / std; ``"max"``: x / max (the seed notebook's choice).
+#: Normalisations over the brain: ``"zscore"`` (x - mean) / std, ``"max"`` x / max (the seed's).
 NORMALIZATIONS: tuple[str, ...] = ("zscore", "max")
 #: Slicing planes and the axis order that puts each plane's slicing axis last: axial slices
 #: are ``(X, Y)`` at each Z, coronal ``(X, Z)`` at each Y, sagittal ``(Y, Z)`` at each X.

@@ -143,7 +143,6 @@ def preprocess_channels(
     if seg is not None and np.shape(seg) != shape:
         raise CaseError(case_id, f"seg has shape {np.shape(seg)}, expected {shape}")
     mask, offsets, divisors = brain_statistics(channels, settings.normalization, case_id)
-    # the plane's frame, slicing axis last (views; axial: unchanged)
     channels = [to_plane(np.asarray(channel), settings.plane) for channel in channels]
     mask = to_plane(mask, settings.plane)
     if seg is not None:

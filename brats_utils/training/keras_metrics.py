@@ -20,8 +20,7 @@ __all__ = [
     "default_metrics",
 ]
 
-#: Names a :class:`ConfusionMatrixMetric` computes: the label metrics and the region Dice
-#: (``dice_wt``, ...) of :mod:`brats_utils.evaluation.slice_metrics`.
+#: Names a :class:`ConfusionMatrixMetric` computes: the label metrics and the region Dice.
 CONFUSION_METRICS: tuple[str, ...] = (
     *LABEL_METRICS,
     *(f"dice_{region.lower()}" for region in REGIONS),

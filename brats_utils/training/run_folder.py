@@ -31,8 +31,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "config.json"
-#: Files a run folder holds (``--force`` removes exactly these): the best model by ``--select``,
-#: the last one with its optimizer state, the history, the run's settings, its last epoch.
+#: Files a run folder holds (``--force`` removes exactly these).
 RUN_FILES: tuple[str, ...] = (
     "model.keras",
     "model_last.keras",
@@ -118,8 +117,7 @@ def _pending_models(run_dir: Path) -> list[Path]:
 
 
 def finish_epoch_files(run_dir: Path | str) -> list[str]:
-    """Put the pending models of the epoch ``state.json`` names in place (returns their names)
-    and remove the others."""
+    """Put the pending models of the epoch ``state.json`` names in place, remove the others."""
     run_dir = Path(run_dir)
     epoch = load_state(run_dir)["epoch"]
     placed = []

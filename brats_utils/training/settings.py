@@ -13,8 +13,7 @@ __all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
 
 #: Loss names (:func:`brats_utils.training.losses.get_loss`): cross-entropy, soft Dice + CE.
 LOSSES: tuple[str, ...] = ("ce", "dice_ce")
-#: What picks ``model.keras``: lowest validation loss, highest mean validation region Dice, or
-#: the last epoch.
+#: What picks ``model.keras``: lowest val loss, highest mean val region Dice, or the last epoch.
 SELECTIONS: tuple[str, ...] = ("val_loss", "val_region_dice", "last")
 #: The optimizer every run uses (recorded in ``config.json``).
 OPTIMIZER = "adam"
@@ -22,8 +21,7 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides what a training run learns (defaults: the seed's);
-    ``context_slices`` (odd) make a 2.5D input."""
+    """Every setting a training run learns by (defaults: the seed's); odd ``context_slices``: 2.5D."""
 
     epochs: int = 15
     batch_size: int = 32

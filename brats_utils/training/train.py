@@ -124,8 +124,7 @@ def prepare_run(
     verbose: str | int = "auto",
     recipe: Recipe | str = "seed",
 ) -> tuple[SliceDataset, SliceDataset | None]:
-    """Everything before ``model.fit``: the run folder and its ``config.json``, Keras seeded,
-    ``(train_data, val_data)`` (``val_data`` ``None`` without validation cases)."""
+    """Everything before ``model.fit``: run folder, seeds, ``(train_data, val_data or None)``."""
     settings = settings or TrainSettings()
     experiment = get_experiment(experiment)
     run_dir = Path(run_dir)

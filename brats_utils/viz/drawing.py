@@ -94,8 +94,7 @@ def _check_plane(plane: str) -> int:
 
 
 def axial_view(plane: np.ndarray) -> np.ndarray:
-    """An axial ``(X, Y[, C])`` slice as drawn, ``(Y, X[, C])``: anterior at the top, the
-    patient's right on the left."""
+    """Axial ``(X, Y[, C])`` -> ``(Y, X[, C])`` as drawn: anterior up, the patient's right left."""
     return np.swapaxes(plane, 0, 1)
 
 

@@ -34,8 +34,7 @@ __all__ = [
 ]
 
 #: Label Dice on 128 x 128 slices reported by the seed notebook, per experiment and split
-#: (keys as in :func:`brats_utils.evaluation.slice_metrics.label_metrics`). Not comparable
-#: with region Dice on whole volumes.
+#: (not comparable with region Dice on whole volumes).
 SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
     "early2": {
         "validation": {"dice_necrotic": 0.69, "dice_edema": 0.73, "dice_enhancing": 0.80},

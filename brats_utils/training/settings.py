@@ -21,7 +21,7 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Every setting a training run learns by (defaults: the seed's); odd ``context_slices``: 2.5D."""
+    """The settings a training run learns by (defaults: the seed's); odd ``context_slices``: 2.5D."""
 
     epochs: int = 15
     batch_size: int = 32

@@ -21,7 +21,7 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """The settings a training run learns by (defaults: the seed's); odd ``context_slices``: 2.5D."""
+    """What a training run learns by (defaults: the seed's); odd ``context_slices``: a 2.5D input."""
 
     epochs: int = 15
     batch_size: int = 32

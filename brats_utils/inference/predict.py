@@ -194,8 +194,7 @@ def predict_cases(
     progress: bool = True,
     postprocessing: PostprocessSettings | None | str = "run",
 ) -> PredictionReport:
-    """Predict every case of a data folder (or one case folder) and write NIfTI files; a case
-    that fails (``CaseError``) goes to ``report.failed``."""
+    """Predict and write every case of a data or case folder; failures go to ``report.failed``."""
     cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

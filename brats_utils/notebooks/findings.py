@@ -125,8 +125,7 @@ def preprocessing_findings(cache, stats: pd.DataFrame) -> str:
 def variant_findings(
     record: Mapping, region_metrics: Mapping[str, pd.DataFrame], seed_dice=None
 ) -> str:
-    """Notebooks 03-05: training, slice label Dice against the seed's, whole-volume Dice.
-    ``seed_dice``: the seed notebook's validation label Dice of this variant, if reported."""
+    """Notebooks 03-05: training, slice label Dice against ``seed_dice`` (if any), whole volumes."""
     lines = []
     if record.get("best_epoch") is not None:
         lines.append(

@@ -16,8 +16,7 @@ __all__ = ["render_html"]
 
 
 def render_html(notebooks_dir: Path | str, html_dir: Path | str) -> list[Path]:
-    """Render the executed notebooks of ``notebooks_dir`` to pages in ``html_dir``, each written
-    whole, and an ``index.html``; returns the files written, index last."""
+    """Render the executed notebooks to whole pages in ``html_dir``; returns them, index last."""
     import nbformat
     from nbconvert import HTMLExporter
 

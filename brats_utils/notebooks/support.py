@@ -35,8 +35,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """The folders of one notebook series under ``root``: ``figures/``, ``tables/``, ``cache/``,
-    ``runs/<experiment>/`` and ``predictions/<experiment>/<split>/``."""
+    """A notebook series' folders under ``root``: figures, tables, cache, runs, predictions."""
 
     root: Path
 

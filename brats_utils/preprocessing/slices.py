@@ -34,8 +34,7 @@ BRAIN_MARGIN = 2
 
 
 def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, int]:
-    """The in-plane square ``(x0, y0, side)`` around a non-empty ``(X, Y, Z)`` brain mask, with
-    ``margin``; it may leave the frame (``x0 < 0``)."""
+    """The in-plane square ``(x0, y0, side)`` around a non-empty brain mask; may leave the frame."""
     xs = np.flatnonzero(mask.any(axis=(1, 2)))
     ys = np.flatnonzero(mask.any(axis=(0, 2)))
     height, width = int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)

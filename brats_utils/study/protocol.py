@@ -45,8 +45,7 @@ class StudyScale:
 
 @dataclass(frozen=True)
 class Config(Recipe):
-    """A recipe of one experiment at the study's scale: a training (one per plane of ``planes``,
-    an ensemble when several) and the inference choices."""
+    """A recipe of one experiment at the study's scale (a training per plane of ``planes``)."""
 
     experiment: str = "early2"
     model_file: str = "model.keras"

@@ -146,8 +146,7 @@ def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
 
 
 class RunLog:
-    """Keep a run folder's models, history and state up to date, one epoch at a time; a
-    ``*loss`` ``monitor`` is better lower, anything else higher."""
+    """A run folder's models, history and state, epoch by epoch; a ``*loss`` monitor: lower wins."""
 
     def __init__(
         self,

@@ -57,8 +57,7 @@ def plot_mean_image(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """The four modalities of one ``(H, W, 4)`` z-scored slice, their mean and the ``(H, W)``
-    labels, on one common scale."""
+    """The four modalities of one ``(H, W, 4)`` z-scored slice, their mean and labels, one scale."""
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != len(MODALITIES):
         raise ValueError(f"image must be (H, W, {len(MODALITIES)}), got {image.shape}")

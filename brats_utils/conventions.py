@@ -1,6 +1,4 @@
-"""The one place that defines modality order, label conventions, classes and regions: images
-are (240, 240, 155, C) float32, channels in :data:`MODALITIES` order; segmentations uint8 classes
-0..3 (:data:`CLASS_NAMES`), each release's labels mapped to them on reading and back on writing."""
+"""The one place that defines modality order, label conventions, classes and regions."""
 
 from __future__ import annotations
 
@@ -34,14 +32,12 @@ __all__ = [
 MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
 
-#: Internal classes, index = class value: NCR is necrotic / non-enhancing core, ED edema, ET
-#: GD-enhancing tumour.
+#: Internal classes (index = value): necrotic / non-enhancing core, edema, GD-enhancing tumour.
 CLASS_NAMES: tuple[str, ...] = ("background", "necrotic", "edema", "enhancing")
 NUM_CLASSES: int = len(CLASS_NAMES)
 TUMOUR_CLASSES: tuple[int, ...] = (1, 2, 3)
 
-#: BraTS evaluation regions as sets of internal classes.
-#: WT whole tumour = NCR + ED + ET; TC tumour core = NCR + ET; ET enhancing tumour = ET.
+#: BraTS evaluation regions as class sets: WT = NCR + ED + ET, TC = NCR + ET, ET = ET.
 REGIONS: dict[str, tuple[int, ...]] = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
 #: Channels of a region-output model (``head="regions"``): one sigmoid per nested region.
 REGION_OUTPUTS: int = len(REGIONS)
@@ -66,8 +62,7 @@ def channel_indices(channels: Sequence[str]) -> list[int]:
 
 @dataclass(frozen=True)
 class Release:
-    """File naming and labels of a family of releases: the file suffix of each modality and
-    ``"seg"`` after ``separator``, and the source label of each internal class 0..3."""
+    """File naming and labels of a family of releases (suffixes, separator, source labels)."""
 
     name: str
     separator: str
@@ -125,8 +120,7 @@ def _unique_integers(values: np.ndarray) -> list[int]:
 
 
 def labels_to_classes(seg: np.ndarray, release: Release = LEGACY) -> np.ndarray:
-    """A release's labels (any integer dtype, or whole-number floats) -> uint8 classes 0..3;
-    ``ValueError`` on a value not in ``release.labels``, not a whole number, NaN or infinite."""
+    """A release's labels -> uint8 classes 0..3; ``ValueError`` on an unknown or non-whole value."""
     seg = _as_integer_labels(np.asarray(seg), "segmentation")
     bad = [v for v in _unique_integers(seg) if v not in release.labels]
     if bad:
@@ -150,12 +144,8 @@ def classes_to_labels(classes: np.ndarray, release: Release = LEGACY) -> np.ndar
 
 
 def classes_from_scores(scores: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """``(...)`` uint8 classes of ``(..., 4)`` class scores (argmax) or ``(..., 3)`` WT/TC/ET.
-
-    Regions are decoded by nesting, as nnU-Net's BraTS models are: WT where ``WT > threshold``,
-    TC inside it where ``TC > threshold``, ET inside that where ``ET > threshold``; WT outside
-    TC is edema, TC outside ET necrotic core, so ET lies in TC lies in WT whatever the scores.
-    """
+    """``(...)`` uint8 classes of ``(..., 4)`` class scores (argmax) or ``(..., 3)`` WT/TC/ET,
+    decoded by nesting as nnU-Net's BraTS models are, so ET lies in TC lies in WT."""
     scores = np.asarray(scores)
     if scores.shape[-1] == NUM_CLASSES:
         return np.argmax(scores, axis=-1).astype(np.uint8)

@@ -1,6 +1,4 @@
-"""Atomic writes (a temporary name renamed into place) of JSON, CSV and ``.npy`` files, and
-worker processes that end with the run that started them: a killed run leaves no half-written
-file that looks finished."""
+"""Atomic writes of JSON, CSV and ``.npy`` files, and workers that end with their run."""
 
 from __future__ import annotations
 
@@ -33,8 +31,7 @@ __all__ = [
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (ending in ``suffix``, for libraries that choose
-    a format by it); rename it onto ``path`` if the block succeeds, else remove it."""
+    """Yield a temporary path beside ``path``, renamed onto it if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
@@ -51,8 +48,7 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
 
 
 def remove_stale_temporaries(folder: Path | str) -> int:
-    """Delete the temporaries of :func:`atomic_path` a killed run left in ``folder``; returns
-    how many. Call it at the start of a run, never while another writes there."""
+    """Delete the temporaries a killed run left in ``folder``; never while another writes there."""
     folder = Path(folder)
     if not folder.is_dir():
         return 0
@@ -125,9 +121,7 @@ PARENT_POLL_S = 0.2
 
 
 def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` whose workers exit when the process that started them dies (a
-    parent killed by ``kill -9`` cannot stop its pool): each polls its parent from a daemon
-    thread (any platform, any thread, unlike Linux's ``PR_SET_PDEATHSIG``)."""
+    """A ``ProcessPoolExecutor`` whose workers exit when their parent dies, even by ``kill -9``."""
     return ProcessPoolExecutor(
         max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
     )
@@ -136,8 +130,7 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 def in_workers(
     function: Callable, items: Sequence, workers: int, mp_context: Any = None
 ) -> Iterator:
-    """``function(item)`` of every item: in order here with one worker, else in
-    :func:`worker_pool` processes as each finishes (Ctrl-C or an error stops them all)."""
+    """``function(item)`` of every item, here with one worker, else in :func:`worker_pool`."""
     if workers == 1 or len(items) <= 1:
         for item in items:
             yield function(item)

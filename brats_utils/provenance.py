@@ -1,5 +1,4 @@
-"""What produced a result: the versions of Python, the libraries and the Keras backend
-(read from package metadata: Keras is never imported here)."""
+"""What produced a result: versions of Python, the libraries and the Keras backend."""
 
 from __future__ import annotations
 
@@ -28,8 +27,7 @@ BACKENDS: tuple[str, ...] = ("tensorflow", "jax", "torch")
 
 
 def missing_backend(package: str | None) -> str | None:
-    """What to tell a user whose Keras backend ``package`` (``ModuleNotFoundError.name``) is
-    not installed, else ``None``."""
+    """What to tell a user whose Keras backend ``package`` is not installed, else ``None``."""
     top = (package or "").split(".")[0]
     if top not in BACKENDS:
         return None

@@ -1,5 +1,4 @@
-"""What every ``brats`` command checks before any work: numbers (argparse types whose message
-quotes what was given) and paths (a ``BratsError`` naming the option and the path)."""
+"""Argument checks of every ``brats`` command: numbers and paths, named in the error."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""``brats compare``: two models on the same cases, paired per-case differences (no Keras).
-
-Example::
-
-    brats compare --a runs/early4/metrics.csv --b runs/early2/metrics.csv --out compare.csv
-    brats compare --a preds/early4 --b preds/early2 --ref data/BraTS2021 --out compare.csv
-"""
+"""``brats compare``: two models on the same cases, paired per-case differences (no Keras)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""``brats evaluate``: BraTS region Dice/HD95/sensitivity/specificity and lesion-wise Dice/HD95
-per case (no Keras)."""
+"""``brats evaluate``: BraTS region and lesion-wise metrics per case (no Keras)."""
 
 from __future__ import annotations
 

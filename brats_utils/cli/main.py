@@ -1,5 +1,4 @@
-"""The ``brats`` command line; each command's module imports Keras inside ``run`` only, so
-``brats --help``, ``brats check`` and ``brats synth`` start at once."""
+"""The ``brats`` command line; Keras is imported inside each command's ``run`` only."""
 
 from __future__ import annotations
 

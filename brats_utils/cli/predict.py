@@ -52,8 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def add_split_arguments(
     parser: argparse.ArgumentParser, verb: str, default_subset: str = "test"
 ) -> None:
-    """``--split CSV --subset NAME``; ``--subset`` defaults to ``None``, so that one given
-    without ``--split`` is refused instead of ignored (:func:`split_case_ids`)."""
+    """``--split CSV --subset NAME``; ``--subset`` without ``--split`` is refused, not ignored."""
     parser.add_argument(
         "--split", type=Path, default=None,
         help=f"split CSV (case,split); {verb} only the cases of --subset",

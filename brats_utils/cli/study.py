@@ -1,5 +1,4 @@
-"""``brats study``: k-fold cross-validation of the study's configurations, resumable (at the
-seed's scale on a GPU: ``--size 128 --base-filters 32 --epochs 15 --batch-size 32``)."""
+"""``brats study``: k-fold cross-validation of the study's configurations, resumable."""
 
 from __future__ import annotations
 

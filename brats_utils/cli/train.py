@@ -1,5 +1,4 @@
-"""``brats train``: train one fusion experiment on a slice cache, e.g.
-``brats train --experiment early2 --cache cache128 --out runs/early2 [--epochs 20 --resume]``."""
+"""``brats train``: train one fusion experiment on a slice cache."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Finding, reading and checking BraTS cases of any release (``CaseError`` on the first problem):
-a case folder, found recursively (BraTS 2018's ``HGG/``, ``LGG/``), holds files named
-``<folder name><separator><suffix>.nii[.gz]`` of a known ``Release``; its name is the case id."""
+"""Finding, reading and checking BraTS cases of any release (``CaseError``)."""
 
 from __future__ import annotations
 
@@ -53,8 +51,7 @@ class Reference:
 
 
 def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> Reference | None:
-    """The geometry (from the headers) most files of a case share, so the odd one is reported;
-    ties go to the earliest kind of :data:`KINDS`; ``None`` if no file is readable."""
+    """The geometry most files of a case share (ties: earliest of :data:`KINDS`), or ``None``."""
     groups: list[tuple[Reference, int]] = []
     for kind in KINDS:
         path = paths.get(kind)
@@ -101,8 +98,7 @@ def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -
 
 @dataclass(frozen=True)
 class CaseFiles:
-    """The files found in one case folder (nothing read); ``None`` for a missing one. ``extra``:
-    other NIfTI files (a misnamed segmentation, or a ``.nii`` duplicate of the file used)."""
+    """The files of one case folder (nothing read), ``None`` if missing; ``extra``: other NIfTI."""
 
     case_id: str
     folder: Path
@@ -117,9 +113,8 @@ class CaseFiles:
 
 @dataclass
 class Case:
-    """One case in memory: ``image`` (X, Y, Z, 4) float32, channels in MODALITIES order,
-    scanner units; ``seg`` (X, Y, Z) uint8 classes 0..3 or ``None``; the ``affine`` (mm) and
-    ``header`` of the first modality file, to write predictions back."""
+    """One case: ``image`` (X, Y, Z, 4) float32 in MODALITIES order, scanner units; ``seg``
+    (X, Y, Z) uint8 classes 0..3 or ``None``; the first file's ``affine`` (mm) and ``header``."""
 
     case_id: str
     image: np.ndarray
@@ -176,8 +171,7 @@ def case_files_in(folder: Path | str) -> CaseFiles:
 
 
 def discover_cases(root: Path | str) -> list[CaseFiles]:
-    """Every case folder under ``root`` (following links), sorted by case id; ``BratsError``
-    if ``root`` is not a folder or two folders hold the same case id."""
+    """Every case folder under ``root``, sorted; ``BratsError`` if not a folder or ids repeat."""
     root = Path(root)
     if not root.is_dir():
         raise BratsError(f"data folder not found: {root}")
@@ -233,9 +227,8 @@ def find_case(root: Path | str, case_id: str) -> CaseFiles:
 
 @dataclass
 class CaseVolumes:
-    """A case's checked voxels as stored on disk: ``channels``, four (X, Y, Z) arrays in
-    MODALITIES order, on-disk dtype, Fortran-ordered; ``seg`` (X, Y, Z) uint8 classes 0..3 or
-    ``None``; ``image``, the nibabel image of the first modality (``affine``, ``header``)."""
+    """A case's checked voxels: ``channels``, four (X, Y, Z) arrays in MODALITIES order, on-disk
+    dtype, Fortran-ordered; ``seg`` uint8 classes 0..3 or ``None``; ``image`` the first file's."""
 
     channels: tuple[np.ndarray, ...]
     seg: np.ndarray | None
@@ -263,8 +256,7 @@ def _checked_volume(
 
 
 def _folder_shape(data_dir: Path, expected_shape: Sequence[int] | None):
-    """For ``VOLUME_SHAPE``, the shape a synthetic data folder records its cases were drawn
-    with (``brats synth --shape``), if it does; any other ``expected_shape`` as given."""
+    """For ``VOLUME_SHAPE``, the shape a synthetic data folder records, if any; else as given."""
     from brats_utils.data.synth import RECIPE_FILE
     from brats_utils.files import read_json
 
@@ -280,13 +272,8 @@ def read_case_volumes(
     require_seg: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> CaseVolumes:
-    """Read a case's files once, in their on-disk dtype, and check them (for every reader).
-
-    ``CaseError`` naming case and file: a missing modality (or segmentation with
-    ``require_seg``), an unreadable file, a shape other than ``expected_shape``
-    (``VOLUME_SHAPE``: that or the shape a synthetic data folder records; ``None``: all 3D and
-    equal), another affine, NaN/inf, invalid labels.
-    """
+    """Read a case's files once, in their on-disk dtype, and check them; ``CaseError`` naming
+    case and file on the first problem (``expected_shape`` ``None``: all 3D and equal)."""
     case_id, release = files.case_id, files.release
     missing = [m for m in MODALITIES if files.modalities[m] is None]
     if missing:

@@ -1,8 +1,4 @@
-"""Predictions named and labelled for a BraTS portal (``brats export``): ``"2023"``
-``BraTS-GLI-NNNNN-TTT.nii.gz`` labels 0/1/2/3, or ``"2021"`` ``BraTS2021_NNNNN.nii.gz`` 0/1/2/4.
-
-``BraTS2021_00042`` is ``BraTS-GLI-00042-000`` in 2023 (only timepoint ``000`` maps back).
-"""
+"""Predictions named and labelled for a BraTS portal (``brats export``)."""
 
 from __future__ import annotations
 
@@ -59,8 +55,7 @@ def export_predictions(
     overwrite: bool = False,
     expected_shape: tuple[int, int, int] | None = VOLUME_SHAPE,
 ) -> dict[str, Path]:
-    """Write every prediction of ``pred_dir`` into ``out_dir`` with the portal's name and labels,
-    each checked before the first is written and read back after; ``{case_id: exported file}``."""
+    """Export every prediction of ``pred_dir``, all checked first; ``{case_id: exported file}``."""
     predictions = find_predictions(pred_dir)
     if not predictions:
         raise BratsError(f"no predictions (<case>.nii.gz) in {pred_dir}")

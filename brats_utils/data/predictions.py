@@ -25,8 +25,8 @@ def read_prediction(
     release: Release = LEGACY,
     expected_shape: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the file's (4, 4) affine;
-    ``CaseError`` on a shape other than ``expected_shape`` (``None``: any 3D) or bad labels."""
+    """``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the (4, 4) affine; ``CaseError``
+    on a shape other than ``expected_shape`` or bad labels."""
     data, image = read_nifti(path, case_id)
     if data.ndim != 3:
         raise CaseError(case_id, f"prediction has shape {data.shape}, expected 3D", path)

@@ -1,5 +1,4 @@
-"""The train/validation/test split (a function of the sorted case ids and a seed, in the
-proportions of the BraTS 2021 split), its ``split.csv`` file, and where it is found."""
+"""The train/validation/test split, its ``split.csv`` file, and where it is found."""
 
 from __future__ import annotations
 
@@ -35,8 +34,8 @@ SPLIT_FILE = "split.csv"
 
 
 def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
-    """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``, by
-    largest remainder; from three cases on, every non-zero part gets one, from the largest."""
+    """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``; from three
+    cases on, every non-zero part gets one."""
     counts = tuple(int(c) for c in counts)
     if len(counts) != len(SPLITS) or min(counts) < 0 or sum(counts) == 0:
         raise ValueError(f"counts must be 3 non-negative integers, not all 0; got {counts}")
@@ -56,8 +55,7 @@ def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple
 
 
 def _interleaved(sizes: Sequence[int]) -> list[int]:
-    """Part indices, ``sizes[k]`` times each, spread evenly: any run of positions holds each
-    part in proportion to its size, to within one, so consecutive strata get their share."""
+    """Part indices, ``sizes[k]`` times each, spread evenly (consecutive strata get their share)."""
     n = sum(sizes)
     assigned = [0] * len(sizes)
     order = []
@@ -74,8 +72,7 @@ def make_split(
     counts: Sequence[int] = BRATS2021_COUNTS,
     strata: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """``{case_id: part}`` sorted by case id, :func:`split_sizes` cases per part; each group
-    of ``strata`` (e.g. ``"HGG"`` per case) is spread over the parts in those proportions."""
+    """``{case_id: part}`` sorted by case id; each group of ``strata`` spread over the parts."""
     ids = list(case_ids)
     if not ids:
         raise ValueError("no case ids to split")
@@ -190,8 +187,7 @@ def resolve_split(
     create: bool = False,
     seed: int = 2021,
 ) -> tuple[Path, str]:
-    """``(path, how)``: ``split`` if given, else ``DATA_DIR/split.csv`` (written if missing
-    with ``create``)."""
+    """``(path, how)``: ``split`` if given, else ``DATA_DIR/split.csv`` (written if ``create``)."""
     if split:
         path = Path(split)
         if not path.is_file():

@@ -1,5 +1,4 @@
-"""Synthetic BraTS-like cases (a brain with one glioma, four contrasts) as BraTS 2021 case
-folders; case ``index`` draws from ``default_rng([seed, index])`` (docs/synthetic_data.md)."""
+"""Synthetic BraTS-like cases as BraTS 2021 case folders (docs/synthetic_data.md)."""
 
 from __future__ import annotations
 
@@ -46,10 +45,8 @@ __all__ = [
 #: Labels whose intensity ratios are calibrated, as internal classes (NCR, ED, ET).
 RATIO_LABELS: tuple[int, ...] = (1, 2, 3)
 
-#: Mean intensity of each tumour label divided by the mean of normal-appearing brain
-#: (nonzero voxels labelled 0), per modality, averaged over the 16 real BraTS 2018 sample
-#: cases; per modality the ratios of NCR, ED and ET (in that order). Measured with
-#: ``.venv/bin/python scripts/calibrate_synth.py --real-only``.
+#: Mean of NCR, ED, ET over normal brain per modality, on the 16 real BraTS 2018 sample cases,
+#: measured with ``.venv/bin/python scripts/calibrate_synth.py --real-only``.
 REAL_LABEL_RATIOS: dict[str, tuple[float, float, float]] = {
     "t1": (0.874, 1.063, 1.003),
     "t1ce": (0.846, 0.998, 1.450),
@@ -78,8 +75,7 @@ _BLUR_VOXELS = 0.6
 @dataclass
 class SyntheticCase:
     """``image`` (X, Y, Z, 4) int16, 0 outside the brain; ``classes`` (X, Y, Z) uint8 0..3;
-    ``affine`` 1 mm voxels flipped like BraTS; ``tissue`` (X, Y, Z) uint8 codes of
-    :mod:`.synth_anatomy` without the tumour (not written)."""
+    ``tissue`` (X, Y, Z) uint8 codes without the tumour (not written)."""
 
     case_id: str
     image: np.ndarray
@@ -104,8 +100,7 @@ def _check_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def generate_case(
     seed: int, index: int, shape: tuple[int, int, int] = VOLUME_SHAPE
 ) -> SyntheticCase:
-    """Case ``index`` (0..99999) drawn with ``seed``; a smaller ``shape`` (each >= 16 voxels)
-    is a coarser view of the same anatomy."""
+    """Case ``index`` (0..99999); a smaller ``shape`` (>= 16 voxels) is a coarser view of it."""
     shape = _check_shape(shape)
     case_id = case_id_for(index)
     with one_blas_thread():
@@ -120,8 +115,7 @@ def _acquire(
     normal_mean: float,
     scanner_median: float,
 ) -> np.ndarray:
-    """Bias field, Rician noise and scanner scale: int16 >= 1 of the ``brain_index`` voxels
-    (``values``, float32 relative intensities over ``box``, is modified in place)."""
+    """Bias field, Rician noise and scanner scale: int16 >= 1 (``values`` modified in place)."""
     values *= np.exp(0.1 * smooth_noise(rng, box, 70.0))
     inside = values.reshape(-1)[brain_index]
     sigma = float(rng.uniform(0.02, 0.045)) * normal_mean
@@ -225,8 +219,7 @@ def write_synthetic_dataset(
     overwrite: bool = False,
     shape: tuple[int, int, int] = VOLUME_SHAPE,
 ) -> list[Path]:
-    """Write cases ``start .. start + n_cases - 1`` drawn with ``seed`` (complete ones kept
-    unless ``overwrite``); returns the case folders in index order."""
+    """Write cases ``start .. start + n_cases - 1`` (complete ones kept unless ``overwrite``)."""
     if n_cases < 1:
         raise ValueError(f"n_cases must be at least 1, got {n_cases}")
     if workers < 1:
@@ -284,8 +277,7 @@ def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
 
 
 def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """``(4, 3)``: mean of each tumour label (NCR, ED, ET) over the mean of normal brain
-    (nonzero, label 0), per modality of an (X, Y, Z, 4) image; NaN where a label is absent."""
+    """``(4, 3)``: mean of NCR, ED, ET over normal brain, per modality; NaN for an absent label."""
     _check_image_and_classes(image, classes)
     brain = (image != 0).any(axis=-1)
     normal = brain & (classes == 0)
@@ -305,8 +297,7 @@ CSF_T2_FACTOR = 2.0
 
 
 def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """``(4,)`` mean of CSF-like voxels (ventricles, sulci) over the mean of normal brain
-    (nonzero, label 0), per modality, or NaN."""
+    """``(4,)`` mean of CSF-like voxels over the mean of normal brain, per modality, or NaN."""
     _check_image_and_classes(image, classes)
     normal = (image != 0).any(axis=-1) & (classes == 0)
     t2 = image[..., MODALITIES.index("t2")][normal]

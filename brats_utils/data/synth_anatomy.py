@@ -1,8 +1,4 @@
-"""Geometry of synthetic cases: smooth noise, brain tissues (codes below) and a glioma.
-
-Laid out in *reference mm*, the coordinates of a 240 x 240 x 155 volume at 1 mm: a smaller
-shape samples the same anatomy more coarsely. Fields are evaluated only inside their boxes.
-"""
+"""Geometry of synthetic cases in reference mm (of a 240 x 240 x 155 volume at 1 mm)."""
 
 from __future__ import annotations
 
@@ -107,8 +103,7 @@ def _basis(coords: np.ndarray, spacing_mm: float) -> np.ndarray:
 
 
 def smooth_noise(rng: np.random.Generator, box: Box, spacing_mm: float) -> np.ndarray:
-    """A smooth float32 random field over ``box``, mean 0, sd about 1, features ~``spacing_mm``:
-    random coefficients on a coarse lattice, interpolated by separable Gaussian weights."""
+    """A smooth float32 random field over ``box``, mean 0, sd about 1, features ~``spacing_mm``."""
     ax, ay, az = (_basis(c, spacing_mm) for c in box.coords)
     coeffs = rng.standard_normal((ax.shape[1], ay.shape[1], az.shape[1]), dtype=np.float32)
     field = np.tensordot(ax, coeffs, axes=(1, 0))  # (X, cy, cz)
@@ -118,15 +113,13 @@ def smooth_noise(rng: np.random.Generator, box: Box, spacing_mm: float) -> np.nd
 
 @contextlib.contextmanager
 def one_blas_thread():
-    """One BLAS thread in the block: the small products of :func:`smooth_noise` ran 2-5 times
-    slower with more on a busy machine (1.5 s instead of 2.7-7.1 s per full-size case)."""
+    """One BLAS thread in the block: :func:`smooth_noise` ran 2-5 times slower with more."""
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 
 
 def brain_tissues(rng: np.random.Generator, box: Box) -> tuple[np.ndarray, np.ndarray]:
-    """A skull-stripped brain (an irregular ellipsoid with a folded cortex, sulci, a fissure,
-    ventricles, deep grey nuclei): ``(tissue, depth)``, uint8 codes and float32 mm deep."""
+    """A skull-stripped brain: ``(tissue, depth)``, uint8 codes and float32 mm deep."""
     x, y, z = box.grid()
     size = float(np.exp(rng.normal(0.0, 0.03)))
     rx, ry, rz_top, rz_bottom = (_BRAIN_RADII * size * np.exp(rng.normal(0.0, 0.03, 4))).tolist()
@@ -151,7 +144,6 @@ def brain_tissues(rng: np.random.Generator, box: Box) -> tuple[np.ndarray, np.nd
     tissue[in_sulcus_zone & (sulcus_field < 0.14)] = CSF
     tissue[inside & (depth < 1.2)] = CSF  # thin CSF layer over the cortex
 
-    # Interhemispheric fissure, slightly wavy.
     near_mid = np.abs(x - cx - 2.0 * smooth_noise(rng, box, 40.0))
     fissure = inside & (depth < 38.0 + 3.0 * dz) & (dz > -0.3)
     tissue[fissure & (near_mid < 4.5)] = GREY_MATTER
@@ -228,9 +220,8 @@ def plan_tumour(rng: np.random.Generator, depth: np.ndarray, box: Box) -> Tumour
 def tumour_fields(
     rng: np.random.Generator, plan: TumourPlan, box: Box, tissue: np.ndarray
 ) -> tuple[Box, tuple[slice, ...], np.ndarray, np.ndarray]:
-    """Rasterise the glioma inside the brain ``box`` (edema reaches further into white than grey
-    matter, not into CSF): ``(tbox, local, classes, edema_weight)``, the glioma's box, its slices
-    in ``box``, its uint8 classes and a float32 0..1 weight fading the edema outwards."""
+    """Rasterise the glioma inside the brain ``box``: ``(tbox, local, classes, edema_weight)``,
+    its box, its slices in ``box``, uint8 classes and a float32 0..1 edema weight."""
     reach = plan.edema_radius * 1.8 * plan.stretch.max()
     tbox, local = box.sub_box(plan.centre - reach, plan.centre + reach)
     x, y, z = tbox.grid()

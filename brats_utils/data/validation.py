@@ -49,11 +49,8 @@ def validate_case(
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
     require_seg: bool = False,
 ) -> list[Problem]:
-    """Read every file of a case once and report every problem, in file order: missing files
-    (the seg only with ``require_seg``), unreadable files, a shape other than ``expected_shape``
-    (``None``: the others'), differing affines, NaN/inf, an all-zero modality, labels outside
-    the release's. Warnings: a ``.nii`` duplicate, and stray NIfTI files when the seg is
-    missing (BraTS 2020 case 355's misnamed one)."""
+    """Read every file of a case once and report every problem, in file order; warnings for a
+    ``.nii`` duplicate and stray NIfTI files when the seg is missing."""
     problems: list[Problem] = []
 
     def report(message: str, path: Path | None, warning: bool = False) -> None:

@@ -1,6 +1,4 @@
-"""Two models on the same cases: paired per-case differences ``B - A`` with a seeded bootstrap
-95% CI, Wilcoxon and sign tests. The one small-sample rule: below :data:`MIN_CASES` cases no
-interval and no verdict (``favours`` :data:`TOO_FEW`), said everywhere by :func:`too_few`."""
+"""Two models on the same cases: paired differences ``B - A``, bootstrap CI, tests."""
 
 from __future__ import annotations
 
@@ -58,8 +56,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
 
 
 def paired_cases(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The two tables indexed by ``case``, in the same order; BratsError unless they list the
-    same cases once each."""
+    """The two tables indexed by ``case``, in the same order; BratsError unless cases match."""
     indexed = []
     for name, table in (("A", a), ("B", b)):
         if "case" not in table.columns:
@@ -115,10 +112,8 @@ def compare_tables(
     resamples: int = 10_000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Paired comparison of two per-case tables (``brats evaluate``'s), one row per metric
-    (default: :data:`COMPARED_METRICS` in both) with :data:`COMPARISON_COLUMNS`: how many cases
-    B / A does better on (higher Dice, lower HD95) and ``favours`` ``"A"``, ``"B"``, ``"-"``
-    (the CI holds 0) or :data:`TOO_FEW`."""
+    """Paired comparison of two per-case tables, one row per metric: how many cases B / A does
+    better on and ``favours`` ``"A"``, ``"B"``, ``"-"`` (the CI holds 0) or :data:`TOO_FEW`."""
     a, b = paired_cases(a, b)
     if metrics is None:
         metrics = [m for m in COMPARED_METRICS if m in a.columns and m in b.columns]

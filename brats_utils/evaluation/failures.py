@@ -45,9 +45,7 @@ def region_volumes_ml(classes: np.ndarray, spacing) -> dict[str, float]:
 
 
 def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
-    """Cases of ``evaluate_folder``'s table, worst ``dice`` (then ``lesion_dice``) first:
-    ``case``, ``dice``, ``hd95``, ``lesion_dice``, ``volume_ml`` (reference), ``lesions`` (TP +
-    FN), ``fp_lesions``, ``fn_lesions``, ``status``."""
+    """Cases of ``evaluate_folder``'s table, worst ``dice`` (then ``lesion_dice``) first."""
     check_choice("region", region, REGIONS)
     columns = {
         "dice": f"dice_{region}",

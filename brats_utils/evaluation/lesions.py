@@ -91,24 +91,12 @@ def lesion_scores(
 ) -> LesionScores:
     """Lesion-wise scores of two (X, Y, Z) boolean masks; ``spacing`` in mm per axis.
 
-    As the official 2023 evaluation (GLI defaults ``dilation=3``, ``min_volume=50``):
-
-    1. Components of truth and prediction, 26-connected.
-    2. Truth components in one component of the truth dilated ``dilation`` times (18-connected
-       element) form one **lesion**.
-    3. The predicted components touching a lesion's dilated mask are matched to it; Dice and
-       HD95 are taken between their union and the undilated lesion. An unmatched lesion scores
-       Dice 0, HD95 374 mm.
-    4. Lesions of at most ``min_volume`` mm^3 are not scored; what touches them is no false
-       positive.
-    5. A predicted component touching no dilated lesion is a false positive: Dice 0, HD95 374.
-    6. Score: the sum over kept lesions / (kept lesions + false positives); with neither, Dice
-       1, HD95 0.
-
-    HD95 is the tooling's larger of the two directed 95th percentiles (``"max_directed"``); each
-    surface voxel counts once (not weighted by area as DeepMind's ``surface_distance``), so values
-    differ by a fraction of a voxel. Masks are cropped to their joint box grown by ``dilation + 1``
-    voxels, which changes no component, dilation or distance.
+    As the official 2023 evaluation: 26-connected components; truth components in one component
+    of the truth dilated ``dilation`` times form one lesion; predicted components touching it
+    are matched to it (an unmatched lesion: Dice 0, HD95 374 mm); lesions of at most
+    ``min_volume`` mm^3 are not scored; a predicted component touching no lesion is a false
+    positive (Dice 0, HD95 374). Score: sum over kept lesions / (lesions + false positives);
+    with neither, Dice 1, HD95 0. Each surface voxel counts once in HD95.
     """
     pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape or ref.ndim != 3:
@@ -166,8 +154,7 @@ def lesion_metrics(
     spacing: Sequence[float],
     rules: LesionRules | None = None,
 ) -> dict[str, float]:
-    """The :data:`LESION_COLUMNS` of one case from (X, Y, Z) classes; a missing prediction
-    (``None``) fails every region: Dice 0, HD95 374 mm, every kept lesion a false negative."""
+    """The :data:`LESION_COLUMNS` of one case; a missing prediction fails every region."""
     from brats_utils.conventions import REGIONS
 
     rules = rules or LesionRules()

@@ -1,7 +1,4 @@
-"""The seed's slice metrics, from one ``(4, 4)`` confusion matrix ``cm[true, predicted]`` over a
-whole evaluation (``training.keras_metrics`` mirrors them); per-class scores are one-vs-rest, and
-a ratio whose denominator is 0 scores 1.0 (Dice, IoU: the class absent from truth and prediction).
-"""
+"""The seed's slice metrics from one ``(4, 4)`` confusion matrix ``cm[true, predicted]``."""
 
 from __future__ import annotations
 
@@ -92,12 +89,8 @@ def _binary_cm(cm: np.ndarray, positive: tuple[int, ...]) -> tuple[float, float,
 
 
 def label_metrics(cm: np.ndarray) -> dict[str, float]:
-    """The :data:`LABEL_METRICS` of a ``(4, 4)`` confusion matrix.
-
-    ``mean_iou`` and ``dice_all`` average the 4 classes; ``dice``, ``precision``,
-    ``sensitivity``, ``specificity`` the 3 tumour classes (background would dominate);
-    ``*_tumour`` score tumour (classes 1-3) against background.
-    """
+    """The :data:`LABEL_METRICS` of a ``(4, 4)`` confusion matrix; ``mean_iou``, ``dice_all``
+    average 4 classes, other per-class scores the 3 tumour classes."""
     cm = _check_cm(cm)
     if cm.shape != (NUM_CLASSES, NUM_CLASSES):
         raise ValueError(f"expected a ({NUM_CLASSES}, {NUM_CLASSES}) matrix, got {cm.shape}")

@@ -1,6 +1,4 @@
-"""HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling: the surface is the mask
-minus its erosion (connectivity 1; the array border counts as surface); distances in mm to the
-other surface are exact (``distance_transform_edt``) on the joint box plus one voxel."""
+"""HD95 between binary masks, as MedPy's ``hd95`` in the BraTS tooling."""
 
 from __future__ import annotations
 
@@ -14,9 +12,8 @@ from brats_utils.errors import check_choice
 
 __all__ = ["HD95_VARIANTS", "mask_surface", "hd95", "joint_bounding_box"]
 
-#: ``"pooled"``: 95th percentile of both directions together (MedPy, the legacy BraTS HD95);
-#: ``"max_directed"``: the larger of the two directed 95th percentiles (BraTS 2023 tooling,
-#: never smaller).
+#: ``"pooled"``: 95th percentile of both directions together (MedPy, legacy BraTS);
+#: ``"max_directed"``: the larger of the two directed 95th percentiles (BraTS 2023 tooling).
 HD95_VARIANTS: tuple[str, ...] = ("pooled", "max_directed")
 
 
@@ -46,8 +43,7 @@ def joint_bounding_box(
 def hd95(
     pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], variant: str = "pooled"
 ) -> float:
-    """HD95 in mm of two boolean masks, ``spacing`` in mm per axis: both empty 0, one empty
-    373.13 (legacy BraTS)."""
+    """HD95 in mm (``spacing`` per axis): both masks empty 0, one empty 373.13 (legacy BraTS)."""
     check_choice("variant", variant, HD95_VARIANTS)
     pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape:

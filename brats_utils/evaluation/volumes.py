@@ -1,5 +1,4 @@
-"""Per-case BraTS metrics of whole volumes: region Dice, HD95, sensitivity, specificity, label
-Dice (NCR, ED), with the legacy BraTS empty-mask rules, plus the lesion-wise columns."""
+"""Per-case BraTS metrics of whole volumes, with the legacy empty-mask rules."""
 
 from __future__ import annotations
 
@@ -128,8 +127,7 @@ def evaluate_case(
 
 
 def failure_metrics() -> dict[str, float]:
-    """A missing prediction fails every region, as on the portal: Dice 0, HD95 373.13 mm,
-    sensitivity 0, specificity 1."""
+    """A missing prediction fails every region: Dice 0, HD95 373.13, sensitivity 0, spec. 1."""
     values = {"dice": 0.0, "hd95": float(HD95_MAX_MM), "sensitivity": 0.0, "specificity": 1.0}
     return {col: values[col.split("_")[0]] for col in METRIC_COLUMNS[1:]}
 
@@ -146,11 +144,9 @@ def evaluate_folder(
     lesion_rules: LesionRules | None = None,
     error_maps: Path | str | None = None,
 ) -> pd.DataFrame:
-    """Score every labelled case of ``ref_dir`` (or ``case_ids``) against ``pred_dir``: one
-    row per case, :data:`METRIC_COLUMNS`, ``LESION_COLUMNS``, :data:`VOLUME_COLUMNS`, ``status``
-    (``"ok"`` or ``"missing"``). ``df.attrs`` holds ``missing``, ``extra`` (predictions without
-    a case), ``unlabelled`` (skipped) and ``warnings`` (e.g. another affine), also said on
-    stderr. With ``error_maps``, each case's error map is written there."""
+    """Score every labelled case of ``ref_dir`` against ``pred_dir``, one row per case with a
+    ``status`` (``"ok"`` or ``"missing"``); ``df.attrs`` holds ``missing``, ``extra``,
+    ``unlabelled`` and ``warnings``."""
     predictions = find_predictions(pred_dir)
     references = discover_cases(ref_dir)
     by_id = {case.case_id: case for case in references}

@@ -1,5 +1,4 @@
-"""Postprocessing of predicted segmentations: small components removed, small ET called NCR,
-with thresholds chosen on validation cases (never test)."""
+"""Postprocessing of predicted segmentations, thresholds chosen on validation cases."""
 
 from __future__ import annotations
 
@@ -86,11 +85,7 @@ def postprocess(
     classes: np.ndarray, settings: PostprocessSettings, spacing: Sequence[float]
 ) -> np.ndarray:
     """The four stages on (X, Y, Z) classes 0..3 with voxel ``spacing`` in mm: a new uint8 array.
-
-    In order, keeping ET inside TC inside WT: 26-connected WT components smaller than
-    ``wt_min_mm3`` become background, TC ones edema, ET ones necrosis; then all ET becomes
-    necrosis if the case has less than ``et_to_ncr_below_mm3`` (nnU-Net's BraTS rule).
-    """
+    Small WT components become background, TC edema, ET necrosis; little ET becomes necrosis."""
     out = np.array(classes, dtype=np.uint8, copy=True)
     voxel_mm3 = float(np.prod([float(s) for s in spacing]))
     out[_small_components(out > 0, settings.wt_min_mm3 / voxel_mm3)] = 0
@@ -118,9 +113,7 @@ def fit_postprocessing(
     cases: Sequence[tuple[np.ndarray, np.ndarray, Sequence[float]]],
     grid: Sequence[float] = THRESHOLD_GRID_MM3,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
-    """``(settings, trials)`` chosen on ``(predicted, reference classes, spacing)`` of the
-    validation cases, one stage at a time, maximising the mean (Dice + lesion-wise Dice) / 2
-    of the stage's region; ``trials``: every candidate's score (ties: smallest threshold)."""
+    """``(settings, trials)`` chosen on validation cases, stage by stage; ties: lowest threshold."""
     if not cases:
         raise ValueError("postprocessing thresholds need at least one validation case")
     settings = PostprocessSettings()

@@ -1,6 +1,4 @@
-"""Whole-volume inference with a trained run, written back in each case's source space (labels,
-affine, header). The slices fed to the model are bit for bit the cached training slices (both
-come from :func:`~brats_utils.preprocessing.slices.model_input`)."""
+"""Whole-volume inference with a trained run, written back in each case's space."""
 
 from __future__ import annotations
 
@@ -74,16 +72,10 @@ def predict_volume(
 ) -> np.ndarray:
     """The model's scores of every voxel of one case.
 
-    Args:
-        image: (X, Y, Z, 4) float, channels in ``MODALITIES`` order, scanner units; or the four
-            (X, Y, Z) volumes as read, any real dtype (no float32 copy of the case is made).
-        config_or_settings: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
-            ``channels`` is required and ``context`` defaults to 1).
-        tta: average over the identity and the flips along X and Y, each flipped back.
-
-    Returns:
-        (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain; or
-        (X, Y, Z, 3) WT/TC/ET probabilities of a region model, 0 outside the brain.
+    ``image``: (X, Y, Z, 4) float in scanner units, or the four (X, Y, Z) volumes as read;
+    ``config_or_settings``: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
+    ``channels`` is required). Returns (X, Y, Z, 4) float32 class probabilities, exactly
+    (1, 0, 0, 0) outside the brain, or (X, Y, Z, 3) region probabilities, 0 outside the brain.
     """
     if isinstance(config_or_settings, PreprocessSettings):
         if channels is None:
@@ -138,8 +130,7 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
 
 @dataclass
 class PredictionReport:
-    """What :func:`predict_cases` did: files ``written``, case ids ``skipped`` (output existed),
-    ``failed`` ``{case_id: message}``, and the postprocessing and TTA applied."""
+    """What :func:`predict_cases` did: ``written``, ``skipped``, ``failed`` case messages."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -160,8 +151,7 @@ def predict_case(
     tta: bool = False,
     case_id: str = "",
 ) -> np.ndarray:
-    """(X, Y, Z) uint8 classes of one case; the scores of several ``(model, config)``
-    members (an ensemble, each with its own plane, crop and context) are averaged first."""
+    """(X, Y, Z) uint8 classes of one case; several ``(model, config)`` members are averaged."""
     total = None
     for model, config in members:
         scores = predict_volume(
@@ -204,11 +194,7 @@ def predict_cases(
     progress: bool = True,
     postprocessing: PostprocessSettings | None | str = "run",
 ) -> PredictionReport:
-    """Predict every case of a data folder (or one case folder) and write NIfTI files; a case
-    that fails (``CaseError``) goes to ``report.failed``, the others go on. ``model_path``: see
-    :func:`~brats_utils.inference.run_config.model_files`. ``tta`` and ``postprocessing``
-    ``"run"``: what the run's ``config.json`` and ``postprocessing.json`` say (off if absent).
-    """
+    """Predict and write every case of a data or case folder; failures go to ``report.failed``."""
     cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -58,8 +58,7 @@ def run_context(config: dict[str, Any]) -> int:
 
 
 def load_run(model_path: Path | str):
-    """``(model, config)``: ``RUN_DIR/model.keras`` (not compiled) and the ``config.json``
-    beside it, checked to belong together."""
+    """``(model, config)``: ``RUN_DIR/model.keras`` (not compiled) and its ``config.json``."""
     import keras
 
     import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
@@ -108,8 +107,7 @@ def load_run(model_path: Path | str):
 
 
 def model_files(model_path: Path | str) -> tuple[list[Path], Path]:
-    """The model files of a model file, a run folder, or an ensemble folder of run folders (or
-    links to them, e.g. a triplanar ensemble), and the folder of their postprocessing."""
+    """The model files of a model file, run folder or ensemble folder, and their postprocessing."""
     path = Path(model_path)
     if path.is_file():
         return [path], path.parent

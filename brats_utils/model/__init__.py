@@ -1,5 +1,1 @@
-"""The three fusion experiments (experiments, no Keras), the U-Net's settings (no Keras) and the
-network (unet, keras.ops only).
-
-See docs/ARCHITECTURE.md for what this subpackage owns and may import.
-"""
+"""The fusion experiments, the U-Net's settings and the network."""

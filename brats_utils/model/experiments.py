@@ -1,5 +1,4 @@
-"""The three modality-fusion experiments: which modalities each reads, and how they are fused
-(``build_model`` turns one into a network)."""
+"""The three modality-fusion experiments: which modalities each reads and fuses."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ FUSIONS: tuple[str, ...] = ("early", "mean")
 
 @dataclass(frozen=True)
 class Experiment:
-    """One fusion variant: the ``channels`` fed to the model, in order, side by side
-    (``"early"``) or averaged voxel-wise into one channel before the U-Net (``"mean"``)."""
+    """One fusion variant: ``channels`` side by side (``"early"``) or averaged (``"mean"``)."""
 
     name: str
     title: str

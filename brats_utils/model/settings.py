@@ -9,20 +9,16 @@ from brats_utils.errors import check_choice, from_known_keys
 
 __all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
-#: How the expanding path doubles the size: 2x2 up-sampling + 2x2 conv (the seed's), or a
-#: 2x2 transposed convolution.
+#: How the expanding path doubles the size: up-sampling + 2x2 conv (the seed's) or transposed.
 UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
-#: What the network outputs: a softmax over the 4 classes (the seed's), or three sigmoids for
-#: the nested regions WT, TC, ET (as nnU-Net and MONAI train BraTS), decoded to classes by
-#: :func:`brats_utils.conventions.classes_from_scores`.
+#: Network output: a softmax over the 4 classes (the seed's), or sigmoids of WT, TC, ET (nnU-Net).
 HEADS: tuple[str, ...] = ("classes", "regions")
 
 
 @dataclass(frozen=True)
 class UNetSettings:
-    """Architecture of the 2D U-Net (defaults: the seed's network): ``depth`` 2x2 poolings,
-    ``base_filters * 2**level`` filters on levels ``0..depth``, ``dropout`` after the
-    bottleneck, ``batch_norm`` after every 3x3 convolution (not in the seed)."""
+    """Architecture of the 2D U-Net (defaults: the seed's): ``base_filters * 2**level`` filters
+    on levels ``0..depth``; ``batch_norm`` is not in the seed."""
 
     depth: int = 4
     base_filters: int = 32

@@ -1,6 +1,4 @@
-"""The seed's 2D U-Net (32-64-128-256 filters, a 512-filter bottleneck with dropout 0.2, skip
-connections, a float32 softmax over 4 classes or 3 region sigmoids) and the fusion front ends
-of the three experiments; ``keras.ops`` only, so it runs on every Keras 3 backend."""
+"""The seed's 2D U-Net and the fusion front ends of the three experiments (keras.ops)."""
 
 from __future__ import annotations
 
@@ -108,18 +106,10 @@ def build_model(
 ) -> keras.Model:
     """The uncompiled network of one experiment: fusion front end + U-Net.
 
-    Args:
-        experiment: an :class:`~brats_utils.model.experiments.Experiment` or its name.
-        image_size: height and width of the input slices, a multiple of ``2**depth``.
-        settings: the U-Net's architecture (default :class:`UNetSettings()`, the seed's).
-        context: slices per modality in the input (2.5D; 1 = the seed's single slice).
-        **overrides: fields of :class:`UNetSettings` that replace those of ``settings``.
-
-    Returns:
-        Model from ``(B, image_size, image_size, context * len(experiment.channels))``
-        float32 (each slice's channels in ``experiment.channels`` order, slice by slice) to
-        ``(B, image_size, image_size, 4)`` float32 class probabilities (3 region
-        channels with ``head="regions"``).
+    ``image_size`` must be a multiple of ``2**depth``; ``context``: slices per modality (2.5D).
+    Input ``(B, image_size, image_size, context * len(experiment.channels))`` float32, slice by
+    slice; output ``(B, image_size, image_size, 4)`` float32 probabilities (3 region channels
+    with ``head="regions"``).
     """
     experiment = get_experiment(experiment)
     settings = replace(settings or UNetSettings(), **overrides)

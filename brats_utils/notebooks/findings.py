@@ -1,5 +1,4 @@
-""" "What we saw": each notebook's closing paragraph, made from the numbers its run computed,
-with bootstrap 95% CIs under :mod:`brats_utils.evaluation.compare`'s small-sample rule."""
+""" "What we saw": each notebook's closing paragraph, from its run's numbers."""
 
 from __future__ import annotations
 
@@ -61,8 +60,7 @@ def _tissue_means(histograms) -> pd.DataFrame:
 
 
 def exploration_findings(volumes: pd.DataFrame, histograms, split_counts: Mapping[str, int]) -> str:
-    """Notebook 01: the split, the tumour sizes (``volumes``: mL per case), and which modality
-    shows which tissue (normalised ``histograms``)."""
+    """Notebook 01: the split, tumour sizes (``volumes``: mL per case), modality histograms."""
     lines = [
         f"* **{len(volumes)} cases**, split "
         + " / ".join(f"{n} {s}" for s, n in split_counts.items())
@@ -100,8 +98,7 @@ def exploration_findings(volumes: pd.DataFrame, histograms, split_counts: Mappin
 
 
 def preprocessing_findings(cache, stats: pd.DataFrame) -> str:
-    """Notebook 02: what the cache holds and how rare each class is in it (``stats``:
-    :func:`~brats_utils.viz.data_figures.slice_label_stats`)."""
+    """Notebook 02: what the cache holds and how rare each class is in it."""
     frequency = stats[["background", "NCR", "ED", "ET"]].sum()
     share = frequency / frequency.sum()
     rarest = share[["NCR", "ED", "ET"]].idxmin()
@@ -128,13 +125,7 @@ def preprocessing_findings(cache, stats: pd.DataFrame) -> str:
 def variant_findings(
     record: Mapping, region_metrics: Mapping[str, pd.DataFrame], seed_dice=None
 ) -> str:
-    """Notebooks 03-05: training, slice label Dice against the seed's, whole-volume Dice.
-
-    Args:
-        record: the notebook's ``NN_metrics.json`` record (``variant_record``).
-        region_metrics: ``{split: per-case DataFrame}`` of the whole volumes.
-        seed_dice: the seed notebook's validation label Dice of this variant, if reported.
-    """
+    """Notebooks 03-05: training, slice label Dice against ``seed_dice`` (if any), whole volumes."""
     lines = []
     if record.get("best_epoch") is not None:
         lines.append(
@@ -217,7 +208,7 @@ def _verdict(row, a: str, b: str) -> str:
 
 
 def paired_findings(comparison: pd.DataFrame, a: str, b: str) -> str:
-    """A paired comparison of ``b`` against ``a`` (``compare_tables`` of B - A), per metric."""
+    """A paired comparison of ``b`` against ``a`` (``compare_tables`` of B - A)."""
     if (comparison["favours"] == TOO_FEW).all():
         differences = ", ".join(
             f"{m} {r['mean_difference']:+.3f}" for m, r in comparison.iterrows()
@@ -243,15 +234,8 @@ def results_findings(
     split: str,
 ) -> str:
     """Notebook 06: the best variant with its interval, the paired verdicts, the worst case,
-    and the conclusion this sample allows.
-
-    Args:
-        region_table: mean region metrics indexed by ``(split, experiment)``.
-        per_case: ``{experiment: per-case table}`` of ``split``.
-        paired_table: ``compare_tables`` of each variant against ``baseline``, indexed by
-            ``(experiment, metric)``.
-        failures: ``failure_table`` of the best variant for ET (worst first).
-    """
+    and the conclusion this sample allows. ``region_table`` is indexed by ``(split,
+    experiment)``, ``paired_table`` by ``(experiment, metric)``; ``failures`` worst first."""
     means = region_table.loc[split]
     top = means["dice_WT"].idxmax()
     cases = per_case[top]
@@ -305,8 +289,7 @@ def results_findings(
 def study_findings(
     compared: Mapping[str, pd.DataFrame], summary: pd.DataFrame, missing: Mapping
 ) -> str:
-    """Notebook 07: each configuration's paired verdicts against each baseline
-    (``compared``: ``{baseline: comparisons(...)}``), the best one, and what is ``missing``."""
+    """Notebook 07: each configuration's verdicts per baseline, the best one, what is missing."""
     lines = []
     for baseline, table in compared.items():
         for config, rows in table.groupby("config", sort=False):

@@ -1,6 +1,4 @@
-"""Executed notebooks rendered to HTML pages that read offline (``brats notebooks --html``):
-figures embedded, ``$...$`` formulas drawn as SVG by matplotlib's mathtext (no MathJax), the
-run machine's folders shown relative to the project or as ``DATA_DIR`` / ``OUT_DIR``."""
+"""Executed notebooks rendered to HTML pages that read offline (``--html``)."""
 
 from __future__ import annotations
 
@@ -18,10 +16,7 @@ __all__ = ["render_html"]
 
 
 def render_html(notebooks_dir: Path | str, html_dir: Path | str) -> list[Path]:
-    """Render the executed notebooks of ``notebooks_dir`` (``OUT_DIR/notebooks``) to pages in
-    ``html_dir``, each written whole or not at all, and an ``index.html`` with the run's
-    profile, data and minutes per notebook. The template's style sheets (some 260 kB, the same
-    for every page) go once to ``notebook.css``. Returns the files written, index last."""
+    """Render the executed notebooks to whole pages in ``html_dir``; returns them, index last."""
     import nbformat
     from nbconvert import HTMLExporter
 

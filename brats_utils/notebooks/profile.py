@@ -1,8 +1,4 @@
-"""One profile everywhere: an interactive "Run All" gets the settings ``brats notebooks`` uses.
-
-Every notebook passes its ``profile`` parameter and the parameters a profile may set to
-:func:`use_profile` right after its parameters cell. No Keras import.
-"""
+"""One profile everywhere: an interactive "Run All" gets the ``brats notebooks`` settings."""
 
 from __future__ import annotations
 
@@ -31,13 +27,9 @@ def has_gpu() -> bool:
 
 
 def use_profile(notebook: str, profile: str = "auto", **parameters: Any) -> dict[str, Any]:
-    """``parameters`` (``out_dir`` and those a profile may set), in the order given, with
-    ``profile`` applied: ``auto`` is ``smoke`` without a GPU, ``full`` (the seed's) with one;
-    ``custom`` (``brats notebooks`` with a profile file, which passed every value) changes
-    nothing. A value still at its default (the ``full`` profile's, tested) takes the profile's;
-    one a student typed or papermill injected stays. An empty ``out_dir`` becomes
-    ``../outputs/<profile>``, where ``brats notebooks`` writes. Also sends TensorFlow's native
-    start-up lines to ``OUT_DIR/logs/`` (:func:`.support.native_logs_to`)."""
+    """``parameters`` with ``profile`` applied: ``auto`` is ``smoke`` without a GPU, ``full``
+    with one; ``custom`` changes nothing. Only values still at their default take the
+    profile's; an empty ``out_dir`` becomes ``../outputs/<profile>``."""
     values = dict(parameters)
     if profile == "auto":
         name, why = ("full", "auto: a GPU was found") if has_gpu() else ("smoke", "auto: no GPU")

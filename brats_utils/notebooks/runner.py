@@ -1,10 +1,4 @@
-"""Headless runs of the numbered notebooks with papermill (``brats notebooks``).
-
-A profile (``notebooks/params/<name>.yaml``) holds the notebook parameters and how many synthetic
-cases to generate into an empty data folder (``synthetic_shape``: their volume shape, default
-BraTS's). Each notebook gets the parameters it declares, plus ``data_dir`` and ``out_dir``;
-executed copies go to ``OUT_DIR/notebooks/``.
-"""
+"""Headless runs of the numbered notebooks with papermill (``brats notebooks``)."""
 
 from __future__ import annotations
 
@@ -52,8 +46,7 @@ _TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 @dataclass(frozen=True)
 class Profile:
-    """A parameter profile; ``synthetic_cases`` ``None``: never generate cases. ``minutes``:
-    measured minutes per notebook (``scripts/profile_minutes.py``), ``measured``: where and how."""
+    """A parameter profile; ``synthetic_cases`` ``None``: never generate cases."""
 
     name: str
     description: str
@@ -86,8 +79,7 @@ class NotebookRun:
 
 
 def load_profile(profile: str | Path) -> Profile:
-    """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, read as ``papermill -f``
-    reads a parameters file; a BratsError if it is missing, not YAML or malformed."""
+    """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, else a BratsError."""
     import yaml
     from papermill.iorw import read_yaml_file
 
@@ -126,8 +118,7 @@ def load_profile(profile: str | Path) -> Profile:
 
 
 def parse_param(text: str) -> tuple[str, Any]:
-    """``key=value`` from the command line, the value read as YAML (as ``papermill -y``), a
-    number in exponent form (``1e-4``, a string to YAML 1.1) as a float, nothing as ``""``."""
+    """``key=value``, the value read as YAML (``1e-4`` as a float, nothing as ``""``)."""
     import yaml
     from papermill.iorw import NoDatesSafeLoader
 
@@ -147,9 +138,7 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def ensure_kernel() -> str:
-    """The name of a Jupyter kernel that runs this Python: ``python3`` if its kernelspec starts
-    ``python`` (which jupyter_client maps to ``sys.executable``) or this interpreter, else
-    :data:`FALLBACK_KERNEL`, installed into ``sys.prefix`` if needed."""
+    """The name of a Jupyter kernel that runs this Python, installed if needed."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     major, minor = sys.version_info[:2]
@@ -171,8 +160,7 @@ def ensure_kernel() -> str:
 
 
 def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True) -> int:
-    """The number of cases in ``data_dir``, after generating the profile's synthetic cases into
-    an empty one; a BratsError if it is empty and the profile generates none (``full``)."""
+    """The number of cases in ``data_dir``, generating the profile's cases into an empty one."""
     from brats_utils.data.cases import discover_cases
 
     data_dir = Path(data_dir)
@@ -212,8 +200,7 @@ def select_notebooks(only: str | Sequence[str] | None = None) -> list[str]:
 
 
 def _declared_parameters(path: Path) -> dict[str, tuple[str, Any]]:
-    """``{name: (type name, default)}`` of a notebook's parameters cell, as papermill infers
-    them; a default that is no Python literal is ``None``."""
+    """``{name: (type name, default)}`` of a notebook's parameters cell (non-literal: ``None``)."""
     import ast
 
     import papermill
@@ -231,10 +218,8 @@ def _declared_parameters(path: Path) -> dict[str, tuple[str, Any]]:
 def _check_parameters(
     parameters: Mapping[str, Any], declared: Mapping[str, Mapping[str, tuple[str, Any]]]
 ) -> None:
-    """A BratsError naming the parameter if one is declared by no notebook, is not of its
-    declared type, or makes invalid settings over the notebooks' defaults (checked by
-    ``PreprocessSettings``/``TrainSettings.from_parameters``). Every notebook counts, not only
-    the ``--only`` ones: a profile serves the whole series."""
+    """A BratsError naming the parameter if no notebook declares it, it has the wrong type, or
+    it makes invalid settings; every notebook counts, not only the ``--only`` ones."""
     from brats_utils.preprocessing.settings import PreprocessSettings
     from brats_utils.training.settings import TrainSettings
 
@@ -273,14 +258,6 @@ def run_notebooks(
     log_output: bool = False,
 ) -> NotebookRun:
     """Run the numbered notebooks in order with papermill, each mistake refused before.
-
-    Args:
-        profile: ``tiny``, ``smoke``, ``full``, a YAML path or a :class:`Profile`.
-        data_dir: default ``data/synthetic``, filled if empty and the profile allows it.
-        out_dir: default ``outputs/<profile>``.
-        only: these notebooks only (:func:`select_notebooks`); what they read from earlier ones
-            must be in ``out_dir`` already.
-        overrides: parameters replacing the profile's (``--param key=value``).
 
     Raises:
         BratsError: unknown profile, notebook or parameter, missing data, or a failing notebook
@@ -342,9 +319,7 @@ def run_notebooks(
 
 
 def write_summary(run: NotebookRun, parameters: Mapping[str, Any]) -> None:
-    """Write ``OUT_DIR/notebooks/run_summary.json`` (read by ``html.render_html`` and
-    ``scripts/profile_minutes.py``). A partial run into a folder that holds a run of the same
-    profile and data updates its notebooks' entries and keeps the others', in run order."""
+    """Write ``OUT_DIR/notebooks/run_summary.json`` (a partial run updates its entries)."""
     path = run.out_dir / "notebooks" / "run_summary.json"
     seconds, executed = dict(run.seconds), {k: str(v) for k, v in run.executed.items()}
     if path.is_file():

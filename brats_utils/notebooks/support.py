@@ -1,8 +1,4 @@
-"""What the numbered notebooks share: output folders, the split, slice metrics, result tables.
-
-The notebooks share state only through files under one output folder (:class:`OutputPaths`).
-No Keras import; functions that need a model take one.
-"""
+"""What the numbered notebooks share: output folders, the split, metrics, tables."""
 
 from __future__ import annotations
 
@@ -39,9 +35,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class OutputPaths:
-    """The folders of one notebook series under ``root`` (the ``out_dir`` parameter):
-    ``figures/`` and ``tables/`` (created on use), ``cache/`` (notebook 02's slice cache),
-    ``runs/<experiment>/`` and ``predictions/<experiment>/<split>/``."""
+    """A notebook series' folders under ``root``: figures, tables, cache, runs, predictions."""
 
     root: Path
 
@@ -76,8 +70,7 @@ class OutputPaths:
 
 
 def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2021):
-    """``({case_id: "train"|"validation"|"test"}, CSV path)``: ``split_csv`` if given, else
-    ``DATA_DIR/split.csv``, written (labelled cases, ``seed``) if missing, as ``brats split``."""
+    """``({case_id: "train"|"validation"|"test"}, CSV path)``; the split is written if missing."""
     from brats_utils.data.split import load_split, resolve_split
 
     path, _ = resolve_split(split_csv or None, data_dir, create=True, seed=seed)
@@ -85,8 +78,7 @@ def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2
 
 
 def label_volume_table(cases: Sequence) -> pd.DataFrame:
-    """Label volumes in mL (``NCR``, ``ED``, ``ET``, ``WT``) by case id of the ``CaseFiles``
-    that have a segmentation, from its file and header."""
+    """Label volumes in mL (``NCR``, ``ED``, ``ET``, ``WT``) by case id, from file headers."""
     from brats_utils.viz.data_figures import label_volumes
 
     rows = {}
@@ -117,12 +109,7 @@ def require_cases(data_dir: Path | str) -> list:
 
 
 def native_logs_to(out_dir: Path | str) -> Path | None:
-    """Send this Jupyter kernel's native stderr (file descriptor 2) to
-    ``OUT_DIR/logs/native_stderr.log`` and return that path; ``None`` outside a kernel.
-
-    TensorFlow writes start-up lines (CUDA probes, oneDNN notices) there, which environment
-    variables do not all silence; Python's warnings and errors go through ``sys.stderr`` still.
-    """
+    """Send this kernel's native stderr to ``OUT_DIR/logs/native_stderr.log`` (or ``None``)."""
     import os
 
     try:
@@ -150,10 +137,8 @@ def evaluate_slices(
     progress: bool = True,
     context: int = 1,
 ) -> dict[str, float]:
-    """Slice label metrics of ``model`` over cached cases from one summed confusion matrix:
-    ``label_metrics``, ``region_dice_WT/TC/ET`` (:mod:`~brats_utils.evaluation.slice_metrics`)
-    and ``n_slices``. The model takes ``(B, size, size, context * len(channels))``, ``channels``
-    in its order and ``context`` slices per stack, and returns softmax ``(B, size, size, 4)``."""
+    """Slice label metrics of ``model`` over cached cases from one summed confusion matrix;
+    the model takes ``(B, size, size, context * len(channels))`` and returns softmax scores."""
     from brats_utils.evaluation.slice_metrics import (
         confusion_matrix,
         label_metrics,
@@ -181,14 +166,8 @@ def evaluate_slices(
 def example_slices(
     cache, case_ids: Sequence[str], n: int
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Each case's cached slice with the most tumour, for up to ``n`` distinct cases.
-
-    Returns:
-        ``(images, labels, titles)`` of ``k = min(n, len(case_ids))`` rows: ``(k, size, size, 4)``
-        float32 in ``MODALITIES`` order, ``(k, size, size)`` uint8 classes, ``"case, axial z"``
-        per row (``"case, slice s"``, the position in the cache, for a cache without
-        ``slice_indices``).
-    """
+    """Each case's cached slice with the most tumour, for up to ``n`` cases: ``(images, labels,
+    titles)``, ``(k, size, size, 4)`` float32, ``(k, size, size)`` uint8, ``"case, axial z"``."""
     if n < 1 or not case_ids:
         raise ValueError(f"need n >= 1 and at least one case, got n={n}, {len(case_ids)} cases")
     chosen = []
@@ -205,13 +184,8 @@ def example_slices(
 def volume_examples(
     data_dir: Path | str, pred_dir: Path | str, case_ids: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Each case's axial slice with most tumour, from ``data_dir`` and the predictions
-    ``pred_dir/<case_id>.nii.gz``; a CaseError for a case without either.
-
-    Returns:
-        ``(images, truth, pred, titles)``: ``(N, X, Y, 4)`` float32 z-scored over the brain,
-        ``(N, X, Y)`` uint8 classes twice, ``"case, axial z"`` per row.
-    """
+    """Each case's axial slice with most tumour: ``(images, truth, pred, titles)``, ``(N, X, Y,
+    4)`` float32 z-scored over the brain, ``(N, X, Y)`` uint8 classes twice, titles."""
     from brats_utils.data.cases import find_case, load_case
     from brats_utils.data.predictions import load_prediction
     from brats_utils.errors import CaseError
@@ -237,9 +211,7 @@ def variant_record(
     region_metrics: Mapping[str, pd.DataFrame],
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``tables/NN_metrics.json`` record of a variant's notebook (``"05"``), read by 06:
-    ``slice_metrics`` ``{split: evaluate_slices(...)}``, and of ``region_metrics`` ``{split:
-    per-case table}`` the number of cases and the mean of every numeric column."""
+    """The ``tables/NN_metrics.json`` record of a variant's notebook, read by 06."""
     regions = {}
     for split, frame in region_metrics.items():
         numeric = frame.select_dtypes("number")
@@ -256,8 +228,7 @@ def variant_record(
 
 
 def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") -> pd.DataFrame:
-    """``slice_metrics`` or ``region_metrics`` of every ``tables_dir/*_metrics.json``, a
-    DataFrame with a ``(split, experiment)`` index; a BratsError if there is none."""
+    """A DataFrame of ``kind`` indexed by ``(split, experiment)``; a BratsError if there is none."""
     if kind not in ("slice_metrics", "region_metrics"):
         raise ValueError(f"kind must be 'slice_metrics' or 'region_metrics', got {kind!r}")
     paths = sorted(Path(tables_dir).glob("*_metrics.json"))
@@ -274,8 +245,7 @@ def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") ->
 
 
 def load_per_case(tables_dir: Path | str, split: str) -> dict[str, pd.DataFrame]:
-    """``{experiment: per-case table}`` of the ``NN_cases_<split>.csv`` next to each
-    ``NN_metrics.json`` in ``tables_dir`` (variants without one left out)."""
+    """``{experiment: per-case table}`` of the ``NN_cases_<split>.csv`` in ``tables_dir``."""
     found = {}
     for path in sorted(Path(tables_dir).glob("*_metrics.json")):
         record = read_json(path, "variant metrics")

@@ -1,8 +1,4 @@
-"""The steps notebooks 03-05 share after fitting their model in view, and their own questions.
-
-03 asks which modality the network needs (:func:`modality_ablation`), 04 what averaging the
-modalities keeps and loses (:func:`channel_contrast`). No Keras import.
-"""
+"""The steps notebooks 03-05 share after fitting their model, and their own questions."""
 
 from __future__ import annotations
 
@@ -36,8 +32,7 @@ SLICE_COLUMNS = ("dice_necrotic", "dice_edema", "dice_enhancing", "dice", "mean_
 
 
 def variant_cases(split: Mapping[str, str], max_cases: int = 0) -> dict[str, list[str]]:
-    """``{"validation": [...], "test": [...]}``, sorted, at most ``max_cases`` each (0: all),
-    a split without cases left out."""
+    """``{"validation": [...], "test": [...]}``, sorted, at most ``max_cases`` each (0: all)."""
     limit = max_cases or None
     cases = {s: cases_in(split, s)[:limit] for s in SCORED}
     return {s: ids for s, ids in cases.items() if ids}
@@ -53,9 +48,7 @@ def score_volumes(
     batch_size: int = 64,
     tta: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """``{split: per-case table}`` of whole-volume metrics (``brats predict`` + ``brats
-    evaluate``): predictions go to ``paths.predictions(<run folder name>, split)``, the table to
-    ``tables/<notebook>_cases_<split>.csv`` (read by 04-06)."""
+    """``{split: per-case table}`` of whole-volume metrics, also written to ``tables/``."""
     from brats_utils.evaluation.volumes import evaluate_folder
     from brats_utils.files import write_csv
     from brats_utils.inference.predict import predict_cases
@@ -74,8 +67,7 @@ def score_volumes(
 def predict_examples(
     model, cache, case_ids: Sequence[str], channels: Sequence[str], n: int, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """:func:`.support.example_slices` and the model's classes, ``(images, truth, predicted,
-    titles)``; ``images`` keep all four modalities, the model sees its ``channels``."""
+    """``(images, truth, predicted, titles)``; ``images`` keep all four modalities."""
     images, truth, titles = example_slices(cache, case_ids, n)
     scores = model.predict(images[..., channel_indices(channels)], batch_size=batch_size, verbose=0)
     return images, truth, classes_from_scores(scores), titles
@@ -89,14 +81,8 @@ def modality_ablation(
     *,
     batch_size: int = 64,
 ) -> pd.DataFrame:
-    """Slice metrics with each of the model's ``channels`` set to 0 in turn: after the brain
-    z-score, the brain's mean inside and the background outside, a flat modality rather than an
-    out-of-range one.
-
-    Returns:
-        DataFrame indexed by ``input`` (``"all"``, ``"without T1"``, ...): :data:`SLICE_COLUMNS`,
-        ``region_dice_WT/TC/ET`` and ``drop``, the intact Dice minus this row's.
-    """
+    """Slice metrics with each of the model's ``channels`` set to 0, a row per ``input``;
+    ``drop``: the intact Dice minus this row's."""
     if not channels:
         raise ValueError("modality_ablation needs the model's channels, got none")
     rows = {"all": evaluate_slices(model, cache, case_ids, channels, batch_size=batch_size,
@@ -139,10 +125,8 @@ CONTRASTS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 
 
 def channel_contrast(cache, case_ids: Sequence[str]) -> pd.DataFrame:
-    """Cohen's d of each pair of :data:`CONTRASTS` in each modality and their mean (what
-    ``mean4`` sees): per case over the brain (any channel non-zero), then the median over the
-    cases that have both tissues. Indexed by channel (``T1`` ... ``FLAIR``, ``mean``), a column
-    per contrast and ``cases``, the fewest cases any pair had."""
+    """Cohen's d of each pair of :data:`CONTRASTS` per modality and their mean, per case over
+    the brain, then the median over cases; ``cases``: the fewest cases any pair had."""
     if not case_ids:
         raise ValueError("channel_contrast needs at least one case id, got none")
     names = [*(MODALITY_NAMES[m] for m in MODALITIES), "mean"]

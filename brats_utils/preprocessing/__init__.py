@@ -1,2 +1,1 @@
-"""How a case becomes model input (PreprocessSettings, normalisation, resizing) and the slice cache
-(no Keras; docs/ARCHITECTURE.md says what it may import)."""
+"""How a case becomes model input, and the slice cache."""

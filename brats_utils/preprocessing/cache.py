@@ -48,9 +48,7 @@ MAX_OPEN_CASES = 256
 
 
 class SliceCache:
-    """Read access to a slice cache: ``cache_dir``, ``manifest``, ``settings``, sorted
-    ``case_ids``, and the arrays as read-only memory maps, kept open per case (at most
-    :data:`MAX_OPEN_CASES`); pickling (to a loader worker process) drops them."""
+    """Read access to a slice cache, as read-only memory maps (pickling drops them)."""
 
     def __init__(self, cache_dir: Path | str):
         self.cache_dir = Path(cache_dir)

@@ -1,6 +1,4 @@
-"""Building the slice cache (``brats preprocess``), resumable after Ctrl-C or ``kill -9``: files
-are written atomically, a case's marker after its arrays, and the manifest is rebuilt from the
-markers every 30 s; a rerun skips the cases with a marker."""
+"""Building the slice cache (``brats preprocess``), resumable after a kill."""
 
 from __future__ import annotations
 
@@ -44,8 +42,7 @@ _MANIFEST_EVERY_S = 30.0
 
 @dataclass
 class CacheReport:
-    """What :func:`build_cache` did: ``skipped`` cases finished by an earlier run, ``failed``
-    ``(case_id, reason)``; ``written`` False when every case of a new cache failed."""
+    """What :func:`build_cache` did; ``written`` False when every case of a new cache failed."""
 
     cache_dir: Path
     done: list[str] = field(default_factory=list)
@@ -174,8 +171,7 @@ def build_cache(
     overwrite: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> CacheReport:
-    """Preprocess every case (or ``case_ids``) of ``data_dir`` once into ``cache_dir``;
-    ``overwrite`` deletes an existing cache of other settings instead of refusing it."""
+    """Preprocess every case of ``data_dir`` once into ``cache_dir`` (resumable)."""
     settings = settings or PreprocessSettings()
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     if workers < 1:

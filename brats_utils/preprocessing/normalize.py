@@ -33,8 +33,7 @@ def brain_mask(channels: Sequence[np.ndarray]) -> np.ndarray:
 def brain_statistics(
     channels: Sequence[np.ndarray], method: str, case_id: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(mask, offsets, divisors)`` of ``(X, Y, Z)`` channels: normalised = (x - offset) /
-    divisor inside the mask; statistics in float64, returned as ``(C,)`` float32."""
+    """``(mask, offsets, divisors)``, ``(C,)`` float32, of ``(X, Y, Z)`` channels (in float64)."""
     check_choice("normalization", method, NORMALIZATIONS)
     mask = brain_mask(channels)
     order = "F" if mask.flags.f_contiguous and not mask.flags.c_contiguous else "C"

@@ -1,5 +1,4 @@
-""":class:`PreprocessSettings`, the one settings object of preprocessing (cache manifest, runs);
-to add an option, see docs/ARCHITECTURE.md, "Where do I add a preprocessing option?"."""
+""":class:`PreprocessSettings`, the one settings object of preprocessing."""
 
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from brats_utils.errors import CaseError, check_choice, from_known_keys
 
 __all__ = ["NORMALIZATIONS", "MAX_SIZE", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
-#: Intensity normalisations, per case and modality over the brain mask.
-#: ``"zscore"``: (x - mean) / std; ``"max"``: x / max (the seed notebook's choice).
+#: Normalisations over the brain: ``"zscore"`` (x - mean) / std, ``"max"`` x / max (the seed's).
 NORMALIZATIONS: tuple[str, ...] = ("zscore", "max")
 #: Slicing planes and the axis order that puts each plane's slicing axis last: axial slices
 #: are ``(X, Y)`` at each Z, coronal ``(X, Z)`` at each Y, sagittal ``(Y, Z)`` at each X.
@@ -45,10 +43,8 @@ MAX_SIZE = 512
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """How volumes become training slices (defaults: the seed notebook's): ``size`` in pixels,
-    slices ``slice_start:slice_stop`` (``None``: to the end) along ``plane``'s axis;
-    ``crop_brain`` crops to the brain's box over the volume, squared with a 2-pixel margin
-    (else a frame that is not square is padded to the square around its centre)."""
+    """How volumes become training slices (defaults: the seed notebook's); ``crop_brain`` crops
+    to the brain's box, else a non-square frame is padded to a square."""
 
     size: int = 128
     slice_start: int = 22
@@ -76,8 +72,7 @@ class PreprocessSettings:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> PreprocessSettings:
-        """From notebook parameters: ``image_size`` is ``size``, ``slice_stop``
-        0 is ``None``; other keys are ignored, missing ones take the defaults."""
+        """From notebook parameters (``image_size`` is ``size``, ``slice_stop`` 0 is ``None``)."""
         names = {"image_size": "size", "slice_start": "slice_start", "slice_stop": "slice_stop",
                  "normalization": "normalization", "crop_brain": "crop_brain"}  # fmt: skip
         values = {field: parameters[name] for name, field in names.items() if name in parameters}

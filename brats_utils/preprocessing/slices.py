@@ -1,8 +1,4 @@
-"""One case becomes model input: :func:`preprocess_channels`, for the cache and for inference.
-
-Volumes are ``(X, Y, Z[, C])`` as read from NIfTI, slices ``(Z, X, Y[, C])``; channels in
-MODALITIES order. A slice is bit for bit the same array in training and inference (tested).
-"""
+"""One case becomes model input, bit for bit alike for the cache and inference."""
 
 from __future__ import annotations
 
@@ -38,8 +34,7 @@ BRAIN_MARGIN = 2
 
 
 def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, int]:
-    """The in-plane square ``(x0, y0, side)`` around a non-empty ``(X, Y, Z)`` brain mask,
-    ``side = max(height, width) + 2 * margin``; it may leave the frame (``x0 < 0``)."""
+    """The in-plane square ``(x0, y0, side)`` around a non-empty brain mask; may leave the frame."""
     xs = np.flatnonzero(mask.any(axis=(1, 2)))
     ys = np.flatnonzero(mask.any(axis=(0, 2)))
     height, width = int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1)
@@ -48,8 +43,7 @@ def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, i
 
 
 def frame_box(mask: np.ndarray, crop_brain: bool) -> tuple[int, int, int] | None:
-    """The square each slice of an ``(A, B, S)`` mask is cut to before resizing: the brain's
-    box, else ``None`` for a square frame or the square around a non-square frame's centre."""
+    """The square each slice of an ``(A, B, S)`` mask is cut to (``None``: a square frame)."""
     if crop_brain:
         return brain_box(mask)
     height, width = mask.shape[:2]
@@ -66,8 +60,7 @@ def window_overlap(start: int, side: int, n: int) -> tuple[slice, slice]:
 
 
 def crop_square(slab: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
-    """``slab[x0:x0+side, y0:y0+side]`` of an ``(X, Y, ...)`` array, zero where it leaves it,
-    Fortran-ordered like nibabel's volumes (the layout the resizer is fast on)."""
+    """``slab[x0:x0+side, y0:y0+side]``, zero outside ``slab``, Fortran-ordered (fast to resize)."""
     x0, y0, side = box
     out = np.zeros((side, side, *slab.shape[2:]), dtype=slab.dtype, order="F")
     (sx, dx), (sy, dy) = (
@@ -91,15 +84,14 @@ def model_input(
     model_channels: Sequence[str],
     case_id: str = "",
 ) -> np.ndarray:
-    """Four ``(X, Y, Z)`` volumes in MODALITIES order -> every slice as the model sees it,
-    ``(Z, size, size, len(model_channels))`` float32; slice ``k`` equals the cached slice ``k``."""
+    """Four ``(X, Y, Z)`` volumes -> every slice as the model sees it, ``(Z, size, size, C)``
+    float32; slice ``k`` equals the cached slice ``k``."""
     images, _, _ = preprocess_channels(channels, None, settings.every_slice(), case_id)
     return np.ascontiguousarray(images[..., channel_indices(model_channels)])
 
 
 def context_positions(positions: np.ndarray, n_slices: int, context: int) -> np.ndarray:
-    """``(N,)`` centre positions -> ``(N, context)``: ``p - r .. p + r``, ``r = context // 2``,
-    clipped to ``0 .. n_slices - 1`` (the first and last slice repeat at the ends)."""
+    """``(N,)`` centre positions -> ``(N, context)`` neighbours, clipped to ``0 .. n_slices-1``."""
     if context < 1 or context % 2 == 0:
         raise ValueError(f"context must be an odd positive integer, got {context}")
     offsets = np.arange(context) - context // 2
@@ -112,9 +104,8 @@ def stack_context(
     context: int,
     channels: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """2.5D input, for the loader and inference: ``(Z, H, W, C)`` slices -> ``(N, H, W,
-    context * C)`` float32, the ``channels`` (default all) of slices ``z - r`` .. ``z + r``
-    side by side for each of the ``(N,)`` centre ``positions``."""
+    """2.5D input: ``(Z, H, W, C)`` slices -> ``(N, H, W, context * C)`` float32, the neighbours
+    of each of the ``(N,)`` centre ``positions`` side by side."""
     index = context_positions(positions, len(slices), context)  # (N, k)
     stacks = np.asarray(slices[index.reshape(-1)], dtype=np.float32)  # (N * k, H, W, C)
     if channels is not None:
@@ -130,13 +121,10 @@ def preprocess_channels(
     settings: PreprocessSettings | None = None,
     case_id: str = "",
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Normalised, resized slices of four ``(X, Y, Z)`` volumes (any real dtype, fastest
-    Fortran-ordered) and their ``(X, Y, Z)`` uint8 classes or ``None``.
+    """Normalised, resized slices of four ``(X, Y, Z)`` volumes and their uint8 classes or ``None``.
 
     Statistics come from the whole volume (float64); the kept slices are normalised after
-    resizing, as ``resize(mask * (x - offset)) == resize(x) - offset * resize(mask)`` for a
-    linear resize: ``resize_images(moveaxis(normalize_image(image)[:, :, kept], 2, 0), size)`` up
-    to float32 rounding, each slice independent of the others kept.
+    resizing (equal for a linear resize, up to float32 rounding).
 
     Returns ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32, ``(S, size,
     size)`` uint8 or ``None``, ``(S,)`` int64 indices into Z. ``CaseError``: differing shapes,
@@ -154,7 +142,6 @@ def preprocess_channels(
     if seg is not None and np.shape(seg) != shape:
         raise CaseError(case_id, f"seg has shape {np.shape(seg)}, expected {shape}")
     mask, offsets, divisors = brain_statistics(channels, settings.normalization, case_id)
-    # the plane's frame, slicing axis last (views; axial: unchanged)
     channels = [to_plane(np.asarray(channel), settings.plane) for channel in channels]
     mask = to_plane(mask, settings.plane)
     if seg is not None:

@@ -1,5 +1,4 @@
-"""What the study compares, and on which cases (no Keras): folds where every case is a test case
-once and validation cases never are, and the configurations, all scored on the same folds."""
+"""What the study compares, and on which cases: the folds and the configurations."""
 
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ def digest(record: Any) -> str:
 
 @dataclass(frozen=True)
 class StudyScale:
-    """The size of every training of the study: the defaults fit 2 CPU cores (about 3 hours);
-    on a GPU use the seed recipe's (``brats study --help`` shows them)."""
+    """The size of every training of the study: the defaults fit 2 CPU cores (about 3 hours)."""
 
     size: int = 64
     base_filters: int = 16
@@ -47,9 +45,7 @@ class StudyScale:
 
 @dataclass(frozen=True)
 class Config(Recipe):
-    """A :class:`~brats_utils.training.recipes.Recipe` of one experiment at the study's scale: a
-    training (shared by configurations that differ only at inference; one per plane of
-    ``planes``, an ensemble when several) and the inference choices."""
+    """A recipe of one experiment at the study's scale (a training per plane of ``planes``)."""
 
     experiment: str = "early2"
     model_file: str = "model.keras"
@@ -148,8 +144,7 @@ def make_folds(case_ids: Sequence[str], folds: int, seed: int) -> list[list[str]
 
 
 def fold_split(folds: Sequence[Sequence[str]], fold: int, validation: int, seed: int):
-    """``{case: "train" | "validation" | "test"}`` of ``fold``: its cases are the test cases,
-    ``validation`` cases are drawn (seeded by ``seed`` and the fold) from the others."""
+    """``{case: "train" | "validation" | "test"}`` of ``fold``: its cases are the test cases."""
     test = set(folds[fold])
     rest = sorted(c for i, part in enumerate(folds) if i != fold for c in part)
     if not 1 <= validation < len(rest):

@@ -1,5 +1,4 @@
-"""The study's results: per-case table, summary with bootstrap CIs, paired comparisons, of the
-configurations scored on every fold (a partial study lists the rest)."""
+"""The study's results: per-case table, summary with bootstrap CIs, comparisons."""
 
 from __future__ import annotations
 
@@ -22,8 +21,7 @@ SUMMARY_METRICS: tuple[str, ...] = tuple(
 
 
 def collect_scores(study_dir: Path | str) -> tuple[pd.DataFrame, dict[str, list[int]]]:
-    """``(scores, missing)``: per-case rows of the configurations scored on every fold, and
-    ``{config: [missing folds]}`` of the others."""
+    """``(scores, missing)``: rows of the configurations scored on every fold, others' folds."""
     study_dir = Path(study_dir)
     protocol = read_json(study_dir / STUDY_FILE, "study protocol")
     folds = range(len(protocol["folds"]))
@@ -39,8 +37,7 @@ def collect_scores(study_dir: Path | str) -> tuple[pd.DataFrame, dict[str, list[
 
 
 def summarize_study(scores: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
-    """One row per configuration: ``n`` cases, then ``<metric>``, ``<metric>_low`` and
-    ``<metric>_high`` (95% bootstrap CI) of every metric."""
+    """One row per configuration: ``n``, then ``<metric>``, ``_low``, ``_high`` (95% CI)."""
     rows = {}
     for config, table in scores.groupby("config", sort=False):
         row: dict[str, Any] = {"n": len(table)}

@@ -1,5 +1,4 @@
-"""Running the study: every configuration on every fold, each step skipped when its output in
-the study folder exists (so a killed study goes on), the folder tied to its protocol."""
+"""Running the study: every configuration on every fold, resumable."""
 
 from __future__ import annotations
 
@@ -77,9 +76,8 @@ def run_study(
     only_folds: Sequence[int] | None = None,
     say=print,
 ) -> list[tuple[int, str]]:
-    """Train, predict and score every configuration (default all) on every fold (or
-    ``only_folds``, 0-based) in ``study_dir`` (docs/ARCHITECTURE.md, "Files on disk"); returns
-    ``(fold, config)`` of every score table now present."""
+    """Train, predict and score every configuration on every fold (or ``only_folds``, 0-based);
+    returns ``(fold, config)`` of every score table now present."""
     data_dir, study_dir = Path(data_dir), Path(study_dir)
     scale = scale or StudyScale()
     names = list(configs or CONFIGS)

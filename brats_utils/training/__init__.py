@@ -1,5 +1,1 @@
-"""Learning: TrainSettings and the run folder (no Keras), the slice loader, losses, Keras metrics,
-fit and ``brats train``.
-
-See docs/ARCHITECTURE.md for what this subpackage owns and may import.
-"""
+"""Learning: settings, run folder, slice loader, losses, metrics, fit, ``brats train``."""

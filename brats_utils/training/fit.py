@@ -1,9 +1,4 @@
-"""Fitting a compiled model and keeping its run folder up to date, epoch after epoch.
-
-The callbacks of :func:`callbacks_for_run` write the run folder (:mod:`.run_folder`) after
-every epoch; :func:`fit` is ``model.fit`` with them. ``tf.*`` only serves data parallelism on
-TensorFlow.
-"""
+"""Fitting a compiled model and keeping its run folder up to date, epoch after epoch."""
 
 from __future__ import annotations
 
@@ -40,8 +35,7 @@ def compile_model(
     loss: str = TrainSettings.loss,
     learning_rate: float = TrainSettings.learning_rate,
 ) -> keras.Model:
-    """Compile with Adam, the named loss in the form of the model's head (a 4-class softmax or
-    the 3 region sigmoids of ``head="regions"``) and :func:`default_metrics`; returns the model."""
+    """Compile with Adam, the named loss for the model's head and :func:`default_metrics`."""
     head = "regions" if model.outputs[0].shape[-1] == REGION_OUTPUTS else "classes"
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -52,8 +46,7 @@ def compile_model(
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """Writes the run folder at the end of every epoch through ``self.log``, a :class:`RunLog`
-    made of the same arguments (``run_dir, monitor, best, best_epoch, history, target_epochs``)."""
+    """Writes the run folder at the end of every epoch through ``self.log``, a :class:`RunLog`."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -69,9 +62,8 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 
 class EpochSeeds(keras.callbacks.Callback):
-    """Reseed every random draw of epoch ``k`` from ``(seed, k)`` alone, so a resumed run trains
-    exactly as an uninterrupted one: Python, numpy and the backend, and the model's
-    ``SeedGenerator`` s (dropout masks), whose state a ``.keras`` file does not save."""
+    """Reseed epoch ``k``'s draws from ``(seed, k)`` alone (incl. the dropout ``SeedGenerator``
+    s, unsaved by ``.keras``), so a resumed run trains exactly as an uninterrupted one."""
 
     def __init__(self, seed: int):
         super().__init__()
@@ -86,8 +78,7 @@ class EpochSeeds(keras.callbacks.Callback):
 
 
 class EpochLine(keras.callbacks.Callback):
-    """One short line per epoch, for ``model.fit(verbose=0)``: the losses and the validation
-    region Dice; every logged value is in the run folder's ``history.csv``."""
+    """One short line per epoch, for ``model.fit(verbose=0)``: losses and validation Dice."""
 
     SHOWN = ("loss", "val_loss", "val_dice_wt", "val_dice_tc", "val_dice_et")
 
@@ -105,8 +96,7 @@ class EpochLine(keras.callbacks.Callback):
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
-    """Stop at the first batch whose loss is NaN or infinite; unlike ``TerminateOnNaN`` it keeps
-    ``stopped = (epoch, batch, loss)``, 1-based, so :func:`fit` can say what failed."""
+    """Stop at the first non-finite loss, keeping ``stopped = (epoch, batch, loss)``, 1-based."""
 
     def __init__(self):
         super().__init__()
@@ -132,8 +122,7 @@ def callbacks_for_run(
     seed: int | None = TrainSettings.seed,
     validation: bool = True,
 ) -> tuple[list[keras.callbacks.Callback], int]:
-    """``([EpochSeeds, NonFiniteLossGuard, RunCheckpoint], initial_epoch)`` for ``model.fit``,
-    arguments as in :func:`fit`; ``validation``: whether ``model.fit`` gets validation data."""
+    """``([EpochSeeds, NonFiniteLossGuard, RunCheckpoint], initial_epoch)``, arguments of `fit`."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if select == "last":
@@ -165,17 +154,9 @@ def fit(
     """Train a compiled model, keeping ``run_dir`` up to date after every epoch; returns the
     history, a dict per epoch (``epoch`` 1-based, every logged value, ``seconds``).
 
-    Args:
-        train_data: a ``keras.utils.PyDataset`` of ``(x, y)`` batches (a ``SliceDataset``).
-        val_data: the same, or ``None`` (``select`` then reads the training values).
-        resume: continue after the last epoch of ``run_dir/state.json`` up to ``epochs``;
-            ``model`` must be its ``model_last.keras``.
-        select: what picks ``model.keras``: ``"val_loss"``, ``"val_region_dice"`` or ``"last"``.
-        seed: every epoch's draws from ``(seed, epoch)`` (:class:`EpochSeeds`); ``None``:
-            Keras' own state runs on, and a resume draws other dropout masks.
-
-    Raises:
-        BratsError: a non-finite loss (the message says what was kept).
+    ``resume``: ``model`` must be the run's ``model_last.keras``; ``select``: ``"val_loss"``,
+    ``"val_region_dice"`` or ``"last"``; ``seed`` ``None``: a resume draws other dropout masks.
+    A BratsError for a non-finite loss (the message says what was kept).
     """
     run_callbacks, initial_epoch = callbacks_for_run(
         run_dir, epochs=epochs, resume=resume, select=select, seed=seed,
@@ -224,8 +205,7 @@ def precision_policy(mixed: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def distribution(data_parallel: bool, batch_size: int) -> Iterator[int]:
-    """Data parallelism over all local devices inside the block if ``data_parallel`` (JAX:
-    ``DataParallel``, TensorFlow: ``MirroredStrategy``; one device takes the same path); yields
+    """Data parallelism over all local devices if ``data_parallel`` (JAX or TensorFlow); yields
     the number of devices. A BratsError for another backend or an indivisible ``batch_size``."""
     if not data_parallel:
         yield 1

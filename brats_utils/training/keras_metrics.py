@@ -1,8 +1,4 @@
-"""Keras metrics equal to :func:`brats_utils.evaluation.slice_metrics.label_metrics` on all
-voxels seen, from a ``(4, 4)`` confusion matrix summed over batches (Kahan summation: exact
-over billions of voxels). Own code because ``keras.metrics`` differ: ``OneHotMeanIoU`` skips
-absent classes, ``Precision(class_id=)`` scores one 0 where ours is 1, neither decodes the
-region sigmoids."""
+"""Keras metrics equal to ``evaluation.slice_metrics.label_metrics`` on all voxels seen."""
 
 from __future__ import annotations
 
@@ -24,8 +20,7 @@ __all__ = [
     "default_metrics",
 ]
 
-#: Names a :class:`ConfusionMatrixMetric` computes: the label metrics and the region Dice
-#: (``dice_wt``, ...) of :mod:`brats_utils.evaluation.slice_metrics`.
+#: Names a :class:`ConfusionMatrixMetric` computes: the label metrics and the region Dice.
 CONFUSION_METRICS: tuple[str, ...] = (
     *LABEL_METRICS,
     *(f"dice_{region.lower()}" for region in REGIONS),
@@ -47,13 +42,7 @@ DEFAULT_METRICS: tuple[str, ...] = (
 
 def batch_confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES, sample_weight=None):
     """``(C, C)`` float32 confusion matrix of one batch, rows true, columns predicted.
-
-    Args:
-        y_true: ``(B, H, W, C)`` one-hot (or ``(B, H, W)`` integer classes).
-        y_pred: ``(B, H, W, C)`` probabilities, or ``(B, H, W, 3)`` region sigmoids (WT, TC,
-            ET) decoded as :func:`brats_utils.conventions.classes_from_scores` does.
-        sample_weight: optional weights broadcastable to ``(B, H, W)``.
-    """
+    ``y_true`` one-hot or classes; ``y_pred`` probabilities or 3 region sigmoids."""
     if len(y_true.shape) == len(y_pred.shape):
         true_class = ops.argmax(y_true, axis=-1)
     else:
@@ -128,8 +117,7 @@ def metric_from_confusion(cm, metric: str):
 
 @keras.saving.register_keras_serializable(package="brats_utils")
 class ConfusionMatrixMetric(keras.metrics.Metric):
-    """One of :data:`CONFUSION_METRICS` (``metric``, default ``name``) from the confusion
-    matrix of every batch since the last reset (inputs as :func:`batch_confusion_matrix`)."""
+    """One of :data:`CONFUSION_METRICS` over every batch since the last reset."""
 
     def __init__(
         self,

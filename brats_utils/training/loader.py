@@ -35,19 +35,11 @@ def _check_cases(cache: SliceCache, case_ids: Sequence[str]) -> list[str]:
 
 
 class SliceDataset(keras.utils.PyDataset):
-    """Batches of cached slices for ``model.fit``.
+    """Batches of cached slices for ``model.fit``: every tumour slice and a random
+    ``empty_slice_fraction`` of the others per epoch, drawn with ``seed + k`` for epoch ``k``.
 
-    Each epoch keeps every tumour slice and a random ``empty_slice_fraction`` of the
-    tumour-free ones (the same count every epoch), shuffled if ``shuffle``. Epoch ``k`` draws
-    with the seed ``seed + k``; flips (``augment``) are seeded by ``(seed, epoch, batch
-    index)``, so they do not depend on the order in which Keras workers ask for batches.
-    With ``context`` > 1, ``x`` stacks that many neighbouring slices of every channel
-    (:func:`~brats_utils.preprocessing.slices.stack_context`, as inference does).
-
-    Batches:
-        ``x``: ``(B, size, size, context * len(channels))`` float32, channels in the given
-        order (slice by slice for ``context`` > 1);
-        ``y``: ``(B, size, size, 4)`` float32 one-hot, or ``(B, size, size)`` uint8 classes.
+    ``x``: ``(B, size, size, context * len(channels))`` float32, channels in the given order;
+    ``y``: ``(B, size, size, 4)`` float32 one-hot, or ``(B, size, size)`` uint8 classes.
     """
 
     def __init__(
@@ -86,7 +78,6 @@ class SliceDataset(keras.utils.PyDataset):
         self.context = context
         self.size = self.cache.settings.size
 
-        # One row per cached slice: which case (index into case_ids) and which position.
         counts = [self.cache.n_slices(c) for c in self.case_ids]
         self._case_of = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
         self._position_of = np.concatenate([np.arange(n, dtype=np.int64) for n in counts])
@@ -105,7 +96,7 @@ class SliceDataset(keras.utils.PyDataset):
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Start at ``epoch``: its slices and order (e.g. to resume a run at epoch ``k``)."""
+        """Start at ``epoch``: its slices and order."""
         self._start_epoch = int(epoch)
         self._keras_started = False
         self._draw(self._start_epoch)
@@ -122,8 +113,7 @@ class SliceDataset(keras.utils.PyDataset):
         self._rows = rng.permutation(rows) if self.shuffle else np.sort(rows)
 
     def on_epoch_begin(self) -> None:
-        """Undo, at Keras' first epoch, a draw made by the ``on_epoch_end`` that follows
-        TensorFlow's reading of a batch or two for their shapes: the start epoch is trained."""
+        """Undo the draw of the ``on_epoch_end`` after TensorFlow's shape probe."""
         if not self._keras_started:
             self._keras_started = True
             if self.epoch != self._start_epoch:
@@ -131,11 +121,8 @@ class SliceDataset(keras.utils.PyDataset):
         self._begun = True
 
     def on_epoch_end(self) -> None:
-        """Draw the next epoch if this one was used: a batch was read (before Keras began an
-        epoch), or Keras began it; so ``fit(epochs=1)`` then ``fit(epochs=2)`` trains epochs 0,
-        1, 2. Known limit: a Keras that builds the model from one batch first (JAX, PyTorch,
-        a TF strategy) begins an epoch of its own, so ``fit`` starts from the start epoch + 1;
-        runs stay reproducible under a seed."""
+        """Draw the next epoch if this one was used (a batch was read, or Keras began it).
+        Keras on JAX, PyTorch or a TF strategy begins an epoch of its own first."""
         used = self._begun if self._keras_started else self._read
         if used:
             self._draw(self.epoch + 1)
@@ -193,8 +180,7 @@ def load_arrays(
     one_hot: bool = True,
     context: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every cached slice of ``case_ids`` (case by case, in slice order) as one batch of
-    :class:`SliceDataset` (small evaluations, benchmarks)."""
+    """Every cached slice of ``case_ids`` (case by case, in slice order) as one batch."""
     dataset = SliceDataset(
         cache, case_ids, channels, shuffle=False, one_hot=one_hot, context=context
     )

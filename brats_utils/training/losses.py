@@ -1,5 +1,4 @@
-"""Training losses (``keras.ops``): ``y_true`` (B, H, W, 4) one-hot classes, ``y_pred`` softmax
-(B, H, W, 4) or, for a region network, WT/TC/ET sigmoids (B, H, W, 3) -> (B, H, W) per voxel."""
+"""Training losses (``keras.ops``) of class softmax or region sigmoid networks."""
 
 from __future__ import annotations
 

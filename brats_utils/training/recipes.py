@@ -1,6 +1,4 @@
-"""Named recipes (``--recipe``): every setting of a way to train, from cache to segmentation:
-``seed``, the seed notebook's (every command's defaults), and ``best``, the study's ``all``
-configuration, the best measured on the 16 real cases (a test keeps them equal)."""
+"""Named recipes (``--recipe``): ``seed`` (the defaults) and ``best`` (the study's)."""
 
 from __future__ import annotations
 
@@ -17,8 +15,7 @@ __all__ = ["Recipe", "RECIPES", "get_recipe"]
 
 @dataclass(frozen=True)
 class Recipe:
-    """One named way to preprocess, train and predict: the settings that differ from the
-    defaults, flip TTA at inference, and postprocessing chosen after training."""
+    """One named way to preprocess, train and predict: settings, TTA and postprocessing."""
 
     name: str
     description: str

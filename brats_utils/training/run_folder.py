@@ -1,5 +1,4 @@
-"""The run folder of ``brats train --out RUN_DIR``: its files (:data:`RUN_FILES`), each written
-atomically, so that ``--resume`` is exact (:meth:`RunLog.end_epoch`). No Keras import."""
+"""The run folder of ``brats train --out RUN_DIR``, written atomically for ``--resume``."""
 
 from __future__ import annotations
 
@@ -32,8 +31,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "config.json"
-#: Files a run folder holds (``--force`` removes exactly these): the best model by ``--select``,
-#: the last one with its optimizer state, the history, the run's settings, its last epoch.
+#: Files a run folder holds (``--force`` removes exactly these).
 RUN_FILES: tuple[str, ...] = (
     "model.keras",
     "model_last.keras",
@@ -88,8 +86,7 @@ def check_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = Fa
 
 
 def prepare_run_dir(run_dir: Path | str, *, resume: bool = False, force: bool = False) -> Path:
-    """:func:`check_run_dir`, then create the folder: ``resume`` completes the killed run's
-    last epoch; ``force`` removes the run files (:data:`RUN_FILES`) and leaves others alone."""
+    """:func:`check_run_dir`, then create the folder; ``force`` removes only :data:`RUN_FILES`."""
     run_dir = Path(run_dir)
     check_run_dir(run_dir, resume=resume, force=force)
     if resume or force:
@@ -120,8 +117,7 @@ def _pending_models(run_dir: Path) -> list[Path]:
 
 
 def finish_epoch_files(run_dir: Path | str) -> list[str]:
-    """Put the pending models of the epoch ``state.json`` names in place (returns their names)
-    and remove those of an epoch it does not name (never committed)."""
+    """Put the pending models of the epoch ``state.json`` names in place, remove the others."""
     run_dir = Path(run_dir)
     epoch = load_state(run_dir)["epoch"]
     placed = []
@@ -150,9 +146,7 @@ def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
 
 
 class RunLog:
-    """Keep a run folder's models, history and state up to date, one epoch at a time; ``monitor``
-    picks ``model.keras`` (a ``*loss`` lower is better, anything else higher); ``best``,
-    ``best_epoch`` (1-based) and ``history`` are those of a resumed run."""
+    """A run folder's models, history and state, epoch by epoch; a ``*loss`` monitor: lower wins."""
 
     def __init__(
         self,
@@ -175,8 +169,7 @@ class RunLog:
         self, model: Any, epoch: int, logs: Mapping[str, Any], seconds: float
     ) -> dict[str, Any]:
         """Record finished ``epoch`` (0-based); returns its history record (``epoch`` 1-based).
-        Written in order: history, models under pending names, ``state.json`` (the commit point),
-        models renamed into place (:func:`finish_epoch_files` completes a run killed between)."""
+        ``state.json`` is the commit point between the pending and the renamed models."""
         record: dict[str, Any] = {"epoch": epoch + 1}
         record.update({key: float(value) for key, value in logs.items()})
         record.update(region_dice_of(record))

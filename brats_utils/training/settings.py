@@ -1,5 +1,4 @@
-"""How a run trains: :class:`TrainSettings`, the one source of the defaults of ``brats train``,
-the notebooks' parameters, the run's ``config.json`` and the ``--resume`` check (no Keras)."""
+"""How a run trains: :class:`TrainSettings`, the one source of training defaults."""
 
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ __all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
 
 #: Loss names (:func:`brats_utils.training.losses.get_loss`): cross-entropy, soft Dice + CE.
 LOSSES: tuple[str, ...] = ("ce", "dice_ce")
-#: What picks ``model.keras``: lowest validation loss, highest mean validation region Dice, or
-#: the last epoch.
+#: What picks ``model.keras``: lowest val loss, highest mean val region Dice, or the last epoch.
 SELECTIONS: tuple[str, ...] = ("val_loss", "val_region_dice", "last")
 #: The optimizer every run uses (recorded in ``config.json``).
 OPTIMIZER = "adam"
@@ -23,10 +21,7 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides what a training run learns (defaults: the seed's). ``seed`` seeds
-    Keras, numpy, Python and the loader; ``empty_slice_fraction``: share of tumour-free slices
-    drawn each epoch; ``max_cases`` caps each subset; ``context_slices`` (odd) make a 2.5D input.
-    """
+    """How a training run learns (defaults: the seed's); odd ``context_slices``: a 2.5D input."""
 
     epochs: int = 15
     batch_size: int = 32
@@ -73,9 +68,8 @@ class TrainSettings:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any], base: TrainSettings | None = None):
-        """``base`` (default: the defaults) with the flat names of ``parameters`` replacing its
-        values; other keys are ignored (``brats notebooks`` checks a whole profile);
-        ``max_cases`` 0: all."""
+        """``base`` with the flat names of ``parameters`` replacing its values (others ignored,
+        ``max_cases`` 0: all)."""
         base = base or cls()
         unet_names = {f.name for f in fields(UNetSettings)}
         own = {k: parameters[k] for k in cls.names() if k in parameters and k not in unet_names}

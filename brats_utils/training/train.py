@@ -1,8 +1,4 @@
-"""``brats train``: one fusion experiment trained on a slice cache, from start or resumed.
-
-``config.json`` records what inference needs to re-apply the preprocessing, the settings the
-model was built and trained with, the seed and the versions.
-"""
+"""``brats train``: one fusion experiment trained on a slice cache, from start or resumed."""
 
 from __future__ import annotations
 
@@ -63,7 +59,7 @@ def run_config(
     split_path: Path,
     cases: dict[str, list[str]],
 ) -> dict[str, Any]:
-    """The ``config.json`` of a run (see :mod:`brats_utils.training.run_folder`)."""
+    """The ``config.json`` of a run."""
     return {
         "experiment": experiment.name,
         "title": experiment.title,
@@ -86,8 +82,7 @@ def run_config(
 def _resumed_config(
     run_dir: Path, experiment: Experiment, settings: TrainSettings, config: dict[str, Any]
 ) -> dict[str, Any]:
-    """The saved config of the run to resume, with the new ``epochs``; a BratsError for
-    another experiment or any other setting changed (model, training, preprocessing, channels)."""
+    """The saved config of the run to resume, new ``epochs``; a BratsError if else changed."""
     previous = load_config(run_dir)
     if previous.get("experiment") != experiment.name:
         raise BratsError(
@@ -129,10 +124,7 @@ def prepare_run(
     verbose: str | int = "auto",
     recipe: Recipe | str = "seed",
 ) -> tuple[SliceDataset, SliceDataset | None]:
-    """Everything before ``model.fit``: the run folder with its ``config.json`` (a resumed
-    run's settings checked against it), Keras seeded, and the ``(train_data, val_data)``
-    ``SliceDataset`` s (``val_data`` ``None`` without validation cases; a resumed run's training
-    loader at its next epoch). Arguments as in :func:`train`."""
+    """Everything before ``model.fit``: run folder, seeds, ``(train_data, val_data or None)``."""
     settings = settings or TrainSettings()
     experiment = get_experiment(experiment)
     run_dir = Path(run_dir)
@@ -193,21 +185,12 @@ def train(
     recipe: Recipe | str = "seed",
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Train one experiment on a slice cache (``brats train``): :func:`prepare_run`, a new
-    compiled model (or ``model_last.keras`` to resume) and :func:`~.fit.fit`.
+    """Train one experiment on a slice cache (``brats train``).
 
-    Args:
-        experiment: ``early4``, ``mean4``, ``early2`` or an :class:`Experiment`.
-        run_dir: must be empty or missing unless ``resume`` (every setting but ``epochs`` must
-            be the run's) or ``force`` (its run files are removed first).
-        settings: default ``TrainSettings()``, the seed's.
-        split: split CSV; default ``split.csv`` of the data folder the cache was built from.
-        verbose: Keras' progress display; 0 also silences this function's lines.
-        recipe: recorded in ``config.json`` with its inference settings (:mod:`.recipes`).
-        **overrides: settings by flat name (``epochs=1``) replacing those of ``settings``.
-
-    Returns:
-        ``{"run_dir", "config", "history", "best_epoch", "best_val_loss"}``.
+    ``run_dir`` must be empty or missing unless ``resume`` (every setting but ``epochs`` must be
+    the run's) or ``force`` (its run files are removed first); ``split`` default: the cache's
+    data folder's ``split.csv``. Returns ``{"run_dir", "config", "history", "best_epoch",
+    "best_val_loss"}``.
     """
     unknown = sorted(set(overrides) - set(TrainSettings.names()))
     if unknown:

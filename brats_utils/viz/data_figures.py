@@ -38,8 +38,7 @@ __all__ = [
 
 @dataclass
 class IntensityHistograms:
-    """Voxel counts per modality and tissue over ``n_cases`` cases: ``counts[modality][tissue]``
-    ``(bins,)`` over ``edges``; tissues ``"brain"`` (class 0 inside the brain), NCR, ED, ET."""
+    """Voxel counts ``counts[modality][tissue]`` over ``edges``; tissues brain, NCR, ED, ET."""
 
     edges: np.ndarray
     counts: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
@@ -51,9 +50,8 @@ def intensity_histograms(
     *,
     normalize: bool = True,
 ) -> IntensityHistograms:
-    """Brain-voxel (any channel non-zero) intensity histograms over ``(image, seg)`` pairs
-    (``(X, Y, Z, 4)``, ``(X, Y, Z)`` classes or ``None``) in 100 bins over [-4, 6]; values
-    outside go to the end bins. ``normalize``: z-score each case first."""
+    """Brain-voxel intensity histograms over ``(image, seg)`` pairs in 100 bins over [-4, 6],
+    outside values in the end bins; ``normalize``: z-score each case first."""
     bins, edges = 100, np.linspace(-4.0, 6.0, 101)
     tissues = {"brain": 0, **{LABEL_ABBREVIATIONS[c]: c for c in TUMOUR_CLASSES}}
     result = IntensityHistograms(
@@ -162,8 +160,7 @@ def plot_preprocessing(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """``raw_image[:, :, raw_index]`` ``(X, Y, Z, C)`` above ``cached_image[cached_index]``
-    ``(S, size, size, C)``, each with its labels: one slice before and after preprocessing."""
+    """One slice before (``(X, Y, Z, C)``) and after (``(S, size, size, C)``) preprocessing."""
     n = len(channel_names)
     if raw_image.shape[-1] != n or cached_image.shape[-1] != n:
         raise ValueError(
@@ -200,8 +197,7 @@ def plot_preprocessing(
 
 
 def slice_label_stats(cache, case_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Label pixels per ``axial_slice`` over the cached cases (default: those with labels):
-    ``background``, NCR, ED, ET and ``tumour_cases`` (share of cases with tumour there)."""
+    """Label pixels per ``axial_slice`` over the cached cases, and ``tumour_cases``."""
     if case_ids is None:
         case_ids = [c for c in cache.case_ids if cache.has_labels(c)]
     counts, with_tumour, n_cases = None, None, 0

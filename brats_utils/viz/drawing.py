@@ -1,8 +1,4 @@
-"""Shared figure helpers (colours, axes, atomic saving) and slices with label overlays.
-
-Volumes are ``(X, Y, Z[, C])`` in BraTS voxel order; every slice is drawn through
-:func:`axial_view` / :func:`slice_2d` in radiological view (anterior or superior at the top).
-"""
+"""Shared figure helpers and slices with label overlays, in radiological view."""
 
 from __future__ import annotations
 
@@ -98,14 +94,12 @@ def _check_plane(plane: str) -> int:
 
 
 def axial_view(plane: np.ndarray) -> np.ndarray:
-    """An axial ``(X, Y[, C])`` slice as drawn, ``(Y, X[, C])``: anterior at the top, the
-    patient's right on the left. Every figure draws axial slices through it (tested)."""
+    """Axial ``(X, Y[, C])`` -> ``(Y, X[, C])`` as drawn: anterior up, the patient's right left."""
     return np.swapaxes(plane, 0, 1)
 
 
 def slice_2d(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """One plane of an ``(X, Y, Z[, C])`` volume as drawn: axial ``(Y, X)``, coronal
-    ``(Z, X)``, sagittal ``(Z, Y)``."""
+    """One plane of ``(X, Y, Z[, C])`` as drawn: axial ``(Y, X)``, coronal/sagittal ``(Z, X/Y)``."""
     axis = _check_plane(plane)
     if volume.ndim not in (3, 4):
         raise ValueError(f"volume must be (X, Y, Z) or (X, Y, Z, C), got shape {volume.shape}")
@@ -139,8 +133,7 @@ def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]
 def display_ranges(
     image: np.ndarray, channel_names: Sequence[str] = MODALITIES
 ) -> dict[str, tuple[float, float]]:
-    """``{channel: (low, high)}``: the 0.5 and 99.5 percentiles of the non-zero voxels of an
-    ``(..., C)`` image."""
+    """``{channel: (low, high)}``, the 0.5 and 99.5 percentiles of non-zero ``(..., C)`` voxels."""
     if image.shape[-1] != len(channel_names):
         raise ValueError(
             f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
@@ -212,17 +205,9 @@ def draw_slice(
     ax: Axes | Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """One slice of a case: a panel per modality shown (``modality="all"``: a row of every
-    channel) and per label source (ground truth, prediction, errors).
-
-    Args:
-        image: ``(X, Y, Z, C)`` float volume, channels named by ``channel_names``.
-        seg, pred: ``(X, Y, Z)`` classes 0..3, or ``None``.
-        index: default the slice with the most tumour.
-        ranges: grey-level window per channel (:func:`display_ranges`); default the slice's.
-        errors: ``(X, Y, Z)`` codes 0 TN, 1 TP, 2 FP, 3 FN of one region (a channel of
-            ``brats evaluate --error-maps``).
-    """
+    """One slice of a case: a panel per modality shown and per label source. ``image``
+    ``(X, Y, Z, C)``; ``seg``, ``pred`` ``(X, Y, Z)`` classes or ``None``; ``errors`` ``(X, Y,
+    Z)`` codes 0 TN, 1 TP, 2 FP, 3 FN of one region."""
     _check_slice_arguments(image, seg, pred, modality, channel_names)
     labels_shown = tuple(labels_shown)
     if index is None:

@@ -35,8 +35,7 @@ def plot_paired_cases(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A panel per metric: a line per case from model A to model B (green where B does
-    better), and the means."""
+    """A panel per metric: a line per case from A to B (green where B does better), the means."""
     from brats_utils.evaluation.compare import paired_cases
 
     a, b = paired_cases(a, b)
@@ -104,14 +103,8 @@ def plot_error_map(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """The TP / FP / FN voxels of WT, TC and ET over FLAIR on one axial slice, a panel per
-    region.
-
-    Args:
-        image: ``(X, Y, Z, 4)`` volume in ``MODALITIES`` order.
-        errors: ``(X, Y, Z, 3)`` error map (``brats evaluate --error-maps``), WT, TC, ET.
-        index: default the slice with the most WT errors (FP + FN).
-    """
+    """The TP / FP / FN voxels of WT, TC and ET over FLAIR on one axial slice; ``errors``:
+    ``(X, Y, Z, 3)``; ``index`` default: the slice with the most WT errors."""
     if errors.shape != (*image.shape[:3], 3):
         raise ValueError(f"errors must be {(*image.shape[:3], 3)}, got {errors.shape}")
     if index is None:

@@ -34,8 +34,7 @@ __all__ = [
 ]
 
 #: Label Dice on 128 x 128 slices reported by the seed notebook, per experiment and split
-#: (keys as in :func:`brats_utils.evaluation.slice_metrics.label_metrics`). Not comparable
-#: with region Dice on whole volumes.
+#: (not comparable with region Dice on whole volumes).
 SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
     "early2": {
         "validation": {"dice_necrotic": 0.69, "dice_edema": 0.73, "dice_enhancing": 0.80},
@@ -48,8 +47,7 @@ SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
 
 
 def seed_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")``, with ``measured``
-    (indexed ``(split, experiment)``) when given; the label Dice columns first."""
+    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")``, with ``measured``."""
     rows = {
         (split, f"seed {experiment}"): values
         for experiment, by_split in SEED_LABEL_DICE.items()
@@ -82,8 +80,7 @@ def plot_training_curves(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Loss and every metric per epoch, training (solid) vs validation (dashed); ``metrics``
-    (without ``val_``) default to those logged for both."""
+    """Loss and every metric per epoch, training (solid) vs validation (dashed)."""
     frame = read_history(history)
     logged = [c for c in frame.columns if not c.startswith("val_")]
     logged = [c for c in logged if c not in ("epoch", "lr", "learning_rate")]
@@ -116,8 +113,7 @@ def plot_metric_bars(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A panel per metric (default: numeric columns), a bar per variant (``table``'s index);
-    ``reference`` ``{variant: {metric: value}}`` drawn as black marks."""
+    """A panel per metric, a bar per variant; ``reference`` values drawn as black marks."""
     if metrics is None:
         metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
     missing = [m for m in metrics if m not in table.columns]
@@ -158,8 +154,7 @@ def plot_region_dice_boxes(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Box plots of ``prefix + region`` per case (``{variant: per-case table}``), a panel per
-    region."""
+    """Box plots of ``prefix + region`` per case, a panel per region."""
     regions = ("WT", "TC", "ET")
     for variant, frame in per_case.items():
         missing = [f"{prefix}{r}" for r in regions if f"{prefix}{r}" not in frame.columns]
@@ -195,13 +190,8 @@ def plot_prediction_examples(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A row per slice: each modality, then ground truth and prediction over FLAIR, zoomed on
-    the brain and the labels.
-
-    Args:
-        images: ``(N, X, Y, 4)`` axial slices in :data:`MODALITIES` order.
-        truth, pred: ``(N, X, Y)`` classes 0..3.
-    """
+    """A row per slice: each modality, then truth and prediction over FLAIR, zoomed on the brain.
+    ``images``: ``(N, X, Y, 4)`` axial slices; ``truth``, ``pred``: ``(N, X, Y)`` classes."""
     if images.ndim != 4 or images.shape[-1] != len(MODALITIES):
         raise ValueError(f"images must be (N, X, Y, {len(MODALITIES)}), got shape {images.shape}")
     if truth.shape != images.shape[:3] or pred.shape != images.shape[:3]:

@@ -1,5 +1,4 @@
-"""Figures of ``brats study`` from the tables it writes (``summary.csv``,
-``compare_vs_<baseline>.csv``), so a partial study draws too."""
+"""Figures of ``brats study`` from the tables it writes, so a partial study draws too."""
 
 from __future__ import annotations
 
@@ -22,8 +21,7 @@ def plot_study_summary(
     *,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A panel per metric: each configuration's mean with its CI (``summarize_study``'s table:
-    index ``config``, columns ``<m>``, ``<m>_low``, ``<m>_high``)."""
+    """A panel per metric: each configuration's mean with its CI (``summarize_study``'s table)."""
     metrics = _DICE
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(summary) + 1))
     y = np.arange(len(summary))
@@ -47,8 +45,7 @@ def plot_study_differences(
     *,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A panel per (Dice-like) metric: each configuration minus ``baseline`` with its CI from
-    ``comparisons``' table; green where the CI lies above 0, red below, grey where it holds 0."""
+    """A panel per Dice-like metric: each configuration minus ``baseline`` with its CI."""
     configs = list(dict.fromkeys(compared["config"]))
     metrics = _DICE
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(configs) + 1))

@@ -37,8 +37,7 @@ def plot_modality_ablation(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Grouped bars of :func:`brats_utils.notebooks.variant.modality_ablation`'s table: label
-    Dice for the intact input and with each modality blanked."""
+    """Grouped bars of the modality-ablation table: label Dice, intact and each modality blanked."""
     fig, (axis,) = new_axes(ax, 1, panel_size=(1.3 * len(table) + 2.0, 3.4))
     bars = table[list(_ABLATION_BARS)].rename(columns=_ABLATION_BARS)
     bars.plot.bar(ax=axis, width=0.8, color=["C0", "C1", "C2", "black"], rot=0, xlabel="")
@@ -58,13 +57,7 @@ def plot_mean_image(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """The four modalities of one slice, their mean (what ``mean4`` feeds its U-Net), and the
-    labels, on one common scale.
-
-    Args:
-        image: ``(H, W, 4)`` z-scored slice in :data:`MODALITIES` order.
-        labels: ``(H, W)`` classes, drawn on a sixth panel over the mean image.
-    """
+    """The four modalities of one ``(H, W, 4)`` z-scored slice, their mean and labels, one scale."""
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != len(MODALITIES):
         raise ValueError(f"image must be (H, W, {len(MODALITIES)}), got {image.shape}")
@@ -96,8 +89,7 @@ def plot_channel_contrast(
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Grouped bars of :func:`brats_utils.notebooks.variant.channel_contrast`: one group per
-    tissue pair, one bar per channel, the mean image's bar in black."""
+    """Grouped bars of :func:`~brats_utils.notebooks.variant.channel_contrast`, one per channel."""
     contrasts = [c for c in table.columns if c != "cases"]
     fig, (axis,) = new_axes(ax, 1, panel_size=(2.2 * len(contrasts) + 1.5, 3.4))
     colors = ["black" if c == "mean" else f"C{k}" for k, c in enumerate(table.index)]

@@ -1,5 +1,4 @@
-"""An ipywidgets slice viewer over :func:`brats_utils.viz.drawing.draw_slice` (tested headless):
-controls that redraw when one changes."""
+"""An ipywidgets slice viewer over :func:`brats_utils.viz.drawing.draw_slice`."""
 
 from __future__ import annotations
 
@@ -56,16 +55,8 @@ def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
 
 
 class SliceViewer:
-    """Interactive viewer of cases, their predictions and error maps; only the case shown is
-    held in memory.
-
-    Args:
-        cases: ``{case_id: source}`` or a sequence of sources: a ``Case`` (``.image``
-            ``(X, Y, Z, 4)``, ``.seg``), ``CaseFiles`` or case folder (loaded lazily), or an
-            ``(image, seg)`` pair.
-        predictions: ``{case_id: classes}`` or a ``brats predict`` folder.
-        error_maps: ``{case_id: (X, Y, Z, 3)}`` or a ``brats evaluate --error-maps`` folder.
-    """
+    """Interactive viewer of cases (a ``Case``, ``CaseFiles``, folder or ``(image, seg)``), their
+    predictions and error maps (dicts or folders); one case held in memory."""
 
     def __init__(
         self,
@@ -234,8 +225,7 @@ class SliceViewer:
         return save_figure(self.figure if self.figure is not None else self.draw(), out_path)
 
     def _ipython_display_(self) -> None:
-        """Show the picture (an image output each control change updates in place, so a saved
-        notebook and its HTML show the last state), then the controls (a live kernel only)."""
+        """Show the picture (updated in place, so a saved notebook shows it), then controls."""
         from IPython import get_ipython
         from IPython.display import display
 

@@ -179,6 +179,9 @@ def contrast_findings(table: pd.DataFrame) -> str:
     singles = table.drop(index="mean")
     parts = []
     for contrast in (c for c in table.columns if c != "cases"):
+        if singles[contrast].isna().all():  # a tissue absent from these cases
+            parts.append(f"{contrast}: not measured (a tissue is absent from these cases)")
+            continue
         best = singles[contrast].idxmax()
         kept = table.loc["mean", contrast] / singles.loc[best, contrast]
         parts.append(

@@ -148,6 +148,8 @@ def test_channel_contrast_measures_each_tissue_pair_and_the_mean_image():
     assert table.loc["mean", "edema vs core"] < table.loc["FLAIR", "edema vs core"]
     text = contrast_findings(table)
     assert "against T1ce's" in text and "kept" in text
+    table["edema vs core"] = np.nan  # no case with both tissues: said, not a crash
+    assert "edema vs core: not measured" in contrast_findings(table)
     axis = plot_channel_contrast(table).axes[0]  # a group per tissue pair, a bar per channel
     contrasts = [c for c in table.columns if c != "cases"]
     assert [t.get_text() for t in axis.get_xticklabels()] == contrasts

@@ -1,4 +1,4 @@
-"""GPU benchmark at the seed's settings, on the active Keras backend (runs on a CPU too).
+"""GPU benchmark at the baseline's settings, on the active Keras backend (runs on a CPU too).
 
 What a GPU runtime must deliver, measured in one run (ratios within the run, so a busy
 machine shifts both sides alike):
@@ -7,7 +7,7 @@ machine shifts both sides alike):
   (:class:`~brats_utils.training.loader.SliceDataset` from a slice cache), their ratio
   (target >= 0.9), with and without mixed precision;
 - the projected seconds of one BraTS 2021 epoch: 101,200 slices (100 slices of 1012
-  training cases, the seed's) and 156,860 (all 155 slices; the README's real-data setting);
+  training cases, the baseline's) and 156,860 (all 155 slices; the README's real-data setting);
 - the loader alone: batches/s with 1..N worker threads (what it can feed a fast GPU);
 - whole-volume inference: seconds per case (every slice predicted, resized back, NIfTI
   written) with ``brats predict``'s code;
@@ -15,7 +15,7 @@ machine shifts both sides alike):
 
 Usage::
 
-    KERAS_BACKEND=jax python benchmarks/bench_gpu.py                 # the seed's scale
+    KERAS_BACKEND=jax python benchmarks/bench_gpu.py                 # the baseline's scale
     python benchmarks/bench_gpu.py --size 32 --base-filters 4 --cases 2 --volume 64 64 40 \\
         --batch-sizes 8 --workers 1 2 --epochs 1                      # a CPU smoke run
 
@@ -43,7 +43,7 @@ from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.training.fit import compile_model, precision_policy
 from brats_utils.training.loader import SliceDataset, load_arrays
 
-#: Slices of one BraTS 2021 training epoch: 1012 cases x 100 slices (the seed's 22..121), and
+#: Slices of one BraTS 2021 training epoch: 1012 cases x 100 slices (the baseline's 22..121), and
 #: x 155 (every slice).
 EPOCH_SLICES = {"seed_100_slices": 101_200, "all_155_slices": 156_860}
 
@@ -55,8 +55,8 @@ def parse_args() -> argparse.Namespace:
         "--volume", type=int, nargs=3, default=(240, 240, 155), metavar=("X", "Y", "Z"),
         help="synthetic volume (default BraTS')",
     )  # fmt: skip
-    parser.add_argument("--size", type=int, default=128, help="slice size (seed: 128)")
-    parser.add_argument("--base-filters", type=int, default=32, help="U-Net width (seed: 32)")
+    parser.add_argument("--size", type=int, default=128, help="slice size (baseline: 128)")
+    parser.add_argument("--base-filters", type=int, default=32, help="U-Net width (baseline: 32)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per measurement")

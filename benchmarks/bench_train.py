@@ -63,13 +63,13 @@ def parse_args() -> argparse.Namespace:
         default=(120, 120, 100),
         metavar=("X", "Y", "Z"),
         help="synthetic volume shape; every axial slice is cached (default 120 120 100: "
-        "100 slices per case like the seed's 22:122; the cache layout, hence the loader's "
+        "100 slices per case like the baseline's 22:122; the cache layout, hence the loader's "
         "cost, depends only on slices x size)",
     )
     parser.add_argument("--experiment", choices=sorted(EXPERIMENTS), default="early2")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--base-filters", type=int, default=16, help="default 16 (seed: 32)")
+    parser.add_argument("--base-filters", type=int, default=16, help="default 16 (baseline: 32)")
     parser.add_argument("--workers", type=int, default=1, help="PyDataset worker threads")
     parser.add_argument("--max-queue-size", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)

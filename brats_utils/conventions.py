@@ -28,7 +28,7 @@ __all__ = [
     "classes_to_labels",
 ]
 
-#: Canonical modality order of the channel axis (the seed's "T1, T1ce, T2, FLAIR").
+#: Canonical modality order of the channel axis (the baseline's "T1, T1ce, T2, FLAIR").
 MODALITIES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
 MODALITY_NAMES: dict[str, str] = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
 

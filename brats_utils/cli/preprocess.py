@@ -45,29 +45,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--recipe",
         choices=sorted(RECIPES),
-        default="seed",
-        help="start from a recipe (default seed; best: every slice, brain crop); the options "
+        default="baseline",
+        help="start from a recipe (default baseline; best: every slice, brain crop); the options "
         "below replace its values",
     )
-    parser.add_argument("--size", type=positive_int, help="slice size in pixels (seed, best: 128)")
+    parser.add_argument(
+        "--size", type=positive_int, help="slice size in pixels (both recipes: 128)"
+    )
     parser.add_argument(
         "--slices",
         type=parse_slices,
         metavar="START:STOP|all",
-        help="slices kept, STOP exclusive (seed: 22:122; best: all)",
+        help="slices kept, STOP exclusive (baseline: 22:122; best: all)",
     )
     parser.add_argument(
-        "--normalization", choices=NORMALIZATIONS, help="over the brain (seed, best: zscore)"
+        "--normalization", choices=NORMALIZATIONS, help="over the brain (baseline, best: zscore)"
     )
     parser.add_argument(
         "--crop-brain",
         action=argparse.BooleanOptionalAction,
-        help="crop slices to the brain's square before resizing (seed: off, best: on)",
+        help="crop slices to the brain's square before resizing (baseline: off, best: on)",
     )
     parser.add_argument(
         "--plane",
         choices=tuple(PLANES),
-        help="slicing plane (seed, best: axial); a run per plane makes a triplanar ensemble",
+        help="slicing plane (baseline, best: axial); a run per plane makes a triplanar ensemble",
     )
     parser.add_argument("--workers", type=positive_int, default=1, help="processes (default 1)")
     parser.add_argument(

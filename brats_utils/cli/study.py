@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     scale = StudyScale()
     parser = subparsers.add_parser(
         "study",
-        help="cross-validate the improvements over the seed on labelled cases",
+        help="cross-validate the improvements over the baseline on labelled cases",
         description="k-fold cross-validation over the labelled cases of DATA_DIR (validation "
         "cases from each fold's training cases): every configuration is trained and scored "
         "on the same folds; results/ holds the per-case table, a summary with 95%% bootstrap "
@@ -59,17 +59,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--only-folds", type=_folds,
         help="run only these folds, 0-based (e.g. 0 for a smoke run)",
     )  # fmt: skip
-    seed = TrainSettings()  # the seed recipe's sizes, for a GPU
+    baseline = TrainSettings()  # the baseline recipe's sizes, for a GPU
     scale_options = (
         ("--size", scale.size, "slice size", PreprocessSettings().size),
-        ("--base-filters", scale.base_filters, "U-Net width", seed.unet.base_filters),
-        ("--epochs", scale.epochs, "epochs of every training", seed.epochs),
-        ("--batch-size", scale.batch_size, "slices per batch", seed.batch_size),
+        ("--base-filters", scale.base_filters, "U-Net width", baseline.unet.base_filters),
+        ("--epochs", scale.epochs, "epochs of every training", baseline.epochs),
+        ("--batch-size", scale.batch_size, "slices per batch", baseline.batch_size),
     )
     for option, default, what, gpu in scale_options:
         parser.add_argument(
             option, type=positive_int, default=default,
-            help=f"{what} (CPU default {default}; the seed's {gpu} on a GPU)",
+            help=f"{what} (CPU default {default}; the baseline's {gpu} on a GPU)",
         )  # fmt: skip
     parser.add_argument("--report", action="store_true", help="only write results/")
     return parser

@@ -24,7 +24,7 @@ from brats_utils.training.settings import LOSSES, SELECTIONS, TrainSettings
 __all__ = ["add_parser", "run", "settings_from_args"]
 
 #: ``(option, type, choices or action, help)`` of every setting; the help ends with the default
-#: of :class:`TrainSettings` (the seed's), the one set of defaults.
+#: of :class:`TrainSettings` (the baseline's), the one set of defaults.
 _SETTINGS = (
     ("--epochs", positive_int, None, "epochs"),
     ("--batch-size", positive_int, None, "slices per batch"),
@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train one experiment (early4, mean4, early2) on a slice cache built by "
         "`brats preprocess`. Writes RUN_DIR/{model.keras (best by --select), "
         "model_last.keras, history.csv, history.json, config.json, state.json}. The defaults "
-        "are the seed's settings.",
+        "are the baseline's settings.",
     )
     parser.add_argument("--experiment", required=True, choices=sorted(EXPERIMENTS))
     parser.add_argument("--cache", required=True, type=Path, help="slice cache folder")
@@ -69,15 +69,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "built from (recorded in the cache manifest)",
     )
     parser.add_argument(
-        "--recipe", choices=sorted(RECIPES), default="seed",
-        help="start from a named recipe (default seed: the seed's settings exactly; best: "
+        "--recipe", choices=sorted(RECIPES), default="baseline",
+        help="start from a named recipe (default baseline: the baseline's settings exactly; best: "
         "Dice + CE, flips, 30%% empty slices, flip TTA and postprocessing chosen on the "
         "validation cases). Every option below replaces the recipe's value",
     )  # fmt: skip
     defaults = TrainSettings().flat()
     for option, kind, choices, text in _SETTINGS:
         dest = "learning_rate" if option == "--lr" else option[2:].replace("-", "_")
-        shown = f"{text} (seed: {_shown(defaults[dest])})"
+        shown = f"{text} (baseline: {_shown(defaults[dest])})"
         if choices == "bool":
             parser.add_argument(option, action=argparse.BooleanOptionalAction, help=shown)
         elif choices == "flag":
@@ -87,7 +87,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--postprocess", action=argparse.BooleanOptionalAction,
         help="after training, choose postprocessing on the validation cases as `brats "
-        "postprocess` does (best: on; seed: off)",
+        "postprocess` does (best: on; baseline: off)",
     )  # fmt: skip
     used_folder = parser.add_mutually_exclusive_group()  # argparse refuses both
     used_folder.add_argument(
@@ -107,7 +107,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
     """The recipe's :class:`TrainSettings`, every option given replacing the recipe's value."""
     given = {name: getattr(args, name, None) for name in TrainSettings.names()}
     try:
-        recipe = get_recipe(getattr(args, "recipe", "seed"))
+        recipe = get_recipe(getattr(args, "recipe", "baseline"))
         return recipe.train_settings(**{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise BratsError(str(exc)) from exc

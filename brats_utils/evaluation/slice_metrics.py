@@ -1,4 +1,4 @@
-"""The seed's slice metrics from one ``(4, 4)`` confusion matrix ``cm[true, predicted]``."""
+"""The baseline's slice metrics from one ``(4, 4)`` confusion matrix ``cm[true, predicted]``."""
 
 from __future__ import annotations
 

@@ -9,16 +9,16 @@ from brats_utils.errors import check_choice, from_known_keys
 
 __all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
-#: How the expanding path doubles the size: up-sampling + 2x2 conv (the seed's) or transposed.
+#: How the expanding path doubles the size: up-sampling + 2x2 conv (the baseline's) or transposed.
 UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
-#: Network output: a softmax over the 4 classes (the seed's), or sigmoids of WT, TC, ET (nnU-Net).
+#: Network output: a softmax over 4 classes (the baseline's), or sigmoids of WT, TC, ET (nnU-Net).
 HEADS: tuple[str, ...] = ("classes", "regions")
 
 
 @dataclass(frozen=True)
 class UNetSettings:
-    """Architecture of the 2D U-Net (defaults: the seed's): ``base_filters * 2**level`` filters
-    on levels ``0..depth``; ``batch_norm`` is not in the seed."""
+    """Architecture of the 2D U-Net (defaults: the baseline's): ``base_filters * 2**level`` filters
+    on levels ``0..depth``; ``batch_norm`` is not in the baseline."""
 
     depth: int = 4
     base_filters: int = 32

@@ -1,4 +1,4 @@
-"""The seed's 2D U-Net and the fusion front ends of the three experiments (keras.ops)."""
+"""The baseline's 2D U-Net and the fusion front ends of the three experiments (keras.ops)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def conv_block(x, filters: int, batch_norm: bool, name: str):
 
 
 def upsample_block(x, filters: int, mode: str, name: str):
-    """Double the spatial size: 2x2 up-sampling + 2x2 conv (the seed's) or a transposed conv."""
+    """Double the spatial size: 2x2 up-sampling + 2x2 conv (the baseline's) or a transposed conv."""
     if mode == "transpose":
         return layers.Conv2DTranspose(
             filters, 2, strides=2, padding="same", kernel_initializer="he_normal", name=name

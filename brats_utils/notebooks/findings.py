@@ -123,9 +123,9 @@ def preprocessing_findings(cache, stats: pd.DataFrame) -> str:
 
 
 def variant_findings(
-    record: Mapping, region_metrics: Mapping[str, pd.DataFrame], seed_dice=None
+    record: Mapping, region_metrics: Mapping[str, pd.DataFrame], baseline_dice=None
 ) -> str:
-    """Notebooks 03-05: training, slice label Dice against ``seed_dice`` (if any), whole volumes."""
+    """Notebooks 03-05: training, slice label Dice against ``baseline_dice``, whole volumes."""
     lines = []
     if record.get("best_epoch") is not None:
         lines.append(
@@ -134,14 +134,14 @@ def variant_findings(
         )
     for split, metrics in record["slice_metrics"].items():
         labels = ", ".join(f"{n} {metrics[k]:.2f}" for k, n in _LABELS.items())
-        seed = ""
-        if seed_dice and split == "validation":
-            seed = "; the seed reported " + ", ".join(
-                f"{n} {seed_dice[k]:.2f}" for k, n in _LABELS.items() if k in seed_dice
+        baseline = ""
+        if baseline_dice and split == "validation":
+            baseline = "; the baseline reported " + ", ".join(
+                f"{n} {baseline_dice[k]:.2f}" for k, n in _LABELS.items() if k in baseline_dice
             )
         lines.append(
             f"* {split.capitalize()} slices ({metrics['n_slices']} of "
-            f"{len(region_metrics[split])} case(s)): label Dice {labels}{seed}."
+            f"{len(region_metrics[split])} case(s)): label Dice {labels}{baseline}."
         )
     for split, frame in region_metrics.items():
         lines.append(f"* Whole {split} volumes, region Dice: {region_means(frame)}.")

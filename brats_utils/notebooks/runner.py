@@ -35,7 +35,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "04_unet_mean_fusion_4mod",
     "05_unet_early_fusion_2mod",
     "06_results",
-    "07_beyond_the_seed",
+    "07_beyond_the_baseline",
 )
 PROFILES: tuple[str, ...] = ("tiny", "smoke", "full")
 #: Kernel installed for this interpreter when ``python3`` runs another Python.

@@ -12,7 +12,7 @@ from brats_utils.errors import CaseError, check_choice, from_known_keys
 
 __all__ = ["NORMALIZATIONS", "MAX_SIZE", "PLANES", "PreprocessSettings", "to_plane", "from_plane"]
 
-#: Normalisations over the brain: ``"zscore"`` (x - mean) / std, ``"max"`` x / max (the seed's).
+#: Normalisations over the brain: ``"zscore"`` (x - mean) / std, ``"max"`` x / max (the baseline's).
 NORMALIZATIONS: tuple[str, ...] = ("zscore", "max")
 #: Slicing planes and the axis order that puts each plane's slicing axis last: axial slices
 #: are ``(X, Y)`` at each Z, coronal ``(X, Z)`` at each Y, sagittal ``(Y, Z)`` at each X.
@@ -43,7 +43,7 @@ MAX_SIZE = 512
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """How volumes become training slices (defaults: the seed notebook's); ``crop_brain`` crops
+    """How volumes become training slices (defaults: the baseline's); ``crop_brain`` crops
     to the brain's box, else a non-square frame is padded to a square."""
 
     size: int = 128

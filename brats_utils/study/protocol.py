@@ -94,7 +94,7 @@ CONFIGS: dict[str, Config] = {
             "the project's real-data settings before the study: every slice, 30% empty "
             "slices, Dice + CE, flips, flip TTA",
         ),
-        Config("seed", "the seed's recipe: slices 22..121, CE, no augmentation, no TTA"),
+        Config("baseline", "the baseline's recipe: slices 22..121, CE, no augmentation, no TTA"),
         _current(
             "+postprocess",
             "current + small components and small ET removed (thresholds on validation)",

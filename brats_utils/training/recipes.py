@@ -1,4 +1,4 @@
-"""Named recipes (``--recipe``): ``seed`` (the defaults) and ``best`` (the study's)."""
+"""Named recipes (``--recipe``): ``baseline`` (the defaults) and ``best`` (the study's)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
-        Recipe("seed", "the seed notebook's settings exactly (the defaults)"),
+        Recipe("baseline", "the baseline's settings exactly (the defaults)"),
         Recipe(
             "best",
             "every slice (30% of the empty ones per epoch), brain crop, region outputs with "

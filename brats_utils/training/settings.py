@@ -21,7 +21,7 @@ OPTIMIZER = "adam"
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How a training run learns (defaults: the seed's); odd ``context_slices``: a 2.5D input."""
+    """How a training run learns (defaults: the baseline's); odd ``context_slices``: 2.5D input."""
 
     epochs: int = 15
     batch_size: int = 32

@@ -122,7 +122,7 @@ def prepare_run(
     force: bool = False,
     workers: int = 1,
     verbose: str | int = "auto",
-    recipe: Recipe | str = "seed",
+    recipe: Recipe | str = "baseline",
 ) -> tuple[SliceDataset, SliceDataset | None]:
     """Everything before ``model.fit``: run folder, seeds, ``(train_data, val_data or None)``."""
     settings = settings or TrainSettings()
@@ -182,7 +182,7 @@ def train(
     force: bool = False,
     workers: int = 1,
     verbose: str | int = "auto",
-    recipe: Recipe | str = "seed",
+    recipe: Recipe | str = "baseline",
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train one experiment on a slice cache (``brats train``).

@@ -1,4 +1,4 @@
-"""Figures of results: training curves, metric bars against the seed, Dice boxes, examples."""
+"""Figures of results: training curves, metric bars against the baseline, Dice boxes, examples."""
 
 from __future__ import annotations
 
@@ -25,17 +25,17 @@ from brats_utils.viz.drawing import (
 )
 
 __all__ = [
-    "SEED_LABEL_DICE",
-    "seed_table",
+    "BASELINE_LABEL_DICE",
+    "baseline_table",
     "plot_training_curves",
     "plot_metric_bars",
     "plot_region_dice_boxes",
     "plot_prediction_examples",
 ]
 
-#: Label Dice on 128 x 128 slices reported by the seed notebook, per experiment and split
+#: Label Dice on 128 x 128 slices reported by the baseline notebook, per experiment and split
 #: (not comparable with region Dice on whole volumes).
-SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
+BASELINE_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
     "early2": {
         "validation": {"dice_necrotic": 0.69, "dice_edema": 0.73, "dice_enhancing": 0.80},
         "test": {"dice_necrotic": 0.65, "dice_edema": 0.72, "dice_enhancing": 0.76},
@@ -46,11 +46,11 @@ SEED_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
-def seed_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:data:`SEED_LABEL_DICE` as rows ``(split, "seed <experiment>")``, with ``measured``."""
+def baseline_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:data:`BASELINE_LABEL_DICE`, rows ``(split, "baseline <experiment>")``, and ``measured``."""
     rows = {
-        (split, f"seed {experiment}"): values
-        for experiment, by_split in SEED_LABEL_DICE.items()
+        (split, f"baseline {experiment}"): values
+        for experiment, by_split in BASELINE_LABEL_DICE.items()
         for split, values in by_split.items()
     }
     frame = pd.DataFrame.from_dict(rows, orient="index")
@@ -139,7 +139,7 @@ def plot_metric_bars(
         if np.nanmax(np.append(values, 0)) <= 1.0:
             axis.set_ylim(0, 1.05)
     if marked:
-        mark = Line2D([], [], color="black", linewidth=2.5, label="seed (reported)")
+        mark = Line2D([], [], color="black", linewidth=2.5, label="baseline (reported)")
         fig.legend(handles=[mark], loc="outside lower center", fontsize="small")
     if title:
         fig.suptitle(title)

@@ -52,7 +52,7 @@ def _assert_inference_input_equals_cache(data_dir, case_id, settings, tmp_path):
 @pytest.mark.real_data
 def test_inference_feeds_the_cached_slices_bit_for_bit_on_a_real_case(real_sample_dir, tmp_path):
     case_id = discover_cases(real_sample_dir)[0].case_id
-    settings = PreprocessSettings()  # the seed's: 128 x 128, slices 22..121, z-score
+    settings = PreprocessSettings()  # the baseline's: 128 x 128, slices 22..121, z-score
     _assert_inference_input_equals_cache(real_sample_dir, case_id, settings, tmp_path)
 
 

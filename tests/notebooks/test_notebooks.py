@@ -488,7 +488,7 @@ def test_all_notebooks_run_with_the_tiny_profile(tiny_series, tiny_data):
     for number, experiment in (("03", "early4"), ("04", "mean4"), ("05", "early2")):
         _assert_variant_metrics(out, number, experiment)
     results = pd.read_csv(out / "tables" / "06_slice_metrics.csv")
-    assert {"early4", "mean4", "early2", "seed early2"} <= set(results["experiment"])
+    assert {"early4", "mean4", "early2", "baseline early2"} <= set(results["experiment"])
     summary = json.loads((out / "notebooks" / "run_summary.json").read_text())
     assert set(summary["seconds"]) == set(NOTEBOOKS) and summary["profile"] == "tiny"
 

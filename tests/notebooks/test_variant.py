@@ -188,9 +188,10 @@ def test_study_findings_judge_only_samples_of_the_minimum_size():
         {"n": [8], "dice_WT": [0.8], "dice_TC": [0.7], "dice_ET": [0.6], "lesion_dice_WT": [0.7],
          "lesion_dice_TC": [0.6], "lesion_dice_ET": [0.5]}, index=["n5"]
     )  # fmt: skip
-    text = study_findings({"seed": pd.DataFrame(rows)}, summary, {})
-    assert f"**n{MIN_CASES}** vs seed ({MIN_CASES} paired cases): better on dice_ET" in text
-    assert f"**n{MIN_CASES - 1}** vs seed: lesion-wise ET +0.100 ({too_few(MIN_CASES - 1)})" in text
+    text = study_findings({"baseline": pd.DataFrame(rows)}, summary, {})
+    assert f"**n{MIN_CASES}** vs baseline ({MIN_CASES} paired cases): better on dice_ET" in text
+    few = too_few(MIN_CASES - 1)
+    assert f"**n{MIN_CASES - 1}** vs baseline: lesion-wise ET +0.100 ({few})" in text
     assert "target" not in text and "is not a verdict" in text
 
 

@@ -46,9 +46,9 @@ def test_configurations_share_trainings_only_when_they_train_alike():
     planes = {triplanar.training_key(scale, 2021, p) for p in triplanar.planes}
     assert len(planes) == 3
     assert triplanar.preprocess_settings(scale, "coronal").plane == "coronal"
-    assert len({key[n] for n in ("current", "seed", "+crop", "+regions", "+2.5d", "all")}) == 6
-    assert CONFIGS["seed"].train_settings(scale, 0).loss == "ce"
-    assert CONFIGS["seed"].preprocess_settings(scale) == PreprocessSettings(size=scale.size)
+    assert len({key[n] for n in ("current", "baseline", "+crop", "+regions", "+2.5d", "all")}) == 6
+    assert CONFIGS["baseline"].train_settings(scale, 0).loss == "ce"
+    assert CONFIGS["baseline"].preprocess_settings(scale) == PreprocessSettings(size=scale.size)
     assert CONFIGS["all"].train_settings(scale, 0).unet.head == "regions"
     assert CONFIGS["+select"].train_settings(scale, 0).select == "val_region_dice"
     assert key["+select"] != key["current"]  # its own training: the selection rule differs
@@ -69,11 +69,12 @@ def _scores(config: str, shift: float) -> pd.DataFrame:
 
 
 def test_the_report_pairs_cases_and_gives_intervals(tmp_path):
-    scores = pd.concat([_scores("seed", 0.0), _scores("current", 0.1)], ignore_index=True)
+    scores = pd.concat([_scores("baseline", 0.0), _scores("current", 0.1)], ignore_index=True)
     summary = summarize_study(scores)
-    assert summary.loc["current", "dice_WT"] == pytest.approx(summary.loc["seed", "dice_WT"] + 0.1)
-    assert summary.loc["seed", "dice_WT_low"] <= summary.loc["seed", "dice_WT"]
-    compared = comparisons(scores, "seed")
+    baseline_wt = summary.loc["baseline", "dice_WT"]
+    assert summary.loc["current", "dice_WT"] == pytest.approx(baseline_wt + 0.1)
+    assert summary.loc["baseline", "dice_WT_low"] <= summary.loc["baseline", "dice_WT"]
+    compared = comparisons(scores, "baseline")
     row = compared[(compared["config"] == "current") & (compared["metric"] == "dice_WT")].iloc[0]
     assert row["mean_difference"] == pytest.approx(0.1) and row["favours"] == "B"
     hd = compared[(compared["config"] == "current") & (compared["metric"] == "hd95_ET")].iloc[0]
@@ -82,17 +83,17 @@ def test_the_report_pairs_cases_and_gives_intervals(tmp_path):
 
 def test_a_partial_study_reports_only_complete_configurations(tmp_path):
     study = tmp_path / "study"
-    protocol = {"folds": [CASES[:4], CASES[4:8]], "configs": ["seed", "current"]}
+    protocol = {"folds": [CASES[:4], CASES[4:8]], "configs": ["baseline", "current"]}
     (study / "scores" / "fold0").mkdir(parents=True)
     (study / "scores" / "fold1").mkdir(parents=True)
     (study / "study.json").write_text(json.dumps(protocol))
-    seed = _scores("seed", 0.0)
+    seed = _scores("baseline", 0.0)
     for fold in (0, 1):
-        seed[seed["fold"] == fold].to_csv(study / "scores" / f"fold{fold}" / "seed.csv")
+        seed[seed["fold"] == fold].to_csv(study / "scores" / f"fold{fold}" / "baseline.csv")
     current = _scores("current", 0.1)
     current[current["fold"] == 0].to_csv(study / "scores" / "fold0" / "current.csv")
     scores, missing = collect_scores(study)
-    assert set(scores["config"]) == {"seed"} and missing == {"current": [1]}
+    assert set(scores["config"]) == {"baseline"} and missing == {"current": [1]}
 
 
 def _train_args(*extra: str):
@@ -102,7 +103,7 @@ def _train_args(*extra: str):
 
 def test_recipes_seed_is_the_defaults_and_options_replace_the_recipes_values():
     assert settings_from_args(_train_args()) == TrainSettings()
-    assert settings_from_args(_train_args("--recipe", "seed")) == TrainSettings()
+    assert settings_from_args(_train_args("--recipe", "baseline")) == TrainSettings()
     best = settings_from_args(_train_args("--recipe", "best"))
     assert best == get_recipe("best").train_settings()
     assert best.loss == "dice_ce" and best.augment and best.empty_slice_fraction == 0.3
@@ -110,10 +111,10 @@ def test_recipes_seed_is_the_defaults_and_options_replace_the_recipes_values():
     assert not mine.augment and mine.epochs == 3 and mine.loss == "dice_ce"
     regions = settings_from_args(_train_args("--head", "regions", "--context-slices", "3"))
     assert regions.unet.head == "regions" and regions.context_slices == 1 + 2
-    assert get_recipe("seed").preprocess_settings() == PreprocessSettings()
+    assert get_recipe("baseline").preprocess_settings() == PreprocessSettings()
     pre = get_recipe("best").preprocess_settings(size=96)
     assert pre.crop_brain and pre.slice_stop is None and pre.size == 96
-    assert set(RECIPES) == {"seed", "best"}
+    assert set(RECIPES) == {"baseline", "best"}
     with pytest.raises(BratsError, match="unknown recipe"):
         get_recipe("fast")
 

@@ -31,13 +31,13 @@ from brats_utils.viz.drawing import (
     slice_2d,
 )
 from brats_utils.viz.result_figures import (
-    SEED_LABEL_DICE,
+    BASELINE_LABEL_DICE,
+    baseline_table,
     plot_metric_bars,
     plot_prediction_examples,
     plot_region_dice_boxes,
     plot_training_curves,
     read_history,
-    seed_table,
 )
 
 matplotlib.use("Agg")
@@ -256,30 +256,30 @@ def test_metric_bars_mark_the_seed(tmp_path):
         {"dice_necrotic": [0.5, 0.6], "dice_edema": [0.7, 0.8], "hd95_WT": [12.0, 9.0]},
         index=["early4", "early2"],
     )
-    reference = {e: v["validation"] for e, v in SEED_LABEL_DICE.items()}
+    reference = {e: v["validation"] for e, v in BASELINE_LABEL_DICE.items()}
     fig = plot_metric_bars(table, reference=reference, out_path=tmp_path / "bars.png")
     assert len(fig.axes) == 3
     necrotic = fig.axes[0]
     assert [p.get_height() for p in necrotic.patches] == [0.5, 0.6]
     marks = [segment[0][1] for c in necrotic.collections for segment in c.get_segments()]
-    assert marks == pytest.approx([0.61, 0.69])  # seed's early4 and early2 validation NCR
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["seed (reported)"]
+    assert marks == pytest.approx([0.61, 0.69])  # baseline's early4 and early2 validation NCR
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["baseline (reported)"]
     assert fig.axes[2].get_ylim()[1] > 12  # HD95 is not clipped to [0, 1]
     assert _png_ok(tmp_path / "bars.png")
 
 
 def test_seed_table_has_the_reported_numbers():
-    table = seed_table()
-    assert table.loc[("validation", "seed early2"), "dice_enhancing"] == 0.80
-    assert table.loc[("test", "seed early2"), "dice_necrotic"] == 0.65
+    table = baseline_table()
+    assert table.loc[("validation", "baseline early2"), "dice_enhancing"] == 0.80
+    assert table.loc[("test", "baseline early2"), "dice_necrotic"] == 0.65
     measured = pd.DataFrame(
         {"mean_iou": [0.5], "dice_edema": [0.7], "dice_necrotic": [0.6], "dice_enhancing": [0.8]},
         index=pd.MultiIndex.from_tuples([("test", "early2")], names=["split", "experiment"]),
     )
-    both = seed_table(measured)
+    both = baseline_table(measured)
     assert list(both.columns[:3]) == ["dice_necrotic", "dice_edema", "dice_enhancing"]
     assert both.loc[("test", "early2"), "dice_edema"] == 0.7 and len(both) == len(table) + 1
-    assert table.loc[("validation", "seed early4"), "dice_edema"] == 0.76
+    assert table.loc[("validation", "baseline early4"), "dice_edema"] == 0.76
     assert len(table) == 3
 
 

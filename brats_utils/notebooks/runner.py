@@ -94,6 +94,8 @@ def load_profile(profile: str | Path) -> Profile:
         raw = read_yaml_file(str(path)) or {}
     except yaml.YAMLError as exc:
         raise BratsError(f"profile {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise BratsError(f"profile {path}: expected a YAML mapping, found a {type(raw).__name__}")
     keys = {"description", "synthetic_cases", "synthetic_seed", "synthetic_shape", "parameters"}
     keys |= {"minutes", "measured"}
     unknown = sorted(set(raw) - keys)
@@ -196,6 +198,8 @@ def select_notebooks(only: str | Sequence[str] | None = None) -> list[str]:
         if not matches:
             raise BratsError(f"--only {item!r} matches no notebook; notebooks: {NOTEBOOKS}")
         chosen.update(matches)
+    if not chosen:
+        raise BratsError(f"--only {only!r} names no notebook; notebooks: {NOTEBOOKS}")
     return [n for n in NOTEBOOKS if n in chosen]
 
 

@@ -81,6 +81,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     paths["file"] = root / "a_file.txt"
     paths["file"].write_text("a file, not a folder\n")
     paths["missing"] = root / "nowhere"
+    paths["yaml_list"] = root / "profile_list.yaml"
+    paths["yaml_list"].write_text("- epochs: 1\n- image_size: 32\n")
     # Predictions: the reference labels themselves; one folder with a truncated file.
     for folder, cases in (("pred", GOOD), ("pred5", (BAD,))):
         (root / folder).mkdir()
@@ -356,6 +358,9 @@ ROWS = [
     row("notebooks-data-file", "notebooks --profile tiny --data {file} --out {out}",
         2, "--data", "is a file"),
     row("notebooks-only-09", NOTEBOOKS + " --out {out} --only 09", 2, "--only", "'09'"),
+    row("notebooks-only-comma", NOTEBOOKS + " --out {out} --only ,", 2, "--only", "no notebook"),
+    row("notebooks-profile-list", "notebooks --profile {yaml_list} --out {out}",
+        2, "{yaml_list}", "mapping"),
     row("notebooks-param-no-value", NOTEBOOKS + " --out {out} --param epochs",
         2, "--param", "'epochs'"),
     row("notebooks-param-unknown", NOTEBOOKS + " --out {out} --param nosuch=3", 2, "nosuch"),

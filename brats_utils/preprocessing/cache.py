@@ -1,9 +1,14 @@
-"""The slice cache's layout (docs/ARCHITECTURE.md, "Files on disk") and read access to it."""
+"""The slice cache's layout (docs/ARCHITECTURE.md, "Files on disk") and read access to it.
+
+Version 2 stores per case and modality a float16 ``(S, h, w)`` array cropped to the box that
+holds every non-zero voxel, so a 2-channel model reads only its two channels and no background.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,40 +16,58 @@ import numpy as np
 
 from brats_utils.conventions import MODALITIES
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import read_json
+from brats_utils.files import read_json, write_npy
 from brats_utils.preprocessing.settings import PreprocessSettings
 
 __all__ = [
     "CACHE_VERSION",
     "MANIFEST_NAME",
     "CASES_DIR",
-    "MAX_OPEN_CASES",
-    "image_path",
-    "label_path",
+    "MAX_OPEN_MAPS",
+    "channel_path",
     "marker_path",
+    "write_case",
     "SliceCache",
     "open_cache",
 ]
 
-CACHE_VERSION: int = 1
+CACHE_VERSION: int = 2
 MANIFEST_NAME = "manifest.json"
 CASES_DIR = "cases"
 
 
-def image_path(cases_dir: Path, case_id: str) -> Path:
-    return cases_dir / f"{case_id}.image.npy"
-
-
-def label_path(cases_dir: Path, case_id: str) -> Path:
-    return cases_dir / f"{case_id}.label.npy"
+def channel_path(cases_dir: Path, case_id: str, channel: str) -> Path:
+    """``channel``: a modality of MODALITIES, or ``"label"``."""
+    return cases_dir / f"{case_id}.{channel}.npy"
 
 
 def marker_path(cases_dir: Path, case_id: str) -> Path:
     return cases_dir / f"{case_id}.json"
 
 
-#: Most cases whose memory maps a SliceCache keeps open at once (each holds a file handle).
-MAX_OPEN_CASES = 256
+def write_case(
+    cases_dir: Path, case_id: str, images: np.ndarray, labels: np.ndarray | None
+) -> list[int]:
+    """Write ``(S, size, size, 4)`` images (and ``(S, size, size)`` labels) in the cache's layout;
+    returns the crop ``[row0, row1, col0, col1]`` outside which every value is 0."""
+    nonzero = np.any(images != 0, axis=(0, 3))
+    if labels is not None:
+        nonzero |= np.any(labels != 0, axis=0)
+    rows, cols = np.flatnonzero(nonzero.any(axis=1)), np.flatnonzero(nonzero.any(axis=0))
+    r0, r1 = (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 1)
+    c0, c1 = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 1)
+    for k, modality in enumerate(MODALITIES):  # preprocess_channels made them float16 values
+        write_npy(
+            channel_path(cases_dir, case_id, modality),
+            images[:, r0:r1, c0:c1, k].astype(np.float16),
+        )
+    if labels is not None:
+        write_npy(channel_path(cases_dir, case_id, "label"), labels[:, r0:r1, c0:c1])
+    return [r0, r1, c0, c1]
+
+
+#: Most memory maps (one per case and channel, each a file handle) a SliceCache keeps open.
+MAX_OPEN_MAPS = 512
 
 
 class SliceCache:
@@ -115,47 +138,69 @@ class SliceCache:
         """Positions (0..S-1) of the slices holding tumour; empty without labels."""
         return np.asarray(self.entry(case_id)["tumour_slices"], dtype=np.int64)
 
-    def _map(self, case_id: str, kind: str) -> np.memmap:
-        key = (case_id, kind)
+    def _map(self, case_id: str, channel: str) -> np.memmap:
+        key = (case_id, channel)
         with self._lock:
             array = self._open.get(key)
             if array is not None:
                 self._open.move_to_end(key)
                 return array
-        size, n_slices = self.settings.size, self.n_slices(case_id)
-        cases_dir = self.cache_dir / CASES_DIR
-        if kind == "image":
-            path = image_path(cases_dir, case_id)
-            shape, dtype = (n_slices, size, size, len(MODALITIES)), np.dtype(np.float32)
-        else:
-            path = label_path(cases_dir, case_id)
-            shape, dtype = (n_slices, size, size), np.dtype(np.uint8)
+        r0, r1, c0, c1 = self.entry(case_id)["crop"]
+        shape = (self.n_slices(case_id), r1 - r0, c1 - c0)
+        dtype = np.dtype(np.uint8 if channel == "label" else np.float16)
+        path = channel_path(self.cache_dir / CASES_DIR, case_id, channel)
         try:
             array = np.load(path, mmap_mode="r")
         except (OSError, ValueError) as exc:
-            raise CaseError(case_id, f"cannot read cached {kind}s: {exc}", path) from exc
+            raise CaseError(case_id, f"cannot read cached {channel}: {exc}", path) from exc
         if array.shape != shape or array.dtype != dtype:
             raise CaseError(
                 case_id,
-                f"cached {kind}s are {array.shape} {array.dtype}, the manifest says {shape} "
+                f"cached {channel} is {array.shape} {array.dtype}, the manifest says {shape} "
                 f"{dtype}; the cache is damaged, rebuild it with --overwrite",
                 path,
             )
         with self._lock:
             self._open[key] = array
-            while len(self._open) > 2 * MAX_OPEN_CASES:
+            while len(self._open) > MAX_OPEN_MAPS:
                 self._open.popitem(last=False)
         return array
 
-    def images(self, case_id: str) -> np.memmap:
-        """``(S, size, size, 4)`` float32 read-only memory map, channels in MODALITIES order."""
-        return self._map(case_id, "image")
+    def read(
+        self,
+        case_id: str,
+        positions: np.ndarray | None = None,
+        channels: Sequence[str] = MODALITIES,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``(N, size, size, C)`` float32 slices at ``positions`` (default all), channels in the
+        given order, written into ``out`` if given."""
+        size, (r0, r1, c0, c1) = self.settings.size, self.entry(case_id)["crop"]
+        n = self.n_slices(case_id) if positions is None else len(positions)
+        index = slice(None) if positions is None else positions
+        if out is None:
+            out = np.empty((n, size, size, len(channels)), dtype=np.float32)
+        out[:, :r0], out[:, r1:], out[:, :, :c0], out[:, :, c1:] = 0, 0, 0, 0
+        for k, channel in enumerate(channels):
+            out[:, r0:r1, c0:c1, k] = self._map(case_id, channel)[index]
+        return out
 
-    def labels(self, case_id: str) -> np.memmap:
-        """``(S, size, size)`` uint8 classes 0..3; ``CaseError`` if cached without labels."""
+    def images(self, case_id: str) -> np.ndarray:
+        """``(S, size, size, 4)`` float32, channels in MODALITIES order."""
+        return self.read(case_id)
+
+    def labels(self, case_id: str, positions: np.ndarray | None = None) -> np.ndarray:
+        """``(N, size, size)`` uint8 classes 0..3 at ``positions`` (default all); ``CaseError`` if
+        cached without labels."""
         if not self.has_labels(case_id):
             raise CaseError(case_id, "was cached without a segmentation (no labels)")
-        return self._map(case_id, "label")
+        (r0, r1, c0, c1), size = self.entry(case_id)["crop"], self.settings.size
+        n = self.n_slices(case_id) if positions is None else len(positions)
+        labels = np.zeros((n, size, size), dtype=np.uint8)
+        labels[:, r0:r1, c0:c1] = self._map(case_id, "label")[
+            slice(None) if positions is None else positions
+        ]
+        return labels
 
 
 def open_cache(cache_dir: Path | str) -> SliceCache:

@@ -22,15 +22,14 @@ from brats_utils.files import (
     read_json,
     remove_stale_temporaries,
     write_json,
-    write_npy,
 )
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,
     MANIFEST_NAME,
-    image_path,
-    label_path,
+    channel_path,
     marker_path,
+    write_case,
 )
 from brats_utils.preprocessing.settings import PreprocessSettings
 from brats_utils.preprocessing.slices import preprocess_files
@@ -65,13 +64,12 @@ def _cache_one_case(
     case_id = files.case_id
     try:
         images, labels, kept = preprocess_files(files, settings, expected_shape=expected_shape)
+        crop = write_case(cases_dir, case_id, images, labels)
     except CaseError as exc:
         return case_id, None, str(exc)
-    write_npy(image_path(cases_dir, case_id), images)
     tumour: list[int] = []
     counts = None
     if labels is not None:
-        write_npy(label_path(cases_dir, case_id), labels)
         tumour = np.flatnonzero(labels.reshape(len(labels), -1).max(axis=1) > 0).tolist()
         counts = np.bincount(labels.ravel(), minlength=NUM_CLASSES).tolist()
     entry = {
@@ -79,6 +77,7 @@ def _cache_one_case(
         "n_slices": len(kept),
         "slice_indices": kept.tolist(),
         "has_labels": labels is not None,
+        "crop": crop,
         "tumour_slices": tumour,
         "label_counts": counts,
         "source": str(files.folder),
@@ -99,9 +98,10 @@ def _finished_entries(cases_dir: Path) -> dict[str, dict[str, Any]]:
         except (OSError, ValueError):
             continue  # unreadable marker: the case is redone
         case_id = entry.get("case_id")
-        if case_id is None or not image_path(cases_dir, case_id).is_file():
-            continue
-        if entry.get("has_labels") and not label_path(cases_dir, case_id).is_file():
+        channels = [*MODALITIES, "label"] if entry.get("has_labels") else MODALITIES
+        if case_id is None or not all(
+            channel_path(cases_dir, case_id, c).is_file() for c in channels
+        ):
             continue
         entries[case_id] = entry
     return entries

@@ -126,7 +126,8 @@ def preprocess_channels(
     Statistics come from the whole volume (float64); the kept slices are normalised after
     resizing (equal for a linear resize, up to float32 rounding).
 
-    Returns ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32, ``(S, size,
+    Returns ``(images, labels, slice_indices)``: ``(S, size, size, 4)`` float32 holding float16
+    values (the cache's precision, so training and inference see the same numbers), ``(S, size,
     size)`` uint8 or ``None``, ``(S,)`` int64 indices into Z. ``CaseError``: differing shapes,
     too few slices, no brain, a constant modality, NaN, labels outside 0..3.
     """
@@ -168,7 +169,9 @@ def preprocess_channels(
         resized /= divisors[c]
         if settings.normalization == "max":  # rounding must not step past the maximum
             np.minimum(resized, np.float32(1), out=resized)
-        images[..., c] = resized
+        images[..., c] = resized.astype(np.float16)  # what the cache stores, exactly
+    if not np.isfinite(images).all():
+        raise CaseError(case_id, "normalised intensities exceed float16's range (65504)")
 
     labels = None
     if seg is not None:

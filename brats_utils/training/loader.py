@@ -12,7 +12,7 @@ import numpy as np
 
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, channel_indices
 from brats_utils.preprocessing.cache import SliceCache, open_cache
-from brats_utils.preprocessing.slices import stack_context
+from brats_utils.preprocessing.slices import context_positions
 
 __all__ = ["SliceDataset", "load_arrays"]
 
@@ -61,8 +61,7 @@ class SliceDataset(keras.utils.PyDataset):
         self.cache = cache if isinstance(cache, SliceCache) else open_cache(cache)
         self.case_ids = _check_cases(self.cache, case_ids)
         self.channels = tuple(channels)
-        self._channel_index = channel_indices(self.channels)
-        self._all_channels = self._channel_index == list(range(len(MODALITIES)))
+        channel_indices(self.channels)  # refuses unknown names
         if not isinstance(batch_size, int | np.integer) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not 0.0 <= float(empty_slice_fraction) <= 1.0:
@@ -145,20 +144,22 @@ class SliceDataset(keras.utils.PyDataset):
         self._read = True
         cases, positions = self._case_of[rows], self._position_of[rows]
         n, size = len(rows), self.size
-        x = np.empty((n, size, size, self.context * len(self._channel_index)), dtype=np.float32)
+        x = np.empty((n, size, size, self.context * len(self.channels)), dtype=np.float32)
         y = np.empty((n, size, size), dtype=np.uint8)
         # rows are sorted: each case's slices are copied from its memory map into one block
         bounds = [0, *(np.flatnonzero(np.diff(cases)) + 1).tolist(), n]
         for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
             case_id, wanted = self.case_ids[cases[start]], positions[start:stop]
-            images = self.cache.images(case_id)
-            if self.context > 1:
-                x[start:stop] = stack_context(images, wanted, self.context, self._channel_index)
-            elif self._all_channels:
-                np.take(images, wanted, axis=0, out=x[start:stop], mode="clip")
+            if self.context > 1:  # each wanted slice's neighbours, read once, side by side
+                index = context_positions(wanted, self.cache.n_slices(case_id), self.context)
+                needed, inverse = np.unique(index, return_inverse=True)
+                stacks = self.cache.read(case_id, needed, self.channels)[
+                    inverse.reshape(index.shape)
+                ]
+                x[start:stop] = np.moveaxis(stacks, 1, 3).reshape(stop - start, size, size, -1)
             else:
-                x[start:stop] = images[wanted][..., self._channel_index]
-            np.take(self.cache.labels(case_id), wanted, axis=0, out=y[start:stop], mode="clip")
+                self.cache.read(case_id, wanted, self.channels, out=x[start:stop])
+            y[start:stop] = self.cache.labels(case_id, wanted)
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             flips = rng.random((len(rows), 2)) < 0.5

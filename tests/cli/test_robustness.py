@@ -459,4 +459,5 @@ def test_a_damaged_case_beside_good_ones_is_skipped_and_the_others_done(inputs, 
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"failed {BAD}" in result.stderr and "2 cases preprocessed" in result.stdout
     cached = sorted(p.name for p in (tmp_path / "cache" / "cases").iterdir())
-    assert cached == sorted(f"{c}.{k}" for c in GOOD for k in ("image.npy", "label.npy", "json"))
+    kinds = ("t1.npy", "t1ce.npy", "t2.npy", "flair.npy", "label.npy", "json")
+    assert cached == sorted(f"{c}.{k}" for c in GOOD for k in kinds)

@@ -98,6 +98,7 @@ def test_tta_averages_flipped_back_predictions():
     settings = PreprocessSettings(size=size, slice_start=0, slice_stop=None)
     tta = predict_volume(model, image, settings, ["flair"], tta=True)
     x = np.moveaxis(normalize_image(image)[..., [MODALITIES.index("flair")]], 2, 0)
+    x = x.astype(np.float16).astype(np.float32)  # model input holds float16 values
     runs = [model.predict(x, verbose=0)]
     for axis in (1, 2):
         runs.append(np.flip(model.predict(np.flip(x, axis=axis), verbose=0), axis=axis))

@@ -180,10 +180,11 @@ def test_preprocess_case_equals_normalise_then_slice_then_resize(normalization, 
     # a 20 x 18 frame is padded to the 20 x 20 square around its centre, then resized
     square = ((0, 0), (0, 0), (1, 1), (0, 0))
     normalised = np.moveaxis(normalize_image(image, normalization)[:, :, 2:10], 2, 0)
-    expected = resize_images(np.pad(normalised, square), 16)
+    expected = resize_images(np.pad(normalised, square), 16).astype(np.float16)
     assert images.shape == (8, 16, 16, 4) and images.dtype == np.float32
     assert images.flags.c_contiguous
-    np.testing.assert_allclose(images, expected, atol=1e-5)
+    np.testing.assert_allclose(images, expected, rtol=2**-10, atol=1e-5)  # a float16 step
+    np.testing.assert_array_equal(images, images.astype(np.float16))
     padded_seg = np.pad(np.moveaxis(seg[:, :, 2:10], 2, 0), square[:3])
     np.testing.assert_array_equal(labels, resize_labels(padded_seg, 16))
     assert labels.dtype == np.uint8
@@ -253,7 +254,12 @@ def test_cache_round_trip_equals_preprocess_case(tiny_data, tmp_path):
         np.testing.assert_array_equal(cache.images(case_id), images)
         np.testing.assert_array_equal(cache.labels(case_id), labels)
         np.testing.assert_array_equal(cache.slice_indices(case_id), kept)
-        assert isinstance(cache.images(case_id), np.memmap)
+        r0, r1, c0, c1 = cache.entry(case_id)["crop"]  # every non-zero pixel is inside
+        assert np.count_nonzero(images[:, r0:r1, c0:c1]) == np.count_nonzero(images) > 0
+        assert (r1 - r0) * (c1 - c0) < 16 * 16
+        np.testing.assert_array_equal(
+            cache.read(case_id, np.array([4, 1]), ["t2", "flair"]), images[[4, 1]][..., [2, 3]]
+        )
         tumour = np.flatnonzero(labels.reshape(len(labels), -1).any(axis=1))
         np.testing.assert_array_equal(cache.tumour_slices(case_id), tumour)
         entry = cache.manifest["cases"][case_id]
@@ -270,16 +276,16 @@ def test_rerun_skips_finished_cases_and_redoes_interrupted_ones(tiny_data, tmp_p
     out = tmp_path / "cache"
     _build(tiny_data, out)
     cases = out / "cases"
-    finished_mtime = (cases / "Case_A.image.npy").stat().st_mtime_ns
+    finished_mtime = (cases / "Case_A.flair.npy").stat().st_mtime_ns
     # Simulate a run killed while writing Case_B: no marker, a damaged array, a stale temp.
     (cases / "Case_B.json").unlink()
-    (cases / "Case_B.image.npy").write_bytes(b"half written")
+    (cases / "Case_B.t1.npy").write_bytes(b"half written")
     stale = cases / ".Case_B.label.npy.abc123.tmp.npy"
     stale.write_bytes(b"junk")
     report = _build(tiny_data, out)
     assert report.skipped == ["Case_A", "Case_C"] and report.done == ["Case_B"]
     assert not stale.exists()
-    assert (cases / "Case_A.image.npy").stat().st_mtime_ns == finished_mtime
+    assert (cases / "Case_A.flair.npy").stat().st_mtime_ns == finished_mtime
     cache = open_cache(out)
     assert cache.case_ids == ("Case_A", "Case_B", "Case_C")
     assert cache.images("Case_B").shape == (8, 16, 16, 4)
@@ -302,7 +308,14 @@ def test_keyboard_interrupt_leaves_no_partial_case_and_the_rerun_resumes(
     with pytest.raises(KeyboardInterrupt):
         _build(tiny_data, out)
     files = sorted(p.name for p in (out / "cases").iterdir())
-    assert files == ["Case_A.image.npy", "Case_A.json", "Case_A.label.npy"]
+    assert files == [
+        "Case_A.flair.npy",
+        "Case_A.json",
+        "Case_A.label.npy",
+        "Case_A.t1.npy",
+        "Case_A.t1ce.npy",
+        "Case_A.t2.npy",
+    ]
     assert list(open_cache(out).case_ids) == ["Case_A"]  # manifest written on the way out
     monkeypatch.setattr(preprocess_module, "preprocess_channels", real)
     report = _build(tiny_data, out)

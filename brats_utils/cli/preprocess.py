@@ -92,12 +92,11 @@ def run(args: argparse.Namespace) -> int:
         "crop_brain": args.crop_brain,
         "plane": args.plane,
     }
-    if args.slices is not None:
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.slices is not None:  # "all" is (0, None): its None is kept
         given["slice_start"], given["slice_stop"] = args.slices
     try:
-        settings = get_recipe(args.recipe).preprocess_settings(
-            **{k: v for k, v in given.items() if v is not None}
-        )
+        settings = get_recipe(args.recipe).preprocess_settings(**given)
     except ValueError as exc:
         raise BratsError(str(exc)) from exc
     depth = UNetSettings().depth

@@ -115,9 +115,10 @@ def main() -> dict:
         result["cgroup"] = cgroup
     print(json.dumps({k: v for k, v in result.items() if k != "loader"}), flush=True)
     for workers in args.workers:
-        dataset = SliceDataset(cache, case_ids, args.channels, args.batch_size, seed=workers)
+        cache = open_cache(args.cache)  # no memory map left open from the last measurement
         if args.cold:
             drop_page_cache()
+        dataset = SliceDataset(cache, case_ids, args.channels, args.batch_size, seed=workers)
         slices, seconds, read = read_epoch(dataset, workers, args.slices)
         row = {
             "workers": workers,
@@ -129,6 +130,10 @@ def main() -> dict:
         }
         result["loader"].append(row)
         print(json.dumps(row), flush=True)
+        del dataset, cache  # its memory maps would keep their pages in the page cache
+    if args.memory_limit_gb:  # back to the parent group, then remove ours
+        Path(cgroup).parent.joinpath("cgroup.procs").write_text(str(os.getpid()))
+        Path(cgroup).rmdir()
     print(json.dumps(result))
     return result
 

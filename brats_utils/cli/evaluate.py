@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from brats_utils.cli.args import (
@@ -12,7 +13,7 @@ from brats_utils.cli.args import (
     non_negative_float,
     non_negative_int,
 )
-from brats_utils.cli.predict import add_split_arguments, split_case_ids
+from brats_utils.cli.predict import add_split_arguments, split_case_ids, took
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.lesions import GLI_DILATION, GLI_MIN_VOLUME_MM3
 from brats_utils.evaluation.surface import HD95_VARIANTS
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             )
     case_ids = split_case_ids(args)
     rules = LesionRules(args.lesion_dilation, args.lesion_min_volume, args.lesion_hd95)
+    started = time.monotonic()
     df = evaluate_folder(
         args.pred,
         args.ref,
@@ -98,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     n_ok = int((df["status"] == "ok").sum())
     print(
-        f"{len(df)} cases scored ({n_ok} with prediction) -> {args.out}, {summary_path(args.out)}"
+        f"{len(df)} cases scored ({n_ok} with prediction) -> {args.out}, "
+        f"{summary_path(args.out)} {took(started, len(df))}"
     )
     return 1 if df.attrs.get("missing") else 0

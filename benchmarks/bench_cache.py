@@ -59,15 +59,21 @@ def limit_memory(gigabytes: float) -> str:
 
 
 def disk_read_bytes() -> int:
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("read_bytes:"):
-            return int(line.split()[1])
-    return 0
+    """Bytes this process read from disk (0 where /proc/self/io is missing, e.g. gVisor)."""
+    try:
+        lines = Path("/proc/self/io").read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in lines if line.startswith("read_bytes:")), 0)
 
 
-def drop_page_cache() -> None:
+def drop_page_cache() -> bool:
     os.sync()
-    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
 
 
 def read_epoch(dataset, workers: int, max_slices: int) -> tuple[int, float, int]:
@@ -116,12 +122,12 @@ def main() -> dict:
     print(json.dumps({k: v for k, v in result.items() if k != "loader"}), flush=True)
     for workers in args.workers:
         cache = open_cache(args.cache)  # no memory map left open from the last measurement
-        if args.cold:
-            drop_page_cache()
+        dropped = drop_page_cache() if args.cold else False
         dataset = SliceDataset(cache, case_ids, args.channels, args.batch_size, seed=workers)
         slices, seconds, read = read_epoch(dataset, workers, args.slices)
         row = {
             "workers": workers,
+            "page_cache_dropped": dropped,
             "slices": slices,
             "seconds": round(seconds, 1),
             "slices_per_s": round(slices / seconds),

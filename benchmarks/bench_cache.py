@@ -37,6 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--slices", type=int, default=0, help="slices per measurement (0: epoch)")
     parser.add_argument("--cold", action="store_true", help="drop the page cache first (root)")
+    parser.add_argument("--max-open-maps", type=int, nargs="+", default=[0], help="0: default")
     parser.add_argument("--memory-limit-gb", type=float, default=0.0, help="memory cgroup (root)")
     return parser.parse_args()
 
@@ -92,6 +93,7 @@ def main() -> dict:
     args = parse_args()
     if args.memory_limit_gb:
         cgroup = limit_memory(args.memory_limit_gb)
+    import brats_utils.preprocessing.cache as cache_module
     from brats_utils.data.split import cases_in, load_split
     from brats_utils.preprocessing.cache import open_cache
     from brats_utils.training.loader import SliceDataset
@@ -120,23 +122,27 @@ def main() -> dict:
     if args.memory_limit_gb:
         result["cgroup"] = cgroup
     print(json.dumps({k: v for k, v in result.items() if k != "loader"}), flush=True)
-    for workers in args.workers:
-        cache = open_cache(args.cache)  # no memory map left open from the last measurement
-        dropped = drop_page_cache() if args.cold else False
-        dataset = SliceDataset(cache, case_ids, args.channels, args.batch_size, seed=workers)
-        slices, seconds, read = read_epoch(dataset, workers, args.slices)
-        row = {
-            "workers": workers,
-            "page_cache_dropped": dropped,
-            "slices": slices,
-            "seconds": round(seconds, 1),
-            "slices_per_s": round(slices / seconds),
-            "disk_mb_per_s": round(read / 1e6 / seconds),
-            "disk_kb_per_slice": round(read / 1e3 / slices, 1),
-        }
-        result["loader"].append(row)
-        print(json.dumps(row), flush=True)
-        del dataset, cache  # its memory maps would keep their pages in the page cache
+    default_maps = cache_module.MAX_OPEN_MAPS
+    for max_maps in args.max_open_maps:
+        cache_module.MAX_OPEN_MAPS = max_maps or default_maps
+        for workers in args.workers:
+            cache = open_cache(args.cache)  # no memory map left open from the last measurement
+            dropped = drop_page_cache() if args.cold else False
+            dataset = SliceDataset(cache, case_ids, args.channels, args.batch_size, seed=workers)
+            slices, seconds, read = read_epoch(dataset, workers, args.slices)
+            row = {
+                "workers": workers,
+                "max_open_maps": cache_module.MAX_OPEN_MAPS,
+                "page_cache_dropped": dropped,
+                "slices": slices,
+                "seconds": round(seconds, 1),
+                "slices_per_s": round(slices / seconds),
+                "disk_mb_per_s": round(read / 1e6 / seconds),
+                "disk_kb_per_slice": round(read / 1e3 / slices, 1),
+            }
+            result["loader"].append(row)
+            print(json.dumps(row), flush=True)
+            del dataset, cache  # its memory maps would keep their pages in the page cache
     if args.memory_limit_gb:  # back to the parent group, then remove ours
         Path(cgroup).parent.joinpath("cgroup.procs").write_text(str(os.getpid()))
         Path(cgroup).rmdir()

@@ -5,6 +5,7 @@
 #
 #   bash benchmarks/gpu_rehearsal.sh WORK_DIR [CASES=1251] [WORKERS=nproc] [EPOCHS=2]
 #
+# EPOCHS=0 stops after the loader (a CPU-only machine). Reruns skip the cases already written.
 # Lines starting with "TIME" give each step's wall seconds; bench_cache.py prints JSON lines.
 set -euo pipefail
 work=${1:?usage: gpu_rehearsal.sh WORK_DIR [CASES] [WORKERS] [EPOCHS]}
@@ -28,6 +29,7 @@ timed preprocess brats preprocess "$work/data" --out "$work/cache" --workers "$w
 echo "SIZE cache $(du -sb "$work/cache" | cut -f1) bytes"
 timed loader python "$here/bench_cache.py" "$work/cache" --split "$work/data/split.csv" \
     --cold --workers 1 4 "$workers"
+[ "$epochs" -gt 0 ] || exit 0
 timed train brats train --experiment early2 --cache "$work/cache" --out "$work/run" \
     --epochs "$epochs" --workers "$workers" > "$work/train.log" 2>&1
 tail -n 3 "$work/train.log"

@@ -155,13 +155,12 @@ def plot_preprocessing(
     *,
     raw_index: int,
     cached_index: int,
-    channel_names: Sequence[str] = MODALITIES,
     case_id: str = "",
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
     """One slice before (``(X, Y, Z, C)``) and after (``(S, size, size, C)``) preprocessing."""
-    n = len(channel_names)
+    n = len(MODALITIES)
     if raw_image.shape[-1] != n or cached_image.shape[-1] != n:
         raise ValueError(
             f"both images need {n} channels, got {raw_image.shape} and {cached_image.shape}"
@@ -177,7 +176,7 @@ def plot_preprocessing(
     ]
     for r, (row_name, image, labels) in enumerate(rows):
         view = axial_view(image)
-        for c, name in enumerate(channel_names):
+        for c, name in enumerate(MODALITIES):
             axis = axes[r * (n + 1) + c]
             shown = axis.imshow(view[..., c], cmap="gray", interpolation="nearest")
             fig.colorbar(shown, ax=axis, shrink=0.75)
@@ -196,12 +195,10 @@ def plot_preprocessing(
     return finish_figure(fig, out_path)
 
 
-def slice_label_stats(cache, case_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Label pixels per ``axial_slice`` over the cached cases, and ``tumour_cases``."""
-    if case_ids is None:
-        case_ids = [c for c in cache.case_ids if cache.has_labels(c)]
+def slice_label_stats(cache) -> pd.DataFrame:
+    """Label pixels per ``axial_slice`` over the labelled cached cases, and ``tumour_cases``."""
     counts, with_tumour, n_cases = None, None, 0
-    for case_id in case_ids:
+    for case_id in (c for c in cache.case_ids if cache.has_labels(c)):
         labels = np.asarray(cache.labels(case_id))
         per_slice = np.stack([np.count_nonzero(labels == c, axis=(1, 2)) for c in range(4)], 1)
         if counts is None:

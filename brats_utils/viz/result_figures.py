@@ -107,18 +107,15 @@ def plot_training_curves(
 def plot_metric_bars(
     table: pd.DataFrame,
     *,
-    metrics: Sequence[str] | None = None,
     reference: Mapping[str, Mapping[str, float]] | None = None,
     title: str = "",
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A panel per metric, a bar per variant; ``reference`` values drawn as black marks."""
-    if metrics is None:
-        metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
-    missing = [m for m in metrics if m not in table.columns]
-    if missing or not metrics:
-        raise ValueError(f"metrics {missing or metrics} not in the table: {list(table.columns)}")
+    """A panel per numeric column, a bar per variant (row); ``reference`` values as black marks."""
+    metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
+    if not metrics:
+        raise ValueError(f"no numeric column to plot in the table: {list(table.columns)}")
     variants = [str(v) for v in table.index]
     colors = [f"C{i}" for i in range(len(variants))]
     fig, axes = new_axes(ax, len(metrics), ncols=4, panel_size=(2.2 + 0.5 * len(variants), 2.8))

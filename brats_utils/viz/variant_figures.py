@@ -85,7 +85,6 @@ def plot_mean_image(
 def plot_channel_contrast(
     table: pd.DataFrame,
     *,
-    title: str = "Tissue contrast per channel (median Cohen's d over cases)",
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -98,5 +97,5 @@ def plot_channel_contrast(
     top = np.nanmax(table[contrasts].to_numpy(float)) if len(table) else 1.0
     axis.set_ylim(0, 1.25 * (top if np.isfinite(top) and top > 0 else 1.0))
     axis.legend(fontsize="small", ncols=len(table), loc="upper center")
-    axis.set_title(title, fontsize="medium")
+    axis.set_title("Tissue contrast per channel (median Cohen's d over cases)", fontsize="medium")
     return finish_figure(fig, out_path)

@@ -30,9 +30,6 @@ class ChannelMean(layers.Layer):
         grouped = ops.reshape(inputs, (shape[0], shape[1], shape[2], self.groups, -1))
         return ops.mean(grouped, axis=-1)
 
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.groups)
-
     def get_config(self):
         return {**super().get_config(), "groups": self.groups}
 

@@ -207,13 +207,6 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """One row per metric of a per-case table: ``mean, std`` (ddof 1), ``median, q25, q75, n``."""
     columns = (*METRIC_COLUMNS[1:], *LESION_COLUMNS)
     metrics = df[[c for c in columns if c in df.columns]].astype(float)
-    return pd.DataFrame(
-        {
-            "mean": metrics.mean(),
-            "std": metrics.std(ddof=1),
-            "median": metrics.median(),
-            "q25": metrics.quantile(0.25),
-            "q75": metrics.quantile(0.75),
-            "n": metrics.count(),
-        }
-    )
+    names = {"50%": "median", "25%": "q25", "75%": "q75", "count": "n"}
+    table = metrics.describe().T.rename(columns=names).astype({"n": int})
+    return table[["mean", "std", "median", "q25", "q75", "n"]]

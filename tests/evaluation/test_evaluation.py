@@ -233,6 +233,28 @@ def test_summarize_statistics():
     assert list(summary.index) == list(METRIC_COLUMNS[1:])
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_summarize_is_the_plain_pandas_statistics(seed):
+    rng = np.random.default_rng(seed)
+    columns = [*METRIC_COLUMNS[1:], *LESION_COLUMNS]
+    values = rng.random((int(rng.integers(1, 9)), len(columns)))
+    values[rng.random(values.shape) < 0.2] = np.nan  # a column may even be all NaN
+    df = pd.DataFrame(values, columns=columns)
+    metrics = df.astype(float)
+    expected = pd.DataFrame(
+        {
+            "mean": metrics.mean(),
+            "std": metrics.std(ddof=1),
+            "median": metrics.median(),
+            "q25": metrics.quantile(0.25),
+            "q75": metrics.quantile(0.75),
+            "n": metrics.count(),
+        }
+    )
+    actual = summarize(df.assign(case="c", status="ok"))
+    pd.testing.assert_frame_equal(actual, expected, check_exact=True)
+
+
 # ---------------------------------------------------------------- folders and the CLI
 
 SHAPE = (24, 24, 16)

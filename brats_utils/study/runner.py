@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def study_protocol(
         "cases": labelled,
         "seed": seed,
         "validation_per_fold": validation,
-        "scale": scale.to_dict(),
+        "scale": asdict(scale),
         "folds": make_folds(labelled, folds, seed),
     }
 

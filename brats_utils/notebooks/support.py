@@ -135,10 +135,9 @@ def evaluate_slices(
     *,
     batch_size: int = 32,
     progress: bool = True,
-    context: int = 1,
 ) -> dict[str, float]:
     """Slice label metrics of ``model`` over cached cases from one summed confusion matrix;
-    the model takes ``(B, size, size, context * len(channels))`` and returns softmax scores."""
+    the model takes ``(B, size, size, len(channels))`` and returns softmax scores."""
     from brats_utils.evaluation.slice_metrics import (
         confusion_matrix,
         label_metrics,
@@ -152,7 +151,7 @@ def evaluate_slices(
     n_slices = 0
     for case_id in tqdm(case_ids, desc="slice metrics", unit="case", disable=not progress):
         images = cache.images(case_id)
-        x = stack_context(images, np.arange(len(images)), context, index)
+        x = stack_context(images, np.arange(len(images)), 1, index)
         y = np.asarray(cache.labels(case_id))
         scores = model.predict(x, batch_size=batch_size, verbose=0)
         cm += confusion_matrix(y, classes_from_scores(scores))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from brats_utils.conventions import REGIONS
 from brats_utils.errors import check_choice
 from brats_utils.evaluation.surface import HD95_VARIANTS, hd95, joint_bounding_box
 
@@ -155,8 +156,6 @@ def lesion_metrics(
     rules: LesionRules | None = None,
 ) -> dict[str, float]:
     """The :data:`LESION_COLUMNS` of one case; a missing prediction fails every region."""
-    from brats_utils.conventions import REGIONS
-
     rules = rules or LesionRules()
     ref_classes = np.asarray(ref_classes)
     missing = pred_classes is None

@@ -166,12 +166,11 @@ def evaluate_folder(
     rows, missing, warnings = [], [], []
     for case_id in tqdm(scored, desc="evaluate", unit="case", disable=not progress):
         case = by_id[case_id]
-        seg_path = case.seg
-        ref_labels, ref_image = read_nifti(seg_path, case_id)
+        ref_labels, ref_image = read_nifti(case.seg, case_id)
         try:
             ref_classes = labels_to_classes(ref_labels, case.release)
         except ValueError as exc:
-            raise CaseError(case_id, f"reference segmentation: {exc}", seg_path) from exc
+            raise CaseError(case_id, f"reference segmentation: {exc}", case.seg) from exc
         spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
         volumes = region_volumes_ml(ref_classes, spacing)
         if case_id not in predictions:

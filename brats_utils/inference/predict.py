@@ -120,10 +120,8 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
     x0, y0, side = box
     full = np.empty((*shape, probs.shape[-1]), dtype=np.float32)
     full[...] = _background(probs.shape[-1])  # outside the square: background
-    (frame_x, box_x), (frame_y, box_y) = (
-        window_overlap(x0, side, shape[0]),
-        window_overlap(y0, side, shape[1]),
-    )
+    frame_x, box_x = window_overlap(x0, side, shape[0])
+    frame_y, box_y = window_overlap(y0, side, shape[1])
     full[frame_x, frame_y] = np.moveaxis(probs[:, box_x, box_y], 0, 2)
     return full
 

@@ -70,9 +70,6 @@ EXPERIMENTS: dict[str, Experiment] = {
 def get_experiment(name: str | Experiment) -> Experiment:
     if isinstance(name, Experiment):
         return name
-    try:
-        return EXPERIMENTS[name]
-    except KeyError:
-        raise BratsError(
-            f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}"
-        ) from None
+    if name not in EXPERIMENTS:
+        raise BratsError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]

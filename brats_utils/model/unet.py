@@ -89,7 +89,6 @@ def _unet_body(inputs, settings: UNetSettings):
         x = layers.Conv2D(REGION_OUTPUTS, 1, name="logits")(x)
         return layers.Activation("sigmoid", dtype="float32", name="sigmoid")(x)
     x = layers.Conv2D(NUM_CLASSES, 1, name="logits")(x)
-    # float32 softmax: safe under a mixed_float16 policy.
     return layers.Activation("softmax", dtype="float32", name="softmax")(x)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from brats_utils.conventions import LEGACY, MODALITIES, REGIONS, TUMOUR_CLASSES
+from brats_utils.conventions import MODALITIES, REGIONS, TUMOUR_CLASSES
+from brats_utils.data.cases import CaseFiles, load_case
 from brats_utils.data.nifti import read_nifti
 from brats_utils.data.predictions import load_prediction
 from brats_utils.evaluation.failures import error_map_path
@@ -27,49 +28,20 @@ __all__ = ["VIEWER_CLASS", "SliceViewer"]
 #: CSS class of the viewer's controls (its ``VBox``) in the page.
 VIEWER_CLASS = "brats-viewer"
 
-CaseSource = Any  # see SliceViewer
-_Loaded = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", dict]
-
-
-def _case_id(item: Any, position: int) -> str:
-    if hasattr(item, "case_id"):
-        return str(item.case_id)
-    if isinstance(item, (str, Path)):
-        return Path(item).name
-    return f"case {position}"
-
-
-def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
-    if isinstance(item, (str, Path)) or (hasattr(item, "modalities") and hasattr(item, "seg")):
-        from brats_utils.data.cases import load_case
-
-        item = load_case(item)
-    if hasattr(item, "image"):
-        return np.asarray(item.image), item.seg, getattr(item, "release", LEGACY)
-    if isinstance(item, tuple) and len(item) == 2:
-        return np.asarray(item[0]), item[1], LEGACY
-    raise TypeError(
-        f"a case must be a Case, CaseFiles, case folder or (image, seg) pair; "
-        f"got {type(item).__name__}"
-    )
-
 
 class SliceViewer:
-    """Interactive viewer of cases (a ``Case``, ``CaseFiles``, folder or ``(image, seg)``), their
-    predictions and error maps (dicts or folders); one case held in memory."""
+    """Interactive viewer of cases with the folders of their predictions (``brats predict``)
+    and error maps (``brats evaluate --error-maps``); one case held in memory."""
 
     def __init__(
         self,
-        cases: Mapping[str, CaseSource] | Sequence[CaseSource],
+        cases: Sequence[CaseFiles],
         *,
-        predictions: Mapping[str, Any] | Path | str | None = None,
+        predictions: Path | str | None = None,
         modality: str = "flair",
-        error_maps: Mapping[str, Any] | Path | str | None = None,
+        error_maps: Path | str | None = None,
     ):
-        if isinstance(cases, Mapping):
-            self._sources = dict(cases)
-        else:
-            self._sources = {_case_id(c, i): c for i, c in enumerate(cases)}
+        self._sources = {files.case_id: files for files in cases}
         if not self._sources:
             raise ValueError("SliceViewer needs at least one case, got none")
         self.channel_names = MODALITIES
@@ -142,22 +114,18 @@ class SliceViewer:
         )
         self.widget.add_class(VIEWER_CLASS)  # how a page (the browser test) finds the viewer
 
-    def _read_case(self, case_id: str) -> _Loaded:
-        image, seg, release = _unpack(self._sources[case_id])
+    def _read_case(self, case_id: str) -> tuple:
+        case = load_case(self._sources[case_id])
         pred = None
-        if isinstance(self.predictions, (str, Path)):
-            pred = load_prediction(self.predictions, case_id, release)
-        elif self.predictions is not None and case_id in self.predictions:
-            pred = np.asarray(self.predictions[case_id])
-        return image, seg, pred, display_ranges(image, self.channel_names)
+        if self.predictions is not None:
+            pred = load_prediction(self.predictions, case_id, case.release)
+        return case.image, case.seg, pred, display_ranges(case.image, self.channel_names)
 
     def _read_errors(self, case_id: str) -> np.ndarray | None:
-        if isinstance(self.error_maps, (str, Path)):
-            path = error_map_path(self.error_maps, case_id)
-            return read_nifti(path, case_id)[0] if path.is_file() else None
-        if self.error_maps is not None and case_id in self.error_maps:
-            return np.asarray(self.error_maps[case_id])
-        return None
+        if self.error_maps is None:
+            return None
+        path = error_map_path(self.error_maps, case_id)
+        return read_nifti(path, case_id)[0] if path.is_file() else None
 
     def _region_errors(self) -> np.ndarray | None:
         if self.error_region.value == "off":

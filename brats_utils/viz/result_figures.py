@@ -60,37 +60,23 @@ def baseline_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.concat([frame, measured]).sort_index()
 
 
-def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
-    """A history (DataFrame, dict, ``history.csv`` or its run folder) with a 1-based epoch."""
-    if isinstance(history, (str, Path)):
-        path = Path(history) / "history.csv" if Path(history).is_dir() else Path(history)
-        history = pd.read_csv(path)  # FileNotFoundError names the path
-    frame = pd.DataFrame(history).copy()
-    if "epoch" not in frame.columns:
-        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    frame["epoch"] += int(len(frame) > 0 and frame["epoch"].min() == 0)
-    return frame
-
-
 def plot_training_curves(
-    history: pd.DataFrame | Mapping | Path | str,
+    history: Path | str,
     *,
-    metrics: Sequence[str] | None = None,
     title: str = "Training curves",
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Loss and every metric per epoch, training (solid) vs validation (dashed)."""
-    frame = read_history(history)
+    """Loss and every metric per epoch of a run's ``history.csv``, training (solid) vs validation
+    (dashed)."""
+    frame = pd.read_csv(history)  # FileNotFoundError names the path
     logged = [c for c in frame.columns if not c.startswith("val_")]
     logged = [c for c in logged if c not in ("epoch", "lr", "learning_rate")]
-    if metrics is None and any(f"val_{m}" in frame.columns for m in logged):
+    if any(f"val_{m}" in frame.columns for m in logged):
         logged = [m for m in logged if f"val_{m}" in frame.columns]  # drops e.g. timings
-    if metrics is None:
-        metrics = (["loss"] if "loss" in logged else []) + [m for m in logged if m != "loss"]
-    unknown = [m for m in metrics if m not in frame.columns and f"val_{m}" not in frame.columns]
-    if unknown or not metrics:
-        raise ValueError(f"metrics {unknown or metrics} not in the history; logged: {logged}")
+    metrics = (["loss"] if "loss" in logged else []) + [m for m in logged if m != "loss"]
+    if not metrics:
+        raise ValueError(f"no metric in {history}; its columns: {list(frame.columns)}")
     fig, axes = new_axes(ax, len(metrics), ncols=3, panel_size=(3.4, 2.6))
     for axis, metric in zip(axes, metrics, strict=True):
         for split, column, style in (("train", metric, "-"), ("validation", f"val_{metric}", "--")):

@@ -37,7 +37,6 @@ from brats_utils.viz.result_figures import (
     plot_prediction_examples,
     plot_region_dice_boxes,
     plot_training_curves,
-    read_history,
 )
 
 matplotlib.use("Agg")
@@ -240,15 +239,16 @@ def test_training_curves_from_files(tmp_path):
         "learning_rate": [1e-3, 1e-3],
         "seconds": [9, 8],
     }
-    pd.DataFrame({"epoch": [0, 1], **history}).to_csv(tmp_path / "history.csv", index=False)
-    assert read_history(tmp_path)["epoch"].tolist() == [1, 2]
+    pd.DataFrame({"epoch": [1, 2], **history}).to_csv(tmp_path / "history.csv", index=False)
     fig = plot_training_curves(tmp_path / "history.csv", out_path=tmp_path / "curves.png")
     assert [ax.get_title() for ax in fig.axes] == ["loss", "dice"]  # no timings
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]  # train and validation
     np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), [0.1, 0.4])
     assert _png_ok(tmp_path / "curves.png")
-    with pytest.raises(ValueError, match="not in the history"):
-        plot_training_curves(history, metrics=["mean_iou"])
+    np.testing.assert_array_equal(fig.axes[1].lines[1].get_xdata(), [1, 2])  # 1-based epochs
+    pd.DataFrame({"epoch": [1, 2]}).to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(ValueError, match="no metric"):
+        plot_training_curves(tmp_path / "empty.csv")
 
 
 def test_metric_bars_mark_the_seed(tmp_path):

@@ -187,7 +187,7 @@ def plot_prediction_examples(
     under = names.index("flair")
     ncols = len(names) + 2
     fig, axes = new_axes(ax, len(images) * ncols, ncols=ncols, panel_size=(2.2, 2.2))
-    ranges = display_ranges(images, names)
+    ranges = display_ranges(images)
     for r in range(len(images)):
         view = axial_view(images[r])
         background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black

@@ -44,9 +44,8 @@ class SliceViewer:
         self._sources = {files.case_id: files for files in cases}
         if not self._sources:
             raise ValueError("SliceViewer needs at least one case, got none")
-        self.channel_names = MODALITIES
-        if modality != "all" and modality not in self.channel_names:
-            raise ValueError(f"modality must be 'all' or one of {self.channel_names}")
+        if modality != "all" and modality not in MODALITIES:
+            raise ValueError(f"modality must be 'all' or one of {MODALITIES}")
         self.predictions = predictions
         self.error_maps = error_maps
         # only the case shown is held: image, seg, pred, ranges; its error map
@@ -78,7 +77,7 @@ class SliceViewer:
         self.case = w.Dropdown(options=list(self._sources), description="case")
         self.plane = w.ToggleButtons(options=list(PLANES)[::-1], value="axial", description="plane")
         self.modality = w.Dropdown(
-            options=[*self.channel_names, "all"], value=modality, description="modality"
+            options=[*MODALITIES, "all"], value=modality, description="modality"
         )
         self.index = w.IntSlider(
             min=0, max=1, value=0, description="slice", continuous_update=False
@@ -119,7 +118,7 @@ class SliceViewer:
         pred = None
         if self.predictions is not None:
             pred = load_prediction(self.predictions, case_id, case.release)
-        return case.image, case.seg, pred, display_ranges(case.image, self.channel_names)
+        return case.image, case.seg, pred, display_ranges(case.image)
 
     def _read_errors(self, case_id: str) -> np.ndarray | None:
         if self.error_maps is None:
@@ -163,7 +162,6 @@ class SliceViewer:
             modality=self.modality.value,
             labels_shown=shown,
             alpha=self.alpha.value,
-            channel_names=self.channel_names,
             ranges=ranges,
             case_id=self.case.value,
             errors=self._region_errors(),

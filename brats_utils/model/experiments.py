@@ -27,10 +27,6 @@ class Experiment:
         channel_indices(self.channels)  # ValueError on unknown or no channels
         check_choice("fusion", self.fusion, FUSIONS)
 
-    @property
-    def input_channels(self) -> int:
-        return len(self.channels)
-
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e

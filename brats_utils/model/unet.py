@@ -116,7 +116,7 @@ def build_model(
             f"image_size must be a multiple of 2**depth = {2**settings.depth} for a U-Net of "
             f"depth {settings.depth}, got {image_size}"
         )
-    channels = context * experiment.input_channels
+    channels = context * len(experiment.channels)
     inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
     x = ChannelMean(context, name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
     outputs = _unet_body(x, settings)

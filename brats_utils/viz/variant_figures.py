@@ -51,7 +51,7 @@ def plot_modality_ablation(
 
 def plot_mean_image(
     image: np.ndarray,
-    labels: np.ndarray | None = None,
+    labels: np.ndarray,
     *,
     title: str = "",
     ax: Sequence[Axes] | None = None,
@@ -66,17 +66,16 @@ def plot_mean_image(
     names = [*(MODALITY_NAMES[m] for m in MODALITIES), "mean of the four"]
     brain = np.any(image != 0, axis=-1)
     low, high = np.percentile(image[brain], (1, 99)) if brain.any() else (-1.0, 1.0)
-    fig, axes = new_axes(ax, len(panels) + (labels is not None), panel_size=(2.3, 2.5))
+    fig, axes = new_axes(ax, len(panels) + 1, panel_size=(2.3, 2.5))
     for axis, panel, name in zip(axes, panels, names, strict=False):
         axis.imshow(axial_view(np.where(brain, panel, np.nan)), cmap=GREY, vmin=low, vmax=high)
         axis.set_title(name, fontsize="medium")
         axis.set_axis_off()
-    if labels is not None:
-        axes[-1].imshow(axial_view(np.where(brain, mean, np.nan)), cmap=GREY, vmin=low, vmax=high)
-        axes[-1].imshow(axial_view(label_overlay(np.asarray(labels), alpha=0.35)))
-        axes[-1].set_title("labels", fontsize="medium")
-        axes[-1].set_axis_off()
-        axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")
+    axes[-1].imshow(axial_view(np.where(brain, mean, np.nan)), cmap=GREY, vmin=low, vmax=high)
+    axes[-1].imshow(axial_view(label_overlay(np.asarray(labels), alpha=0.35)))
+    axes[-1].set_title("labels", fontsize="medium")
+    axes[-1].set_axis_off()
+    axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")
     if title:
         fig.suptitle(title)
     return finish_figure(fig, out_path)

@@ -85,8 +85,6 @@ def run_study(
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise BratsError(f"unknown configurations {unknown}; expected some of {list(CONFIGS)}")
-    if not data_dir.is_dir():
-        raise BratsError(f"DATA_DIR {data_dir} is not a folder of cases")
     protocol = study_protocol(data_dir, folds, validation, seed, scale)
     _check_protocol(study_dir, protocol)
     fold_ids = list(range(folds)) if only_folds is None else sorted(set(only_folds))

@@ -59,9 +59,7 @@ def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
     missing = [c for c in ("case", *columns.values()) if c not in per_case.columns]
     if missing:
         raise ValueError(f"per-case table lacks columns {missing} (from brats evaluate)")
-    table = pd.DataFrame({"case": per_case["case"]})
-    for name, column in columns.items():
-        table[name] = per_case[column].to_numpy()
+    table = per_case[["case", *columns.values()]].set_axis(["case", *columns], axis=1)
     table["lesions"] = table.pop("tp") + table["fn_lesions"]
     if "status" in per_case.columns:
         table["status"] = per_case["status"].to_numpy()

@@ -112,10 +112,8 @@ def native_logs_to(out_dir: Path | str) -> Path | None:
     """Send this kernel's native stderr to ``OUT_DIR/logs/native_stderr.log`` (or ``None``)."""
     import os
 
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipykernel
-        return None
+    from IPython import get_ipython
+
     shell = get_ipython()
     if shell is None or not hasattr(shell, "kernel"):
         return None

@@ -73,7 +73,6 @@ class SliceViewer:
     def _build_controls(self, modality: str) -> None:
         import ipywidgets as w
 
-        predictions = self.predictions
         self.case = w.Dropdown(options=list(self._sources), description="case")
         self.plane = w.ToggleButtons(options=list(PLANES)[::-1], value="axial", description="plane")
         self.modality = w.Dropdown(
@@ -96,10 +95,10 @@ class SliceViewer:
             disabled=self.error_maps is None,
         )
         self.show_prediction = w.Checkbox(
-            value=predictions is not None,
+            value=self.predictions is not None,
             indent=False,
             description="prediction",
-            disabled=predictions is None,
+            disabled=self.predictions is None,
         )
         self.output = w.Output()
         self.widget = w.VBox(

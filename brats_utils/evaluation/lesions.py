@@ -82,27 +82,21 @@ def _dice(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def lesion_scores(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
-    *,
-    dilation: int = GLI_DILATION,
-    min_volume: float = GLI_MIN_VOLUME_MM3,
-    hd95_variant: str = "max_directed",
+    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], rules: LesionRules = LesionRules()
 ) -> LesionScores:
     """Lesion-wise scores of two (X, Y, Z) boolean masks; ``spacing`` in mm per axis.
 
     As the official 2023 evaluation: 26-connected components; truth components in one component
-    of the truth dilated ``dilation`` times form one lesion; predicted components touching it
-    are matched to it (an unmatched lesion: Dice 0, HD95 374 mm); lesions of at most
-    ``min_volume`` mm^3 are not scored; a predicted component touching no lesion is a false
+    of the truth dilated ``rules.dilation`` times form one lesion; predicted components touching
+    it are matched to it (an unmatched lesion: Dice 0, HD95 374 mm); lesions of at most
+    ``rules.min_volume`` mm^3 are not scored; a predicted component touching no lesion is a false
     positive (Dice 0, HD95 374). Score: sum over kept lesions / (lesions + false positives);
     with neither, Dice 1, HD95 0. Each surface voxel counts once in HD95.
     """
     pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape or ref.ndim != 3:
         raise ValueError(f"expected two 3D masks of one shape, got {pred.shape} and {ref.shape}")
-    LesionRules(dilation, min_volume, hd95_variant)  # checks them
+    dilation, min_volume = rules.dilation, rules.min_volume
     spacing = tuple(float(s) for s in spacing)
     box = joint_bounding_box(pred, ref, margin=int(dilation) + 1)
     if box is None:  # both empty
@@ -134,7 +128,7 @@ def lesion_scores(
         truth = lesions[region] == k
         predicted = np.isin(pred_cc[region], hits)
         dices.append(_dice(predicted, truth))
-        hd95s.append(hd95(predicted, truth, spacing, variant=hd95_variant))
+        hd95s.append(hd95(predicted, truth, spacing, variant=rules.hd95_variant))
     fp = n_pred - len(matched)
     count = len(dices) + fp
     if count == 0:
@@ -163,12 +157,7 @@ def lesion_metrics(
     result: dict[str, float] = {}
     for region, classes in REGIONS.items():
         scores = lesion_scores(
-            np.isin(pred_classes, classes),
-            np.isin(ref_classes, classes),
-            spacing,
-            dilation=rules.dilation,
-            min_volume=rules.min_volume,
-            hd95_variant=rules.hd95_variant,
+            np.isin(pred_classes, classes), np.isin(ref_classes, classes), spacing, rules
         )
         if missing:
             scores = LesionScores(0.0, LESION_HD95_MAX_MM, 0, 0, scores.fn)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +96,7 @@ def load_profile(profile: str | Path) -> Profile:
         raise BratsError(f"profile {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise BratsError(f"profile {path}: expected a YAML mapping, found a {type(raw).__name__}")
-    keys = {"description", "synthetic_cases", "synthetic_seed", "synthetic_shape", "parameters"}
-    keys |= {"minutes", "measured"}
-    unknown = sorted(set(raw) - keys)
+    unknown = sorted(set(raw) - {f.name for f in fields(Profile) if f.name != "name"})
     parameters, minutes = raw.get("parameters") or {}, raw.get("minutes") or {}
     if unknown or not isinstance(parameters, dict) or not isinstance(minutes, dict):
         raise BratsError(
@@ -161,7 +159,7 @@ def ensure_kernel() -> str:
     return FALLBACK_KERNEL
 
 
-def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True) -> int:
+def ensure_data(data_dir: Path | str, profile: Profile) -> int:
     """The number of cases in ``data_dir``, generating the profile's cases into an empty one."""
     from brats_utils.data.cases import discover_cases
 
@@ -178,11 +176,7 @@ def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True
 
     print(f"{data_dir} holds no cases: generating {profile.synthetic_cases} synthetic cases")
     write_synthetic_dataset(
-        data_dir,
-        profile.synthetic_cases,
-        profile.synthetic_seed,
-        shape=profile.synthetic_shape,
-        progress=progress,
+        data_dir, profile.synthetic_cases, profile.synthetic_seed, shape=profile.synthetic_shape
     )
     return len(discover_cases(data_dir))
 
@@ -258,7 +252,6 @@ def run_notebooks(
     *,
     only: str | Sequence[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    progress: bool = True,
     log_output: bool = False,
 ) -> NotebookRun:
     """Run the numbered notebooks in order with papermill, each mistake refused before.
@@ -284,20 +277,18 @@ def run_notebooks(
     declared = {name: _declared_parameters(path) for name, path in sources.items()}
     parameters = {**profile.parameters, **(overrides or {})}
     _check_parameters(parameters, declared)
-    n_cases = ensure_data(data_dir, profile, progress=progress)
+    n_cases = ensure_data(data_dir, profile)
     kernel = ensure_kernel()
     run = NotebookRun(profile=profile.name, data_dir=data_dir, out_dir=out_dir)
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-    if progress:
-        print(f"profile {profile.name}: {profile.description}")
-        print(f"{n_cases} cases in {data_dir}; outputs in {out_dir}; kernel {kernel}")
+    print(f"profile {profile.name}: {profile.description}")
+    print(f"{n_cases} cases in {data_dir}; outputs in {out_dir}; kernel {kernel}")
     # the profile by name, so that the notebook's own `profile` (auto) changes nothing
     named = profile.name if profile.name in PROFILES else "custom"
     given = {"profile": named, "data_dir": str(data_dir), "out_dir": str(out_dir), **parameters}
     for number, name in enumerate(names, start=1):
         target = out_dir / "notebooks" / f"{name}.ipynb"
-        if progress:
-            print(f"[{number}/{len(names)}] {name}", flush=True)
+        print(f"[{number}/{len(names)}] {name}", flush=True)
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -305,7 +296,7 @@ def run_notebooks(
                 str(target),
                 parameters={k: v for k, v in given.items() if k in declared[name]},
                 kernel_name=kernel,
-                progress_bar=progress,
+                progress_bar=True,
                 log_output=log_output,
                 cwd=str(NOTEBOOK_DIR),
             )
@@ -316,8 +307,7 @@ def run_notebooks(
             ) from exc
         run.executed[name] = target
         run.seconds[name] = round(time.perf_counter() - start, 1)
-        if progress:
-            print(f"    done in {run.seconds[name]:.0f} s -> {target}", flush=True)
+        print(f"    done in {run.seconds[name]:.0f} s -> {target}", flush=True)
     write_summary(run, parameters)
     return run
 

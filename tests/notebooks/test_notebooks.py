@@ -415,7 +415,7 @@ def _run_on(backend, monkeypatch, backend_env, *args, **kwargs):
     for name, value in {**backend_env, "KERAS_BACKEND": backend}.items():
         monkeypatch.setenv(name, value)
     before = _digest(SOURCES)
-    run = run_notebooks(*args, progress=False, **kwargs)
+    run = run_notebooks(*args, **kwargs)
     assert _digest(SOURCES) == before, "source notebooks must never be modified"
     for path in run.executed.values():
         nb = nbformat.read(path, as_version=4)

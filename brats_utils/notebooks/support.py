@@ -231,11 +231,8 @@ def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") ->
     paths = sorted(Path(tables_dir).glob("*_metrics.json"))
     if not paths:
         raise BratsError(f"no NN_metrics.json in {tables_dir}: run notebooks 03-05 first")
-    rows = {}
-    for path in paths:
-        record = read_json(path, "variant metrics")
-        for split, metrics in record[kind].items():
-            rows[(split, record["experiment"])] = metrics
+    records = [read_json(path, "variant metrics") for path in paths]
+    rows = {(s, r["experiment"]): metrics for r in records for s, metrics in r[kind].items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
     return frame

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
+from brats_utils.data.split import SPLITS
 from brats_utils.viz.drawing import (
     LABEL_ABBREVIATIONS,
     LABEL_COLORS,
@@ -135,11 +136,10 @@ def plot_label_volumes(
 def plot_split_counts(
     split: Mapping[str, str], *, ax: Axes | None = None, out_path: Path | str | None = None
 ) -> Figure:
-    names = [s for s in ("train", "validation", "test") if s in split.values()]
-    names += sorted(set(split.values()) - set(names))
+    names = [s for s in SPLITS if s in split.values()]  # load_split allows no other
     counts = [sum(1 for v in split.values() if v == s) for s in names]
     fig, (axis,) = new_axes(ax, 1, panel_size=(4.0, 3.0))
-    bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868", "0.5"][: len(names)])
+    bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868"][: len(names)])
     axis.bar_label(bars)
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("cases")

@@ -59,14 +59,13 @@ class LesionRules:
 
 @dataclass(frozen=True)
 class LesionScores:
-    """Lesion-wise scores of one region; ``lesion_volumes`` (mm^3) of the kept lesions."""
+    """Lesion-wise scores of one region."""
 
     dice: float
     hd95: float
     tp: int
     fp: int
     fn: int
-    lesion_volumes: tuple[float, ...] = ()
 
 
 def _union_box(boxes: Sequence[tuple[slice, ...]]) -> tuple[slice, ...]:
@@ -109,15 +108,13 @@ def lesion_scores(
     voxel_mm3 = float(np.prod(spacing))
     pred_boxes = ndimage.find_objects(pred_cc)
     matched: set[int] = set()
-    dices, hd95s, volumes, tp, fn = [], [], [], 0, 0
+    dices, hd95s, tp, fn = [], [], 0, 0
     for k, box in enumerate(ndimage.find_objects(lesion_cc), start=1):
         hits = np.unique(pred_cc[box][lesion_cc[box] == k])
         hits = [int(h) for h in hits if h]
         matched.update(hits)
-        volume = np.count_nonzero(lesions[box] == k) * voxel_mm3
-        if volume <= min_volume:
+        if np.count_nonzero(lesions[box] == k) * voxel_mm3 <= min_volume:
             continue
-        volumes.append(volume)
         if not hits:
             fn += 1
             dices.append(0.0)
@@ -139,7 +136,6 @@ def lesion_scores(
         tp=tp,
         fp=fp,
         fn=fn,
-        lesion_volumes=tuple(float(v) for v in volumes),
     )
 
 

@@ -10,9 +10,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from brats_utils.conventions import MODALITIES, MODALITY_NAMES
+from brats_utils.conventions import CLASS_NAMES, MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.viz.drawing import (
     GREY,
+    LABEL_ABBREVIATIONS,
     axial_view,
     finish_figure,
     label_legend_handles,
@@ -23,9 +24,7 @@ from brats_utils.viz.drawing import (
 __all__ = ["plot_modality_ablation", "plot_mean_image", "plot_channel_contrast"]
 
 _ABLATION_BARS = {
-    "dice_necrotic": "NCR",
-    "dice_edema": "ED",
-    "dice_enhancing": "ET",
+    **{f"dice_{CLASS_NAMES[c]}": LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES},
     "dice": "mean",
 }
 

@@ -46,8 +46,8 @@ BASELINE_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
-def baseline_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:data:`BASELINE_LABEL_DICE`, rows ``(split, "baseline <experiment>")``, and ``measured``."""
+def baseline_table(measured: pd.DataFrame) -> pd.DataFrame:
+    """``measured`` and the rows ``(split, "baseline <experiment>")`` of BASELINE_LABEL_DICE."""
     rows = {
         (split, f"baseline {experiment}"): values
         for experiment, by_split in BASELINE_LABEL_DICE.items()
@@ -55,8 +55,6 @@ def baseline_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
     }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
-    if measured is None:
-        return frame
     return pd.concat([frame, measured]).sort_index()
 
 

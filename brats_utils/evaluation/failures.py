@@ -56,12 +56,11 @@ def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
         "fp_lesions": f"lesion_fp_{region}",
         "fn_lesions": f"lesion_fn_{region}",
     }
-    missing = [c for c in ("case", *columns.values()) if c not in per_case.columns]
+    missing = [c for c in ("case", *columns.values(), "status") if c not in per_case.columns]
     if missing:
         raise ValueError(f"per-case table lacks columns {missing} (from brats evaluate)")
     table = per_case[["case", *columns.values()]].set_axis(["case", *columns], axis=1)
     table["lesions"] = table.pop("tp") + table["fn_lesions"]
-    if "status" in per_case.columns:
-        table["status"] = per_case["status"].to_numpy()
+    table["status"] = per_case["status"].to_numpy()
     ordered = table.sort_values(["dice", "lesion_dice"], kind="stable")
     return ordered.reset_index(drop=True)

@@ -149,9 +149,9 @@ def plot_split_counts(
 
 def plot_preprocessing(
     raw_image: np.ndarray,
-    raw_seg: np.ndarray | None,
+    raw_seg: np.ndarray,
     cached_image: np.ndarray,
-    cached_labels: np.ndarray | None,
+    cached_labels: np.ndarray,
     *,
     raw_index: int,
     cached_index: int,
@@ -167,12 +167,8 @@ def plot_preprocessing(
         )
     fig, axes = new_axes(ax, 2 * (n + 1), ncols=n + 1, panel_size=(2.9, 2.8))
     rows = [
-        ("raw", raw_image[:, :, raw_index], None if raw_seg is None else raw_seg[:, :, raw_index]),
-        (
-            "preprocessed",
-            cached_image[cached_index],
-            None if cached_labels is None else cached_labels[cached_index],
-        ),
+        ("raw", raw_image[:, :, raw_index], raw_seg[:, :, raw_index]),
+        ("preprocessed", cached_image[cached_index], cached_labels[cached_index]),
     ]
     for r, (row_name, image, labels) in enumerate(rows):
         view = axial_view(image)
@@ -186,8 +182,7 @@ def plot_preprocessing(
             axis.set_axis_off()
         axis = axes[r * (n + 1) + n]
         axis.imshow(np.zeros(view.shape[:2]), cmap="gray")
-        if labels is not None:
-            axis.imshow(label_overlay(axial_view(labels), alpha=1.0))
+        axis.imshow(label_overlay(axial_view(labels), alpha=1.0))
         axis.set_title(f"labels, {row_name}", fontsize="small")
         axis.set_axis_off()
     axes[-1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")

@@ -23,6 +23,7 @@ from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.evaluation.failures import error_map, error_map_path, region_volumes_ml
 from brats_utils.evaluation.lesions import LESION_COLUMNS, LesionRules, lesion_metrics
+from brats_utils.evaluation.slice_metrics import safe_ratio
 from brats_utils.evaluation.surface import hd95
 
 __all__ = [
@@ -70,9 +71,7 @@ def _counts(pred: np.ndarray, ref: np.ndarray) -> tuple[int, int, int, int]:
 def dice(pred: np.ndarray, ref: np.ndarray) -> float:
     """Dice of two boolean masks; both empty -> 1, one empty -> 0."""
     tp, fp, fn, _ = _counts(pred, ref)
-    if tp + fp + fn == 0:
-        return 1.0
-    return 2.0 * tp / (2 * tp + fp + fn)
+    return float(safe_ratio(2 * tp, 2 * tp + fp + fn))
 
 
 def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -86,9 +85,7 @@ def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
 def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
     """TN / (TN + FP) over every voxel (close to 1, as in BraTS tables); no negative -> 1."""
     _, fp, _, tn = _counts(pred, ref)
-    if tn + fp == 0:
-        return 1.0
-    return tn / (tn + fp)
+    return float(safe_ratio(tn, tn + fp))
 
 
 def region_mask(classes: np.ndarray, region: str) -> np.ndarray:

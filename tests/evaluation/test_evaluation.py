@@ -220,6 +220,17 @@ def test_failure_metrics_values():
     assert values["sensitivity_TC"] == 0.0 and values["specificity_TC"] == 1.0
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_dice_and_specificity_are_the_plain_ratios(seed):
+    rng = np.random.default_rng(seed)
+    pred, ref = rng.random((9, 8, 7)) < seed / 10, rng.random((9, 8, 7)) < 0.3 * (seed % 2)
+    tp, fp = int((pred & ref).sum()), int((pred & ~ref).sum())
+    fn, tn = int((~pred & ref).sum()), int((~pred & ~ref).sum())
+    assert dice(pred, ref) == (2.0 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0)
+    assert specificity(pred, ref) == (tn / (tn + fp) if tn + fp else 1.0)
+    assert specificity(np.ones((2, 2), bool), np.ones((2, 2), bool)) == 1.0  # no negative
+
+
 def test_summarize_statistics():
     rows = [{"case": f"c{i}", **failure_metrics()} for i in range(4)]
     for i, row in enumerate(rows):

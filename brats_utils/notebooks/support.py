@@ -173,8 +173,7 @@ def example_slices(
         chosen.append((case_id, int(np.argmax(area))))
     images = np.stack([np.asarray(cache.images(c)[s], dtype=np.float32) for c, s in chosen])
     labels = np.stack([np.asarray(cache.labels(c)[s]) for c, s in chosen])
-    axial = getattr(cache, "slice_indices", None)  # position in the cache -> axial index
-    titles = [f"{c}, axial {axial(c)[s]}" if axial else f"{c}, slice {s}" for c, s in chosen]
+    titles = [f"{c}, axial {cache.slice_indices(c)[s]}" for c, s in chosen]
     return images, labels, titles
 
 

@@ -64,8 +64,6 @@ def load_run(model_path: Path | str):
     import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
 
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise BratsError(f"model file not found: {model_path}")
     config_path = model_path.parent / CONFIG_FILE
     if not config_path.is_file():
         raise BratsError(

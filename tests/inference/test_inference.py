@@ -28,7 +28,7 @@ from brats_utils.data.nifti import read_nifti
 from brats_utils.data.synth import generate_case
 from brats_utils.errors import BratsError
 from brats_utils.inference.predict import predict_cases, predict_volume
-from brats_utils.inference.run_config import load_run
+from brats_utils.inference.run_config import load_models, load_run
 from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.preprocessing.settings import PreprocessSettings
 
@@ -165,9 +165,9 @@ def test_load_run_refuses_size_mismatch(tmp_path):
         load_run(model_path)
 
 
-def test_load_run_missing_model(tmp_path):
-    with pytest.raises(BratsError, match="not found"):
-        load_run(tmp_path / "model.keras")
+def test_load_models_missing_model(tmp_path):
+    with pytest.raises(BratsError, match="expected RUN_DIR/model.keras"):
+        load_models(tmp_path / "model.keras")
 
 
 # ---------------------------------------------------------------- predict_cases / CLI

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -130,10 +131,8 @@ def parse_param(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         parsed = value
     if isinstance(parsed, str):
-        try:
+        with contextlib.suppress(ValueError):  # YAML reads 1e-4 as a string
             parsed = float(parsed)
-        except ValueError:
-            pass
     return key.strip(), parsed
 
 

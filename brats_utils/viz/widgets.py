@@ -133,7 +133,8 @@ class SliceViewer:
             return None
         return errors[..., list(REGIONS).index(self.error_region.value)]
 
-    def _reset_index(self) -> None:
+    def _new_slicing(self, _change=None) -> None:
+        """A new case or plane: the slider's range and slice reset quietly, then one drawing."""
         image, seg, pred, _ = self._load(self.case.value)
         axis = PLANES[self.plane.value]
         self._quiet = True
@@ -143,9 +144,6 @@ class SliceViewer:
             self.index.value = default_slice_index(labels, self.plane.value, image.shape)
         finally:
             self._quiet = False
-
-    def _new_slicing(self, _change=None) -> None:
-        self._reset_index()
         self.redraw()
 
     def draw(self):
@@ -204,7 +202,6 @@ class SliceViewer:
         self._quiet = False
         if picture is not None:
             self._pictures.append(picture)
-        represent = getattr(self.widget, "_repr_mimebundle_", None)
-        bundle = (represent() if callable(represent) else None) or {}
+        bundle = self.widget._repr_mimebundle_() or {}  # ipywidgets 8
         bundle["text/plain"] = "slice viewer controls (they need a running kernel)"
         display(bundle, raw=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from brats_utils.conventions import channel_indices, classes_from_scores, labels_to_classes
+from brats_utils.data.cases import discover_cases, find_case, load_case
 from brats_utils.data.nifti import read_nifti
-from brats_utils.errors import BratsError
+from brats_utils.data.predictions import load_prediction
+from brats_utils.data.split import load_split, resolve_split
+from brats_utils.errors import BratsError, CaseError
+from brats_utils.evaluation.slice_metrics import (
+    confusion_matrix,
+    label_metrics,
+    region_dice_from_cm,
+)
 from brats_utils.files import read_json
+from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.preprocessing.slices import stack_context
 
 __all__ = [
@@ -71,8 +81,6 @@ class OutputPaths:
 
 def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2021):
     """``({case_id: "train"|"validation"|"test"}, CSV path)``; the split is written if missing."""
-    from brats_utils.data.split import load_split, resolve_split
-
     path, _ = resolve_split(split_csv or None, data_dir, create=True, seed=seed)
     return load_split(path), path
 
@@ -96,8 +104,6 @@ def label_volume_table(cases: Sequence) -> pd.DataFrame:
 
 def require_cases(data_dir: Path | str) -> list:
     """The case folders of ``data_dir``, or a BratsError that says how to make some."""
-    from brats_utils.data.cases import discover_cases
-
     cases = discover_cases(data_dir) if Path(data_dir).exists() else []
     if not cases:
         raise BratsError(
@@ -110,8 +116,6 @@ def require_cases(data_dir: Path | str) -> list:
 
 def native_logs_to(out_dir: Path | str) -> Path | None:
     """Send this kernel's native stderr to ``OUT_DIR/logs/native_stderr.log`` (or ``None``)."""
-    import os
-
     from IPython import get_ipython
 
     shell = get_ipython()
@@ -136,12 +140,6 @@ def evaluate_slices(
 ) -> dict[str, float]:
     """Slice label metrics of ``model`` over cached cases from one summed confusion matrix;
     the model takes ``(B, size, size, len(channels))`` and returns softmax scores."""
-    from brats_utils.evaluation.slice_metrics import (
-        confusion_matrix,
-        label_metrics,
-        region_dice_from_cm,
-    )
-
     if not case_ids:
         raise ValueError("evaluate_slices needs at least one case id, got none")
     index = channel_indices(channels)
@@ -182,11 +180,6 @@ def volume_examples(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Each case's axial slice with most tumour: ``(images, truth, pred, titles)``, ``(N, X, Y,
     4)`` float32 z-scored over the brain, ``(N, X, Y)`` uint8 classes twice, titles."""
-    from brats_utils.data.cases import find_case, load_case
-    from brats_utils.data.predictions import load_prediction
-    from brats_utils.errors import CaseError
-    from brats_utils.preprocessing.normalize import normalize_image
-
     rows = []
     for case_id in case_ids:
         case = load_case(find_case(data_dir, case_id), require_seg=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import subprocess
 import sys
@@ -11,9 +12,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from brats_utils.conventions import VOLUME_SHAPE
+from brats_utils.data.cases import discover_cases
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json, write_json
+from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.training.settings import TrainSettings
 
 __all__ = [
     "NOTEBOOK_DIR",
@@ -81,7 +87,6 @@ class NotebookRun:
 
 def load_profile(profile: str | Path) -> Profile:
     """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, else a BratsError."""
-    import yaml
     from papermill.iorw import read_yaml_file
 
     params_dir = NOTEBOOK_DIR / "params"
@@ -120,7 +125,6 @@ def load_profile(profile: str | Path) -> Profile:
 
 def parse_param(text: str) -> tuple[str, Any]:
     """``key=value``, the value read as YAML (``1e-4`` as a float, nothing as ``""``)."""
-    import yaml
     from papermill.iorw import NoDatesSafeLoader
 
     key, sep, value = text.partition("=")
@@ -160,8 +164,6 @@ def ensure_kernel() -> str:
 
 def ensure_data(data_dir: Path | str, profile: Profile) -> int:
     """The number of cases in ``data_dir``, generating the profile's cases into an empty one."""
-    from brats_utils.data.cases import discover_cases
-
     data_dir = Path(data_dir)
     found = len(discover_cases(data_dir)) if data_dir.is_dir() else 0
     if found:
@@ -198,8 +200,6 @@ def select_notebooks(only: str | Sequence[str] | None = None) -> list[str]:
 
 def _declared_parameters(path: Path) -> dict[str, tuple[str, Any]]:
     """``{name: (type name, default)}`` of a notebook's parameters cell (non-literal: ``None``)."""
-    import ast
-
     import papermill
 
     declared = {}
@@ -217,9 +217,6 @@ def _check_parameters(
 ) -> None:
     """A BratsError naming the parameter if no notebook declares it, it has the wrong type, or
     it makes invalid settings; every notebook counts, not only the ``--only`` ones."""
-    from brats_utils.preprocessing.settings import PreprocessSettings
-    from brats_utils.training.settings import TrainSettings
-
     unknown = sorted(set(parameters) - {n for names in declared.values() for n in names})
     if unknown:
         raise BratsError(

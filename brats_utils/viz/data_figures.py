@@ -14,6 +14,7 @@ from matplotlib.ticker import MaxNLocator
 
 from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.data.split import SPLITS
+from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.viz.drawing import (
     LABEL_ABBREVIATIONS,
     LABEL_COLORS,
@@ -61,8 +62,6 @@ def intensity_histograms(
     )
     for image, seg in cases:
         if normalize:
-            from brats_utils.preprocessing.normalize import normalize_image
-
             image = normalize_image(image, "zscore")
         brain = np.any(image != 0, axis=-1)
         classes = seg[brain] if seg is not None else np.zeros(int(brain.sum()), np.uint8)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import IPython.display
 import numpy as np
 
 from brats_utils.conventions import MODALITIES, REGIONS, TUMOUR_CLASSES
@@ -168,20 +169,17 @@ class SliceViewer:
     def redraw(self) -> None:
         if self._quiet:
             return
-        from IPython import get_ipython
-        from IPython.display import clear_output, display
-
         self.figure = self.draw()
         self.n_draws += 1
-        if get_ipython() is None:  # plain Python (tests, scripts): nothing to display into
+        if IPython.get_ipython() is None:  # plain Python (tests, scripts): nowhere to display
             return
         if self._pictures:  # shown by _ipython_display_: update the picture above the controls
             for picture in self._pictures:
                 picture.update(self.figure)
             return
         with self.output:
-            clear_output(wait=True)
-            display(self.figure)
+            IPython.display.clear_output(wait=True)
+            IPython.display.display(self.figure)
 
     def save(self, out_path: Path | str) -> Path:
         """Save the figure shown now (atomically): the static copy for reports."""
@@ -189,19 +187,17 @@ class SliceViewer:
 
     def _ipython_display_(self) -> None:
         """Show the picture (updated in place, so a saved notebook shows it), then controls."""
-        from IPython import get_ipython
-        from IPython.display import display
-
         # the picture below replaces the output area, which holds the first drawing when the
         # viewer was made in a kernel: without this a live page shows the figure twice
         self.output.layout.display = "none"
-        if get_ipython() is not None:
+        if IPython.get_ipython() is not None:
             self.output.clear_output()
         self._quiet = True  # draw once, below; no redraw into the (now unused) output area
-        picture = display(self.figure if self.figure is not None else self.draw(), display_id=True)
+        shown = self.figure if self.figure is not None else self.draw()
+        picture = IPython.display.display(shown, display_id=True)
         self._quiet = False
         if picture is not None:
             self._pictures.append(picture)
         bundle = self.widget._repr_mimebundle_() or {}  # ipywidgets 8
         bundle["text/plain"] = "slice viewer controls (they need a running kernel)"
-        display(bundle, raw=True)
+        IPython.display.display(bundle, raw=True)

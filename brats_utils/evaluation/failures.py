@@ -22,12 +22,10 @@ def error_map(pred_classes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
     if pred_classes.shape != ref_classes.shape:
         raise ValueError(f"shapes differ: {pred_classes.shape} and {ref_classes.shape}")
     out = np.zeros((*ref_classes.shape, len(REGIONS)), dtype=np.uint8)
+    codes = [ERROR_CODES["TP"], ERROR_CODES["FP"], ERROR_CODES["FN"]]
     for channel, classes in enumerate(REGIONS.values()):
         pred, ref = np.isin(pred_classes, classes), np.isin(ref_classes, classes)
-        view = out[..., channel]
-        view[pred & ref] = ERROR_CODES["TP"]
-        view[pred & ~ref] = ERROR_CODES["FP"]
-        view[~pred & ref] = ERROR_CODES["FN"]
+        out[..., channel] = np.select([pred & ref, pred, ref], codes)  # the first that holds
     return out
 
 

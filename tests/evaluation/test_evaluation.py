@@ -10,7 +10,14 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from brats_utils.cli.main import main
-from brats_utils.conventions import GLI2023, HD95_MAX_MM, LEGACY, MODALITIES, classes_to_labels
+from brats_utils.conventions import (
+    GLI2023,
+    HD95_MAX_MM,
+    LEGACY,
+    MODALITIES,
+    REGIONS,
+    classes_to_labels,
+)
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.split import save_split
 from brats_utils.data.synth import generate_case
@@ -229,6 +236,21 @@ def test_dice_and_specificity_are_the_plain_ratios(seed):
     assert dice(pred, ref) == (2.0 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0)
     assert specificity(pred, ref) == (tn / (tn + fp) if tn + fp else 1.0)
     assert specificity(np.ones((2, 2), bool), np.ones((2, 2), bool)) == 1.0  # no negative
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_error_map_codes_each_voxel_by_its_masks(seed):
+    from brats_utils.evaluation.failures import error_map
+
+    rng = np.random.default_rng(seed)
+    pred, ref = rng.integers(0, 4, (2, 9, 8, 7), dtype=np.uint8)
+    maps = error_map(pred, ref)
+    assert maps.dtype == np.uint8
+    for channel, classes in enumerate(REGIONS.values()):
+        p, r = np.isin(pred, classes), np.isin(ref, classes)
+        expected = np.zeros(p.shape, np.uint8)
+        expected[p & r], expected[p & ~r], expected[~p & r] = 1, 2, 3  # TP, FP, FN
+        np.testing.assert_array_equal(maps[..., channel], expected)
 
 
 def test_summarize_statistics():

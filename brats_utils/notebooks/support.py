@@ -26,6 +26,7 @@ from brats_utils.evaluation.slice_metrics import (
 from brats_utils.files import read_json
 from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.preprocessing.slices import stack_context
+from brats_utils.viz.data_figures import label_volumes
 
 __all__ = [
     "native_logs_to",
@@ -87,8 +88,6 @@ def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2
 
 def label_volume_table(cases: Sequence) -> pd.DataFrame:
     """Label volumes in mL (``NCR``, ``ED``, ``ET``, ``WT``) by case id, from file headers."""
-    from brats_utils.viz.data_figures import label_volumes
-
     rows = {}
     for files in tqdm(cases, desc="label volumes", unit="case"):
         if files.seg is None:

@@ -16,7 +16,6 @@ import yaml
 
 from brats_utils.conventions import VOLUME_SHAPE
 from brats_utils.data.cases import discover_cases
-from brats_utils.data.synth import write_synthetic_dataset
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json, write_json
 from brats_utils.preprocessing.settings import PreprocessSettings
@@ -174,6 +173,8 @@ def ensure_data(data_dir: Path | str, profile: Profile) -> int:
             f"no BraTS cases in {data_dir}; profile {profile.name!r} needs real data "
             "(pass --data with the BraTS 2021 training folder)"
         )
+    from brats_utils.data.synth import write_synthetic_dataset  # scipy: only when needed
+
     print(f"{data_dir} holds no cases: generating {profile.synthetic_cases} synthetic cases")
     write_synthetic_dataset(
         data_dir, profile.synthetic_cases, profile.synthetic_seed, shape=profile.synthetic_shape

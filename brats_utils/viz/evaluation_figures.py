@@ -12,7 +12,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from brats_utils.conventions import MODALITIES
-from brats_utils.evaluation.compare import paired_cases
 from brats_utils.viz.drawing import (
     GREY,
     brain_box,
@@ -37,6 +36,8 @@ def plot_paired_cases(
     out_path: Path | str | None = None,
 ) -> Figure:
     """A panel per metric: a line per case from A to B (green where B does better), the means."""
+    from brats_utils.evaluation.compare import paired_cases  # scipy.stats: only when drawn
+
     a, b = paired_cases(a, b)
     fig, axes = new_axes(ax, len(metrics), panel_size=(2.4, 3.2))
     for axis, metric in zip(axes, metrics, strict=True):

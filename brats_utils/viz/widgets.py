@@ -127,12 +127,9 @@ class SliceViewer:
         return read_nifti(path, case_id)[0] if path.is_file() else None
 
     def _region_errors(self) -> np.ndarray | None:
-        if self.error_region.value == "off":
-            return None
-        errors = self._load_errors(self.case.value)
-        if errors is None:
-            return None
-        return errors[..., list(REGIONS).index(self.error_region.value)]
+        region = self.error_region.value
+        errors = None if region == "off" else self._load_errors(self.case.value)
+        return None if errors is None else errors[..., list(REGIONS).index(region)]
 
     def _new_slicing(self, _change=None) -> None:
         """A new case or plane: the slider's range and slice reset quietly, then one drawing."""

@@ -115,6 +115,19 @@ def rounding_model(size: int, n_channels: int):
     return model
 
 
+def run_config(
+    settings: PreprocessSettings, channels=("flair", "t1ce"), experiment=None, context=1
+) -> dict:
+    """The ``config.json`` :func:`predict_volume` reads, of a run with these settings."""
+    return {
+        "experiment": experiment or {2: "early2", 4: "early4"}[len(channels)],
+        "channels": list(channels),
+        "image_size": settings.size,
+        "preprocessing": settings.to_dict(),
+        "training": {"context_slices": context},
+    }
+
+
 def write_run(run_dir: Path, size: int, experiment="early2", channels=("flair", "t1ce"), **extra):
     """A run folder like ``brats train`` writes: model.keras + config.json."""
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -22,12 +22,10 @@ def error_map(pred_classes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
     if pred_classes.shape != ref_classes.shape:
         raise ValueError(f"shapes differ: {pred_classes.shape} and {ref_classes.shape}")
     out = np.zeros((*ref_classes.shape, len(REGIONS)), dtype=np.uint8)
+    codes = [ERROR_CODES["TP"], ERROR_CODES["FP"], ERROR_CODES["FN"]]
     for channel, classes in enumerate(REGIONS.values()):
         pred, ref = np.isin(pred_classes, classes), np.isin(ref_classes, classes)
-        view = out[..., channel]
-        view[pred & ref] = ERROR_CODES["TP"]
-        view[pred & ~ref] = ERROR_CODES["FP"]
-        view[~pred & ref] = ERROR_CODES["FN"]
+        out[..., channel] = np.select([pred & ref, pred, ref], codes)  # the first that holds
     return out
 
 
@@ -56,14 +54,11 @@ def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
         "fp_lesions": f"lesion_fp_{region}",
         "fn_lesions": f"lesion_fn_{region}",
     }
-    missing = [c for c in ("case", *columns.values()) if c not in per_case.columns]
+    missing = [c for c in ("case", *columns.values(), "status") if c not in per_case.columns]
     if missing:
         raise ValueError(f"per-case table lacks columns {missing} (from brats evaluate)")
-    table = pd.DataFrame({"case": per_case["case"]})
-    for name, column in columns.items():
-        table[name] = per_case[column].to_numpy()
+    table = per_case[["case", *columns.values()]].set_axis(["case", *columns], axis=1)
     table["lesions"] = table.pop("tp") + table["fn_lesions"]
-    if "status" in per_case.columns:
-        table["status"] = per_case["status"].to_numpy()
+    table["status"] = per_case["status"].to_numpy()
     ordered = table.sort_values(["dice", "lesion_dice"], kind="stable")
     return ordered.reset_index(drop=True)

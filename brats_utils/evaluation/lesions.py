@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from brats_utils.conventions import REGIONS
 from brats_utils.errors import check_choice
 from brats_utils.evaluation.surface import HD95_VARIANTS, hd95, joint_bounding_box
 
@@ -58,14 +59,13 @@ class LesionRules:
 
 @dataclass(frozen=True)
 class LesionScores:
-    """Lesion-wise scores of one region; ``lesion_volumes`` (mm^3) of the kept lesions."""
+    """Lesion-wise scores of one region."""
 
     dice: float
     hd95: float
     tp: int
     fp: int
     fn: int
-    lesion_volumes: tuple[float, ...] = ()
 
 
 def _union_box(boxes: Sequence[tuple[slice, ...]]) -> tuple[slice, ...]:
@@ -81,27 +81,21 @@ def _dice(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def lesion_scores(
-    pred: np.ndarray,
-    ref: np.ndarray,
-    spacing: Sequence[float],
-    *,
-    dilation: int = GLI_DILATION,
-    min_volume: float = GLI_MIN_VOLUME_MM3,
-    hd95_variant: str = "max_directed",
+    pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float], rules: LesionRules = LesionRules()
 ) -> LesionScores:
     """Lesion-wise scores of two (X, Y, Z) boolean masks; ``spacing`` in mm per axis.
 
     As the official 2023 evaluation: 26-connected components; truth components in one component
-    of the truth dilated ``dilation`` times form one lesion; predicted components touching it
-    are matched to it (an unmatched lesion: Dice 0, HD95 374 mm); lesions of at most
-    ``min_volume`` mm^3 are not scored; a predicted component touching no lesion is a false
+    of the truth dilated ``rules.dilation`` times form one lesion; predicted components touching
+    it are matched to it (an unmatched lesion: Dice 0, HD95 374 mm); lesions of at most
+    ``rules.min_volume`` mm^3 are not scored; a predicted component touching no lesion is a false
     positive (Dice 0, HD95 374). Score: sum over kept lesions / (lesions + false positives);
     with neither, Dice 1, HD95 0. Each surface voxel counts once in HD95.
     """
     pred, ref = np.asarray(pred, dtype=bool), np.asarray(ref, dtype=bool)
     if pred.shape != ref.shape or ref.ndim != 3:
         raise ValueError(f"expected two 3D masks of one shape, got {pred.shape} and {ref.shape}")
-    LesionRules(dilation, min_volume, hd95_variant)  # checks them
+    dilation, min_volume = rules.dilation, rules.min_volume
     spacing = tuple(float(s) for s in spacing)
     box = joint_bounding_box(pred, ref, margin=int(dilation) + 1)
     if box is None:  # both empty
@@ -114,15 +108,13 @@ def lesion_scores(
     voxel_mm3 = float(np.prod(spacing))
     pred_boxes = ndimage.find_objects(pred_cc)
     matched: set[int] = set()
-    dices, hd95s, volumes, tp, fn = [], [], [], 0, 0
+    dices, hd95s, tp, fn = [], [], 0, 0
     for k, box in enumerate(ndimage.find_objects(lesion_cc), start=1):
         hits = np.unique(pred_cc[box][lesion_cc[box] == k])
         hits = [int(h) for h in hits if h]
         matched.update(hits)
-        volume = np.count_nonzero(lesions[box] == k) * voxel_mm3
-        if volume <= min_volume:
+        if np.count_nonzero(lesions[box] == k) * voxel_mm3 <= min_volume:
             continue
-        volumes.append(volume)
         if not hits:
             fn += 1
             dices.append(0.0)
@@ -133,7 +125,7 @@ def lesion_scores(
         truth = lesions[region] == k
         predicted = np.isin(pred_cc[region], hits)
         dices.append(_dice(predicted, truth))
-        hd95s.append(hd95(predicted, truth, spacing, variant=hd95_variant))
+        hd95s.append(hd95(predicted, truth, spacing, variant=rules.hd95_variant))
     fp = n_pred - len(matched)
     count = len(dices) + fp
     if count == 0:
@@ -144,7 +136,6 @@ def lesion_scores(
         tp=tp,
         fp=fp,
         fn=fn,
-        lesion_volumes=tuple(float(v) for v in volumes),
     )
 
 
@@ -155,8 +146,6 @@ def lesion_metrics(
     rules: LesionRules | None = None,
 ) -> dict[str, float]:
     """The :data:`LESION_COLUMNS` of one case; a missing prediction fails every region."""
-    from brats_utils.conventions import REGIONS
-
     rules = rules or LesionRules()
     ref_classes = np.asarray(ref_classes)
     missing = pred_classes is None
@@ -164,12 +153,7 @@ def lesion_metrics(
     result: dict[str, float] = {}
     for region, classes in REGIONS.items():
         scores = lesion_scores(
-            np.isin(pred_classes, classes),
-            np.isin(ref_classes, classes),
-            spacing,
-            dilation=rules.dilation,
-            min_volume=rules.min_volume,
-            hd95_variant=rules.hd95_variant,
+            np.isin(pred_classes, classes), np.isin(ref_classes, classes), spacing, rules
         )
         if missing:
             scores = LesionScores(0.0, LESION_HD95_MAX_MM, 0, 0, scores.fn)

@@ -69,14 +69,6 @@ def _check_cm(cm: np.ndarray) -> np.ndarray:
     return cm.astype(np.float64)
 
 
-def _one_vs_rest(cm: np.ndarray):
-    tp = np.diag(cm)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
-    tn = cm.sum() - tp - fp - fn
-    return tp, fp, fn, tn
-
-
 def _binary_cm(cm: np.ndarray, positive: tuple[int, ...]) -> tuple[float, float, float, float]:
     """``(tp, fp, fn, tn)`` of "class in ``positive``" vs the rest."""
     inside = np.zeros(cm.shape[0], dtype=bool)
@@ -94,7 +86,7 @@ def label_metrics(cm: np.ndarray) -> dict[str, float]:
     cm = _check_cm(cm)
     if cm.shape != (NUM_CLASSES, NUM_CLASSES):
         raise ValueError(f"expected a ({NUM_CLASSES}, {NUM_CLASSES}) matrix, got {cm.shape}")
-    tp, fp, fn, tn = _one_vs_rest(cm)
+    tp, fp, fn, tn = np.array([_binary_cm(cm, (c,)) for c in range(NUM_CLASSES)]).T
     iou = safe_ratio(tp, tp + fp + fn)
     dice = safe_ratio(2 * tp, 2 * tp + fp + fn)
     precision = safe_ratio(tp, tp + fp)

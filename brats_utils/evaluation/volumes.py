@@ -23,6 +23,7 @@ from brats_utils.data.predictions import find_predictions, read_prediction
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.evaluation.failures import error_map, error_map_path, region_volumes_ml
 from brats_utils.evaluation.lesions import LESION_COLUMNS, LesionRules, lesion_metrics
+from brats_utils.evaluation.slice_metrics import safe_ratio
 from brats_utils.evaluation.surface import hd95
 
 __all__ = [
@@ -70,9 +71,7 @@ def _counts(pred: np.ndarray, ref: np.ndarray) -> tuple[int, int, int, int]:
 def dice(pred: np.ndarray, ref: np.ndarray) -> float:
     """Dice of two boolean masks; both empty -> 1, one empty -> 0."""
     tp, fp, fn, _ = _counts(pred, ref)
-    if tp + fp + fn == 0:
-        return 1.0
-    return 2.0 * tp / (2 * tp + fp + fn)
+    return float(safe_ratio(2 * tp, 2 * tp + fp + fn))
 
 
 def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -86,9 +85,7 @@ def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
 def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
     """TN / (TN + FP) over every voxel (close to 1, as in BraTS tables); no negative -> 1."""
     _, fp, _, tn = _counts(pred, ref)
-    if tn + fp == 0:
-        return 1.0
-    return tn / (tn + fp)
+    return float(safe_ratio(tn, tn + fp))
 
 
 def region_mask(classes: np.ndarray, region: str) -> np.ndarray:
@@ -103,11 +100,6 @@ def evaluate_case(
     """:data:`METRIC_COLUMNS` (but ``case``) of (X, Y, Z) classes 0..3, ``spacing`` in mm."""
     pred_classes = np.asarray(pred_classes)
     ref_classes = np.asarray(ref_classes)
-    if pred_classes.shape != ref_classes.shape:
-        raise ValueError(
-            f"prediction has shape {pred_classes.shape}, expected {ref_classes.shape} "
-            "like the reference"
-        )
     for name, array in (("prediction", pred_classes), ("reference", ref_classes)):
         if array.size and (array.min() < 0 or array.max() >= len(CLASS_NAMES)):
             raise ValueError(
@@ -171,12 +163,11 @@ def evaluate_folder(
     rows, missing, warnings = [], [], []
     for case_id in tqdm(scored, desc="evaluate", unit="case", disable=not progress):
         case = by_id[case_id]
-        seg_path = case.seg
-        ref_labels, ref_image = read_nifti(seg_path, case_id)
+        ref_labels, ref_image = read_nifti(case.seg, case_id)
         try:
             ref_classes = labels_to_classes(ref_labels, case.release)
         except ValueError as exc:
-            raise CaseError(case_id, f"reference segmentation: {exc}", seg_path) from exc
+            raise CaseError(case_id, f"reference segmentation: {exc}", case.seg) from exc
         spacing = tuple(float(z) for z in ref_image.header.get_zooms()[:3])
         volumes = region_volumes_ml(ref_classes, spacing)
         if case_id not in predictions:
@@ -212,13 +203,6 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """One row per metric of a per-case table: ``mean, std`` (ddof 1), ``median, q25, q75, n``."""
     columns = (*METRIC_COLUMNS[1:], *LESION_COLUMNS)
     metrics = df[[c for c in columns if c in df.columns]].astype(float)
-    return pd.DataFrame(
-        {
-            "mean": metrics.mean(),
-            "std": metrics.std(ddof=1),
-            "median": metrics.median(),
-            "q25": metrics.quantile(0.25),
-            "q75": metrics.quantile(0.75),
-            "n": metrics.count(),
-        }
-    )
+    names = {"50%": "median", "25%": "q25", "75%": "q75", "count": "n"}
+    table = metrics.describe().T.rename(columns=names).astype({"n": int})
+    return table[["mean", "std", "median", "q25", "q75", "n"]]

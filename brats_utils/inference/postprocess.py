@@ -91,9 +91,7 @@ def postprocess(
     out[_small_components(out > 0, settings.wt_min_mm3 / voxel_mm3)] = 0
     out[_small_components(np.isin(out, REGIONS["TC"]), settings.tc_min_mm3 / voxel_mm3)] = _ED
     out[_small_components(out == _ET, settings.et_min_mm3 / voxel_mm3)] = _NCR
-    if settings.et_to_ncr_below_mm3 and 0 < np.count_nonzero(out == _ET) * voxel_mm3 < (
-        settings.et_to_ncr_below_mm3
-    ):
+    if 0 < np.count_nonzero(out == _ET) * voxel_mm3 < settings.et_to_ncr_below_mm3:
         out[out == _ET] = _NCR
     return out
 

@@ -10,12 +10,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from brats_utils.conventions import (
-    NUM_CLASSES,
-    channel_indices,
-    classes_from_scores,
-    classes_to_labels,
-)
+from brats_utils.conventions import NUM_CLASSES, classes_from_scores, classes_to_labels
 from brats_utils.data.cases import CaseVolumes, read_case_volumes, select_cases
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
@@ -30,7 +25,7 @@ from brats_utils.inference.postprocess import (
 from brats_utils.inference.run_config import load_models, run_context, run_settings
 from brats_utils.preprocessing.normalize import brain_mask
 from brats_utils.preprocessing.resize import resize_images
-from brats_utils.preprocessing.settings import PreprocessSettings, from_plane, to_plane
+from brats_utils.preprocessing.settings import from_plane, to_plane
 from brats_utils.preprocessing.slices import (
     frame_box,
     image_channels,
@@ -62,31 +57,21 @@ def _predict_slices(model, x: np.ndarray, batch_size: int, tta: bool) -> np.ndar
 def predict_volume(
     model,
     image: np.ndarray | Sequence[np.ndarray],
-    config_or_settings: dict[str, Any] | PreprocessSettings,
-    channels: Sequence[str] | None = None,
+    config: dict[str, Any],
     *,
     batch_size: int = 32,
     tta: bool = False,
     case_id: str = "",
-    context: int | None = None,
 ) -> np.ndarray:
     """The model's scores of every voxel of one case.
 
     ``image``: (X, Y, Z, 4) float in scanner units, or the four (X, Y, Z) volumes as read;
-    ``config_or_settings``: the run's ``config.json`` dict, or ``PreprocessSettings`` (then
-    ``channels`` is required). Returns (X, Y, Z, 4) float32 class probabilities, exactly
-    (1, 0, 0, 0) outside the brain, or (X, Y, Z, 3) region probabilities, 0 outside the brain.
+    ``config``: the run's ``config.json`` (preprocessing, channels, 2.5D context). Returns
+    (X, Y, Z, 4) float32 class probabilities, exactly (1, 0, 0, 0) outside the brain, or
+    (X, Y, Z, 3) region probabilities, 0 outside the brain.
     """
-    if isinstance(config_or_settings, PreprocessSettings):
-        if channels is None:
-            raise ValueError("channels are required when PreprocessSettings are given")
-        settings = config_or_settings
-        context = 1 if context is None else context
-    else:
-        settings, config_channels = run_settings(config_or_settings)
-        channels = config_channels if channels is None else channels
-        context = run_context(config_or_settings) if context is None else context
-    channel_indices(channels)  # names checked before any work
+    settings, channels = run_settings(config)
+    context = run_context(config)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     volumes = image_channels(image, case_id) if isinstance(image, np.ndarray) else image
@@ -120,10 +105,8 @@ def _uncrop(probs: np.ndarray, box: tuple[int, int, int], shape) -> np.ndarray:
     x0, y0, side = box
     full = np.empty((*shape, probs.shape[-1]), dtype=np.float32)
     full[...] = _background(probs.shape[-1])  # outside the square: background
-    (frame_x, box_x), (frame_y, box_y) = (
-        window_overlap(x0, side, shape[0]),
-        window_overlap(y0, side, shape[1]),
-    )
+    frame_x, box_x = window_overlap(x0, side, shape[0])
+    frame_y, box_y = window_overlap(y0, side, shape[1])
     full[frame_x, frame_y] = np.moveaxis(probs[:, box_x, box_y], 0, 2)
     return full
 

@@ -28,10 +28,10 @@ def run_settings(config: dict[str, Any]) -> tuple[PreprocessSettings, tuple[str,
     unknown = [c for c in channels if c not in MODALITIES]
     if unknown or not channels:
         raise BratsError(f"run config channels {list(channels)} must be a subset of {MODALITIES}")
-    if len(channels) != experiment.input_channels:
+    if len(channels) != len(experiment.channels):
         raise BratsError(
             f"run config has channels {list(channels)} but experiment {experiment.name!r} "
-            f"takes {experiment.input_channels} channels {list(experiment.channels)}"
+            f"takes {len(experiment.channels)} channels {list(experiment.channels)}"
         )
     try:
         settings = PreprocessSettings.from_dict(config["preprocessing"])
@@ -64,8 +64,6 @@ def load_run(model_path: Path | str):
     import brats_utils.model.unet  # noqa: F401  (registers the custom layers)
 
     model_path = Path(model_path)
-    if not model_path.is_file():
-        raise BratsError(f"model file not found: {model_path}")
     config_path = model_path.parent / CONFIG_FILE
     if not config_path.is_file():
         raise BratsError(

@@ -27,10 +27,6 @@ class Experiment:
         channel_indices(self.channels)  # ValueError on unknown or no channels
         check_choice("fusion", self.fusion, FUSIONS)
 
-    @property
-    def input_channels(self) -> int:
-        return len(self.channels)
-
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
@@ -70,9 +66,6 @@ EXPERIMENTS: dict[str, Experiment] = {
 def get_experiment(name: str | Experiment) -> Experiment:
     if isinstance(name, Experiment):
         return name
-    try:
-        return EXPERIMENTS[name]
-    except KeyError:
-        raise BratsError(
-            f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}"
-        ) from None
+    if name not in EXPERIMENTS:
+        raise BratsError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]

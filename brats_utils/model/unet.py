@@ -30,9 +30,6 @@ class ChannelMean(layers.Layer):
         grouped = ops.reshape(inputs, (shape[0], shape[1], shape[2], self.groups, -1))
         return ops.mean(grouped, axis=-1)
 
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.groups)
-
     def get_config(self):
         return {**super().get_config(), "groups": self.groups}
 
@@ -92,7 +89,6 @@ def _unet_body(inputs, settings: UNetSettings):
         x = layers.Conv2D(REGION_OUTPUTS, 1, name="logits")(x)
         return layers.Activation("sigmoid", dtype="float32", name="sigmoid")(x)
     x = layers.Conv2D(NUM_CLASSES, 1, name="logits")(x)
-    # float32 softmax: safe under a mixed_float16 policy.
     return layers.Activation("softmax", dtype="float32", name="softmax")(x)
 
 
@@ -120,7 +116,7 @@ def build_model(
             f"image_size must be a multiple of 2**depth = {2**settings.depth} for a U-Net of "
             f"depth {settings.depth}, got {image_size}"
         )
-    channels = context * experiment.input_channels
+    channels = context * len(experiment.channels)
     inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
     x = ChannelMean(context, name="mean_fusion")(inputs) if experiment.fusion == "mean" else inputs
     outputs = _unet_body(x, settings)

@@ -126,12 +126,10 @@ def variant_findings(
     record: Mapping, region_metrics: Mapping[str, pd.DataFrame], baseline_dice=None
 ) -> str:
     """Notebooks 03-05: training, slice label Dice against ``baseline_dice``, whole volumes."""
-    lines = []
-    if record.get("best_epoch") is not None:
-        lines.append(
-            f"* Trained {record['epochs']} epoch(s) in {record['train_seconds']:.0f} s; "
-            f"`model.keras` is epoch {record['best_epoch']} (by `{record['select']}`)."
-        )
+    lines = [
+        f"* Trained {record['epochs']} epoch(s) in {record['train_seconds']:.0f} s; "
+        f"`model.keras` is epoch {record['best_epoch']} (by `{record['select']}`)."
+    ]
     for split, metrics in record["slice_metrics"].items():
         labels = ", ".join(f"{n} {metrics[k]:.2f}" for k, n in _LABELS.items())
         baseline = ""

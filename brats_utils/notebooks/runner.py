@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from brats_utils.conventions import VOLUME_SHAPE
+from brats_utils.data.cases import discover_cases
 from brats_utils.errors import BratsError
 from brats_utils.files import read_json, write_json
+from brats_utils.preprocessing.settings import PreprocessSettings
+from brats_utils.training.settings import TrainSettings
 
 __all__ = [
     "NOTEBOOK_DIR",
@@ -80,7 +87,6 @@ class NotebookRun:
 
 def load_profile(profile: str | Path) -> Profile:
     """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, else a BratsError."""
-    import yaml
     from papermill.iorw import read_yaml_file
 
     params_dir = NOTEBOOK_DIR / "params"
@@ -96,9 +102,7 @@ def load_profile(profile: str | Path) -> Profile:
         raise BratsError(f"profile {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise BratsError(f"profile {path}: expected a YAML mapping, found a {type(raw).__name__}")
-    keys = {"description", "synthetic_cases", "synthetic_seed", "synthetic_shape", "parameters"}
-    keys |= {"minutes", "measured"}
-    unknown = sorted(set(raw) - keys)
+    unknown = sorted(set(raw) - {f.name for f in fields(Profile) if f.name != "name"})
     parameters, minutes = raw.get("parameters") or {}, raw.get("minutes") or {}
     if unknown or not isinstance(parameters, dict) or not isinstance(minutes, dict):
         raise BratsError(
@@ -121,7 +125,6 @@ def load_profile(profile: str | Path) -> Profile:
 
 def parse_param(text: str) -> tuple[str, Any]:
     """``key=value``, the value read as YAML (``1e-4`` as a float, nothing as ``""``)."""
-    import yaml
     from papermill.iorw import NoDatesSafeLoader
 
     key, sep, value = text.partition("=")
@@ -132,10 +135,8 @@ def parse_param(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         parsed = value
     if isinstance(parsed, str):
-        try:
+        with contextlib.suppress(ValueError):  # YAML reads 1e-4 as a string
             parsed = float(parsed)
-        except ValueError:
-            pass
     return key.strip(), parsed
 
 
@@ -161,10 +162,8 @@ def ensure_kernel() -> str:
     return FALLBACK_KERNEL
 
 
-def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True) -> int:
+def ensure_data(data_dir: Path | str, profile: Profile) -> int:
     """The number of cases in ``data_dir``, generating the profile's cases into an empty one."""
-    from brats_utils.data.cases import discover_cases
-
     data_dir = Path(data_dir)
     found = len(discover_cases(data_dir)) if data_dir.is_dir() else 0
     if found:
@@ -174,15 +173,11 @@ def ensure_data(data_dir: Path | str, profile: Profile, *, progress: bool = True
             f"no BraTS cases in {data_dir}; profile {profile.name!r} needs real data "
             "(pass --data with the BraTS 2021 training folder)"
         )
-    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.data.synth import write_synthetic_dataset  # scipy: only when needed
 
     print(f"{data_dir} holds no cases: generating {profile.synthetic_cases} synthetic cases")
     write_synthetic_dataset(
-        data_dir,
-        profile.synthetic_cases,
-        profile.synthetic_seed,
-        shape=profile.synthetic_shape,
-        progress=progress,
+        data_dir, profile.synthetic_cases, profile.synthetic_seed, shape=profile.synthetic_shape
     )
     return len(discover_cases(data_dir))
 
@@ -205,8 +200,6 @@ def select_notebooks(only: str | Sequence[str] | None = None) -> list[str]:
 
 def _declared_parameters(path: Path) -> dict[str, tuple[str, Any]]:
     """``{name: (type name, default)}`` of a notebook's parameters cell (non-literal: ``None``)."""
-    import ast
-
     import papermill
 
     declared = {}
@@ -224,9 +217,6 @@ def _check_parameters(
 ) -> None:
     """A BratsError naming the parameter if no notebook declares it, it has the wrong type, or
     it makes invalid settings; every notebook counts, not only the ``--only`` ones."""
-    from brats_utils.preprocessing.settings import PreprocessSettings
-    from brats_utils.training.settings import TrainSettings
-
     unknown = sorted(set(parameters) - {n for names in declared.values() for n in names})
     if unknown:
         raise BratsError(
@@ -258,7 +248,6 @@ def run_notebooks(
     *,
     only: str | Sequence[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
-    progress: bool = True,
     log_output: bool = False,
 ) -> NotebookRun:
     """Run the numbered notebooks in order with papermill, each mistake refused before.
@@ -284,20 +273,18 @@ def run_notebooks(
     declared = {name: _declared_parameters(path) for name, path in sources.items()}
     parameters = {**profile.parameters, **(overrides or {})}
     _check_parameters(parameters, declared)
-    n_cases = ensure_data(data_dir, profile, progress=progress)
+    n_cases = ensure_data(data_dir, profile)
     kernel = ensure_kernel()
     run = NotebookRun(profile=profile.name, data_dir=data_dir, out_dir=out_dir)
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-    if progress:
-        print(f"profile {profile.name}: {profile.description}")
-        print(f"{n_cases} cases in {data_dir}; outputs in {out_dir}; kernel {kernel}")
+    print(f"profile {profile.name}: {profile.description}")
+    print(f"{n_cases} cases in {data_dir}; outputs in {out_dir}; kernel {kernel}")
     # the profile by name, so that the notebook's own `profile` (auto) changes nothing
     named = profile.name if profile.name in PROFILES else "custom"
     given = {"profile": named, "data_dir": str(data_dir), "out_dir": str(out_dir), **parameters}
     for number, name in enumerate(names, start=1):
         target = out_dir / "notebooks" / f"{name}.ipynb"
-        if progress:
-            print(f"[{number}/{len(names)}] {name}", flush=True)
+        print(f"[{number}/{len(names)}] {name}", flush=True)
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -305,7 +292,7 @@ def run_notebooks(
                 str(target),
                 parameters={k: v for k, v in given.items() if k in declared[name]},
                 kernel_name=kernel,
-                progress_bar=progress,
+                progress_bar=True,
                 log_output=log_output,
                 cwd=str(NOTEBOOK_DIR),
             )
@@ -316,8 +303,7 @@ def run_notebooks(
             ) from exc
         run.executed[name] = target
         run.seconds[name] = round(time.perf_counter() - start, 1)
-        if progress:
-            print(f"    done in {run.seconds[name]:.0f} s -> {target}", flush=True)
+        print(f"    done in {run.seconds[name]:.0f} s -> {target}", flush=True)
     write_summary(run, parameters)
     return run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +13,20 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from brats_utils.conventions import channel_indices, classes_from_scores, labels_to_classes
+from brats_utils.data.cases import discover_cases, find_case, load_case
 from brats_utils.data.nifti import read_nifti
-from brats_utils.errors import BratsError
+from brats_utils.data.predictions import load_prediction
+from brats_utils.data.split import load_split, resolve_split
+from brats_utils.errors import BratsError, CaseError
+from brats_utils.evaluation.slice_metrics import (
+    confusion_matrix,
+    label_metrics,
+    region_dice_from_cm,
+)
 from brats_utils.files import read_json
+from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.preprocessing.slices import stack_context
+from brats_utils.viz.data_figures import label_volumes
 
 __all__ = [
     "native_logs_to",
@@ -71,16 +82,12 @@ class OutputPaths:
 
 def ensure_split(data_dir: Path | str, split_csv: str | Path = "", seed: int = 2021):
     """``({case_id: "train"|"validation"|"test"}, CSV path)``; the split is written if missing."""
-    from brats_utils.data.split import load_split, resolve_split
-
     path, _ = resolve_split(split_csv or None, data_dir, create=True, seed=seed)
     return load_split(path), path
 
 
 def label_volume_table(cases: Sequence) -> pd.DataFrame:
     """Label volumes in mL (``NCR``, ``ED``, ``ET``, ``WT``) by case id, from file headers."""
-    from brats_utils.viz.data_figures import label_volumes
-
     rows = {}
     for files in tqdm(cases, desc="label volumes", unit="case"):
         if files.seg is None:
@@ -96,8 +103,6 @@ def label_volume_table(cases: Sequence) -> pd.DataFrame:
 
 def require_cases(data_dir: Path | str) -> list:
     """The case folders of ``data_dir``, or a BratsError that says how to make some."""
-    from brats_utils.data.cases import discover_cases
-
     cases = discover_cases(data_dir) if Path(data_dir).exists() else []
     if not cases:
         raise BratsError(
@@ -110,12 +115,8 @@ def require_cases(data_dir: Path | str) -> list:
 
 def native_logs_to(out_dir: Path | str) -> Path | None:
     """Send this kernel's native stderr to ``OUT_DIR/logs/native_stderr.log`` (or ``None``)."""
-    import os
+    from IPython import get_ipython
 
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipykernel
-        return None
     shell = get_ipython()
     if shell is None or not hasattr(shell, "kernel"):
         return None
@@ -135,16 +136,9 @@ def evaluate_slices(
     *,
     batch_size: int = 32,
     progress: bool = True,
-    context: int = 1,
 ) -> dict[str, float]:
     """Slice label metrics of ``model`` over cached cases from one summed confusion matrix;
-    the model takes ``(B, size, size, context * len(channels))`` and returns softmax scores."""
-    from brats_utils.evaluation.slice_metrics import (
-        confusion_matrix,
-        label_metrics,
-        region_dice_from_cm,
-    )
-
+    the model takes ``(B, size, size, len(channels))`` and returns softmax scores."""
     if not case_ids:
         raise ValueError("evaluate_slices needs at least one case id, got none")
     index = channel_indices(channels)
@@ -152,7 +146,7 @@ def evaluate_slices(
     n_slices = 0
     for case_id in tqdm(case_ids, desc="slice metrics", unit="case", disable=not progress):
         images = cache.images(case_id)
-        x = stack_context(images, np.arange(len(images)), context, index)
+        x = stack_context(images, np.arange(len(images)), 1, index)
         y = np.asarray(cache.labels(case_id))
         scores = model.predict(x, batch_size=batch_size, verbose=0)
         cm += confusion_matrix(y, classes_from_scores(scores))
@@ -176,8 +170,7 @@ def example_slices(
         chosen.append((case_id, int(np.argmax(area))))
     images = np.stack([np.asarray(cache.images(c)[s], dtype=np.float32) for c, s in chosen])
     labels = np.stack([np.asarray(cache.labels(c)[s]) for c, s in chosen])
-    axial = getattr(cache, "slice_indices", None)  # position in the cache -> axial index
-    titles = [f"{c}, axial {axial(c)[s]}" if axial else f"{c}, slice {s}" for c, s in chosen]
+    titles = [f"{c}, axial {cache.slice_indices(c)[s]}" for c, s in chosen]
     return images, labels, titles
 
 
@@ -186,11 +179,6 @@ def volume_examples(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Each case's axial slice with most tumour: ``(images, truth, pred, titles)``, ``(N, X, Y,
     4)`` float32 z-scored over the brain, ``(N, X, Y)`` uint8 classes twice, titles."""
-    from brats_utils.data.cases import find_case, load_case
-    from brats_utils.data.predictions import load_prediction
-    from brats_utils.errors import CaseError
-    from brats_utils.preprocessing.normalize import normalize_image
-
     rows = []
     for case_id in case_ids:
         case = load_case(find_case(data_dir, case_id), require_seg=True)
@@ -234,11 +222,8 @@ def load_variant_metrics(tables_dir: Path | str, kind: str = "slice_metrics") ->
     paths = sorted(Path(tables_dir).glob("*_metrics.json"))
     if not paths:
         raise BratsError(f"no NN_metrics.json in {tables_dir}: run notebooks 03-05 first")
-    rows = {}
-    for path in paths:
-        record = read_json(path, "variant metrics")
-        for split, metrics in record[kind].items():
-            rows[(split, record["experiment"])] = metrics
+    records = [read_json(path, "variant metrics") for path in paths]
+    rows = {(s, r["experiment"]): metrics for r in records for s, metrics in r[kind].items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
     return frame

@@ -15,6 +15,9 @@ from brats_utils.conventions import (
     classes_from_scores,
 )
 from brats_utils.data.split import cases_in
+from brats_utils.evaluation.volumes import evaluate_folder
+from brats_utils.files import write_csv
+from brats_utils.inference.predict import predict_cases
 from brats_utils.notebooks.support import OutputPaths, evaluate_slices, example_slices
 
 __all__ = [
@@ -49,10 +52,6 @@ def score_volumes(
     tta: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """``{split: per-case table}`` of whole-volume metrics, also written to ``tables/``."""
-    from brats_utils.evaluation.volumes import evaluate_folder
-    from brats_utils.files import write_csv
-    from brats_utils.inference.predict import predict_cases
-
     experiment = Path(model_path).parent.name
     tables = {}
     for split, case_ids in cases.items():

@@ -39,9 +39,6 @@ class StudyScale:
     epochs: int = 10
     batch_size: int = 16
 
-    def to_dict(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("size", "base_filters", "epochs", "batch_size")}
-
 
 @dataclass(frozen=True)
 class Config(Recipe):

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from brats_utils.data.cases import discover_cases
 from brats_utils.data.split import save_split
 from brats_utils.errors import BratsError
+from brats_utils.evaluation.volumes import evaluate_folder
 from brats_utils.files import read_json, write_csv, write_json
+from brats_utils.inference.postprocess import load_postprocessing, save_postprocessing
+from brats_utils.inference.predict import fit_run_postprocessing, predict_cases
+from brats_utils.preprocessing.cache_build import build_cache
 from brats_utils.study.protocol import CONFIGS, Config, StudyScale, digest, fold_split, make_folds
+from brats_utils.training.run_folder import load_state
 
 __all__ = ["STUDY_FILE", "run_study", "study_protocol", "score_path"]
 
@@ -30,7 +36,7 @@ def study_protocol(
         "cases": labelled,
         "seed": seed,
         "validation_per_fold": validation,
-        "scale": scale.to_dict(),
+        "scale": asdict(scale),
         "folds": make_folds(labelled, folds, seed),
     }
 
@@ -84,8 +90,6 @@ def run_study(
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise BratsError(f"unknown configurations {unknown}; expected some of {list(CONFIGS)}")
-    if not data_dir.is_dir():
-        raise BratsError(f"DATA_DIR {data_dir} is not a folder of cases")
     protocol = study_protocol(data_dir, folds, validation, seed, scale)
     _check_protocol(study_dir, protocol)
     fold_ids = list(range(folds)) if only_folds is None else sorted(set(only_folds))
@@ -125,9 +129,6 @@ def _run_cell(
         cache_dir = _cache(data_dir, study_dir, config.preprocess_settings(scale, plane), log)
         run_dirs.append(fold_runs / config.training_key(scale, seed, plane))
         _train(config, cache_dir, run_dirs[-1], split_csv, scale, seed, fold, log)
-    from brats_utils.inference.postprocess import load_postprocessing, save_postprocessing
-    from brats_utils.inference.predict import fit_run_postprocessing, predict_cases
-
     if len(run_dirs) == 1:
         model_path, home = run_dirs[0] / config.model_file, run_dirs[0]
     else:  # an ensemble folder: links to the planes' run folders
@@ -159,8 +160,6 @@ def _run_cell(
     if report.failed:
         raise BratsError(f"fold {fold}, {config.name}: prediction failed for {report.failed}")
     log.step("predict", started, fold=fold, config=config.name)
-    from brats_utils.evaluation.volumes import evaluate_folder
-
     started = time.perf_counter()
     table = evaluate_folder(pred_dir, data_dir, progress=False, case_ids=test)
     table.insert(0, "fold", fold)
@@ -170,8 +169,6 @@ def _run_cell(
 
 
 def _cache(data_dir: Path, study_dir: Path, settings, log: _Log) -> Path:
-    from brats_utils.preprocessing.cache_build import build_cache
-
     cache_dir = study_dir / "caches" / digest(settings.to_dict())
     started = time.perf_counter()
     report = build_cache(data_dir, cache_dir, settings, progress=False, expected_shape=None)
@@ -183,8 +180,7 @@ def _cache(data_dir: Path, study_dir: Path, settings, log: _Log) -> Path:
 
 
 def _train(config, cache_dir, run_dir, split_csv, scale, seed, fold, log) -> None:
-    from brats_utils.training.run_folder import load_state
-    from brats_utils.training.train import train
+    from brats_utils.training.train import train  # loads Keras
 
     settings = config.train_settings(scale, seed)
     state = run_dir / "state.json"

@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from brats_utils.conventions import MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
+from brats_utils.data.split import SPLITS
+from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.viz.drawing import (
     LABEL_ABBREVIATIONS,
     LABEL_COLORS,
@@ -60,8 +62,6 @@ def intensity_histograms(
     )
     for image, seg in cases:
         if normalize:
-            from brats_utils.preprocessing.normalize import normalize_image
-
             image = normalize_image(image, "zscore")
         brain = np.any(image != 0, axis=-1)
         classes = seg[brain] if seg is not None else np.zeros(int(brain.sum()), np.uint8)
@@ -135,11 +135,10 @@ def plot_label_volumes(
 def plot_split_counts(
     split: Mapping[str, str], *, ax: Axes | None = None, out_path: Path | str | None = None
 ) -> Figure:
-    names = [s for s in ("train", "validation", "test") if s in split.values()]
-    names += sorted(set(split.values()) - set(names))
+    names = [s for s in SPLITS if s in split.values()]  # load_split allows no other
     counts = [sum(1 for v in split.values() if v == s) for s in names]
     fig, (axis,) = new_axes(ax, 1, panel_size=(4.0, 3.0))
-    bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868", "0.5"][: len(names)])
+    bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868"][: len(names)])
     axis.bar_label(bars)
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("cases")
@@ -149,35 +148,30 @@ def plot_split_counts(
 
 def plot_preprocessing(
     raw_image: np.ndarray,
-    raw_seg: np.ndarray | None,
+    raw_seg: np.ndarray,
     cached_image: np.ndarray,
-    cached_labels: np.ndarray | None,
+    cached_labels: np.ndarray,
     *,
     raw_index: int,
     cached_index: int,
-    channel_names: Sequence[str] = MODALITIES,
     case_id: str = "",
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
     """One slice before (``(X, Y, Z, C)``) and after (``(S, size, size, C)``) preprocessing."""
-    n = len(channel_names)
+    n = len(MODALITIES)
     if raw_image.shape[-1] != n or cached_image.shape[-1] != n:
         raise ValueError(
             f"both images need {n} channels, got {raw_image.shape} and {cached_image.shape}"
         )
     fig, axes = new_axes(ax, 2 * (n + 1), ncols=n + 1, panel_size=(2.9, 2.8))
     rows = [
-        ("raw", raw_image[:, :, raw_index], None if raw_seg is None else raw_seg[:, :, raw_index]),
-        (
-            "preprocessed",
-            cached_image[cached_index],
-            None if cached_labels is None else cached_labels[cached_index],
-        ),
+        ("raw", raw_image[:, :, raw_index], raw_seg[:, :, raw_index]),
+        ("preprocessed", cached_image[cached_index], cached_labels[cached_index]),
     ]
     for r, (row_name, image, labels) in enumerate(rows):
         view = axial_view(image)
-        for c, name in enumerate(channel_names):
+        for c, name in enumerate(MODALITIES):
             axis = axes[r * (n + 1) + c]
             shown = axis.imshow(view[..., c], cmap="gray", interpolation="nearest")
             fig.colorbar(shown, ax=axis, shrink=0.75)
@@ -187,8 +181,7 @@ def plot_preprocessing(
             axis.set_axis_off()
         axis = axes[r * (n + 1) + n]
         axis.imshow(np.zeros(view.shape[:2]), cmap="gray")
-        if labels is not None:
-            axis.imshow(label_overlay(axial_view(labels), alpha=1.0))
+        axis.imshow(label_overlay(axial_view(labels), alpha=1.0))
         axis.set_title(f"labels, {row_name}", fontsize="small")
         axis.set_axis_off()
     axes[-1].legend(handles=label_legend_handles(), loc="lower right", fontsize="x-small")
@@ -196,12 +189,10 @@ def plot_preprocessing(
     return finish_figure(fig, out_path)
 
 
-def slice_label_stats(cache, case_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Label pixels per ``axial_slice`` over the cached cases, and ``tumour_cases``."""
-    if case_ids is None:
-        case_ids = [c for c in cache.case_ids if cache.has_labels(c)]
+def slice_label_stats(cache) -> pd.DataFrame:
+    """Label pixels per ``axial_slice`` over the labelled cached cases, and ``tumour_cases``."""
     counts, with_tumour, n_cases = None, None, 0
-    for case_id in case_ids:
+    for case_id in (c for c in cache.case_ids if cache.has_labels(c)):
         labels = np.asarray(cache.labels(case_id))
         per_slice = np.stack([np.count_nonzero(labels == c, axis=(1, 2)) for c in range(4)], 1)
         if counts is None:

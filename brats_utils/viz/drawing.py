@@ -130,17 +130,15 @@ def default_slice_index(seg: np.ndarray | None, plane: str, shape: Sequence[int]
     return int(shape[axis]) // 2
 
 
-def display_ranges(
-    image: np.ndarray, channel_names: Sequence[str] = MODALITIES
-) -> dict[str, tuple[float, float]]:
-    """``{channel: (low, high)}``, the 0.5 and 99.5 percentiles of non-zero ``(..., C)`` voxels."""
-    if image.shape[-1] != len(channel_names):
+def display_ranges(image: np.ndarray) -> dict[str, tuple[float, float]]:
+    """``{modality: (low, high)}``, the 0.5 and 99.5 percentiles of non-zero ``(..., 4)`` voxels."""
+    if image.shape[-1] != len(MODALITIES):
         raise ValueError(
-            f"image has {image.shape[-1]} channels, expected {len(channel_names)} "
-            f"({', '.join(channel_names)})"
+            f"image has {image.shape[-1]} channels, expected {len(MODALITIES)} "
+            f"({', '.join(MODALITIES)})"
         )
     ranges = {}
-    for c, name in enumerate(channel_names):
+    for c, name in enumerate(MODALITIES):
         values = np.asarray(image[..., c]).ravel()[::7]  # a sample is plenty for percentiles
         values = values[values != 0]
         if values.size == 0:
@@ -197,7 +195,6 @@ def draw_slice(
     modality: str = "flair",
     labels_shown: Iterable[int] = TUMOUR_CLASSES,
     alpha: float = 0.4,
-    channel_names: Sequence[str] = MODALITIES,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     case_id: str = "",
     errors: np.ndarray | None = None,
@@ -208,14 +205,14 @@ def draw_slice(
     """One slice of a case: a panel per modality shown and per label source. ``image``
     ``(X, Y, Z, C)``; ``seg``, ``pred`` ``(X, Y, Z)`` classes or ``None``; ``errors`` ``(X, Y,
     Z)`` codes 0 TN, 1 TP, 2 FP, 3 FN of one region."""
-    _check_slice_arguments(image, seg, pred, modality, channel_names)
+    _check_slice_arguments(image, seg, pred, modality)
     labels_shown = tuple(labels_shown)
     if index is None:
         index = default_slice_index(seg if seg is not None else pred, plane, image.shape)
     view = slice_2d(image, plane, index)
     background = ~np.any(view != 0, axis=-1)
-    ranges = ranges or display_ranges(view, channel_names)
-    modalities = list(channel_names) if modality == "all" else [modality]
+    ranges = ranges or display_ranges(view)
+    modalities = list(MODALITIES) if modality == "all" else [modality]
     sources = [(n, s) for n, s in (("ground truth", seg), ("prediction", pred)) if s is not None]
     if errors is not None:
         sources.append((errors_title, errors))
@@ -234,7 +231,7 @@ def draw_slice(
             overlay = label_overlay(slice_2d(labels, plane, index), labels_shown, alpha)
             handles = label_legend_handles(labels_shown) if labels_shown else None
         low, high = ranges[mod]
-        shown = np.ma.masked_array(view[..., list(channel_names).index(mod)], background)
+        shown = np.ma.masked_array(view[..., MODALITIES.index(mod)], background)
         axis.imshow(shown, cmap=GREY, vmin=low, vmax=high, interpolation="nearest")
         if overlay is not None:
             axis.imshow(overlay)
@@ -247,16 +244,14 @@ def draw_slice(
     return finish_figure(fig, out_path)
 
 
-def _check_slice_arguments(image, seg, pred, modality: str, channel_names: Sequence[str]) -> None:
-    if image.ndim != 4 or image.shape[-1] != len(channel_names):
+def _check_slice_arguments(image, seg, pred, modality: str) -> None:
+    if image.ndim != 4 or image.shape[-1] != len(MODALITIES):
         raise ValueError(
-            f"image must be (X, Y, Z, {len(channel_names)}) for channels {tuple(channel_names)}, "
+            f"image must be (X, Y, Z, {len(MODALITIES)}) for channels {MODALITIES}, "
             f"got shape {image.shape}"
         )
     for name, labels in (("seg", seg), ("pred", pred)):
         if labels is not None and labels.shape != image.shape[:3]:
             raise ValueError(f"{name} has shape {labels.shape}, expected {image.shape[:3]}")
-    if modality != "all" and modality not in channel_names:
-        raise ValueError(
-            f"modality must be 'all' or one of {tuple(channel_names)}, got {modality!r}"
-        )
+    if modality != "all" and modality not in MODALITIES:
+        raise ValueError(f"modality must be 'all' or one of {MODALITIES}, got {modality!r}")

@@ -36,7 +36,7 @@ def plot_paired_cases(
     out_path: Path | str | None = None,
 ) -> Figure:
     """A panel per metric: a line per case from A to B (green where B does better), the means."""
-    from brats_utils.evaluation.compare import paired_cases
+    from brats_utils.evaluation.compare import paired_cases  # scipy.stats: only when drawn
 
     a, b = paired_cases(a, b)
     fig, axes = new_axes(ax, len(metrics), panel_size=(2.4, 3.2))
@@ -69,7 +69,6 @@ def plot_dice_vs_volume(
     per_case: Mapping[str, pd.DataFrame],
     *,
     region: str = "ET",
-    title: str | None = None,
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -90,7 +89,7 @@ def plot_dice_vs_volume(
     axis.set_ylabel(f"Dice {region}")
     axis.set_ylim(-0.02, 1.02)
     axis.legend(fontsize="small")
-    fig.suptitle(title or f"Dice {region} against tumour volume")
+    fig.suptitle(f"Dice {region} against tumour volume")
     return finish_figure(fig, out_path)
 
 

@@ -46,8 +46,8 @@ BASELINE_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
-def baseline_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:data:`BASELINE_LABEL_DICE`, rows ``(split, "baseline <experiment>")``, and ``measured``."""
+def baseline_table(measured: pd.DataFrame) -> pd.DataFrame:
+    """``measured`` and the rows ``(split, "baseline <experiment>")`` of BASELINE_LABEL_DICE."""
     rows = {
         (split, f"baseline {experiment}"): values
         for experiment, by_split in BASELINE_LABEL_DICE.items()
@@ -55,42 +55,26 @@ def baseline_table(measured: pd.DataFrame | None = None) -> pd.DataFrame:
     }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["split", "experiment"])
-    if measured is None:
-        return frame
     return pd.concat([frame, measured]).sort_index()
 
 
-def read_history(history: pd.DataFrame | Mapping | Path | str) -> pd.DataFrame:
-    """A history (DataFrame, dict, ``history.csv`` or its run folder) with a 1-based epoch."""
-    if isinstance(history, (str, Path)):
-        path = Path(history) / "history.csv" if Path(history).is_dir() else Path(history)
-        history = pd.read_csv(path)  # FileNotFoundError names the path
-    frame = pd.DataFrame(history).copy()
-    if "epoch" not in frame.columns:
-        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-    frame["epoch"] += int(len(frame) > 0 and frame["epoch"].min() == 0)
-    return frame
-
-
 def plot_training_curves(
-    history: pd.DataFrame | Mapping | Path | str,
+    history: Path | str,
     *,
-    metrics: Sequence[str] | None = None,
     title: str = "Training curves",
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Loss and every metric per epoch, training (solid) vs validation (dashed)."""
-    frame = read_history(history)
+    """Loss and every metric per epoch of a run's ``history.csv``, training (solid) vs validation
+    (dashed)."""
+    frame = pd.read_csv(history)  # FileNotFoundError names the path
     logged = [c for c in frame.columns if not c.startswith("val_")]
     logged = [c for c in logged if c not in ("epoch", "lr", "learning_rate")]
-    if metrics is None and any(f"val_{m}" in frame.columns for m in logged):
+    if any(f"val_{m}" in frame.columns for m in logged):
         logged = [m for m in logged if f"val_{m}" in frame.columns]  # drops e.g. timings
-    if metrics is None:
-        metrics = (["loss"] if "loss" in logged else []) + [m for m in logged if m != "loss"]
-    unknown = [m for m in metrics if m not in frame.columns and f"val_{m}" not in frame.columns]
-    if unknown or not metrics:
-        raise ValueError(f"metrics {unknown or metrics} not in the history; logged: {logged}")
+    metrics = (["loss"] if "loss" in logged else []) + [m for m in logged if m != "loss"]
+    if not metrics:
+        raise ValueError(f"no metric in {history}; its columns: {list(frame.columns)}")
     fig, axes = new_axes(ax, len(metrics), ncols=3, panel_size=(3.4, 2.6))
     for axis, metric in zip(axes, metrics, strict=True):
         for split, column, style in (("train", metric, "-"), ("validation", f"val_{metric}", "--")):
@@ -107,18 +91,15 @@ def plot_training_curves(
 def plot_metric_bars(
     table: pd.DataFrame,
     *,
-    metrics: Sequence[str] | None = None,
     reference: Mapping[str, Mapping[str, float]] | None = None,
     title: str = "",
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """A panel per metric, a bar per variant; ``reference`` values drawn as black marks."""
-    if metrics is None:
-        metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
-    missing = [m for m in metrics if m not in table.columns]
-    if missing or not metrics:
-        raise ValueError(f"metrics {missing or metrics} not in the table: {list(table.columns)}")
+    """A panel per numeric column, a bar per variant (row); ``reference`` values as black marks."""
+    metrics = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
+    if not metrics:
+        raise ValueError(f"no numeric column to plot in the table: {list(table.columns)}")
     variants = [str(v) for v in table.index]
     colors = [f"C{i}" for i in range(len(variants))]
     fig, axes = new_axes(ax, len(metrics), ncols=4, panel_size=(2.2 + 0.5 * len(variants), 2.8))
@@ -204,7 +185,7 @@ def plot_prediction_examples(
     under = names.index("flair")
     ncols = len(names) + 2
     fig, axes = new_axes(ax, len(images) * ncols, ncols=ncols, panel_size=(2.2, 2.2))
-    ranges = display_ranges(images, names)
+    ranges = display_ranges(images)
     for r in range(len(images)):
         view = axial_view(images[r])
         background = ~np.any(view != 0, axis=-1)  # outside the brain: drawn black

@@ -10,9 +10,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from brats_utils.conventions import MODALITIES, MODALITY_NAMES
+from brats_utils.conventions import CLASS_NAMES, MODALITIES, MODALITY_NAMES, TUMOUR_CLASSES
 from brats_utils.viz.drawing import (
     GREY,
+    LABEL_ABBREVIATIONS,
     axial_view,
     finish_figure,
     label_legend_handles,
@@ -23,9 +24,7 @@ from brats_utils.viz.drawing import (
 __all__ = ["plot_modality_ablation", "plot_mean_image", "plot_channel_contrast"]
 
 _ABLATION_BARS = {
-    "dice_necrotic": "NCR",
-    "dice_edema": "ED",
-    "dice_enhancing": "ET",
+    **{f"dice_{CLASS_NAMES[c]}": LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES},
     "dice": "mean",
 }
 
@@ -51,7 +50,7 @@ def plot_modality_ablation(
 
 def plot_mean_image(
     image: np.ndarray,
-    labels: np.ndarray | None = None,
+    labels: np.ndarray,
     *,
     title: str = "",
     ax: Sequence[Axes] | None = None,
@@ -66,17 +65,16 @@ def plot_mean_image(
     names = [*(MODALITY_NAMES[m] for m in MODALITIES), "mean of the four"]
     brain = np.any(image != 0, axis=-1)
     low, high = np.percentile(image[brain], (1, 99)) if brain.any() else (-1.0, 1.0)
-    fig, axes = new_axes(ax, len(panels) + (labels is not None), panel_size=(2.3, 2.5))
+    fig, axes = new_axes(ax, len(panels) + 1, panel_size=(2.3, 2.5))
     for axis, panel, name in zip(axes, panels, names, strict=False):
         axis.imshow(axial_view(np.where(brain, panel, np.nan)), cmap=GREY, vmin=low, vmax=high)
         axis.set_title(name, fontsize="medium")
         axis.set_axis_off()
-    if labels is not None:
-        axes[-1].imshow(axial_view(np.where(brain, mean, np.nan)), cmap=GREY, vmin=low, vmax=high)
-        axes[-1].imshow(axial_view(label_overlay(np.asarray(labels), alpha=0.35)))
-        axes[-1].set_title("labels", fontsize="medium")
-        axes[-1].set_axis_off()
-        axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")
+    axes[-1].imshow(axial_view(np.where(brain, mean, np.nan)), cmap=GREY, vmin=low, vmax=high)
+    axes[-1].imshow(axial_view(label_overlay(np.asarray(labels), alpha=0.35)))
+    axes[-1].set_title("labels", fontsize="medium")
+    axes[-1].set_axis_off()
+    axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")
     if title:
         fig.suptitle(title)
     return finish_figure(fig, out_path)
@@ -85,7 +83,6 @@ def plot_mean_image(
 def plot_channel_contrast(
     table: pd.DataFrame,
     *,
-    title: str = "Tissue contrast per channel (median Cohen's d over cases)",
     ax: Axes | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
@@ -98,5 +95,5 @@ def plot_channel_contrast(
     top = np.nanmax(table[contrasts].to_numpy(float)) if len(table) else 1.0
     axis.set_ylim(0, 1.25 * (top if np.isfinite(top) and top > 0 else 1.0))
     axis.legend(fontsize="small", ncols=len(table), loc="upper center")
-    axis.set_title(title, fontsize="medium")
+    axis.set_title("Tissue contrast per channel (median Cohen's d over cases)", fontsize="medium")
     return finish_figure(fig, out_path)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import IPython.display
 import numpy as np
 
-from brats_utils.conventions import LEGACY, MODALITIES, REGIONS, TUMOUR_CLASSES
+from brats_utils.conventions import MODALITIES, REGIONS, TUMOUR_CLASSES
+from brats_utils.data.cases import CaseFiles, load_case
 from brats_utils.data.nifti import read_nifti
 from brats_utils.data.predictions import load_prediction
 from brats_utils.evaluation.failures import error_map_path
@@ -27,54 +29,24 @@ __all__ = ["VIEWER_CLASS", "SliceViewer"]
 #: CSS class of the viewer's controls (its ``VBox``) in the page.
 VIEWER_CLASS = "brats-viewer"
 
-CaseSource = Any  # see SliceViewer
-_Loaded = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", dict]
-
-
-def _case_id(item: Any, position: int) -> str:
-    if hasattr(item, "case_id"):
-        return str(item.case_id)
-    if isinstance(item, (str, Path)):
-        return Path(item).name
-    return f"case {position}"
-
-
-def _unpack(item: CaseSource) -> tuple[np.ndarray, np.ndarray | None, Any]:
-    if isinstance(item, (str, Path)) or (hasattr(item, "modalities") and hasattr(item, "seg")):
-        from brats_utils.data.cases import load_case
-
-        item = load_case(item)
-    if hasattr(item, "image"):
-        return np.asarray(item.image), item.seg, getattr(item, "release", LEGACY)
-    if isinstance(item, tuple) and len(item) == 2:
-        return np.asarray(item[0]), item[1], LEGACY
-    raise TypeError(
-        f"a case must be a Case, CaseFiles, case folder or (image, seg) pair; "
-        f"got {type(item).__name__}"
-    )
-
 
 class SliceViewer:
-    """Interactive viewer of cases (a ``Case``, ``CaseFiles``, folder or ``(image, seg)``), their
-    predictions and error maps (dicts or folders); one case held in memory."""
+    """Interactive viewer of cases with the folders of their predictions (``brats predict``)
+    and error maps (``brats evaluate --error-maps``); one case held in memory."""
 
     def __init__(
         self,
-        cases: Mapping[str, CaseSource] | Sequence[CaseSource],
+        cases: Sequence[CaseFiles],
         *,
-        predictions: Mapping[str, Any] | Path | str | None = None,
+        predictions: Path | str | None = None,
         modality: str = "flair",
-        error_maps: Mapping[str, Any] | Path | str | None = None,
+        error_maps: Path | str | None = None,
     ):
-        if isinstance(cases, Mapping):
-            self._sources = dict(cases)
-        else:
-            self._sources = {_case_id(c, i): c for i, c in enumerate(cases)}
+        self._sources = {files.case_id: files for files in cases}
         if not self._sources:
             raise ValueError("SliceViewer needs at least one case, got none")
-        self.channel_names = MODALITIES
-        if modality != "all" and modality not in self.channel_names:
-            raise ValueError(f"modality must be 'all' or one of {self.channel_names}")
+        if modality != "all" and modality not in MODALITIES:
+            raise ValueError(f"modality must be 'all' or one of {MODALITIES}")
         self.predictions = predictions
         self.error_maps = error_maps
         # only the case shown is held: image, seg, pred, ranges; its error map
@@ -102,11 +74,10 @@ class SliceViewer:
     def _build_controls(self, modality: str) -> None:
         import ipywidgets as w
 
-        predictions = self.predictions
         self.case = w.Dropdown(options=list(self._sources), description="case")
         self.plane = w.ToggleButtons(options=list(PLANES)[::-1], value="axial", description="plane")
         self.modality = w.Dropdown(
-            options=[*self.channel_names, "all"], value=modality, description="modality"
+            options=[*MODALITIES, "all"], value=modality, description="modality"
         )
         self.index = w.IntSlider(
             min=0, max=1, value=0, description="slice", continuous_update=False
@@ -125,10 +96,10 @@ class SliceViewer:
             disabled=self.error_maps is None,
         )
         self.show_prediction = w.Checkbox(
-            value=predictions is not None,
+            value=self.predictions is not None,
             indent=False,
             description="prediction",
-            disabled=predictions is None,
+            disabled=self.predictions is None,
         )
         self.output = w.Output()
         self.widget = w.VBox(
@@ -142,32 +113,26 @@ class SliceViewer:
         )
         self.widget.add_class(VIEWER_CLASS)  # how a page (the browser test) finds the viewer
 
-    def _read_case(self, case_id: str) -> _Loaded:
-        image, seg, release = _unpack(self._sources[case_id])
+    def _read_case(self, case_id: str) -> tuple:
+        case = load_case(self._sources[case_id])
         pred = None
-        if isinstance(self.predictions, (str, Path)):
-            pred = load_prediction(self.predictions, case_id, release)
-        elif self.predictions is not None and case_id in self.predictions:
-            pred = np.asarray(self.predictions[case_id])
-        return image, seg, pred, display_ranges(image, self.channel_names)
+        if self.predictions is not None:
+            pred = load_prediction(self.predictions, case_id, case.release)
+        return case.image, case.seg, pred, display_ranges(case.image)
 
     def _read_errors(self, case_id: str) -> np.ndarray | None:
-        if isinstance(self.error_maps, (str, Path)):
-            path = error_map_path(self.error_maps, case_id)
-            return read_nifti(path, case_id)[0] if path.is_file() else None
-        if self.error_maps is not None and case_id in self.error_maps:
-            return np.asarray(self.error_maps[case_id])
-        return None
+        if self.error_maps is None:
+            return None
+        path = error_map_path(self.error_maps, case_id)
+        return read_nifti(path, case_id)[0] if path.is_file() else None
 
     def _region_errors(self) -> np.ndarray | None:
-        if self.error_region.value == "off":
-            return None
-        errors = self._load_errors(self.case.value)
-        if errors is None:
-            return None
-        return errors[..., list(REGIONS).index(self.error_region.value)]
+        region = self.error_region.value
+        errors = None if region == "off" else self._load_errors(self.case.value)
+        return None if errors is None else errors[..., list(REGIONS).index(region)]
 
-    def _reset_index(self) -> None:
+    def _new_slicing(self, _change=None) -> None:
+        """A new case or plane: the slider's range and slice reset quietly, then one drawing."""
         image, seg, pred, _ = self._load(self.case.value)
         axis = PLANES[self.plane.value]
         self._quiet = True
@@ -177,9 +142,6 @@ class SliceViewer:
             self.index.value = default_slice_index(labels, self.plane.value, image.shape)
         finally:
             self._quiet = False
-
-    def _new_slicing(self, _change=None) -> None:
-        self._reset_index()
         self.redraw()
 
     def draw(self):
@@ -195,7 +157,6 @@ class SliceViewer:
             modality=self.modality.value,
             labels_shown=shown,
             alpha=self.alpha.value,
-            channel_names=self.channel_names,
             ranges=ranges,
             case_id=self.case.value,
             errors=self._region_errors(),
@@ -205,20 +166,17 @@ class SliceViewer:
     def redraw(self) -> None:
         if self._quiet:
             return
-        from IPython import get_ipython
-        from IPython.display import clear_output, display
-
         self.figure = self.draw()
         self.n_draws += 1
-        if get_ipython() is None:  # plain Python (tests, scripts): nothing to display into
+        if IPython.get_ipython() is None:  # plain Python (tests, scripts): nowhere to display
             return
         if self._pictures:  # shown by _ipython_display_: update the picture above the controls
             for picture in self._pictures:
                 picture.update(self.figure)
             return
         with self.output:
-            clear_output(wait=True)
-            display(self.figure)
+            IPython.display.clear_output(wait=True)
+            IPython.display.display(self.figure)
 
     def save(self, out_path: Path | str) -> Path:
         """Save the figure shown now (atomically): the static copy for reports."""
@@ -226,20 +184,17 @@ class SliceViewer:
 
     def _ipython_display_(self) -> None:
         """Show the picture (updated in place, so a saved notebook shows it), then controls."""
-        from IPython import get_ipython
-        from IPython.display import display
-
         # the picture below replaces the output area, which holds the first drawing when the
         # viewer was made in a kernel: without this a live page shows the figure twice
         self.output.layout.display = "none"
-        if get_ipython() is not None:
+        if IPython.get_ipython() is not None:
             self.output.clear_output()
         self._quiet = True  # draw once, below; no redraw into the (now unused) output area
-        picture = display(self.figure if self.figure is not None else self.draw(), display_id=True)
+        shown = self.figure if self.figure is not None else self.draw()
+        picture = IPython.display.display(shown, display_id=True)
         self._quiet = False
         if picture is not None:
             self._pictures.append(picture)
-        represent = getattr(self.widget, "_repr_mimebundle_", None)
-        bundle = (represent() if callable(represent) else None) or {}
+        bundle = self.widget._repr_mimebundle_() or {}  # ipywidgets 8
         bundle["text/plain"] = "slice viewer controls (they need a running kernel)"
-        display(bundle, raw=True)
+        IPython.display.display(bundle, raw=True)

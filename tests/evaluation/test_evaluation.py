@@ -10,7 +10,14 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from brats_utils.cli.main import main
-from brats_utils.conventions import GLI2023, HD95_MAX_MM, LEGACY, MODALITIES, classes_to_labels
+from brats_utils.conventions import (
+    GLI2023,
+    HD95_MAX_MM,
+    LEGACY,
+    MODALITIES,
+    REGIONS,
+    classes_to_labels,
+)
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.split import save_split
 from brats_utils.data.synth import generate_case
@@ -220,6 +227,32 @@ def test_failure_metrics_values():
     assert values["sensitivity_TC"] == 0.0 and values["specificity_TC"] == 1.0
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_dice_and_specificity_are_the_plain_ratios(seed):
+    rng = np.random.default_rng(seed)
+    pred, ref = rng.random((9, 8, 7)) < seed / 10, rng.random((9, 8, 7)) < 0.3 * (seed % 2)
+    tp, fp = int((pred & ref).sum()), int((pred & ~ref).sum())
+    fn, tn = int((~pred & ref).sum()), int((~pred & ~ref).sum())
+    assert dice(pred, ref) == (2.0 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0)
+    assert specificity(pred, ref) == (tn / (tn + fp) if tn + fp else 1.0)
+    assert specificity(np.ones((2, 2), bool), np.ones((2, 2), bool)) == 1.0  # no negative
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_error_map_codes_each_voxel_by_its_masks(seed):
+    from brats_utils.evaluation.failures import error_map
+
+    rng = np.random.default_rng(seed)
+    pred, ref = rng.integers(0, 4, (2, 9, 8, 7), dtype=np.uint8)
+    maps = error_map(pred, ref)
+    assert maps.dtype == np.uint8
+    for channel, classes in enumerate(REGIONS.values()):
+        p, r = np.isin(pred, classes), np.isin(ref, classes)
+        expected = np.zeros(p.shape, np.uint8)
+        expected[p & r], expected[p & ~r], expected[~p & r] = 1, 2, 3  # TP, FP, FN
+        np.testing.assert_array_equal(maps[..., channel], expected)
+
+
 def test_summarize_statistics():
     rows = [{"case": f"c{i}", **failure_metrics()} for i in range(4)]
     for i, row in enumerate(rows):
@@ -231,6 +264,28 @@ def test_summarize_statistics():
     assert summary.loc["dice_WT", "q75"] == pytest.approx(2.25)
     assert summary.loc["dice_WT", "std"] == pytest.approx(np.std([0, 1, 2, 3], ddof=1))
     assert list(summary.index) == list(METRIC_COLUMNS[1:])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_summarize_is_the_plain_pandas_statistics(seed):
+    rng = np.random.default_rng(seed)
+    columns = [*METRIC_COLUMNS[1:], *LESION_COLUMNS]
+    values = rng.random((int(rng.integers(1, 9)), len(columns)))
+    values[rng.random(values.shape) < 0.2] = np.nan  # a column may even be all NaN
+    df = pd.DataFrame(values, columns=columns)
+    metrics = df.astype(float)
+    expected = pd.DataFrame(
+        {
+            "mean": metrics.mean(),
+            "std": metrics.std(ddof=1),
+            "median": metrics.median(),
+            "q25": metrics.quantile(0.25),
+            "q75": metrics.quantile(0.75),
+            "n": metrics.count(),
+        }
+    )
+    actual = summarize(df.assign(case="c", status="ok"))
+    pd.testing.assert_frame_equal(actual, expected, check_exact=True)
 
 
 # ---------------------------------------------------------------- folders and the CLI

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brats_utils.evaluation.lesions import LESION_HD95_MAX_MM, lesion_scores
+from brats_utils.evaluation.lesions import LESION_HD95_MAX_MM, LesionRules, lesion_scores
 from brats_utils.evaluation.surface import hd95
 
 SHAPE = (40, 40, 20)
@@ -41,12 +41,11 @@ def test_a_false_positive_speck():
 def test_two_truth_components_merged_by_dilation():
     near = _cube((8, 2, 2))  # a 2-voxel gap from A along x: one lesion after dilation
     truth = A | near
-    scores = lesion_scores(A.copy(), truth, ONE_MM, dilation=3)
+    scores = lesion_scores(A.copy(), truth, ONE_MM, LesionRules(dilation=3))
     assert (scores.tp, scores.fp, scores.fn) == (1, 0, 0)
-    assert scores.dice == pytest.approx(2 * 64 / (64 + 128))
-    assert scores.lesion_volumes == (128.0,)
+    assert scores.dice == pytest.approx(2 * 64 / (64 + 128))  # the lesion is both cubes
     # Without dilation they are two lesions, one of them missed.
-    separate = lesion_scores(A.copy(), truth, ONE_MM, dilation=0)
+    separate = lesion_scores(A.copy(), truth, ONE_MM, LesionRules(dilation=0))
     assert (separate.tp, separate.fp, separate.fn) == (1, 0, 1)
     assert separate.dice == pytest.approx(0.5)
 
@@ -61,11 +60,11 @@ def test_a_prediction_touching_only_the_dilated_lesion_is_matched():
 
 def test_a_lesion_under_the_volume_threshold_is_not_scored_nor_its_match_a_false_positive():
     small = _cube((2, 2, 2), size=3)  # 27 mm^3 <= 50
-    scores = lesion_scores(small.copy(), small, ONE_MM, min_volume=50)
+    scores = lesion_scores(small.copy(), small, ONE_MM, LesionRules(min_volume=50))
     assert (scores.dice, scores.hd95, scores.tp, scores.fp, scores.fn) == (1.0, 0.0, 0, 0, 0)
     # With anisotropic voxels the same 27 voxels are 81 mm^3: scored.
-    scored = lesion_scores(small.copy(), small, (1.0, 1.0, 3.0), min_volume=50)
-    assert (scored.tp, scored.dice, scored.lesion_volumes) == (1, 1.0, (81.0,))
+    scored = lesion_scores(small.copy(), small, (1.0, 1.0, 3.0), LesionRules(min_volume=50))
+    assert (scored.tp, scored.dice) == (1, 1.0)
 
 
 def test_empty_masks():
@@ -84,7 +83,9 @@ def test_hd95_variants():
     directed = hd95(shifted, A, ONE_MM, variant="max_directed")
     assert 0 < pooled <= directed
     assert lesion_scores(shifted, A, ONE_MM).hd95 == pytest.approx(directed)
-    assert lesion_scores(shifted, A, ONE_MM, hd95_variant="pooled").hd95 == pytest.approx(pooled)
+    assert lesion_scores(
+        shifted, A, ONE_MM, LesionRules(hd95_variant="pooled")
+    ).hd95 == pytest.approx(pooled)
     with pytest.raises(ValueError, match="variant must be one of"):
         hd95(A, A, ONE_MM, variant="mean")
 
@@ -99,7 +100,7 @@ def test_hd95_variants():
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        lesion_scores(A, A, ONE_MM, **kwargs)
+        LesionRules(**kwargs)
 
 
 # --- an independent implementation, for real segmentations ----------------------------------

@@ -10,6 +10,7 @@ from brats_utils.evaluation.slice_metrics import (
     confusion_matrix,
     label_metrics,
     region_dice_from_cm,
+    safe_ratio,
 )
 
 # Hand-checked example (8 voxels): see the expected values below.
@@ -44,6 +45,20 @@ def test_label_metrics_literal():
     }
     for key, value in expected.items():
         assert scores[key] == pytest.approx(value), key
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_label_metrics_per_class_counts_are_one_vs_rest(seed):
+    cm = np.random.default_rng(seed).integers(0, 10 ** (seed + 2), (4, 4))
+    cm[seed % 4] = 0  # a class never in the truth
+    tp = np.diag(cm).astype(float)
+    fp, fn = cm.sum(axis=0) - tp, cm.sum(axis=1) - tp
+    tn = cm.sum() - tp - fp - fn
+    metrics = label_metrics(cm)
+    assert metrics["mean_iou"] == float(safe_ratio(tp, tp + fp + fn).mean())
+    assert metrics["dice_all"] == float(safe_ratio(2 * tp, 2 * tp + fp + fn).mean())
+    assert metrics["specificity"] == float(safe_ratio(tn, tn + fp)[1:].mean())
+    assert metrics["precision"] == float(safe_ratio(tp, tp + fp)[1:].mean())
 
 
 def test_region_dice_literal():

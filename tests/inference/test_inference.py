@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import SHAPE_SMALL as SHAPE
-from helpers import rounding_model, write_case_folder, write_run
+from helpers import rounding_model, run_config, write_case_folder, write_run
 
 from brats_utils.cli.main import main
 from brats_utils.conventions import (
     GLI2023,
     LEGACY,
     MODALITIES,
+    channel_indices,
     classes_from_scores,
     labels_to_classes,
 )
@@ -27,7 +28,7 @@ from brats_utils.data.nifti import read_nifti
 from brats_utils.data.synth import generate_case
 from brats_utils.errors import BratsError
 from brats_utils.inference.predict import predict_cases, predict_volume
-from brats_utils.inference.run_config import load_run
+from brats_utils.inference.run_config import load_models, load_run
 from brats_utils.preprocessing.normalize import normalize_image
 from brats_utils.preprocessing.settings import PreprocessSettings
 
@@ -58,7 +59,9 @@ def run_model(tmp_path_factory) -> Path:
 def test_predict_classes_normalises_and_orders_channels_like_the_config(image, channels):
     settings = PreprocessSettings(size=SHAPE[0], slice_start=0, slice_stop=None)
     model = rounding_model(SHAPE[0], 2)
-    classes = classes_from_scores(predict_volume(model, image, settings, channels, batch_size=5))
+    classes = classes_from_scores(
+        predict_volume(model, image, run_config(settings, channels), batch_size=5)
+    )
     expected, far = expected_classes(image, channels[0])
     assert classes.shape == SHAPE and classes.dtype == np.uint8
     np.testing.assert_array_equal(classes[far], expected[far])
@@ -67,7 +70,7 @@ def test_predict_classes_normalises_and_orders_channels_like_the_config(image, c
 
 def test_predict_volume_probabilities_after_resizing(image):
     settings = PreprocessSettings(size=16, slice_start=30, slice_stop=40)  # range is ignored
-    probs = predict_volume(rounding_model(16, 2), image, settings, ("flair", "t1ce"))
+    probs = predict_volume(rounding_model(16, 2), image, run_config(settings))
     assert probs.shape == (*SHAPE, 4) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, atol=1e-5)
     outside = ~np.any(image > 0, axis=-1)
@@ -79,8 +82,8 @@ def test_predict_volume_probabilities_after_resizing(image):
 def test_tta_matches_plain_prediction_for_a_flip_equivariant_model(image):
     settings = PreprocessSettings(size=16, slice_start=0, slice_stop=None)
     model = rounding_model(16, 2)
-    plain = predict_volume(model, image, settings, ("flair", "t1ce"))
-    tta = predict_volume(model, image, settings, ("flair", "t1ce"), tta=True)
+    plain = predict_volume(model, image, run_config(settings))
+    tta = predict_volume(model, image, run_config(settings), tta=True)
     np.testing.assert_allclose(tta, plain, atol=1e-5)
 
 
@@ -89,15 +92,15 @@ def test_tta_averages_flipped_back_predictions():
     import keras
 
     size = 8
-    inputs = keras.Input((size, size, 1))
+    inputs = keras.Input((size, size, 2))
     dense = keras.layers.Dense(size * size * 4)
     logits = keras.layers.Reshape((size, size, 4))(dense(keras.layers.Flatten()(inputs)))
     model = keras.Model(inputs, keras.layers.Softmax()(logits))
     rng = np.random.default_rng(0)
     image = rng.uniform(1, 100, size=(size, size, 3, 4)).astype(np.float32)
     settings = PreprocessSettings(size=size, slice_start=0, slice_stop=None)
-    tta = predict_volume(model, image, settings, ["flair"], tta=True)
-    x = np.moveaxis(normalize_image(image)[..., [MODALITIES.index("flair")]], 2, 0)
+    tta = predict_volume(model, image, run_config(settings), tta=True)
+    x = np.moveaxis(normalize_image(image)[..., channel_indices(("flair", "t1ce"))], 2, 0)
     x = x.astype(np.float16).astype(np.float32)  # model input holds float16 values
     runs = [model.predict(x, verbose=0)]
     for axis in (1, 2):
@@ -110,17 +113,15 @@ def test_tta_averages_flipped_back_predictions():
 def test_predict_volume_rejects_bad_inputs(image):
     settings = PreprocessSettings(size=16)
     model = rounding_model(16, 2)
-    with pytest.raises(ValueError, match="channels"):
-        predict_volume(model, image, settings, None)
-    with pytest.raises(ValueError, match="unknown channels"):
-        predict_volume(model, image, settings, ["flair", "dwi"])
+    with pytest.raises(BratsError, match="subset"):
+        predict_volume(model, image, run_config(settings, ["flair", "dwi"]))
     with pytest.raises(ValueError, match="batch_size"):
-        predict_volume(model, image, settings, ["flair", "t1ce"], batch_size=0)
+        predict_volume(model, image, run_config(settings), batch_size=0)
     # a frame that is not square is padded to a square (as the cache does), not refused
-    narrow = predict_volume(model, image[:, :20], settings, ["flair", "t1ce"], case_id="c1")
+    narrow = predict_volume(model, image[:, :20], run_config(settings), case_id="c1")
     assert narrow.shape == (*image[:, :20].shape[:3], 4)
     with pytest.raises(BratsError, match=r"\(X, Y, Z, 4\)"):
-        predict_volume(model, image[..., :2], settings, ["flair", "t1ce"])
+        predict_volume(model, image[..., :2], run_config(settings))
 
 
 # ---------------------------------------------------------------- load_run
@@ -165,9 +166,9 @@ def test_load_run_refuses_size_mismatch(tmp_path):
         load_run(model_path)
 
 
-def test_load_run_missing_model(tmp_path):
-    with pytest.raises(BratsError, match="not found"):
-        load_run(tmp_path / "model.keras")
+def test_load_models_missing_model(tmp_path):
+    with pytest.raises(BratsError, match="expected RUN_DIR/model.keras"):
+        load_models(tmp_path / "model.keras")
 
 
 # ---------------------------------------------------------------- predict_cases / CLI
@@ -286,8 +287,8 @@ def test_brain_crop_puts_the_probabilities_back_into_the_frame(image):
     model = rounding_model(16, 2)
     plain = PreprocessSettings(size=16, slice_start=0, slice_stop=None)
     cropped = PreprocessSettings(size=16, slice_start=0, slice_stop=None, crop_brain=True)
-    a = predict_volume(model, image, plain, ("flair", "t1ce"))
-    b = predict_volume(model, image, cropped, ("flair", "t1ce"))
+    a = predict_volume(model, image, run_config(plain))
+    b = predict_volume(model, image, run_config(cropped))
     assert b.shape == a.shape == (*SHAPE, 4)
     np.testing.assert_allclose(b.sum(axis=-1), 1.0, atol=1e-5)
     brain = np.any(image > 0, axis=-1)
@@ -296,4 +297,4 @@ def test_brain_crop_puts_the_probabilities_back_into_the_frame(image):
     agree = np.mean(a.argmax(-1)[brain] == b.argmax(-1)[brain])
     assert agree > 0.8
     non_square = np.ascontiguousarray(image[:, :-4])  # allowed with the crop
-    assert predict_volume(model, non_square, cropped, ("flair", "t1ce")).shape[:2] == (32, 28)
+    assert predict_volume(model, non_square, run_config(cropped)).shape[:2] == (32, 28)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import run_config
 
 from brats_utils.conventions import NUM_CLASSES, channel_indices
 from brats_utils.data.cases import discover_cases, load_case, read_case_volumes
@@ -37,10 +38,8 @@ def _assert_inference_input_equals_cache(data_dir, case_id, settings, tmp_path):
         cached = np.asarray(cache.images(case_id))[..., channel_indices(experiment.channels)]
         for run in ("channels", "image"):
             model = RecordingModel()
-            if run == "channels":
-                predict_volume(model, volumes.channels, settings, experiment.channels)
-            else:
-                predict_volume(model, image, settings, experiment.channels)
+            config = run_config(settings, experiment.channels, experiment.name)
+            predict_volume(model, volumes.channels if run == "channels" else image, config)
             (fed,) = model.inputs
             assert fed.shape == (image.shape[2], settings.size, settings.size, len(cached[0, 0, 0]))
             assert fed.dtype == cached.dtype == np.float32

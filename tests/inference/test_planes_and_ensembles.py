@@ -7,7 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-from helpers import rounding_model, write_run
+from helpers import rounding_model, run_config, write_run
 
 from brats_utils.conventions import channel_indices
 from brats_utils.data.cases import discover_cases, read_case_volumes
@@ -47,7 +47,7 @@ def test_every_plane_puts_its_scores_back_where_they_belong(plane, crop_brain):
     settings = PreprocessSettings(size=32, slice_start=0, slice_stop=None, normalization="max",
                                   crop_brain=crop_brain, plane=plane)  # fmt: skip
     model = rounding_model(32, 2)  # class = round(channel 0): 1 inside the cube, 0 outside
-    scores = predict_volume(model, _cube_volumes(), settings, ("flair", "t1ce"))
+    scores = predict_volume(model, _cube_volumes(), run_config(settings))
     assert scores.shape == (*SHAPE, 4)
     predicted = scores.argmax(-1) == 1
     truth = np.zeros(SHAPE, dtype=bool)
@@ -76,7 +76,7 @@ def test_inference_feeds_a_planes_cached_slices_bit_for_bit(synthetic_root, tmp_
             return np.full((*x.shape[:3], 4), 0.25, dtype=np.float32)
 
     channels = ("t2", "flair")
-    predict_volume(Recording(), read_case_volumes(files).channels, settings, channels)
+    predict_volume(Recording(), read_case_volumes(files).channels, run_config(settings, channels))
     assert fed[0].shape[0] == 64  # every coronal (Y) or sagittal (X) slice
     cached = np.asarray(cache.images(case_id))[..., channel_indices(channels)]
     assert np.array_equal(fed[0][kept], cached)

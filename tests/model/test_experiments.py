@@ -25,7 +25,7 @@ def test_experiment_channels_and_fusion(name, channels, fusion):
     experiment = get_experiment(name)
     assert experiment.channels == channels
     assert experiment.fusion == fusion
-    assert experiment.input_channels == len(channels)
+    assert len(experiment.channels) == len(channels)
     assert experiment.description
 
 

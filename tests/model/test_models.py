@@ -17,14 +17,14 @@ TINY = {"base_filters": 4}
 def test_experiment_model_shapes(name):
     experiment = EXPERIMENTS[name]
     model = build_model(name, SIZE, **TINY)
-    assert model.input_shape == (None, SIZE, SIZE, experiment.input_channels)
+    assert model.input_shape == (None, SIZE, SIZE, len(experiment.channels))
     assert model.output_shape == (None, SIZE, SIZE, 4)
-    x = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, experiment.input_channels))
+    x = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, len(experiment.channels)))
     probs = model.predict(x.astype("float32"), verbose=0)
     assert probs.shape == (2, SIZE, SIZE, 4)
     np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
     # The first convolution sees the fused channels: 1 for mean fusion.
-    fused = 1 if experiment.fusion == "mean" else experiment.input_channels
+    fused = 1 if experiment.fusion == "mean" else len(experiment.channels)
     assert model.get_layer("down0_conv1").kernel.shape == (3, 3, fused, 4)
 
 

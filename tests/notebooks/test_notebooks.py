@@ -260,6 +260,9 @@ class _Cache:
     def labels(self, case_id):
         return self._labels[case_id]
 
+    def slice_indices(self, case_id):
+        return 20 + np.arange(3)  # a cache that starts at axial slice 20
+
 
 class _Oracle:
     """A 'model' that predicts the labels a channel-0 fingerprint points to."""
@@ -294,7 +297,7 @@ def test_evaluate_slices_perfect_and_empty_predictions():
 
 def test_example_slices_show_distinct_cases():
     images, labels, titles = example_slices(_Cache(), ["a", "b"], 3)
-    assert titles == ["a, slice 1", "b, slice 2"]  # one slice per case, however many asked
+    assert titles == ["a, axial 21", "b, axial 22"]  # one slice per case, however many asked
     assert images.shape == (2, 4, 4, 4) and labels.shape == (2, 4, 4)
     assert np.count_nonzero(labels[0] == 2) == 4
 
@@ -415,7 +418,7 @@ def _run_on(backend, monkeypatch, backend_env, *args, **kwargs):
     for name, value in {**backend_env, "KERAS_BACKEND": backend}.items():
         monkeypatch.setenv(name, value)
     before = _digest(SOURCES)
-    run = run_notebooks(*args, progress=False, **kwargs)
+    run = run_notebooks(*args, **kwargs)
     assert _digest(SOURCES) == before, "source notebooks must never be modified"
     for path in run.executed.values():
         nb = nbformat.read(path, as_version=4)

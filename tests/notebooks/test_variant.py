@@ -64,6 +64,9 @@ class FakeCache:
     def has_labels(self, case_id):
         return True
 
+    def slice_indices(self, case_id):
+        return 10 + np.arange(3)  # the settings' slice_start
+
     @property
     def settings(self):
         from brats_utils.preprocessing.settings import PreprocessSettings
@@ -92,7 +95,7 @@ def test_predict_examples_feed_the_model_its_channels_and_decode_its_scores():
     images, truth, predicted, titles = predict_examples(
         ThresholdModel(), FakeCache(), ["a", "b"], ("t1", "t1ce", "t2", "flair"), 2
     )
-    assert images.shape == (2, 16, 16, 4) and titles == ["a, slice 0", "b, slice 0"]
+    assert images.shape == (2, 16, 16, 4) and titles == ["a, axial 10", "b, axial 10"]
     assert (predicted[truth == 3] == 3).all() and (predicted[truth == 0] == 0).all()
 
 

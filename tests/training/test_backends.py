@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     rng = np.random.default_rng(0)
     result = {}
     for name, experiment in EXPERIMENTS.items():
-        x = rng.normal(size=(2, 32, 32, experiment.input_channels)).astype("float32")
+        x = rng.normal(size=(2, 32, 32, len(experiment.channels))).astype("float32")
         y = np.eye(4, dtype="float32")[rng.integers(0, 4, (2, 32, 32))]
         # data parallelism on one device takes the same path (jax and tensorflow only)
         with distribution(name == "early2" and backend == "jax", batch_size=2):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from helpers import batches
+from helpers import batches, run_config
 
 from brats_utils.conventions import NUM_CLASSES, REGIONS, channel_indices, classes_from_scores
 from brats_utils.data.cases import discover_cases, read_case_volumes
@@ -141,8 +141,8 @@ def test_inference_feeds_the_loaders_2p5d_stacks_bit_for_bit(synthetic_root, tmp
     positions = data._position_of[data._batch_rows(0)]  # one case: its slice positions
     files = next(f for f in discover_cases(synthetic_root) if f.case_id == case_id)
     model = RecordingModel()
-    scores = predict_volume(model, read_case_volumes(files).channels, settings, channels,
-                              context=3)  # fmt: skip
+    config = run_config(settings, channels, context=3)
+    scores = predict_volume(model, read_case_volumes(files).channels, config)
     (fed,) = model.inputs
     assert fed.shape[-1] == 6 and x.shape[-1] == 6
     assert np.array_equal(fed[positions], x)  # not within a tolerance: the same function

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 import nibabel as nib
 import numpy as np
 import pytest
 
-from brats_utils.conventions import LEGACY, classes_to_labels
+from brats_utils.conventions import LEGACY, MODALITIES, classes_to_labels
+from brats_utils.data.cases import CaseFiles, find_case
+from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import load_prediction
+from brats_utils.data.synth import RECIPE_FILE
 from brats_utils.errors import CaseError
+from brats_utils.files import write_json
 from brats_utils.viz.widgets import VIEWER_CLASS, SliceViewer
 
 matplotlib.use("Agg")
@@ -25,9 +31,26 @@ def _case(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return image, seg
 
 
+def _write_case(root: Path, case_id: str, seed: int) -> CaseFiles:
+    """:func:`_case` as a case folder (the recipe file declares the small shape)."""
+    image, seg = _case(seed)
+    for c, modality in enumerate(MODALITIES):
+        write_nifti(root / case_id / LEGACY.file_name(case_id, modality), image[..., c], np.eye(4))
+    labels = classes_to_labels(seg, LEGACY)
+    write_nifti(root / case_id / LEGACY.file_name(case_id, "seg"), labels, np.eye(4))
+    write_json(root / RECIPE_FILE, {"seed": 0, "shape": list(SHAPE)})
+    return find_case(root, case_id)
+
+
+def _write_prediction(folder: Path, case_id: str, classes: np.ndarray) -> Path:
+    return write_nifti(folder / f"{case_id}.nii.gz", classes_to_labels(classes, LEGACY), np.eye(4))
+
+
 @pytest.fixture
-def viewer() -> SliceViewer:
-    return SliceViewer({"a": _case(0), "b": _case(4)}, predictions={"a": _case(1)[1]})
+def viewer(tmp_path) -> SliceViewer:
+    cases = [_write_case(tmp_path / "data", "a", 0), _write_case(tmp_path / "data", "b", 4)]
+    _write_prediction(tmp_path / "pred", "a", _case(1)[1])
+    return SliceViewer(cases, predictions=tmp_path / "pred")
 
 
 def test_viewer_builds_and_draws_once(viewer):
@@ -83,9 +106,10 @@ def test_the_shown_case_stays_loaded_and_save(tmp_path, monkeypatch):
     from brats_utils.viz import widgets
 
     calls = []
-    unpack = widgets._unpack
-    monkeypatch.setattr(widgets, "_unpack", lambda item: calls.append(1) or unpack(item))
-    viewer = SliceViewer({"a": _case(2), "b": _case(3)}, modality="t1ce")
+    load_case = widgets.load_case
+    monkeypatch.setattr(widgets, "load_case", lambda files: calls.append(1) or load_case(files))
+    cases = [_write_case(tmp_path / "data", "a", 2), _write_case(tmp_path / "data", "b", 3)]
+    viewer = SliceViewer(cases, modality="t1ce")
     assert calls == [1]
     viewer.index.value = 3
     assert calls == [1]  # the shown case stays in memory
@@ -124,22 +148,20 @@ def test_displayed_viewer_shows_one_picture_that_controls_update(viewer, monkeyp
     assert handle.updates == [viewer.figure] and viewer.n_draws == 2
 
 
-def test_viewer_rejects_bad_input():
+def test_viewer_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="at least one case"):
-        SliceViewer({})
+        SliceViewer([])
     with pytest.raises(ValueError, match="modality must be"):
-        SliceViewer({"a": _case(0)}, modality="pd")
-    with pytest.raises(TypeError, match="a case must be"):
-        SliceViewer({"a": 3})
+        SliceViewer([_write_case(tmp_path, "a", 0)], modality="pd")
 
 
 def test_predictions_from_a_folder(tmp_path):
-    image, seg = _case(0)
+    seg = _case(0)[1]
     labels = classes_to_labels(seg, LEGACY)
     nib.save(nib.Nifti1Image(labels, np.eye(4)), str(tmp_path / "a.nii.gz"))
     np.testing.assert_array_equal(load_prediction(tmp_path, "a"), seg)
     assert load_prediction(tmp_path, "missing") is None
-    viewer = SliceViewer({"a": (image, seg)}, predictions=tmp_path)
+    viewer = SliceViewer([_write_case(tmp_path / "data", "a", 0)], predictions=tmp_path)
     assert len(viewer.figure.axes) == 2
     nib.save(nib.Nifti1Image(np.full(SHAPE, 7, np.uint8), np.eye(4)), str(tmp_path / "b.nii"))
     with pytest.raises(CaseError, match="b: prediction: labels"):
@@ -147,15 +169,16 @@ def test_predictions_from_a_folder(tmp_path):
 
 
 def test_error_maps_add_a_panel_row_for_the_chosen_region(tmp_path):
-    from brats_utils.data.nifti import write_nifti
     from brats_utils.evaluation.failures import error_map, error_map_path
 
-    image, seg = _case(0)
+    seg = _case(0)[1]
     pred = np.roll(seg, 2, axis=0)
     write_nifti(error_map_path(tmp_path, "a"), error_map(pred, seg), np.eye(4))
-    viewer = SliceViewer({"a": (image, seg)}, predictions={"a": pred}, error_maps=tmp_path)
+    cases = [_write_case(tmp_path / "data", "a", 0)]
+    _write_prediction(tmp_path / "pred", "a", pred)
+    viewer = SliceViewer(cases, predictions=tmp_path / "pred", error_maps=tmp_path)
     assert len(viewer.figure.axes) == 2 and not viewer.error_region.disabled
     viewer.error_region.value = "WT"
     titles = [axis.get_title() for axis in viewer.figure.axes]
     assert len(titles) == 3 and titles[-1].endswith("+ errors WT")
-    assert SliceViewer({"a": (image, seg)}).error_region.disabled  # no maps: no control
+    assert SliceViewer(cases).error_region.disabled  # no maps: no control

@@ -19,6 +19,7 @@ from brats_utils.errors import BratsError
 
 __all__ = [
     "atomic_path",
+    "physical_memory",
     "remove_stale_temporaries",
     "write_json",
     "read_json",
@@ -31,20 +32,32 @@ __all__ = [
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``, renamed onto it if the block succeeds."""
+    """Yield a temporary path beside ``path``, renamed onto it if the block succeeds; any
+    ``OSError`` (disk full, no permission) becomes ``BratsError("cannot write PATH: REASON")``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         # mkstemp creates the file private (0600); give it the permissions of a normal write.
         os.chmod(tmp_path, 0o666 & ~_current_umask())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise BratsError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
+
+
+def physical_memory() -> int | None:
+    """The machine's memory in bytes, ``None`` where the system does not say (Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def remove_stale_temporaries(folder: Path | str) -> int:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from brats_utils.errors import BratsError
@@ -19,6 +22,7 @@ __all__ = [
     "check_input_file",
     "check_output_folder",
     "check_output_file",
+    "check_outside",
 ]
 
 
@@ -59,19 +63,26 @@ def check_input_file(option: str, path: Path, what: str = "file") -> None:
         raise BratsError(f"{option} {path} not found; expected a {what}")
 
 
-def _check_parents(option: str, path: Path) -> None:
-    """Refuse an output whose nearest existing parent is a file."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise BratsError(f"{option} {path}: {parent} is a file, not a folder")
-            return
+def _check_writable(option: str, path: Path) -> None:
+    """Refuse an output under a file, or where no file can be created: a probe file is made and
+    removed in ``path`` if it is a folder, else in its nearest existing parent."""
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise BratsError(f"{option} {path}: {folder} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".brats-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BratsError(f"{option} {path}: cannot write in {folder}: {exc.strerror}") from exc
 
 
 def check_output_folder(option: str, path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise BratsError(f"{option} {path} is a file; expected a folder")
-    _check_parents(option, path)
+    _check_writable(option, path)
 
 
 def check_output_file(option: str, path: Path, overwrite: bool) -> None:
@@ -80,4 +91,12 @@ def check_output_file(option: str, path: Path, overwrite: bool) -> None:
         raise BratsError(f"{option}: {path} is a folder; expected a file name")
     if path.exists() and not overwrite:
         raise BratsError(f"{option}: {path} exists; pass --overwrite to replace it")
-    _check_parents(option, path)
+    _check_writable(option, path.parent)
+
+
+def check_outside(option: str, out: Path, inputs: Iterable[Path], what: str) -> None:
+    """Refuse an output folder equal to or inside an input folder, where they would mix."""
+    target = out.resolve()
+    for folder in inputs:
+        if target == folder.resolve() or folder.resolve() in target.parents:
+            raise BratsError(f"{option} {out} lies in {what} {folder}; choose a folder outside it")

@@ -98,7 +98,8 @@ def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -
 
 @dataclass(frozen=True)
 class CaseFiles:
-    """The files of one case folder (nothing read), ``None`` if missing; ``extra``: other NIfTI."""
+    """The files of one case folder (nothing read), ``None`` if missing; ``extra``: other NIfTI;
+    ``problem``: why an entry that looks like a case cannot be read as one (no files then)."""
 
     case_id: str
     folder: Path
@@ -106,6 +107,7 @@ class CaseFiles:
     modalities: dict[str, Path | None]
     seg: Path | None
     extra: tuple[Path, ...] = ()
+    problem: str | None = None
 
     def path(self, kind: str) -> Path | None:
         return self.seg if kind == "seg" else self.modalities[kind]
@@ -170,24 +172,47 @@ def case_files_in(folder: Path | str) -> CaseFiles:
     return files
 
 
+def _unreadable(path: Path, problem: str) -> CaseFiles:
+    return CaseFiles(path.name, path, RELEASES["legacy"], dict.fromkeys(MODALITIES), None,
+                     problem=problem)  # fmt: skip
+
+
 def discover_cases(root: Path | str) -> list[CaseFiles]:
-    """Every case folder under ``root``, sorted; ``BratsError`` if not a folder or ids repeat."""
+    """Every case folder under ``root``, sorted, with what looks like a case but cannot be read
+    as one (a folder of NIfTI files named for no case, a broken link, a folder that cannot be
+    listed: its ``problem`` says why); ``BratsError`` if ``root`` is not a folder or ids repeat."""
     root = Path(root)
     if not root.is_dir():
         raise BratsError(f"data folder not found: {root}")
-    cases: dict[str, CaseFiles] = {}
+    found: list[CaseFiles] = []
     visited: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
+
+    def unlisted(exc: OSError) -> None:
+        found.append(_unreadable(Path(exc.filename), f"cannot list the folder: {exc.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted, followlinks=True):
+        folder, real = Path(dirpath), os.path.realpath(dirpath)
         if real in visited:  # a link loop or a folder reached twice
             dirnames[:] = []
             continue
         visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files = _match_folder(Path(dirpath), filenames)
-        if files is None:
+        files = _match_folder(folder, filenames)
+        niftis = sorted(n for n in filenames if nifti_stem(n) is not None)
+        if files is None and niftis and not dirnames:
+            example = RELEASES["legacy"].file_name(folder.name, "flair")
+            problem = f"no file named like {example} (found {', '.join(niftis[:3])})"
+            files = _unreadable(folder, problem)
+        if files is not None:
+            dirnames[:] = []  # a case folder holds no further cases
+            found.append(files)
             continue
-        dirnames[:] = []  # a case folder holds no further cases
+        for name in sorted(filenames):
+            if not os.path.exists(folder / name):
+                target = os.readlink(folder / name)
+                found.append(_unreadable(folder / name, f"broken link to {target}"))
+    cases: dict[str, CaseFiles] = {}
+    for files in found:
         if files.case_id in cases:
             first = cases[files.case_id].folder
             raise BratsError(f"case {files.case_id} found twice: {first} and {files.folder}")
@@ -275,6 +300,8 @@ def read_case_volumes(
     """Read a case's files once, in their on-disk dtype, and check them; ``CaseError`` naming
     case and file on the first problem (``expected_shape`` ``None``: all 3D and equal)."""
     case_id, release = files.case_id, files.release
+    if files.problem is not None:
+        raise CaseError(case_id, files.problem, files.folder)
     missing = [m for m in MODALITIES if files.modalities[m] is None]
     if missing:
         names = ", ".join(release.file_name(case_id, m) for m in missing)

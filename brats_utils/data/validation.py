@@ -56,6 +56,8 @@ def validate_case(
     def report(message: str, path: Path | None, warning: bool = False) -> None:
         problems.append(Problem(files.case_id, path, message, warning))
 
+    if files.problem is not None:
+        return [Problem(files.case_id, files.folder, files.problem)]
     reference = consensus_reference({kind: files.path(kind) for kind in KINDS}, files.case_id)
     for kind in KINDS:
         path = files.path(kind)

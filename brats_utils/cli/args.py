@@ -23,6 +23,7 @@ __all__ = [
     "check_output_folder",
     "check_output_file",
     "check_outside",
+    "case_folders",
 ]
 
 
@@ -100,3 +101,10 @@ def check_outside(option: str, out: Path, inputs: Iterable[Path], what: str) -> 
     for folder in inputs:
         if target == folder.resolve() or folder.resolve() in target.parents:
             raise BratsError(f"{option} {out} lies in {what} {folder}; choose a folder outside it")
+
+
+def case_folders(data_dir: Path) -> list[Path]:
+    """The folders of every case under ``data_dir`` (outputs must not go inside them)."""
+    from brats_utils.data.cases import discover_cases
+
+    return [files.folder for files in discover_cases(data_dir)]

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 from brats_utils.cli.args import (
+    case_folders,
     check_input_file,
     check_input_folder,
     check_output_folder,
+    check_outside,
     positive_int,
 )
 from brats_utils.errors import BratsError
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     check_input_folder("--input", args.input, "data folder or case folder")
     check_output_folder("--out", args.out)
+    check_outside("--out", args.out, case_folders(args.input), "the case folder")
     case_ids = split_case_ids(args)
     from brats_utils.inference.predict import predict_cases
 

@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from brats_utils.cli.args import check_input_folder, check_output_folder, positive_int
+from brats_utils.cli.args import (
+    case_folders,
+    check_input_folder,
+    check_output_folder,
+    check_outside,
+    positive_int,
+)
 from brats_utils.errors import BratsError
 from brats_utils.preprocessing.settings import NORMALIZATIONS, PLANES
 from brats_utils.training.recipes import RECIPES, get_recipe
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_input_folder("DATA_DIR", args.data_dir, "data folder")
     check_output_folder("--out", args.out)
+    check_outside("--out", args.out, case_folders(args.data_dir), "the case folder")
     given = {
         "size": args.size,
         "normalization": args.normalization,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from brats_utils.cli.args import check_output_folder, non_negative_int, positive_int
 from brats_utils.conventions import VOLUME_SHAPE
 from brats_utils.errors import BratsError
+from brats_utils.files import physical_memory
 
 __all__ = ["add_parser", "run"]
+
+#: Peak memory of ``synth`` per voxel of --shape: 31 bytes measured at 192 x 192 x 128 (max RSS).
+BYTES_PER_VOXEL = 32
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
         )
     if min(args.shape) < 16:
         raise BratsError(f"--shape sizes must be at least 16 voxels, got {args.shape}")
+    needed, memory = math.prod(args.shape) * BYTES_PER_VOXEL, physical_memory()
+    if memory is not None and needed > memory:
+        raise BratsError(
+            f"--shape {' '.join(map(str, args.shape))} needs about {needed / 2**30:.3g} GiB of "
+            f"memory ({BYTES_PER_VOXEL} bytes per voxel), more than this machine's "
+            f"{memory / 2**30:.3g} GiB"
+        )
     check_output_folder("--out", args.out)
     existing = sum(
         case_is_complete(case_id_for(i), args.out)

@@ -113,13 +113,24 @@ def compare_tables(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Paired comparison of two per-case tables, one row per metric: how many cases B / A does
-    better on and ``favours`` ``"A"``, ``"B"``, ``"-"`` (the CI holds 0) or :data:`TOO_FEW`."""
+    better on and ``favours`` ``"A"``, ``"B"``, ``"-"`` (the CI holds 0) or :data:`TOO_FEW`.
+    A metric cell that is not a finite number (NaN, empty, text) is refused, naming case and
+    column."""
     a, b = paired_cases(a, b)
     if metrics is None:
         metrics = [m for m in COMPARED_METRICS if m in a.columns and m in b.columns]
     missing = [m for m in metrics if m not in a.columns or m not in b.columns]
     if missing:
         raise BratsError(f"metrics {missing} are not in both tables")
+    for name, table in (("A", a), ("B", b)):  # every pair or none: n is the same for all
+        values = table[metrics].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        bad = np.argwhere(~np.isfinite(values))
+        if len(bad):
+            case, metric = table.index[bad[0][0]], metrics[bad[0][1]]
+            raise BratsError(
+                f"table {name}: case {case} has {table.at[case, metric]!r} in column {metric}, "
+                f"not a finite number ({len(bad)} such cells); score or drop that case"
+            )
     rows = {}
     for metric in metrics:
         values_a = a[metric].to_numpy(dtype=np.float64)

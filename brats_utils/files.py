@@ -9,7 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from brats_utils.errors import BratsError
 
 __all__ = [
     "atomic_path",
-    "physical_memory",
     "remove_stale_temporaries",
     "write_json",
     "read_json",
@@ -50,14 +49,6 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
-
-
-def physical_memory() -> int | None:
-    """The machine's memory in bytes, ``None`` where the system does not say (Windows)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def remove_stale_temporaries(folder: Path | str) -> int:
@@ -143,7 +134,8 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 def in_workers(
     function: Callable, items: Sequence, workers: int, mp_context: Any = None
 ) -> Iterator:
-    """``function(item)`` of every item, here with one worker, else in :func:`worker_pool`."""
+    """``function(item)`` of every item in order, here with one worker, else in
+    :func:`worker_pool`."""
     if workers == 1 or len(items) <= 1:
         for item in items:
             yield function(item)
@@ -151,7 +143,7 @@ def in_workers(
     with worker_pool(min(workers, len(items)), mp_context) as pool:
         futures = [pool.submit(function, item) for item in items]
         try:
-            for future in as_completed(futures):
+            for future in futures:
                 yield future.result()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)

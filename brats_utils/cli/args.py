@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,12 +17,12 @@ __all__ = [
     "positive_float",
     "non_negative_float",
     "fraction",
+    "volume_side",
     "check_input_folder",
     "check_input_file",
     "check_output_folder",
     "check_output_file",
     "check_outside",
-    "case_folders",
 ]
 
 
@@ -48,6 +47,8 @@ odd_positive_int = _number(int, lambda v: v >= 1 and v % 2 == 1, "an odd positiv
 positive_float = _number(float, lambda v: v > 0, "a positive finite number")
 non_negative_float = _number(float, lambda v: v >= 0, "a number >= 0")
 fraction = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+#: A synthetic volume's side: up to 512 voxels (32 bytes each at its peak, 512^3: 4.3 GB).
+volume_side = _number(int, lambda v: 16 <= v <= 512, "a size of 16 to 512 voxels")
 
 
 def check_input_folder(option: str, path: Path, what: str = "folder") -> None:
@@ -67,15 +68,11 @@ def check_input_file(option: str, path: Path, what: str = "file") -> None:
 def _check_writable(option: str, path: Path) -> None:
     """Refuse an output under a file, or where no file can be created: a probe file is made and
     removed in ``path`` if it is a folder, else in its nearest existing parent."""
-    folder = path
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = next((p for p in (path, *path.parents) if p.exists()), path)
     if not folder.is_dir():
         raise BratsError(f"{option} {path}: {folder} is a file, not a folder")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".brats-probe.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        tempfile.NamedTemporaryFile(prefix=".brats-probe.", dir=folder).close()
     except OSError as exc:
         raise BratsError(f"{option} {path}: cannot write in {folder}: {exc.strerror}") from exc
 
@@ -97,14 +94,6 @@ def check_output_file(option: str, path: Path, overwrite: bool) -> None:
 
 def check_outside(option: str, out: Path, inputs: Iterable[Path], what: str) -> None:
     """Refuse an output folder equal to or inside an input folder, where they would mix."""
-    target = out.resolve()
     for folder in inputs:
-        if target == folder.resolve() or folder.resolve() in target.parents:
-            raise BratsError(f"{option} {out} lies in {what} {folder}; choose a folder outside it")
-
-
-def case_folders(data_dir: Path) -> list[Path]:
-    """The folders of every case under ``data_dir`` (outputs must not go inside them)."""
-    from brats_utils.data.cases import discover_cases
-
-    return [files.folder for files in discover_cases(data_dir)]
+        if folder.resolve() in (out.resolve(), *out.resolve().parents):
+            raise BratsError(f"{option} {out} lies in the {what} folder {folder}: choose another")

@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     check_input_folder("--pred", args.pred, "folder of predictions")
     check_output_folder("--out", args.out)
-    check_outside("--out", args.out, [args.pred], "the --pred folder")
+    check_outside("--out", args.out, [args.pred], "--pred")
     from brats_utils.data.export import export_predictions
 
     written = export_predictions(args.pred, args.out, args.release, overwrite=args.overwrite)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from brats_utils.cli.args import (
-    case_folders,
     check_input_file,
     check_input_folder,
     check_output_folder,
@@ -95,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     check_input_folder("--input", args.input, "data folder or case folder")
     check_output_folder("--out", args.out)
-    check_outside("--out", args.out, case_folders(args.input), "the case folder")
+    from brats_utils.data.cases import discover_cases
+
+    check_outside("--out", args.out, [c.folder for c in discover_cases(args.input)], "case")
     case_ids = split_case_ids(args)
     from brats_utils.inference.predict import predict_cases
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from brats_utils.cli.args import (
-    case_folders,
     check_input_folder,
     check_output_folder,
     check_outside,
@@ -87,12 +86,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """0 if every case was cached, 1 if some failed."""
+    from brats_utils.data.cases import discover_cases
     from brats_utils.model.settings import UNetSettings
     from brats_utils.preprocessing.cache_build import build_cache
 
     check_input_folder("DATA_DIR", args.data_dir, "data folder")
     check_output_folder("--out", args.out)
-    check_outside("--out", args.out, case_folders(args.data_dir), "the case folder")
+    check_outside("--out", args.out, [c.folder for c in discover_cases(args.data_dir)], "case")
     given = {
         "size": args.size,
         "normalization": args.normalization,

@@ -119,18 +119,12 @@ def run(args: argparse.Namespace) -> int:
 
     # Checked before importing Keras (train() checks them again, for every caller).
     check_input_folder("--cache", args.cache, "slice cache folder (from `brats preprocess`)")
-    cache = open_cache(args.cache)  # a folder that is not a slice cache
+    open_cache(args.cache)  # a folder that is not a slice cache
     check_output_folder("--out", args.out)
     check_run_dir(args.out, resume=args.resume, force=args.force)
     if args.split is not None:
         check_input_file("--split", args.split, "split CSV")
     settings = settings_from_args(args)
-    fewest = min((cache.n_slices(case_id) for case_id in cache.case_ids), default=0)
-    if settings.context_slices > fewest:
-        raise BratsError(
-            f"--context-slices {settings.context_slices}: the cache {args.cache} has cases of "
-            f"{fewest} slices; choose an odd number up to {fewest}"
-        )
     recipe = get_recipe(args.recipe)
     from brats_utils.training.train import train
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from brats_utils.conventions import (
     AFFINE_TOLERANCE_MM,
+    LEGACY,
     MODALITIES,
     RELEASES,
     VOLUME_SHAPE,
@@ -167,28 +168,31 @@ def case_files_in(folder: Path | str) -> CaseFiles:
         raise CaseError(folder.name, "case folder not found", folder)
     files = _match_folder(folder, os.listdir(folder))
     if files is None:
-        example = RELEASES["legacy"].file_name(folder.name, "flair")
+        example = LEGACY.file_name(folder.name, "flair")
         raise CaseError(folder.name, f"not a case folder: no file named like {example}", folder)
     return files
 
 
-def _unreadable(path: Path, problem: str) -> CaseFiles:
-    return CaseFiles(path.name, path, RELEASES["legacy"], dict.fromkeys(MODALITIES), None,
-                     problem=problem)  # fmt: skip
-
-
 def discover_cases(root: Path | str) -> list[CaseFiles]:
-    """Every case folder under ``root``, sorted, with what looks like a case but cannot be read
-    as one (a folder of NIfTI files named for no case, a broken link, a folder that cannot be
-    listed: its ``problem`` says why); ``BratsError`` if ``root`` is not a folder or ids repeat."""
+    """Every case folder under ``root``, sorted, and what looks like a case but cannot be read
+    as one (a leaf folder of NIfTI files named for no case, a broken link, a folder that cannot
+    be listed), its ``problem`` saying why; ``BratsError`` if ``root`` is none or ids repeat."""
     root = Path(root)
     if not root.is_dir():
         raise BratsError(f"data folder not found: {root}")
-    found: list[CaseFiles] = []
+    cases: dict[str, CaseFiles] = {}
     visited: set[str] = set()
 
+    def add(files: CaseFiles | None, path: Path, problem: str) -> None:
+        files = files or CaseFiles(path.name, path, LEGACY, dict.fromkeys(MODALITIES), None,
+                                   problem=problem)  # fmt: skip
+        if files.case_id in cases:
+            first = cases[files.case_id].folder
+            raise BratsError(f"case {files.case_id} found twice: {first} and {files.folder}")
+        cases[files.case_id] = files
+
     def unlisted(exc: OSError) -> None:
-        found.append(_unreadable(Path(exc.filename), f"cannot list the folder: {exc.strerror}"))
+        add(None, Path(exc.filename), f"cannot list the folder: {exc.strerror}")
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted, followlinks=True):
         folder, real = Path(dirpath), os.path.realpath(dirpath)
@@ -199,24 +203,14 @@ def discover_cases(root: Path | str) -> list[CaseFiles]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files = _match_folder(folder, filenames)
         niftis = sorted(n for n in filenames if nifti_stem(n) is not None)
-        if files is None and niftis and not dirnames:
-            example = RELEASES["legacy"].file_name(folder.name, "flair")
-            problem = f"no file named like {example} (found {', '.join(niftis[:3])})"
-            files = _unreadable(folder, problem)
-        if files is not None:
+        if files is not None or (niftis and not dirnames):
             dirnames[:] = []  # a case folder holds no further cases
-            found.append(files)
+            example = LEGACY.file_name(folder.name, "flair")
+            add(files, folder, f"no file named like {example} (found {', '.join(niftis[:3])})")
             continue
-        for name in sorted(filenames):
+        for name in filenames:
             if not os.path.exists(folder / name):
-                target = os.readlink(folder / name)
-                found.append(_unreadable(folder / name, f"broken link to {target}"))
-    cases: dict[str, CaseFiles] = {}
-    for files in found:
-        if files.case_id in cases:
-            first = cases[files.case_id].folder
-            raise BratsError(f"case {files.case_id} found twice: {first} and {files.folder}")
-        cases[files.case_id] = files
+                add(None, folder / name, f"broken link to {os.readlink(folder / name)}")
     return [cases[case_id] for case_id in sorted(cases)]
 
 
@@ -238,12 +232,7 @@ def select_cases(root: Path | str, case_ids: Iterable[str] | None = None) -> lis
 
 
 def find_case(root: Path | str, case_id: str) -> CaseFiles:
-    """The case ``case_id`` under ``root`` (``root/case_id`` first), else ``CaseError``."""
-    direct = Path(root) / case_id
-    if direct.is_dir():
-        files = _match_folder(direct, os.listdir(direct))
-        if files is not None:
-            return files
+    """The case ``case_id`` under ``root``, else ``CaseError``."""
     for files in discover_cases(root):
         if files.case_id == case_id:
             return files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zlib
 from pathlib import Path
 
@@ -11,11 +12,13 @@ import nibabel as nib
 import numpy as np
 
 from brats_utils.errors import CaseError
-from brats_utils.files import atomic_path, physical_memory
+from brats_utils.files import atomic_path
 
 __all__ = ["read_nifti", "read_nifti_header", "write_nifti", "NIFTI_EXTS", "nifti_stem"]
 
 NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
+#: The machine's memory in bytes (None where os.sysconf cannot say): no volume may need more.
+MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if os.name == "posix" else None
 
 
 def nifti_stem(name: str) -> str | None:
@@ -50,7 +53,7 @@ def read_nifti(
         image = read_nifti_header(path, case_id)
         size = path.stat().st_size
     needed = math.prod(image.shape) * image.get_data_dtype().itemsize
-    for what, limit in (("the file holds", size), ("the machine's memory", physical_memory())):
+    for what, limit in (("the file holds", size), ("the machine's memory", MEMORY)):
         if limit is not None and needed > limit:
             shape, gib = tuple(image.shape), needed / 2**30
             message = f"header claims {shape} voxels ({gib:.3g} GiB), more than {what}"

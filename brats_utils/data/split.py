@@ -203,12 +203,5 @@ def resolve_split(
             f"no split file given and none at {path}; run `brats split {data_dir}` "
             "or pass a split CSV (--split)"
         )
-    new_split, _ = split_data_folder(data_dir, seed)
-    try:
-        save_split(new_split, path)
-    except OSError as exc:
-        raise BratsError(
-            f"cannot write the split {path} ({exc.strerror}); write it elsewhere with "
-            f"`brats split {data_dir} --out FILE` and pass that file as the split"
-        ) from exc
+    save_split(split_data_folder(data_dir, seed)[0], path)
     return path, f"new {SPLIT_FILE} of the data folder (seed {seed})"

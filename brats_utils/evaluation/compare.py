@@ -124,12 +124,11 @@ def compare_tables(
         raise BratsError(f"metrics {missing} are not in both tables")
     for name, table in (("A", a), ("B", b)):  # every pair or none: n is the same for all
         values = table[metrics].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-        bad = np.argwhere(~np.isfinite(values))
-        if len(bad):
-            case, metric = table.index[bad[0][0]], metrics[bad[0][1]]
+        for row, column in np.argwhere(~np.isfinite(values)):  # the first such cell
+            case, metric = table.index[row], metrics[column]
             raise BratsError(
-                f"table {name}: case {case} has {table.at[case, metric]!r} in column {metric}, "
-                f"not a finite number ({len(bad)} such cells); score or drop that case"
+                f"table {name}: case {case} has {table.at[case, metric]!r} in "
+                f"column {metric}, not a finite number; score or drop that case"
             )
     rows = {}
     for metric in metrics:

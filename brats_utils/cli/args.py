@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from brats_utils.errors import BratsError
+from brats_utils.model.settings import UNetSettings
 
 __all__ = [
     "positive_int",
@@ -18,6 +19,7 @@ __all__ = [
     "non_negative_float",
     "fraction",
     "volume_side",
+    "unet_size",
     "check_input_folder",
     "check_input_file",
     "check_output_folder",
@@ -47,6 +49,11 @@ odd_positive_int = _number(int, lambda v: v >= 1 and v % 2 == 1, "an odd positiv
 positive_float = _number(float, lambda v: v > 0, "a positive finite number")
 non_negative_float = _number(float, lambda v: v >= 0, "a number >= 0")
 fraction = _number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+#: Slice sizes the U-Net can pool ``depth`` times (16, 32, ...), at most 512.
+_POOLED = 2 ** UNetSettings().depth
+unet_size = _number(
+    int, lambda v: 0 < v <= 512 and v % _POOLED == 0, f"a multiple of {_POOLED} up to 512"
+)
 #: A synthetic volume's side: up to 512 voxels (32 bytes each at its peak, 512^3: 4.3 GB).
 volume_side = _number(int, lambda v: 16 <= v <= 512, "a size of 16 to 512 voxels")
 

@@ -11,6 +11,7 @@ from brats_utils.cli.args import (
     check_output_folder,
     check_outside,
     positive_int,
+    unet_size,
 )
 from brats_utils.errors import BratsError
 from brats_utils.preprocessing.settings import NORMALIZATIONS, PLANES
@@ -54,9 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="start from a recipe (default baseline; best: every slice, brain crop); the options "
         "below replace its values",
     )
-    parser.add_argument(
-        "--size", type=positive_int, help="slice size in pixels (both recipes: 128)"
-    )
+    parser.add_argument("--size", type=unet_size, help="slice size in pixels (both recipes: 128)")
     parser.add_argument(
         "--slices",
         type=parse_slices,
@@ -87,7 +86,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """0 if every case was cached, 1 if some failed."""
     from brats_utils.data.cases import discover_cases
-    from brats_utils.model.settings import UNetSettings
     from brats_utils.preprocessing.cache_build import build_cache
 
     check_input_folder("DATA_DIR", args.data_dir, "data folder")
@@ -107,14 +105,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise BratsError(str(exc)) from exc
-    depth = UNetSettings().depth
-    factor = 2**depth
-    if settings.size % factor:
-        nearest = max(factor, settings.size // factor * factor)
-        raise BratsError(
-            f"--size {settings.size} cannot be used by the U-Net, which pools {depth} times: "
-            f"choose a multiple of {factor} (e.g. {nearest})"
-        )
     report = build_cache(
         args.data_dir,
         args.out,

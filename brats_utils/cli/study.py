@@ -10,6 +10,7 @@ from brats_utils.cli.args import (
     check_output_folder,
     non_negative_int,
     positive_int,
+    unet_size,
 )
 from brats_utils.errors import BratsError
 from brats_utils.preprocessing.settings import PreprocessSettings
@@ -68,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     for option, default, what, gpu in scale_options:
         parser.add_argument(
-            option, type=positive_int, default=default,
+            option, type=unet_size if option == "--size" else positive_int, default=default,
             help=f"{what} (CPU default {default}; the baseline's {gpu} on a GPU)",
         )  # fmt: skip
     parser.add_argument("--report", action="store_true", help="only write results/")
@@ -78,8 +79,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from brats_utils.study.report import write_report
 
-    if args.size % 16:
-        raise BratsError(f"--size {args.size} must be a multiple of 16 (the U-Net pools 4 times)")
     check_output_folder("--out", args.out)
     if args.report:
         check_input_folder("--out", args.out, "study folder (from `brats study`)")

@@ -73,8 +73,7 @@ def check_input_file(option: str, path: Path, what: str = "file") -> None:
 
 
 def _check_writable(option: str, path: Path) -> None:
-    """Refuse an output under a file, or where no file can be created: a probe file is made and
-    removed in ``path`` if it is a folder, else in its nearest existing parent."""
+    """Refuse an output under a file, or where a probe file cannot be made (and removed)."""
     folder = next((p for p in (path, *path.parents) if p.exists()), path)
     if not folder.is_dir():
         raise BratsError(f"{option} {path}: {folder} is a file, not a folder")

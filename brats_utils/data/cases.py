@@ -220,7 +220,8 @@ def select_cases(root: Path | str, case_ids: Iterable[str] | None = None) -> lis
     if not cases:
         raise BratsError(
             f"no case folders found under {root} (expected folders like "
-            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
+            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz; synthetic ones: "
+            f"`brats synth --out {root} --cases 24`)"
         )
     if case_ids is None:
         return cases

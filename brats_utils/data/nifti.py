@@ -47,23 +47,24 @@ def read_nifti(
     A header that claims more voxel bytes than the file holds (uncompressed) or than the
     machine's memory is refused before the voxels are read."""
     path = Path(path)
-    if path.name.endswith(".gz"):
-        image, size = _read_gzipped_image(path, case_id)
-    else:
-        image = read_nifti_header(path, case_id)
-        size = path.stat().st_size
-    needed = math.prod(image.shape) * image.get_data_dtype().itemsize
-    for what, limit in (("the file holds", size), ("the machine's memory", MEMORY)):
-        if limit is not None and needed > limit:
+    try:
+        if path.name.endswith(".gz"):
+            image, size = _read_gzipped_image(path, case_id)
+        else:
+            image, size = read_nifti_header(path, case_id), path.stat().st_size
+        needed = math.prod(image.shape) * image.get_data_dtype().itemsize
+        if needed > min(size, MEMORY or size):
+            what = "the file holds" if needed > size else "the machine's memory"
             shape, gib = tuple(image.shape), needed / 2**30
             message = f"header claims {shape} voxels ({gib:.3g} GiB), more than {what}"
             raise CaseError(case_id, f"truncated or corrupt file: {message}", path)
-    try:
         data = np.asanyarray(image.dataobj)
         if dtype is not None:
             data = data.astype(dtype, copy=False)
+    except CaseError:
+        raise
     except MemoryError as exc:
-        raise CaseError(case_id, f"not enough memory to read its voxels ({exc})", path) from exc
+        raise CaseError(case_id, f"not enough memory to read it ({exc})", path) from exc
     except (EOFError, OSError, zlib.error, ValueError) as exc:
         message = " ".join(str(exc).split())  # nibabel's messages span several lines
         raise CaseError(case_id, f"truncated or corrupt file: {message}", path) from exc
@@ -76,8 +77,6 @@ def _read_gzipped_image(path: Path, case_id: str) -> tuple[nib.Nifti1Image, int]
         raise CaseError(case_id, "file not found", path)
     try:
         payload = gzip.decompress(path.read_bytes())
-    except MemoryError as exc:
-        raise CaseError(case_id, f"not enough memory to decompress it ({exc})", path) from exc
     except (EOFError, OSError, zlib.error) as exc:
         raise CaseError(case_id, f"truncated or corrupt gzip file: {exc}", path) from exc
     # sizeof_hdr (first 4 bytes, either byte order) tells NIfTI-1 (348) from NIfTI-2 (540).

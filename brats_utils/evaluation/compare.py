@@ -113,9 +113,8 @@ def compare_tables(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Paired comparison of two per-case tables, one row per metric: how many cases B / A does
-    better on and ``favours`` ``"A"``, ``"B"``, ``"-"`` (the CI holds 0) or :data:`TOO_FEW`.
-    A metric cell that is not a finite number (NaN, empty, text) is refused, naming case and
-    column."""
+    better on and ``favours`` ``"A"``, ``"B"``, ``"-"`` (the CI holds 0) or :data:`TOO_FEW`;
+    a metric cell that is not a finite number (NaN, empty, text) is refused."""
     a, b = paired_cases(a, b)
     if metrics is None:
         metrics = [m for m in COMPARED_METRICS if m in a.columns and m in b.columns]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 from brats_utils.errors import BratsError
@@ -98,8 +97,8 @@ def check_output_file(option: str, path: Path, overwrite: bool) -> None:
     _check_writable(option, path.parent)
 
 
-def check_outside(option: str, out: Path, inputs: Iterable[Path], what: str) -> None:
-    """Refuse an output folder equal to or inside an input folder, where they would mix."""
-    for folder in inputs:
-        if folder.resolve() in (out.resolve(), *out.resolve().parents):
+def check_outside(option: str, out: Path, ins: list[Path], what: str, inside: bool = True) -> None:
+    """Refuse an output folder equal to (or ``inside``) an input folder, where they would mix."""
+    for folder in ins:
+        if folder.resolve() in (out.resolve(), *(out.resolve().parents if inside else ())):
             raise BratsError(f"{option} {out} lies in the {what} folder {folder}: choose another")

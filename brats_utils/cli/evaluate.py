@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file("--out", path, args.overwrite)
     if args.error_maps is not None:
         check_output_folder("--error-maps", args.error_maps)
-        check_outside("--error-maps", args.error_maps, [args.pred], "--pred")
+        check_outside("--error-maps", args.error_maps, [args.pred], "--pred", inside=False)
         remove_stale_temporaries(args.error_maps)  # what a killed run left half-written
     case_ids = split_case_ids(args)
     rules = LesionRules(args.lesion_dilation, args.lesion_min_volume, args.lesion_hd95)

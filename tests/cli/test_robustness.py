@@ -257,7 +257,7 @@ ROWS = [
         " --out {good}/" + GOOD[0] + "/p", 2, "--out", "case folder"),
     row("preprocess-out-in-case", "preprocess {good} --out {good}/" + GOOD[0] + "/cache", 2,
         "--out", "case folder {good}/" + GOOD[0]),
-    row("evaluate-maps-in-pred", EVALUATE + " --out {out}/m.csv --error-maps {pred}/maps", 2,
+    row("evaluate-maps-are-pred", EVALUATE + " --out {out}/m.csv --error-maps {pred}", 2,
         "--error-maps", "--pred folder"),
     # metric cells that are not numbers: refused naming case and column
     row("compare-nan", "compare --a {metrics_nan} --b {metrics} --out {out}/c.csv", 2,
@@ -592,9 +592,11 @@ def test_a_memory_error_is_a_message_not_a_traceback(inputs, monkeypatch, capfd)
 
 
 def test_error_maps_of_a_killed_evaluation_are_kept_and_the_rest_written(inputs, tmp_path, capfd):
-    """A kill leaves some maps and no CSV: the rerun keeps them (unless --overwrite)."""
-    maps, out = tmp_path / "maps", tmp_path / "m.csv"
-    command = ["evaluate", "--pred", inputs["pred"], "--ref", inputs["good"], "--out", out,
+    """A kill leaves some maps and no CSV: the rerun keeps them (unless --overwrite). The maps
+    go in a folder inside --pred, as docs/cli.md shows: they do not mix with the predictions."""
+    pred = shutil.copytree(inputs["pred"], tmp_path / "pred")
+    maps, out = pred / "errors", pred / "m.csv"
+    command = ["evaluate", "--pred", pred, "--ref", inputs["good"], "--out", out,
                "--error-maps", maps]  # fmt: skip
     assert _main(command, capfd)[0] == 0
     kept, redone = (maps / f"{case_id}_errors.nii.gz" for case_id in GOOD)

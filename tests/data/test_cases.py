@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nibabel as nib
@@ -92,6 +93,17 @@ def test_what_looks_like_a_case_but_cannot_be_read_is_returned_with_its_problem(
         "BraTS2021_00003_flair.nii.gz, BraTS2021_00003_seg.nii.gz, BraTS2021_00003_t1.nii.gz)",
         "BraTS2021_00009": f"broken link to {tmp_path / 'gone'}",
     }
+    real_scandir = os.scandir
+
+    def scandir(path):  # what root cannot be refused: a folder it may not list
+        if Path(path).name == "BraTS2021_00000":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "scandir", scandir)
+        unlisted = discover_cases(tmp_path)[0]
+    assert unlisted.problem == "cannot list the folder: Permission denied"
     with pytest.raises(CaseError, match="BraTS2021_00009: broken link"):
         read_case_volumes(cases[-1])
     assert [p.message for p in validate_case(cases[1])] == [problems["BraTS2021_00005"]]

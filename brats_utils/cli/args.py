@@ -19,6 +19,7 @@ __all__ = [
     "fraction",
     "volume_side",
     "unet_size",
+    "base_filters",
     "check_input_folder",
     "check_input_file",
     "check_output_folder",
@@ -53,6 +54,8 @@ _POOLED = 2 ** UNetSettings().depth
 unet_size = _number(
     int, lambda v: 0 < v <= 512 and v % _POOLED == 0, f"a multiple of {_POOLED} up to 512"
 )
+#: U-Net widths up to 256 base filters (4096 at depth 4: about 1 GB of weights, 3 with Adam).
+base_filters = _number(int, lambda v: 1 <= v <= 256, "an integer from 1 to 256")
 #: A synthetic volume's side: up to 512 voxels (32 bytes each at its peak, 512^3: 4.3 GB).
 volume_side = _number(int, lambda v: 16 <= v <= 512, "a size of 16 to 512 voxels")
 
@@ -73,9 +76,9 @@ def check_input_file(option: str, path: Path, what: str = "file") -> None:
 
 def _check_writable(option: str, path: Path) -> None:
     """Refuse an output under a file, or where a probe file cannot be made (and removed)."""
-    folder = next((p for p in (path, *path.parents) if p.exists()), path)
-    if not folder.is_dir():
-        raise BratsError(f"{option} {path}: {folder} is a file, not a folder")
+    folder = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), path)
+    if not folder.is_dir():  # a file, or a broken link
+        raise BratsError(f"{option} {path}: {folder} is not a folder")
     try:
         tempfile.NamedTemporaryFile(prefix=".brats-probe.", dir=folder).close()
     except OSError as exc:

@@ -59,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BratsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except MemoryError as exc:  # the bounds below missed an allocation: still no traceback
-        print(f"error: not enough memory: {exc or 'MemoryError'}", file=sys.stderr)
+    except (MemoryError, OSError) as exc:  # memory or disk that ran out, a folder gone, ...
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

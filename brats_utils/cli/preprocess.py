@@ -91,18 +91,12 @@ def run(args: argparse.Namespace) -> int:
     check_input_folder("DATA_DIR", args.data_dir, "data folder")
     check_output_folder("--out", args.out)
     check_outside("--out", args.out, [c.folder for c in discover_cases(args.data_dir)], "case")
-    given = {
-        "size": args.size,
-        "normalization": args.normalization,
-        "crop_brain": args.crop_brain,
-        "plane": args.plane,
-    }
-    if args.slices is not None:
+    names = ("size", "normalization", "crop_brain", "plane")
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.slices is not None:  # (0, None) for all: a None that replaces the recipe's stop
         given["slice_start"], given["slice_stop"] = args.slices
     try:
-        settings = get_recipe(args.recipe).preprocess_settings(
-            **{k: v for k, v in given.items() if v is not None}
-        )
+        settings = get_recipe(args.recipe).preprocess_settings(**given)
     except ValueError as exc:
         raise BratsError(str(exc)) from exc
     report = build_cache(

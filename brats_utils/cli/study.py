@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from brats_utils.cli.args import (
+    base_filters,
     check_input_folder,
     check_output_folder,
     non_negative_int,
@@ -62,14 +63,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     baseline = TrainSettings()  # the baseline recipe's sizes, for a GPU
     scale_options = (
-        ("--size", scale.size, "slice size", PreprocessSettings().size),
-        ("--base-filters", scale.base_filters, "U-Net width", baseline.unet.base_filters),
-        ("--epochs", scale.epochs, "epochs of every training", baseline.epochs),
-        ("--batch-size", scale.batch_size, "slices per batch", baseline.batch_size),
-    )
-    for option, default, what, gpu in scale_options:
+        ("--size", unet_size, scale.size, "slice size", PreprocessSettings().size),
+        ("--base-filters", base_filters, scale.base_filters, "U-Net width",
+         baseline.unet.base_filters),
+        ("--epochs", positive_int, scale.epochs, "epochs of every training", baseline.epochs),
+        ("--batch-size", positive_int, scale.batch_size, "slices per batch", baseline.batch_size),
+    )  # fmt: skip
+    for option, kind, default, what, gpu in scale_options:
         parser.add_argument(
-            option, type=unet_size if option == "--size" else positive_int, default=default,
+            option, type=kind, default=default,
             help=f"{what} (CPU default {default}; the baseline's {gpu} on a GPU)",
         )  # fmt: skip
     parser.add_argument("--report", action="store_true", help="only write results/")

@@ -221,6 +221,8 @@ def _damaged_rows():
 ROWS = [
     *_damaged_rows(),
     # outputs that cannot be written, even by root: refused before any work
+    row("synth-out-broken-link", SYNTH + " --out {dangling}/" + BAD + " --cases 1", 2,
+        "--out", "{dangling}/" + BAD, "not a folder"),
     row("synth-out-sys", SYNTH + " --out {sys}/s --cases 1", 2, "--out", "{sys}/s", "cannot write"),
     row("split-out-proc", "split {good} --out {proc}/s.csv", 2, "--out", "{proc}", "cannot write"),
     row("preprocess-out-proc", "preprocess {good} --out {proc}/c", 2, "--out", "{proc}/c",
@@ -244,6 +246,10 @@ ROWS = [
     # sizes nobody can allocate: bounded before any allocation
     row("synth-shape-100000", "synth --shape 100000 100000 100000 --out {out} --cases 1", 2,
         "--shape", "'100000'", "16 to 512"),
+    row("train-base-filters-100000", TRAIN + " --cache {cache} --out {out} --base-filters 100000",
+        2, "--base-filters", "'100000'", "1 to 256"),
+    row("study-base-filters-100000", "study {good} --out {out} --base-filters 100000", 2,
+        "--base-filters", "'100000'", "1 to 256"),
     row("train-context-999", TRAIN + " --cache {cache} --out {out} --context-slices 999", 2,
         "--context-slices 999", "{cache}", "16 slices"),
     # outputs inside the folders they read
@@ -577,6 +583,11 @@ def test_a_full_disk_stops_the_run_naming_the_file_and_leaves_no_temporary(
     assert f"error: cannot write {cache / 'cases'}" in output, output
     assert "No space left on device" in output and "Traceback" not in output
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    # outside the atomic writes (here synth's first mkdir): the error, still no traceback
+    monkeypatch.setattr("pathlib.Path.mkdir", full)
+    code, output = _main(["synth", "--out", tmp_path / "s", "--cases", "1"], capfd)
+    assert code == 2 and "error: OSError: [Errno 28] No space left on device" in output, output
+    assert "Traceback" not in output and not (tmp_path / "s").exists()
 
 
 def test_a_memory_error_is_a_message_not_a_traceback(inputs, monkeypatch, capfd):
@@ -588,7 +599,7 @@ def test_a_memory_error_is_a_message_not_a_traceback(inputs, monkeypatch, capfd)
     monkeypatch.setattr(brats_utils.cli.check, "run", exhausted)
     code, output = _main(["check", inputs["good"]], capfd)
     assert code == 2
-    assert "error: not enough memory: Unable to allocate 50.3 TiB" in output
+    assert "error: MemoryError: Unable to allocate 50.3 TiB" in output
 
 
 def test_error_maps_of_a_killed_evaluation_are_kept_and_the_rest_written(inputs, tmp_path, capfd):

@@ -445,3 +445,15 @@ def test_train_refuses_a_cache_the_unet_cannot_take_before_making_the_run_folder
     with pytest.raises(BratsError, match="U-Net of depth 4 needs a multiple of 16"):
         train("early2", tmp_path / "cache", tmp_path / "run", epochs=1, verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_slices_all_replaces_the_recipes_range(tmp_path):
+    """``--slices all`` keeps every slice, not the baseline's 22:122 (24 slices here)."""
+    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.preprocessing.cache import open_cache
+
+    write_synthetic_dataset(tmp_path / "data", 1, seed=0, shape=(32, 32, 24), progress=False)
+    command = ["preprocess", str(tmp_path / "data"), "--out", str(tmp_path / "c"), "-q"]
+    assert main([*command, "--size", "16", "--slices", "all"]) == 0
+    cache = open_cache(tmp_path / "c")
+    assert cache.n_slices(cache.case_ids[0]) == 24

@@ -74,9 +74,10 @@ def check_input_file(option: str, path: Path, what: str = "file") -> None:
         raise BratsError(f"{option} {path} not found; expected a {what}")
 
 
-def _check_writable(option: str, path: Path) -> None:
-    """Refuse an output under a file, or where a probe file cannot be made (and removed)."""
-    folder = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), path)
+def _check_writable(option: str, path: Path, folder: Path) -> None:
+    """Refuse an output whose ``folder`` (or nearest existing parent) is not a folder, or where a
+    probe file cannot be made (and removed)."""
+    folder = next((p for p in (folder, *folder.parents) if p.exists() or p.is_symlink()), folder)
     if not folder.is_dir():  # a file, or a broken link
         raise BratsError(f"{option} {path}: {folder} is not a folder")
     try:
@@ -88,7 +89,7 @@ def _check_writable(option: str, path: Path) -> None:
 def check_output_folder(option: str, path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise BratsError(f"{option} {path} is a file; expected a folder")
-    _check_writable(option, path)
+    _check_writable(option, path, path)
 
 
 def check_output_file(option: str, path: Path, overwrite: bool) -> None:
@@ -97,7 +98,7 @@ def check_output_file(option: str, path: Path, overwrite: bool) -> None:
         raise BratsError(f"{option}: {path} is a folder; expected a file name")
     if path.exists() and not overwrite:
         raise BratsError(f"{option}: {path} exists; pass --overwrite to replace it")
-    _check_writable(option, path.parent)
+    _check_writable(option, path, path.parent)
 
 
 def check_outside(option: str, out: Path, ins: list[Path], what: str, inside: bool = True) -> None:

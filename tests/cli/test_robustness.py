@@ -482,9 +482,11 @@ def test_every_subcommand_has_rows():
 
 
 #: Rows that also run in a real process: an argparse refusal, a BratsError, a damaged case
-#: (exit 1) on a command that loads a model, and a refusal of the heavy ``train`` command.
+#: (exit 1) on a command that loads a model, a refusal of the heavy ``train`` command, an
+#: output nobody can write, an unreadable case folder and a header that claims 50 TiB.
 SUBPROCESS_ROWS = ("synth-cases-abc", "check-missing", "predict-truncated", "train-lr-nan",
-                   "evaluate-unknown_labels")  # fmt: skip
+                   "evaluate-unknown_labels", "preprocess-out-sys", "check-dangling",
+                   "check-huge_header")  # fmt: skip
 
 
 def _names(inputs: dict[str, Path], tmp_path: Path) -> dict[str, str]:

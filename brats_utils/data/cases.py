@@ -202,14 +202,14 @@ def discover_cases(root: Path | str) -> list[CaseFiles]:
         visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files = _match_folder(folder, filenames)
-        niftis = sorted(n for n in filenames if nifti_stem(n) is not None)
+        niftis = sorted(n for n in filenames if nifti_stem(n) and not n.startswith("."))
         if files is not None or (niftis and not dirnames):
             dirnames[:] = []  # a case folder holds no further cases
             example = LEGACY.file_name(folder.name, "flair")
             add(files, folder, f"no file named like {example} (found {', '.join(niftis[:3])})")
             continue
         for name in filenames:
-            if not os.path.exists(folder / name):
+            if not name.startswith(".") and not os.path.exists(folder / name):
                 add(None, folder / name, f"broken link to {os.readlink(folder / name)}")
     return [cases[case_id] for case_id in sorted(cases)]
 

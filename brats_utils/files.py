@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +31,18 @@ __all__ = [
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``, renamed onto it if the block succeeds."""
+    """Yield a new temporary path beside ``path``, renamed onto it if the block succeeds; any
+    ``OSError`` (disk full, no permission) becomes ``BratsError("cannot write PATH: REASON")``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp{suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp_path
-        # mkstemp creates the file private (0600); give it the permissions of a normal write.
-        os.chmod(tmp_path, 0o666 & ~_current_umask())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise BratsError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        tmp_path.unlink(missing_ok=True)
 
 
 def remove_stale_temporaries(folder: Path | str) -> int:
@@ -56,12 +54,6 @@ def remove_stale_temporaries(folder: Path | str) -> int:
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _plain(value: Any) -> Any:
@@ -130,7 +122,8 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 def in_workers(
     function: Callable, items: Sequence, workers: int, mp_context: Any = None
 ) -> Iterator:
-    """``function(item)`` of every item, here with one worker, else in :func:`worker_pool`."""
+    """``function(item)`` of every item in order, here with one worker, else in
+    :func:`worker_pool`."""
     if workers == 1 or len(items) <= 1:
         for item in items:
             yield function(item)
@@ -138,7 +131,7 @@ def in_workers(
     with worker_pool(min(workers, len(items)), mp_context) as pool:
         futures = [pool.submit(function, item) for item in items]
         try:
-            for future in as_completed(futures):
+            for future in futures:
                 yield future.result()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -121,3 +121,18 @@ def test_pool_workers_end_when_their_parent_is_killed(tmp_path):
         assert sorted(before) == ["0.txt", "1.txt"]  # the queued tasks never started
     finally:
         kill_group(parent)
+
+
+def test_a_write_that_fails_names_the_file_and_the_reason(tmp_path, monkeypatch):
+    with pytest.raises(BratsError, match=r"cannot write /sys/brats-unet/a\.json: "):
+        write_json("/sys/brats-unet/a.json", {})  # not writable, even by root
+    write_json(tmp_path / "a.json", {"old": 1})
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("pathlib.Path.write_text", full)
+    with pytest.raises(BratsError, match=f"cannot write {tmp_path / 'a.json'}: No space left"):
+        write_json(tmp_path / "a.json", {"new": 2})
+    assert read_json(tmp_path / "a.json") == {"old": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]

@@ -10,11 +10,11 @@ from brats_utils.cli.args import (
     check_input_folder,
     check_output_file,
     check_output_folder,
+    check_outside,
     non_negative_float,
     non_negative_int,
 )
 from brats_utils.cli.predict import add_split_arguments, split_case_ids, took
-from brats_utils.errors import BratsError
 from brats_utils.evaluation.lesions import GLI_DILATION, GLI_MIN_VOLUME_MM3
 from brats_utils.evaluation.surface import HD95_VARIANTS
 
@@ -35,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--out", type=Path, required=True, help="per-case CSV to write")
     parser.add_argument(
         "--error-maps", type=Path, metavar="DIR",
-        help="write DIR/<case>_errors.nii.gz: TP/FP/FN voxels of WT, TC, ET (codes 1/2/3)",
+        help="write DIR/<case>_errors.nii.gz: TP/FP/FN voxels of WT, TC, ET (codes 1/2/3); "
+        "maps already there are kept (a killed run resumes) unless --overwrite",
     )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace --out and error maps")
     lesions = parser.add_argument_group(
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from brats_utils.evaluation.lesions import LesionRules
     from brats_utils.evaluation.volumes import evaluate_folder, summarize
-    from brats_utils.files import write_csv
+    from brats_utils.files import remove_stale_temporaries, write_csv
 
     check_input_folder("--pred", args.pred, "folder of predictions")
     check_input_folder("--ref", args.ref, "data folder")
@@ -78,11 +79,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_file("--out", path, args.overwrite)
     if args.error_maps is not None:
         check_output_folder("--error-maps", args.error_maps)
-        if not args.overwrite and args.error_maps.is_dir() and any(args.error_maps.iterdir()):
-            raise BratsError(
-                f"--error-maps {args.error_maps} is not empty; pass --overwrite to replace "
-                "its maps, or choose an empty folder"
-            )
+        check_outside("--error-maps", args.error_maps, [args.pred], "--pred", inside=False)
+        remove_stale_temporaries(args.error_maps)  # what a killed run left half-written
     case_ids = split_case_ids(args)
     rules = LesionRules(args.lesion_dilation, args.lesion_min_volume, args.lesion_hd95)
     started = time.monotonic()
@@ -92,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         case_ids=case_ids,
         lesion_rules=rules,
         error_maps=args.error_maps,
+        keep_maps=not args.overwrite,
     )
     summary = summarize(df)
     write_csv(df, args.out)

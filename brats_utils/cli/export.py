@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import check_input_folder, check_output_folder
+from brats_utils.cli.args import check_input_folder, check_output_folder, check_outside
 
 __all__ = ["add_parser", "run"]
 
@@ -28,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     check_input_folder("--pred", args.pred, "folder of predictions")
     check_output_folder("--out", args.out)
+    check_outside("--out", args.out, [args.pred], "--pred")
     from brats_utils.data.export import export_predictions
 
     written = export_predictions(args.pred, args.out, args.release, overwrite=args.overwrite)

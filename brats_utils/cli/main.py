@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BratsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (MemoryError, OSError) as exc:  # memory or disk that ran out, a folder gone, ...
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

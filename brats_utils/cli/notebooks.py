@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from brats_utils.notebooks.runner import parse_param, run_notebooks
 
     overrides = dict(parse_param(p) for p in args.param)
+    if args.out is not None:
+        check_output_folder("--out", args.out)
     if args.html is not None:
         check_output_folder("--html", args.html)
         existing = sorted(args.html.glob("[0-9][0-9]_*.html")) if args.html.is_dir() else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import check_input_folder, positive_int
+from brats_utils.cli.args import check_input_folder, check_output_file, positive_int
 from brats_utils.cli.predict import add_split_arguments, check_model, split_case_ids
 from brats_utils.errors import BratsError
 from brats_utils.inference.run_config import model_files
@@ -42,9 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise BratsError("--split is required: thresholds are chosen on validation cases only")
     if args.subset == "test":
         raise BratsError("choosing postprocessing on test cases would leak them; use validation")
-    out = home / POSTPROCESSING_FILE
-    if out.exists() and not args.overwrite:
-        raise BratsError(f"{out} exists; pass --overwrite to choose again")
+    check_output_file("--model", home / POSTPROCESSING_FILE, args.overwrite)
     case_ids = split_case_ids(args)
     choose_postprocessing(
         args.model, args.input, case_ids, batch_size=args.batch_size, tta=args.tta

@@ -11,6 +11,7 @@ from brats_utils.cli.args import (
     check_input_file,
     check_input_folder,
     check_output_folder,
+    check_outside,
     positive_int,
 )
 from brats_utils.errors import BratsError
@@ -94,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     check_model(args.model)
     check_input_folder("--input", args.input, "data folder or case folder")
     check_output_folder("--out", args.out)
+    from brats_utils.data.cases import discover_cases
+
+    check_outside("--out", args.out, [c.folder for c in discover_cases(args.input)], "case")
     case_ids = split_case_ids(args)
     from brats_utils.inference.predict import predict_cases
 

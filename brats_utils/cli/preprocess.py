@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from brats_utils.cli.args import check_input_folder, check_output_folder, positive_int
+from brats_utils.cli.args import (
+    check_input_folder,
+    check_output_folder,
+    check_outside,
+    positive_int,
+    unet_size,
+)
 from brats_utils.errors import BratsError
 from brats_utils.preprocessing.settings import NORMALIZATIONS, PLANES
 from brats_utils.training.recipes import RECIPES, get_recipe
@@ -49,9 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="start from a recipe (default baseline; best: every slice, brain crop); the options "
         "below replace its values",
     )
-    parser.add_argument(
-        "--size", type=positive_int, help="slice size in pixels (both recipes: 128)"
-    )
+    parser.add_argument("--size", type=unet_size, help="slice size in pixels (both recipes: 128)")
     parser.add_argument(
         "--slices",
         type=parse_slices,
@@ -81,32 +85,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """0 if every case was cached, 1 if some failed."""
-    from brats_utils.model.settings import UNetSettings
+    from brats_utils.data.cases import discover_cases
     from brats_utils.preprocessing.cache_build import build_cache
 
     check_input_folder("DATA_DIR", args.data_dir, "data folder")
     check_output_folder("--out", args.out)
-    given = {
-        "size": args.size,
-        "normalization": args.normalization,
-        "crop_brain": args.crop_brain,
-        "plane": args.plane,
-    }
-    given = {k: v for k, v in given.items() if v is not None}
-    if args.slices is not None:  # "all" is (0, None): its None is kept
+    check_outside("--out", args.out, [c.folder for c in discover_cases(args.data_dir)], "case")
+    names = ("size", "normalization", "crop_brain", "plane")
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.slices is not None:  # (0, None) for all: a None that replaces the recipe's stop
         given["slice_start"], given["slice_stop"] = args.slices
     try:
         settings = get_recipe(args.recipe).preprocess_settings(**given)
     except ValueError as exc:
         raise BratsError(str(exc)) from exc
-    depth = UNetSettings().depth
-    factor = 2**depth
-    if settings.size % factor:
-        nearest = max(factor, settings.size // factor * factor)
-        raise BratsError(
-            f"--size {settings.size} cannot be used by the U-Net, which pools {depth} times: "
-            f"choose a multiple of {factor} (e.g. {nearest})"
-        )
     report = build_cache(
         args.data_dir,
         args.out,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import check_input_folder, check_output_folder, non_negative_int
+from brats_utils.cli.args import check_input_folder, check_output_file, non_negative_int
 from brats_utils.errors import BratsError
 
 __all__ = ["add_parser", "run"]
@@ -37,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_input_folder("DATA_DIR", args.data_dir, "data folder")
     out = args.out if args.out is not None else args.data_dir / SPLIT_FILE
-    if out.is_dir():
-        raise BratsError(f"--out {out} is a folder; expected a CSV file name")
-    check_output_folder("--out", out.parent)
+    check_output_file("--out", out, overwrite=True)  # an existing split is compared below
     split, unlabelled = split_data_folder(args.data_dir, seed=args.seed)
     if out.exists() and not args.force:
         if load_split(out) == split:

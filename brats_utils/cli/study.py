@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 
 from brats_utils.cli.args import (
+    base_filters,
     check_input_folder,
     check_output_folder,
     non_negative_int,
     positive_int,
+    unet_size,
 )
 from brats_utils.errors import BratsError
 from brats_utils.preprocessing.settings import PreprocessSettings
@@ -61,14 +63,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )  # fmt: skip
     baseline = TrainSettings()  # the baseline recipe's sizes, for a GPU
     scale_options = (
-        ("--size", scale.size, "slice size", PreprocessSettings().size),
-        ("--base-filters", scale.base_filters, "U-Net width", baseline.unet.base_filters),
-        ("--epochs", scale.epochs, "epochs of every training", baseline.epochs),
-        ("--batch-size", scale.batch_size, "slices per batch", baseline.batch_size),
-    )
-    for option, default, what, gpu in scale_options:
+        ("--size", unet_size, scale.size, "slice size", PreprocessSettings().size),
+        ("--base-filters", base_filters, scale.base_filters, "U-Net width",
+         baseline.unet.base_filters),
+        ("--epochs", positive_int, scale.epochs, "epochs of every training", baseline.epochs),
+        ("--batch-size", positive_int, scale.batch_size, "slices per batch", baseline.batch_size),
+    )  # fmt: skip
+    for option, kind, default, what, gpu in scale_options:
         parser.add_argument(
-            option, type=positive_int, default=default,
+            option, type=kind, default=default,
             help=f"{what} (CPU default {default}; the baseline's {gpu} on a GPU)",
         )  # fmt: skip
     parser.add_argument("--report", action="store_true", help="only write results/")
@@ -78,8 +81,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from brats_utils.study.report import write_report
 
-    if args.size % 16:
-        raise BratsError(f"--size {args.size} must be a multiple of 16 (the U-Net pools 4 times)")
     check_output_folder("--out", args.out)
     if args.report:
         check_input_folder("--out", args.out, "study folder (from `brats study`)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from brats_utils.cli.args import check_output_folder, non_negative_int, positive_int
+from brats_utils.cli.args import check_output_folder, non_negative_int, positive_int, volume_side
 from brats_utils.conventions import VOLUME_SHAPE
 from brats_utils.errors import BratsError
 
@@ -27,11 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--overwrite", action="store_true", help="regenerate existing cases")
     parser.add_argument(
         "--shape",
-        type=int,
+        type=volume_side,
         nargs=3,
         default=list(VOLUME_SHAPE),
         metavar=("X", "Y", "Z"),
-        help="volume size in voxels (default 240 240 155; smaller sizes scale the brain down)",
+        help="volume size, 16 to 512 voxels (default 240 240 155; smaller ones scale the brain)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -44,8 +44,6 @@ def run(args: argparse.Namespace) -> int:
         raise BratsError(
             f"case indices must lie in 0..99999, got {args.start}..{args.start + args.cases - 1}"
         )
-    if min(args.shape) < 16:
-        raise BratsError(f"--shape sizes must be at least 16 voxels, got {args.shape}")
     check_output_folder("--out", args.out)
     existing = sum(
         case_is_complete(case_id_for(i), args.out)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from brats_utils.cli.args import (
+    base_filters,
     check_input_file,
     check_input_folder,
     check_output_folder,
@@ -36,7 +37,7 @@ _SETTINGS = (
     ("--select", None, SELECTIONS, "what picks model.keras (region Dice: WT/TC/ET mean)"),
     ("--head", None, HEADS, "network output: 4-class softmax, or sigmoids of WT, TC, ET"),
     ("--context-slices", odd_positive_int, None, "2.5D input: slices per modality, odd"),
-    ("--base-filters", positive_int, None, "filters of the first U-Net level"),
+    ("--base-filters", base_filters, None, "filters of the first U-Net level"),
     ("--batch-norm", None, "bool", "batch norm after convs"),
     ("--mixed-precision", None, "flag", "mixed_float16 policy"),
     ("--data-parallel", None, "flag", "data parallel over all local devices"),

@@ -12,6 +12,7 @@ import numpy as np
 
 from brats_utils.conventions import (
     AFFINE_TOLERANCE_MM,
+    LEGACY,
     MODALITIES,
     RELEASES,
     VOLUME_SHAPE,
@@ -98,7 +99,8 @@ def affine_problem(kind: str, affine: np.ndarray, reference: Reference | None) -
 
 @dataclass(frozen=True)
 class CaseFiles:
-    """The files of one case folder (nothing read), ``None`` if missing; ``extra``: other NIfTI."""
+    """The files of one case folder (nothing read), ``None`` if missing; ``extra``: other NIfTI;
+    ``problem``: why an entry that looks like a case cannot be read as one (no files then)."""
 
     case_id: str
     folder: Path
@@ -106,6 +108,7 @@ class CaseFiles:
     modalities: dict[str, Path | None]
     seg: Path | None
     extra: tuple[Path, ...] = ()
+    problem: str | None = None
 
     def path(self, kind: str) -> Path | None:
         return self.seg if kind == "seg" else self.modalities[kind]
@@ -165,33 +168,49 @@ def case_files_in(folder: Path | str) -> CaseFiles:
         raise CaseError(folder.name, "case folder not found", folder)
     files = _match_folder(folder, os.listdir(folder))
     if files is None:
-        example = RELEASES["legacy"].file_name(folder.name, "flair")
+        example = LEGACY.file_name(folder.name, "flair")
         raise CaseError(folder.name, f"not a case folder: no file named like {example}", folder)
     return files
 
 
 def discover_cases(root: Path | str) -> list[CaseFiles]:
-    """Every case folder under ``root``, sorted; ``BratsError`` if not a folder or ids repeat."""
+    """Every case folder under ``root``, sorted, and what looks like a case but cannot be read
+    as one (a leaf folder of NIfTI files named for no case, a broken link, a folder that cannot
+    be listed), its ``problem`` saying why; ``BratsError`` if ``root`` is none or ids repeat."""
     root = Path(root)
     if not root.is_dir():
         raise BratsError(f"data folder not found: {root}")
     cases: dict[str, CaseFiles] = {}
     visited: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
+
+    def add(files: CaseFiles | None, path: Path, problem: str) -> None:
+        files = files or CaseFiles(path.name, path, LEGACY, dict.fromkeys(MODALITIES), None,
+                                   problem=problem)  # fmt: skip
+        if files.case_id in cases:
+            first = cases[files.case_id].folder
+            raise BratsError(f"case {files.case_id} found twice: {first} and {files.folder}")
+        cases[files.case_id] = files
+
+    def unlisted(exc: OSError) -> None:
+        add(None, Path(exc.filename), f"cannot list the folder: {exc.strerror}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted, followlinks=True):
+        folder, real = Path(dirpath), os.path.realpath(dirpath)
         if real in visited:  # a link loop or a folder reached twice
             dirnames[:] = []
             continue
         visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files = _match_folder(Path(dirpath), filenames)
-        if files is None:
+        files = _match_folder(folder, filenames)
+        niftis = sorted(n for n in filenames if nifti_stem(n) and not n.startswith("."))
+        if files is not None or (niftis and not dirnames):
+            dirnames[:] = []  # a case folder holds no further cases
+            example = LEGACY.file_name(folder.name, "flair")
+            add(files, folder, f"no file named like {example} (found {', '.join(niftis[:3])})")
             continue
-        dirnames[:] = []  # a case folder holds no further cases
-        if files.case_id in cases:
-            first = cases[files.case_id].folder
-            raise BratsError(f"case {files.case_id} found twice: {first} and {files.folder}")
-        cases[files.case_id] = files
+        for name in filenames:
+            if not name.startswith(".") and not os.path.exists(folder / name):
+                add(None, folder / name, f"broken link to {os.readlink(folder / name)}")
     return [cases[case_id] for case_id in sorted(cases)]
 
 
@@ -201,7 +220,8 @@ def select_cases(root: Path | str, case_ids: Iterable[str] | None = None) -> lis
     if not cases:
         raise BratsError(
             f"no case folders found under {root} (expected folders like "
-            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz)"
+            "BraTS2021_00000/BraTS2021_00000_flair.nii.gz; synthetic ones: "
+            f"`brats synth --out {root} --cases 24`)"
         )
     if case_ids is None:
         return cases
@@ -213,12 +233,7 @@ def select_cases(root: Path | str, case_ids: Iterable[str] | None = None) -> lis
 
 
 def find_case(root: Path | str, case_id: str) -> CaseFiles:
-    """The case ``case_id`` under ``root`` (``root/case_id`` first), else ``CaseError``."""
-    direct = Path(root) / case_id
-    if direct.is_dir():
-        files = _match_folder(direct, os.listdir(direct))
-        if files is not None:
-            return files
+    """The case ``case_id`` under ``root``, else ``CaseError``."""
     for files in discover_cases(root):
         if files.case_id == case_id:
             return files
@@ -275,6 +290,8 @@ def read_case_volumes(
     """Read a case's files once, in their on-disk dtype, and check them; ``CaseError`` naming
     case and file on the first problem (``expected_shape`` ``None``: all 3D and equal)."""
     case_id, release = files.case_id, files.release
+    if files.problem is not None:
+        raise CaseError(case_id, files.problem, files.folder)
     missing = [m for m in MODALITIES if files.modalities[m] is None]
     if missing:
         names = ", ".join(release.file_name(case_id, m) for m in missing)

@@ -66,8 +66,6 @@ def export_predictions(
             raise BratsError(f"{case_id} and {taken[name]} would both be exported as {name}")
         taken[name] = case_id
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BratsError(f"--out {out_dir} is a file; expected a folder")
     existing = [n for n in names.values() if (out_dir / n).exists()]
     if existing and not overwrite:
         raise BratsError(

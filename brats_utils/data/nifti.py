@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import zlib
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from brats_utils.files import atomic_path
 __all__ = ["read_nifti", "read_nifti_header", "write_nifti", "NIFTI_EXTS", "nifti_stem"]
 
 NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
+#: The machine's memory in bytes (None where os.sysconf cannot say): no volume may need more.
+MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if os.name == "posix" else None
 
 
 def nifti_stem(name: str) -> str | None:
@@ -39,24 +43,36 @@ def read_nifti(
     path: Path | str, case_id: str = "", dtype: np.dtype | type | None = None
 ) -> tuple[np.ndarray, nib.Nifti1Image]:
     """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image; a
-    ``.nii.gz`` is decompressed whole with its checksum verified, so a cut download is reported."""
+    ``.nii.gz`` is decompressed whole with its checksum verified, so a cut download is reported.
+    A header that claims more voxel bytes than the file holds (uncompressed) or than the
+    machine's memory is refused before the voxels are read."""
     path = Path(path)
-    if path.name.endswith(".gz"):
-        image = _read_gzipped_image(path, case_id)
-    else:
-        image = read_nifti_header(path, case_id)
     try:
+        if path.name.endswith(".gz"):
+            image, size = _read_gzipped_image(path, case_id)
+        else:
+            image, size = read_nifti_header(path, case_id), path.stat().st_size
+        needed = math.prod(image.shape) * image.get_data_dtype().itemsize
+        if needed > min(size, MEMORY or size):
+            what = "the file holds" if needed > size else "the machine's memory"
+            shape, gib = tuple(image.shape), needed / 2**30
+            message = f"header claims {shape} voxels ({gib:.3g} GiB), more than {what}"
+            raise CaseError(case_id, f"truncated or corrupt file: {message}", path)
         data = np.asanyarray(image.dataobj)
         if dtype is not None:
             data = data.astype(dtype, copy=False)
+    except CaseError:
+        raise
+    except MemoryError as exc:
+        raise CaseError(case_id, f"not enough memory to read it ({exc})", path) from exc
     except (EOFError, OSError, zlib.error, ValueError) as exc:
         message = " ".join(str(exc).split())  # nibabel's messages span several lines
         raise CaseError(case_id, f"truncated or corrupt file: {message}", path) from exc
     return data, image
 
 
-def _read_gzipped_image(path: Path, case_id: str) -> nib.Nifti1Image:
-    """Decompress a whole ``.nii.gz`` (checksum verified) into an in-memory NIfTI image."""
+def _read_gzipped_image(path: Path, case_id: str) -> tuple[nib.Nifti1Image, int]:
+    """Decompress a whole ``.nii.gz`` (checksum verified): an in-memory image, and its bytes."""
     if not path.is_file():
         raise CaseError(case_id, "file not found", path)
     try:
@@ -67,7 +83,7 @@ def _read_gzipped_image(path: Path, case_id: str) -> nib.Nifti1Image:
     sizes = {int.from_bytes(payload[:4], order) for order in ("little", "big")}
     image_class = nib.Nifti2Image if 540 in sizes else nib.Nifti1Image
     try:
-        return image_class.from_bytes(payload)
+        return image_class.from_bytes(payload), len(payload)
     except Exception as exc:  # nibabel raises many types for corrupt headers
         raise CaseError(case_id, f"not a readable NIfTI file: {exc}", path) from exc
 

@@ -161,15 +161,9 @@ def load_split(path: Path | str) -> dict[str, str]:
 
 def split_data_folder(data_dir: Path | str, seed: int = 2021) -> tuple[dict[str, str], list[str]]:
     """``(split, unlabelled)``: the split of a data folder's labelled cases, and the others."""
-    from brats_utils.data.cases import discover_cases
+    from brats_utils.data.cases import select_cases
 
-    cases = discover_cases(data_dir)
-    if not cases:
-        raise BratsError(
-            f"no case folders found under {data_dir} (expected folders like "
-            f"BraTS2021_00000/BraTS2021_00000_flair.nii.gz; synthetic ones: "
-            f"`brats synth --out {data_dir} --cases 24`)"
-        )
+    cases = select_cases(data_dir)
     labelled = [files.case_id for files in cases if files.seg is not None]
     if not labelled:
         raise BratsError(
@@ -203,12 +197,5 @@ def resolve_split(
             f"no split file given and none at {path}; run `brats split {data_dir}` "
             "or pass a split CSV (--split)"
         )
-    new_split, _ = split_data_folder(data_dir, seed)
-    try:
-        save_split(new_split, path)
-    except OSError as exc:
-        raise BratsError(
-            f"cannot write the split {path} ({exc.strerror}); write it elsewhere with "
-            f"`brats split {data_dir} --out FILE` and pass that file as the split"
-        ) from exc
+    save_split(split_data_folder(data_dir, seed)[0], path)
     return path, f"new {SPLIT_FILE} of the data folder (seed {seed})"

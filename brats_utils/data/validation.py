@@ -20,7 +20,7 @@ from brats_utils.data.cases import (
 )
 from brats_utils.data.nifti import nifti_stem, read_nifti
 from brats_utils.errors import CaseError
-from brats_utils.files import worker_pool
+from brats_utils.files import in_workers
 
 __all__ = ["Problem", "validate_case", "validate_cases", "has_errors"]
 
@@ -56,6 +56,8 @@ def validate_case(
     def report(message: str, path: Path | None, warning: bool = False) -> None:
         problems.append(Problem(files.case_id, path, message, warning))
 
+    if files.problem is not None:
+        return [Problem(files.case_id, files.folder, files.problem)]
     reference = consensus_reference({kind: files.path(kind) for kind in KINDS}, files.case_id)
     for kind in KINDS:
         path = files.path(kind)
@@ -128,12 +130,4 @@ def validate_cases(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     check = partial(validate_case, expected_shape=expected_shape, require_seg=require_seg)
-    if workers == 1 or len(cases) < 2:
-        for files in cases:
-            yield files, check(files)
-        return
-    pool = worker_pool(min(workers, len(cases)))
-    try:
-        yield from zip(cases, pool.map(check, cases), strict=True)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    yield from zip(cases, in_workers(check, cases, workers), strict=True)

@@ -113,13 +113,22 @@ def compare_tables(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Paired comparison of two per-case tables, one row per metric: how many cases B / A does
-    better on and ``favours`` ``"A"``, ``"B"``, ``"-"`` (the CI holds 0) or :data:`TOO_FEW`."""
+    better on and ``favours`` ``"A"``, ``"B"``, ``"-"`` (the CI holds 0) or :data:`TOO_FEW`;
+    a metric cell that is not a finite number (NaN, empty, text) is refused."""
     a, b = paired_cases(a, b)
     if metrics is None:
         metrics = [m for m in COMPARED_METRICS if m in a.columns and m in b.columns]
     missing = [m for m in metrics if m not in a.columns or m not in b.columns]
     if missing:
         raise BratsError(f"metrics {missing} are not in both tables")
+    for name, table in (("A", a), ("B", b)):  # every pair or none: n is the same for all
+        values = table[metrics].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        for row, column in np.argwhere(~np.isfinite(values)):  # the first such cell
+            case, metric = table.index[row], metrics[column]
+            raise BratsError(
+                f"table {name}: case {case} has {table.at[case, metric]!r} in "
+                f"column {metric}, not a finite number; score or drop that case"
+            )
     rows = {}
     for metric in metrics:
         values_a = a[metric].to_numpy(dtype=np.float64)

@@ -135,10 +135,11 @@ def evaluate_folder(
     case_ids: Iterable[str] | None = None,
     lesion_rules: LesionRules | None = None,
     error_maps: Path | str | None = None,
+    keep_maps: bool = False,
 ) -> pd.DataFrame:
     """Score every labelled case of ``ref_dir`` against ``pred_dir``, one row per case with a
     ``status`` (``"ok"`` or ``"missing"``); ``df.attrs`` holds ``missing``, ``extra``,
-    ``unlabelled`` and ``warnings``."""
+    ``unlabelled`` and ``warnings``. ``keep_maps``: error maps already written are kept."""
     predictions = find_predictions(pred_dir)
     references = discover_cases(ref_dir)
     by_id = {case.case_id: case for case in references}
@@ -185,9 +186,9 @@ def evaluate_folder(
         metrics = evaluate_case(pred_classes, ref_classes, spacing)
         lesions = lesion_metrics(pred_classes, ref_classes, spacing, lesion_rules)
         rows.append({"case": case_id, **metrics, **lesions, **volumes, "status": "ok"})
-        if error_maps is not None:
-            errors = error_map(pred_classes, ref_classes)
-            write_nifti(error_map_path(error_maps, case_id), errors, ref_image.affine)
+        map_path = error_map_path(error_maps, case_id) if error_maps is not None else None
+        if map_path is not None and not (keep_maps and map_path.exists()):
+            write_nifti(map_path, error_map(pred_classes, ref_classes), ref_image.affine)
     for message in warnings:
         _say(f"warning: {message}")
     if unlabelled:

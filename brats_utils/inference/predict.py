@@ -14,7 +14,7 @@ from brats_utils.conventions import NUM_CLASSES, classes_from_scores, classes_to
 from brats_utils.data.cases import CaseVolumes, read_case_volumes, select_cases
 from brats_utils.data.nifti import write_nifti
 from brats_utils.data.predictions import prediction_path
-from brats_utils.errors import BratsError, CaseError
+from brats_utils.errors import CaseError
 from brats_utils.files import remove_stale_temporaries
 from brats_utils.inference.postprocess import (
     PostprocessSettings,
@@ -180,8 +180,6 @@ def predict_cases(
     """Predict and write every case of a data or case folder; failures go to ``report.failed``."""
     cases = select_cases(input_path, case_ids)  # before the model is loaded
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BratsError(f"output folder {out_dir} is a file")
     members, home = load_models(model_path)
     if postprocessing == "run":
         postprocessing = load_postprocessing(home)

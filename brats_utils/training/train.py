@@ -137,6 +137,12 @@ def prepare_run(
             f"but a U-Net of depth {settings.unet.depth} needs a multiple of {factor}; rebuild "
             "it with `brats preprocess --size` a multiple of that"
         )
+    fewest = min((cache.n_slices(case_id) for case_id in cache.case_ids), default=0)
+    if settings.context_slices > fewest:
+        raise BratsError(
+            f"--context-slices {settings.context_slices}: the cache {cache_dir} has cases of "
+            f"{fewest} slices; choose an odd number up to {fewest}"
+        )
     split_path, how = resolve_split(split, cache.manifest.get("data_dir"))
     cases = run_cases(cache, load_split(split_path), settings.max_cases)
     prepare_run_dir(run_dir, resume=resume, force=force)

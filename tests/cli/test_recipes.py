@@ -44,16 +44,3 @@ def _split(data) -> dict[str, str]:
     from brats_utils.data.split import load_split
 
     return load_split(data / "split.csv")
-
-
-def test_slices_all_keeps_every_slice_of_the_baseline_recipe(tmp_path):
-    """``--slices all`` is (0, None): the None must replace the recipe's stop of 122."""
-    from brats_utils.data.synth import write_synthetic_dataset
-
-    data, cache = tmp_path / "data", tmp_path / "cache"
-    write_synthetic_dataset(data, 1, seed=5, shape=(32, 32, 20), progress=False)
-    assert main(["preprocess", str(data), "--out", str(cache), "--slices", "all",
-                 "--size", "16", "-q"]) == 0  # fmt: skip
-    manifest = json.loads((cache / "manifest.json").read_text())
-    assert manifest["settings"]["slice_start"] == 0 and manifest["settings"]["slice_stop"] is None
-    assert [entry["n_slices"] for entry in manifest["cases"].values()] == [20]

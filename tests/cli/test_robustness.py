@@ -14,6 +14,7 @@ inputs are built once for the module.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -48,6 +49,15 @@ def _shift_affine(data, affine):
     return data, affine
 
 
+def _huge_header(path: Path) -> None:
+    """A header that claims 30000^3 int16 voxels (50 TiB) over a 1 kB payload."""
+    header = nib.Nifti1Header()
+    header.set_data_shape((30000,) * 3)
+    header.set_data_dtype(np.int16)
+    header["vox_offset"] = 352
+    path.write_bytes(gzip.compress(header.binaryblock + bytes(4) + b"\1" * 1000))
+
+
 #: Damaged data folders: how the one case is damaged, and the file a message must name.
 DAMAGES = {
     "shifted_affine": ("t2", lambda p: _rewrite(p, _shift_affine)),
@@ -56,7 +66,10 @@ DAMAGES = {
     "truncated": ("flair", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
     "not_nifti": ("t2", lambda p: p.write_text("not a NIfTI file\n")),
     "unknown_labels": ("seg", lambda p: _rewrite(p, lambda d, a: (np.where(d == 4, 3, d), a))),
+    "huge_header": ("t2", _huge_header),
 }
+#: Absurd paths: no probe file can be created there, not even by root.
+NO_WRITE = {"proc": "/proc/brats-unet", "sys": "/sys/brats-unet"}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +91,12 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         _copy_case(good / GOOD[0], root / name / BAD)
         damage(_file(root / name / BAD, kind))
         paths[name] = root / name
+    # Case folders that cannot be read as cases: another case's file names, a broken link.
+    _copy_case(good / GOOD[0], root / "misnamed" / GOOD[0])
+    (root / "misnamed" / GOOD[0]).rename(root / "misnamed" / BAD)
+    (root / "dangling").mkdir()
+    (root / "dangling" / BAD).symlink_to(root / "gone" / BAD)
+    paths.update(misnamed=root / "misnamed", dangling=root / "dangling")
     paths["file"] = root / "a_file.txt"
     paths["file"].write_text("a file, not a folder\n")
     paths["missing"] = root / "nowhere"
@@ -97,6 +116,10 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     export_predictions(paths["pred"], paths["exported"], "2023")
     paths["metrics"] = root / "metrics.csv"
     paths["metrics"].write_text(f"case,dice_WT\n{GOOD[0]},0.5\n{GOOD[1]},0.7\n")
+    for name, cell in (("metrics_nan", "nan"), ("metrics_empty", "")):
+        paths[name] = root / f"{name}.csv"
+        paths[name].write_text(f"case,dice_WT\n{GOOD[0]},0.5\n{GOOD[1]},{cell}\n")
+    paths.update({name: Path(path) for name, path in NO_WRITE.items()})
     # A run folder (a 1x1-conv model at 16 x 16) and one that has chosen its postprocessing.
     paths["model"] = write_run(root / "run", 16)
     paths["run"] = root / "run"
@@ -161,6 +184,29 @@ def _damaged_rows():
     says = (BAD, LEGACY.file_name(BAD, DAMAGES["truncated"][0]))
     yield row("predict-truncated", "predict --model {model} --input {truncated} --out {out}", 1,
               *says)  # fmt: skip
+    yield row(
+        "predict-huge_header",
+        "predict --model {model} --input {huge_header} --out {out}",
+        1,
+        BAD,
+        "header claims (30000, 30000, 30000) voxels",
+        "more than the file holds",
+    )
+    # a folder that looks like a case and cannot be read as one counts as a failed case
+    for name, problem in (
+        ("misnamed", f"no file named like {BAD}_flair"),
+        ("dangling", "broken link"),
+    ):
+        yield row(f"check-{name}", f"check {{{name}}}", 1, BAD, problem, "1 invalid")
+        yield row(f"preprocess-{name}", f"preprocess {{{name}}} --out {{out}} -q", 1, BAD, problem)
+        yield row(
+            f"predict-{name}",
+            f"predict --model {{model}} --input {{{name}}} --out {{out}}",
+            1,
+            BAD,
+            problem,
+            "1 failed",
+        )
     seg = LEGACY.file_name(BAD, "seg")
     yield row("evaluate-unknown_labels", "evaluate --pred {pred5} --ref {unknown_labels} "
               "--out {out}/m.csv", 2, BAD, seg, "labels [3]")  # fmt: skip
@@ -174,6 +220,56 @@ def _damaged_rows():
 # fmt: off
 ROWS = [
     *_damaged_rows(),
+    # outputs that cannot be written, even by root: refused before any work
+    row("synth-out-broken-link", SYNTH + " --out {dangling}/" + BAD + " --cases 1", 2,
+        "--out", "{dangling}/" + BAD, "not a folder"),
+    row("synth-out-sys", SYNTH + " --out {sys}/s --cases 1", 2, "--out", "{sys}/s", "cannot write"),
+    row("split-out-proc", "split {good} --out {proc}/s.csv", 2, "--out", "{proc}", "cannot write"),
+    row("preprocess-out-proc", "preprocess {good} --out {proc}/c", 2, "--out", "{proc}/c",
+        "cannot write"),
+    row("preprocess-out-sys", "preprocess {good} --out {sys}", 2, "--out", "{sys}",
+        "Permission denied"),
+    row("train-out-sys", TRAIN + " --cache {cache} --out {sys}/r", 2, "--out", "cannot write"),
+    row("predict-out-proc", PREDICT + " --out {proc}/p", 2, "--out", "{proc}/p", "cannot write"),
+    row("evaluate-out-proc", EVALUATE + " --out {proc}/m.csv", 2, "--out", "{proc}/m.csv",
+        "cannot write"),
+    row("evaluate-maps-sys", EVALUATE + " --out {out}/m.csv --error-maps {sys}/maps",
+        2, "--error-maps", "cannot write"),
+    row("compare-out-sys", COMPARE + " --out {sys}/c.csv", 2, "--out {sys}/c.csv", "cannot write"),
+    row("compare-figure-proc", COMPARE + " --out {out}/c.csv --figure {proc}/f.png",
+        2, "--figure", "cannot write"),
+    row("export-out-sys", EXPORT + " --out {sys}/x", 2, "--out", "{sys}/x", "cannot write"),
+    row("study-out-proc", "study {good} --out {proc}/s", 2, "--out", "cannot write"),
+    row("notebooks-out-sys", NOTEBOOKS + " --out {sys}/n", 2, "--out", "cannot write"),
+    row("notebooks-html-proc", NOTEBOOKS + " --out {out} --html {proc}/h", 2, "--html",
+        "cannot write"),
+    # sizes nobody can allocate: bounded before any allocation
+    row("synth-shape-100000", "synth --shape 100000 100000 100000 --out {out} --cases 1", 2,
+        "--shape", "'100000'", "16 to 512"),
+    row("train-base-filters-100000", TRAIN + " --cache {cache} --out {out} --base-filters 100000",
+        2, "--base-filters", "'100000'", "1 to 256"),
+    row("study-base-filters-100000", "study {good} --out {out} --base-filters 100000", 2,
+        "--base-filters", "'100000'", "1 to 256"),
+    row("train-context-999", TRAIN + " --cache {cache} --out {out} --context-slices 999", 2,
+        "--context-slices 999", "{cache}", "16 slices"),
+    # outputs inside the folders they read
+    row("export-out-is-pred", "export --pred {pred} --release 2023 --out {pred}", 2,
+        "--out {pred}", "--pred folder"),
+    row("export-out-in-pred", "export --pred {pred} --release 2023 --out {pred}/x", 2,
+        "--out {pred}/x", "--pred folder"),
+    row("predict-out-in-case", PREDICT + " --out {good}/" + GOOD[0], 2, "--out",
+        "case folder {good}/" + GOOD[0]),
+    row("predict-out-is-case", "predict --model {model} --input {good}/" + GOOD[0] +
+        " --out {good}/" + GOOD[0] + "/p", 2, "--out", "case folder"),
+    row("preprocess-out-in-case", "preprocess {good} --out {good}/" + GOOD[0] + "/cache", 2,
+        "--out", "case folder {good}/" + GOOD[0]),
+    row("evaluate-maps-are-pred", EVALUATE + " --out {out}/m.csv --error-maps {pred}", 2,
+        "--error-maps", "--pred folder"),
+    # metric cells that are not numbers: refused naming case and column
+    row("compare-nan", "compare --a {metrics_nan} --b {metrics} --out {out}/c.csv", 2,
+        "table A", GOOD[1], "dice_WT", "nan"),
+    row("compare-empty", "compare --a {metrics} --b {metrics_empty} --out {out}/c.csv", 2,
+        "table B", GOOD[1], "dice_WT"),
     # check
     row("check-missing", "check {missing}", 2, "DATA_DIR", "{missing}", "not found"),
     row("check-file", "check {file}", 2, "DATA_DIR", "{file}", "is a file"),
@@ -210,8 +306,8 @@ ROWS = [
     row("preprocess-out-not-a-cache", "preprocess {good} --out {good}", 2, "not a slice cache"),
     row("preprocess-other-settings", "preprocess {good} --out {cache} --size 32",
         2, "{cache}", "size=16", "--overwrite"),
-    row("preprocess-size-7", "preprocess {good} --out {out} --size 7", 2, "--size 7", "of 16"),
-    row("preprocess-size-40", "preprocess {good} --out {out} --size 40", 2, "--size 40"),
+    row("preprocess-size-7", "preprocess {good} --out {out} --size 7", 2, "--size", "'7'", "of 16"),
+    row("preprocess-size-40", "preprocess {good} --out {out} --size 40", 2, "--size", "'40'"),
     row("preprocess-size-4096", "preprocess {good} --out {out} --size 4096", 2, "size", "512"),
     row("preprocess-workers-0", "preprocess {good} --out {out} --workers 0", 2, "--workers"),
     row("preprocess-slices-5:3", "preprocess {good} --out {out} --slices 5:3", 2, "'5:3'"),
@@ -259,7 +355,7 @@ ROWS = [
     row("study-out-file", "study {good} --out {out_file}", 2, "--out", "is a file"),
     row("study-configs-unknown", "study {good} --out {out} --configs current,best",
         2, "--configs", "'best'"),
-    row("study-size-40", "study {good} --out {out} --size 40", 2, "--size 40", "16"),
+    row("study-size-40", "study {good} --out {out} --size 40", 2, "--size", "'40'", "16"),
     row("study-folds-too-many", "study {good} --out {out}", 2, "cannot make 4 folds"),
     row("study-only-folds-outside", "study {good} --out {out} --only-folds 5", 2,
         "--only-folds", "0..3"),
@@ -386,9 +482,11 @@ def test_every_subcommand_has_rows():
 
 
 #: Rows that also run in a real process: an argparse refusal, a BratsError, a damaged case
-#: (exit 1) on a command that loads a model, and a refusal of the heavy ``train`` command.
+#: (exit 1) on a command that loads a model, a refusal of the heavy ``train`` command, an
+#: output nobody can write, an unreadable case folder and a header that claims 50 TiB.
 SUBPROCESS_ROWS = ("synth-cases-abc", "check-missing", "predict-truncated", "train-lr-nan",
-                   "evaluate-unknown_labels")  # fmt: skip
+                   "evaluate-unknown_labels", "preprocess-out-sys", "check-dangling",
+                   "check-huge_header")  # fmt: skip
 
 
 def _names(inputs: dict[str, Path], tmp_path: Path) -> dict[str, str]:
@@ -461,3 +559,70 @@ def test_a_damaged_case_beside_good_ones_is_skipped_and_the_others_done(inputs, 
     cached = sorted(p.name for p in (tmp_path / "cache" / "cases").iterdir())
     kinds = ("t1.npy", "t1ce.npy", "t2.npy", "flair.npy", "label.npy", "json")
     assert cached == sorted(f"{c}.{k}" for c in GOOD for k in kinds)
+
+
+def _main(argv, capfd) -> tuple[int, str]:
+    from brats_utils.cli.main import main
+
+    code = main([str(arg) for arg in argv])
+    captured = capfd.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_a_full_disk_stops_the_run_naming_the_file_and_leaves_no_temporary(
+    inputs, tmp_path, monkeypatch, capfd
+):
+    """Any OSError while writing (here ENOSPC in np.save) is `error: cannot write PATH: ...`."""
+    import errno
+
+    def full(file, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("brats_utils.files.np.save", full)
+    cache = tmp_path / "cache"
+    code, output = _main(["preprocess", inputs["good"], "--out", cache, "--size", "16", "-q"],
+                         capfd)  # fmt: skip
+    assert code == 2, output
+    assert f"error: cannot write {cache / 'cases'}" in output, output
+    assert "No space left on device" in output and "Traceback" not in output
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    # outside the atomic writes (here synth's first mkdir): the error, still no traceback
+    monkeypatch.setattr("pathlib.Path.mkdir", full)
+    code, output = _main(["synth", "--out", tmp_path / "s", "--cases", "1"], capfd)
+    assert code == 2 and "error: OSError: [Errno 28] No space left on device" in output, output
+    assert "Traceback" not in output and not (tmp_path / "s").exists()
+
+
+def test_a_memory_error_is_a_message_not_a_traceback(inputs, monkeypatch, capfd):
+    import brats_utils.cli.check
+
+    def exhausted(args):
+        raise MemoryError("Unable to allocate 50.3 TiB for an array")
+
+    monkeypatch.setattr(brats_utils.cli.check, "run", exhausted)
+    code, output = _main(["check", inputs["good"]], capfd)
+    assert code == 2
+    assert "error: MemoryError: Unable to allocate 50.3 TiB" in output
+
+
+def test_error_maps_of_a_killed_evaluation_are_kept_and_the_rest_written(inputs, tmp_path, capfd):
+    """A kill leaves some maps and no CSV: the rerun keeps them (unless --overwrite). The maps
+    go in a folder inside --pred, as docs/cli.md shows: they do not mix with the predictions."""
+    pred = shutil.copytree(inputs["pred"], tmp_path / "pred")
+    maps, out = pred / "errors", pred / "m.csv"
+    command = ["evaluate", "--pred", pred, "--ref", inputs["good"], "--out", out,
+               "--error-maps", maps]  # fmt: skip
+    assert _main(command, capfd)[0] == 0
+    kept, redone = (maps / f"{case_id}_errors.nii.gz" for case_id in GOOD)
+    first = kept.read_bytes()
+    kept.write_bytes(b"kept as it is")  # not rewritten: the bytes tell
+    redone.unlink()
+    (maps / f".{redone.name}.x.tmp.nii.gz").write_bytes(b"half-written")
+    out.unlink()
+    out.with_name("m_summary.csv").unlink()
+    code, output = _main(command, capfd)
+    assert code == 0, output
+    assert kept.read_bytes() == b"kept as it is" and redone.is_file()
+    assert sorted(p.name for p in maps.iterdir()) == sorted([kept.name, redone.name])
+    assert _main([*command, "--overwrite"], capfd)[0] == 0
+    assert kept.read_bytes() == first

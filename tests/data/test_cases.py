@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nibabel as nib
@@ -66,8 +67,6 @@ def messages(problems: list[Problem]) -> list[str]:
 def test_discovers_brats2021_cases_sorted_with_every_file(tmp_path):
     write_case(tmp_path, "BraTS2021_00002")
     write_case(tmp_path, "BraTS2021_00000", seg=False)
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "scan.nii.gz").write_bytes(b"")  # not named like a case file
     cases = discover_cases(tmp_path)
     assert [c.case_id for c in cases] == ["BraTS2021_00000", "BraTS2021_00002"]
     first, second = cases
@@ -76,6 +75,38 @@ def test_discovers_brats2021_cases_sorted_with_every_file(tmp_path):
     assert second.modalities["t1ce"] == tmp_path / "BraTS2021_00002/BraTS2021_00002_t1ce.nii.gz"
     assert second.seg == tmp_path / "BraTS2021_00002/BraTS2021_00002_seg.nii.gz"
     assert second.extra == ()
+
+
+def test_what_looks_like_a_case_but_cannot_be_read_is_returned_with_its_problem(tmp_path):
+    """A leaf folder of NIfTI files named for no case (another case's files), a broken link."""
+    write_case(tmp_path, "BraTS2021_00000")
+    write_case(tmp_path / "renamed", "BraTS2021_00003")
+    (tmp_path / "renamed" / "BraTS2021_00003").rename(tmp_path / "BraTS2021_00005")
+    (tmp_path / "notes").mkdir()  # no NIfTI file: not a case
+    (tmp_path / "notes" / "readme.txt").write_text("notes\n")
+    (tmp_path / "BraTS2021_00009").symlink_to(tmp_path / "gone")
+    cases = discover_cases(tmp_path)
+    problems = {c.case_id: c.problem for c in cases}
+    assert problems == {
+        "BraTS2021_00000": None,
+        "BraTS2021_00005": "no file named like BraTS2021_00005_flair.nii.gz (found "
+        "BraTS2021_00003_flair.nii.gz, BraTS2021_00003_seg.nii.gz, BraTS2021_00003_t1.nii.gz)",
+        "BraTS2021_00009": f"broken link to {tmp_path / 'gone'}",
+    }
+    real_scandir = os.scandir
+
+    def scandir(path):  # what root cannot be refused: a folder it may not list
+        if Path(path).name == "BraTS2021_00000":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "scandir", scandir)
+        unlisted = discover_cases(tmp_path)[0]
+    assert unlisted.problem == "cannot list the folder: Permission denied"
+    with pytest.raises(CaseError, match="BraTS2021_00009: broken link"):
+        read_case_volumes(cases[-1])
+    assert [p.message for p in validate_case(cases[1])] == [problems["BraTS2021_00005"]]
 
 
 def test_discovers_2018_cases_in_hgg_lgg_subfolders_and_2020_names(tmp_path):

@@ -471,8 +471,7 @@ def test_error_maps_and_the_failure_table(tmp_path, capsys):
     assert "m.csv exists; pass --overwrite" in capsys.readouterr().err
     out.unlink()
     (tmp_path / "m_summary.csv").unlink()
-    assert main([*args, "--error-maps", str(maps)]) == 2  # maps not empty: refused
-    assert "is not empty; pass --overwrite" in capsys.readouterr().err
+    assert main([*args, "--error-maps", str(maps)]) == 0  # maps but no CSV (a kill): resumed
 
     table = failure_table(per_case, "ET")
     assert list(table["case"]) == ["BraTS2021_00001", "BraTS2021_00000"]  # worst first

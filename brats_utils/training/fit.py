@@ -184,9 +184,12 @@ def fit(
                 f"model.keras (epoch {log.best_epoch}) and model_last.keras (epoch "
                 f"{len(log.history)}) in {run_dir} are kept"
             )
+        advice = "Lower the learning rate (--lr) or check the cache for bad values"
+        if model.dtype_policy.name == "mixed_float16":  # measured: the baseline's decoder overflows
+            advice = "With --mixed-precision, add --batch-norm (float16 stops at 65504) or drop it"
         raise BratsError(
             f"training stopped in epoch {epoch}, batch {batch}: the loss became {value}; "
-            f"{kept}. Lower the learning rate (--lr) or check the cache for bad values"
+            f"{kept}. {advice}"
         )
     return log.history
 

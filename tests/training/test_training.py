@@ -98,6 +98,10 @@ def test_a_non_finite_loss_stops_training_with_an_error_that_says_what_was_kept(
     with pytest.raises(BratsError, match=r"epoch 1, batch 1: the loss became nan; no epoch"):
         fit(_tiny_model(), batches(x, bad), None, tmp_path / "a", epochs=2, verbose=0)
     assert not (tmp_path / "a" / "model.keras").exists()
+    with precision_policy(True):  # float16 activations: the advice names --batch-norm
+        mixed = _tiny_model()
+    with pytest.raises(BratsError, match=r"the loss became nan; .*add --batch-norm"):
+        fit(mixed, batches(x, bad), None, tmp_path / "b", epochs=1, verbose=0)
     # The guard remembers the first non-finite batch (1-based epoch and batch).
     guard = NonFiniteLossGuard()
     guard.set_model(_tiny_model())

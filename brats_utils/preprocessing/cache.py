@@ -178,6 +178,13 @@ class SliceCache:
                 self._open.popitem(last=False)
         return array
 
+    def _where(self, case_id: str, positions: np.ndarray | None):
+        """The case's crop, the index of ``positions`` (all if None) and the ``(N, size, size)``
+        shape of what is read."""
+        n = self.n_slices(case_id) if positions is None else len(positions)
+        index = slice(None) if positions is None else positions
+        return self.entry(case_id)["crop"], index, (n, self.settings.size, self.settings.size)
+
     def read(
         self,
         case_id: str,
@@ -187,11 +194,9 @@ class SliceCache:
     ) -> np.ndarray:
         """``(N, size, size, C)`` float32 slices at ``positions`` (default all), channels in the
         given order, written into ``out`` if given."""
-        size, (r0, r1, c0, c1) = self.settings.size, self.entry(case_id)["crop"]
-        n = self.n_slices(case_id) if positions is None else len(positions)
-        index = slice(None) if positions is None else positions
+        (r0, r1, c0, c1), index, shape = self._where(case_id, positions)
         if out is None:
-            out = np.empty((n, size, size, len(channels)), dtype=np.float32)
+            out = np.empty((*shape, len(channels)), dtype=np.float32)
         out[:, :r0], out[:, r1:], out[:, :, :c0], out[:, :, c1:] = 0, 0, 0, 0
         for k, channel in enumerate(channels):
             out[:, r0:r1, c0:c1, k] = self._map(case_id, channel)[index]
@@ -206,12 +211,9 @@ class SliceCache:
         cached without labels."""
         if not self.has_labels(case_id):
             raise CaseError(case_id, "was cached without a segmentation (no labels)")
-        (r0, r1, c0, c1), size = self.entry(case_id)["crop"], self.settings.size
-        n = self.n_slices(case_id) if positions is None else len(positions)
-        labels = np.zeros((n, size, size), dtype=np.uint8)
-        labels[:, r0:r1, c0:c1] = self._map(case_id, "label")[
-            slice(None) if positions is None else positions
-        ]
+        (r0, r1, c0, c1), index, shape = self._where(case_id, positions)
+        labels = np.zeros(shape, dtype=np.uint8)
+        labels[:, r0:r1, c0:c1] = self._map(case_id, "label")[index]
         return labels
 
 

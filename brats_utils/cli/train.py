@@ -18,9 +18,10 @@ from brats_utils.cli.args import (
 )
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import EXPERIMENTS
-from brats_utils.model.settings import HEADS
+from brats_utils.model.settings import ACTIVATIONS, HEADS
+from brats_utils.training.augment import AUGMENTATIONS
 from brats_utils.training.recipes import RECIPES, get_recipe
-from brats_utils.training.settings import LOSSES, SELECTIONS, TrainSettings
+from brats_utils.training.settings import LOSSES, SCHEDULES, SELECTIONS, TrainSettings
 
 __all__ = ["add_parser", "run", "settings_from_args"]
 
@@ -30,15 +31,18 @@ _SETTINGS = (
     ("--epochs", positive_int, None, "epochs"),
     ("--batch-size", positive_int, None, "slices per batch"),
     ("--lr", positive_float, None, "Adam learning rate"),
+    ("--schedule", None, SCHEDULES, "learning rate: constant, or poly decay to 0 (nnU-Net's)"),
     ("--loss", None, LOSSES, "with --head regions the region forms (binary CE, Dice + BCE)"),
     ("--seed", non_negative_int, None, "random seed"),
     ("--empty-slice-fraction", fraction, None, "tumour-free training slices kept each epoch"),
-    ("--augment", None, "bool", "random flips of training slices"),
+    ("--augment", None, AUGMENTATIONS, "flips, or nnU-Net's spatial + intensity transforms"),
     ("--select", None, SELECTIONS, "what picks model.keras (region Dice: WT/TC/ET mean)"),
     ("--head", None, HEADS, "network output: 4-class softmax, or sigmoids of WT, TC, ET"),
     ("--context-slices", odd_positive_int, None, "2.5D input: slices per modality, odd"),
     ("--base-filters", base_filters, None, "filters of the first U-Net level"),
     ("--batch-norm", None, "bool", "batch norm after convs"),
+    ("--activation", None, ACTIVATIONS, "after each conv (leaky: slope 0.01, nnU-Net's)"),
+    ("--pretrained", None, None, "MODEL.keras of the same network to start from (fine-tuning)"),
     ("--mixed-precision", None, "flag", "mixed_float16 policy"),
     ("--data-parallel", None, "flag", "data parallel over all local devices"),
     ("--max-cases", positive_int, None, "use at most N cases per subset (smoke runs)"),
@@ -84,7 +88,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         elif choices == "flag":
             parser.add_argument(option, action="store_true", default=None, help=shown)
         else:
-            parser.add_argument(option, dest=dest, type=kind, choices=choices, help=shown)
+            alone = {"nargs": "?", "const": "flips"} if option == "--augment" else {}
+            parser.add_argument(option, dest=dest, type=kind, choices=choices, help=shown, **alone)
     parser.add_argument(
         "--postprocess", action=argparse.BooleanOptionalAction,
         help="after training, choose postprocessing on the validation cases as `brats "
@@ -126,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     if args.split is not None:
         check_input_file("--split", args.split, "split CSV")
     settings = settings_from_args(args)
+    if settings.pretrained:
+        check_input_file("--pretrained", Path(settings.pretrained), "model file (.keras)")
     recipe = get_recipe(args.recipe)
     from brats_utils.training.train import train
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,23 +145,27 @@ def predict_case(
 
 
 def fit_run_postprocessing(
-    model_path: Path | str,
+    model_path: Path | str | Mapping[Path, Sequence[str]],
     data_dir: Path | str,
-    case_ids: Sequence[str],
+    case_ids: Sequence[str] = (),
     *,
     batch_size: int = 32,
     tta: bool = False,
     progress: bool = True,
 ) -> tuple[PostprocessSettings, list[dict[str, Any]]]:
-    members, _ = load_models(model_path)
+    """Postprocessing chosen on ``case_ids`` predicted by ``model_path``, or on the cases of
+    each model of ``{model_path: case_ids}`` (out-of-fold predictions)."""
+    plan = model_path if isinstance(model_path, Mapping) else {model_path: case_ids}
     scored = []
-    for files in tqdm(select_cases(data_dir, case_ids), desc="validation", unit="case",
-                      disable=not progress):  # fmt: skip
-        volumes = read_case_volumes(files, require_seg=True, expected_shape=None)
-        classes = predict_case(
-            members, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
-        )
-        scored.append((classes, volumes.seg, tuple(volumes.image.header.get_zooms()[:3])))
+    for path, ids in plan.items():
+        members, _ = load_models(path)
+        for files in tqdm(select_cases(data_dir, ids), desc="validation", unit="case",
+                          disable=not progress):  # fmt: skip
+            volumes = read_case_volumes(files, require_seg=True, expected_shape=None)
+            classes = predict_case(
+                members, volumes, batch_size=batch_size, tta=tta, case_id=files.case_id
+            )
+            scored.append((classes, volumes.seg, tuple(volumes.image.header.get_zooms()[:3])))
     return fit_postprocessing(scored)
 
 

@@ -7,12 +7,14 @@ from typing import Any
 
 from brats_utils.errors import check_choice, from_known_keys
 
-__all__ = ["HEADS", "UPSAMPLING_MODES", "UNetSettings"]
+__all__ = ["ACTIVATIONS", "HEADS", "UPSAMPLING_MODES", "UNetSettings"]
 
 #: How the expanding path doubles the size: up-sampling + 2x2 conv (the baseline's) or transposed.
 UPSAMPLING_MODES: tuple[str, ...] = ("upsampling", "transpose")
 #: Network output: a softmax over 4 classes (the baseline's), or sigmoids of WT, TC, ET (nnU-Net).
 HEADS: tuple[str, ...] = ("classes", "regions")
+#: After each 3x3 convolution: ReLU (the baseline's) or leaky ReLU, slope 0.01 (nnU-Net's).
+ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class UNetSettings:
     batch_norm: bool = False
     upsampling: str = "upsampling"
     head: str = "classes"
+    activation: str = "relu"
 
     def __post_init__(self) -> None:
         for name in ("depth", "base_filters"):
@@ -38,6 +41,7 @@ class UNetSettings:
             raise ValueError(f"batch_norm must be True or False, got {self.batch_norm!r}")
         check_choice("upsampling", self.upsampling, UPSAMPLING_MODES)
         check_choice("head", self.head, HEADS)
+        check_choice("activation", self.activation, ACTIVATIONS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import keras
@@ -34,9 +35,9 @@ class ChannelMean(layers.Layer):
         return {**super().get_config(), "groups": self.groups}
 
 
-def conv_block(x, filters: int, batch_norm: bool, name: str):
-    """Two 3x3 convolutions, each followed by (optional batch norm and) ReLU; layers
-    ``<name>_conv1``, ``<name>_relu1``, ``<name>_conv2``, ...: one level of either path."""
+def conv_block(x, filters: int, batch_norm: bool, name: str, activation: str = "relu"):
+    """Two 3x3 convolutions, each followed by (optional batch norm and) ReLU (or leaky ReLU);
+    layers ``<name>_conv1``, ``<name>_relu1``, ``<name>_conv2``, ...: one level of either path."""
     for i in (1, 2):
         x = layers.Conv2D(
             filters,
@@ -48,7 +49,10 @@ def conv_block(x, filters: int, batch_norm: bool, name: str):
         )(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
-        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+        if activation == "leaky_relu":
+            x = layers.LeakyReLU(negative_slope=0.01, name=f"{name}_relu{i}")(x)
+        else:
+            x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
     return x
 
 
@@ -70,21 +74,23 @@ def upsample_block(x, filters: int, mode: str, name: str):
 
 
 def _unet_body(inputs, settings: UNetSettings):
-    depth, base_filters, batch_norm = settings.depth, settings.base_filters, settings.batch_norm
+    depth, base_filters = settings.depth, settings.base_filters
+    block = functools.partial(conv_block, batch_norm=settings.batch_norm,
+                              activation=settings.activation)  # fmt: skip
     x = inputs
     skips = []
     for level in range(depth):
-        x = conv_block(x, base_filters * 2**level, batch_norm, name=f"down{level}")
+        x = block(x, base_filters * 2**level, name=f"down{level}")
         skips.append(x)
         x = layers.MaxPooling2D(pool_size=2, name=f"down{level}_pool")(x)
-    x = conv_block(x, base_filters * 2**depth, batch_norm, name="bottleneck")
+    x = block(x, base_filters * 2**depth, name="bottleneck")
     if settings.dropout > 0:
         x = layers.Dropout(settings.dropout, name="bottleneck_dropout")(x)
     for level in reversed(range(depth)):
         filters = base_filters * 2**level
         x = upsample_block(x, filters, settings.upsampling, name=f"up{level}")
         x = layers.Concatenate(axis=-1, name=f"up{level}_skip")([skips[level], x])
-        x = conv_block(x, filters, batch_norm, name=f"up{level}")
+        x = block(x, filters, name=f"up{level}")
     if settings.head == "regions":  # WT, TC, ET: one sigmoid each, float32 (mixed precision)
         x = layers.Conv2D(REGION_OUTPUTS, 1, name="logits")(x)
         return layers.Activation("sigmoid", dtype="float32", name="sigmoid")(x)

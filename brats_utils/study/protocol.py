@@ -47,6 +47,13 @@ class Config(Recipe):
     experiment: str = "early2"
     model_file: str = "model.keras"
     planes: tuple[str, ...] = ("axial",)
+    #: > 0: each fold trains this many models on its own folds, predicts as their ensemble, and
+    #: chooses postprocessing on their out-of-fold predictions (all training cases: ``oof``, or
+    #: only the fold's validation cases: ``validation``).
+    inner_folds: int = 0
+    postprocess_on: str = "oof"
+    #: > 0: every training starts from a model trained on this many synthetic cases.
+    pretrain: int = 0
 
     def preprocess_settings(self, scale: StudyScale, plane: str = "axial") -> PreprocessSettings:
         return super().preprocess_settings(size=scale.size, plane=plane)
@@ -56,13 +63,19 @@ class Config(Recipe):
         return super().train_settings(**sizes, base_filters=scale.base_filters)
 
     def training_key(self, scale: StudyScale, seed: int, plane: str = "axial") -> str:
-        """Name of the run folder: configurations with the same training share it."""
+        """Name of the run folder: configurations with the same training share it. Only
+        settings off their defaults are named, so a new setting renames no finished run."""
+        pre, train = PreprocessSettings().to_dict(), TrainSettings().flat()
         recipe = {
             "experiment": self.experiment,
-            "preprocessing": self.preprocess_settings(scale, plane).to_dict(),
-            "training": self.train_settings(scale, seed).flat(),
+            "preprocessing": _changed(self.preprocess_settings(scale, plane).to_dict(), pre),
+            "training": _changed(self.train_settings(scale, seed).flat(), train),
         }
         return f"{self.experiment}-{digest(recipe)}"
+
+
+def _changed(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in defaults or v != defaults[k]}
 
 
 _CURRENT_PRE = {"slice_start": 0, "slice_stop": None}
@@ -78,8 +91,12 @@ def _current(name: str, description: str, **changes: Any) -> Config:
     return replace(current, **changes)
 
 
-def _all(experiment: str, name: str, description: str) -> Config:
-    return Config(name, description, _CROP, _ALL_TRAIN, True, True, experiment=experiment)
+def _all(experiment: str, name: str, description: str, **changes: Any) -> Config:
+    training = {**_ALL_TRAIN, **changes.pop("training", {})}
+    return Config(name, description, _CROP, training, True, True, experiment=experiment, **changes)
+
+
+_NNUNET_NET = {"batch_norm": True, "activation": "leaky_relu", "schedule": "poly"}
 
 
 #: Every configuration, in the order the study runs them (the most needed comparisons first).
@@ -119,6 +136,39 @@ CONFIGS: dict[str, Config] = {
         _all("early2", "all", "current + crop + regions + 2.5D + postprocessing"),
         _all("early4", "all-early4", "all options, four modalities as channels"),
         _all("mean4", "all-mean4", "all options, the mean of the four modalities"),
+        _all(
+            "early2",
+            "+nnaug",
+            "all + nnU-Net's augmentation (rotation, scaling, elastic, "
+            "noise, blur, brightness, contrast, gamma)",
+            training={"augment": "nnunet"},
+        ),
+        _all(
+            "early2",
+            "+nnnet",
+            "all + batch norm, leaky ReLU, poly learning rate",
+            training=_NNUNET_NET,
+        ),
+        _all(
+            "early2",
+            "ensemble",
+            "all as 3 inner fold models averaged, postprocessing chosen "
+            "on their out-of-fold predictions of every training case",
+            inner_folds=3,
+        ),
+        _all(
+            "early2",
+            "ensemble-pp2",
+            "ensemble, postprocessing chosen on the 2 validation cases only",
+            inner_folds=3,
+            postprocess_on="validation",
+        ),
+        _all(
+            "early2",
+            "+pretrain",
+            "all, every training started from a model trained on 40 synthetic cases",
+            pretrain=40,
+        ),
         _current(
             "+select",
             "current, model.keras chosen by the validation cases' region Dice, not their loss",

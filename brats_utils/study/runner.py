@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from brats_utils.data.cases import discover_cases
 from brats_utils.data.split import save_split
+from brats_utils.data.synth import write_synthetic_dataset
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.volumes import evaluate_folder
 from brats_utils.files import read_json, write_csv, write_json
@@ -123,34 +124,42 @@ def _run_cell(
     if scores.exists():
         return
     fold_runs = study_dir / "runs" / f"fold{fold}"
-    split_csv = study_dir / "folds" / f"fold{fold}.csv"
-    run_dirs = []
+    validation = sorted(c for c, s in split.items() if s == "validation")
+    runs = {}  # run folder -> the cases it did not train on, for postprocessing
     for plane in config.planes:
         cache_dir = _cache(data_dir, study_dir, config.preprocess_settings(scale, plane), log)
-        run_dirs.append(fold_runs / config.training_key(scale, seed, plane))
-        _train(config, cache_dir, run_dirs[-1], split_csv, scale, seed, fold, log)
-    if len(run_dirs) == 1:
-        model_path, home = run_dirs[0] / config.model_file, run_dirs[0]
-    else:  # an ensemble folder: links to the planes' run folders
-        home = fold_runs / f"{config.name}-ensemble"
-        for plane, run_dir in zip(config.planes, run_dirs, strict=True):
-            link = home / plane
+        trained = _pretrained(config, study_dir, scale, seed, plane, log)
+        for prefix, split_csv, held in _trainings(config, study_dir, fold, split, seed):
+            run_dir = fold_runs / f"{prefix}{trained.training_key(scale, seed, plane)}"
+            _train(trained, cache_dir, run_dir, split_csv, scale, seed, fold, log)
+            runs[run_dir] = held
+    if len(runs) == 1:
+        home = next(iter(runs))
+        model_path = home / config.model_file
+    else:  # an ensemble folder: links to the run folders of the planes or inner folds
+        home = model_path = fold_runs / f"{config.name}-ensemble"
+        for run_dir in runs:
+            link = home / run_dir.name
             if not link.exists():
                 home.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(Path("..") / run_dir.name, target_is_directory=True)
-        model_path = home
     postprocessing = None
     if config.postprocess:
         own = config.model_file == "model.keras"  # postprocessing.json belongs to model.keras
         postprocessing = load_postprocessing(home) if own else None
         if postprocessing is None:
             started = time.perf_counter()
-            validation = sorted(c for c, s in split.items() if s == "validation")
+            chosen = {model_path: validation}
+            if config.inner_folds:  # each inner model predicts the cases it did not train on
+                keep = validation if config.postprocess_on == "validation" else list(split)
+                chosen = {r / config.model_file: [c for c in h if c in keep]
+                          for r, h in runs.items()}  # fmt: skip
             postprocessing, trials = fit_run_postprocessing(
-                model_path, data_dir, validation, tta=config.tta, progress=False
+                chosen, data_dir, tta=config.tta, progress=False
             )
             if own:
-                save_postprocessing(home, postprocessing, chosen_on=validation, trials=trials)
+                cases = sorted(c for ids in chosen.values() for c in ids)
+                save_postprocessing(home, postprocessing, chosen_on=cases, trials=trials)
             log.step("postprocessing", started, fold=fold, config=config.name)
     test = sorted(c for c, s in split.items() if s == "test")
     pred_dir = study_dir / "predictions" / f"fold{fold}" / config.name
@@ -166,6 +175,37 @@ def _run_cell(
     table.insert(0, "config", config.name)
     write_csv(table, scores)
     log.step("evaluate", started, fold=fold, config=config.name)
+
+
+def _trainings(config: Config, study_dir: Path, fold: int, split: dict[str, str], seed: int):
+    """``(run folder prefix, split CSV, cases held out)`` of each training of one fold."""
+    validation = [c for c, s in split.items() if s == "validation"]
+    if not config.inner_folds:
+        return [("", study_dir / "folds" / f"fold{fold}.csv", validation)]
+    rest = sorted(c for c, s in split.items() if s != "test")
+    trainings = []
+    for k, held in enumerate(make_folds(rest, config.inner_folds, seed)):
+        inner = {c: ("validation" if c in held else "train") for c in rest}
+        path = save_split(inner, study_dir / "folds" / f"fold{fold}_inner{k}.csv")
+        trainings.append((f"inner{k}-", path, held))
+    return trainings
+
+
+def _pretrained(config: Config, study_dir: Path, scale, seed: int, plane: str, log) -> Config:
+    """``config`` starting from a model trained on ``config.pretrain`` synthetic cases."""
+    if not config.pretrain:
+        return config
+    home = study_dir / "pretrain"
+    data_dir = home / "data"
+    write_synthetic_dataset(data_dir, config.pretrain, seed, workers=2, progress=False)
+    ids = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
+    split_csv = save_split({c: "validation" if i < 4 else "train" for i, c in enumerate(ids)},
+                           home / "split.csv")  # fmt: skip
+    base = replace(config, pretrain=0)
+    cache_dir = _cache(data_dir, home, base.preprocess_settings(scale, plane), log)
+    run_dir = home / base.training_key(scale, seed, plane)
+    _train(base, cache_dir, run_dir, split_csv, scale, seed, "pretrain", log)
+    return replace(config, training={**config.training, "pretrained": str(run_dir / "model.keras")})
 
 
 def _cache(data_dir: Path, study_dir: Path, settings, log: _Log) -> Path:

@@ -11,8 +11,10 @@ import keras
 import numpy as np
 
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, channel_indices
+from brats_utils.errors import check_choice
 from brats_utils.preprocessing.cache import SliceCache, open_cache
 from brats_utils.preprocessing.slices import context_positions
+from brats_utils.training.augment import AUGMENTATIONS, augment_batch
 
 __all__ = ["SliceDataset", "load_arrays"]
 
@@ -51,7 +53,7 @@ class SliceDataset(keras.utils.PyDataset):
         *,
         shuffle: bool = True,
         seed: int = 0,
-        augment: bool = False,
+        augment: str | bool = "none",
         empty_slice_fraction: float = 1.0,
         one_hot: bool = True,
         context: int = 1,
@@ -69,7 +71,8 @@ class SliceDataset(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
-        self.augment = bool(augment)
+        self.augment = {False: "none", True: "flips"}.get(augment, augment)
+        check_choice("augment", self.augment, AUGMENTATIONS)
         self.empty_slice_fraction = float(empty_slice_fraction)
         self.one_hot = bool(one_hot)
         if type(context) is not int or context < 1 or context % 2 == 0:  # bool is no int here
@@ -160,14 +163,8 @@ class SliceDataset(keras.utils.PyDataset):
             else:
                 self.cache.read(case_id, wanted, self.channels, out=x[start:stop])
             y[start:stop] = self.cache.labels(case_id, wanted)
-        if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            flips = rng.random((len(rows), 2)) < 0.5
-            for i, (flip_rows, flip_cols) in enumerate(flips):
-                if flip_rows:
-                    x[i], y[i] = x[i, ::-1].copy(), y[i, ::-1].copy()
-                if flip_cols:
-                    x[i], y[i] = x[i, :, ::-1].copy(), y[i, :, ::-1].copy()
+        if self.augment != "none":
+            augment_batch(x, y, np.random.default_rng([self.seed, self.epoch, index]), self.augment)
         if self.one_hot:  # a table look-up: ~10x faster than ==
             return x, np.take(_ONE_HOT_ROWS, y, axis=0)
         return x, y

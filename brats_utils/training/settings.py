@@ -8,33 +8,39 @@ from typing import Any
 
 from brats_utils.errors import check_choice
 from brats_utils.model.settings import UNetSettings
+from brats_utils.training.augment import AUGMENTATIONS
 
-__all__ = ["LOSSES", "SELECTIONS", "TrainSettings"]
+__all__ = ["LOSSES", "SCHEDULES", "SELECTIONS", "TrainSettings"]
 
 #: Loss names (:func:`brats_utils.training.losses.get_loss`): cross-entropy, soft Dice + CE.
 LOSSES: tuple[str, ...] = ("ce", "dice_ce")
 #: What picks ``model.keras``: lowest val loss, highest mean val region Dice, or the last epoch.
 SELECTIONS: tuple[str, ...] = ("val_loss", "val_region_dice", "last")
+#: Learning rate over the run: constant (the baseline's) or nnU-Net's poly, lr * (1 - t)**0.9.
+SCHEDULES: tuple[str, ...] = ("constant", "poly")
 #: The optimizer every run uses (recorded in ``config.json``).
 OPTIMIZER = "adam"
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How a training run learns (defaults: the baseline's); odd ``context_slices``: 2.5D input."""
+    """How a training run learns (defaults: the baseline's); odd ``context_slices``: 2.5D input;
+    ``pretrained``: a ``.keras`` file of the same network whose weights the run starts from."""
 
     epochs: int = 15
     batch_size: int = 32
     learning_rate: float = 1e-3
+    schedule: str = "constant"
     loss: str = "ce"
     seed: int = 0
     empty_slice_fraction: float = 1.0
-    augment: bool = False
+    augment: str = "none"
     mixed_precision: bool = False
     data_parallel: bool = False
     max_cases: int | None = None
     select: str = "val_loss"
     context_slices: int = 1
+    pretrained: str | None = None
     unet: UNetSettings = field(default_factory=UNetSettings)
 
     def __post_init__(self) -> None:
@@ -51,10 +57,16 @@ class TrainSettings:
         if not isinstance(self.learning_rate, int | float) or not 0 < self.learning_rate < 1e3:
             raise ValueError(f"learning_rate must be > 0 and < 1000, got {self.learning_rate!r}")
         check_choice("select", self.select, SELECTIONS)
+        if isinstance(self.augment, bool):  # runs and recipes before "nnunet": flips on or off
+            object.__setattr__(self, "augment", "flips" if self.augment else "none")
+        check_choice("augment", self.augment, AUGMENTATIONS)
         k = self.context_slices
         if type(k) is not int or k < 1 or k % 2 == 0:
             raise ValueError(f"context_slices must be an odd positive integer, got {k!r}")
         check_choice("loss", self.loss, LOSSES)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if self.pretrained is not None and not isinstance(self.pretrained, str):
+            raise ValueError(f"pretrained must be a path or None, got {self.pretrained!r}")
         fraction = self.empty_slice_fraction
         if not isinstance(fraction, int | float) or not 0.0 <= fraction <= 1.0:
             raise ValueError(f"empty_slice_fraction must lie in [0, 1], got {fraction!r}")

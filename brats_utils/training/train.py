@@ -222,7 +222,10 @@ def train(
             model = build_model(
                 experiment, config["image_size"], settings.unet, context=settings.context_slices
             )
-            compile_model(model, settings.loss, settings.learning_rate)
+            if settings.pretrained:
+                _load_weights(model, Path(settings.pretrained))
+            poly = settings.epochs * len(train_data) if settings.schedule == "poly" else None
+            compile_model(model, settings.loss, settings.learning_rate, poly)
         history = fit(
             model,
             train_data,
@@ -244,3 +247,17 @@ def train(
         "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"),
     }
+
+
+def _load_weights(model: keras.Model, path: Path) -> None:
+    """Start from the weights of ``path`` (pretraining), refusing another network."""
+    if not path.is_file():
+        raise BratsError(f"pretrained: no model file {path}")
+    source = keras.saving.load_model(path, compile=False)
+    mine, theirs = [w.shape for w in model.weights], [w.shape for w in source.weights]
+    if mine != theirs:
+        raise BratsError(
+            f"pretrained: {path} is another network ({len(theirs)} weights, {len(mine)} here, "
+            "or other shapes); pretrain with the same experiment, size, context and U-Net"
+        )
+    model.set_weights(source.get_weights())

@@ -28,7 +28,7 @@ def test_the_best_recipe_from_cache_to_written_segmentation(tmp_path, capsys):
                  "--batch-size", "8"]) == 0  # fmt: skip
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"] == "best" and config["inference"] == {"tta": True}
-    assert config["training"]["loss"] == "dice_ce" and config["training"]["augment"]
+    assert config["training"]["loss"] == "dice_ce" and config["training"]["augment"] == "flips"
     assert config["training"]["epochs"] == 1  # the option replaced the recipe's value
     chosen = json.loads((run / "postprocessing.json").read_text())
     assert chosen["chosen_on"] == [c for c, s in _split(data).items() if s == "validation"]

@@ -106,9 +106,9 @@ def test_recipes_seed_is_the_defaults_and_options_replace_the_recipes_values():
     assert settings_from_args(_train_args("--recipe", "baseline")) == TrainSettings()
     best = settings_from_args(_train_args("--recipe", "best"))
     assert best == get_recipe("best").train_settings()
-    assert best.loss == "dice_ce" and best.augment and best.empty_slice_fraction == 0.3
-    mine = settings_from_args(_train_args("--recipe", "best", "--no-augment", "--epochs", "3"))
-    assert not mine.augment and mine.epochs == 3 and mine.loss == "dice_ce"
+    assert best.loss == "dice_ce" and best.augment == "flips" and best.empty_slice_fraction == 0.3
+    mine = settings_from_args(_train_args("--recipe", "best", "--augment", "none", "--epochs", "3"))
+    assert mine.augment == "none" and mine.epochs == 3 and mine.loss == "dice_ce"
     regions = settings_from_args(_train_args("--head", "regions", "--context-slices", "3"))
     assert regions.unet.head == "regions" and regions.context_slices == 1 + 2
     assert get_recipe("baseline").preprocess_settings() == PreprocessSettings()

@@ -24,7 +24,7 @@ TRAINING_NOTEBOOKS = (
 def test_the_defaults_are_the_seeds_settings():
     settings = TrainSettings()
     assert (settings.epochs, settings.batch_size, settings.learning_rate) == (15, 32, 1e-3)
-    assert settings.loss == "ce" and not settings.augment
+    assert settings.loss == "ce" and settings.augment == "none"
     assert settings.unet == UNetSettings(depth=4, base_filters=32, dropout=0.2)
 
 
@@ -39,6 +39,7 @@ def test_config_round_trip_and_older_configs():
         "batch_norm": False,
         "upsampling": "upsampling",
         "head": "classes",
+        "activation": "relu",
     }
     assert config["training"]["context_slices"] == 1
     assert TrainSettings.from_config(config) == settings
@@ -46,7 +47,9 @@ def test_config_round_trip_and_older_configs():
         **config,
         "model": {"depth": 4, "base_filters": 8, "dropout": 0.2, "batch_norm": False},
     }
-    older["training"] = {k: v for k, v in config["training"].items() if k != "context_slices"}
+    newer = ("context_slices", "schedule", "pretrained")
+    older["training"] = {k: v for k, v in config["training"].items() if k not in newer}
+    older["training"]["augment"] = False  # flips were on or off
     assert TrainSettings.from_config(older) == settings  # before `upsampling`, `head`, context
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainSettings.from_config({**config, "training": {"epochs": 1, "momentum": 0.9}})

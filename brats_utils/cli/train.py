@@ -105,6 +105,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     used_folder.add_argument(
         "--force", action="store_true", help="start over in a non-empty RUN_DIR"
     )
+    parser.add_argument(
+        "--folds", type=positive_int, metavar="K",
+        help="cross-validated training (nnU-Net's): K models, each holding out a K-th of the "
+        "split's train and validation cases (its validation cases); RUN_DIR/fold0..: one "
+        "ensemble for `brats predict`; RUN_DIR/oof/: every case predicted by the model that did "
+        "not train on it, on which postprocessing is chosen; --resume goes on where it stopped",
+    )  # fmt: skip
     parser.add_argument("--workers", type=positive_int, default=1, help="loader threads")
     return parser
 
@@ -127,13 +134,16 @@ def run(args: argparse.Namespace) -> int:
     check_input_folder("--cache", args.cache, "slice cache folder (from `brats preprocess`)")
     open_cache(args.cache)  # a folder that is not a slice cache
     check_output_folder("--out", args.out)
-    check_run_dir(args.out, resume=args.resume, force=args.force)
+    if args.folds is None:
+        check_run_dir(args.out, resume=args.resume, force=args.force)
     if args.split is not None:
         check_input_file("--split", args.split, "split CSV")
     settings = settings_from_args(args)
     if settings.pretrained:
         check_input_file("--pretrained", Path(settings.pretrained), "model file (.keras)")
     recipe = get_recipe(args.recipe)
+    if args.folds is not None:
+        return _train_folds(args, settings, recipe)
     from brats_utils.training.train import train
 
     result = train(
@@ -170,3 +180,49 @@ def _postprocess_run(run_dir: Path, config: dict) -> None:
         return
     tta = bool(config.get("inference", {}).get("tta", False))
     choose_postprocessing(run_dir / "model.keras", Path(data_dir), validation, tta=tta)
+
+
+def _train_folds(args: argparse.Namespace, settings: TrainSettings, recipe) -> int:
+    """``--folds K``: K runs, out-of-fold predictions, postprocessing chosen on them."""
+    from brats_utils.data.split import load_split, resolve_split, save_split
+    from brats_utils.inference.postprocess import save_postprocessing
+    from brats_utils.inference.predict import fit_run_postprocessing, predict_cases
+    from brats_utils.preprocessing.cache import open_cache
+    from brats_utils.study.protocol import make_folds
+    from brats_utils.training.run_folder import check_run_dir
+    from brats_utils.training.train import train
+
+    data_dir = open_cache(args.cache).manifest.get("data_dir")
+    split = load_split(resolve_split(args.split, data_dir)[0])
+    labelled = sorted(c for c, part in split.items() if part != "test")
+    folds = make_folds(labelled, args.folds, settings.seed)  # refuses too few cases
+    runs = [args.out / f"fold{k}" for k in range(args.folds)]
+    for run_dir in runs:  # every fold checked before the first is written
+        resume = args.resume and (run_dir / "state.json").exists()
+        check_run_dir(run_dir, resume=resume, force=args.force)
+    tta = recipe.tta
+    held_out = {}
+    for k, (run_dir, held) in enumerate(zip(runs, folds, strict=True)):
+        fold_split = {c: "validation" if c in held else "train" for c in labelled}
+        split_csv = save_split(fold_split, args.out / "splits" / f"fold{k}.csv")
+        resume = args.resume and (run_dir / "state.json").exists()
+        print(f"fold {k + 1}/{args.folds}: {len(held)} cases held out")
+        train(args.experiment, args.cache, run_dir, settings, split=split_csv, resume=resume,
+              force=args.force, workers=args.workers, recipe=recipe)  # fmt: skip
+        held_out[run_dir / "model.keras"] = held
+    if not data_dir or not Path(data_dir).is_dir():
+        print(f"out-of-fold predictions skipped: the data folder {data_dir} is not at hand")
+        return 0
+    for model_path, held in held_out.items():
+        report = predict_cases(model_path, data_dir, args.out / "oof", tta=tta, case_ids=held,
+                               overwrite=args.force, postprocessing=None)  # fmt: skip
+        if report.failed:
+            raise BratsError(f"out-of-fold predictions failed: {report.failed}")
+    print(f"out-of-fold predictions of {len(labelled)} cases: {args.out / 'oof'}")
+    if args.postprocess if args.postprocess is not None else recipe.postprocess:
+        chosen, trials = fit_run_postprocessing(held_out, Path(data_dir), tta=tta)
+        save_postprocessing(args.out, chosen, chosen_on=labelled, trials=trials)
+        print(
+            f"postprocessing chosen on the {len(labelled)} out-of-fold cases: {chosen.describe()}"
+        )
+    return 0

@@ -125,21 +125,21 @@ def _run_cell(
         return
     fold_runs = study_dir / "runs" / f"fold{fold}"
     validation = sorted(c for c, s in split.items() if s == "validation")
-    runs = {}  # run folder -> the cases it did not train on, for postprocessing
+    runs = {}  # run folder -> (its name in an ensemble, the cases it did not train on)
     for plane in config.planes:
         cache_dir = _cache(data_dir, study_dir, config.preprocess_settings(scale, plane), log)
         trained = _pretrained(config, study_dir, scale, seed, plane, log)
         for prefix, split_csv, held in _trainings(config, study_dir, fold, split, seed):
             run_dir = fold_runs / f"{prefix}{trained.training_key(scale, seed, plane)}"
             _train(trained, cache_dir, run_dir, split_csv, scale, seed, fold, log)
-            runs[run_dir] = held
+            runs[run_dir] = (f"{prefix}{plane}", held)
     if len(runs) == 1:
         home = next(iter(runs))
         model_path = home / config.model_file
     else:  # an ensemble folder: links to the run folders of the planes or inner folds
         home = model_path = fold_runs / f"{config.name}-ensemble"
-        for run_dir in runs:
-            link = home / run_dir.name
+        for run_dir, (name, _) in runs.items():
+            link = home / name
             if not link.exists():
                 home.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(Path("..") / run_dir.name, target_is_directory=True)
@@ -152,8 +152,8 @@ def _run_cell(
             chosen = {model_path: validation}
             if config.inner_folds:  # each inner model predicts the cases it did not train on
                 keep = validation if config.postprocess_on == "validation" else list(split)
-                chosen = {r / config.model_file: [c for c in h if c in keep]
-                          for r, h in runs.items()}  # fmt: skip
+                chosen = {r / config.model_file: [c for c in held if c in keep]
+                          for r, (_, held) in runs.items()}  # fmt: skip
             postprocessing, trials = fit_run_postprocessing(
                 chosen, data_dir, tta=config.tta, progress=False
             )

@@ -33,15 +33,10 @@ __all__ = [
 def compile_model(
     model: keras.Model,
     loss: str = TrainSettings.loss,
-    learning_rate: float = TrainSettings.learning_rate,
-    poly_steps: int | None = None,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-3,
 ) -> keras.Model:
-    """Compile with Adam, the named loss for the model's head and :func:`default_metrics`;
-    ``poly_steps``: the learning rate decays as ``(1 - step / poly_steps)**0.9`` to 0."""
+    """Compile with Adam, the named loss for the model's head and :func:`default_metrics`."""
     head = "regions" if model.outputs[0].shape[-1] == REGION_OUTPUTS else "classes"
-    if poly_steps:
-        schedule = keras.optimizers.schedules.PolynomialDecay
-        learning_rate = schedule(learning_rate, poly_steps, end_learning_rate=0.0, power=0.9)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=get_loss(loss, head),

@@ -216,16 +216,21 @@ def train(
         precision_policy(settings.mixed_precision),
         distribution(settings.data_parallel, settings.batch_size),
     ):
+        rate = settings.learning_rate
+        if settings.schedule == "poly":  # (1 - step / steps)**0.9: to 0 at the last step
+            steps = settings.epochs * len(train_data)
+            rate = keras.optimizers.schedules.PolynomialDecay(rate, steps, 0.0, power=0.9)
         if resume:
             model = keras.saving.load_model(run_dir / "model_last.keras")
+            if settings.schedule == "poly":  # over the run's epochs, which may have grown
+                model.optimizer.learning_rate = rate
         else:
             model = build_model(
                 experiment, config["image_size"], settings.unet, context=settings.context_slices
             )
             if settings.pretrained:
                 _load_weights(model, Path(settings.pretrained))
-            poly = settings.epochs * len(train_data) if settings.schedule == "poly" else None
-            compile_model(model, settings.loss, settings.learning_rate, poly)
+            compile_model(model, settings.loss, rate)
         history = fit(
             model,
             train_data,

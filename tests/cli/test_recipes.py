@@ -44,3 +44,40 @@ def _split(data) -> dict[str, str]:
     from brats_utils.data.split import load_split
 
     return load_split(data / "split.csv")
+
+
+@pytest.mark.slow
+def test_cross_validated_training_is_one_ensemble_with_out_of_fold_postprocessing(tmp_path):
+    from brats_utils.data.split import save_split
+    from brats_utils.data.synth import write_synthetic_dataset
+
+    data, cache, run, pred = (tmp_path / n for n in ("data", "cache", "run", "pred"))
+    write_synthetic_dataset(data, 7, seed=6, progress=False)
+    ids = sorted(p.name for p in data.iterdir() if p.is_dir())
+    save_split({c: "test" if i == 0 else "train" for i, c in enumerate(ids)}, data / "split.csv")
+    assert main(["preprocess", str(data), "--out", str(cache), "--recipe", "best",
+                 "--size", "32", "-q"]) == 0  # fmt: skip
+    train = ["train", "--experiment", "early2", "--cache", str(cache), "--out", str(run),
+             "--recipe", "best", "--epochs", "1", "--base-filters", "4", "--batch-size", "8",
+             "--folds", "2"]  # fmt: skip
+    assert main(train) == 0
+    labelled = ids[1:]
+    held = [_split_of(run / "splits" / f"fold{k}.csv") for k in range(2)]
+    assert sorted(held[0] + held[1]) == labelled  # each labelled case held out once
+    for k in range(2):
+        config = json.loads((run / f"fold{k}" / "config.json").read_text())
+        assert sorted(config["case_ids"]["validation"]) == sorted(held[k])
+    assert sorted(p.name[: -len(".nii.gz")] for p in (run / "oof").glob("*.nii.gz")) == labelled
+    chosen = json.loads((run / "postprocessing.json").read_text())
+    assert chosen["chosen_on"] == labelled
+    assert main(train + ["--resume"]) == 0  # everything done: nothing trained again
+    assert main(train) == 2  # the fold folders are used: --resume or --force
+    assert main(["predict", "--model", str(run), "--input", str(data), "--out", str(pred),
+                 "--split", str(data / "split.csv")]) == 0  # fmt: skip
+    assert [p.name for p in pred.glob("*.nii.gz")] == [f"{ids[0]}.nii.gz"]
+
+
+def _split_of(path) -> list[str]:
+    from brats_utils.data.split import load_split
+
+    return sorted(c for c, s in load_split(path).items() if s == "validation")

@@ -185,3 +185,36 @@ def test_the_triplanar_configuration_scores_an_ensemble_of_three_planes(tmp_path
         assert config["preprocessing"].get("plane", "axial") == plane
     scores = pd.read_csv(study / "scores" / "fold0" / "+triplanar.csv")
     assert len(scores) == 3 and (scores["status"] == "ok").all()
+
+
+@pytest.mark.slow
+def test_the_ensemble_trains_inner_folds_and_chooses_postprocessing_out_of_fold(tmp_path):
+    from brats_utils.data.synth import write_synthetic_dataset
+    from brats_utils.study.runner import run_study
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, n_cases=13, seed=5, shape=(40, 40, 32), progress=False)
+    study = tmp_path / "study"
+    scale = StudyScale(size=32, base_filters=4, epochs=1, batch_size=8)
+    options = dict(scale=scale, folds=4, validation=2, only_folds=[0], say=lambda line: None)
+    run_study(data, study, ["ensemble", "ensemble-pp2"], **options)
+    split = pd.read_csv(study / "folds" / "fold0.csv")
+    rest = set(split.loc[split["split"] != "test", "case"])
+    held = [pd.read_csv(study / "folds" / f"fold0_inner{k}.csv") for k in range(3)]
+    held = [set(h.loc[h["split"] == "validation", "case"]) for h in held]
+    assert set().union(*held) == rest and sum(map(len, held)) == len(rest)  # each once
+    runs = sorted(p.name for p in (study / "runs" / "fold0").glob("inner*"))
+    assert len(runs) == 3  # ensemble-pp2 trains nothing of its own
+    home = study / "runs" / "fold0"
+    members = sorted(p.name for p in (home / "ensemble-ensemble").iterdir() if p.is_dir())
+    assert members == ["inner0-axial", "inner1-axial", "inner2-axial"]
+    chosen = json.loads((home / "ensemble-ensemble" / "postprocessing.json").read_text())
+    assert sorted(chosen["chosen_on"]) == sorted(rest)
+    pp2 = json.loads((home / "ensemble-pp2-ensemble" / "postprocessing.json").read_text())
+    validation = set(split.loc[split["split"] == "validation", "case"])
+    assert set(pp2["chosen_on"]) == validation
+    for name in ("ensemble", "ensemble-pp2"):
+        scores = pd.read_csv(study / "scores" / "fold0" / f"{name}.csv")
+        assert (scores["status"] == "ok").all() and set(scores["case"]) == set(
+            split.loc[split["split"] == "test", "case"]
+        )

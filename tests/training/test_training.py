@@ -306,8 +306,9 @@ def _history_values(run_dir: Path) -> list[dict[str, str]]:
 def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tiny_cache, tmp_path):
     from brats_utils.training.train import train
 
-    # Dropout (0.2), a random share of empty slices and flips: every random draw of training.
-    common = dict(batch_size=4, base_filters=4, augment=True, empty_slice_fraction=0.5,
+    # Dropout (0.2), a random share of empty slices and nnU-Net's augmentation: every random
+    # draw of training.
+    common = dict(batch_size=4, base_filters=4, augment="nnunet", empty_slice_fraction=0.5,
                   verbose=0)  # fmt: skip
     train("early2", tiny_cache, tmp_path / "whole", epochs=3, **common)
     train("early2", tiny_cache, tmp_path / "resumed", epochs=1, **common)  # "killed" after 1
@@ -322,6 +323,22 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(tiny_cache, tmp_pa
             np.testing.assert_array_equal(x, y)
         for x, y in zip(a.optimizer.variables, b.optimizer.variables, strict=True):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # Adam's moments too
+
+
+@pytest.mark.slow
+def test_poly_learning_rate_spans_the_run_also_when_a_resume_adds_epochs(tiny_cache, tmp_path):
+    from brats_utils.training.train import train
+
+    common = dict(batch_size=4, base_filters=4, schedule="poly", verbose=0)
+    train("early2", tiny_cache, tmp_path / "run", epochs=1, **common)
+    first = keras.saving.load_model(tmp_path / "run" / "model_last.keras").optimizer
+    steps = int(first.iterations)  # one epoch's
+    train("early2", tiny_cache, tmp_path / "run", epochs=3, resume=True, **common)
+    optimizer = keras.saving.load_model(tmp_path / "run" / "model_last.keras").optimizer
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.PolynomialDecay)
+    assert steps > 0 and schedule.decay_steps == int(optimizer.iterations) == 3 * steps
+    assert float(optimizer.learning_rate) == 0.0  # the last step reached the end of the decay
 
 
 @pytest.mark.slow
@@ -348,3 +365,20 @@ def test_train_with_mixed_precision_and_data_parallel_flags(tiny_cache, tmp_path
     assert keras.config.dtype_policy().name == "float32"
     reloaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert reloaded.output_shape == (None, 16, 16, 4)
+
+
+def test_pretrained_weights_load_into_the_same_network_only(tmp_path):
+    from brats_utils.errors import BratsError
+    from brats_utils.model.unet import build_model
+    from brats_utils.training.train import _load_weights
+
+    source = build_model("early2", 32, base_filters=4)
+    source.save(tmp_path / "model.keras")
+    model = build_model("early2", 32, base_filters=4)
+    _load_weights(model, tmp_path / "model.keras")
+    for a, b in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(BratsError, match="pretrained: .* is another network"):
+        _load_weights(build_model("early2", 32, base_filters=8), tmp_path / "model.keras")
+    with pytest.raises(BratsError, match="pretrained: no model file"):
+        _load_weights(model, tmp_path / "missing.keras")

@@ -23,11 +23,12 @@ def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, mode: 
     for i, (flip_rows, flip_cols) in enumerate(flips):
         if mode == "nnunet":
             _spatial(x[i], y[i], rng)
-            _intensity(x[i], rng)
         if flip_rows:
             x[i], y[i] = x[i, ::-1].copy(), y[i, ::-1].copy()
         if flip_cols:
             x[i], y[i] = x[i, :, ::-1].copy(), y[i, :, ::-1].copy()
+    if mode == "nnunet":
+        _intensity(x, rng)
 
 
 def _spatial(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
@@ -52,27 +53,39 @@ def _spatial(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> 
     label[:] = ndimage.map_coordinates(label, coords, order=0, cval=0)
 
 
-def _intensity(image: np.ndarray, rng: np.random.Generator) -> None:
-    """nnU-Net's probabilities and ranges: noise, blur, brightness, contrast, gamma."""
-    channels = image.shape[-1]
-    if rng.random() < 0.1:
-        image += rng.normal(0.0, np.sqrt(rng.uniform(0, 0.1)), image.shape).astype(np.float32)
-    if rng.random() < 0.2:
-        for k in np.flatnonzero(rng.random(channels) < 0.5):
-            image[..., k] = ndimage.gaussian_filter(image[..., k], rng.uniform(0.5, 1.0))
-    if rng.random() < 0.15:
-        image *= rng.uniform(0.75, 1.25)
-    if rng.random() < 0.15:  # contrast around the mean, the range kept
-        low, high, mean = image.min((0, 1)), image.max((0, 1)), image.mean((0, 1))
-        image[:] = np.clip((image - mean) * rng.uniform(0.75, 1.25) + mean, low, high)
+def _intensity(x: np.ndarray, rng: np.random.Generator) -> None:
+    """nnU-Net's probabilities and ranges, per slice: noise, blur, brightness, contrast, gamma."""
+    n, channels = len(x), x.shape[-1]
+    planes = np.ascontiguousarray(np.moveaxis(x, -1, 1))  # (B, C, H, W): fast per-plane stats
+
+    def chosen(p: float) -> np.ndarray:
+        return np.flatnonzero(rng.random(n) < p)
+
+    def draw(low: float, high: float, i: np.ndarray, per_channel: int = 1) -> np.ndarray:
+        return rng.uniform(low, high, (len(i), per_channel, 1, 1)).astype(np.float32)
+
+    if (i := chosen(0.1)).size:
+        noise = rng.standard_normal(planes[i].shape, dtype=np.float32)
+        planes[i] += noise * np.sqrt(draw(0.0, 0.1, i))
+    blurred = (rng.random((n, 1)) < 0.2) & (rng.random((n, channels)) < 0.5)
+    for s, k in np.argwhere(blurred):
+        planes[s, k] = ndimage.gaussian_filter(planes[s, k], rng.uniform(0.5, 1.0))
+    if (i := chosen(0.15)).size:
+        planes[i] *= draw(0.75, 1.25, i)
+    if (i := chosen(0.15)).size:  # contrast around the mean, the range kept
+        part = planes[i]
+        low, high, mean = (f(part, (2, 3), keepdims=True) for f in (np.min, np.max, np.mean))
+        planes[i] = np.clip((part - mean) * draw(0.75, 1.25, i) + mean, low, high)
     for sign, p in ((-1.0, 0.1), (1.0, 0.3)):  # gamma of the inverted image, then of the image
-        if rng.random() < p:
-            image[:] = sign * _gamma(sign * image, rng.uniform(0.7, 1.5, channels))
+        if (i := chosen(p)).size:
+            planes[i] = sign * _gamma(sign * planes[i], draw(0.7, 1.5, i, channels))
+    x[:] = np.moveaxis(planes, 1, -1)
 
 
-def _gamma(image: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """Gamma per channel on the image scaled to [0, 1]; mean and std kept."""
-    low, high = image.min((0, 1)), image.max((0, 1))
-    mean, std = image.mean((0, 1)), image.std((0, 1))
-    scaled = ((image - low) / np.maximum(high - low, 1e-7)) ** gamma * (high - low) + low
-    return (scaled - scaled.mean((0, 1))) / (scaled.std((0, 1)) + 1e-8) * std + mean
+def _gamma(x: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """Gamma per plane of ``x`` ``(B, C, H, W)`` scaled to [0, 1]; mean and std kept."""
+    low, high = x.min((2, 3), keepdims=True), x.max((2, 3), keepdims=True)
+    mean, std = x.mean((2, 3), keepdims=True), x.std((2, 3), keepdims=True)
+    scaled = ((x - low) / np.maximum(high - low, 1e-7)) ** gamma * (high - low) + low
+    new_mean, new_std = scaled.mean((2, 3), keepdims=True), scaled.std((2, 3), keepdims=True)
+    return (scaled - new_mean) / (new_std + 1e-8) * std + mean

@@ -79,9 +79,7 @@ def main() -> None:
 
     figures = {"in-memory": []} | {m: [] for m in args.modes}
     for _ in range(args.repeats):
-        figures["in-memory"].append(
-            steps_per_s(x, y=y, batch_size=args.batch_size, shuffle=True)
-        )
+        figures["in-memory"].append(steps_per_s(x, y=y, batch_size=args.batch_size, shuffle=True))
         for mode in args.modes:
             loader = SliceDataset(cache, cases, seed=1, augment=mode, empty_slice_fraction=0.3,
                                   workers=args.workers, **common)  # fmt: skip

@@ -2,10 +2,10 @@
 
 Usage::
 
-    python scripts/study_tables.py studies/cpu
+    python scripts/study_tables.py studies/cpu [REFERENCE]
 
 Prints the summary (mean over the cross-validated test cases, configurations scored on every
-fold) and the paired differences against ``current`` with their 95% bootstrap CIs, bold where
+fold) and the paired differences against ``current`` (or REFERENCE: ``baseline``, ``all``) with their 95% bootstrap CIs, bold where
 the interval excludes 0. Everything is read from ``STUDY/results/`` (``brats study --report``
 writes it).
 """
@@ -64,4 +64,4 @@ if __name__ == "__main__":
     results = Path(sys.argv[1]) / "results"
     print(summary_table(results))
     print()
-    print(difference_table(results))
+    print(difference_table(results, sys.argv[2] if len(sys.argv) > 2 else "current"))

@@ -96,7 +96,7 @@ def write_report(study_dir: Path | str) -> dict[str, Path]:
     with atomic_path(path, suffix=".md") as tmp:
         tmp.write_text(_markdown(summary, missing), encoding="utf-8")
     written["summary_md"] = path
-    for baseline in ("baseline", "current"):
+    for baseline in ("baseline", "current", "all"):  # "all": the best recipe
         if baseline in summary.index and len(summary) > 1:
             written[f"vs_{baseline}"] = write_csv(
                 comparisons(scores, baseline), out / f"compare_vs_{baseline}.csv"

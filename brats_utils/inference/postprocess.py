@@ -38,6 +38,7 @@ _CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)
 #: The stages in the order they are chosen: the region each is scored on, what it does.
 _STAGES: tuple[tuple[str, str, str], ...] = (
     ("wt_min_mm3", "WT", "WT components < {:g} mm^3 removed"),
+    ("wt_largest_only", "WT", "only the largest WT component kept"),  # nnU-Net's test, 0 or 1
     ("tc_min_mm3", "TC", "TC components < {:g} mm^3 -> edema"),
     ("et_min_mm3", "ET", "ET components < {:g} mm^3 -> necrosis"),
     ("et_to_ncr_below_mm3", "ET", "all ET -> necrosis when ET < {:g} mm^3"),
@@ -46,8 +47,10 @@ _STAGES: tuple[tuple[str, str, str], ...] = (
 
 @dataclass(frozen=True)
 class PostprocessSettings:
-    """Thresholds in mm^3 of the four stages of :func:`postprocess`; 0 disables one."""
+    """Thresholds in mm^3 of the stages of :func:`postprocess` (``wt_largest_only``: 0 or 1);
+    0 disables one."""
 
+    wt_largest_only: float = 0.0
     wt_min_mm3: float = 0.0
     tc_min_mm3: float = 0.0
     et_min_mm3: float = 0.0
@@ -84,10 +87,15 @@ def _small_components(mask: np.ndarray, min_voxels: float) -> np.ndarray:
 def postprocess(
     classes: np.ndarray, settings: PostprocessSettings, spacing: Sequence[float]
 ) -> np.ndarray:
-    """The four stages on (X, Y, Z) classes 0..3 with voxel ``spacing`` in mm: a new uint8 array.
-    Small WT components become background, TC edema, ET necrosis; little ET becomes necrosis."""
+    """The stages on (X, Y, Z) classes 0..3 with voxel ``spacing`` in mm: a new uint8 array. All
+    but the largest WT component, or small ones, become background, small TC components edema,
+    small ET ones necrosis; little ET becomes necrosis."""
     out = np.array(classes, dtype=np.uint8, copy=True)
     voxel_mm3 = float(np.prod([float(s) for s in spacing]))
+    if settings.wt_largest_only and out.any():
+        labelled, _ = ndimage.label(out > 0, structure=_CONNECTIVITY_26)
+        sizes = np.bincount(labelled.ravel())
+        out[labelled != np.argmax(sizes[1:]) + 1] = 0
     out[_small_components(out > 0, settings.wt_min_mm3 / voxel_mm3)] = 0
     out[_small_components(np.isin(out, REGIONS["TC"]), settings.tc_min_mm3 / voxel_mm3)] = _ED
     out[_small_components(out == _ET, settings.et_min_mm3 / voxel_mm3)] = _NCR
@@ -118,7 +126,8 @@ def fit_postprocessing(
     trials = []
     for stage, region, _ in _STAGES:
         scored = []
-        for threshold in sorted(set(float(g) for g in grid)):
+        values = (0.0, 1.0) if stage == "wt_largest_only" else grid
+        for threshold in sorted(set(float(g) for g in values)):
             candidate = replace(settings, **{stage: threshold})
             score = _region_score(cases, candidate, region)
             trials.append(

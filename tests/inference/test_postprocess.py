@@ -55,6 +55,7 @@ def test_each_stage_keeps_the_regions_nested():
 
 def test_fit_chooses_thresholds_that_remove_false_positive_specks():
     truth = _tumour()
+    truth[22:29, 22:29, 14:19] = 2  # a second, true focus: keeping the largest alone is wrong
     cases = []
     for seed in range(2):
         rng = np.random.default_rng(seed)
@@ -68,8 +69,19 @@ def test_fit_chooses_thresholds_that_remove_false_positive_specks():
     wt = {t["threshold"]: t["score"] for t in trials if t["stage"] == "wt_min_mm3"}
     assert wt[25.0] > wt[0.0]
     assert settings.et_to_ncr_below_mm3 == 0.0  # the true ET is kept
+    assert settings.wt_largest_only == 0.0
     with pytest.raises(ValueError, match="at least one validation case"):
         fit_postprocessing([])
+
+
+def test_keeping_the_largest_component_is_chosen_when_the_tumour_is_one():
+    truth = _tumour()
+    noisy = truth.copy()
+    noisy[24:28, 2:6, 15:19] = 2  # a false focus of 64 mm^3, beyond any size threshold below
+    settings, _ = fit_postprocessing([(noisy, truth, ONE_MM)], grid=(0, 25))
+    assert settings.wt_largest_only == 1.0 and settings.wt_min_mm3 == 0.0
+    np.testing.assert_array_equal(postprocess(noisy, settings, ONE_MM), truth)
+    assert "only the largest WT component kept" in settings.describe()
 
 
 def test_settings_round_trip_and_errors(tmp_path):
@@ -125,6 +137,8 @@ def test_postprocess_cli_chooses_on_validation_cases_only(tmp_path, capsys):
     assert "leak" in capsys.readouterr().err
     assert main([*base, *split]) == 0
     record = json.loads((model.parent / "postprocessing.json").read_text())
-    assert record["chosen_on"] == ["BraTS2021_00001"] and len(record["trials"]) == 4 * 9
+    assert (
+        record["chosen_on"] == ["BraTS2021_00001"] and len(record["trials"]) == 4 * 9 + 2
+    )  # + largest only: 0, 1
     assert "postprocessing:" in capsys.readouterr().out
     assert main([*base, *split]) == 2  # not replaced without --overwrite

@@ -165,6 +165,14 @@ CONFIGS: dict[str, Config] = {
         ),
         _all(
             "early2",
+            "nnunet",
+            "all + nnU-Net's augmentation, network and learning rate, as an ensemble of 3 "
+            "inner fold models, postprocessing out of fold",
+            training={"augment": "nnunet", **_NNUNET_NET},
+            inner_folds=3,
+        ),
+        _all(
+            "early2",
             "+pretrain",
             "all, every training started from a model trained on 40 synthetic cases",
             pretrain=40,

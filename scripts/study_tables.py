@@ -5,9 +5,9 @@ Usage::
     python scripts/study_tables.py studies/cpu [REFERENCE]
 
 Prints the summary (mean over the cross-validated test cases, configurations scored on every
-fold) and the paired differences against ``current`` (or REFERENCE: ``baseline``, ``all``) with their 95% bootstrap CIs, bold where
-the interval excludes 0. Everything is read from ``STUDY/results/`` (``brats study --report``
-writes it).
+fold) and the paired differences against ``current`` (or REFERENCE: ``baseline``, ``all``)
+with their 95% bootstrap CIs, bold where the interval excludes 0. Everything is read from
+``STUDY/results/`` (``brats study --report`` writes it).
 """
 
 from __future__ import annotations

@@ -184,9 +184,11 @@ def _postprocess_run(run_dir: Path, config: dict) -> None:
 
 def _train_folds(args: argparse.Namespace, settings: TrainSettings, recipe) -> int:
     """``--folds K``: K runs, out-of-fold predictions, postprocessing chosen on them."""
+    from brats_utils.data.cases import read_case_volumes, select_cases
+    from brats_utils.data.predictions import load_prediction
     from brats_utils.data.split import load_split, resolve_split, save_split
-    from brats_utils.inference.postprocess import save_postprocessing
-    from brats_utils.inference.predict import fit_run_postprocessing, predict_cases
+    from brats_utils.inference.postprocess import fit_postprocessing, save_postprocessing
+    from brats_utils.inference.predict import predict_cases
     from brats_utils.preprocessing.cache import open_cache
     from brats_utils.study.protocol import make_folds
     from brats_utils.training.run_folder import check_run_dir
@@ -220,7 +222,12 @@ def _train_folds(args: argparse.Namespace, settings: TrainSettings, recipe) -> i
             raise BratsError(f"out-of-fold predictions failed: {report.failed}")
     print(f"out-of-fold predictions of {len(labelled)} cases: {args.out / 'oof'}")
     if args.postprocess if args.postprocess is not None else recipe.postprocess:
-        chosen, trials = fit_run_postprocessing(held_out, Path(data_dir), tta=tta)
+        scored = []  # read back: the out-of-fold predictions are not made twice
+        for files in select_cases(data_dir, labelled):
+            volumes = read_case_volumes(files, require_seg=True, expected_shape=None)
+            classes = load_prediction(args.out / "oof", files.case_id)
+            scored.append((classes, volumes.seg, volumes.image.header.get_zooms()[:3]))
+        chosen, trials = fit_postprocessing(scored)
         save_postprocessing(args.out, chosen, chosen_on=labelled, trials=trials)
         print(
             f"postprocessing chosen on the {len(labelled)} out-of-fold cases: {chosen.describe()}"

@@ -52,11 +52,14 @@ def test_cross_validated_training_is_one_ensemble_with_out_of_fold_postprocessin
     from brats_utils.data.synth import write_synthetic_dataset
 
     data, cache, run, pred = (tmp_path / n for n in ("data", "cache", "run", "pred"))
-    write_synthetic_dataset(data, 7, seed=6, progress=False)
+    from brats_utils.preprocessing.cache_build import build_cache
+    from brats_utils.training.recipes import get_recipe
+
+    write_synthetic_dataset(data, 7, seed=6, progress=False, shape=(48, 48, 40))
     ids = sorted(p.name for p in data.iterdir() if p.is_dir())
     save_split({c: "test" if i == 0 else "train" for i, c in enumerate(ids)}, data / "split.csv")
-    assert main(["preprocess", str(data), "--out", str(cache), "--recipe", "best",
-                 "--size", "32", "-q"]) == 0  # fmt: skip
+    settings = get_recipe("best").preprocess_settings(size=32)
+    build_cache(data, cache, settings, progress=False, expected_shape=None)  # small cases
     train = ["train", "--experiment", "early2", "--cache", str(cache), "--out", str(run),
              "--recipe", "best", "--epochs", "1", "--base-filters", "4", "--batch-size", "8",
              "--folds", "2"]  # fmt: skip

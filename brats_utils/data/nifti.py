@@ -39,10 +39,8 @@ def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
         raise CaseError(case_id, f"not a readable NIfTI file: {exc}", path) from exc
 
 
-def read_nifti(
-    path: Path | str, case_id: str = "", dtype: np.dtype | type | None = None
-) -> tuple[np.ndarray, nib.Nifti1Image]:
-    """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image; a
+def read_nifti(path: Path | str, case_id: str = "") -> tuple[np.ndarray, nib.Nifti1Image]:
+    """``(data, image)``: the voxels in their on-disk dtype and the nibabel image; a
     ``.nii.gz`` is decompressed whole with its checksum verified, so a cut download is reported.
     A header that claims more voxel bytes than the file holds (uncompressed) or than the
     machine's memory is refused before the voxels are read."""
@@ -59,8 +57,6 @@ def read_nifti(
             message = f"header claims {shape} voxels ({gib:.3g} GiB), more than {what}"
             raise CaseError(case_id, f"truncated or corrupt file: {message}", path)
         data = np.asanyarray(image.dataobj)
-        if dtype is not None:
-            data = data.astype(dtype, copy=False)
     except CaseError:
         raise
     except MemoryError as exc:

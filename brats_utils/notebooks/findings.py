@@ -29,10 +29,10 @@ def mean_with_ci(values, digits: int = 2) -> str:
     values = np.asarray(pd.Series(values).dropna(), dtype=np.float64)
     if values.size == 0:
         return "no cases"
-    if values.size < MIN_CASES:
-        return f"{values.mean():.{digits}f} ({too_few(values.size)})"
-    low, high = bootstrap_mean_ci(values)
     mean = f"{values.mean():.{digits}f}"
+    if values.size < MIN_CASES:
+        return f"{mean} ({too_few(values.size)})"
+    low, high = bootstrap_mean_ci(values)
     return f"{mean} (95% CI {low:.{digits}f}-{high:.{digits}f}, n = {values.size})"
 
 
@@ -273,16 +273,10 @@ def results_findings(
     if clear:
         conclusion = "; ".join(clear) + " (95% intervals that exclude 0); the rest cannot be "
         conclusion += "told apart on these cases."
-    elif judged:
-        conclusion = (
-            f"no paired difference against {baseline} excludes 0 on these {len(cases)} cases: "
-            "this sample cannot rank the variants, whatever their means say."
-        )
     else:
-        conclusion = (
-            f"{too_few(len(cases))}: this sample cannot rank the variants, whatever their "
-            "means say."
-        )
+        why = f"no paired difference against {baseline} excludes 0 on these {len(cases)} cases"
+        why = why if judged else too_few(len(cases))
+        conclusion = f"{why}: this sample cannot rank the variants, whatever their means say."
     lines.append(f"- **Conclusion**: {conclusion}")
     return "\n".join(lines)
 

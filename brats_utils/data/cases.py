@@ -301,17 +301,13 @@ def read_case_volumes(
         raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
 
     expected_shape = _folder_shape(files.folder.parent, expected_shape)
-    channels: list[np.ndarray] = []
+    volumes: list[tuple[np.ndarray, nib.Nifti1Image]] = []
     reference = consensus_reference({k: files.path(k) for k in KINDS}, case_id)
-    first_image = None
     for modality in MODALITIES:
         path = files.modalities[modality]
         data, image = _checked_volume(case_id, modality, path, reference, expected_shape)
-        if reference is None:
-            reference = Reference(modality, data.shape, image.affine)
-        if first_image is None:
-            first_image = image
-        channels.append(data)
+        reference = reference or Reference(modality, data.shape, image.affine)
+        volumes.append((data, image))
 
     seg = None
     if files.seg is not None:
@@ -320,7 +316,7 @@ def read_case_volumes(
             seg = labels_to_classes(data, release)
         except ValueError as exc:
             raise CaseError(case_id, f"seg: {exc}", files.seg) from exc
-    return CaseVolumes(channels=tuple(channels), seg=seg, image=first_image)
+    return CaseVolumes(channels=tuple(data for data, _ in volumes), seg=seg, image=volumes[0][1])
 
 
 def load_case(

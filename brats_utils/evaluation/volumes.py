@@ -143,16 +143,12 @@ def evaluate_folder(
     predictions = find_predictions(pred_dir)
     references = discover_cases(ref_dir)
     by_id = {case.case_id: case for case in references}
-    unlabelled = sorted(c.case_id for c in references if c.seg is None)
-    if case_ids is not None:
-        case_ids = list(case_ids)
-        unknown = sorted(set(case_ids) - set(by_id))
-        if unknown:
-            raise BratsError(f"cases {unknown} are not in the reference folder {ref_dir}")
-        unlabelled = [c for c in unlabelled if c in set(case_ids)]
-    else:
-        case_ids = sorted(by_id)
-    scored = [c for c in case_ids if c not in set(unlabelled)]
+    case_ids = sorted(by_id) if case_ids is None else list(case_ids)
+    unknown = sorted(set(case_ids) - set(by_id))
+    if unknown:
+        raise BratsError(f"cases {unknown} are not in the reference folder {ref_dir}")
+    unlabelled = sorted(c for c in set(case_ids) if by_id[c].seg is None)
+    scored = [c for c in case_ids if by_id[c].seg is not None]
     if not scored:
         raise BratsError(f"no reference case with a segmentation to score in {ref_dir}")
     if not set(scored) & set(predictions):

@@ -75,15 +75,6 @@ class NotebookRun:
     executed: dict[str, Path] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def figures(self) -> list[Path]:
-        return sorted((self.out_dir / "figures").glob("*.png"))
-
-    @property
-    def tables(self) -> list[Path]:
-        folder = self.out_dir / "tables"
-        return sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".json"))
-
 
 def load_profile(profile: str | Path) -> Profile:
     """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, else a BratsError."""

@@ -141,10 +141,7 @@ def display_ranges(image: np.ndarray) -> dict[str, tuple[float, float]]:
     for c, name in enumerate(MODALITIES):
         values = np.asarray(image[..., c]).ravel()[::7]  # a sample is plenty for percentiles
         values = values[values != 0]
-        if values.size == 0:
-            ranges[name] = (0.0, 1.0)
-            continue
-        low, high = np.percentile(values, (0.5, 99.5))
+        low, high = np.percentile(values, (0.5, 99.5)) if values.size else (0.0, 1.0)
         ranges[name] = (float(low), float(high if high > low else low + 1.0))
     return ranges
 

@@ -85,10 +85,7 @@ def _read_gzipped_image(path: Path, case_id: str) -> tuple[nib.Nifti1Image, int]
 
 
 def write_nifti(
-    path: Path | str,
-    data: np.ndarray,
-    affine: np.ndarray,
-    header: nib.Nifti1Header | None = None,
+    path: Path | str, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None
 ) -> Path:
     """Write ``data`` in its dtype as NIfTI-1 atomically; ``header`` is copied, scaling reset."""
     path = Path(path)

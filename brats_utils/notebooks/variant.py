@@ -8,12 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brats_utils.conventions import (
-    MODALITIES,
-    MODALITY_NAMES,
-    channel_indices,
-    classes_from_scores,
-)
+from brats_utils.conventions import MODALITIES, MODALITY_NAMES, channel_indices, classes_from_scores
 from brats_utils.data.split import cases_in
 from brats_utils.evaluation.volumes import evaluate_folder
 from brats_utils.files import write_csv
@@ -73,12 +68,7 @@ def predict_examples(
 
 
 def modality_ablation(
-    model,
-    cache,
-    case_ids: Sequence[str],
-    channels: Sequence[str],
-    *,
-    batch_size: int = 64,
+    model, cache, case_ids: Sequence[str], channels: Sequence[str], *, batch_size: int = 64
 ) -> pd.DataFrame:
     """Slice metrics with each of the model's ``channels`` set to 0, a row per ``input``;
     ``drop``: the intact Dice minus this row's."""

@@ -17,12 +17,7 @@ from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, select_cases
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import (
-    in_workers,
-    read_json,
-    remove_stale_temporaries,
-    write_json,
-)
+from brats_utils.files import in_workers, read_json, remove_stale_temporaries, write_json
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,

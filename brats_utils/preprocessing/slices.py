@@ -99,10 +99,7 @@ def context_positions(positions: np.ndarray, n_slices: int, context: int) -> np.
 
 
 def stack_context(
-    slices: np.ndarray,
-    positions: np.ndarray,
-    context: int,
-    channels: Sequence[int] | None = None,
+    slices: np.ndarray, positions: np.ndarray, context: int, channels: Sequence[int] | None = None
 ) -> np.ndarray:
     """2.5D input: ``(Z, H, W, C)`` slices -> ``(N, H, W, context * C)`` float32, the neighbours
     of each of the ``(N,)`` centre ``positions`` side by side."""

@@ -48,17 +48,14 @@ class IntensityHistograms:
 
 
 def intensity_histograms(
-    cases: Iterable[tuple[np.ndarray, np.ndarray | None]],
-    *,
-    normalize: bool = True,
+    cases: Iterable[tuple[np.ndarray, np.ndarray | None]], *, normalize: bool = True
 ) -> IntensityHistograms:
     """Brain-voxel intensity histograms over ``(image, seg)`` pairs in 100 bins over [-4, 6],
     outside values in the end bins; ``normalize``: z-score each case first."""
     bins, edges = 100, np.linspace(-4.0, 6.0, 101)
     tissues = {"brain": 0, **{LABEL_ABBREVIATIONS[c]: c for c in TUMOUR_CLASSES}}
     result = IntensityHistograms(
-        edges=edges,
-        counts={m: {t: np.zeros(bins, np.int64) for t in tissues} for m in MODALITIES},
+        edges=edges, counts={m: {t: np.zeros(bins, np.int64) for t in tissues} for m in MODALITIES}
     )
     for image, seg in cases:
         if normalize:
@@ -106,10 +103,7 @@ def label_volumes(seg: np.ndarray, voxel_volume_ml: float = 0.001) -> dict[str, 
 
 
 def plot_label_volumes(
-    volumes,
-    *,
-    ax: Axes | None = None,
-    out_path: Path | str | None = None,
+    volumes, *, ax: Axes | None = None, out_path: Path | str | None = None
 ) -> Figure:
     """Stacked NCR, ED, ET bars (``volumes``: mL columns, indexed by case), largest first."""
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
@@ -212,10 +206,7 @@ def slice_label_stats(cache) -> pd.DataFrame:
 
 
 def plot_slice_label_stats(
-    stats: pd.DataFrame,
-    *,
-    ax: Sequence[Axes] | None = None,
-    out_path: Path | str | None = None,
+    stats: pd.DataFrame, *, ax: Sequence[Axes] | None = None, out_path: Path | str | None = None
 ) -> Figure:
     """Tumour pixels per axial slice (stacked) and the share of cases with tumour there."""
     fig, (left, right) = new_axes(ax, 2, panel_size=(4.6, 3.0))

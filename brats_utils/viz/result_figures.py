@@ -40,9 +40,7 @@ BASELINE_LABEL_DICE: dict[str, dict[str, dict[str, float]]] = {
         "validation": {"dice_necrotic": 0.69, "dice_edema": 0.73, "dice_enhancing": 0.80},
         "test": {"dice_necrotic": 0.65, "dice_edema": 0.72, "dice_enhancing": 0.76},
     },
-    "early4": {
-        "validation": {"dice_necrotic": 0.61, "dice_edema": 0.76, "dice_enhancing": 0.77},
-    },
+    "early4": {"validation": {"dice_necrotic": 0.61, "dice_edema": 0.76, "dice_enhancing": 0.77}},
 }
 
 

@@ -16,11 +16,7 @@ __all__ = ["plot_study_summary", "plot_study_differences"]
 _DICE = ("dice_WT", "dice_TC", "dice_ET", "lesion_dice_WT", "lesion_dice_TC", "lesion_dice_ET")
 
 
-def plot_study_summary(
-    summary: pd.DataFrame,
-    *,
-    out_path: Path | str | None = None,
-) -> Figure:
+def plot_study_summary(summary: pd.DataFrame, *, out_path: Path | str | None = None) -> Figure:
     """A panel per metric: each configuration's mean with its CI (``summarize_study``'s table)."""
     metrics = _DICE
     fig, axes = new_axes(None, len(metrics), ncols=3, panel_size=(3.6, 0.35 * len(summary) + 1))
@@ -40,10 +36,7 @@ def plot_study_summary(
 
 
 def plot_study_differences(
-    compared: pd.DataFrame,
-    baseline: str,
-    *,
-    out_path: Path | str | None = None,
+    compared: pd.DataFrame, baseline: str, *, out_path: Path | str | None = None
 ) -> Figure:
     """A panel per Dice-like metric: each configuration minus ``baseline`` with its CI."""
     configs = list(dict.fromkeys(compared["config"]))

@@ -81,10 +81,7 @@ def plot_mean_image(
 
 
 def plot_channel_contrast(
-    table: pd.DataFrame,
-    *,
-    ax: Axes | None = None,
-    out_path: Path | str | None = None,
+    table: pd.DataFrame, *, ax: Axes | None = None, out_path: Path | str | None = None
 ) -> Figure:
     """Grouped bars of :func:`~brats_utils.notebooks.variant.channel_contrast`, one per channel."""
     contrasts = [c for c in table.columns if c != "cases"]

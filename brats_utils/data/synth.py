@@ -233,14 +233,11 @@ def write_synthetic_dataset(
     _check_recipe(out_dir, seed, shape, kept=n_cases - len(todo), overwrite=overwrite)
     for index in todo:  # what a killed run left half-written in the cases to write
         remove_stale_temporaries(out_dir / case_id_for(index))
-    bar = tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case")
     write = partial(_generate_and_write, seed=seed, out_dir=out_dir, shape=shape)
     spawn = multiprocessing.get_context("spawn")
-    try:
+    with tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case") as bar:
         for _ in in_workers(write, todo, min(workers, os.cpu_count() or 1), spawn):
             bar.update()
-    finally:
-        bar.close()
     return folders
 
 

@@ -74,17 +74,17 @@ def modality_ablation(
     ``drop``: the intact Dice minus this row's."""
     if not channels:
         raise ValueError("modality_ablation needs the model's channels, got none")
-    rows = {"all": evaluate_slices(model, cache, case_ids, channels, batch_size=batch_size,
-                                   progress=False)}  # fmt: skip
-    for position, channel in enumerate(channels):
-        blanked = _BlankedCache(cache, channel_indices(channels)[position])
-        name = f"without {MODALITY_NAMES.get(channel, channel)}"
-        rows[name] = evaluate_slices(
-            model, blanked, case_ids, channels, batch_size=batch_size, progress=False
+    inputs = {"all": cache}
+    for channel, index in zip(channels, channel_indices(channels), strict=True):
+        inputs[f"without {MODALITY_NAMES.get(channel, channel)}"] = _BlankedCache(cache, index)
+    rows = {
+        name: evaluate_slices(
+            model, images, case_ids, channels, batch_size=batch_size, progress=False
         )
-    table = pd.DataFrame.from_dict(rows, orient="index")
+        for name, images in inputs.items()
+    }
     columns = [*SLICE_COLUMNS, "region_dice_WT", "region_dice_TC", "region_dice_ET"]
-    table = table[columns]
+    table = pd.DataFrame.from_dict(rows, orient="index")[columns]
     table.index.name = "input"
     table["drop"] = table.loc["all", "dice"] - table["dice"]
     return table

@@ -83,8 +83,6 @@ def _cache_one_case(
 
 def _finished_entries(cases_dir: Path) -> dict[str, dict[str, Any]]:
     entries = {}
-    if not cases_dir.is_dir():
-        return entries
     for marker in sorted(cases_dir.glob("*.json")):
         if marker.name.startswith("."):
             continue

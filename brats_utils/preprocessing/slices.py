@@ -144,8 +144,7 @@ def preprocess_channels(
     mask = to_plane(mask, settings.plane)
     if seg is not None:
         seg = to_plane(np.asarray(seg), settings.plane)
-    shape = mask.shape
-    kept = settings.slice_indices(shape[2], case_id)
+    kept = settings.slice_indices(mask.shape[2], case_id)
     size = settings.size
     box = frame_box(mask, settings.crop_brain)
 

@@ -102,9 +102,8 @@ def generate_case(
 ) -> SyntheticCase:
     """Case ``index`` (0..99999); a smaller ``shape`` (>= 16 voxels) is a coarser view of it."""
     shape = _check_shape(shape)
-    case_id = case_id_for(index)
     with one_blas_thread():
-        return _render_case(case_id, np.random.default_rng([seed, index]), shape)
+        return _render_case(case_id_for(index), np.random.default_rng([seed, index]), shape)
 
 
 def _acquire(

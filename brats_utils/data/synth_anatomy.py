@@ -86,8 +86,7 @@ def brain_box(shape: tuple[int, int, int]) -> Box:
     """Box of every voxel the brain may occupy in a volume of ``shape``."""
     low = _BRAIN_CENTRE - 1.2 * _BRAIN_RADII[[0, 1, 3]]
     high = _BRAIN_CENTRE + 1.2 * _BRAIN_RADII[:3]
-    full_coords = _axis_coords(shape)
-    whole = Box(tuple(slice(0, n) for n in shape), tuple(full_coords))  # type: ignore[arg-type]
+    whole = Box(tuple(slice(0, n) for n in shape), tuple(_axis_coords(shape)))  # type: ignore[arg-type]
     box, _ = whole.sub_box(low, high)
     return box
 

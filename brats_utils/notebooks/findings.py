@@ -237,8 +237,7 @@ def results_findings(
     """Notebook 06: the best variant with its interval, the paired verdicts, the worst case,
     and the conclusion this sample allows. ``region_table`` is indexed by ``(split,
     experiment)``, ``paired_table`` by ``(experiment, metric)``; ``failures`` worst first."""
-    means = region_table.loc[split]
-    top = means["dice_WT"].idxmax()
+    top = region_table.loc[split]["dice_WT"].idxmax()
     cases = per_case[top]
     lines = [
         f"- On the {len(cases)} {split} case(s), **{top}** has the highest mean WT Dice; its "

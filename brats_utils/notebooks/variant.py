@@ -31,8 +31,7 @@ SLICE_COLUMNS = ("dice_necrotic", "dice_edema", "dice_enhancing", "dice", "mean_
 
 def variant_cases(split: Mapping[str, str], max_cases: int = 0) -> dict[str, list[str]]:
     """``{"validation": [...], "test": [...]}``, sorted, at most ``max_cases`` each (0: all)."""
-    limit = max_cases or None
-    cases = {s: cases_in(split, s)[:limit] for s in SCORED}
+    cases = {s: cases_in(split, s)[: max_cases or None] for s in SCORED}
     return {s: ids for s, ids in cases.items() if ids}
 
 

@@ -74,8 +74,7 @@ def new_axes(
     ncols = max(1, min(ncols or n_panels, n_panels))
     nrows = -(-n_panels // ncols)
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
-    grid = fig.subplots(nrows, ncols, squeeze=False)
-    axes = list(grid.ravel())
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
     for extra in axes[n_panels:]:
         extra.remove()
     return fig, axes[:n_panels]

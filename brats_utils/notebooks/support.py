@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +43,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
 class OutputPaths:
     """A notebook series' folders under ``root``: figures, tables, cache, runs, predictions."""
 
-    root: Path
-
     def __init__(self, root: Path | str):
-        object.__setattr__(self, "root", Path(root).resolve())
+        self.root = Path(root).resolve()
 
     @property
     def figures(self) -> Path:

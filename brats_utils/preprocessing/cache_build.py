@@ -193,27 +193,22 @@ def build_cache(
     todo = [f for f in selected if f.case_id not in entries]
     bar = tqdm(total=len(todo), unit="case", desc="preprocessing", disable=not progress)
     last_write = time.monotonic()
-
-    def record(case_id: str, entry: dict[str, Any] | None, reason: str | None) -> None:
-        nonlocal last_write
-        if entry is None:
-            report.failed.append((case_id, reason or "unknown error"))
-            if progress:
-                bar.write(f"failed {reason}")
-        else:
-            report.done.append(case_id)
-            entries[case_id] = entry
-        bar.update(1)
-        if time.monotonic() - last_write > _MANIFEST_EVERY_S:
-            write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
-            last_write = time.monotonic()
-
+    cache = partial(
+        _cache_one_case, cases_dir=cases_dir, settings=settings, expected_shape=expected_shape
+    )
     try:
-        cache = partial(
-            _cache_one_case, cases_dir=cases_dir, settings=settings, expected_shape=expected_shape
-        )
-        for result in in_workers(cache, todo, workers):
-            record(*result)
+        for case_id, entry, reason in in_workers(cache, todo, workers):
+            if entry is None:
+                report.failed.append((case_id, reason or "unknown error"))
+                if progress:
+                    bar.write(f"failed {reason}")
+            else:
+                report.done.append(case_id)
+                entries[case_id] = entry
+            bar.update(1)
+            if time.monotonic() - last_write > _MANIFEST_EVERY_S:
+                write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
+                last_write = time.monotonic()
     finally:
         bar.close()
         entries = _finished_entries(cases_dir)

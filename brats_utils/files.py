@@ -122,8 +122,7 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 def in_workers(
     function: Callable, items: Sequence, workers: int, mp_context: Any = None
 ) -> Iterator:
-    """``function(item)`` of every item in order, here with one worker, else in
-    :func:`worker_pool`."""
+    """``function(item)`` of every item in order, in :func:`worker_pool` for ``workers > 1``."""
     if workers == 1 or len(items) <= 1:
         for item in items:
             yield function(item)

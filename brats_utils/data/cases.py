@@ -82,8 +82,7 @@ def shape_problem(
     expected_shape: Sequence[int] | None,
 ) -> str | None:
     expected = tuple(expected_shape) if expected_shape is not None else None
-    if expected is None and reference is not None:
-        expected = reference.shape
+    expected = expected or (reference.shape if reference is not None else None)
     if expected is None or shape == expected:
         return None
     like = f" like {reference.kind}" if reference and reference.shape == expected else ""

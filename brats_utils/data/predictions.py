@@ -53,11 +53,9 @@ def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
         raise BratsError(f"prediction folder {pred_dir} does not exist")
     found: dict[str, Path] = {}
     for path in sorted(pred_dir.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # temporary files of atomic writes, sub-folders
         case_id = nifti_stem(path.name)
-        if case_id is None:
-            continue
+        if case_id is None or path.name.startswith(".") or not path.is_file():
+            continue  # not NIfTI, temporary files of atomic writes, sub-folders
         if case_id in found:
             raise BratsError(
                 f"{case_id}: two predictions, {found[case_id].name} and {path.name}; keep one"

@@ -14,7 +14,6 @@ from brats_utils.files import write_csv
 
 __all__ = [
     "SPLITS",
-    "BRATS2021_COUNTS",
     "split_sizes",
     "make_split",
     "save_split",
@@ -28,12 +27,12 @@ __all__ = [
 
 SPLITS: tuple[str, str, str] = ("train", "validation", "test")
 #: Train/validation/test sizes of the mission's split of the 1251 BraTS 2021 training cases.
-BRATS2021_COUNTS: tuple[int, int, int] = (1012, 126, 113)
+_BRATS2021_COUNTS: tuple[int, int, int] = (1012, 126, 113)
 _HEADER = ["case", "split"]
 SPLIT_FILE = "split.csv"
 
 
-def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
+def split_sizes(n_cases: int, counts: Sequence[int] = _BRATS2021_COUNTS) -> tuple[int, int, int]:
     """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``; from three
     cases on, every non-zero part gets one."""
     counts = tuple(int(c) for c in counts)
@@ -67,7 +66,7 @@ def _interleaved(sizes: Sequence[int]) -> list[int]:
 
 
 def make_split(
-    case_ids: Iterable[str], seed: int = 2021, counts: Sequence[int] = BRATS2021_COUNTS
+    case_ids: Iterable[str], seed: int = 2021, counts: Sequence[int] = _BRATS2021_COUNTS
 ) -> dict[str, str]:
     """``{case_id: part}`` sorted by case id, drawn reproducibly from ``seed``."""
     ids = list(case_ids)

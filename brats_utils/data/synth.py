@@ -275,8 +275,7 @@ def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
 def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """``(4, 3)``: mean of NCR, ED, ET over normal brain, per modality; NaN for an absent label."""
     _check_image_and_classes(image, classes)
-    brain = (image != 0).any(axis=-1)
-    normal = brain & (classes == 0)
+    normal = (image != 0).any(axis=-1) & (classes == 0)
     ratios = np.full((len(MODALITIES), len(RATIO_LABELS)), np.nan)
     label_masks = [classes == cls for cls in RATIO_LABELS]
     for channel in range(len(MODALITIES)):

@@ -29,7 +29,6 @@ from brats_utils.evaluation.surface import hd95
 __all__ = [
     "METRIC_COLUMNS",
     "VOLUME_COLUMNS",
-    "LABEL_CLASSES",
     "dice",
     "sensitivity",
     "specificity",
@@ -41,7 +40,7 @@ __all__ = [
 ]
 
 #: Labels scored on their own besides the regions (enhancing is region ET).
-LABEL_CLASSES: dict[str, int] = {
+_LABEL_CLASSES: dict[str, int] = {
     "NCR": CLASS_NAMES.index("necrotic"),
     "ED": CLASS_NAMES.index("edema"),
 }
@@ -51,7 +50,7 @@ VOLUME_COLUMNS: tuple[str, ...] = tuple(f"volume_{r}_ml" for r in REGIONS)
 METRIC_COLUMNS: tuple[str, ...] = (
     "case",
     *(f"{m}_{r}" for m in ("dice", "hd95", "sensitivity", "specificity") for r in REGIONS),
-    *(f"dice_{name}" for name in LABEL_CLASSES),
+    *(f"dice_{name}" for name in _LABEL_CLASSES),
 )
 
 
@@ -113,7 +112,7 @@ def evaluate_case(
         result[f"hd95_{region}"] = hd95(pred, ref, spacing)
         result[f"sensitivity_{region}"] = sensitivity(pred, ref)
         result[f"specificity_{region}"] = specificity(pred, ref)
-    for name, cls in LABEL_CLASSES.items():
+    for name, cls in _LABEL_CLASSES.items():
         result[f"dice_{name}"] = dice(pred_classes == cls, ref_classes == cls)
     return {column: result[column] for column in METRIC_COLUMNS[1:]}
 

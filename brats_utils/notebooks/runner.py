@@ -241,12 +241,9 @@ def run_notebooks(
     overrides: Mapping[str, Any] | None = None,
     log_output: bool = False,
 ) -> NotebookRun:
-    """Run the numbered notebooks in order with papermill, each mistake refused before.
-
-    Raises:
-        BratsError: unknown profile, notebook or parameter, missing data, or a failing notebook
-            (the message names its executed copy, which holds the traceback).
-    """
+    """Run the numbered notebooks in order with papermill; ``BratsError`` before any run for an
+    unknown profile, notebook or parameter or missing data, and for a failing notebook (naming
+    its executed copy, which holds the traceback)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 

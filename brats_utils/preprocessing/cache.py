@@ -179,8 +179,7 @@ class SliceCache:
         return array
 
     def _where(self, case_id: str, positions: np.ndarray | None):
-        """The case's crop, the index of ``positions`` (all if None) and the ``(N, size, size)``
-        shape of what is read."""
+        """The case's crop, the index of ``positions`` (all if None), the shape read."""
         n = self.n_slices(case_id) if positions is None else len(positions)
         index = slice(None) if positions is None else positions
         return self.entry(case_id)["crop"], index, (n, self.settings.size, self.settings.size)

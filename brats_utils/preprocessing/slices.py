@@ -15,7 +15,6 @@ from brats_utils.preprocessing.resize import resize_channel_slab, resize_labels
 from brats_utils.preprocessing.settings import PreprocessSettings, to_plane
 
 __all__ = [
-    "BRAIN_MARGIN",
     "brain_box",
     "frame_box",
     "crop_square",
@@ -30,10 +29,10 @@ __all__ = [
 ]
 
 
-BRAIN_MARGIN = 2
+_BRAIN_MARGIN = 2
 
 
-def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, int]:
+def brain_box(mask: np.ndarray, margin: int = _BRAIN_MARGIN) -> tuple[int, int, int]:
     """The in-plane square ``(x0, y0, side)`` around a non-empty brain mask; may leave the frame."""
     xs = np.flatnonzero(mask.any(axis=(1, 2)))
     ys = np.flatnonzero(mask.any(axis=(0, 2)))

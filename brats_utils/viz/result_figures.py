@@ -63,8 +63,7 @@ def plot_training_curves(
     ax: Sequence[Axes] | None = None,
     out_path: Path | str | None = None,
 ) -> Figure:
-    """Loss and every metric per epoch of a run's ``history.csv``, training (solid) vs validation
-    (dashed)."""
+    """Loss and every metric per epoch of ``history.csv``: training solid, validation dashed."""
     frame = pd.read_csv(history)  # FileNotFoundError names the path
     logged = [c for c in frame.columns if not c.startswith("val_")]
     logged = [c for c in logged if c not in ("epoch", "lr", "learning_rate")]

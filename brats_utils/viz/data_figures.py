@@ -92,8 +92,7 @@ def plot_intensity_histograms(
         axis.set_xlabel("intensity (z-score over brain)")
     axes[0].set_ylabel("density")
     axes[-1].legend(fontsize="small")
-    fig.suptitle(f"Intensity by label, {histograms.n_cases} cases")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, f"Intensity by label, {histograms.n_cases} cases")
 
 
 def label_volumes(seg: np.ndarray, voxel_volume_ml: float = 0.001) -> dict[str, float]:

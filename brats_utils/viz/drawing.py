@@ -80,7 +80,10 @@ def new_axes(
     return fig, axes[:n_panels]
 
 
-def finish_figure(fig: Figure, out_path: Path | str | None) -> Figure:
+def finish_figure(fig: Figure, out_path: Path | str | None, title: str = "") -> Figure:
+    """``fig`` with its ``title`` (if any), saved to ``out_path`` (if any)."""
+    if title:
+        fig.suptitle(title)
     if out_path is not None:
         save_figure(fig, out_path)
     return fig
@@ -236,8 +239,7 @@ def draw_slice(
         axis.set_axis_off()
         if handles and panel == last_of_kind[is_errors]:
             axis.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.6)
-    fig.suptitle(f"{case_id + ': ' if case_id else ''}{plane} slice {index}")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, f"{case_id + ': ' if case_id else ''}{plane} slice {index}")
 
 
 def _check_slice_arguments(image, seg, pred, modality: str) -> None:

@@ -61,8 +61,7 @@ def plot_paired_cases(
         fontsize="small",
         loc="lower right",
     )
-    fig.suptitle(title)
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title)
 
 
 def plot_dice_vs_volume(
@@ -89,8 +88,7 @@ def plot_dice_vs_volume(
     axis.set_ylabel(f"Dice {region}")
     axis.set_ylim(-0.02, 1.02)
     axis.legend(fontsize="small")
-    fig.suptitle(f"Dice {region} against tumour volume")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, f"Dice {region} against tumour volume")
 
 
 def plot_error_map(
@@ -119,5 +117,4 @@ def plot_error_map(
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()
     axes[-1].legend(handles=error_legend_handles(), loc="lower right", fontsize="small")
-    fig.suptitle(title or f"errors on axial slice {index}")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title or f"errors on axial slice {index}")

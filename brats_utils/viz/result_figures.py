@@ -81,8 +81,7 @@ def plot_training_curves(
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
-    fig.suptitle(title)
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title)
 
 
 def plot_metric_bars(
@@ -119,9 +118,7 @@ def plot_metric_bars(
     if marked:
         mark = Line2D([], [], color="black", linewidth=2.5, label="baseline (reported)")
         fig.legend(handles=[mark], loc="outside lower center", fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title)
 
 
 def plot_region_dice_boxes(
@@ -154,8 +151,7 @@ def plot_region_dice_boxes(
         axis.set_title(f"{prefix.rstrip('_')} {region}")
         if prefix == "dice_":
             axis.set_ylim(-0.02, 1.02)
-    fig.suptitle(title)
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title)
 
 
 def plot_prediction_examples(
@@ -203,5 +199,4 @@ def plot_prediction_examples(
         if row_titles is not None:  # a y label: the layout keeps it inside the figure
             axes[r * ncols].set_ylabel(row_titles[r].replace(", ", "\n"), fontsize="small")
     fig.legend(handles=label_legend_handles(), loc="outside right upper", fontsize="small")
-    fig.suptitle(title)
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title)

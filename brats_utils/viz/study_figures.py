@@ -31,8 +31,7 @@ def plot_study_summary(summary: pd.DataFrame, *, out_path: Path | str | None = N
         ax.set_xlim(0, 1)
         ax.set_title(metric, fontsize=10)
         ax.grid(axis="x", alpha=0.3)
-    fig.suptitle("Cross-validated test cases: mean and 95% bootstrap CI")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, "Cross-validated test cases: mean and 95% bootstrap CI")
 
 
 def plot_study_differences(

@@ -75,9 +75,7 @@ def plot_mean_image(
     axes[-1].set_title("labels", fontsize="medium")
     axes[-1].set_axis_off()
     axes[-1].legend(handles=label_legend_handles(), fontsize="x-small", loc="lower right")
-    if title:
-        fig.suptitle(title)
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title)
 
 
 def plot_channel_contrast(

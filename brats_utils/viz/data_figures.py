@@ -119,8 +119,7 @@ def plot_label_volumes(
         axis.set_xticks([])
         axis.set_xlabel(f"{len(table)} cases, sorted by tumour volume")
     axis.set_ylim(0, 1.08 * max(float(table.sum(axis=1).max()), 1e-3))
-    axis.set_ylabel("volume (mL)")
-    axis.set_title("Tumour label volumes per case")
+    axis.set(ylabel="volume (mL)", title="Tumour label volumes per case")
     axis.legend()
     return finish_figure(fig, out_path)
 
@@ -134,8 +133,7 @@ def plot_split_counts(
     bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868"][: len(names)])
     axis.bar_label(bars)
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.set_ylabel("cases")
-    axis.set_title(f"Cases per split ({len(split)} in all)")
+    axis.set(ylabel="cases", title=f"Cases per split ({len(split)} in all)")
     return finish_figure(fig, out_path)
 
 
@@ -211,13 +209,11 @@ def plot_slice_label_stats(
     fig, (left, right) = new_axes(ax, 2, panel_size=(4.6, 3.0))
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
     stats[names].plot.area(ax=left, color=[LABEL_COLORS[c] for c in TUMOUR_CLASSES], lw=0)
-    left.set_xlabel("axial slice index")
-    left.set_ylabel("pixels (all cases)")
-    left.set_title("Tumour labels per slice")
+    left.set(
+        xlabel="axial slice index", ylabel="pixels (all cases)", title="Tumour labels per slice"
+    )
     left.legend(fontsize="small")
     right.plot(stats.index, 100 * stats["tumour_cases"], color="black")
-    right.set_xlabel("axial slice index")
-    right.set_ylabel("% of cases")
-    right.set_ylim(0, 100)
+    right.set(xlabel="axial slice index", ylabel="% of cases", ylim=(0, 100))
     right.set_title("Cases with tumour on the slice")
     return finish_figure(fig, out_path)

@@ -84,9 +84,7 @@ def plot_dice_vs_volume(
     axis.set_xscale("symlog", linthresh=1.0)  # linear below 1 mL (cases without the region: 0)
     ticks = [0.0, *(10.0**k for k in range(int(np.ceil(np.log10(largest))) + 1))]
     axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    axis.set_xlabel(f"reference {region} volume (mL)")
-    axis.set_ylabel(f"Dice {region}")
-    axis.set_ylim(-0.02, 1.02)
+    axis.set(xlabel=f"reference {region} volume (mL)", ylabel=f"Dice {region}", ylim=(-0.02, 1.02))
     axis.legend(fontsize="small")
     return finish_figure(fig, out_path, f"Dice {region} against tumour volume")
 

@@ -77,8 +77,7 @@ def plot_training_curves(
         for split, column, style in (("train", metric, "-"), ("validation", f"val_{metric}", "--")):
             if column in frame.columns:
                 axis.plot(frame["epoch"], frame[column], style, marker=".", label=split)
-        axis.set_title(metric.replace("_", " "))
-        axis.set_xlabel("epoch")
+        axis.set(title=metric.replace("_", " "), xlabel="epoch")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
     return finish_figure(fig, out_path, title)

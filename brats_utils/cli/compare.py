@@ -22,7 +22,6 @@ _FIGURE_METRICS = tuple(
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats compare``."""
     parser = subparsers.add_parser(
         "compare",
         help="compare two models case by case (paired differences, bootstrap CI, tests)",
@@ -81,7 +80,6 @@ def _table(path: Path, ref: Path | None, which: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compare; 0 on success."""
     for option, out in (("--out", args.out), ("--figure", args.figure)):
         if out is not None:
             check_output_file(option, out, args.overwrite)

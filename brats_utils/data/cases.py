@@ -33,7 +33,6 @@ __all__ = [
     "discover_cases",
     "select_cases",
     "find_case",
-    "case_files_in",
     "CaseVolumes",
     "read_case_volumes",
     "load_case",
@@ -158,18 +157,6 @@ def _match_folder(folder: Path, names: Iterable[str]) -> CaseFiles | None:
         seg=found.get("seg"),
         extra=tuple(sorted(others)),
     )
-
-
-def case_files_in(folder: Path | str) -> CaseFiles:
-    """The files of one case folder; ``CaseError`` if it is missing or not a case folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CaseError(folder.name, "case folder not found", folder)
-    files = _match_folder(folder, os.listdir(folder))
-    if files is None:
-        example = LEGACY.file_name(folder.name, "flair")
-        raise CaseError(folder.name, f"not a case folder: no file named like {example}", folder)
-    return files
 
 
 def discover_cases(root: Path | str) -> list[CaseFiles]:
@@ -319,13 +306,12 @@ def read_case_volumes(
 
 
 def load_case(
-    case: CaseFiles | str | Path,
+    files: CaseFiles,
     *,
     require_seg: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> Case:
-    """:func:`read_case_volumes` of a case (or case folder) as a float32 :class:`Case`."""
-    files = case if isinstance(case, CaseFiles) else case_files_in(case)
+    """:func:`read_case_volumes` of a case as a float32 :class:`Case`."""
     volumes = read_case_volumes(files, require_seg=require_seg, expected_shape=expected_shape)
     image = np.empty((*volumes.channels[0].shape, len(MODALITIES)), dtype=np.float32)
     for channel, data in enumerate(volumes.channels):

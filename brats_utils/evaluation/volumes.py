@@ -76,9 +76,7 @@ def dice(pred: np.ndarray, ref: np.ndarray) -> float:
 def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
     """TP / (TP + FN); empty reference -> 1 if ``pred`` is empty too, else 0."""
     tp, fp, fn, _ = _counts(pred, ref)
-    if tp + fn == 0:
-        return 1.0 if fp == 0 else 0.0
-    return tp / (tp + fn)
+    return tp / (tp + fn) if tp + fn else (1.0 if fp == 0 else 0.0)
 
 
 def specificity(pred: np.ndarray, ref: np.ndarray) -> float:

@@ -194,11 +194,10 @@ def contrast_findings(table: pd.DataFrame) -> str:
 
 
 def _difference(row) -> str:
-    if row["favours"] == TOO_FEW:
-        return f"{row['mean_difference']:+.3f} ({too_few(int(row['n']))})"
+    n = int(row["n"])
+    interval = f"95% CI {row['ci_low']:+.3f}..{row['ci_high']:+.3f}, n = {n}"
     return (
-        f"{row['mean_difference']:+.3f} (95% CI {row['ci_low']:+.3f}..{row['ci_high']:+.3f}, "
-        f"n = {int(row['n'])})"
+        f"{row['mean_difference']:+.3f} ({too_few(n) if row['favours'] == TOO_FEW else interval})"
     )
 
 
@@ -211,9 +210,7 @@ def _verdict(row, a: str, b: str) -> str:
 def paired_findings(comparison: pd.DataFrame, a: str, b: str) -> str:
     """A paired comparison of ``b`` against ``a`` (``compare_tables`` of B - A)."""
     if (comparison["favours"] == TOO_FEW).all():
-        differences = ", ".join(
-            f"{m} {r['mean_difference']:+.3f}" for m, r in comparison.iterrows()
-        )
+        differences = ", ".join(f"{m} {d:+.3f}" for m, d in comparison["mean_difference"].items())
         return f"* {b} - {a}: {differences} ({too_few(int(comparison['n'].iloc[0]))})."
     lines = []
     for metric, row in comparison.iterrows():

@@ -82,11 +82,8 @@ def exploration_findings(volumes: pd.DataFrame, histograms, split_counts: Mappin
     brightest_ed = contrast["ED"].idxmax()
     brightest_et = contrast["ET"].idxmax()
     darkest_ncr = contrast["NCR"].idxmin()
-    t1ce = ""
-    if brightest_et != "t1ce" and "t1ce" in contrast.index:
-        t1ce = (
-            f"; T1ce, where contrast agent marks it in patients, {contrast.loc['t1ce', 'ET']:+.2f}"
-        )
+    t1ce = f"; T1ce, where contrast agent marks it in patients, {contrast.loc['t1ce', 'ET']:+.2f}"
+    t1ce = "" if brightest_et == "t1ce" else t1ce
     lines.append(
         f"* Against normal brain (mean z-score difference over {histograms.n_cases} cases): "
         f"edema stands out most on **{name[brightest_ed]}** "

@@ -147,10 +147,8 @@ def evaluate_slices(
         scores = model.predict(x, batch_size=batch_size, verbose=0)
         cm += confusion_matrix(y, classes_from_scores(scores))
         n_slices += len(x)
-    metrics = {k: float(v) for k, v in label_metrics(cm).items()}
-    metrics.update({f"region_dice_{k}": float(v) for k, v in region_dice_from_cm(cm).items()})
-    metrics["n_slices"] = n_slices
-    return metrics
+    regions = {f"region_dice_{k}": v for k, v in region_dice_from_cm(cm).items()}
+    return {**label_metrics(cm), **regions, "n_slices": n_slices}
 
 
 def example_slices(

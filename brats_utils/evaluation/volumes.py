@@ -171,10 +171,10 @@ def evaluate_folder(
             row = {"case": case_id, **failure_metrics(), **lesions, **volumes}
             rows.append({**row, "status": "missing"})
             continue
-        pred_classes, pred_affine = read_prediction(
+        pred_classes, pred_image = read_prediction(
             predictions[case_id], case_id, case.release, ref_classes.shape
         )
-        if not np.allclose(pred_affine, ref_image.affine, atol=AFFINE_TOLERANCE_MM):
+        if not np.allclose(pred_image.affine, ref_image.affine, atol=AFFINE_TOLERANCE_MM):
             warnings.append(f"{case_id}: prediction affine differs from the reference's")
         metrics = evaluate_case(pred_classes, ref_classes, spacing)
         lesions = lesion_metrics(pred_classes, ref_classes, spacing, lesion_rules)

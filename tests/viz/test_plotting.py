@@ -314,7 +314,7 @@ def test_every_figure_draws_an_axial_slice_the_same_way_up():
     and the mean image all show slice_2d's picture, never a rotated or flipped one."""
     from brats_utils.evaluation.failures import error_map
     from brats_utils.viz.evaluation_figures import plot_error_map
-    from brats_utils.viz.variant_figures import plot_mean_image
+    from brats_utils.viz.result_figures import plot_mean_image
 
     shape = (10, 14, 3)  # not square: a rotation would change the drawn shape
     image = np.zeros((*shape, 4), np.float32)

@@ -53,12 +53,9 @@ class Reference:
 def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> Reference | None:
     """The geometry most files of a case share (ties: earliest of :data:`KINDS`), or ``None``."""
     groups: list[tuple[Reference, int]] = []
-    for kind in KINDS:
-        path = paths.get(kind)
-        if path is None:
-            continue
+    for kind in (k for k in KINDS if paths.get(k) is not None):
         try:
-            image = read_nifti_header(path, case_id)
+            image = read_nifti_header(paths[kind], case_id)
         except CaseError:
             continue
         shape, affine = tuple(int(s) for s in image.shape), np.asarray(image.affine)
@@ -69,9 +66,8 @@ def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> 
                 break
         else:
             groups.append((Reference(kind, shape, affine), 1))
-    if not groups:
-        return None
-    return max(groups, key=lambda group: group[1])[0]  # max keeps the first of equal counts
+    # max keeps the first of equal counts
+    return max(groups, key=lambda group: group[1])[0] if groups else None
 
 
 def shape_problem(

@@ -39,7 +39,6 @@ __all__ = [
     "write_synthetic_dataset",
     "label_intensity_ratios",
     "csf_intensity_ratios",
-    "CSF_T2_FACTOR",
 ]
 
 #: Labels whose intensity ratios are calibrated, as internal classes (NCR, ED, ET).
@@ -288,7 +287,7 @@ def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray
 
 
 #: CSF-like voxels: normal-appearing brain whose T2 exceeds this many times its median T2.
-CSF_T2_FACTOR = 2.0
+_CSF_T2_FACTOR = 2.0
 
 
 def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -296,7 +295,7 @@ def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
     _check_image_and_classes(image, classes)
     normal = (image != 0).any(axis=-1) & (classes == 0)
     t2 = image[..., MODALITIES.index("t2")][normal]
-    csf = t2 > CSF_T2_FACTOR * np.median(t2)
+    csf = t2 > _CSF_T2_FACTOR * np.median(t2)
     ratios = np.full(len(MODALITIES), np.nan)
     if csf.any():
         for channel in range(len(MODALITIES)):

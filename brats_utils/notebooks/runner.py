@@ -144,12 +144,9 @@ def ensure_kernel() -> str:
             continue
         if command in plain or Path(command).resolve() == Path(sys.executable).resolve():
             return name
-    install = ["ipykernel", "install", "--sys-prefix", "--name", FALLBACK_KERNEL]
-    subprocess.run(
-        [sys.executable, "-m", *install, "--display-name", "Python (brats-unet)"],
-        check=True,
-        capture_output=True,
-    )
+    names = ["--name", FALLBACK_KERNEL, "--display-name", "Python (brats-unet)"]
+    command = [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", *names]
+    subprocess.run(command, check=True, capture_output=True)
     return FALLBACK_KERNEL
 
 

@@ -16,9 +16,7 @@ from brats_utils.errors import BratsError
 __all__ = ["add_parser", "run"]
 
 #: Drawn by ``--figure``, those present in both tables.
-_FIGURE_METRICS = tuple(
-    f"{kind}_{r}" for kind in ("dice", "lesion_dice") for r in ("WT", "TC", "ET")
-)
+_FIGURE_METRICS = tuple(f"{k}_{r}" for k in ("dice", "lesion_dice") for r in ("WT", "TC", "ET"))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

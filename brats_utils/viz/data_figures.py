@@ -116,8 +116,7 @@ def plot_label_volumes(
     table.plot.bar(stacked=True, ax=axis, color=colors, width=0.85, xlabel="")
     axis.tick_params(axis="x", labelsize="x-small")
     if len(table) > 60:
-        axis.set_xticks([])
-        axis.set_xlabel(f"{len(table)} cases, sorted by tumour volume")
+        axis.set(xticks=[], xlabel=f"{len(table)} cases, sorted by tumour volume")
     axis.set_ylim(0, 1.08 * max(float(table.sum(axis=1).max()), 1e-3))
     axis.set(ylabel="volume (mL)", title="Tumour label volumes per case")
     axis.legend()

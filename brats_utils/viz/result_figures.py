@@ -271,9 +271,8 @@ def plot_channel_contrast(
     fig, (axis,) = new_axes(ax, 1, panel_size=(2.2 * len(contrasts) + 1.5, 3.4))
     colors = ["black" if c == "mean" else f"C{k}" for k, c in enumerate(table.index)]
     table[contrasts].T.plot.bar(ax=axis, width=0.8, color=colors, rot=0)
-    axis.set_ylabel("|Cohen's d|")
     top = np.nanmax(table[contrasts].to_numpy(float)) if len(table) else 1.0
-    axis.set_ylim(0, 1.25 * (top if np.isfinite(top) and top > 0 else 1.0))
+    axis.set(ylabel="|Cohen's d|", ylim=(0, 1.25 * (top if np.isfinite(top) and top > 0 else 1.0)))
     axis.legend(fontsize="small", ncols=len(table), loc="upper center")
     axis.set_title("Tissue contrast per channel (median Cohen's d over cases)", fontsize="medium")
     return finish_figure(fig, out_path)

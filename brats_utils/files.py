@@ -47,10 +47,7 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
 
 def remove_stale_temporaries(folder: Path | str) -> int:
     """Delete the temporaries a killed run left in ``folder``; never while another writes there."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return 0
-    stale = [p for p in folder.glob(".*.tmp*") if p.is_file()]
+    stale = [p for p in Path(folder).glob(".*.tmp*") if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

@@ -23,10 +23,7 @@ MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if os.name == 
 
 def nifti_stem(name: str) -> str | None:
     """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
-    for ext in NIFTI_EXTS:
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return None
+    return next((name[: -len(ext)] for ext in NIFTI_EXTS if name.endswith(ext)), None)
 
 
 def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:

@@ -47,8 +47,7 @@ def plot_paired_cases(
             axis.plot([0, 1], values[:, case], color="C2" if better else "C3", alpha=0.6, lw=1)
         axis.scatter(np.repeat([0, 1], values.shape[1]), values, s=12, color="black", zorder=3)
         axis.plot([0, 1], values.mean(axis=1), color="black", lw=2.5, label="mean")
-        axis.set_xticks([0, 1], labels)
-        axis.set_xlim(-0.3, 1.3)
+        axis.set(xticks=[0, 1], xticklabels=labels, xlim=(-0.3, 1.3))
         axis.set_title(metric, fontsize="medium")
         if metric.startswith(("dice", "lesion_dice")):
             axis.set_ylim(-0.02, 1.02)

@@ -47,10 +47,7 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
 
 def remove_stale_temporaries(folder: Path | str) -> int:
     """Delete the temporaries a killed run left in ``folder``; never while another writes there."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return 0
-    stale = [p for p in folder.glob(".*.tmp*") if p.is_file()]
+    stale = [p for p in Path(folder).glob(".*.tmp*") if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
@@ -122,8 +119,7 @@ def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor
 def in_workers(
     function: Callable, items: Sequence, workers: int, mp_context: Any = None
 ) -> Iterator:
-    """``function(item)`` of every item in order, here with one worker, else in
-    :func:`worker_pool`."""
+    """``function(item)`` of every item in order, in :func:`worker_pool` for ``workers > 1``."""
     if workers == 1 or len(items) <= 1:
         for item in items:
             yield function(item)
@@ -139,8 +135,7 @@ def in_workers(
 
 
 def _end_with_parent() -> None:
-    parent = os.getppid()
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
 
 
 def _exit_when_orphaned(parent: int) -> None:

@@ -54,6 +54,14 @@ def require_backend(backend: str) -> None:
     pytest.skip(message)
 
 
+def case_files(folder: Path):
+    """The ``CaseFiles`` of one case folder, as ``discover_cases`` finds them."""
+    from brats_utils.data.cases import discover_cases
+
+    (files,) = discover_cases(folder)
+    return files
+
+
 def write_tiny_case(
     root: Path,
     case_id: str,

@@ -16,13 +16,10 @@ from brats_utils.errors import BratsError
 __all__ = ["add_parser", "run"]
 
 #: Drawn by ``--figure``, those present in both tables.
-_FIGURE_METRICS = tuple(
-    f"{kind}_{r}" for kind in ("dice", "lesion_dice") for r in ("WT", "TC", "ET")
-)
+_FIGURE_METRICS = tuple(f"{k}_{r}" for k in ("dice", "lesion_dice") for r in ("WT", "TC", "ET"))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``brats compare``."""
     parser = subparsers.add_parser(
         "compare",
         help="compare two models case by case (paired differences, bootstrap CI, tests)",
@@ -81,7 +78,6 @@ def _table(path: Path, ref: Path | None, which: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compare; 0 on success."""
     for option, out in (("--out", args.out), ("--figure", args.figure)):
         if out is not None:
             check_output_file(option, out, args.overwrite)

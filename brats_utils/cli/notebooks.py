@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     total = sum(result.seconds.values())
     print(f"{len(result.executed)} notebooks in {total:.0f} s ({result.profile} profile)")
     print(f"executed notebooks: {result.out_dir / 'notebooks'}")
-    print(f"figures ({len(result.figures)}): {result.out_dir / 'figures'}")
-    print(f"tables ({len(result.tables)}): {result.out_dir / 'tables'}")
+    for folder, suffixes in (("figures", (".png",)), ("tables", (".csv", ".json"))):
+        found = [p for p in (result.out_dir / folder).glob("*") if p.suffix in suffixes]
+        print(f"{folder} ({len(found)}): {result.out_dir / folder}")
     if args.html is not None:
         from brats_utils.notebooks.html import render_html
 

@@ -43,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.subset == "test":
         raise BratsError("choosing postprocessing on test cases would leak them; use validation")
     check_output_file("--model", home / POSTPROCESSING_FILE, args.overwrite)
-    case_ids = split_case_ids(args)
     choose_postprocessing(
-        args.model, args.input, case_ids, batch_size=args.batch_size, tta=args.tta
+        args.model, args.input, split_case_ids(args), batch_size=args.batch_size, tta=args.tta
     )
     return 0
 

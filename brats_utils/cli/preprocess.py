@@ -24,9 +24,8 @@ def parse_slices(text: str) -> tuple[int, int | None]:
     """``--slices``: ``"START:STOP"`` (STOP exclusive) -> ``(start, stop)``; ``"all"``: all."""
     if text.strip().lower() == "all":
         return 0, None
-    parts = text.split(":")
     try:
-        start, stop = (int(p) for p in parts)
+        start, stop = (int(p) for p in text.split(":"))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected START:STOP (e.g. 22:122, stop exclusive) or 'all', got {text!r}"

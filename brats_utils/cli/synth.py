@@ -45,11 +45,8 @@ def run(args: argparse.Namespace) -> int:
             f"case indices must lie in 0..99999, got {args.start}..{args.start + args.cases - 1}"
         )
     check_output_folder("--out", args.out)
-    existing = sum(
-        case_is_complete(case_id_for(i), args.out)
-        for i in range(args.start, args.start + args.cases)
-    )
-    kept = 0 if args.overwrite else existing
+    indices = range(args.start, args.start + args.cases)
+    kept = 0 if args.overwrite else sum(case_is_complete(case_id_for(i), args.out) for i in indices)
     folders = write_synthetic_dataset(
         args.out,
         args.cases,

@@ -33,7 +33,6 @@ __all__ = [
     "discover_cases",
     "select_cases",
     "find_case",
-    "case_files_in",
     "CaseVolumes",
     "read_case_volumes",
     "load_case",
@@ -54,12 +53,9 @@ class Reference:
 def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> Reference | None:
     """The geometry most files of a case share (ties: earliest of :data:`KINDS`), or ``None``."""
     groups: list[tuple[Reference, int]] = []
-    for kind in KINDS:
-        path = paths.get(kind)
-        if path is None:
-            continue
+    for kind in (k for k in KINDS if paths.get(k) is not None):
         try:
-            image = read_nifti_header(path, case_id)
+            image = read_nifti_header(paths[kind], case_id)
         except CaseError:
             continue
         shape, affine = tuple(int(s) for s in image.shape), np.asarray(image.affine)
@@ -70,9 +66,8 @@ def consensus_reference(paths: Mapping[str, Path | None], case_id: str = "") -> 
                 break
         else:
             groups.append((Reference(kind, shape, affine), 1))
-    if not groups:
-        return None
-    return max(groups, key=lambda group: group[1])[0]  # max keeps the first of equal counts
+    # max keeps the first of equal counts
+    return max(groups, key=lambda group: group[1])[0] if groups else None
 
 
 def shape_problem(
@@ -82,8 +77,7 @@ def shape_problem(
     expected_shape: Sequence[int] | None,
 ) -> str | None:
     expected = tuple(expected_shape) if expected_shape is not None else None
-    if expected is None and reference is not None:
-        expected = reference.shape
+    expected = expected or (reference.shape if reference is not None else None)
     if expected is None or shape == expected:
         return None
     like = f" like {reference.kind}" if reference and reference.shape == expected else ""
@@ -159,18 +153,6 @@ def _match_folder(folder: Path, names: Iterable[str]) -> CaseFiles | None:
         seg=found.get("seg"),
         extra=tuple(sorted(others)),
     )
-
-
-def case_files_in(folder: Path | str) -> CaseFiles:
-    """The files of one case folder; ``CaseError`` if it is missing or not a case folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CaseError(folder.name, "case folder not found", folder)
-    files = _match_folder(folder, os.listdir(folder))
-    if files is None:
-        example = LEGACY.file_name(folder.name, "flair")
-        raise CaseError(folder.name, f"not a case folder: no file named like {example}", folder)
-    return files
 
 
 def discover_cases(root: Path | str) -> list[CaseFiles]:
@@ -301,17 +283,13 @@ def read_case_volumes(
         raise CaseError(case_id, f"no segmentation file (expected {name})", files.folder)
 
     expected_shape = _folder_shape(files.folder.parent, expected_shape)
-    channels: list[np.ndarray] = []
+    volumes: list[tuple[np.ndarray, nib.Nifti1Image]] = []
     reference = consensus_reference({k: files.path(k) for k in KINDS}, case_id)
-    first_image = None
     for modality in MODALITIES:
         path = files.modalities[modality]
         data, image = _checked_volume(case_id, modality, path, reference, expected_shape)
-        if reference is None:
-            reference = Reference(modality, data.shape, image.affine)
-        if first_image is None:
-            first_image = image
-        channels.append(data)
+        reference = reference or Reference(modality, data.shape, image.affine)
+        volumes.append((data, image))
 
     seg = None
     if files.seg is not None:
@@ -320,17 +298,16 @@ def read_case_volumes(
             seg = labels_to_classes(data, release)
         except ValueError as exc:
             raise CaseError(case_id, f"seg: {exc}", files.seg) from exc
-    return CaseVolumes(channels=tuple(channels), seg=seg, image=first_image)
+    return CaseVolumes(channels=tuple(data for data, _ in volumes), seg=seg, image=volumes[0][1])
 
 
 def load_case(
-    case: CaseFiles | str | Path,
+    files: CaseFiles,
     *,
     require_seg: bool = False,
     expected_shape: Sequence[int] | None = VOLUME_SHAPE,
 ) -> Case:
-    """:func:`read_case_volumes` of a case (or case folder) as a float32 :class:`Case`."""
-    files = case if isinstance(case, CaseFiles) else case_files_in(case)
+    """:func:`read_case_volumes` of a case as a float32 :class:`Case`."""
     volumes = read_case_volumes(files, require_seg=require_seg, expected_shape=expected_shape)
     image = np.empty((*volumes.channels[0].shape, len(MODALITIES)), dtype=np.float32)
     for channel, data in enumerate(volumes.channels):

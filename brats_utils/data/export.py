@@ -77,8 +77,7 @@ def export_predictions(
     target = PORTALS[portal]
     written = {}
     for case_id, path in predictions.items():
-        classes, _ = read_prediction(path, case_id, source_release(case_id), expected_shape)
-        _, image = read_nifti(path, case_id)
+        classes, image = read_prediction(path, case_id, source_release(case_id), expected_shape)
         labels = classes_to_labels(classes, target)
         out = write_nifti(out_dir / names[case_id], labels, image.affine, image.header)
         _check_exported(out, case_id, target, classes)

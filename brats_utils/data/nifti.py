@@ -23,10 +23,7 @@ MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if os.name == 
 
 def nifti_stem(name: str) -> str | None:
     """``"X_flair"`` for ``"X_flair.nii.gz"`` or ``"X_flair.nii"``; else ``None``."""
-    for ext in NIFTI_EXTS:
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return None
+    return next((name[: -len(ext)] for ext in NIFTI_EXTS if name.endswith(ext)), None)
 
 
 def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
@@ -39,10 +36,8 @@ def read_nifti_header(path: Path | str, case_id: str = "") -> nib.Nifti1Image:
         raise CaseError(case_id, f"not a readable NIfTI file: {exc}", path) from exc
 
 
-def read_nifti(
-    path: Path | str, case_id: str = "", dtype: np.dtype | type | None = None
-) -> tuple[np.ndarray, nib.Nifti1Image]:
-    """``(data, image)``: the voxels (on-disk dtype unless ``dtype``) and the nibabel image; a
+def read_nifti(path: Path | str, case_id: str = "") -> tuple[np.ndarray, nib.Nifti1Image]:
+    """``(data, image)``: the voxels in their on-disk dtype and the nibabel image; a
     ``.nii.gz`` is decompressed whole with its checksum verified, so a cut download is reported.
     A header that claims more voxel bytes than the file holds (uncompressed) or than the
     machine's memory is refused before the voxels are read."""
@@ -59,8 +54,6 @@ def read_nifti(
             message = f"header claims {shape} voxels ({gib:.3g} GiB), more than {what}"
             raise CaseError(case_id, f"truncated or corrupt file: {message}", path)
         data = np.asanyarray(image.dataobj)
-        if dtype is not None:
-            data = data.astype(dtype, copy=False)
     except CaseError:
         raise
     except MemoryError as exc:
@@ -89,10 +82,7 @@ def _read_gzipped_image(path: Path, case_id: str) -> tuple[nib.Nifti1Image, int]
 
 
 def write_nifti(
-    path: Path | str,
-    data: np.ndarray,
-    affine: np.ndarray,
-    header: nib.Nifti1Header | None = None,
+    path: Path | str, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None
 ) -> Path:
     """Write ``data`` in its dtype as NIfTI-1 atomically; ``header`` is copied, scaling reset."""
     path = Path(path)

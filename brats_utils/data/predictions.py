@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from brats_utils.conventions import LEGACY, Release, labels_to_classes
@@ -24,9 +25,9 @@ def read_prediction(
     case_id: str,
     release: Release = LEGACY,
     expected_shape: Sequence[int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes, affine)``: (X, Y, Z) uint8 classes 0..3 and the (4, 4) affine; ``CaseError``
-    on a shape other than ``expected_shape`` or bad labels."""
+) -> tuple[np.ndarray, nib.Nifti1Image]:
+    """``(classes, image)``: (X, Y, Z) uint8 classes 0..3 and the file's image (affine, header);
+    ``CaseError`` on a shape other than ``expected_shape`` or bad labels."""
     data, image = read_nifti(path, case_id)
     if data.ndim != 3:
         raise CaseError(case_id, f"prediction has shape {data.shape}, expected 3D", path)
@@ -43,7 +44,7 @@ def read_prediction(
         classes = labels_to_classes(data.astype(np.int64), release)
     except ValueError as exc:
         raise CaseError(case_id, f"prediction: {exc}", path) from exc
-    return classes, np.asarray(image.affine)
+    return classes, image
 
 
 def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
@@ -53,11 +54,9 @@ def find_predictions(pred_dir: Path | str) -> dict[str, Path]:
         raise BratsError(f"prediction folder {pred_dir} does not exist")
     found: dict[str, Path] = {}
     for path in sorted(pred_dir.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # temporary files of atomic writes, sub-folders
         case_id = nifti_stem(path.name)
-        if case_id is None:
-            continue
+        if case_id is None or path.name.startswith(".") or not path.is_file():
+            continue  # not NIfTI, temporary files of atomic writes, sub-folders
         if case_id in found:
             raise BratsError(
                 f"{case_id}: two predictions, {found[case_id].name} and {path.name}; keep one"

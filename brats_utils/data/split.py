@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -14,7 +14,6 @@ from brats_utils.files import write_csv
 
 __all__ = [
     "SPLITS",
-    "BRATS2021_COUNTS",
     "split_sizes",
     "make_split",
     "save_split",
@@ -28,12 +27,12 @@ __all__ = [
 
 SPLITS: tuple[str, str, str] = ("train", "validation", "test")
 #: Train/validation/test sizes of the mission's split of the 1251 BraTS 2021 training cases.
-BRATS2021_COUNTS: tuple[int, int, int] = (1012, 126, 113)
+_BRATS2021_COUNTS: tuple[int, int, int] = (1012, 126, 113)
 _HEADER = ["case", "split"]
 SPLIT_FILE = "split.csv"
 
 
-def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple[int, int, int]:
+def split_sizes(n_cases: int, counts: Sequence[int] = _BRATS2021_COUNTS) -> tuple[int, int, int]:
     """Train/validation/test sizes for ``n_cases`` in the proportions of ``counts``; from three
     cases on, every non-zero part gets one."""
     counts = tuple(int(c) for c in counts)
@@ -55,7 +54,7 @@ def split_sizes(n_cases: int, counts: Sequence[int] = BRATS2021_COUNTS) -> tuple
 
 
 def _interleaved(sizes: Sequence[int]) -> list[int]:
-    """Part indices, ``sizes[k]`` times each, spread evenly (consecutive strata get their share)."""
+    """Part indices, ``sizes[k]`` times each, spread evenly."""
     n = sum(sizes)
     assigned = [0] * len(sizes)
     order = []
@@ -67,12 +66,9 @@ def _interleaved(sizes: Sequence[int]) -> list[int]:
 
 
 def make_split(
-    case_ids: Iterable[str],
-    seed: int = 2021,
-    counts: Sequence[int] = BRATS2021_COUNTS,
-    strata: Mapping[str, str] | None = None,
+    case_ids: Iterable[str], seed: int = 2021, counts: Sequence[int] = _BRATS2021_COUNTS
 ) -> dict[str, str]:
-    """``{case_id: part}`` sorted by case id; each group of ``strata`` spread over the parts."""
+    """``{case_id: part}`` sorted by case id, drawn reproducibly from ``seed``."""
     ids = list(case_ids)
     if not ids:
         raise ValueError("no case ids to split")
@@ -84,25 +80,8 @@ def make_split(
     ids.sort()
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    rng = np.random.default_rng(seed)
-    if strata is None:
-        order = [ids[i] for i in rng.permutation(len(ids))]
-        offset = 0
-    else:
-        missing = [c for c in ids if c not in strata]
-        if missing:
-            raise ValueError(f"{len(missing)} cases have no stratum, e.g. {missing[:5]}")
-        groups: dict[str, list[str]] = defaultdict(list)
-        for case_id in ids:
-            groups[str(strata[case_id])].append(case_id)
-        keys = sorted(groups)
-        order = []
-        for k in rng.permutation(len(keys)):
-            group = groups[keys[k]]
-            order += [group[i] for i in rng.permutation(len(group))]
-        offset = int(rng.integers(len(ids)))
+    order = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
     parts = _interleaved(split_sizes(len(ids), counts))
-    parts = parts[offset:] + parts[:offset]
     assignment = {case_id: SPLITS[part] for case_id, part in zip(order, parts, strict=True)}
     return {case_id: assignment[case_id] for case_id in ids}
 

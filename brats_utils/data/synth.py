@@ -39,7 +39,6 @@ __all__ = [
     "write_synthetic_dataset",
     "label_intensity_ratios",
     "csf_intensity_ratios",
-    "CSF_T2_FACTOR",
 ]
 
 #: Labels whose intensity ratios are calibrated, as internal classes (NCR, ED, ET).
@@ -102,9 +101,8 @@ def generate_case(
 ) -> SyntheticCase:
     """Case ``index`` (0..99999); a smaller ``shape`` (>= 16 voxels) is a coarser view of it."""
     shape = _check_shape(shape)
-    case_id = case_id_for(index)
     with one_blas_thread():
-        return _render_case(case_id, np.random.default_rng([seed, index]), shape)
+        return _render_case(case_id_for(index), np.random.default_rng([seed, index]), shape)
 
 
 def _acquire(
@@ -233,14 +231,11 @@ def write_synthetic_dataset(
     _check_recipe(out_dir, seed, shape, kept=n_cases - len(todo), overwrite=overwrite)
     for index in todo:  # what a killed run left half-written in the cases to write
         remove_stale_temporaries(out_dir / case_id_for(index))
-    bar = tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case")
     write = partial(_generate_and_write, seed=seed, out_dir=out_dir, shape=shape)
     spawn = multiprocessing.get_context("spawn")
-    try:
+    with tqdm(total=n_cases, initial=n_cases - len(todo), disable=not progress, unit="case") as bar:
         for _ in in_workers(write, todo, min(workers, os.cpu_count() or 1), spawn):
             bar.update()
-    finally:
-        bar.close()
     return folders
 
 
@@ -279,8 +274,7 @@ def _check_image_and_classes(image: np.ndarray, classes: np.ndarray) -> None:
 def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """``(4, 3)``: mean of NCR, ED, ET over normal brain, per modality; NaN for an absent label."""
     _check_image_and_classes(image, classes)
-    brain = (image != 0).any(axis=-1)
-    normal = brain & (classes == 0)
+    normal = (image != 0).any(axis=-1) & (classes == 0)
     ratios = np.full((len(MODALITIES), len(RATIO_LABELS)), np.nan)
     label_masks = [classes == cls for cls in RATIO_LABELS]
     for channel in range(len(MODALITIES)):
@@ -293,7 +287,7 @@ def label_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray
 
 
 #: CSF-like voxels: normal-appearing brain whose T2 exceeds this many times its median T2.
-CSF_T2_FACTOR = 2.0
+_CSF_T2_FACTOR = 2.0
 
 
 def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -301,7 +295,7 @@ def csf_intensity_ratios(image: np.ndarray, classes: np.ndarray) -> np.ndarray:
     _check_image_and_classes(image, classes)
     normal = (image != 0).any(axis=-1) & (classes == 0)
     t2 = image[..., MODALITIES.index("t2")][normal]
-    csf = t2 > CSF_T2_FACTOR * np.median(t2)
+    csf = t2 > _CSF_T2_FACTOR * np.median(t2)
     ratios = np.full(len(MODALITIES), np.nan)
     if csf.any():
         for channel in range(len(MODALITIES)):

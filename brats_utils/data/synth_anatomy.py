@@ -17,7 +17,6 @@ __all__ = [
     "GREY_MATTER",
     "WHITE_MATTER",
     "DEEP_GREY",
-    "TUMOUR_KINDS",
     "Box",
     "smooth_noise",
     "one_blas_thread",
@@ -32,7 +31,7 @@ OUTSIDE, CSF, GREY_MATTER, WHITE_MATTER, DEEP_GREY = 0, 1, 2, 3, 4
 
 #: Glioma kinds: necrotic core + enhancing rim, solid enhancing core (no necrosis), or a
 #: non-enhancing core (no enhancement, label 1 only), each with edema around it.
-TUMOUR_KINDS: tuple[str, ...] = ("necrotic", "solid_enhancing", "non_enhancing")
+_TUMOUR_KINDS: tuple[str, ...] = ("necrotic", "solid_enhancing", "non_enhancing")
 _KIND_PROBABILITIES = (0.7, 0.15, 0.15)
 
 # Nominal brain ellipsoid in reference mm (matches the real sample's brain extent:
@@ -86,8 +85,7 @@ def brain_box(shape: tuple[int, int, int]) -> Box:
     """Box of every voxel the brain may occupy in a volume of ``shape``."""
     low = _BRAIN_CENTRE - 1.2 * _BRAIN_RADII[[0, 1, 3]]
     high = _BRAIN_CENTRE + 1.2 * _BRAIN_RADII[:3]
-    full_coords = _axis_coords(shape)
-    whole = Box(tuple(slice(0, n) for n in shape), tuple(full_coords))  # type: ignore[arg-type]
+    whole = Box(tuple(slice(0, n) for n in shape), tuple(_axis_coords(shape)))  # type: ignore[arg-type]
     box, _ = whole.sub_box(low, high)
     return box
 
@@ -199,7 +197,7 @@ class TumourPlan:
 
 def plan_tumour(rng: np.random.Generator, depth: np.ndarray, box: Box) -> TumourPlan:
     """Draw a glioma's kind, size and a centre deep enough inside the brain (``depth`` map)."""
-    kind = TUMOUR_KINDS[int(rng.choice(len(TUMOUR_KINDS), p=_KIND_PROBABILITIES))]
+    kind = _TUMOUR_KINDS[int(rng.choice(len(_TUMOUR_KINDS), p=_KIND_PROBABILITIES))]
     edema_radius = float(rng.uniform(14.0, 34.0))
     core_radius = edema_radius * float(rng.uniform(0.55, 0.9))
     necrosis_radius = core_radius * float(rng.uniform(0.5, 0.85)) if kind == "necrotic" else 0.0

@@ -71,17 +71,14 @@ def validate_case(
         except CaseError as exc:
             report(f"{kind}: {exc.message}", path)
             continue
-        geometry = [
+        messages = [
             shape_problem(kind, data.shape, reference, expected_shape),
             affine_problem(kind, image.affine, reference),
+            *_content_problems(kind, data, files),
         ]
-        for message in geometry:
-            if message is not None:
-                report(message, path)
-        if reference is None:
-            reference = Reference(kind, data.shape, image.affine)
-        for message in _content_problems(kind, data, files):
+        for message in filter(None, messages):
             report(message, path)
+        reference = reference or Reference(kind, data.shape, image.affine)
 
     for path, message in _stray_files(files):
         report(message, path, warning=True)

@@ -95,15 +95,6 @@ def bootstrap_mean_ci(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def sign_test(differences: np.ndarray) -> float:
-    """Two-sided exact sign test p-value (ties dropped; none left: 1)."""
-    differences = np.asarray(differences, dtype=np.float64)
-    positive, negative = int(np.sum(differences > 0)), int(np.sum(differences < 0))
-    if positive + negative == 0:
-        return 1.0
-    return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
-
-
 def compare_tables(
     a: pd.DataFrame,
     b: pd.DataFrame,
@@ -136,6 +127,7 @@ def compare_tables(
         differences = values_b - values_a
         lower_is_better = "hd95" in metric
         better = -differences if lower_is_better else differences
+        wins, losses = int(np.sum(better > 0)), int(np.sum(better < 0))
         low, high = bootstrap_mean_ci(differences, resamples=resamples, seed=seed)
         favours = TOO_FEW if len(differences) < MIN_CASES else "-"
         if low > 0 or high < 0:
@@ -149,9 +141,10 @@ def compare_tables(
             "ci_low": low,
             "ci_high": high,
             "wilcoxon_p": float(stats.wilcoxon(differences).pvalue) if np.any(differences) else 1.0,
-            "sign_p": sign_test(differences),
-            "b_better": int(np.sum(better > 0)),
-            "a_better": int(np.sum(better < 0)),
+            # exact two-sided sign test, ties dropped
+            "sign_p": float(stats.binomtest(wins, wins + losses).pvalue) if wins + losses else 1.0,
+            "b_better": wins,
+            "a_better": losses,
             "ties": int(np.sum(better == 0)),
             "favours": favours,
         }

@@ -60,5 +60,4 @@ def failure_table(per_case: pd.DataFrame, region: str = "WT") -> pd.DataFrame:
     table = per_case[["case", *columns.values()]].set_axis(["case", *columns], axis=1)
     table["lesions"] = table.pop("tp") + table["fn_lesions"]
     table["status"] = per_case["status"].to_numpy()
-    ordered = table.sort_values(["dice", "lesion_dice"], kind="stable")
-    return ordered.reset_index(drop=True)
+    return table.sort_values(["dice", "lesion_dice"], kind="stable").reset_index(drop=True)

@@ -31,9 +31,7 @@ GLI_MIN_VOLUME_MM3: float = 50.0
 
 #: Per-case columns of ``brats evaluate`` (after the legacy ones), region by region.
 LESION_COLUMNS: tuple[str, ...] = tuple(
-    f"lesion_{metric}_{region}"
-    for metric in ("dice", "hd95", "tp", "fp", "fn")
-    for region in ("WT", "TC", "ET")
+    f"lesion_{m}_{r}" for m in ("dice", "hd95", "tp", "fp", "fn") for r in REGIONS
 )
 
 _CONNECTIVITY_26 = ndimage.generate_binary_structure(3, 3)

@@ -80,6 +80,15 @@ def _binary_cm(cm: np.ndarray, positive: tuple[int, ...]) -> tuple[float, float,
     return tp, fp, fn, tn
 
 
+def _ratios(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    return {
+        "dice": safe_ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": safe_ratio(tp, tp + fp),
+        "sensitivity": safe_ratio(tp, tp + fn),
+        "specificity": safe_ratio(tn, tn + fp),
+    }
+
+
 def label_metrics(cm: np.ndarray) -> dict[str, float]:
     """The :data:`LABEL_METRICS` of a ``(4, 4)`` confusion matrix; ``mean_iou``, ``dice_all``
     average 4 classes, other per-class scores the 3 tumour classes."""
@@ -87,35 +96,16 @@ def label_metrics(cm: np.ndarray) -> dict[str, float]:
     if cm.shape != (NUM_CLASSES, NUM_CLASSES):
         raise ValueError(f"expected a ({NUM_CLASSES}, {NUM_CLASSES}) matrix, got {cm.shape}")
     tp, fp, fn, tn = np.array([_binary_cm(cm, (c,)) for c in range(NUM_CLASSES)]).T
-    iou = safe_ratio(tp, tp + fp + fn)
-    dice = safe_ratio(2 * tp, 2 * tp + fp + fn)
-    precision = safe_ratio(tp, tp + fp)
-    sensitivity = safe_ratio(tp, tp + fn)
-    specificity = safe_ratio(tn, tn + fp)
-    tumour = list(TUMOUR_CLASSES)
-    btp, bfp, bfn, btn = _binary_cm(cm, TUMOUR_CLASSES)
-    result = {
-        "mean_iou": float(iou.mean()),
-        "dice": float(dice[tumour].mean()),
-        "dice_all": float(dice.mean()),
-        "precision": float(precision[tumour].mean()),
-        "sensitivity": float(sensitivity[tumour].mean()),
-        "specificity": float(specificity[tumour].mean()),
-        "dice_tumour": float(safe_ratio(2 * btp, 2 * btp + bfp + bfn)),
-        "precision_tumour": float(safe_ratio(btp, btp + bfp)),
-        "sensitivity_tumour": float(safe_ratio(btp, btp + bfn)),
-        "specificity_tumour": float(safe_ratio(btn, btn + bfp)),
-    }
-    for cls in TUMOUR_CLASSES:
-        result[f"dice_{CLASS_NAMES[cls]}"] = float(dice[cls])
-    return result
+    per_class, tumour = _ratios(tp, fp, fn, tn), list(TUMOUR_CLASSES)
+    result = {"mean_iou": safe_ratio(tp, tp + fp + fn).mean(), "dice_all": per_class["dice"].mean()}
+    result.update({name: values[tumour].mean() for name, values in per_class.items()})
+    whole = _ratios(*_binary_cm(cm, TUMOUR_CLASSES))
+    result.update({f"{name}_tumour": value for name, value in whole.items()})
+    result.update({f"dice_{CLASS_NAMES[c]}": per_class["dice"][c] for c in TUMOUR_CLASSES})
+    return {name: float(result[name]) for name in LABEL_METRICS}
 
 
 def region_dice_from_cm(cm: np.ndarray) -> dict[str, float]:
     """``{"WT": ..., "TC": ..., "ET": ...}`` Dice of the regions from a confusion matrix."""
     cm = _check_cm(cm)
-    scores = {}
-    for region, classes in REGIONS.items():
-        tp, fp, fn, _ = _binary_cm(cm, classes)
-        scores[region] = float(safe_ratio(2 * tp, 2 * tp + fp + fn))
-    return scores
+    return {r: float(_ratios(*_binary_cm(cm, c))["dice"]) for r, c in REGIONS.items()}

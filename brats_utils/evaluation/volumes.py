@@ -29,7 +29,6 @@ from brats_utils.evaluation.surface import hd95
 __all__ = [
     "METRIC_COLUMNS",
     "VOLUME_COLUMNS",
-    "LABEL_CLASSES",
     "dice",
     "sensitivity",
     "specificity",
@@ -41,7 +40,7 @@ __all__ = [
 ]
 
 #: Labels scored on their own besides the regions (enhancing is region ET).
-LABEL_CLASSES: dict[str, int] = {
+_LABEL_CLASSES: dict[str, int] = {
     "NCR": CLASS_NAMES.index("necrotic"),
     "ED": CLASS_NAMES.index("edema"),
 }
@@ -51,7 +50,7 @@ VOLUME_COLUMNS: tuple[str, ...] = tuple(f"volume_{r}_ml" for r in REGIONS)
 METRIC_COLUMNS: tuple[str, ...] = (
     "case",
     *(f"{m}_{r}" for m in ("dice", "hd95", "sensitivity", "specificity") for r in REGIONS),
-    *(f"dice_{name}" for name in LABEL_CLASSES),
+    *(f"dice_{name}" for name in _LABEL_CLASSES),
 )
 
 
@@ -77,9 +76,7 @@ def dice(pred: np.ndarray, ref: np.ndarray) -> float:
 def sensitivity(pred: np.ndarray, ref: np.ndarray) -> float:
     """TP / (TP + FN); empty reference -> 1 if ``pred`` is empty too, else 0."""
     tp, fp, fn, _ = _counts(pred, ref)
-    if tp + fn == 0:
-        return 1.0 if fp == 0 else 0.0
-    return tp / (tp + fn)
+    return tp / (tp + fn) if tp + fn else (1.0 if fp == 0 else 0.0)
 
 
 def specificity(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -113,7 +110,7 @@ def evaluate_case(
         result[f"hd95_{region}"] = hd95(pred, ref, spacing)
         result[f"sensitivity_{region}"] = sensitivity(pred, ref)
         result[f"specificity_{region}"] = specificity(pred, ref)
-    for name, cls in LABEL_CLASSES.items():
+    for name, cls in _LABEL_CLASSES.items():
         result[f"dice_{name}"] = dice(pred_classes == cls, ref_classes == cls)
     return {column: result[column] for column in METRIC_COLUMNS[1:]}
 
@@ -143,16 +140,12 @@ def evaluate_folder(
     predictions = find_predictions(pred_dir)
     references = discover_cases(ref_dir)
     by_id = {case.case_id: case for case in references}
-    unlabelled = sorted(c.case_id for c in references if c.seg is None)
-    if case_ids is not None:
-        case_ids = list(case_ids)
-        unknown = sorted(set(case_ids) - set(by_id))
-        if unknown:
-            raise BratsError(f"cases {unknown} are not in the reference folder {ref_dir}")
-        unlabelled = [c for c in unlabelled if c in set(case_ids)]
-    else:
-        case_ids = sorted(by_id)
-    scored = [c for c in case_ids if c not in set(unlabelled)]
+    case_ids = sorted(by_id) if case_ids is None else list(case_ids)
+    unknown = sorted(set(case_ids) - set(by_id))
+    if unknown:
+        raise BratsError(f"cases {unknown} are not in the reference folder {ref_dir}")
+    unlabelled = sorted(c for c in set(case_ids) if by_id[c].seg is None)
+    scored = [c for c in case_ids if by_id[c].seg is not None]
     if not scored:
         raise BratsError(f"no reference case with a segmentation to score in {ref_dir}")
     if not set(scored) & set(predictions):
@@ -178,10 +171,10 @@ def evaluate_folder(
             row = {"case": case_id, **failure_metrics(), **lesions, **volumes}
             rows.append({**row, "status": "missing"})
             continue
-        pred_classes, pred_affine = read_prediction(
+        pred_classes, pred_image = read_prediction(
             predictions[case_id], case_id, case.release, ref_classes.shape
         )
-        if not np.allclose(pred_affine, ref_image.affine, atol=AFFINE_TOLERANCE_MM):
+        if not np.allclose(pred_image.affine, ref_image.affine, atol=AFFINE_TOLERANCE_MM):
             warnings.append(f"{case_id}: prediction affine differs from the reference's")
         metrics = evaluate_case(pred_classes, ref_classes, spacing)
         lesions = lesion_metrics(pred_classes, ref_classes, spacing, lesion_rules)

@@ -29,10 +29,10 @@ def mean_with_ci(values, digits: int = 2) -> str:
     values = np.asarray(pd.Series(values).dropna(), dtype=np.float64)
     if values.size == 0:
         return "no cases"
-    if values.size < MIN_CASES:
-        return f"{values.mean():.{digits}f} ({too_few(values.size)})"
-    low, high = bootstrap_mean_ci(values)
     mean = f"{values.mean():.{digits}f}"
+    if values.size < MIN_CASES:
+        return f"{mean} ({too_few(values.size)})"
+    low, high = bootstrap_mean_ci(values)
     return f"{mean} (95% CI {low:.{digits}f}-{high:.{digits}f}, n = {values.size})"
 
 
@@ -82,11 +82,8 @@ def exploration_findings(volumes: pd.DataFrame, histograms, split_counts: Mappin
     brightest_ed = contrast["ED"].idxmax()
     brightest_et = contrast["ET"].idxmax()
     darkest_ncr = contrast["NCR"].idxmin()
-    t1ce = ""
-    if brightest_et != "t1ce" and "t1ce" in contrast.index:
-        t1ce = (
-            f"; T1ce, where contrast agent marks it in patients, {contrast.loc['t1ce', 'ET']:+.2f}"
-        )
+    t1ce = f"; T1ce, where contrast agent marks it in patients, {contrast.loc['t1ce', 'ET']:+.2f}"
+    t1ce = "" if brightest_et == "t1ce" else t1ce
     lines.append(
         f"* Against normal brain (mean z-score difference over {histograms.n_cases} cases): "
         f"edema stands out most on **{name[brightest_ed]}** "
@@ -194,11 +191,10 @@ def contrast_findings(table: pd.DataFrame) -> str:
 
 
 def _difference(row) -> str:
-    if row["favours"] == TOO_FEW:
-        return f"{row['mean_difference']:+.3f} ({too_few(int(row['n']))})"
+    n = int(row["n"])
+    interval = f"95% CI {row['ci_low']:+.3f}..{row['ci_high']:+.3f}, n = {n}"
     return (
-        f"{row['mean_difference']:+.3f} (95% CI {row['ci_low']:+.3f}..{row['ci_high']:+.3f}, "
-        f"n = {int(row['n'])})"
+        f"{row['mean_difference']:+.3f} ({too_few(n) if row['favours'] == TOO_FEW else interval})"
     )
 
 
@@ -211,9 +207,7 @@ def _verdict(row, a: str, b: str) -> str:
 def paired_findings(comparison: pd.DataFrame, a: str, b: str) -> str:
     """A paired comparison of ``b`` against ``a`` (``compare_tables`` of B - A)."""
     if (comparison["favours"] == TOO_FEW).all():
-        differences = ", ".join(
-            f"{m} {r['mean_difference']:+.3f}" for m, r in comparison.iterrows()
-        )
+        differences = ", ".join(f"{m} {d:+.3f}" for m, d in comparison["mean_difference"].items())
         return f"* {b} - {a}: {differences} ({too_few(int(comparison['n'].iloc[0]))})."
     lines = []
     for metric, row in comparison.iterrows():
@@ -237,8 +231,7 @@ def results_findings(
     """Notebook 06: the best variant with its interval, the paired verdicts, the worst case,
     and the conclusion this sample allows. ``region_table`` is indexed by ``(split,
     experiment)``, ``paired_table`` by ``(experiment, metric)``; ``failures`` worst first."""
-    means = region_table.loc[split]
-    top = means["dice_WT"].idxmax()
+    top = region_table.loc[split]["dice_WT"].idxmax()
     cases = per_case[top]
     lines = [
         f"- On the {len(cases)} {split} case(s), **{top}** has the highest mean WT Dice; its "
@@ -273,16 +266,10 @@ def results_findings(
     if clear:
         conclusion = "; ".join(clear) + " (95% intervals that exclude 0); the rest cannot be "
         conclusion += "told apart on these cases."
-    elif judged:
-        conclusion = (
-            f"no paired difference against {baseline} excludes 0 on these {len(cases)} cases: "
-            "this sample cannot rank the variants, whatever their means say."
-        )
     else:
-        conclusion = (
-            f"{too_few(len(cases))}: this sample cannot rank the variants, whatever their "
-            "means say."
-        )
+        why = f"no paired difference against {baseline} excludes 0 on these {len(cases)} cases"
+        why = why if judged else too_few(len(cases))
+        conclusion = f"{why}: this sample cannot rank the variants, whatever their means say."
     lines.append(f"- **Conclusion**: {conclusion}")
     return "\n".join(lines)
 

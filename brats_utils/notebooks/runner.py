@@ -75,15 +75,6 @@ class NotebookRun:
     executed: dict[str, Path] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def figures(self) -> list[Path]:
-        return sorted((self.out_dir / "figures").glob("*.png"))
-
-    @property
-    def tables(self) -> list[Path]:
-        folder = self.out_dir / "tables"
-        return sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".json"))
-
 
 def load_profile(profile: str | Path) -> Profile:
     """A profile by name (``notebooks/params/<name>.yaml``) or YAML path, else a BratsError."""
@@ -153,12 +144,9 @@ def ensure_kernel() -> str:
             continue
         if command in plain or Path(command).resolve() == Path(sys.executable).resolve():
             return name
-    install = ["ipykernel", "install", "--sys-prefix", "--name", FALLBACK_KERNEL]
-    subprocess.run(
-        [sys.executable, "-m", *install, "--display-name", "Python (brats-unet)"],
-        check=True,
-        capture_output=True,
-    )
+    names = ["--name", FALLBACK_KERNEL, "--display-name", "Python (brats-unet)"]
+    command = [sys.executable, "-m", "ipykernel", "install", "--sys-prefix", *names]
+    subprocess.run(command, check=True, capture_output=True)
     return FALLBACK_KERNEL
 
 
@@ -250,12 +238,9 @@ def run_notebooks(
     overrides: Mapping[str, Any] | None = None,
     log_output: bool = False,
 ) -> NotebookRun:
-    """Run the numbered notebooks in order with papermill, each mistake refused before.
-
-    Raises:
-        BratsError: unknown profile, notebook or parameter, missing data, or a failing notebook
-            (the message names its executed copy, which holds the traceback).
-    """
+    """Run the numbered notebooks in order with papermill; ``BratsError`` before any run for an
+    unknown profile, notebook or parameter or missing data, and for a failing notebook (naming
+    its executed copy, which holds the traceback)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 

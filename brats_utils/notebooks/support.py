@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +43,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
 class OutputPaths:
     """A notebook series' folders under ``root``: figures, tables, cache, runs, predictions."""
 
-    root: Path
-
     def __init__(self, root: Path | str):
-        object.__setattr__(self, "root", Path(root).resolve())
+        self.root = Path(root).resolve()
 
     @property
     def figures(self) -> Path:
@@ -151,10 +147,8 @@ def evaluate_slices(
         scores = model.predict(x, batch_size=batch_size, verbose=0)
         cm += confusion_matrix(y, classes_from_scores(scores))
         n_slices += len(x)
-    metrics = {k: float(v) for k, v in label_metrics(cm).items()}
-    metrics.update({f"region_dice_{k}": float(v) for k, v in region_dice_from_cm(cm).items()})
-    metrics["n_slices"] = n_slices
-    return metrics
+    regions = {f"region_dice_{k}": v for k, v in region_dice_from_cm(cm).items()}
+    return {**label_metrics(cm), **regions, "n_slices": n_slices}
 
 
 def example_slices(

@@ -8,12 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brats_utils.conventions import (
-    MODALITIES,
-    MODALITY_NAMES,
-    channel_indices,
-    classes_from_scores,
-)
+from brats_utils.conventions import MODALITIES, MODALITY_NAMES, channel_indices, classes_from_scores
 from brats_utils.data.split import cases_in
 from brats_utils.evaluation.volumes import evaluate_folder
 from brats_utils.files import write_csv
@@ -36,8 +31,7 @@ SLICE_COLUMNS = ("dice_necrotic", "dice_edema", "dice_enhancing", "dice", "mean_
 
 def variant_cases(split: Mapping[str, str], max_cases: int = 0) -> dict[str, list[str]]:
     """``{"validation": [...], "test": [...]}``, sorted, at most ``max_cases`` each (0: all)."""
-    limit = max_cases or None
-    cases = {s: cases_in(split, s)[:limit] for s in SCORED}
+    cases = {s: cases_in(split, s)[: max_cases or None] for s in SCORED}
     return {s: ids for s, ids in cases.items() if ids}
 
 
@@ -73,28 +67,23 @@ def predict_examples(
 
 
 def modality_ablation(
-    model,
-    cache,
-    case_ids: Sequence[str],
-    channels: Sequence[str],
-    *,
-    batch_size: int = 64,
+    model, cache, case_ids: Sequence[str], channels: Sequence[str], *, batch_size: int = 64
 ) -> pd.DataFrame:
     """Slice metrics with each of the model's ``channels`` set to 0, a row per ``input``;
     ``drop``: the intact Dice minus this row's."""
     if not channels:
         raise ValueError("modality_ablation needs the model's channels, got none")
-    rows = {"all": evaluate_slices(model, cache, case_ids, channels, batch_size=batch_size,
-                                   progress=False)}  # fmt: skip
-    for position, channel in enumerate(channels):
-        blanked = _BlankedCache(cache, channel_indices(channels)[position])
-        name = f"without {MODALITY_NAMES.get(channel, channel)}"
-        rows[name] = evaluate_slices(
-            model, blanked, case_ids, channels, batch_size=batch_size, progress=False
+    inputs = {"all": cache}
+    for channel, index in zip(channels, channel_indices(channels), strict=True):
+        inputs[f"without {MODALITY_NAMES.get(channel, channel)}"] = _BlankedCache(cache, index)
+    rows = {
+        name: evaluate_slices(
+            model, images, case_ids, channels, batch_size=batch_size, progress=False
         )
-    table = pd.DataFrame.from_dict(rows, orient="index")
+        for name, images in inputs.items()
+    }
     columns = [*SLICE_COLUMNS, "region_dice_WT", "region_dice_TC", "region_dice_ET"]
-    table = table[columns]
+    table = pd.DataFrame.from_dict(rows, orient="index")[columns]
     table.index.name = "input"
     table["drop"] = table.loc["all", "dice"] - table["dice"]
     return table

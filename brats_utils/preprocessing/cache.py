@@ -111,14 +111,11 @@ class SliceCache:
         self._open: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # loader worker threads share the open maps
 
-    def __len__(self) -> int:
-        return len(self.case_ids)
-
     def __contains__(self, case_id: object) -> bool:
         return case_id in self._entries
 
     def __repr__(self) -> str:
-        return f"SliceCache({str(self.cache_dir)!r}, {len(self)} cases, {self.settings})"
+        return f"SliceCache({str(self.cache_dir)!r}, {len(self.case_ids)} cases, {self.settings})"
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -179,8 +176,7 @@ class SliceCache:
         return array
 
     def _where(self, case_id: str, positions: np.ndarray | None):
-        """The case's crop, the index of ``positions`` (all if None) and the ``(N, size, size)``
-        shape of what is read."""
+        """The case's crop, the index of ``positions`` (all if None), the shape read."""
         n = self.n_slices(case_id) if positions is None else len(positions)
         index = slice(None) if positions is None else positions
         return self.entry(case_id)["crop"], index, (n, self.settings.size, self.settings.size)

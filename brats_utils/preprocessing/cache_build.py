@@ -17,12 +17,7 @@ from brats_utils import __version__
 from brats_utils.conventions import MODALITIES, NUM_CLASSES, VOLUME_SHAPE
 from brats_utils.data.cases import CaseFiles, select_cases
 from brats_utils.errors import BratsError, CaseError
-from brats_utils.files import (
-    in_workers,
-    read_json,
-    remove_stale_temporaries,
-    write_json,
-)
+from brats_utils.files import in_workers, read_json, remove_stale_temporaries, write_json
 from brats_utils.preprocessing.cache import (
     CACHE_VERSION,
     CASES_DIR,
@@ -88,8 +83,6 @@ def _cache_one_case(
 
 def _finished_entries(cases_dir: Path) -> dict[str, dict[str, Any]]:
     entries = {}
-    if not cases_dir.is_dir():
-        return entries
     for marker in sorted(cases_dir.glob("*.json")):
         if marker.name.startswith("."):
             continue
@@ -200,27 +193,22 @@ def build_cache(
     todo = [f for f in selected if f.case_id not in entries]
     bar = tqdm(total=len(todo), unit="case", desc="preprocessing", disable=not progress)
     last_write = time.monotonic()
-
-    def record(case_id: str, entry: dict[str, Any] | None, reason: str | None) -> None:
-        nonlocal last_write
-        if entry is None:
-            report.failed.append((case_id, reason or "unknown error"))
-            if progress:
-                bar.write(f"failed {reason}")
-        else:
-            report.done.append(case_id)
-            entries[case_id] = entry
-        bar.update(1)
-        if time.monotonic() - last_write > _MANIFEST_EVERY_S:
-            write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
-            last_write = time.monotonic()
-
+    cache = partial(
+        _cache_one_case, cases_dir=cases_dir, settings=settings, expected_shape=expected_shape
+    )
     try:
-        cache = partial(
-            _cache_one_case, cases_dir=cases_dir, settings=settings, expected_shape=expected_shape
-        )
-        for result in in_workers(cache, todo, workers):
-            record(*result)
+        for case_id, entry, reason in in_workers(cache, todo, workers):
+            if entry is None:
+                report.failed.append((case_id, reason or "unknown error"))
+                if progress:
+                    bar.write(f"failed {reason}")
+            else:
+                report.done.append(case_id)
+                entries[case_id] = entry
+            bar.update(1)
+            if time.monotonic() - last_write > _MANIFEST_EVERY_S:
+                write_json(manifest_path, _manifest(settings, data_dir, entries), indent=None)
+                last_write = time.monotonic()
     finally:
         bar.close()
         entries = _finished_entries(cases_dir)

@@ -15,7 +15,6 @@ from brats_utils.preprocessing.resize import resize_channel_slab, resize_labels
 from brats_utils.preprocessing.settings import PreprocessSettings, to_plane
 
 __all__ = [
-    "BRAIN_MARGIN",
     "brain_box",
     "frame_box",
     "crop_square",
@@ -30,10 +29,10 @@ __all__ = [
 ]
 
 
-BRAIN_MARGIN = 2
+_BRAIN_MARGIN = 2
 
 
-def brain_box(mask: np.ndarray, margin: int = BRAIN_MARGIN) -> tuple[int, int, int]:
+def brain_box(mask: np.ndarray, margin: int = _BRAIN_MARGIN) -> tuple[int, int, int]:
     """The in-plane square ``(x0, y0, side)`` around a non-empty brain mask; may leave the frame."""
     xs = np.flatnonzero(mask.any(axis=(1, 2)))
     ys = np.flatnonzero(mask.any(axis=(0, 2)))
@@ -99,10 +98,7 @@ def context_positions(positions: np.ndarray, n_slices: int, context: int) -> np.
 
 
 def stack_context(
-    slices: np.ndarray,
-    positions: np.ndarray,
-    context: int,
-    channels: Sequence[int] | None = None,
+    slices: np.ndarray, positions: np.ndarray, context: int, channels: Sequence[int] | None = None
 ) -> np.ndarray:
     """2.5D input: ``(Z, H, W, C)`` slices -> ``(N, H, W, context * C)`` float32, the neighbours
     of each of the ``(N,)`` centre ``positions`` side by side."""
@@ -147,8 +143,7 @@ def preprocess_channels(
     mask = to_plane(mask, settings.plane)
     if seg is not None:
         seg = to_plane(np.asarray(seg), settings.plane)
-    shape = mask.shape
-    kept = settings.slice_indices(shape[2], case_id)
+    kept = settings.slice_indices(mask.shape[2], case_id)
     size = settings.size
     box = frame_box(mask, settings.crop_brain)
 

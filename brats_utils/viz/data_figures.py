@@ -48,17 +48,14 @@ class IntensityHistograms:
 
 
 def intensity_histograms(
-    cases: Iterable[tuple[np.ndarray, np.ndarray | None]],
-    *,
-    normalize: bool = True,
+    cases: Iterable[tuple[np.ndarray, np.ndarray | None]], *, normalize: bool = True
 ) -> IntensityHistograms:
     """Brain-voxel intensity histograms over ``(image, seg)`` pairs in 100 bins over [-4, 6],
     outside values in the end bins; ``normalize``: z-score each case first."""
     bins, edges = 100, np.linspace(-4.0, 6.0, 101)
     tissues = {"brain": 0, **{LABEL_ABBREVIATIONS[c]: c for c in TUMOUR_CLASSES}}
     result = IntensityHistograms(
-        edges=edges,
-        counts={m: {t: np.zeros(bins, np.int64) for t in tissues} for m in MODALITIES},
+        edges=edges, counts={m: {t: np.zeros(bins, np.int64) for t in tissues} for m in MODALITIES}
     )
     for image, seg in cases:
         if normalize:
@@ -95,8 +92,7 @@ def plot_intensity_histograms(
         axis.set_xlabel("intensity (z-score over brain)")
     axes[0].set_ylabel("density")
     axes[-1].legend(fontsize="small")
-    fig.suptitle(f"Intensity by label, {histograms.n_cases} cases")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, f"Intensity by label, {histograms.n_cases} cases")
 
 
 def label_volumes(seg: np.ndarray, voxel_volume_ml: float = 0.001) -> dict[str, float]:
@@ -106,10 +102,7 @@ def label_volumes(seg: np.ndarray, voxel_volume_ml: float = 0.001) -> dict[str, 
 
 
 def plot_label_volumes(
-    volumes,
-    *,
-    ax: Axes | None = None,
-    out_path: Path | str | None = None,
+    volumes, *, ax: Axes | None = None, out_path: Path | str | None = None
 ) -> Figure:
     """Stacked NCR, ED, ET bars (``volumes``: mL columns, indexed by case), largest first."""
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
@@ -123,11 +116,9 @@ def plot_label_volumes(
     table.plot.bar(stacked=True, ax=axis, color=colors, width=0.85, xlabel="")
     axis.tick_params(axis="x", labelsize="x-small")
     if len(table) > 60:
-        axis.set_xticks([])
-        axis.set_xlabel(f"{len(table)} cases, sorted by tumour volume")
+        axis.set(xticks=[], xlabel=f"{len(table)} cases, sorted by tumour volume")
     axis.set_ylim(0, 1.08 * max(float(table.sum(axis=1).max()), 1e-3))
-    axis.set_ylabel("volume (mL)")
-    axis.set_title("Tumour label volumes per case")
+    axis.set(ylabel="volume (mL)", title="Tumour label volumes per case")
     axis.legend()
     return finish_figure(fig, out_path)
 
@@ -141,8 +132,7 @@ def plot_split_counts(
     bars = axis.bar(names, counts, color=["#4c72b0", "#dd8452", "#55a868"][: len(names)])
     axis.bar_label(bars)
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.set_ylabel("cases")
-    axis.set_title(f"Cases per split ({len(split)} in all)")
+    axis.set(ylabel="cases", title=f"Cases per split ({len(split)} in all)")
     return finish_figure(fig, out_path)
 
 
@@ -212,22 +202,17 @@ def slice_label_stats(cache) -> pd.DataFrame:
 
 
 def plot_slice_label_stats(
-    stats: pd.DataFrame,
-    *,
-    ax: Sequence[Axes] | None = None,
-    out_path: Path | str | None = None,
+    stats: pd.DataFrame, *, ax: Sequence[Axes] | None = None, out_path: Path | str | None = None
 ) -> Figure:
     """Tumour pixels per axial slice (stacked) and the share of cases with tumour there."""
     fig, (left, right) = new_axes(ax, 2, panel_size=(4.6, 3.0))
     names = [LABEL_ABBREVIATIONS[c] for c in TUMOUR_CLASSES]
     stats[names].plot.area(ax=left, color=[LABEL_COLORS[c] for c in TUMOUR_CLASSES], lw=0)
-    left.set_xlabel("axial slice index")
-    left.set_ylabel("pixels (all cases)")
-    left.set_title("Tumour labels per slice")
+    left.set(
+        xlabel="axial slice index", ylabel="pixels (all cases)", title="Tumour labels per slice"
+    )
     left.legend(fontsize="small")
     right.plot(stats.index, 100 * stats["tumour_cases"], color="black")
-    right.set_xlabel("axial slice index")
-    right.set_ylabel("% of cases")
-    right.set_ylim(0, 100)
+    right.set(xlabel="axial slice index", ylabel="% of cases", ylim=(0, 100))
     right.set_title("Cases with tumour on the slice")
     return finish_figure(fig, out_path)

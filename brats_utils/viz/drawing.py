@@ -74,14 +74,16 @@ def new_axes(
     ncols = max(1, min(ncols or n_panels, n_panels))
     nrows = -(-n_panels // ncols)
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
-    grid = fig.subplots(nrows, ncols, squeeze=False)
-    axes = list(grid.ravel())
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
     for extra in axes[n_panels:]:
         extra.remove()
     return fig, axes[:n_panels]
 
 
-def finish_figure(fig: Figure, out_path: Path | str | None) -> Figure:
+def finish_figure(fig: Figure, out_path: Path | str | None, title: str = "") -> Figure:
+    """``fig`` with its ``title`` (if any), saved to ``out_path`` (if any)."""
+    if title:
+        fig.suptitle(title)
     if out_path is not None:
         save_figure(fig, out_path)
     return fig
@@ -141,10 +143,7 @@ def display_ranges(image: np.ndarray) -> dict[str, tuple[float, float]]:
     for c, name in enumerate(MODALITIES):
         values = np.asarray(image[..., c]).ravel()[::7]  # a sample is plenty for percentiles
         values = values[values != 0]
-        if values.size == 0:
-            ranges[name] = (0.0, 1.0)
-            continue
-        low, high = np.percentile(values, (0.5, 99.5))
+        low, high = np.percentile(values, (0.5, 99.5)) if values.size else (0.0, 1.0)
         ranges[name] = (float(low), float(high if high > low else low + 1.0))
     return ranges
 
@@ -240,8 +239,7 @@ def draw_slice(
         axis.set_axis_off()
         if handles and panel == last_of_kind[is_errors]:
             axis.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.6)
-    fig.suptitle(f"{case_id + ': ' if case_id else ''}{plane} slice {index}")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, f"{case_id + ': ' if case_id else ''}{plane} slice {index}")
 
 
 def _check_slice_arguments(image, seg, pred, modality: str) -> None:

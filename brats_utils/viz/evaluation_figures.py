@@ -47,8 +47,7 @@ def plot_paired_cases(
             axis.plot([0, 1], values[:, case], color="C2" if better else "C3", alpha=0.6, lw=1)
         axis.scatter(np.repeat([0, 1], values.shape[1]), values, s=12, color="black", zorder=3)
         axis.plot([0, 1], values.mean(axis=1), color="black", lw=2.5, label="mean")
-        axis.set_xticks([0, 1], labels)
-        axis.set_xlim(-0.3, 1.3)
+        axis.set(xticks=[0, 1], xticklabels=labels, xlim=(-0.3, 1.3))
         axis.set_title(metric, fontsize="medium")
         if metric.startswith(("dice", "lesion_dice")):
             axis.set_ylim(-0.02, 1.02)
@@ -61,8 +60,7 @@ def plot_paired_cases(
         fontsize="small",
         loc="lower right",
     )
-    fig.suptitle(title)
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title)
 
 
 def plot_dice_vs_volume(
@@ -85,12 +83,9 @@ def plot_dice_vs_volume(
     axis.set_xscale("symlog", linthresh=1.0)  # linear below 1 mL (cases without the region: 0)
     ticks = [0.0, *(10.0**k for k in range(int(np.ceil(np.log10(largest))) + 1))]
     axis.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    axis.set_xlabel(f"reference {region} volume (mL)")
-    axis.set_ylabel(f"Dice {region}")
-    axis.set_ylim(-0.02, 1.02)
+    axis.set(xlabel=f"reference {region} volume (mL)", ylabel=f"Dice {region}", ylim=(-0.02, 1.02))
     axis.legend(fontsize="small")
-    fig.suptitle(f"Dice {region} against tumour volume")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, f"Dice {region} against tumour volume")
 
 
 def plot_error_map(
@@ -119,5 +114,4 @@ def plot_error_map(
         axis.set_title(region, fontsize="medium")
         axis.set_axis_off()
     axes[-1].legend(handles=error_legend_handles(), loc="lower right", fontsize="small")
-    fig.suptitle(title or f"errors on axial slice {index}")
-    return finish_figure(fig, out_path)
+    return finish_figure(fig, out_path, title or f"errors on axial slice {index}")

@@ -60,14 +60,8 @@ class SliceViewer:
         self._build_controls(modality)
         self.case.observe(self._new_slicing, names="value")
         self.plane.observe(self._new_slicing, names="value")
-        for control in (
-            self.index,
-            self.modality,
-            self.alpha,
-            self.show_prediction,
-            self.error_region,
-            *self.labels.values(),
-        ):
+        controls = [self.index, self.modality, self.alpha, self.show_prediction, self.error_region]
+        for control in (*controls, *self.labels.values()):
             control.observe(lambda _change: self.redraw(), names="value")
         self._new_slicing()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import case_files
 
 from brats_utils.conventions import GLI2023, LEGACY, MODALITIES, VOLUME_SHAPE
 from brats_utils.data.cases import discover_cases, find_case, load_case, read_case_volumes
@@ -299,7 +300,7 @@ def test_serial_and_parallel_validation_agree(tmp_path):
 )
 def test_load_case_returns_channels_in_modality_order_and_classes(tmp_path, release, case_id):
     folder = write_case(tmp_path, case_id, release=release, ext=".nii")
-    case = load_case(folder, expected_shape=SHAPE)
+    case = load_case(case_files(folder), expected_shape=SHAPE)
     assert case.case_id == case_id and case.release is release
     assert case.image.shape == (*SHAPE, 4) and case.image.dtype == np.float32
     for channel, modality in enumerate(MODALITIES):
@@ -328,26 +329,24 @@ def test_load_case_converts_int16_and_float_segmentations_exactly(tmp_path):
 
 def test_load_case_without_segmentation(tmp_path):
     folder = write_case(tmp_path, seg=False)
-    assert load_case(str(folder), expected_shape=None).seg is None
+    assert load_case(case_files(folder), expected_shape=None).seg is None
     with pytest.raises(CaseError, match="BraTS2021_00001: no segmentation file"):
-        load_case(folder, expected_shape=None, require_seg=True)
+        load_case(case_files(folder), expected_shape=None, require_seg=True)
 
 
 def test_load_case_errors_name_case_and_problem(tmp_path):
     folder = write_case(tmp_path, skip=("t2",))
     with pytest.raises(CaseError, match=r"BraTS2021_00001: missing modality t2 \(Bra"):
-        load_case(folder, expected_shape=None)
+        load_case(case_files(folder), expected_shape=None)
     save(folder / "BraTS2021_00001_t2.nii.gz", np.ones((6, 5, 3), np.int16))
     with pytest.raises(CaseError, match=r"t2 has shape \(6, 5, 3\), expected \(6, 5, 4\) like t1"):
-        load_case(folder, expected_shape=None)
+        load_case(case_files(folder), expected_shape=None)
     with pytest.raises(CaseError, match=r"t1 has shape \(6, 5, 4\), expected \(240, 240, 155\)"):
-        load_case(folder)  # the default expected shape is the BraTS volume
+        load_case(case_files(folder))  # the default expected shape is the BraTS volume
     save(folder / "BraTS2021_00001_t2.nii.gz", np.ones(SHAPE, np.int16))
     save(folder / "BraTS2021_00001_seg.nii.gz", np.full(SHAPE, 3, np.uint8))
     with pytest.raises(CaseError, match=r"seg: labels \[3\] are not valid"):
-        load_case(folder, expected_shape=None)
-    with pytest.raises(CaseError, match="not a case folder"):
-        load_case(tmp_path)
+        load_case(case_files(folder), expected_shape=None)
 
 
 def test_read_case_volumes_keeps_disk_dtype_and_load_case_converts_it(tmp_path):
@@ -397,9 +396,9 @@ def test_a_synthetic_folder_says_the_shape_its_cases_must_have(tmp_path):
     from brats_utils.data.synth import write_synthetic_dataset
 
     write_synthetic_dataset(tmp_path, 1, seed=0, shape=(32, 32, 24), progress=False)
-    case = load_case(tmp_path / "BraTS2021_00000")
+    case = load_case(case_files(tmp_path / "BraTS2021_00000"))
     assert case.image.shape == (32, 32, 24, 4)
     (tmp_path / "synthetic.json").write_text('{"seed": 0, "shape": [32, 32, 25]}')
     with pytest.raises(CaseError, match=r"shape \(32, 32, 24\), expected \(32, 32, 25\)"):
-        load_case(tmp_path / "BraTS2021_00000")
-    assert load_case(tmp_path / "BraTS2021_00000", expected_shape=None).seg is not None
+        load_case(case_files(tmp_path / "BraTS2021_00000"))
+    assert load_case(case_files(tmp_path / "BraTS2021_00000"), expected_shape=None).seg is not None

@@ -32,12 +32,6 @@ def test_write_then_read_keeps_voxels_dtype_and_affine(tmp_path, ext, dtype):
     assert sorted(os.listdir(tmp_path)) == [f"case_t1{ext}"]  # no temporary left behind
 
 
-def test_read_converts_to_the_requested_dtype(tmp_path):
-    path = write_nifti(tmp_path / "a.nii.gz", _volume(np.int16), AFFINE)
-    data, _ = read_nifti(path, dtype=np.float32)
-    assert data.dtype == np.float32
-
-
 def test_write_with_a_source_header_stores_the_new_dtype_unscaled(tmp_path):
     source = nib.Nifti1Image(_volume(np.int16), AFFINE)
     source.header.set_slope_inter(2.0, 1.0)

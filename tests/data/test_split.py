@@ -1,4 +1,4 @@
-"""The train/validation/test split: sizes, determinism, strata and the CSV file."""
+"""The train/validation/test split: sizes, determinism and the CSV file."""
 
 from __future__ import annotations
 
@@ -60,18 +60,6 @@ def test_split_sizes_follow_other_counts_exactly():
         split_sizes(10, (8, 2))
 
 
-def test_strata_are_spread_over_every_part_in_proportion():
-    strata = {case: ("LGG" if i % 5 == 0 else "HGG") for i, case in enumerate(IDS_2021)}
-    split = make_split(IDS_2021, strata=strata)
-    assert count_splits(split) == {"train": 1012, "validation": 126, "test": 113}
-    assert split == make_split(list(reversed(IDS_2021)), strata=strata)
-    for grade in ("LGG", "HGG"):
-        members = [c for c in IDS_2021 if strata[c] == grade]
-        counts = count_splits({c: split[c] for c in members})
-        for part, count in zip(SPLITS, (1012, 126, 113), strict=True):
-            assert abs(counts[part] - len(members) * count / 1251) <= 2, (grade, counts)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -79,7 +67,6 @@ def test_strata_are_spread_over_every_part_in_proportion():
         ({"case_ids": ["a", "b", "a"]}, r"repeated: \['a'\]"),
         ({"case_ids": ["a", ""]}, "non-empty"),
         ({"case_ids": ["a", "b"], "seed": -1}, "seed"),
-        ({"case_ids": ["a", "b"], "strata": {"a": "x"}}, "no stratum"),
     ],
 )
 def test_bad_inputs_raise(kwargs, match):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import SHAPE_SMALL as SHAPE
-from helpers import rounding_model, run_config, write_case_folder, write_run
+from helpers import case_files, rounding_model, run_config, write_case_folder, write_run
 
 from brats_utils.cli.main import main
 from brats_utils.conventions import (
@@ -184,7 +184,7 @@ def test_predictions_round_trip_labels_affine_and_header(tmp_path, run_model, re
     assert report.ok and report.written == [tmp_path / "pred" / f"{case_id}.nii.gz"]
 
     labels, written = read_nifti(report.written[0])
-    case = load_case(data / case_id, expected_shape=None)
+    case = load_case(case_files(data / case_id), expected_shape=None)
     assert labels.dtype == np.uint8 and labels.shape == SHAPE
     assert set(np.unique(labels)) == set(release.labels)  # ET written as 4 (2021) or 3 (2023+)
     model, config = load_run(run_model)

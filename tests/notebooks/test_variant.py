@@ -32,7 +32,7 @@ from brats_utils.notebooks.variant import (
     variant_cases,
 )
 from brats_utils.viz.data_figures import intensity_histograms, slice_label_stats
-from brats_utils.viz.variant_figures import plot_channel_contrast, plot_modality_ablation
+from brats_utils.viz.result_figures import plot_channel_contrast, plot_modality_ablation
 
 
 class FakeCache:

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import scipy.ndimage as ndimage
-from helpers import ml_frameworks_loaded_by, write_tiny_case
+from helpers import case_files, ml_frameworks_loaded_by, write_tiny_case
 
 from brats_utils.cli.main import main
-from brats_utils.data.cases import case_files_in, load_case
+from brats_utils.data.cases import load_case
 from brats_utils.data.nifti import write_nifti
 from brats_utils.errors import BratsError, CaseError
 from brats_utils.preprocessing.cache import open_cache
@@ -201,7 +201,7 @@ def test_preprocess_case_rejects_too_few_slices():
 
 def test_preprocess_files_equals_preprocess_case_of_load_case(tmp_path):
     folder = write_tiny_case(tmp_path, "Case_F", seed=7)
-    files = case_files_in(folder)
+    files = case_files(folder)
     for settings in (TINY, PreprocessSettings(32, 0, None, "max")):
         direct = preprocess_files(files, settings, expected_shape=None)
         via_case = preprocess_case(load_case(files, expected_shape=None), settings)
@@ -210,10 +210,10 @@ def test_preprocess_files_equals_preprocess_case_of_load_case(tmp_path):
 
 
 def test_preprocess_files_names_case_and_file_of_each_problem(tmp_path):
-    files = case_files_in(write_tiny_case(tmp_path, "Case_M", drop="flair"))
+    files = case_files(write_tiny_case(tmp_path, "Case_M", drop="flair"))
     with pytest.raises(CaseError, match=r"Case_M: missing modality flair \(Case_M_flair"):
         preprocess_files(files, TINY, expected_shape=None)
-    files = case_files_in(write_tiny_case(tmp_path, "Case_S"))
+    files = case_files(write_tiny_case(tmp_path, "Case_S"))
     with pytest.raises(CaseError, match=r"t1 has shape \(20, 18, 12\), expected \(240, 240, 155\)"):
         preprocess_files(files, TINY)
     labels = np.zeros((20, 18, 12), np.uint8)
@@ -249,7 +249,7 @@ def test_cache_round_trip_equals_preprocess_case(tiny_data, tmp_path):
     assert cache.manifest["data_dir"] == str(tiny_data.resolve())
     for case_id in ("Case_A", "Case_B"):
         images, labels, kept = preprocess_case(
-            load_case(tiny_data / case_id, expected_shape=None), TINY
+            load_case(case_files(tiny_data / case_id), expected_shape=None), TINY
         )
         np.testing.assert_array_equal(cache.images(case_id), images)
         np.testing.assert_array_equal(cache.labels(case_id), labels)
@@ -417,7 +417,7 @@ def test_brain_box_is_a_square_around_the_brain_with_a_margin():
 
 def test_crop_brain_fills_the_slices_with_brain_and_keeps_labels_hard(tmp_path):
     folder = write_tiny_case(tmp_path, "Case_C", shape=(40, 36, 12), radius=0.3)
-    files = case_files_in(folder)
+    files = case_files(folder)
     plain = PreprocessSettings(size=16, slice_start=2, slice_stop=10)
     cropped = PreprocessSettings(size=16, slice_start=2, slice_stop=10, crop_brain=True)
     images, labels, kept = preprocess_files(files, plain, expected_shape=None)

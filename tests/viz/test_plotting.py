@@ -314,7 +314,7 @@ def test_every_figure_draws_an_axial_slice_the_same_way_up():
     and the mean image all show slice_2d's picture, never a rotated or flipped one."""
     from brats_utils.evaluation.failures import error_map
     from brats_utils.viz.evaluation_figures import plot_error_map
-    from brats_utils.viz.variant_figures import plot_mean_image
+    from brats_utils.viz.result_figures import plot_mean_image
 
     shape = (10, 14, 3)  # not square: a rotation would change the drawn shape
     image = np.zeros((*shape, 4), np.float32)
@@ -333,3 +333,21 @@ def test_every_figure_draws_an_axial_slice_the_same_way_up():
         shown = np.ma.filled(axis.images[0].get_array().astype(float), 0.0)
         assert np.array_equal(np.nan_to_num(shown), expected), name
         assert axis.images[0].origin == "upper", name
+
+
+def test_study_figures_draw_a_panel_per_dice_metric(tmp_path):
+    from brats_utils.viz.result_figures import plot_study_differences, plot_study_summary
+
+    metrics = [f"{kind}_{r}" for kind in ("dice", "lesion_dice") for r in ("WT", "TC", "ET")]
+    summary = pd.DataFrame(index=["baseline", "best"])
+    for metric in metrics:
+        summary[metric], summary[f"{metric}_low"], summary[f"{metric}_high"] = 0.7, 0.6, 0.8
+    fig = plot_study_summary(summary, out_path=tmp_path / "summary.png")
+    assert [a.get_title() for a in fig.axes] == metrics
+    assert (tmp_path / "summary.png").stat().st_size > 0
+    rows = [{"config": "best", "metric": m, "mean_difference": 0.02} for m in metrics]
+    compared = pd.DataFrame(rows).assign(ci_low=0.01, ci_high=0.03)
+    fig = plot_study_differences(compared, "baseline")
+    assert fig._suptitle.get_text().startswith("Paired differences against baseline")
+    low, high = fig.axes[0].get_xlim()
+    assert low == -high  # symmetric about 0

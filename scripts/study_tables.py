@@ -7,7 +7,8 @@ Usage::
 Prints the summary (mean over the cross-validated test cases, configurations scored on every
 fold) and the paired differences against ``current`` (or REFERENCE: ``baseline``, ``all``)
 with their 95% bootstrap CIs, bold where the interval excludes 0. Everything is read from
-``STUDY/results/`` (``brats study --report`` writes it).
+``STUDY/results/`` (``brats study --report`` writes it); the differences are recomputed from
+its per-case table, so REFERENCE may be any configuration.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from brats_utils.study.report import comparisons
 
 METRICS = ("dice_WT", "dice_TC", "dice_ET", "lesion_dice_WT", "lesion_dice_TC", "lesion_dice_ET")
 HD95 = ("hd95_WT", "hd95_TC", "hd95_ET")
@@ -42,20 +45,23 @@ def summary_table(results: Path) -> str:
 
 
 def difference_table(results: Path, baseline: str = "current") -> str:
-    compared = pd.read_csv(results / f"compare_vs_{baseline}.csv")
+    """Paired differences of every configuration minus ``baseline`` (any scored configuration)."""
+    scores = pd.read_csv(results / "per_case.csv")
+    compared = comparisons(scores, baseline)
+    names = METRICS + HD95
     rows = [
-        f"| minus `{baseline}` (paired) | " + " | ".join(METRICS) + " |",
-        "|" + " --- |" * (len(METRICS) + 1),
+        f"| minus `{baseline}` (paired) | " + " | ".join(names) + " |",
+        "|" + " --- |" * (len(names) + 1),
     ]
     for config, group in compared.groupby("config", sort=False):
         group = group.set_index("metric")
         cells = []
-        for metric in METRICS:
+        for metric in names:
             x = group.loc[metric]
             bold = "**" if x["favours"] in ("A", "B") else ""
-            cells.append(
-                f"{bold}{x['mean_difference']:+.3f}{bold} ({x['ci_low']:+.3f}..{x['ci_high']:+.3f})"
-            )
+            d = 1 if metric in HD95 else 3
+            diff, low, high = x["mean_difference"], x["ci_low"], x["ci_high"]
+            cells.append(f"{bold}{diff:+.{d}f}{bold} ({low:+.{d}f}..{high:+.{d}f})")
         rows.append(f"| {config} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 

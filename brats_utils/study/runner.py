@@ -129,7 +129,7 @@ def _run_cell(
     for plane in config.planes:
         cache_dir = _cache(data_dir, study_dir, config.preprocess_settings(scale, plane), log)
         trained = _pretrained(config, study_dir, scale, seed, plane, log)
-        for prefix, split_csv, held in _trainings(config, study_dir, fold, split, seed):
+        for prefix, split_csv, held in _trainings(config, study_dir, fold, split, seed, validation):
             run_dir = fold_runs / f"{prefix}{trained.training_key(scale, seed, plane)}"
             _train(trained, cache_dir, run_dir, split_csv, scale, seed, fold, log)
             runs[run_dir] = (f"{prefix}{plane}", held)
@@ -177,9 +177,9 @@ def _run_cell(
     log.step("evaluate", started, fold=fold, config=config.name)
 
 
-def _trainings(config: Config, study_dir: Path, fold: int, split: dict[str, str], seed: int):
+def _trainings(config: Config, study_dir: Path, fold: int, split: dict[str, str], seed: int,
+               validation: list[str]):  # fmt: skip
     """``(run folder prefix, split CSV, cases held out)`` of each training of one fold."""
-    validation = [c for c, s in split.items() if s == "validation"]
     if not config.inner_folds:
         return [("", study_dir / "folds" / f"fold{fold}.csv", validation)]
     rest = sorted(c for c, s in split.items() if s != "test")

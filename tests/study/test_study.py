@@ -130,16 +130,21 @@ def test_the_best_recipe_is_the_studys_best_configuration():
     assert settings.unet.head == "regions" and settings.context_slices == 3
 
 
+def _small_study(tmp_path, n_cases, seed, shape):
+    """``(data, study, scale)``: synthetic cases and the smallest study scale that trains."""
+    from brats_utils.data.synth import write_synthetic_dataset
+
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, n_cases=n_cases, seed=seed, shape=shape, progress=False)
+    return data, tmp_path / "study", StudyScale(size=32, base_filters=4, epochs=1, batch_size=8)
+
+
 @pytest.mark.slow
 def test_a_killed_study_goes_on_where_it_stopped_and_keeps_its_protocol(tmp_path):
-    from brats_utils.data.synth import write_synthetic_dataset
     from brats_utils.study.report import write_report
     from brats_utils.study.runner import run_study
 
-    data = tmp_path / "data"
-    write_synthetic_dataset(data, n_cases=6, seed=3, shape=(48, 48, 155), progress=False)
-    study = tmp_path / "study"
-    scale = StudyScale(size=32, base_filters=4, epochs=1, batch_size=8)
+    data, study, scale = _small_study(tmp_path, 6, 3, (48, 48, 155))
     options = dict(scale=scale, folds=2, validation=1, say=lambda line: None)
     run_study(data, study, ["+regions"], only_folds=[0], **options)
     log = (study / "log.jsonl").read_text().splitlines()
@@ -168,13 +173,9 @@ def test_a_killed_study_goes_on_where_it_stopped_and_keeps_its_protocol(tmp_path
 
 @pytest.mark.slow
 def test_the_triplanar_configuration_scores_an_ensemble_of_three_planes(tmp_path):
-    from brats_utils.data.synth import write_synthetic_dataset
     from brats_utils.study.runner import run_study
 
-    data = tmp_path / "data"
-    write_synthetic_dataset(data, n_cases=6, seed=4, shape=(40, 40, 32), progress=False)
-    study = tmp_path / "study"
-    scale = StudyScale(size=32, base_filters=4, epochs=1, batch_size=8)
+    data, study, scale = _small_study(tmp_path, 6, 4, (40, 40, 32))
     run_study(data, study, ["+triplanar"], scale=scale, folds=2, validation=1, only_folds=[0],
               say=lambda line: None)  # fmt: skip
     ensemble = study / "runs" / "fold0" / "+triplanar-ensemble"
@@ -189,13 +190,9 @@ def test_the_triplanar_configuration_scores_an_ensemble_of_three_planes(tmp_path
 
 @pytest.mark.slow
 def test_the_ensemble_trains_inner_folds_and_chooses_postprocessing_out_of_fold(tmp_path):
-    from brats_utils.data.synth import write_synthetic_dataset
     from brats_utils.study.runner import run_study
 
-    data = tmp_path / "data"
-    write_synthetic_dataset(data, n_cases=13, seed=5, shape=(40, 40, 32), progress=False)
-    study = tmp_path / "study"
-    scale = StudyScale(size=32, base_filters=4, epochs=1, batch_size=8)
+    data, study, scale = _small_study(tmp_path, 13, 5, (40, 40, 32))
     options = dict(scale=scale, folds=4, validation=2, only_folds=[0], say=lambda line: None)
     run_study(data, study, ["ensemble", "ensemble-pp2"], **options)
     split = pd.read_csv(study / "folds" / "fold0.csv")

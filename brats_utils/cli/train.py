@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from brats_utils.cli.args import (
@@ -112,6 +113,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "ensemble for `brats predict`; RUN_DIR/oof/: every case predicted by the model that did "
         "not train on it, on which postprocessing is chosen; --resume goes on where it stopped",
     )  # fmt: skip
+    parser.add_argument(
+        "--pretrain", type=non_negative_int, metavar="N",
+        help="first train the same settings on N synthetic cases (preprocessed as --cache) in "
+        "RUN_DIR-pretrain/, kept for later runs, and start from that model (best: 40; "
+        "baseline: 0, none; --pretrained MODEL replaces it)",
+    )  # fmt: skip
     parser.add_argument("--workers", type=positive_int, default=1, help="loader threads")
     return parser
 
@@ -142,6 +149,16 @@ def run(args: argparse.Namespace) -> int:
     if settings.pretrained:
         check_input_file("--pretrained", Path(settings.pretrained), "model file (.keras)")
     recipe = get_recipe(args.recipe)
+    n_pretrain = recipe.pretrain if args.pretrain is None else args.pretrain
+    if n_pretrain and settings.pretrained is None:
+        from brats_utils.training.pretrain import pretrain
+
+        home = args.out.with_name(f"{args.out.name}-pretrain")
+        check_output_folder("--out", home)
+        print(f"pretraining on {n_pretrain} synthetic cases in {home}")
+        model = pretrain(args.experiment, home, n_pretrain, open_cache(args.cache).settings,
+                         settings, workers=args.workers)  # fmt: skip
+        settings = replace(settings, pretrained=str(model))
     if args.folds is not None:
         return _train_folds(args, settings, recipe)
     from brats_utils.training.train import train

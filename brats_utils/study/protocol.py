@@ -52,8 +52,6 @@ class Config(Recipe):
     #: only the fold's validation cases: ``validation``).
     inner_folds: int = 0
     postprocess_on: str = "oof"
-    #: > 0: every training starts from a model trained on this many synthetic cases.
-    pretrain: int = 0
 
     def preprocess_settings(self, scale: StudyScale, plane: str = "axial") -> PreprocessSettings:
         return super().preprocess_settings(size=scale.size, plane=plane)

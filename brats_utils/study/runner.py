@@ -11,7 +11,6 @@ from typing import Any
 
 from brats_utils.data.cases import discover_cases
 from brats_utils.data.split import save_split
-from brats_utils.data.synth import write_synthetic_dataset
 from brats_utils.errors import BratsError
 from brats_utils.evaluation.volumes import evaluate_folder
 from brats_utils.files import read_json, write_csv, write_json
@@ -19,6 +18,7 @@ from brats_utils.inference.postprocess import load_postprocessing, save_postproc
 from brats_utils.inference.predict import fit_run_postprocessing, predict_cases
 from brats_utils.preprocessing.cache_build import build_cache
 from brats_utils.study.protocol import CONFIGS, Config, StudyScale, digest, fold_split, make_folds
+from brats_utils.training.pretrain import pretrain
 from brats_utils.training.run_folder import load_state
 
 __all__ = ["STUDY_FILE", "run_study", "study_protocol", "score_path"]
@@ -195,17 +195,14 @@ def _pretrained(config: Config, study_dir: Path, scale, seed: int, plane: str, l
     """``config`` starting from a model trained on ``config.pretrain`` synthetic cases."""
     if not config.pretrain:
         return config
-    home = study_dir / "pretrain"
-    data_dir = home / "data"
-    write_synthetic_dataset(data_dir, config.pretrain, seed, workers=2, progress=False)
-    ids = sorted(p.name for p in data_dir.iterdir() if p.is_dir())
-    split_csv = save_split({c: "validation" if i < 4 else "train" for i, c in enumerate(ids)},
-                           home / "split.csv")  # fmt: skip
     base = replace(config, pretrain=0)
-    cache_dir = _cache(data_dir, home, base.preprocess_settings(scale, plane), log)
-    run_dir = home / base.training_key(scale, seed, plane)
-    _train(base, cache_dir, run_dir, split_csv, scale, seed, "pretrain", log)
-    return replace(config, training={**config.training, "pretrained": str(run_dir / "model.keras")})
+    started = time.perf_counter()
+    key = base.training_key(scale, seed, plane)
+    model = pretrain(base.experiment, study_dir / "pretrain", config.pretrain,
+                     base.preprocess_settings(scale, plane), base.train_settings(scale, seed),
+                     run_name=key, workers=2, verbose=2)  # fmt: skip
+    log.step("pretrain", started, config=config.name)
+    return replace(config, training={**config.training, "pretrained": str(model)})
 
 
 def _cache(data_dir: Path, study_dir: Path, settings, log: _Log) -> Path:

@@ -23,6 +23,8 @@ class Recipe:
     training: Mapping[str, Any] = field(default_factory=dict)
     tta: bool = False
     postprocess: bool = False
+    #: > 0: training starts from a model trained on this many synthetic cases.
+    pretrain: int = 0
 
     def preprocess_settings(self, **overrides: Any) -> PreprocessSettings:
         return replace(PreprocessSettings(), **{**self.preprocessing, **overrides})

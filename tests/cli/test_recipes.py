@@ -23,10 +23,19 @@ def test_the_best_recipe_from_cache_to_written_segmentation(tmp_path, capsys):
                  "--size", "32", "-q"]) == 0  # fmt: skip
     manifest = json.loads((cache / "manifest.json").read_text())
     assert manifest["settings"]["crop_brain"] and manifest["settings"]["slice_stop"] is None
-    assert main(["train", "--experiment", "early2", "--cache", str(cache), "--out", str(run),
-                 "--recipe", "best", "--epochs", "1", "--base-filters", "4",
-                 "--batch-size", "8"]) == 0  # fmt: skip
+    train = ["train", "--experiment", "early2", "--cache", str(cache), "--out", str(run),
+             "--recipe", "best", "--epochs", "1", "--base-filters", "4", "--batch-size", "8",
+             "--pretrain", "2"]  # fmt: skip
+    assert main(train) == 0
+    pretrained = tmp_path / "run-pretrain" / "run"
     config = json.loads((run / "config.json").read_text())
+    assert config["training"]["pretrained"] == str(pretrained / "model.keras")
+    assert json.loads((pretrained / "config.json").read_text())["preprocessing"] == \
+        manifest["settings"]  # fmt: skip
+    assert sorted(p.name for p in pretrained.parent.iterdir()) == ["run", "split.csv"]
+    finished = (pretrained / "state.json").stat().st_mtime_ns
+    assert main(train + ["--force"]) == 0  # the finished pretraining is used again
+    assert (pretrained / "state.json").stat().st_mtime_ns == finished
     assert config["recipe"] == "best" and config["inference"] == {"tta": True}
     assert config["training"]["loss"] == "dice_ce" and config["training"]["augment"] == "flips"
     assert config["training"]["epochs"] == 1  # the option replaced the recipe's value

@@ -24,7 +24,6 @@ __all__ = [
     "read_json",
     "write_csv",
     "write_npy",
-    "worker_pool",
     "in_workers",
 ]
 
@@ -109,22 +108,16 @@ def write_npy(path: Path | str, array: np.ndarray) -> Path:
 PARENT_POLL_S = 0.2
 
 
-def worker_pool(max_workers: int, mp_context: Any = None) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` whose workers exit when their parent dies, even by ``kill -9``."""
-    return ProcessPoolExecutor(
-        max_workers=max_workers, mp_context=mp_context, initializer=_end_with_parent
-    )
-
-
 def in_workers(
     function: Callable, items: Sequence, workers: int, mp_context: Any = None
 ) -> Iterator:
-    """``function(item)`` of every item in order, in :func:`worker_pool` for ``workers > 1``."""
+    """``function(item)`` of every item in order, in a process pool for ``workers > 1`` whose
+    workers exit when their parent dies, even by ``kill -9``."""
     if workers == 1 or len(items) <= 1:
         for item in items:
             yield function(item)
         return
-    with worker_pool(min(workers, len(items)), mp_context) as pool:
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context, _end_with_parent) as pool:
         futures = [pool.submit(function, item) for item in items]
         try:
             for future in futures:

@@ -86,8 +86,9 @@ def test_stale_temporaries_of_a_killed_run_are_removed_and_nothing_else(tmp_path
 
 _POOL_SCRIPT = """
 import sys, time
+from functools import partial
 from pathlib import Path
-from brats_utils.files import worker_pool
+from brats_utils.files import in_workers
 
 def work(i, out):  # writes its file every 20 ms for 8 s
     for k in range(400):
@@ -95,9 +96,7 @@ def work(i, out):  # writes its file every 20 ms for 8 s
         time.sleep(0.02)
 
 if __name__ == "__main__":
-    with worker_pool(2) as pool:
-        for future in [pool.submit(work, i, sys.argv[1]) for i in range(4)]:
-            future.result()
+    list(in_workers(partial(work, out=sys.argv[1]), range(4), 2))
 """
 
 

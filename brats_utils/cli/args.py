@@ -61,17 +61,15 @@ volume_side = _number(int, lambda v: 16 <= v <= 512, "a size of 16 to 512 voxels
 
 
 def check_input_folder(option: str, path: Path, what: str = "folder") -> None:
-    if path.exists() and not path.is_dir():
-        raise BratsError(f"{option} {path} is a file; expected a {what}")
     if not path.is_dir():
-        raise BratsError(f"{option} {path} not found; expected a {what}")
+        found = "is a file" if path.exists() else "not found"
+        raise BratsError(f"{option} {path} {found}; expected a {what}")
 
 
 def check_input_file(option: str, path: Path, what: str = "file") -> None:
-    if path.is_dir():
-        raise BratsError(f"{option} {path} is a folder; expected a {what}")
     if not path.is_file():
-        raise BratsError(f"{option} {path} not found; expected a {what}")
+        found = "is a folder" if path.is_dir() else "not found"
+        raise BratsError(f"{option} {path} {found}; expected a {what}")
 
 
 def _check_writable(option: str, path: Path, folder: Path) -> None:

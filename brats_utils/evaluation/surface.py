@@ -28,16 +28,13 @@ def joint_bounding_box(
 ) -> tuple[slice, ...] | None:
     """Slices of the box around both masks grown by ``margin`` (clipped); ``None`` if empty."""
     union = np.asarray(pred, dtype=bool) | np.asarray(ref, dtype=bool)
-    box = []
-    for axis in range(union.ndim):
-        other_axes = tuple(a for a in range(union.ndim) if a != axis)
-        hits = np.flatnonzero(union.any(axis=other_axes))
-        if hits.size == 0:
-            return None
-        start = max(int(hits[0]) - margin, 0)
-        stop = min(int(hits[-1]) + 1 + margin, union.shape[axis])
-        box.append(slice(start, stop))
-    return tuple(box)
+    found = ndimage.find_objects(union.view(np.uint8))
+    if not found:
+        return None
+    return tuple(
+        slice(max(s.start - margin, 0), min(s.stop + margin, n))
+        for s, n in zip(found[0], union.shape, strict=True)
+    )
 
 
 def hd95(

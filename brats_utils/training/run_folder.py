@@ -131,10 +131,6 @@ def finish_epoch_files(run_dir: Path | str) -> list[str]:
     return placed
 
 
-def lower_is_better(monitor: str) -> bool:
-    return monitor.endswith("loss")
-
-
 def region_dice_of(logs: Mapping[str, float]) -> dict[str, float]:
     """``region_dice`` / ``val_region_dice``: the mean of logged ``dice_wt/tc/et`` (if all are)."""
     derived = {}
@@ -159,7 +155,7 @@ class RunLog:
     ):
         self.run_dir = Path(run_dir)
         self.monitor = monitor
-        self.minimize = lower_is_better(monitor)
+        self.minimize = monitor.endswith("loss")
         self.best = best if best is not None else (math.inf if self.minimize else -math.inf)
         self.best_epoch = best_epoch
         self.history = list(history or [])

@@ -20,8 +20,11 @@ from brats_utils.cli.args import (
 from brats_utils.errors import BratsError
 from brats_utils.model.experiments import EXPERIMENTS
 from brats_utils.model.settings import ACTIVATIONS, HEADS
+from brats_utils.preprocessing.cache import open_cache
 from brats_utils.training.augment import AUGMENTATIONS
+from brats_utils.training.pretrain import pretrain
 from brats_utils.training.recipes import RECIPES, get_recipe
+from brats_utils.training.run_folder import check_run_dir
 from brats_utils.training.settings import LOSSES, SCHEDULES, SELECTIONS, TrainSettings
 
 __all__ = ["add_parser", "run", "settings_from_args"]
@@ -115,9 +118,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--pretrain", type=non_negative_int, metavar="N",
-        help="first train the same settings on N synthetic cases (preprocessed as --cache) in "
-        "RUN_DIR-pretrain/, kept for later runs, and start from that model (best: 40; "
-        "baseline: 0, none; --pretrained MODEL replaces it)",
+        help="first train on N synthetic cases preprocessed as --cache (in RUN_DIR-pretrain/, "
+        "kept) and start from that model (best: 40; baseline: 0; --pretrained replaces it)",
     )  # fmt: skip
     parser.add_argument("--workers", type=positive_int, default=1, help="loader threads")
     return parser
@@ -134,9 +136,6 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from brats_utils.preprocessing.cache import open_cache
-    from brats_utils.training.run_folder import check_run_dir
-
     # Checked before importing Keras (train() checks them again, for every caller).
     check_input_folder("--cache", args.cache, "slice cache folder (from `brats preprocess`)")
     open_cache(args.cache)  # a folder that is not a slice cache
@@ -151,10 +150,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = get_recipe(args.recipe)
     n_pretrain = recipe.pretrain if args.pretrain is None else args.pretrain
     if n_pretrain and settings.pretrained is None:
-        from brats_utils.training.pretrain import pretrain
-
         home = args.out.with_name(f"{args.out.name}-pretrain")
-        check_output_folder("--out", home)
         print(f"pretraining on {n_pretrain} synthetic cases in {home}")
         model = pretrain(args.experiment, home, n_pretrain, open_cache(args.cache).settings,
                          settings, workers=args.workers)  # fmt: skip
@@ -206,9 +202,7 @@ def _train_folds(args: argparse.Namespace, settings: TrainSettings, recipe) -> i
     from brats_utils.data.split import load_split, resolve_split, save_split
     from brats_utils.inference.postprocess import fit_postprocessing, save_postprocessing
     from brats_utils.inference.predict import predict_cases
-    from brats_utils.preprocessing.cache import open_cache
     from brats_utils.study.protocol import make_folds
-    from brats_utils.training.run_folder import check_run_dir
     from brats_utils.training.train import train
 
     data_dir = open_cache(args.cache).manifest.get("data_dir")
@@ -219,7 +213,6 @@ def _train_folds(args: argparse.Namespace, settings: TrainSettings, recipe) -> i
     for run_dir in runs:  # every fold checked before the first is written
         resume = args.resume and (run_dir / "state.json").exists()
         check_run_dir(run_dir, resume=resume, force=args.force)
-    tta = recipe.tta
     held_out = {}
     for k, (run_dir, held) in enumerate(zip(runs, folds, strict=True)):
         fold_split = {c: "validation" if c in held else "train" for c in labelled}
@@ -233,8 +226,9 @@ def _train_folds(args: argparse.Namespace, settings: TrainSettings, recipe) -> i
         print(f"out-of-fold predictions skipped: the data folder {data_dir} is not at hand")
         return 0
     for model_path, held in held_out.items():
-        report = predict_cases(model_path, data_dir, args.out / "oof", tta=tta, case_ids=held,
-                               overwrite=args.force, postprocessing=None)  # fmt: skip
+        report = predict_cases(model_path, data_dir, args.out / "oof", tta=recipe.tta,
+                               case_ids=held, overwrite=args.force,
+                               postprocessing=None)  # fmt: skip
         if report.failed:
             raise BratsError(f"out-of-fold predictions failed: {report.failed}")
     print(f"out-of-fold predictions of {len(labelled)} cases: {args.out / 'oof'}")

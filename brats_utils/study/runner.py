@@ -195,11 +195,9 @@ def _pretrained(config: Config, study_dir: Path, scale, seed: int, plane: str, l
     """``config`` starting from a model trained on ``config.pretrain`` synthetic cases."""
     if not config.pretrain:
         return config
-    base = replace(config, pretrain=0)
-    started = time.perf_counter()
-    key = base.training_key(scale, seed, plane)
-    model = pretrain(base.experiment, study_dir / "pretrain", config.pretrain,
-                     base.preprocess_settings(scale, plane), base.train_settings(scale, seed),
+    started, key = time.perf_counter(), config.training_key(scale, seed, plane)  # pretrain aside
+    model = pretrain(config.experiment, study_dir / "pretrain", config.pretrain,
+                     config.preprocess_settings(scale, plane), config.train_settings(scale, seed),
                      run_name=key, workers=2, verbose=2)  # fmt: skip
     log.step("pretrain", started, config=config.name)
     return replace(config, training={**config.training, "pretrained": str(model)})

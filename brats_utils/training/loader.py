@@ -41,7 +41,7 @@ class SliceDataset(keras.utils.PyDataset):
     ``empty_slice_fraction`` of the others per epoch, drawn with ``seed + k`` for epoch ``k``.
 
     ``x``: ``(B, size, size, context * len(channels))`` float32, channels in the given order;
-    ``y``: ``(B, size, size, 4)`` float32 one-hot, or ``(B, size, size)`` uint8 classes.
+    ``y``: ``(B, size, size, 4)`` float32 one-hot classes.
     """
 
     def __init__(
@@ -55,7 +55,6 @@ class SliceDataset(keras.utils.PyDataset):
         seed: int = 0,
         augment: str | bool = "none",
         empty_slice_fraction: float = 1.0,
-        one_hot: bool = True,
         context: int = 1,
         **pydataset_kwargs: Any,
     ):
@@ -74,7 +73,6 @@ class SliceDataset(keras.utils.PyDataset):
         self.augment = {False: "none", True: "flips"}.get(augment, augment)
         check_choice("augment", self.augment, AUGMENTATIONS)
         self.empty_slice_fraction = float(empty_slice_fraction)
-        self.one_hot = bool(one_hot)
         if type(context) is not int or context < 1 or context % 2 == 0:  # bool is no int here
             raise ValueError(f"context must be an odd positive integer, got {context!r}")
         self.context = context
@@ -165,9 +163,7 @@ class SliceDataset(keras.utils.PyDataset):
             y[start:stop] = self.cache.labels(case_id, wanted)
         if self.augment != "none":
             augment_batch(x, y, np.random.default_rng([self.seed, self.epoch, index]), self.augment)
-        if self.one_hot:  # a table look-up: ~10x faster than ==
-            return x, np.take(_ONE_HOT_ROWS, y, axis=0)
-        return x, y
+        return x, np.take(_ONE_HOT_ROWS, y, axis=0)  # a table look-up: ~10x faster than ==
 
 
 def load_arrays(
@@ -175,12 +171,9 @@ def load_arrays(
     case_ids: Sequence[str],
     channels: Sequence[str] = MODALITIES,
     *,
-    one_hot: bool = True,
     context: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every cached slice of ``case_ids`` (case by case, in slice order) as one batch."""
-    dataset = SliceDataset(
-        cache, case_ids, channels, shuffle=False, one_hot=one_hot, context=context
-    )
+    dataset = SliceDataset(cache, case_ids, channels, shuffle=False, context=context)
     dataset.batch_size = dataset.num_slices  # one batch
     return dataset[0]

@@ -56,16 +56,12 @@ def test_batches_have_the_documented_shapes_and_dtypes(cache):
 
 
 def test_channels_are_selected_in_the_given_order_and_labels_match_the_cache(cache):
-    dataset = SliceDataset(
-        cache, LABELLED, ["flair", "t1ce"], batch_size=7, shuffle=False, one_hot=False
-    )
+    dataset = SliceDataset(cache, LABELLED, ["flair", "t1ce"], batch_size=7, shuffle=False)
     x, y = dataset[0]
-    assert x.shape == (7, 16, 16, 2) and y.shape == (7, 16, 16) and y.dtype == np.uint8
+    assert x.shape == (7, 16, 16, 2) and y.shape == (7, 16, 16, 4)
     assert batch_slices(dataset, 0) == [("Case_A", z) for z in range(7)]
     np.testing.assert_array_equal(x, cache.images("Case_A")[:7][..., [3, 1]])
-    np.testing.assert_array_equal(y, cache.labels("Case_A")[:7])
-    one_hot = SliceDataset(cache, LABELLED, ["flair", "t1ce"], batch_size=7, shuffle=False)
-    np.testing.assert_array_equal(np.argmax(one_hot[0][1], axis=-1), y)
+    np.testing.assert_array_equal(np.argmax(y, axis=-1), cache.labels("Case_A")[:7])
 
 
 def test_each_epoch_yields_every_slice_once_deterministically_under_a_seed(cache):
@@ -115,10 +111,8 @@ def test_empty_slice_fraction_drops_and_redraws_tumour_free_slices(cache):
 
 
 def test_augmentation_flips_images_and_labels_together_reproducibly(cache):
-    plain = SliceDataset(cache, LABELLED, batch_size=36, shuffle=False, one_hot=False)
-    flipped = SliceDataset(
-        cache, LABELLED, batch_size=36, shuffle=False, one_hot=False, augment=True, seed=5
-    )
+    plain = SliceDataset(cache, LABELLED, batch_size=36, shuffle=False)
+    flipped = SliceDataset(cache, LABELLED, batch_size=36, shuffle=False, augment=True, seed=5)
     (x0, y0), (x1, y1) = plain[0], flipped[0]
     n_changed = 0
     for i in range(36):
@@ -132,9 +126,7 @@ def test_augmentation_flips_images_and_labels_together_reproducibly(cache):
         assert matches, f"slice {i} is not a flip of the original"
         n_changed += matches[0] != (False, False)
     assert n_changed > 0
-    again = SliceDataset(
-        cache, LABELLED, batch_size=36, shuffle=False, one_hot=False, augment=True, seed=5
-    )
+    again = SliceDataset(cache, LABELLED, batch_size=36, shuffle=False, augment=True, seed=5)
     np.testing.assert_array_equal(again[0][0], x1)
 
 

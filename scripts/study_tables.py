@@ -68,6 +68,8 @@ def difference_table(results: Path, baseline: str = "current") -> str:
 
 if __name__ == "__main__":
     results = Path(sys.argv[1]) / "results"
+    if not (results / "summary.csv").is_file():
+        sys.exit(f"no {results}/summary.csv: run `brats study DATA --out STUDY --report` first")
     print(summary_table(results))
     print()
     print(difference_table(results, sys.argv[2] if len(sys.argv) > 2 else "current"))

@@ -119,7 +119,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--pretrain", type=non_negative_int, metavar="N",
         help="first train on N synthetic cases preprocessed as --cache (in RUN_DIR-pretrain/, "
-        "kept) and start from that model (best: 40; baseline: 0; --pretrained replaces it)",
+        "kept) and start from that model (both recipes: 0, none; --pretrained replaces it)",
     )  # fmt: skip
     parser.add_argument("--workers", type=positive_int, default=1, help="loader threads")
     return parser

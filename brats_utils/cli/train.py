@@ -148,28 +148,14 @@ def run(args: argparse.Namespace) -> int:
     if settings.pretrained:
         check_input_file("--pretrained", Path(settings.pretrained), "model file (.keras)")
     recipe = get_recipe(args.recipe)
-    n_pretrain = recipe.pretrain if args.pretrain is None else args.pretrain
-    if n_pretrain and settings.pretrained is None:
-        home = args.out.with_name(f"{args.out.name}-pretrain")
-        print(f"pretraining on {n_pretrain} synthetic cases in {home}")
-        model = pretrain(args.experiment, home, n_pretrain, open_cache(args.cache).settings,
-                         settings, workers=args.workers)  # fmt: skip
-        settings = replace(settings, pretrained=str(model))
     if args.folds is not None:
         return _train_folds(args, settings, recipe)
     from brats_utils.training.train import train
 
-    result = train(
-        args.experiment,
-        args.cache,
-        args.out,
-        settings,
-        split=args.split,
-        resume=args.resume,
-        force=args.force,
-        workers=args.workers,
-        recipe=recipe,
-    )
+    settings = _pretrained(args, settings, recipe)
+    result = train(args.experiment, args.cache, args.out, settings, split=args.split,
+                   resume=args.resume, force=args.force, workers=args.workers,
+                   recipe=recipe)  # fmt: skip
     if result["history"]:
         last = result["history"][-1]
         shown = {k: round(v, 4) for k, v in last.items() if k.startswith("val_")}
@@ -178,6 +164,19 @@ def run(args: argparse.Namespace) -> int:
     if args.postprocess if args.postprocess is not None else recipe.postprocess:
         _postprocess_run(Path(result["run_dir"]), result["config"])
     return 0
+
+
+def _pretrained(args: argparse.Namespace, settings: TrainSettings, recipe) -> TrainSettings:
+    """``settings`` starting from the ``--pretrain`` model, trained first if needed; called
+    after every check of the run folders, so a refused command pretrains nothing."""
+    n_pretrain = recipe.pretrain if args.pretrain is None else args.pretrain
+    if not n_pretrain or settings.pretrained is not None:
+        return settings
+    home = args.out.with_name(f"{args.out.name}-pretrain")
+    print(f"pretraining on {n_pretrain} synthetic cases in {home}")
+    model = pretrain(args.experiment, home, n_pretrain, open_cache(args.cache).settings, settings,
+                     workers=args.workers)  # fmt: skip
+    return replace(settings, pretrained=str(model))
 
 
 def _postprocess_run(run_dir: Path, config: dict) -> None:
@@ -213,6 +212,7 @@ def _train_folds(args: argparse.Namespace, settings: TrainSettings, recipe) -> i
     for run_dir in runs:  # every fold checked before the first is written
         resume = args.resume and (run_dir / "state.json").exists()
         check_run_dir(run_dir, resume=resume, force=args.force)
+    settings = _pretrained(args, settings, recipe)
     held_out = {}
     for k, (run_dir, held) in enumerate(zip(runs, folds, strict=True)):
         fold_split = {c: "validation" if c in held else "train" for c in labelled}

@@ -84,6 +84,8 @@ def test_cross_validated_training_is_one_ensemble_with_out_of_fold_postprocessin
     assert chosen["chosen_on"] == labelled
     assert main(train + ["--resume"]) == 0  # everything done: nothing trained again
     assert main(train) == 2  # the fold folders are used: --resume or --force
+    assert main([*train[:-2], "--pretrain", "2"]) == 2  # refused before any pretraining
+    assert not (tmp_path / "run-pretrain").exists()
     assert main(["predict", "--model", str(run), "--input", str(data), "--out", str(pred),
                  "--split", str(data / "split.csv")]) == 0  # fmt: skip
     assert [p.name for p in pred.glob("*.nii.gz")] == [f"{ids[0]}.nii.gz"]

@@ -53,10 +53,8 @@ def remove_stale_temporaries(folder: Path | str) -> int:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()  # a scalar's: the Python number
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")

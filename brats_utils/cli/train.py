@@ -110,11 +110,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--force", action="store_true", help="start over in a non-empty RUN_DIR"
     )
     parser.add_argument(
-        "--folds", type=positive_int, metavar="K",
+        "--folds", type=non_negative_int, metavar="K",
         help="cross-validated training (nnU-Net's): K models, each holding out a K-th of the "
         "split's train and validation cases (its validation cases); RUN_DIR/fold0..: one "
         "ensemble for `brats predict`; RUN_DIR/oof/: every case predicted by the model that did "
-        "not train on it, on which postprocessing is chosen; --resume goes on where it stopped",
+        "not train on it, on which postprocessing is chosen; --resume goes on where it stopped "
+        "(0: one model, the baseline recipe's)",
     )  # fmt: skip
     parser.add_argument(
         "--pretrain", type=non_negative_int, metavar="N",
@@ -140,15 +141,16 @@ def run(args: argparse.Namespace) -> int:
     check_input_folder("--cache", args.cache, "slice cache folder (from `brats preprocess`)")
     open_cache(args.cache)  # a folder that is not a slice cache
     check_output_folder("--out", args.out)
-    if args.folds is None:
+    recipe = get_recipe(args.recipe)
+    args.folds = recipe.folds if args.folds is None else args.folds  # 0: one model
+    if not args.folds:
         check_run_dir(args.out, resume=args.resume, force=args.force)
     if args.split is not None:
         check_input_file("--split", args.split, "split CSV")
     settings = settings_from_args(args)
     if settings.pretrained:
         check_input_file("--pretrained", Path(settings.pretrained), "model file (.keras)")
-    recipe = get_recipe(args.recipe)
-    if args.folds is not None:
+    if args.folds:
         return _train_folds(args, settings, recipe)
     from brats_utils.training.train import train
 

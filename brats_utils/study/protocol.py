@@ -47,10 +47,8 @@ class Config(Recipe):
     experiment: str = "early2"
     model_file: str = "model.keras"
     planes: tuple[str, ...] = ("axial",)
-    #: > 0: each fold trains this many models on its own folds, predicts as their ensemble, and
-    #: chooses postprocessing on their out-of-fold predictions (all training cases: ``oof``, or
-    #: only the fold's validation cases: ``validation``).
-    inner_folds: int = 0
+    #: With ``folds``: postprocessing chosen on the inner models' out-of-fold predictions of all
+    #: the study fold's training cases (``oof``), or of its validation cases only.
     postprocess_on: str = "oof"
 
     def preprocess_settings(self, scale: StudyScale, plane: str = "axial") -> PreprocessSettings:
@@ -152,13 +150,13 @@ CONFIGS: dict[str, Config] = {
             "ensemble",
             "all as 3 inner fold models averaged, postprocessing chosen "
             "on their out-of-fold predictions of every training case",
-            inner_folds=3,
+            folds=3,
         ),
         _all(
             "early2",
             "ensemble-pp2",
             "ensemble, postprocessing chosen on the 2 validation cases only",
-            inner_folds=3,
+            folds=3,
             postprocess_on="validation",
         ),
         _all(
@@ -167,7 +165,7 @@ CONFIGS: dict[str, Config] = {
             "all + nnU-Net's augmentation, network and learning rate, as an ensemble of 3 "
             "inner fold models, postprocessing out of fold",
             training={"augment": "nnunet", **_NNUNET_NET},
-            inner_folds=3,
+            folds=3,
         ),
         _all(
             "early2",

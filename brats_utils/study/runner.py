@@ -150,7 +150,7 @@ def _run_cell(
         if postprocessing is None:
             started = time.perf_counter()
             chosen = {model_path: validation}
-            if config.inner_folds:  # each inner model predicts the cases it did not train on
+            if config.folds:  # each inner model predicts the cases it did not train on
                 keep = validation if config.postprocess_on == "validation" else list(split)
                 chosen = {r / config.model_file: [c for c in held if c in keep]
                           for r, (_, held) in runs.items()}  # fmt: skip
@@ -180,11 +180,11 @@ def _run_cell(
 def _trainings(config: Config, study_dir: Path, fold: int, split: dict[str, str], seed: int,
                validation: list[str]):  # fmt: skip
     """``(run folder prefix, split CSV, cases held out)`` of each training of one fold."""
-    if not config.inner_folds:
+    if not config.folds:
         return [("", study_dir / "folds" / f"fold{fold}.csv", validation)]
     rest = sorted(c for c, s in split.items() if s != "test")
     trainings = []
-    for k, held in enumerate(make_folds(rest, config.inner_folds, seed)):
+    for k, held in enumerate(make_folds(rest, config.folds, seed)):
         inner = {c: ("validation" if c in held else "train") for c in rest}
         path = save_split(inner, study_dir / "folds" / f"fold{fold}_inner{k}.csv")
         trainings.append((f"inner{k}-", path, held))

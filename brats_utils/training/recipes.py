@@ -25,6 +25,8 @@ class Recipe:
     postprocess: bool = False
     #: > 0: training starts from a model trained on this many synthetic cases.
     pretrain: int = 0
+    #: > 0: this many fold models predict as one ensemble, postprocessing chosen out of fold.
+    folds: int = 0
 
     def preprocess_settings(self, **overrides: Any) -> PreprocessSettings:
         return replace(PreprocessSettings(), **{**self.preprocessing, **overrides})

@@ -79,9 +79,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--recipe", choices=sorted(RECIPES), default="baseline",
-        help="start from a named recipe (default baseline: the baseline's settings exactly; best: "
-        "Dice + CE, flips, 30%% empty slices, flip TTA and postprocessing chosen on the "
-        "validation cases). Every option below replaces the recipe's value",
+        help="; ".join(f"{r.name}: {r.description}" for r in RECIPES.values()).replace("%", "%%")
+        + ". Every option below replaces the recipe's value (default: baseline)",
     )  # fmt: skip
     defaults = TrainSettings().flat()
     for option, kind, choices, text in _SETTINGS:

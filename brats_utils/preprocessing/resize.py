@@ -59,8 +59,6 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
         raise ValueError(f"images must be (N, H, W, C), got shape {images.shape}")
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"images must be a float array, got dtype {images.dtype}")
-    if not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
     x = images.astype(np.float32, copy=False)
     return np.ascontiguousarray(_resize_axis(_resize_axis(x, size, 1), size, 2))
 
@@ -72,7 +70,5 @@ def resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
         raise ValueError(f"labels must be (N, H, W), got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be an integer array, got dtype {labels.dtype}")
-    if not isinstance(size, int | np.integer) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
     zoom = (1, size / labels.shape[1], size / labels.shape[2])
     return ndimage.zoom(labels, zoom, order=0, grid_mode=True, mode="nearest")

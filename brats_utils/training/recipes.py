@@ -45,19 +45,23 @@ RECIPES: dict[str, Recipe] = {
         Recipe("baseline", "the baseline's settings exactly (the defaults)"),
         Recipe(
             "best",
-            "every slice (30% of the empty ones per epoch), brain crop, region outputs with "
-            "Dice + BCE, 2.5D (3 slices), flips, flip TTA, postprocessing chosen on the "
-            "validation cases (the study's 'all')",
+            "the study's 'nnunet': every slice (30% of empty ones per epoch), brain crop, regions "
+            "(Dice + BCE), 2.5D (3 slices), nnU-Net's augmentation, batch norm, leaky ReLU, poly "
+            "lr, 3 fold models as one ensemble, flip TTA, out-of-fold postprocessing",
             preprocessing={"slice_start": 0, "slice_stop": None, "crop_brain": True},
             training={
                 "loss": "dice_ce",
-                "augment": True,
+                "augment": "nnunet",
                 "empty_slice_fraction": 0.3,
                 "head": "regions",
                 "context_slices": 3,
-            },  # fmt: skip
+                "batch_norm": True,
+                "activation": "leaky_relu",
+                "schedule": "poly",
+            },
             tta=True,
             postprocess=True,
+            folds=3,
         ),
     )
 }

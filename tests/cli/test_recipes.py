@@ -25,7 +25,8 @@ def test_the_best_recipe_from_cache_to_written_segmentation(tmp_path, capsys):
     assert manifest["settings"]["crop_brain"] and manifest["settings"]["slice_stop"] is None
     train = ["train", "--experiment", "early2", "--cache", str(cache), "--out", str(run),
              "--recipe", "best", "--epochs", "1", "--base-filters", "4", "--batch-size", "8",
-             "--pretrain", "2"]  # fmt: skip
+             "--pretrain", "2", "--folds", "0"]  # fmt: skip
+    # --folds 0: one model, not the recipe's 3
     assert main(train) == 0
     pretrained = tmp_path / "run-pretrain" / "run"
     config = json.loads((run / "config.json").read_text())
@@ -37,7 +38,7 @@ def test_the_best_recipe_from_cache_to_written_segmentation(tmp_path, capsys):
     assert main(train + ["--force"]) == 0  # the finished pretraining is used again
     assert (pretrained / "state.json").stat().st_mtime_ns == finished
     assert config["recipe"] == "best" and config["inference"] == {"tta": True}
-    assert config["training"]["loss"] == "dice_ce" and config["training"]["augment"] == "flips"
+    assert config["training"]["loss"] == "dice_ce" and config["training"]["augment"] == "nnunet"
     assert config["training"]["epochs"] == 1  # the option replaced the recipe's value
     chosen = json.loads((run / "postprocessing.json").read_text())
     assert chosen["chosen_on"] == [c for c, s in _split(data).items() if s == "validation"]
@@ -82,9 +83,10 @@ def test_cross_validated_training_is_one_ensemble_with_out_of_fold_postprocessin
     assert sorted(p.name[: -len(".nii.gz")] for p in (run / "oof").glob("*.nii.gz")) == labelled
     chosen = json.loads((run / "postprocessing.json").read_text())
     assert chosen["chosen_on"] == labelled
+    assert main(train[:-2]) == 2  # the recipe's 3 folds: too few cases, refused
     assert main(train + ["--resume"]) == 0  # everything done: nothing trained again
     assert main(train) == 2  # the fold folders are used: --resume or --force
-    assert main([*train[:-2], "--pretrain", "2"]) == 2  # refused before any pretraining
+    assert main([*train, "--pretrain", "2"]) == 2  # folders used: refused before pretraining
     assert not (tmp_path / "run-pretrain").exists()
     assert main(["predict", "--model", str(run), "--input", str(data), "--out", str(pred),
                  "--split", str(data / "split.csv")]) == 0  # fmt: skip

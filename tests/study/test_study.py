@@ -106,7 +106,7 @@ def test_recipes_seed_is_the_defaults_and_options_replace_the_recipes_values():
     assert settings_from_args(_train_args("--recipe", "baseline")) == TrainSettings()
     best = settings_from_args(_train_args("--recipe", "best"))
     assert best == get_recipe("best").train_settings()
-    assert best.loss == "dice_ce" and best.augment == "flips" and best.empty_slice_fraction == 0.3
+    assert best.loss == "dice_ce" and best.augment == "nnunet" and best.empty_slice_fraction == 0.3
     mine = settings_from_args(_train_args("--recipe", "best", "--augment", "none", "--epochs", "3"))
     assert mine.augment == "none" and mine.epochs == 3 and mine.loss == "dice_ce"
     regions = settings_from_args(_train_args("--head", "regions", "--context-slices", "3"))
@@ -122,12 +122,14 @@ def test_recipes_seed_is_the_defaults_and_options_replace_the_recipes_values():
 def test_the_best_recipe_is_the_studys_best_configuration():
     from brats_utils.study.protocol import CONFIGS
 
-    best, measured = get_recipe("best"), CONFIGS["all"]
+    best, measured = get_recipe("best"), CONFIGS["nnunet"]
     assert dict(best.preprocessing) == dict(measured.preprocessing)
     assert dict(best.training) == dict(measured.training)
-    assert (best.tta, best.postprocess) == (measured.tta, measured.postprocess)
+    assert (best.tta, best.postprocess, best.folds) == (measured.tta, measured.postprocess, 3)
+    assert measured.postprocess_on == "oof" and best.pretrain == measured.pretrain == 0
     settings = best.train_settings()
     assert settings.unet.head == "regions" and settings.context_slices == 3
+    assert settings.unet.batch_norm and settings.schedule == "poly"
 
 
 def _small_study(tmp_path, n_cases, seed, shape):
